@@ -1,0 +1,184 @@
+/**
+ * The homeserver's configuration, declared once: this schema validates the
+ * YAML at start-up (unknown keys and wrong types are errors), fills defaults,
+ * types the result, and generates config.sample.yaml with its comments.
+ */
+import { type Static, type TSchema, Type } from '@sinclair/typebox';
+
+const Section = <T extends Parameters<typeof Type.Object>[0]>(description: string, properties: T) =>
+  Type.Object(properties, { description, additionalProperties: false, default: {} });
+
+/** A string enum rendered as JSON Schema `enum` (clear errors, unlike a union of constants). */
+const StringEnum = <T extends string>(values: readonly T[], options: { default?: T; description: string }) =>
+  Type.Unsafe<T>({ type: 'string', enum: [...values], ...options });
+
+const RateLimit = (description: string, perSecond: number, burst: number) =>
+  Section(description, {
+    per_second: Type.Number({
+      minimum: 0,
+      default: perSecond,
+      description: 'Sustained requests per second.',
+    }),
+    burst: Type.Integer({ minimum: 1, default: burst, description: 'Requests allowed in a burst.' }),
+  });
+
+export const LISTENER_RESOURCES = ['client', 'federation', 'media', 'docs', 'health', 'metrics'] as const;
+export const ListenerResource = StringEnum(LISTENER_RESOURCES, {
+  description: 'An API this listener serves.',
+});
+
+const Listener = Type.Object(
+  {
+    port: Type.Integer({
+      minimum: 0,
+      maximum: 65535,
+      default: 8008,
+      description: 'TCP port (0 picks a free one).',
+    }),
+    bind_addresses: Type.Array(Type.String({ minLength: 1 }), {
+      default: ['127.0.0.1'],
+      description: 'Addresses to listen on, e.g. ["::", "0.0.0.0"] for all interfaces.',
+    }),
+    x_forwarded: Type.Boolean({
+      default: false,
+      description:
+        'Trust X-Forwarded-For / X-Forwarded-Proto from a reverse proxy in front of this listener.',
+    }),
+    resources: Type.Array(ListenerResource, {
+      default: ['client', 'federation', 'media', 'docs', 'health', 'metrics'],
+      description: 'APIs served on this listener.',
+    }),
+  },
+  { additionalProperties: false },
+);
+
+export const ConfigSchema = Type.Object(
+  {
+    server_name: Type.String({
+      minLength: 1,
+      description:
+        'The domain in user and room IDs (@alice:SERVER_NAME). Cannot change once users exist. May carry a port.',
+    }),
+    public_baseurl: Type.String({
+      format: 'uri',
+      description: 'The URL clients reach this server at, e.g. https://matrix.example.org/.',
+    }),
+    data_dir: Type.String({
+      minLength: 1,
+      description:
+        'Folder for the database, media and keys. Relative paths resolve against the working directory.',
+    }),
+    signing_key_path: Type.String({
+      minLength: 1,
+      description: 'The ed25519 key that signs events and federation requests (generated if missing).',
+    }),
+    listeners: Type.Array(Listener, {
+      minItems: 1,
+      default: [{}],
+      description: 'HTTP listeners. Put TLS in a reverse proxy in front of them.',
+    }),
+    database: Section('Where state is kept.', {
+      backend: StringEnum(['sqlite', 'postgres'], {
+        default: 'sqlite',
+        description: 'sqlite (embedded, the default) or postgres (scale-out).',
+      }),
+      sqlite: Section('Embedded database settings.', {
+        path: Type.String({
+          default: '',
+          description: 'Database file; empty means DATA_DIR/homeserver.db.',
+        }),
+      }),
+      postgres: Section('PostgreSQL settings (used when backend is postgres).', {
+        url: Type.String({ default: 'postgres://127.0.0.1:5432/myelin', description: 'Connection URL.' }),
+        pool_size: Type.Integer({ minimum: 1, default: 10, description: 'Connections in the pool.' }),
+      }),
+    }),
+    registration: Section('Who may create accounts.', {
+      mode: StringEnum(['open', 'token', 'closed'], {
+        default: 'closed',
+        description: 'open: anyone; token: only with a registration token; closed: only admins and the CLI.',
+      }),
+      allow_guests: Type.Boolean({ default: false, description: 'Allow guest accounts.' }),
+      password_min_length: Type.Integer({
+        minimum: 1,
+        default: 8,
+        description: 'Shortest password accepted.',
+      }),
+    }),
+    rate_limits: Section('Per-client request rate limits (token bucket). Exceeding one answers 429.', {
+      enabled: Type.Boolean({ default: true, description: 'Turn every limit on or off.' }),
+      client: RateLimit('Ordinary client requests, per user or IP.', 10, 50),
+      login: RateLimit('Login attempts, per IP and per account.', 0.17, 3),
+      registration: RateLimit('Registrations, per IP.', 0.17, 3),
+    }),
+    limits: Section('Size limits.', {
+      max_request_body_bytes: Type.Integer({
+        minimum: 1024,
+        default: 1_048_576,
+        description:
+          'Largest JSON request body accepted (413 M_TOO_LARGE above). Media uploads have their own limit.',
+      }),
+      max_event_bytes: Type.Integer({
+        minimum: 1024,
+        maximum: 65_536,
+        default: 65_536,
+        description: 'Largest event, as canonical JSON (the spec caps it at 65536).',
+      }),
+    }),
+    media: Section('Uploaded files.', {
+      store_path: Type.String({ default: '', description: 'Folder for media; empty means DATA_DIR/media.' }),
+      max_upload_bytes: Type.Integer({
+        minimum: 1,
+        default: 52_428_800,
+        description: 'Largest upload (413 M_TOO_LARGE above).',
+      }),
+    }),
+    logging: Section('Logs (structured JSON on stdout).', {
+      level: StringEnum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], {
+        default: 'info',
+        description: 'Lowest level written.',
+      }),
+    }),
+    well_known: Section('What /.well-known/matrix/* answers.', {
+      client_base_url: Type.String({
+        default: '',
+        description: 'm.homeserver.base_url for clients; empty means public_baseurl.',
+      }),
+      identity_server_base_url: Type.String({
+        default: '',
+        description: 'm.identity_server.base_url for clients; empty leaves it out.',
+      }),
+      server_delegation: Type.String({
+        default: '',
+        description:
+          'm.server for federation (host:port); empty means server_name (with :443 if it has no port).',
+      }),
+    }),
+    federation: Section('Server-Server API.', {
+      enabled: Type.Boolean({ default: true, description: 'Federate with other homeservers.' }),
+      domain_allowlist: Type.Array(Type.String(), {
+        default: [],
+        description: 'If not empty, federate only with these server names.',
+      }),
+      domain_denylist: Type.Array(Type.String(), { default: [], description: 'Never federate with these.' }),
+      trusted_key_servers: Type.Array(Type.String(), {
+        default: ['matrix.org'],
+        description: 'Notary servers asked for other servers signing keys.',
+      }),
+    }),
+    docs: Section('API documentation.', {
+      enabled: Type.Boolean({ default: true, description: 'Serve Swagger UI at /_matrix/docs.' }),
+    }),
+    cors: Section('Browser access (the spec asks for open CORS on the client API).', {
+      allowed_origins: Type.Array(Type.String(), {
+        default: ['*'],
+        description: 'Origins allowed; ["*"] for any.',
+      }),
+    }),
+  },
+  { additionalProperties: false },
+);
+
+export type MyelinConfig = Static<typeof ConfigSchema>;
+export type ListenerConfig = MyelinConfig['listeners'][number];
+export type ConfigSchemaNode = TSchema;
