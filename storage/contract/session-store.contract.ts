@@ -1,0 +1,129 @@
+import { expect } from 'chai';
+import { expectStorageError, type StorageFactory, useFreshStorage } from './contract-harness.js';
+
+const alice = '@alice:example.org';
+
+export function describeSessionStoreContract(makeStorage: StorageFactory): void {
+  describe('SessionStore', () => {
+    const storage = useFreshStorage(makeStorage);
+    beforeEach(async () => {
+      await storage().accounts.createAccount({ userId: alice, createdTs: 1 });
+      await storage().devices.createDevice({ userId: alice, deviceId: 'PHONE', createdTs: 1 });
+      await storage().devices.createDevice({ userId: alice, deviceId: 'LAPTOP', createdTs: 1 });
+    });
+
+    it('creates a session and finds it by ID and by refresh token hash', async () => {
+      await storage().sessions.createSession({
+        sessionId: 'sess-1',
+        userId: alice,
+        deviceId: 'PHONE',
+        createdTs: 100,
+        refreshTokenHash: 'rt-hash-1',
+        refreshTokenExpiresTs: 5000,
+      });
+      const expected = {
+        sessionId: 'sess-1',
+        userId: alice,
+        deviceId: 'PHONE',
+        createdTs: 100,
+        revoked: false,
+        refreshTokenHash: 'rt-hash-1',
+        refreshTokenExpiresTs: 5000,
+      };
+      expect(await storage().sessions.getSession('sess-1')).to.deep.equal(expected);
+      expect(await storage().sessions.findSessionByRefreshTokenHash('rt-hash-1')).to.deep.equal(expected);
+      expect(await storage().sessions.findSessionByRefreshTokenHash('other')).to.equal(null);
+      expect(await storage().sessions.getSession('sess-unknown')).to.equal(null);
+    });
+
+    it('refuses reused session IDs and refresh token hashes, and sessions of unknown devices', async () => {
+      await storage().sessions.createSession({
+        sessionId: 's',
+        userId: alice,
+        deviceId: 'PHONE',
+        createdTs: 1,
+        refreshTokenHash: 'h',
+      });
+      await expectStorageError(
+        storage().sessions.createSession({ sessionId: 's', userId: alice, deviceId: 'LAPTOP', createdTs: 2 }),
+        'CONFLICT',
+      );
+      await expectStorageError(
+        storage().sessions.createSession({
+          sessionId: 't',
+          userId: alice,
+          deviceId: 'LAPTOP',
+          createdTs: 2,
+          refreshTokenHash: 'h',
+        }),
+        'CONFLICT',
+      );
+      await expectStorageError(
+        storage().sessions.createSession({ sessionId: 'u', userId: alice, deviceId: 'GONE', createdTs: 2 }),
+        'MISSING_REFERENCE',
+      );
+    });
+
+    it('revokes a session so it can no longer be refreshed', async () => {
+      await storage().sessions.createSession({
+        sessionId: 's',
+        userId: alice,
+        deviceId: 'PHONE',
+        createdTs: 1,
+        refreshTokenHash: 'h',
+        refreshTokenExpiresTs: 10,
+      });
+      await storage().sessions.revokeSession('s');
+      expect(await storage().sessions.getSession('s')).to.include({
+        revoked: true,
+        refreshTokenHash: null,
+        refreshTokenExpiresTs: null,
+      });
+      expect(await storage().sessions.findSessionByRefreshTokenHash('h')).to.equal(null);
+      await expectStorageError(storage().sessions.rotateRefreshToken('s', 'h2', 20), 'NOT_FOUND');
+      await expectStorageError(storage().sessions.revokeSession('nope'), 'NOT_FOUND');
+    });
+
+    it('revokes all sessions of a user but one, and all sessions of a device', async () => {
+      const ids = ['s1', 's2', 's3', 's4'];
+      for (const [i, sessionId] of ids.entries()) {
+        await storage().sessions.createSession({
+          sessionId,
+          userId: alice,
+          deviceId: i < 2 ? 'PHONE' : 'LAPTOP',
+          createdTs: i,
+        });
+      }
+      expect(await storage().sessions.revokeSessionsOfDevice(alice, 'PHONE')).to.equal(2);
+      expect(await storage().sessions.revokeSessionsOfDevice(alice, 'PHONE')).to.equal(0);
+      expect(await storage().sessions.revokeSessionsOfUser(alice, 's4')).to.equal(1);
+      const sessions = await storage().sessions.listSessions(alice);
+      expect(sessions.map((s) => [s.sessionId, s.revoked])).to.deep.equal([
+        ['s1', true],
+        ['s2', true],
+        ['s3', true],
+        ['s4', false],
+      ]);
+      expect(await storage().sessions.revokeSessionsOfUser(alice)).to.equal(1);
+      expect((await storage().sessions.getSession('s4'))!.revoked).to.equal(true);
+    });
+
+    it('rotates the refresh token of a live session', async () => {
+      await storage().sessions.createSession({
+        sessionId: 's',
+        userId: alice,
+        deviceId: 'PHONE',
+        createdTs: 1,
+        refreshTokenHash: 'old',
+        refreshTokenExpiresTs: 10,
+      });
+      await storage().sessions.rotateRefreshToken('s', 'new', 20);
+      expect(await storage().sessions.findSessionByRefreshTokenHash('old')).to.equal(null);
+      expect(await storage().sessions.findSessionByRefreshTokenHash('new')).to.include({
+        sessionId: 's',
+        refreshTokenExpiresTs: 20,
+      });
+      await expectStorageError(storage().sessions.rotateRefreshToken('missing', 'x', null), 'NOT_FOUND');
+    });
+  });
+}

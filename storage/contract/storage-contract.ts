@@ -1,0 +1,28 @@
+import { describeAccountDataStoreContract } from './account-data-store.contract.js';
+import { describeAccountStoreContract } from './account-store.contract.js';
+import type { StorageFactory } from './contract-harness.js';
+import { describeDeviceStoreContract } from './device-store.contract.js';
+import { describeEventStoreContract } from './event-store.contract.js';
+import { describeSessionStoreContract } from './session-store.contract.js';
+import { describeStateStoreContract } from './state-store.contract.js';
+import { describeTransactionContract } from './transaction.contract.js';
+import { describeTransactionIdStoreContract } from './transaction-id-store.contract.js';
+
+export type { StorageFactory } from './contract-harness.js';
+
+/**
+ * The behaviour every storage backend must show. Run it once per backend:
+ * `describeStorageContract('SQLite', () => openSqliteStorage({ path: ':memory:' }))`.
+ */
+export function describeStorageContract(name: string, makeStorage: StorageFactory): void {
+  describe(`storage contract: ${name}`, () => {
+    describeEventStoreContract(makeStorage);
+    describeStateStoreContract(makeStorage);
+    describeAccountStoreContract(makeStorage);
+    describeDeviceStoreContract(makeStorage);
+    describeSessionStoreContract(makeStorage);
+    describeTransactionIdStoreContract(makeStorage);
+    describeAccountDataStoreContract(makeStorage);
+    describeTransactionContract(makeStorage);
+  });
+}

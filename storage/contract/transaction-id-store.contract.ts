@@ -1,0 +1,42 @@
+import { expect } from 'chai';
+import { expectStorageError, type StorageFactory, useFreshStorage } from './contract-harness.js';
+
+const alice = '@alice:example.org';
+
+export function describeTransactionIdStoreContract(makeStorage: StorageFactory): void {
+  describe('TransactionIdStore', () => {
+    const storage = useFreshStorage(makeStorage);
+    beforeEach(async () => {
+      await storage().accounts.createAccount({ userId: alice, createdTs: 1 });
+      await storage().devices.createDevice({ userId: alice, deviceId: 'PHONE', createdTs: 1 });
+      await storage().devices.createDevice({ userId: alice, deviceId: 'LAPTOP', createdTs: 1 });
+    });
+
+    it('remembers the event a transaction produced, per device', async () => {
+      await storage().transactionIds.recordTransaction(alice, 'PHONE', 'm1', '$event1', 100);
+      expect(await storage().transactionIds.eventIdForTransaction(alice, 'PHONE', 'm1')).to.equal('$event1');
+      expect(await storage().transactionIds.eventIdForTransaction(alice, 'LAPTOP', 'm1')).to.equal(null);
+      expect(await storage().transactionIds.eventIdForTransaction(alice, 'PHONE', 'm2')).to.equal(null);
+      await storage().transactionIds.recordTransaction(alice, 'LAPTOP', 'm1', '$event2', 100);
+      expect(await storage().transactionIds.eventIdForTransaction(alice, 'LAPTOP', 'm1')).to.equal('$event2');
+    });
+
+    it('is idempotent for the same event and refuses another event with CONFLICT', async () => {
+      await storage().transactionIds.recordTransaction(alice, 'PHONE', 'm1', '$event1', 100);
+      await storage().transactionIds.recordTransaction(alice, 'PHONE', 'm1', '$event1', 200);
+      await expectStorageError(
+        storage().transactionIds.recordTransaction(alice, 'PHONE', 'm1', '$other', 300),
+        'CONFLICT',
+      );
+      expect(await storage().transactionIds.eventIdForTransaction(alice, 'PHONE', 'm1')).to.equal('$event1');
+    });
+
+    it('forgets old transactions', async () => {
+      await storage().transactionIds.recordTransaction(alice, 'PHONE', 'old', '$1', 100);
+      await storage().transactionIds.recordTransaction(alice, 'PHONE', 'new', '$2', 200);
+      expect(await storage().transactionIds.deleteTransactionsBefore(150)).to.equal(1);
+      expect(await storage().transactionIds.eventIdForTransaction(alice, 'PHONE', 'old')).to.equal(null);
+      expect(await storage().transactionIds.eventIdForTransaction(alice, 'PHONE', 'new')).to.equal('$2');
+    });
+  });
+}

@@ -1,0 +1,74 @@
+import type { RoomEvent } from '../protocol/events.js';
+import type { StateDelta, StateSnapshotId, StateSnapshotInput } from './state-store.js';
+
+/** A position on the room event stream; assigned at persist time, strictly increasing. */
+export type StreamOrdering = number;
+
+export interface StoredEvent extends RoomEvent {
+  /** The event exactly as it was received or created (byte-exact JSON text). */
+  readonly json: string;
+  readonly streamOrdering: StreamOrdering;
+  /** Known but not part of the room timeline (auth chains, state fetched over federation). */
+  readonly outlier: boolean;
+  /** Why the event failed authorisation; null for accepted events. */
+  readonly rejectionReason: string | null;
+  readonly stateBeforeSnapshotId: StateSnapshotId | null;
+  readonly stateAfterSnapshotId: StateSnapshotId | null;
+}
+
+export interface EventToPersist {
+  readonly event: RoomEvent;
+  /** The JSON text as received; when absent `JSON.stringify(event.pdu)` is stored. */
+  readonly json?: string;
+  /** Defaults to false. Outliers get no state, touch no extremities and stay out of the timeline. */
+  readonly outlier?: boolean;
+  readonly rejectionReason?: string | null;
+  /** State before the event; the state after it is derived (plus the event if it is an accepted state event). */
+  readonly stateBefore?: StateSnapshotInput;
+  /** Changes to the room's current state table made by this event (usually `{ set: {key -> eventId} }`). */
+  readonly currentStateDelta?: StateDelta;
+  /**
+   * Defaults to true for accepted non-outliers: the event's prev events stop
+   * being forward extremities and the event becomes one unless a stored event
+   * already names it as a prev event.
+   */
+  readonly updateForwardExtremities?: boolean;
+}
+
+export interface PersistedEvent {
+  readonly eventId: string;
+  readonly streamOrdering: StreamOrdering;
+  readonly stateBeforeSnapshotId: StateSnapshotId | null;
+  readonly stateAfterSnapshotId: StateSnapshotId | null;
+}
+
+export interface EventReader {
+  getEvent(eventId: string): Promise<StoredEvent | null>;
+  /** The stored events among `eventIds`, keyed by event ID; unknown IDs are absent. */
+  getEvents(eventIds: readonly string[]): Promise<Map<string, StoredEvent>>;
+  /** Which of `eventIds` are stored (as outliers or not). */
+  haveEvents(eventIds: readonly string[]): Promise<Set<string>>;
+  /** The highest stream ordering assigned so far (0 when there are no events). */
+  latestStreamOrdering(): Promise<StreamOrdering>;
+  /** Accepted timeline events of a room after `afterOrdering`, oldest first. */
+  roomEventsAfter(roomId: string, afterOrdering: StreamOrdering, limit: number): Promise<StoredEvent[]>;
+  /** Accepted timeline events of a room before `beforeOrdering`, newest first (backward pagination). */
+  roomEventsBefore(roomId: string, beforeOrdering: StreamOrdering, limit: number): Promise<StoredEvent[]>;
+  /** Event IDs reachable from `eventIds` through auth_events (the auth chain, excluding the starting events). */
+  authChainEventIds(eventIds: readonly string[]): Promise<Set<string>>;
+}
+
+export interface EventWriter {
+  /**
+   * Persists the event, its prev and auth edges, its state snapshots, the
+   * room's new forward extremities, current state changes and its stream
+   * ordering in one transaction. An event already stored throws CONFLICT,
+   * except an outlier persisted again as a timeline event: that one is
+   * promoted and gets a fresh stream ordering.
+   */
+  persistEvent(input: EventToPersist): Promise<PersistedEvent>;
+  /** Marks a stored event rejected (or accepted again with null). */
+  setRejectionReason(eventId: string, reason: string | null): Promise<void>;
+}
+
+export interface EventStore extends EventReader, EventWriter {}

@@ -1,0 +1,18 @@
+export type * from './account-data-store.js';
+export type * from './account-store.js';
+export type * from './device-store.js';
+export { isStorageError, StorageError, type StorageErrorCode } from './errors.js';
+export type * from './event-store.js';
+export {
+  type AppliedMigration,
+  type Migration,
+  type MigrationReport,
+  type MigrationTarget,
+  migrationChecksum,
+  runMigrations,
+} from './migrations.js';
+export type * from './session-store.js';
+export { openSqliteStorage, type SqliteStorage, type SqliteStorageOptions } from './sqlite/sqlite-storage.js';
+export type * from './state-store.js';
+export type * from './storage.js';
+export type * from './transaction-id-store.js';

@@ -1,0 +1,44 @@
+/**
+ * A login session. Access tokens are JWTs that name the session; checking the
+ * session row (not revoked, still present) is what makes them revocable.
+ */
+export interface Session {
+  readonly sessionId: string;
+  readonly userId: string;
+  readonly deviceId: string;
+  readonly createdTs: number;
+  readonly revoked: boolean;
+  /** Hash of the current refresh token; null when the session has none. */
+  readonly refreshTokenHash: string | null;
+  readonly refreshTokenExpiresTs: number | null;
+}
+
+export interface NewSession {
+  readonly sessionId: string;
+  readonly userId: string;
+  readonly deviceId: string;
+  readonly createdTs: number;
+  readonly refreshTokenHash?: string | null;
+  readonly refreshTokenExpiresTs?: number | null;
+}
+
+export interface SessionReader {
+  getSession(sessionId: string): Promise<Session | null>;
+  findSessionByRefreshTokenHash(refreshTokenHash: string): Promise<Session | null>;
+  /** Sessions of a user, revoked ones included, oldest first. */
+  listSessions(userId: string): Promise<Session[]>;
+}
+
+export interface SessionWriter {
+  /** Throws CONFLICT for a reused session ID or refresh token hash, MISSING_REFERENCE for an unknown device. */
+  createSession(session: NewSession): Promise<void>;
+  /** Throws NOT_FOUND for an unknown session. */
+  revokeSession(sessionId: string): Promise<void>;
+  /** Revokes every session of the user but `exceptSessionId`; resolves to how many were revoked. */
+  revokeSessionsOfUser(userId: string, exceptSessionId?: string): Promise<number>;
+  revokeSessionsOfDevice(userId: string, deviceId: string): Promise<number>;
+  /** Replaces the refresh token of a live session; throws NOT_FOUND if it is unknown or revoked. */
+  rotateRefreshToken(sessionId: string, refreshTokenHash: string, expiresTs: number | null): Promise<void>;
+}
+
+export interface SessionStore extends SessionReader, SessionWriter {}

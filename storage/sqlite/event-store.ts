@@ -1,0 +1,239 @@
+import { and, asc, desc, eq, gt, inArray, isNull, lt } from 'drizzle-orm';
+import { isStateEvent, referencedEventIds, stateTupleKey } from '../../protocol/events.js';
+import { StorageError } from '../errors.js';
+import type { EventStore, EventToPersist, PersistedEvent, StoredEvent } from '../event-store.js';
+import type { StateDelta, StateSnapshotId, StateSnapshotInput } from '../state-store.js';
+import type { SqliteConnection } from './connection.js';
+import type { EventStatements } from './event-statements.js';
+import { parameterChunks } from './parameter-chunks.js';
+import { events } from './schema.js';
+import { applyCurrentStateDelta, copyDelta, insertSnapshot } from './state-store.js';
+import { latestStreamPosition } from './stream-positions.js';
+import type { EnqueueWrite } from './write-queue.js';
+
+type EventRow = typeof events.$inferSelect;
+
+/** Everything a persist needs, computed before the write is queued (no JSON work inside the transaction). */
+interface PreparedEvent {
+  readonly row: Omit<EventRow, 'streamOrdering' | 'stateBeforeSnapshotId' | 'stateAfterSnapshotId'>;
+  readonly prevEventIds: string[];
+  readonly authEventIds: string[];
+  readonly stateBefore: StateSnapshotInput | undefined;
+  readonly currentStateDelta: StateDelta | undefined;
+  readonly updateForwardExtremities: boolean;
+}
+
+export class SqliteEventStore implements EventStore {
+  constructor(
+    private readonly connection: SqliteConnection,
+    private readonly enqueue: EnqueueWrite,
+    private readonly statements: EventStatements,
+  ) {}
+
+  async getEvent(eventId: string): Promise<StoredEvent | null> {
+    const row = this.statements.eventById.get({ eventId });
+    return row ? toStoredEvent(row) : null;
+  }
+
+  async getEvents(eventIds: readonly string[]): Promise<Map<string, StoredEvent>> {
+    const found = new Map<string, StoredEvent>();
+    for (const chunk of parameterChunks([...new Set(eventIds)])) {
+      for (const row of this.connection.db
+        .select()
+        .from(events)
+        .where(inArray(events.eventId, chunk))
+        .all()) {
+        found.set(row.eventId, toStoredEvent(row));
+      }
+    }
+    return found;
+  }
+
+  async haveEvents(eventIds: readonly string[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    for (const chunk of parameterChunks([...new Set(eventIds)])) {
+      const rows = this.connection.db
+        .select({ eventId: events.eventId })
+        .from(events)
+        .where(inArray(events.eventId, chunk))
+        .all();
+      for (const row of rows) found.add(row.eventId);
+    }
+    return found;
+  }
+
+  async latestStreamOrdering(): Promise<number> {
+    return latestStreamPosition(this.connection.db, 'events');
+  }
+
+  async roomEventsAfter(roomId: string, afterOrdering: number, limit: number): Promise<StoredEvent[]> {
+    return this.connection.db
+      .select()
+      .from(events)
+      .where(
+        and(
+          eq(events.roomId, roomId),
+          gt(events.streamOrdering, afterOrdering),
+          eq(events.outlier, false),
+          isNull(events.rejectionReason),
+        ),
+      )
+      .orderBy(asc(events.streamOrdering))
+      .limit(limit)
+      .all()
+      .map(toStoredEvent);
+  }
+
+  async roomEventsBefore(roomId: string, beforeOrdering: number, limit: number): Promise<StoredEvent[]> {
+    return this.connection.db
+      .select()
+      .from(events)
+      .where(
+        and(
+          eq(events.roomId, roomId),
+          lt(events.streamOrdering, beforeOrdering),
+          eq(events.outlier, false),
+          isNull(events.rejectionReason),
+        ),
+      )
+      .orderBy(desc(events.streamOrdering))
+      .limit(limit)
+      .all()
+      .map(toStoredEvent);
+  }
+
+  async authChainEventIds(eventIds: readonly string[]): Promise<Set<string>> {
+    const ids = [...new Set(eventIds)];
+    if (ids.length === 0) return new Set();
+    const rows = this.connection.sqlite
+      .prepare<string[], { event_id: string }>(
+        `WITH RECURSIVE chain (event_id) AS (
+           SELECT auth_event_id FROM event_auth_edges WHERE event_id IN (SELECT value FROM json_each(?))
+           UNION
+           SELECT a.auth_event_id FROM event_auth_edges a JOIN chain ON a.event_id = chain.event_id
+         )
+         SELECT event_id FROM chain`,
+      )
+      .all(JSON.stringify(ids));
+    return new Set(rows.map((row) => row.event_id));
+  }
+
+  persistEvent(input: EventToPersist): Promise<PersistedEvent> {
+    const prepared = prepareEvent(input);
+    return this.enqueue(() => this.writeEvent(prepared));
+  }
+
+  setRejectionReason(eventId: string, reason: string | null): Promise<void> {
+    return this.enqueue(() => {
+      const result = this.connection.db
+        .update(events)
+        .set({ rejectionReason: reason })
+        .where(eq(events.eventId, eventId))
+        .run();
+      if (result.changes === 0) throw new StorageError('NOT_FOUND', `no event ${eventId}`);
+    });
+  }
+
+  /** Synchronous: runs inside the write transaction. */
+  private writeEvent(prepared: PreparedEvent): PersistedEvent {
+    const { db } = this.connection;
+    const { statements } = this;
+    const { row } = prepared;
+    const existing = statements.outlierFlag.get({ eventId: row.eventId });
+    // An outlier seen again as part of the timeline is promoted; any other repeat is a conflict.
+    const promoting = existing?.outlier === true && !row.outlier;
+    if (existing && !promoting) throw new StorageError('CONFLICT', `event ${row.eventId} is already stored`);
+
+    const streamOrdering = statements.nextStreamPosition.get({ stream: 'events' })!.position;
+    let stateBeforeSnapshotId: StateSnapshotId | null = null;
+    let stateAfterSnapshotId: StateSnapshotId | null = null;
+    if (!row.outlier && prepared.stateBefore) {
+      stateBeforeSnapshotId =
+        'snapshotId' in prepared.stateBefore
+          ? prepared.stateBefore.snapshotId
+          : insertSnapshot(
+              this.connection,
+              row.roomId,
+              prepared.stateBefore.parentSnapshotId,
+              prepared.stateBefore.delta,
+            );
+      stateAfterSnapshotId =
+        row.stateKey !== null && row.rejectionReason === null
+          ? insertSnapshot(this.connection, row.roomId, stateBeforeSnapshotId, {
+              set: new Map([[stateTupleKey(row.type, row.stateKey), row.eventId]]),
+            })
+          : stateBeforeSnapshotId;
+    }
+
+    const values = { ...row, streamOrdering, stateBeforeSnapshotId, stateAfterSnapshotId };
+    if (promoting) {
+      db.update(events).set(values).where(eq(events.eventId, row.eventId)).run();
+    } else {
+      statements.insertEvent.run(values);
+      for (const prevEventId of prepared.prevEventIds) {
+        statements.insertEdge.run({ eventId: row.eventId, prevEventId });
+      }
+      for (const authEventId of prepared.authEventIds) {
+        statements.insertAuthEdge.run({ eventId: row.eventId, authEventId });
+      }
+    }
+
+    if (prepared.updateForwardExtremities)
+      this.advanceForwardExtremities(row.roomId, row.eventId, prepared.prevEventIds);
+    if (prepared.currentStateDelta) applyCurrentStateDelta(db, row.roomId, prepared.currentStateDelta);
+    return { eventId: row.eventId, streamOrdering, stateBeforeSnapshotId, stateAfterSnapshotId };
+  }
+
+  private advanceForwardExtremities(roomId: string, eventId: string, prevEventIds: readonly string[]): void {
+    const { statements } = this;
+    for (const prevEventId of prevEventIds) statements.deleteExtremity.run({ roomId, eventId: prevEventId });
+    // An event that a stored timeline event already builds on (we got them out of order) is no extremity.
+    const child = statements.timelineChild.get({ roomId, eventId });
+    if (!child) statements.insertExtremity.run({ roomId, eventId });
+  }
+}
+
+function prepareEvent(input: EventToPersist): PreparedEvent {
+  const { event } = input;
+  const { pdu } = event;
+  const outlier = input.outlier ?? false;
+  const rejectionReason = input.rejectionReason ?? null;
+  const stateBefore = input.stateBefore;
+  return {
+    row: {
+      eventId: event.eventId,
+      roomId: event.roomId,
+      type: pdu.type,
+      stateKey: isStateEvent(pdu) ? (pdu.state_key ?? null) : null,
+      sender: pdu.sender,
+      depth: pdu.depth,
+      originServerTs: pdu.origin_server_ts,
+      outlier,
+      rejectionReason,
+      json: input.json ?? JSON.stringify(pdu),
+    },
+    prevEventIds: [...new Set(referencedEventIds(pdu.prev_events))],
+    authEventIds: [...new Set(referencedEventIds(pdu.auth_events))],
+    stateBefore:
+      stateBefore === undefined || 'snapshotId' in stateBefore
+        ? stateBefore
+        : { parentSnapshotId: stateBefore.parentSnapshotId, delta: copyDelta(stateBefore.delta) },
+    currentStateDelta: input.currentStateDelta ? copyDelta(input.currentStateDelta) : undefined,
+    updateForwardExtremities:
+      !outlier && rejectionReason === null && (input.updateForwardExtremities ?? true),
+  };
+}
+
+function toStoredEvent(row: EventRow): StoredEvent {
+  return {
+    eventId: row.eventId,
+    roomId: row.roomId,
+    pdu: JSON.parse(row.json),
+    json: row.json,
+    streamOrdering: row.streamOrdering,
+    outlier: row.outlier,
+    rejectionReason: row.rejectionReason,
+    stateBeforeSnapshotId: row.stateBeforeSnapshotId,
+    stateAfterSnapshotId: row.stateAfterSnapshotId,
+  };
+}

@@ -1,0 +1,135 @@
+import type { Migration } from '../migrations.js';
+
+/**
+ * The SQLite schema, one numbered step at a time. Append-only: never edit a
+ * released entry (its checksum is checked at open); add the next version.
+ * schema.ts declares the same tables for drizzle's typed queries; a test keeps
+ * the two in step.
+ */
+export const sqliteMigrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema: events, state, accounts, devices, sessions, transaction IDs, account data',
+    sql: `
+CREATE TABLE stream_positions (
+  stream TEXT PRIMARY KEY NOT NULL,
+  position INTEGER NOT NULL
+) STRICT;
+INSERT INTO stream_positions (stream, position) VALUES ('events', 0), ('account_data', 0);
+
+CREATE TABLE state_snapshots (
+  snapshot_id INTEGER PRIMARY KEY AUTOINCREMENT,
+  room_id TEXT NOT NULL,
+  parent_id INTEGER REFERENCES state_snapshots (snapshot_id),
+  chain_length INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE state_snapshot_entries (
+  snapshot_id INTEGER NOT NULL REFERENCES state_snapshots (snapshot_id),
+  type TEXT NOT NULL,
+  state_key TEXT NOT NULL,
+  event_id TEXT,
+  PRIMARY KEY (snapshot_id, type, state_key)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE events (
+  stream_ordering INTEGER PRIMARY KEY NOT NULL,
+  event_id TEXT NOT NULL UNIQUE,
+  room_id TEXT NOT NULL,
+  type TEXT NOT NULL,
+  state_key TEXT,
+  sender TEXT NOT NULL,
+  depth INTEGER NOT NULL,
+  origin_server_ts INTEGER NOT NULL,
+  outlier INTEGER NOT NULL,
+  rejection_reason TEXT,
+  state_before_snapshot_id INTEGER REFERENCES state_snapshots (snapshot_id),
+  state_after_snapshot_id INTEGER REFERENCES state_snapshots (snapshot_id),
+  json TEXT NOT NULL
+) STRICT;
+CREATE INDEX events_by_room_stream ON events (room_id, stream_ordering);
+
+CREATE TABLE event_edges (
+  event_id TEXT NOT NULL REFERENCES events (event_id) ON DELETE CASCADE,
+  prev_event_id TEXT NOT NULL,
+  PRIMARY KEY (event_id, prev_event_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX event_edges_by_prev ON event_edges (prev_event_id);
+
+CREATE TABLE event_auth_edges (
+  event_id TEXT NOT NULL REFERENCES events (event_id) ON DELETE CASCADE,
+  auth_event_id TEXT NOT NULL,
+  PRIMARY KEY (event_id, auth_event_id)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE forward_extremities (
+  room_id TEXT NOT NULL,
+  event_id TEXT NOT NULL,
+  PRIMARY KEY (room_id, event_id)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE current_state (
+  room_id TEXT NOT NULL,
+  type TEXT NOT NULL,
+  state_key TEXT NOT NULL,
+  event_id TEXT NOT NULL,
+  PRIMARY KEY (room_id, type, state_key)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE accounts (
+  user_id TEXT PRIMARY KEY NOT NULL,
+  password_hash TEXT,
+  is_admin INTEGER NOT NULL DEFAULT 0,
+  is_guest INTEGER NOT NULL DEFAULT 0,
+  deactivated INTEGER NOT NULL DEFAULT 0,
+  created_ts INTEGER NOT NULL,
+  display_name TEXT,
+  avatar_url TEXT
+) STRICT;
+
+CREATE TABLE devices (
+  user_id TEXT NOT NULL REFERENCES accounts (user_id) ON DELETE CASCADE,
+  device_id TEXT NOT NULL,
+  display_name TEXT,
+  created_ts INTEGER NOT NULL,
+  last_seen_ip TEXT,
+  last_seen_ts INTEGER,
+  last_seen_user_agent TEXT,
+  PRIMARY KEY (user_id, device_id)
+) STRICT;
+
+CREATE TABLE sessions (
+  session_id TEXT PRIMARY KEY NOT NULL,
+  user_id TEXT NOT NULL,
+  device_id TEXT NOT NULL,
+  created_ts INTEGER NOT NULL,
+  revoked INTEGER NOT NULL DEFAULT 0,
+  refresh_token_hash TEXT UNIQUE,
+  refresh_token_expires_ts INTEGER,
+  FOREIGN KEY (user_id, device_id) REFERENCES devices (user_id, device_id) ON DELETE CASCADE
+) STRICT;
+CREATE INDEX sessions_by_device ON sessions (user_id, device_id);
+
+CREATE TABLE transaction_ids (
+  user_id TEXT NOT NULL,
+  device_id TEXT NOT NULL,
+  txn_id TEXT NOT NULL,
+  event_id TEXT NOT NULL,
+  created_ts INTEGER NOT NULL,
+  PRIMARY KEY (user_id, device_id, txn_id),
+  FOREIGN KEY (user_id, device_id) REFERENCES devices (user_id, device_id) ON DELETE CASCADE
+) STRICT, WITHOUT ROWID;
+CREATE INDEX transaction_ids_by_created_ts ON transaction_ids (created_ts);
+
+CREATE TABLE account_data (
+  user_id TEXT NOT NULL REFERENCES accounts (user_id) ON DELETE CASCADE,
+  room_id TEXT NOT NULL,
+  type TEXT NOT NULL,
+  content TEXT NOT NULL,
+  stream_position INTEGER NOT NULL UNIQUE,
+  PRIMARY KEY (user_id, room_id, type)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX account_data_by_user_stream ON account_data (user_id, stream_position);
+`,
+  },
+];

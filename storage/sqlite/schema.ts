@@ -1,0 +1,178 @@
+import { index, integer, primaryKey, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+
+/**
+ * Drizzle's view of the tables that migrations.ts creates. Only typed queries
+ * use this; the migrations are the source of truth for the database.
+ */
+
+export const streamPositions = sqliteTable('stream_positions', {
+  stream: text('stream').primaryKey(),
+  position: integer('position').notNull(),
+});
+
+export const stateSnapshots = sqliteTable('state_snapshots', {
+  snapshotId: integer('snapshot_id').primaryKey({ autoIncrement: true }),
+  roomId: text('room_id').notNull(),
+  parentId: integer('parent_id'),
+  /** Deltas between this snapshot and the nearest full one (0: stored in full). */
+  chainLength: integer('chain_length').notNull(),
+});
+
+export const stateSnapshotEntries = sqliteTable(
+  'state_snapshot_entries',
+  {
+    snapshotId: integer('snapshot_id').notNull(),
+    type: text('type').notNull(),
+    stateKey: text('state_key').notNull(),
+    /** Null: the key is removed relative to the parent snapshot. */
+    eventId: text('event_id'),
+  },
+  (t) => [primaryKey({ columns: [t.snapshotId, t.type, t.stateKey] })],
+);
+
+export const events = sqliteTable(
+  'events',
+  {
+    streamOrdering: integer('stream_ordering').primaryKey(),
+    eventId: text('event_id').notNull().unique(),
+    roomId: text('room_id').notNull(),
+    type: text('type').notNull(),
+    stateKey: text('state_key'),
+    sender: text('sender').notNull(),
+    depth: integer('depth').notNull(),
+    originServerTs: integer('origin_server_ts').notNull(),
+    outlier: integer('outlier', { mode: 'boolean' }).notNull(),
+    rejectionReason: text('rejection_reason'),
+    stateBeforeSnapshotId: integer('state_before_snapshot_id'),
+    stateAfterSnapshotId: integer('state_after_snapshot_id'),
+    json: text('json').notNull(),
+  },
+  (t) => [index('events_by_room_stream').on(t.roomId, t.streamOrdering)],
+);
+
+export const eventEdges = sqliteTable(
+  'event_edges',
+  {
+    eventId: text('event_id').notNull(),
+    prevEventId: text('prev_event_id').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.eventId, t.prevEventId] }),
+    index('event_edges_by_prev').on(t.prevEventId),
+  ],
+);
+
+export const eventAuthEdges = sqliteTable(
+  'event_auth_edges',
+  {
+    eventId: text('event_id').notNull(),
+    authEventId: text('auth_event_id').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.eventId, t.authEventId] })],
+);
+
+export const forwardExtremities = sqliteTable(
+  'forward_extremities',
+  {
+    roomId: text('room_id').notNull(),
+    eventId: text('event_id').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.roomId, t.eventId] })],
+);
+
+export const currentState = sqliteTable(
+  'current_state',
+  {
+    roomId: text('room_id').notNull(),
+    type: text('type').notNull(),
+    stateKey: text('state_key').notNull(),
+    eventId: text('event_id').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.roomId, t.type, t.stateKey] })],
+);
+
+export const accounts = sqliteTable('accounts', {
+  userId: text('user_id').primaryKey(),
+  passwordHash: text('password_hash'),
+  isAdmin: integer('is_admin', { mode: 'boolean' }).notNull().default(false),
+  isGuest: integer('is_guest', { mode: 'boolean' }).notNull().default(false),
+  deactivated: integer('deactivated', { mode: 'boolean' }).notNull().default(false),
+  createdTs: integer('created_ts').notNull(),
+  displayName: text('display_name'),
+  avatarUrl: text('avatar_url'),
+});
+
+export const devices = sqliteTable(
+  'devices',
+  {
+    userId: text('user_id').notNull(),
+    deviceId: text('device_id').notNull(),
+    displayName: text('display_name'),
+    createdTs: integer('created_ts').notNull(),
+    lastSeenIp: text('last_seen_ip'),
+    lastSeenTs: integer('last_seen_ts'),
+    lastSeenUserAgent: text('last_seen_user_agent'),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.deviceId] })],
+);
+
+export const sessions = sqliteTable(
+  'sessions',
+  {
+    sessionId: text('session_id').primaryKey(),
+    userId: text('user_id').notNull(),
+    deviceId: text('device_id').notNull(),
+    createdTs: integer('created_ts').notNull(),
+    revoked: integer('revoked', { mode: 'boolean' }).notNull().default(false),
+    refreshTokenHash: text('refresh_token_hash').unique(),
+    refreshTokenExpiresTs: integer('refresh_token_expires_ts'),
+  },
+  (t) => [index('sessions_by_device').on(t.userId, t.deviceId)],
+);
+
+export const transactionIds = sqliteTable(
+  'transaction_ids',
+  {
+    userId: text('user_id').notNull(),
+    deviceId: text('device_id').notNull(),
+    txnId: text('txn_id').notNull(),
+    eventId: text('event_id').notNull(),
+    createdTs: integer('created_ts').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.userId, t.deviceId, t.txnId] }),
+    index('transaction_ids_by_created_ts').on(t.createdTs),
+  ],
+);
+
+export const accountData = sqliteTable(
+  'account_data',
+  {
+    userId: text('user_id').notNull(),
+    /** '' for global account data, so the primary key also covers it. */
+    roomId: text('room_id').notNull(),
+    type: text('type').notNull(),
+    content: text('content').notNull(),
+    streamPosition: integer('stream_position').notNull().unique(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.userId, t.roomId, t.type] }),
+    index('account_data_by_user_stream').on(t.userId, t.streamPosition),
+  ],
+);
+
+export const sqliteSchema = {
+  streamPositions,
+  stateSnapshots,
+  stateSnapshotEntries,
+  events,
+  eventEdges,
+  eventAuthEdges,
+  forwardExtremities,
+  currentState,
+  accounts,
+  devices,
+  sessions,
+  transactionIds,
+  accountData,
+};

@@ -1,0 +1,122 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { expect } from 'chai';
+import { getTableConfig, type SQLiteTable } from 'drizzle-orm/sqlite-core';
+import { describeStorageContract } from '../contract/storage-contract.js';
+import { TestRoom } from '../contract/test-events.js';
+import { sqliteMigrations } from './migrations.js';
+import { sqliteSchema } from './schema.js';
+import { openSqliteStorage } from './sqlite-storage.js';
+
+describeStorageContract('SQLite in memory', () => openSqliteStorage({ path: ':memory:' }));
+
+describe('SQLite storage', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'myelin-sqlite-'));
+  });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('opens a file database in WAL mode with synchronous=NORMAL, foreign keys and a busy timeout', async () => {
+    const path = join(dir, 'myelin.db');
+    const storage = await openSqliteStorage({ path, busyTimeoutMs: 1234 });
+    expect(storage.migrations).to.deep.equal({
+      fromVersion: 0,
+      toVersion: sqliteMigrations.length,
+      applied: [1],
+    });
+    await storage.close();
+
+    const db = new Database(path, { readonly: true });
+    try {
+      expect(db.pragma('journal_mode', { simple: true })).to.equal('wal');
+      const versions = db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all();
+      expect(versions).to.deep.equal(sqliteMigrations.map((m) => m.version));
+    } finally {
+      db.close();
+    }
+  });
+
+  it('sets the connection pragmas', async () => {
+    const { openSqliteConnection } = await import('./connection.js');
+    const { sqlite } = openSqliteConnection({ path: join(dir, 'pragmas.db'), busyTimeoutMs: 1234 });
+    try {
+      expect(sqlite.pragma('synchronous', { simple: true })).to.equal(1); // NORMAL
+      expect(sqlite.pragma('foreign_keys', { simple: true })).to.equal(1);
+      expect(sqlite.pragma('busy_timeout', { simple: true })).to.equal(1234);
+    } finally {
+      sqlite.close();
+    }
+  });
+
+  it('keeps data across a close and reopen, including writes still queued at close', async () => {
+    const path = join(dir, 'reopen.db');
+    const room = new TestRoom('!reopen:example.org');
+    const event = room.event({ content: { body: 'still here 🧠' } });
+    let storage = await openSqliteStorage({ path });
+    await storage.events.persistEvent({ event });
+    const queued = storage.accounts.createAccount({ userId: '@late:example.org', createdTs: 7 });
+    await storage.close();
+    await queued;
+
+    storage = await openSqliteStorage({ path });
+    try {
+      expect(storage.migrations.applied).to.deep.equal([]);
+      expect((await storage.events.getEvent(event.eventId))!.json).to.equal(JSON.stringify(event.pdu));
+      expect(await storage.accounts.getAccount('@late:example.org')).to.include({ createdTs: 7 });
+      const next = await storage.events.persistEvent({ event: room.event() });
+      expect(next.streamOrdering).to.equal(2);
+      expect(await storage.integrityCheck()).to.deep.equal(['ok']);
+    } finally {
+      await storage.close();
+    }
+  });
+
+  it('refuses a database whose applied migration was edited', async () => {
+    const path = join(dir, 'edited.db');
+    await (await openSqliteStorage({ path })).close();
+    const db = new Database(path);
+    db.prepare("UPDATE schema_migrations SET checksum = 'tampered' WHERE version = 1").run();
+    db.close();
+    try {
+      await openSqliteStorage({ path });
+      expect.fail('open should have failed');
+    } catch (error) {
+      expect(error).to.have.property('code', 'SCHEMA_MISMATCH');
+    }
+  });
+
+  it('declares in drizzle exactly the tables and columns the migrations create', async () => {
+    const storage = await openSqliteStorage({ path: join(dir, 'schema.db') });
+    await storage.close();
+    const db = new Database(join(dir, 'schema.db'), { readonly: true });
+    try {
+      const tables = db
+        .prepare(
+          "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name != 'schema_migrations' ORDER BY name",
+        )
+        .pluck()
+        .all() as string[];
+      const declared = Object.values(sqliteSchema as Record<string, SQLiteTable>).map((t) =>
+        getTableConfig(t),
+      );
+      expect(declared.map((t) => t.name).sort()).to.deep.equal(tables);
+      for (const table of declared) {
+        const columns = db.prepare(`PRAGMA table_info(${table.name})`).all() as {
+          name: string;
+          notnull: number;
+          pk: number;
+        }[];
+        const actual = columns.map((c) => `${c.name}${c.notnull || c.pk ? ' not null' : ''}`).sort();
+        const expected = table.columns.map((c) => `${c.name}${c.notNull ? ' not null' : ''}`).sort();
+        expect(expected, table.name).to.deep.equal(actual);
+      }
+    } finally {
+      db.close();
+    }
+  });
+});

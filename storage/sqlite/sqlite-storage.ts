@@ -1,0 +1,133 @@
+import { StorageError } from '../errors.js';
+import { type MigrationReport, runMigrations } from '../migrations.js';
+import type { Storage, WriteTransaction } from '../storage.js';
+import { SqliteAccountDataStore } from './account-data-store.js';
+import { SqliteAccountStore } from './account-store.js';
+import {
+  openSqliteConnection,
+  type SqliteConnection,
+  type SqliteConnectionOptions,
+  sqliteMigrationTarget,
+} from './connection.js';
+import { SqliteDeviceStore } from './device-store.js';
+import { type EventStatements, prepareEventStatements } from './event-statements.js';
+import { SqliteEventStore } from './event-store.js';
+import { sqliteMigrations } from './migrations.js';
+import { SqliteSessionStore } from './session-store.js';
+import { translateSqliteError } from './sqlite-errors.js';
+import { SqliteStateStore } from './state-store.js';
+import { SqliteTransactionIdStore } from './transaction-id-store.js';
+import { type EnqueueWrite, SqliteWriteQueue, WriteBatch } from './write-queue.js';
+
+export type SqliteStorageOptions = SqliteConnectionOptions;
+
+export interface SqliteStorage extends Storage {
+  /** What the migrations did at open. */
+  readonly migrations: MigrationReport;
+  /** `PRAGMA integrity_check` findings; `['ok']` for a sound database. */
+  integrityCheck(): Promise<string[]>;
+}
+
+/** Opens (creating if needed) the database at `options.path` and migrates it to the current schema. */
+export async function openSqliteStorage(options: SqliteStorageOptions): Promise<SqliteStorage> {
+  const connection = openSqliteConnection(options);
+  try {
+    const report = await runMigrations(sqliteMigrationTarget(connection.sqlite), sqliteMigrations);
+    return new SqliteStorageImpl(connection, report);
+  } catch (error) {
+    connection.sqlite.close();
+    throw error;
+  }
+}
+
+function storesOver(connection: SqliteConnection, statements: EventStatements, enqueue: EnqueueWrite) {
+  return {
+    events: new SqliteEventStore(connection, enqueue, statements),
+    state: new SqliteStateStore(connection, enqueue),
+    accounts: new SqliteAccountStore(connection, enqueue),
+    devices: new SqliteDeviceStore(connection, enqueue),
+    sessions: new SqliteSessionStore(connection, enqueue),
+    transactionIds: new SqliteTransactionIdStore(connection, enqueue),
+    accountData: new SqliteAccountDataStore(connection, enqueue),
+  };
+}
+
+class SqliteStorageImpl implements SqliteStorage {
+  readonly events;
+  readonly state;
+  readonly accounts;
+  readonly devices;
+  readonly sessions;
+  readonly transactionIds;
+  readonly accountData;
+  private readonly writeQueue: SqliteWriteQueue;
+  private readonly eventStatements: EventStatements;
+  private closed = false;
+
+  constructor(
+    private readonly connection: SqliteConnection,
+    readonly migrations: MigrationReport,
+  ) {
+    this.writeQueue = new SqliteWriteQueue(connection.sqlite, translateSqliteError);
+    this.eventStatements = prepareEventStatements(connection.db);
+    const stores = storesOver(connection, this.eventStatements, this.enqueueAlone);
+    this.events = stores.events;
+    this.state = stores.state;
+    this.accounts = stores.accounts;
+    this.devices = stores.devices;
+    this.sessions = stores.sessions;
+    this.transactionIds = stores.transactionIds;
+    this.accountData = stores.accountData;
+  }
+
+  /** A writer called outside `transaction` is a transaction of its own (still group-committed). */
+  private readonly enqueueAlone: EnqueueWrite = <T>(write: () => T): Promise<T> => {
+    if (this.closed) return Promise.reject(closedError());
+    const batch = new WriteBatch(false);
+    const result = batch.enqueue(write);
+    // The caller holds `result`, which carries any failure.
+    this.writeQueue.submit(batch).catch(() => {});
+    return result;
+  };
+
+  async transaction(queueWrites: (tx: WriteTransaction) => void): Promise<void> {
+    if (this.closed) throw closedError();
+    if (queueWrites.constructor.name === 'AsyncFunction') {
+      throw new StorageError(
+        'INVALID_TRANSACTION',
+        'transaction callbacks must be synchronous: read first, then queue the writes',
+      );
+    }
+    const batch = new WriteBatch(true);
+    try {
+      queueWrites(storesOver(this.connection, this.eventStatements, batch.enqueue));
+    } catch (error) {
+      batch.seal();
+      throw error;
+    }
+    if (batch.writes.length === 0) {
+      batch.seal();
+      return;
+    }
+    return this.writeQueue.submit(batch);
+  }
+
+  async integrityCheck(): Promise<string[]> {
+    if (this.closed) throw closedError();
+    return this.connection.sqlite
+      .prepare<[], { integrity_check: string }>('PRAGMA integrity_check')
+      .all()
+      .map((row) => row.integrity_check);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.writeQueue.flush();
+    this.connection.sqlite.close();
+  }
+}
+
+function closedError(): StorageError {
+  return new StorageError('CLOSED', 'storage is closed');
+}

@@ -1,0 +1,121 @@
+import type Database from 'better-sqlite3';
+import { StorageError } from '../errors.js';
+
+/** Queues one synchronous write and resolves with its result once it has committed. */
+export type EnqueueWrite = <T>(write: () => T) => Promise<T>;
+
+interface QueuedWrite {
+  readonly write: () => unknown;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** The writes of one `Storage.transaction` call (or of one standalone writer call): all or nothing. */
+export class WriteBatch {
+  readonly writes: QueuedWrite[] = [];
+  private sealed = false;
+
+  constructor(private readonly settleQuietly: boolean) {}
+
+  readonly enqueue: EnqueueWrite = <T>(write: () => T): Promise<T> => {
+    if (this.sealed) {
+      throw new StorageError(
+        'INVALID_TRANSACTION',
+        'a write was queued after its transaction callback returned (was the callback async?)',
+      );
+    }
+    const promise = new Promise<T>((resolve, reject) => {
+      this.writes.push({ write, resolve: resolve as (value: unknown) => void, reject });
+    });
+    // Inside a transaction the caller may await only the transaction itself; a rollback must not
+    // then surface as an unhandled rejection of each write's promise.
+    if (this.settleQuietly) promise.catch(() => {});
+    return promise;
+  };
+
+  seal(): void {
+    this.sealed = true;
+  }
+}
+
+interface SubmittedBatch {
+  readonly batch: WriteBatch;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+}
+
+type BatchOutcome =
+  | { readonly ok: true; readonly values: unknown[] }
+  | { readonly ok: false; readonly error: unknown };
+
+/**
+ * Group commit: every batch submitted during one event-loop turn is written in
+ * one SQLite transaction on the next turn, each batch inside its own savepoint
+ * so that one failing batch rolls back alone. Writes are synchronous inside
+ * the transaction; nothing awaits there.
+ */
+export class SqliteWriteQueue {
+  private pending: SubmittedBatch[] = [];
+  private flushScheduled: NodeJS.Immediate | null = null;
+  private readonly runBatch: (batch: WriteBatch) => unknown[];
+  private readonly runGroup: Database.Transaction<(batches: readonly SubmittedBatch[]) => BatchOutcome[]>;
+
+  constructor(
+    sqlite: Database.Database,
+    private readonly translateError: (error: unknown) => unknown,
+  ) {
+    // Called inside runGroup, better-sqlite3 turns this nested transaction into a savepoint.
+    this.runBatch = sqlite.transaction((batch: WriteBatch) => batch.writes.map((queued) => queued.write()));
+    this.runGroup = sqlite.transaction((batches: readonly SubmittedBatch[]) =>
+      batches.map((submitted): BatchOutcome => {
+        try {
+          return { ok: true, values: this.runBatch(submitted.batch) };
+        } catch (error) {
+          return { ok: false, error: this.translateError(error) };
+        }
+      }),
+    );
+  }
+
+  submit(batch: WriteBatch): Promise<void> {
+    batch.seal();
+    return new Promise<void>((resolve, reject) => {
+      this.pending.push({ batch, resolve, reject });
+      this.flushScheduled ??= setImmediate(() => this.flush());
+    });
+  }
+
+  /** Writes everything queued so far, now. */
+  flush(): void {
+    if (this.flushScheduled) clearImmediate(this.flushScheduled);
+    this.flushScheduled = null;
+    const batches = this.pending;
+    this.pending = [];
+    if (batches.length === 0) return;
+
+    let outcomes: BatchOutcome[];
+    try {
+      outcomes = this.runGroup.immediate(batches);
+    } catch (error) {
+      // The commit itself failed (disk full, lock timeout): nothing of the group was kept.
+      const translated = this.translateError(error);
+      outcomes = batches.map(() => ({ ok: false, error: translated }));
+    }
+    batches.forEach((submitted, index) => {
+      settle(submitted, outcomes[index]!);
+    });
+  }
+}
+
+function settle(submitted: SubmittedBatch, outcome: BatchOutcome): void {
+  const { writes } = submitted.batch;
+  if (outcome.ok) {
+    writes.forEach((queued, index) => {
+      queued.resolve(outcome.values[index]);
+    });
+    submitted.resolve();
+  } else {
+    for (const queued of writes) queued.reject(outcome.error);
+    submitted.reject(outcome.error);
+  }
+}

@@ -1,0 +1,44 @@
+import type { AccountDataStore, AccountDataWriter } from './account-data-store.js';
+import type { AccountStore, AccountWriter } from './account-store.js';
+import type { DeviceStore, DeviceWriter } from './device-store.js';
+import type { EventStore, EventWriter } from './event-store.js';
+import type { SessionStore, SessionWriter } from './session-store.js';
+import type { StateStore, StateWriter } from './state-store.js';
+import type { TransactionIdStore, TransactionIdWriter } from './transaction-id-store.js';
+
+/**
+ * The writers of every store, bound to one transaction. Each call queues a
+ * write and returns a promise that settles once the whole transaction has
+ * committed (or rejects with the error that rolled it back).
+ */
+export interface WriteTransaction {
+  readonly events: EventWriter;
+  readonly state: StateWriter;
+  readonly accounts: AccountWriter;
+  readonly devices: DeviceWriter;
+  readonly sessions: SessionWriter;
+  readonly transactionIds: TransactionIdWriter;
+  readonly accountData: AccountDataWriter;
+}
+
+export interface Storage {
+  readonly events: EventStore;
+  readonly state: StateStore;
+  readonly accounts: AccountStore;
+  readonly devices: DeviceStore;
+  readonly sessions: SessionStore;
+  readonly transactionIds: TransactionIdStore;
+  readonly accountData: AccountDataStore;
+
+  /**
+   * Groups writes of several stores into one atomic transaction. `queueWrites`
+   * must be synchronous: it only queues writes (read what you need before),
+   * and it must not await the promises the writers return; await them, or the
+   * promise `transaction` returns, afterwards. If any write fails, none is kept
+   * and every promise rejects with that error.
+   */
+  transaction(queueWrites: (tx: WriteTransaction) => void): Promise<void>;
+
+  /** Finishes queued writes, then releases the database. Later calls reject with CLOSED. */
+  close(): Promise<void>;
+}
