@@ -12,7 +12,9 @@ function report(name: string, opsPerSec: number, note?: string): void {
   console.log(`${name.padEnd(52)} ${ops.padStart(12)} ops/s${note ? `  ${note}` : ''}`);
 }
 
-console.log(`Myelin protocol bench — node ${process.version}, ${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}`);
+console.log(
+  `Myelin protocol bench — node ${process.version}, ${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}`,
+);
 await runCryptoBench(report);
 await runAuthBench(report);
 await runStateResBench(report);
