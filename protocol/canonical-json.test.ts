@@ -5,6 +5,7 @@ import {
   encodeCanonicalJson,
   encodeCanonicalJsonBytes,
   encodeCanonicalJsonWithout,
+  MAX_CANONICAL_JSON_DEPTH,
   parseJson,
 } from './canonical-json.js';
 import { ProtocolError } from './errors.js';
@@ -121,6 +122,18 @@ describe('canonical JSON (appendices "Canonical JSON")', () => {
     expectBadJson(() => encodeCanonicalJson({ a: '\uD83D' }), 'a');
     expectBadJson(() => encodeCanonicalJson({ a: 1.5 }, { strict: true }), 'a');
     expectBadJson(() => encodeCanonicalJson({ a: 2 ** 53 }, { strict: true }), 'a');
+  });
+
+  it('refuses nesting deeper than MAX_CANONICAL_JSON_DEPTH with BAD_JSON, not a stack overflow', () => {
+    const nest = (depth: number): unknown => {
+      let value: unknown = 'leaf';
+      for (let i = 0; i < depth; i++) value = i % 2 ? { k: value } : [value];
+      return value;
+    };
+    expect(() => encodeCanonicalJson(nest(MAX_CANONICAL_JSON_DEPTH))).not.to.throw();
+    expectBadJson(() => encodeCanonicalJson(nest(MAX_CANONICAL_JSON_DEPTH + 1)));
+    expectBadJson(() => encodeCanonicalJson(nest(50_000)));
+    expectBadJson(() => encodeCanonicalJsonWithout({ deep: nest(50_000) }, ['x']));
   });
 
   it('accepts objects without a prototype and own __proto__ keys', () => {

@@ -16,6 +16,9 @@ export interface CanonicalJsonOptions {
   readonly strict?: boolean;
 }
 
+/** Deeper nesting is refused rather than risking the call stack (the spec sets no limit; Synapse's parser stops near here). */
+export const MAX_CANONICAL_JSON_DEPTH = 1000;
+
 /** Thrown inside the encoder and caught at the top, collecting the field path as it unwinds. */
 class CanonicalJsonFault {
   readonly path: string[] = [];
@@ -78,7 +81,7 @@ function encodeNumber(n: number, strict: boolean): string {
   return Number.isInteger(n) ? BigInt(n).toString() : `${n}`;
 }
 
-function encodeValue(value: unknown, strict: boolean): string {
+function encodeValue(value: unknown, strict: boolean, depth: number): string {
   switch (typeof value) {
     case 'string':
       return encodeString(value);
@@ -88,14 +91,17 @@ function encodeValue(value: unknown, strict: boolean): string {
       return value ? 'true' : 'false';
     case 'object':
       if (value === null) return 'null';
-      if (Array.isArray(value)) return encodeArray(value, strict);
-      return encodeObject(value as Record<string, unknown>, strict);
+      if (depth >= MAX_CANONICAL_JSON_DEPTH) {
+        throw new CanonicalJsonFault(`nested deeper than ${MAX_CANONICAL_JSON_DEPTH} levels`);
+      }
+      if (Array.isArray(value)) return encodeArray(value, strict, depth + 1);
+      return encodeObject(value as Record<string, unknown>, strict, depth + 1);
     default:
       throw new CanonicalJsonFault(`${typeof value} is not a JSON value`);
   }
 }
 
-function encodeArray(array: unknown[], strict: boolean): string {
+function encodeArray(array: unknown[], strict: boolean, depth: number): string {
   const length = array.length;
   if (length === 0) return '[]';
   let out = '[';
@@ -103,7 +109,7 @@ function encodeArray(array: unknown[], strict: boolean): string {
   try {
     for (; i < length; i++) {
       if (i > 0) out += ',';
-      out += encodeValue(array[i], strict);
+      out += encodeValue(array[i], strict, depth);
     }
   } catch (e) {
     if (e instanceof CanonicalJsonFault) e.path.push(String(i));
@@ -115,6 +121,7 @@ function encodeArray(array: unknown[], strict: boolean): string {
 function encodeObject(
   object: Record<string, unknown>,
   strict: boolean,
+  depth: number,
   omitKeys?: readonly string[],
 ): string {
   const proto = Object.getPrototypeOf(object);
@@ -132,7 +139,7 @@ function encodeObject(
       if (out.length > 1) out += ',';
       out += encodeString(key);
       out += ':';
-      out += encodeValue(object[key], strict);
+      out += encodeValue(object[key], strict, depth);
     }
   } catch (e) {
     if (e instanceof CanonicalJsonFault) e.path.push(key);
@@ -149,7 +156,7 @@ function encodeObject(
  */
 export function encodeCanonicalJson(value: unknown, options?: CanonicalJsonOptions): string {
   try {
-    return encodeValue(value, options?.strict === true);
+    return encodeValue(value, options?.strict === true, 0);
   } catch (e) {
     throw toProtocolError(e);
   }
@@ -168,7 +175,7 @@ export function encodeCanonicalJsonWithout(
     if (object === null || typeof object !== 'object' || Array.isArray(object)) {
       throw new CanonicalJsonFault('expected a JSON object');
     }
-    return encodeObject(object as Record<string, unknown>, options?.strict === true, omitKeys);
+    return encodeObject(object as Record<string, unknown>, options?.strict === true, 1, omitKeys);
   } catch (e) {
     throw toProtocolError(e);
   }
