@@ -97,9 +97,8 @@ async function start(args: string[]): Promise<number> {
   // Loaded here so generate-config and help stay fast and need no server code.
   const { createHomeserver } = await import('./homeserver.js');
   const homeserver = await createHomeserver(config, { logger });
-  const { ports } = await homeserver.start();
-  printStartupSummary(configPath, config, ports);
 
+  // Installed before listening, so a signal that arrives as soon as the port is open still stops cleanly.
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) {
@@ -114,6 +113,9 @@ async function start(args: string[]): Promise<number> {
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+
+  const { ports } = await homeserver.start();
+  printStartupSummary(configPath, config, ports);
   return new Promise<number>(() => {});
 }
 

@@ -1,0 +1,162 @@
+/**
+ * The one error type the server throws toward a client. The HTTP status of each
+ * errcode is chosen here and nowhere else; the error middleware renders it as
+ * the spec's standard error response `{"errcode", "error", ...extra}`.
+ */
+import type { ProtocolError, ProtocolErrorCode } from '../protocol/errors.js';
+
+/** client-server-api "Standard error response": common and endpoint-specific errcodes, with their usual status. */
+const STATUS_BY_ERRCODE = {
+  M_BAD_JSON: 400,
+  M_NOT_JSON: 400,
+  M_MISSING_PARAM: 400,
+  M_INVALID_PARAM: 400,
+  M_UNKNOWN: 400,
+  M_FORBIDDEN: 403,
+  M_UNKNOWN_TOKEN: 401,
+  M_MISSING_TOKEN: 401,
+  M_UNAUTHORIZED: 401,
+  M_USER_LOCKED: 401,
+  M_USER_SUSPENDED: 403,
+  M_USER_DEACTIVATED: 403,
+  M_NOT_FOUND: 404,
+  M_UNRECOGNIZED: 404,
+  M_LIMIT_EXCEEDED: 429,
+  M_TOO_LARGE: 413,
+  M_USER_IN_USE: 400,
+  M_INVALID_USERNAME: 400,
+  M_ROOM_IN_USE: 400,
+  M_INVALID_ROOM_STATE: 400,
+  M_BAD_STATE: 400,
+  M_UNSUPPORTED_ROOM_VERSION: 400,
+  M_INCOMPATIBLE_ROOM_VERSION: 400,
+  M_GUEST_ACCESS_FORBIDDEN: 403,
+  M_EXCLUSIVE: 400,
+  M_RESOURCE_LIMIT_EXCEEDED: 403,
+  M_USER_LIMIT_EXCEEDED: 403,
+  M_CANNOT_LEAVE_SERVER_NOTICE_ROOM: 403,
+  M_CAPTCHA_NEEDED: 401,
+  M_CAPTCHA_INVALID: 400,
+  M_SERVER_NOT_TRUSTED: 400,
+  M_THREEPID_AUTH_FAILED: 400,
+  M_THREEPID_DENIED: 403,
+  M_THREEPID_IN_USE: 400,
+  M_THREEPID_MEDIUM_NOT_SUPPORTED: 400,
+  M_THREEPID_NOT_FOUND: 400,
+  M_WEAK_PASSWORD: 400,
+  M_UNKNOWN_DEVICE: 400,
+  M_UNABLE_TO_AUTHORISE_JOIN: 400,
+  M_UNABLE_TO_GRANT_JOIN: 400,
+} as const;
+
+export type Errcode = keyof typeof STATUS_BY_ERRCODE;
+
+export type MatrixErrorExtra = Record<string, unknown>;
+
+export class MatrixError extends Error {
+  override readonly name = 'MatrixError';
+  constructor(
+    readonly status: number,
+    readonly errcode: Errcode,
+    message: string,
+    readonly extra: MatrixErrorExtra = {},
+    /** Response headers that belong to this error (Retry-After, Allow). */
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+
+  /** The error with the usual status of its errcode. */
+  static of(errcode: Errcode, message: string, extra?: MatrixErrorExtra): MatrixError {
+    return new MatrixError(STATUS_BY_ERRCODE[errcode], errcode, message, extra);
+  }
+
+  /** The spec's error response body. */
+  toJSON(): Record<string, unknown> {
+    return { ...this.extra, errcode: this.errcode, error: this.message };
+  }
+
+  static badJson(message: string): MatrixError {
+    return MatrixError.of('M_BAD_JSON', message);
+  }
+  static notJson(message = 'Content not JSON.'): MatrixError {
+    return MatrixError.of('M_NOT_JSON', message);
+  }
+  static missingParam(message: string): MatrixError {
+    return MatrixError.of('M_MISSING_PARAM', message);
+  }
+  static invalidParam(message: string): MatrixError {
+    return MatrixError.of('M_INVALID_PARAM', message);
+  }
+  static forbidden(message: string): MatrixError {
+    return MatrixError.of('M_FORBIDDEN', message);
+  }
+  static notFound(message: string): MatrixError {
+    return MatrixError.of('M_NOT_FOUND', message);
+  }
+  static tooLarge(message: string): MatrixError {
+    return MatrixError.of('M_TOO_LARGE', message);
+  }
+  /** 404 for an endpoint we do not serve. */
+  static unrecognized(message = 'Unrecognized request'): MatrixError {
+    return MatrixError.of('M_UNRECOGNIZED', message);
+  }
+  /** 405: the endpoint exists but not with this method. */
+  static methodNotAllowed(allowed: readonly string[]): MatrixError {
+    return new MatrixError(405, 'M_UNRECOGNIZED', 'Unrecognized request', {}, { Allow: allowed.join(', ') });
+  }
+  static missingToken(message = 'Missing access token.'): MatrixError {
+    return MatrixError.of('M_MISSING_TOKEN', message);
+  }
+  static unknownToken(message = 'Unrecognised access token.', softLogout = false): MatrixError {
+    return MatrixError.of('M_UNKNOWN_TOKEN', message, softLogout ? { soft_logout: true } : {});
+  }
+  static unauthorized(message: string): MatrixError {
+    return MatrixError.of('M_UNAUTHORIZED', message);
+  }
+  /** 429 with the Retry-After header (seconds, rounded up) and the deprecated `retry_after_ms`. */
+  static limitExceeded(retryAfterMs: number): MatrixError {
+    const ms = Math.max(0, Math.ceil(retryAfterMs));
+    return new MatrixError(
+      429,
+      'M_LIMIT_EXCEEDED',
+      'Too many requests',
+      { retry_after_ms: ms },
+      { 'Retry-After': String(Math.ceil(ms / 1000)) },
+    );
+  }
+  static unsupportedRoomVersion(message: string): MatrixError {
+    return MatrixError.of('M_UNSUPPORTED_ROOM_VERSION', message);
+  }
+  /** 500: the message is for the client and must not carry internals. */
+  static internal(): MatrixError {
+    return new MatrixError(500, 'M_UNKNOWN', 'Internal server error');
+  }
+}
+
+export function isMatrixError(e: unknown): e is MatrixError {
+  return e instanceof MatrixError;
+}
+
+const ERRCODE_BY_PROTOCOL_CODE: Record<ProtocolErrorCode, Errcode> = {
+  BAD_JSON: 'M_BAD_JSON',
+  BAD_BASE64: 'M_INVALID_PARAM',
+  BAD_IDENTIFIER: 'M_INVALID_PARAM',
+  BAD_EVENT: 'M_BAD_JSON',
+  EVENT_TOO_LARGE: 'M_TOO_LARGE',
+  BAD_SIGNATURE: 'M_INVALID_PARAM',
+  MISSING_SIGNATURE: 'M_INVALID_PARAM',
+  BAD_KEY: 'M_INVALID_PARAM',
+  UNSUPPORTED_ROOM_VERSION: 'M_UNSUPPORTED_ROOM_VERSION',
+  MISSING_EVENT: 'M_NOT_FOUND',
+};
+
+/**
+ * A ProtocolError reaching the edge means the client sent something the protocol
+ * rejects: always a 400, whatever the errcode's usual status (M_TOO_LARGE for an
+ * event is about the event, not the request body).
+ */
+export function matrixErrorFromProtocolError(e: ProtocolError): MatrixError {
+  const message = e.field ? `${e.message} (${e.field})` : e.message;
+  return new MatrixError(400, ERRCODE_BY_PROTOCOL_CODE[e.code], message);
+}

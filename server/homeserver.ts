@@ -1,0 +1,206 @@
+/**
+ * Composes one Homeserver from a validated config: storage, signing key, the
+ * route table, one HTTP app and server per listener. Disposable: everything it
+ * opens, stop() closes; no module-level state, nothing happens at import.
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import {
+  formatSigningKeyFile,
+  generateSigningKey,
+  parseSigningKeyFile,
+  type SigningKey,
+} from '../protocol/signing.js';
+import { openSqliteStorage } from '../storage/sqlite/sqlite-storage.js';
+import type { Storage } from '../storage/storage.js';
+import type { ListenerConfig, MyelinConfig } from './config/index.js';
+import type { HomeserverContext } from './context.js';
+import { createHttpApp } from './http/app.js';
+import { type Authenticator, authenticatorWithoutAccounts } from './http/auth.js';
+import { createRateLimiter } from './http/rate-limit.js';
+import type { Resource, Route } from './http/route.js';
+import { createRequestValidation } from './http/validation.js';
+import { createLogger } from './logger.js';
+import { buildOpenApiDocument, type OpenApiDocument } from './openapi/document.js';
+import { allRoutes } from './routes/index.js';
+
+export interface HomeserverOptions {
+  readonly logger?: Logger;
+  /** Who owns an access token or an X-Matrix signature; the accounts and federation work supply it. */
+  readonly authenticator?: Authenticator;
+  /** The route table; defaults to every route the server declares. */
+  readonly routes?: readonly Route[];
+  /** Check each JSON response against its schema (tests, development). */
+  readonly validateResponses?: boolean;
+  /** How long stop() lets in-flight requests finish before cutting their connections. */
+  readonly shutdownTimeoutMs?: number;
+}
+
+export interface Homeserver {
+  readonly config: MyelinConfig;
+  readonly context: HomeserverContext;
+  /** Listens on every configured listener; resolves with the bound ports, one per listener address, in order. */
+  start(): Promise<{ ports: number[] }>;
+  /** Stops accepting, lets in-flight requests drain (up to the deadline), closes the database. Idempotent. */
+  stop(): Promise<void>;
+}
+
+const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
+
+/** Opens storage and the signing key; call start() to listen and stop() to release everything. */
+export async function createHomeserver(
+  config: MyelinConfig,
+  options: HomeserverOptions = {},
+): Promise<Homeserver> {
+  const log = options.logger ?? createLogger(config.logging);
+  await mkdir(config.data_dir, { recursive: true });
+  const signingKey = await loadOrCreateSigningKey(config.signing_key_path, log);
+  const storage = await openStorage(config);
+  try {
+    return assemble(config, options, log, signingKey, storage);
+  } catch (error) {
+    await storage.close();
+    throw error;
+  }
+}
+
+function assemble(
+  config: MyelinConfig,
+  options: HomeserverOptions,
+  log: Logger,
+  signingKey: SigningKey,
+  storage: Storage,
+): Homeserver {
+  const routes = options.routes ?? allRoutes;
+  const shutdown = new AbortController();
+  let openApi: OpenApiDocument | undefined;
+  const context: HomeserverContext = {
+    config,
+    log,
+    storage,
+    signingKey,
+    shutdownSignal: shutdown.signal,
+    openApiDocument: () => {
+      openApi ??= buildOpenApiDocument(
+        routes.filter((route) => route.resource !== 'docs' || config.docs.enabled),
+      );
+      return openApi;
+    },
+  };
+
+  const pipeline = {
+    context,
+    authenticator: options.authenticator ?? authenticatorWithoutAccounts,
+    rateLimiter: createRateLimiter(config.rate_limits),
+    validation: createRequestValidation(),
+    maxRequestBodyBytes: config.limits.max_request_body_bytes,
+    validateResponses: options.validateResponses ?? false,
+  };
+  let stopping = false;
+  const servers: Server[] = [];
+  for (const listener of config.listeners) {
+    const app = createHttpApp({
+      routes: routes.filter((route) => servedBy(listener, config).has(route.resource)),
+      logger: log,
+      pipeline,
+      corsAllowedOrigins: config.cors.allowed_origins,
+      trustProxy: listener.x_forwarded,
+      stopping: () => stopping,
+    });
+    for (const _address of listener.bind_addresses) servers.push(createServer(app.callback()));
+  }
+
+  let started = false;
+  let stopped: Promise<void> | undefined;
+  return {
+    config,
+    context,
+    async start() {
+      if (started) throw new Error('Homeserver already started');
+      started = true;
+      const ports: number[] = [];
+      let index = 0;
+      for (const listener of config.listeners) {
+        for (const address of listener.bind_addresses) {
+          const server = servers[index++]!;
+          ports.push(await listen(server, listener.port, address));
+          log.info({ address, port: ports.at(-1), resources: listener.resources }, 'Listening');
+        }
+      }
+      return { ports };
+    },
+    stop() {
+      stopped ??= (async () => {
+        stopping = true;
+        shutdown.abort();
+        const deadline = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
+        await Promise.all(
+          servers.filter((server) => server.listening).map((server) => drain(server, deadline)),
+        );
+        await storage.close();
+        log.info('Stopped');
+      })();
+      return stopped;
+    },
+  };
+}
+
+function servedBy(listener: ListenerConfig, config: MyelinConfig): Set<Resource> {
+  const resources = new Set<Resource>(listener.resources);
+  if (!config.docs.enabled) resources.delete('docs');
+  return resources;
+}
+
+async function openStorage(config: MyelinConfig): Promise<Storage> {
+  if (config.database.backend !== 'sqlite') {
+    throw new Error(`Database backend '${config.database.backend}' is not available yet; use sqlite.`);
+  }
+  const file = config.database.sqlite.path || path.join(config.data_dir, 'homeserver.db');
+  await mkdir(path.dirname(file), { recursive: true });
+  return openSqliteStorage({ path: file });
+}
+
+/** The key that signs this server's events: read from its file, or made and saved there on first start. */
+async function loadOrCreateSigningKey(file: string, log: Logger): Promise<SigningKey> {
+  try {
+    return parseSigningKeyFile(await readFile(file, 'utf8'));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  const key = generateSigningKey();
+  await mkdir(path.dirname(file), { recursive: true });
+  await writeFile(file, formatSigningKeyFile(key), { mode: 0o600, flag: 'wx' });
+  log.info({ keyId: key.keyId, file }, 'Generated a new signing key');
+  return key;
+}
+
+function listen(server: Server, port: number, address: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, address, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+/**
+ * Stops accepting connections, then closes each keep-alive connection as soon
+ * as it goes idle (answers given while stopping carry Connection: close); at
+ * the deadline, whatever is still open is cut.
+ */
+function drain(server: Server, deadlineMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const idleSweep = setInterval(() => server.closeIdleConnections(), 50);
+    const deadline = setTimeout(() => server.closeAllConnections(), deadlineMs);
+    server.close(() => {
+      clearInterval(idleSweep);
+      clearTimeout(deadline);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}

@@ -1,0 +1,70 @@
+/**
+ * The authentication seam of the request pipeline. The pipeline finds the
+ * credentials (client-server "Using access tokens"); an Authenticator says who
+ * they belong to. The accounts work supplies the real one; until then no token
+ * can exist, so every token is unknown.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import { MatrixError } from '../errors.js';
+
+export interface AuthenticatedUser {
+  readonly kind: 'user';
+  readonly userId: string;
+  readonly deviceId: string | null;
+  readonly isGuest: boolean;
+}
+
+export interface AuthenticatedServer {
+  readonly kind: 'server';
+  readonly serverName: string;
+}
+
+/** What an X-Matrix check needs: the signed request's method, URI (path and query, as sent) and body. */
+export interface SignedRequest {
+  readonly method: string;
+  readonly uri: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly rawBody: Uint8Array | undefined;
+}
+
+export interface Authenticator {
+  /** Throws MatrixError (M_UNKNOWN_TOKEN, M_USER_LOCKED...) when the token does not authenticate. */
+  authenticateAccessToken(token: string): Promise<AuthenticatedUser>;
+  /** Throws MatrixError (M_UNAUTHORIZED, M_FORBIDDEN) when the signature does not authenticate. */
+  authenticateServer(request: SignedRequest): Promise<AuthenticatedServer>;
+}
+
+/** Before accounts exist: no token is known and no server signature can be checked yet. */
+export const authenticatorWithoutAccounts: Authenticator = {
+  async authenticateAccessToken() {
+    throw MatrixError.unknownToken();
+  },
+  async authenticateServer() {
+    throw MatrixError.unauthorized('Server authentication is not available.');
+  },
+};
+
+/**
+ * client-server "Using access tokens": the Authorization Bearer header or the
+ * deprecated access_token query parameter, never both. Undefined when neither.
+ */
+export function accessTokenOf(
+  headers: IncomingHttpHeaders,
+  query: Record<string, unknown>,
+): string | undefined {
+  const header = headers.authorization;
+  const fromQuery = query.access_token;
+  if (header !== undefined && fromQuery !== undefined) {
+    throw MatrixError.missingToken('Mixing Authorization headers and access_token query parameters.');
+  }
+  if (header !== undefined) {
+    const match = /^Bearer +(\S+) *$/i.exec(header);
+    if (!match) throw MatrixError.missingToken('Invalid Authorization header.');
+    return match[1];
+  }
+  if (fromQuery === undefined) return undefined;
+  if (typeof fromQuery !== 'string' || fromQuery === '') {
+    throw MatrixError.missingToken('Invalid access_token query parameter.');
+  }
+  return fromQuery;
+}

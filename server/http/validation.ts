@@ -1,0 +1,124 @@
+/**
+ * Checks requests at the edge against the route's schemas (compiled once, when
+ * the app is built) so nothing below re-checks shapes. Error codes follow
+ * client-server "Common error codes": a missing field is M_MISSING_PARAM, a
+ * malformed body M_BAD_JSON, a bad path or query value M_INVALID_PARAM; the
+ * message names the field.
+ */
+import type { TSchema } from '@sinclair/typebox';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import addFormats from 'ajv-formats';
+import { MatrixError } from '../errors.js';
+import { isRawResponse, type Route } from './route.js';
+
+export interface RouteValidators {
+  params?: ValidateFunction;
+  query?: ValidateFunction;
+  body?: ValidateFunction;
+  responses: Map<number, ValidateFunction>;
+}
+
+export interface RequestValidation {
+  /** Compiles a route's schemas; call for every route at start-up. */
+  compile(route: Route): RouteValidators;
+  validateParams(v: RouteValidators, value: Record<string, string>): unknown;
+  validateQuery(v: RouteValidators, value: Record<string, unknown>): unknown;
+  validateBody(v: RouteValidators, value: unknown): unknown;
+  /** Returns a description of the mismatch, or undefined when the response fits its schema. */
+  checkResponse(v: RouteValidators, status: number, body: unknown): string | undefined;
+}
+
+export function createRequestValidation(): RequestValidation {
+  const bodies = newAjv({ useDefaults: true });
+  // Path and query values are strings on the wire; coerce them to the declared types.
+  const strings = newAjv({ useDefaults: true, coerceTypes: 'array' });
+  const responses = newAjv({});
+  const compiled = new WeakMap<Route, RouteValidators>();
+
+  return {
+    compile(route) {
+      const existing = compiled.get(route);
+      if (existing) return existing;
+      const request = route.request ?? {};
+      const validators: RouteValidators = { responses: new Map() };
+      if (request.params) validators.params = strings.compile(request.params);
+      if (request.query) validators.query = strings.compile(request.query);
+      if (request.body) validators.body = bodies.compile(request.body);
+      for (const [status, spec] of Object.entries(route.responses)) {
+        if (!isRawResponse(spec))
+          validators.responses.set(Number(status), responses.compile(spec as TSchema));
+      }
+      compiled.set(route, validators);
+      return validators;
+    },
+    validateParams(v, value) {
+      if (!v.params) return value;
+      if (v.params(value)) return value;
+      throw describeFailure(v.params.errors, 'path', {
+        missing: 'M_MISSING_PARAM',
+        invalid: 'M_INVALID_PARAM',
+      });
+    },
+    validateQuery(v, value) {
+      if (!v.query) return value;
+      if (v.query(value)) return value;
+      throw describeFailure(v.query.errors, 'query', {
+        missing: 'M_MISSING_PARAM',
+        invalid: 'M_INVALID_PARAM',
+      });
+    },
+    validateBody(v, value) {
+      if (!v.body) return undefined;
+      if (v.body(value)) return value;
+      throw describeFailure(v.body.errors, 'body', { missing: 'M_MISSING_PARAM', invalid: 'M_BAD_JSON' });
+    },
+    checkResponse(v, status, body) {
+      const validate = v.responses.get(status);
+      if (!validate || validate(body)) return undefined;
+      return (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`).join('; ');
+    },
+  };
+}
+
+function newAjv(options: { useDefaults?: boolean; coerceTypes?: 'array' }): Ajv {
+  const ajv = new Ajv({ strict: false, allErrors: false, ...options });
+  addFormats.default(ajv);
+  return ajv;
+}
+
+type Where = 'path' | 'query' | 'body';
+
+function describeFailure(
+  errors: ErrorObject[] | null | undefined,
+  where: Where,
+  codes: { missing: 'M_MISSING_PARAM'; invalid: 'M_INVALID_PARAM' | 'M_BAD_JSON' },
+): MatrixError {
+  const error = errors?.[0];
+  if (!error) return MatrixError.of(codes.invalid, `Invalid ${describeWhere(where)}`);
+  const field = fieldName(error.instancePath);
+  if (error.keyword === 'required') {
+    const missing = [field, String(error.params.missingProperty)].filter(Boolean).join('.');
+    return MatrixError.of(codes.missing, `Missing ${describeWhere(where)} '${missing}'`);
+  }
+  if (!field) {
+    const what = where === 'body' ? 'request body' : describeWhere(where);
+    return MatrixError.of(codes.invalid, `Invalid ${what}: ${error.message}`);
+  }
+  return MatrixError.of(codes.invalid, `Invalid ${describeWhere(where)} '${field}': ${error.message}`);
+}
+
+function describeWhere(where: Where): string {
+  if (where === 'path') return 'path parameter';
+  if (where === 'query') return 'query parameter';
+  return 'request body field';
+}
+
+/** `/content/m.relates_to/rel_type` -> `content.m.relates_to.rel_type`, undoing JSON Pointer escapes. */
+function fieldName(instancePath: string): string {
+  if (!instancePath) return '';
+  return instancePath
+    .slice(1)
+    .split('/')
+    .map((part) => part.replaceAll('~1', '/').replaceAll('~0', '~'))
+    .join('.');
+}
