@@ -85,7 +85,7 @@ describe('myelin CLI', function () {
     const config = parseYaml(result.stdout) as GeneratedConfig;
     expect(config.server_name).to.equal('chat.example.org');
     expect(config.public_baseurl).to.equal('https://chat.example.org/');
-    expect(config.listeners[0].port).to.equal(9001);
+    expect(config.listeners[0]!.port).to.equal(9001);
     expect(config.database.sqlite.path).to.equal(path.join(workDir, 'homeserver.db'));
     expect(config.registration.mode).to.equal('closed');
     const open = runCli([
