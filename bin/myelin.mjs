@@ -4,5 +4,4 @@
 import { register } from 'tsx/esm/api';
 
 register();
-const { main } = await import('../server/cli.ts');
-process.exitCode = await main(process.argv.slice(2));
+await import('../server/main.ts');
