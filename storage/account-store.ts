@@ -5,6 +5,8 @@ export interface Account {
   readonly isAdmin: boolean;
   readonly isGuest: boolean;
   readonly deactivated: boolean;
+  /** Deactivated with `erase: true`: a later GDPR erasure job must remove the user's data. */
+  readonly erased: boolean;
   readonly createdTs: number;
   readonly displayName: string | null;
   readonly avatarUrl: string | null;
@@ -26,9 +28,21 @@ export interface ProfileUpdate {
   readonly avatarUrl?: string | null;
 }
 
+/** A custom profile field value (client-server "Profiles", v1.16 custom fields): any JSON value. */
+export type ProfileFieldValue = import('../protocol/events.js').JsonValue;
+
 export interface AccountReader {
   getAccount(userId: string): Promise<Account | null>;
   countAccounts(): Promise<number>;
+  /** Accounts whose user ID equals `userId` ignoring ASCII case (login is case-insensitive), oldest first. */
+  findAccountsCaseInsensitive(userId: string): Promise<Account[]>;
+  /**
+   * Non-deactivated, non-guest accounts whose user ID or display name contains
+   * `term` (case-insensitive), ordered by user ID, at most `limit`.
+   */
+  searchAccounts(term: string, limit: number): Promise<Account[]>;
+  /** Custom profile fields (not displayname/avatar_url, which live on Account). */
+  getProfileFields(userId: string): Promise<Record<string, ProfileFieldValue>>;
 }
 
 export interface AccountWriter {
@@ -37,8 +51,11 @@ export interface AccountWriter {
   /** These throw NOT_FOUND for an unknown user. */
   setPasswordHash(userId: string, passwordHash: string | null): Promise<void>;
   setAdmin(userId: string, isAdmin: boolean): Promise<void>;
-  setDeactivated(userId: string, deactivated: boolean): Promise<void>;
+  /** `erase` records the deactivation's GDPR erasure request (client-server "Account deactivation"). */
+  setDeactivated(userId: string, deactivated: boolean, erase?: boolean): Promise<void>;
   updateProfile(userId: string, update: ProfileUpdate): Promise<void>;
+  /** Sets a custom profile field; `null` deletes it. NOT_FOUND for an unknown user. */
+  setProfileField(userId: string, key: string, value: ProfileFieldValue | null): Promise<void>;
 }
 
 export interface AccountStore extends AccountReader, AccountWriter {}

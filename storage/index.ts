@@ -3,6 +3,7 @@ export type * from './account-store.js';
 export type * from './device-store.js';
 export { isStorageError, StorageError, type StorageErrorCode } from './errors.js';
 export type * from './event-store.js';
+export type * from './login-token-store.js';
 export {
   type AppliedMigration,
   type Migration,
@@ -11,8 +12,11 @@ export {
   migrationChecksum,
   runMigrations,
 } from './migrations.js';
+export type * from './presence-store.js';
+export type * from './registration-token-store.js';
 export type * from './session-store.js';
 export { openSqliteStorage, type SqliteStorage, type SqliteStorageOptions } from './sqlite/sqlite-storage.js';
 export type * from './state-store.js';
 export type * from './storage.js';
 export type * from './transaction-id-store.js';
+export type * from './uia-session-store.js';

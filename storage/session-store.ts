@@ -25,6 +25,12 @@ export interface NewSession {
 export interface SessionReader {
   getSession(sessionId: string): Promise<Session | null>;
   findSessionByRefreshTokenHash(refreshTokenHash: string): Promise<Session | null>;
+  /**
+   * The session a refresh token belongs to, whether it is the session's current
+   * refresh token or the one it replaced (`isCurrent: false`): presenting a
+   * replaced token again means it was stolen or replayed, and the caller revokes the session.
+   */
+  findRefreshToken(refreshTokenHash: string): Promise<{ session: Session; isCurrent: boolean } | null>;
   /** Sessions of a user, revoked ones included, oldest first. */
   listSessions(userId: string): Promise<Session[]>;
 }
@@ -37,7 +43,10 @@ export interface SessionWriter {
   /** Revokes every session of the user but `exceptSessionId`; resolves to how many were revoked. */
   revokeSessionsOfUser(userId: string, exceptSessionId?: string): Promise<number>;
   revokeSessionsOfDevice(userId: string, deviceId: string): Promise<number>;
-  /** Replaces the refresh token of a live session; throws NOT_FOUND if it is unknown or revoked. */
+  /**
+   * Replaces the refresh token of a live session, remembering the replaced one
+   * (see findRefreshToken); throws NOT_FOUND if it is unknown or revoked.
+   */
   rotateRefreshToken(sessionId: string, refreshTokenHash: string, expiresTs: number | null): Promise<void>;
 }
 

@@ -2,9 +2,13 @@ import type { AccountDataStore, AccountDataWriter } from './account-data-store.j
 import type { AccountStore, AccountWriter } from './account-store.js';
 import type { DeviceStore, DeviceWriter } from './device-store.js';
 import type { EventStore, EventWriter } from './event-store.js';
+import type { LoginTokenStore } from './login-token-store.js';
+import type { PresenceStore } from './presence-store.js';
+import type { RegistrationTokenStore } from './registration-token-store.js';
 import type { SessionStore, SessionWriter } from './session-store.js';
 import type { StateStore, StateWriter } from './state-store.js';
 import type { TransactionIdStore, TransactionIdWriter } from './transaction-id-store.js';
+import type { UiaSessionStore } from './uia-session-store.js';
 
 /**
  * The writers of every store, bound to one transaction. Each call queues a
@@ -29,6 +33,11 @@ export interface Storage {
   readonly sessions: SessionStore;
   readonly transactionIds: TransactionIdStore;
   readonly accountData: AccountDataStore;
+  // Stores whose writes stand alone (no need to share a transaction with the stores above).
+  readonly registrationTokens: RegistrationTokenStore;
+  readonly loginTokens: LoginTokenStore;
+  readonly presence: PresenceStore;
+  readonly uiaSessions: UiaSessionStore;
 
   /**
    * Groups writes of several stores into one atomic transaction. `queueWrites`

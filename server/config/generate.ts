@@ -30,7 +30,11 @@ export function configForNewServer(options: GenerateConfigOptions): MyelinConfig
     listeners: [{ port }],
     database: { sqlite: { path: path.join(dataDir, 'homeserver.db') } },
     media: { store_path: path.join(dataDir, 'media') },
-    registration: { mode: options.openRegistration ? 'open' : 'closed' },
+    registration: {
+      mode: options.openRegistration ? 'open' : 'closed',
+      shared_secret_path: path.join(dataDir, 'registration_shared_secret'),
+    },
+    sessions: { secret_path: path.join(dataDir, 'session.key') },
   }) as MyelinConfig;
   return config;
 }

@@ -93,6 +93,11 @@ function resolveDerivedPaths(config: MyelinConfig): MyelinConfig {
   if (config.database.sqlite.path === '')
     config.database.sqlite.path = path.join(config.data_dir, 'homeserver.db');
   if (config.media.store_path === '') config.media.store_path = path.join(config.data_dir, 'media');
+  if (config.sessions.secret_path === '')
+    config.sessions.secret_path = path.join(config.data_dir, 'session.key');
+  if (config.registration.shared_secret_path === '') {
+    config.registration.shared_secret_path = path.join(config.data_dir, 'registration_shared_secret');
+  }
   return config;
 }
 

@@ -104,9 +104,133 @@ export const ConfigSchema = Type.Object(
         default: 8,
         description: 'Shortest password accepted.',
       }),
+      password_require_digit: Type.Boolean({ default: false, description: 'Passwords need a digit.' }),
+      password_require_lowercase: Type.Boolean({
+        default: false,
+        description: 'Passwords need a lowercase letter.',
+      }),
+      password_require_uppercase: Type.Boolean({
+        default: false,
+        description: 'Passwords need an uppercase letter.',
+      }),
+      password_require_symbol: Type.Boolean({ default: false, description: 'Passwords need a symbol.' }),
+      reserved_localparts: Type.Array(Type.String(), {
+        default: [
+          'admin',
+          'administrator',
+          'root',
+          'support',
+          'security',
+          'abuse',
+          'postmaster',
+          'webmaster',
+        ],
+        description:
+          'Usernames nobody may register through the API (operators can still create them with the CLI).',
+      }),
+      shared_secret_path: Type.String({
+        default: '',
+        description:
+          'File holding the shared secret for Synapse-compatible /_synapse/admin/v1/register (used by `myelin register-user`); empty means DATA_DIR/registration_shared_secret, generated if missing.',
+      }),
+    }),
+    sessions: Section('Login sessions and access tokens (JWTs signed by this server).', {
+      secret_path: Type.String({
+        default: '',
+        description:
+          'File holding the key that signs access tokens; empty means DATA_DIR/session.key, generated if missing.',
+      }),
+      access_token_lifetime_ms: Type.Integer({
+        minimum: 60_000,
+        default: 300_000,
+        description:
+          'Lifetime of access tokens issued with a refresh token; tokens of clients without refresh support do not expire.',
+      }),
+      refresh_token_lifetime_ms: Type.Integer({
+        minimum: 0,
+        default: 0,
+        description: 'Lifetime of refresh tokens; 0 means they do not expire (they rotate on every use).',
+      }),
+      login_token_lifetime_ms: Type.Integer({
+        minimum: 1000,
+        default: 120_000,
+        description: 'Lifetime of single-use m.login.token tokens from /login/get_token.',
+      }),
+    }),
+    password_hashing: Section(
+      'The scrypt key derivation for stored passwords (memory-hard; runs off the event loop).',
+      {
+        scrypt_log_n: Type.Integer({
+          minimum: 10,
+          maximum: 20,
+          default: 17,
+          description:
+            'log2 of the scrypt cost N (17: 128 MiB per hash, the OWASP recommendation). Lower only for tests.',
+        }),
+        scrypt_r: Type.Integer({ minimum: 1, maximum: 32, default: 8, description: 'scrypt block size r.' }),
+        scrypt_p: Type.Integer({
+          minimum: 1,
+          maximum: 16,
+          default: 1,
+          description: 'scrypt parallelisation p.',
+        }),
+      },
+    ),
+    jwt_login: Section("Login with a JWT from the organisation's identity provider (org.matrix.login.jwt).", {
+      enabled: Type.Boolean({ default: false, description: 'Offer and accept org.matrix.login.jwt.' }),
+      secret_path: Type.String({
+        default: '',
+        description: 'File holding the shared secret, for HS256/HS384/HS512.',
+      }),
+      public_key_path: Type.String({
+        default: '',
+        description: 'PEM public key file (SPKI), for RS*/PS*/ES*/EdDSA.',
+      }),
+      jwks_path: Type.String({
+        default: '',
+        description: 'JWKS file (a JSON Web Key Set) with the public keys.',
+      }),
+      algorithms: Type.Array(Type.String(), {
+        default: ['HS256'],
+        description: 'Accepted signing algorithms.',
+      }),
+      issuer: Type.String({ default: '', description: 'Required "iss" claim; empty accepts any.' }),
+      audiences: Type.Array(Type.String(), {
+        default: [],
+        description: 'Accepted "aud" values; empty requires no "aud".',
+      }),
+      subject_claim: Type.String({
+        default: 'sub',
+        description: 'The claim that holds the localpart or user ID.',
+      }),
+      create_account: Type.Boolean({
+        default: false,
+        description: 'Create the account on its first JWT login.',
+      }),
+    }),
+    presence: Section('Online status.', {
+      enabled: Type.Boolean({ default: true, description: 'Track and share presence.' }),
+      idle_after_ms: Type.Integer({
+        minimum: 1000,
+        default: 300_000,
+        description: 'An online user with no activity for this long becomes unavailable.',
+      }),
+      offline_after_ms: Type.Integer({
+        minimum: 1000,
+        default: 1_800_000,
+        description: 'A user with no request (sync or other) for this long becomes offline.',
+      }),
+    }),
+    user_directory: Section('User search (/user_directory/search).', {
+      search_all_users: Type.Boolean({
+        default: false,
+        description:
+          'Search every local user, not only users who share a room with the searcher or are in public rooms.',
+      }),
     }),
     rate_limits: Section('Per-client request rate limits (token bucket). Exceeding one answers 429.', {
       enabled: Type.Boolean({ default: true, description: 'Turn every limit on or off.' }),
+      exempt_admins: Type.Boolean({ default: true, description: 'Server admins are not rate limited.' }),
       client: RateLimit('Ordinary client requests, per user or IP.', 10, 50),
       login: RateLimit('Login attempts, per IP and per account.', 0.17, 3),
       registration: RateLimit('Registrations, per IP.', 0.17, 3),

@@ -4,6 +4,7 @@ import { createRateLimiter } from './rate-limit.js';
 describe('rate limiter (token bucket)', () => {
   const limits = {
     enabled: true,
+    exempt_admins: true,
     client: { per_second: 2, burst: 3 },
     login: { per_second: 0, burst: 1 },
     registration: { per_second: 1, burst: 1 },
