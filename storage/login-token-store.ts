@@ -3,7 +3,7 @@
  * "POST /login/get_token"). Only a hash of each token is stored.
  */
 export interface LoginTokenStore {
-  /** Throws CONFLICT for a hash already stored. */
+  /** Throws CONFLICT for a hash already stored, MISSING_REFERENCE for an unknown user. */
   createLoginToken(token: {
     tokenHash: string;
     userId: string;
@@ -11,10 +11,11 @@ export interface LoginTokenStore {
     expiresTs: number;
   }): Promise<void>;
   /**
-   * Deletes the token and resolves to its user if it existed and had not expired at `nowTs`;
-   * null otherwise. At most one caller ever gets the user for a given token.
+   * Deletes the token and resolves to its user if it existed and had not expired
+   * at `nowTs` (`nowTs < expiresTs`); null otherwise. At most one caller ever
+   * gets the user for a given token.
    */
   consumeLoginToken(tokenHash: string, nowTs: number): Promise<string | null>;
-  /** Removes tokens that expired before `nowTs`; resolves to how many. */
+  /** Removes tokens expired at `nowTs` (`expiresTs <= nowTs`); resolves to how many. */
   deleteExpiredLoginTokens(nowTs: number): Promise<number>;
 }

@@ -10,7 +10,7 @@ export interface RegistrationToken {
   readonly usesAllowed: number | null;
   readonly pending: number;
   readonly completed: number;
-  /** Null: never expires. */
+  /** Null: never expires. Valid while now < expiryTs. */
   readonly expiryTs: number | null;
 }
 
@@ -34,14 +34,17 @@ export interface RegistrationTokenWriter {
   /** Throws NOT_FOUND for an unknown token. */
   deleteRegistrationToken(token: string): Promise<void>;
   /**
-   * Atomically checks the token is valid at `nowTs` (exists, not expired,
-   * pending + completed < usesAllowed) and counts a pending use. Resolves false
-   * (counting nothing) when it is not valid.
+   * Atomically checks the token is valid at `nowTs` (exists, not expired:
+   * `nowTs < expiryTs`, pending + completed < usesAllowed) and counts a pending
+   * use. Resolves false (counting nothing) when it is not valid.
    */
   reserveRegistrationTokenUse(token: string, nowTs: number): Promise<boolean>;
-  /** Moves one pending use to completed (the account was created). */
+  /**
+   * Moves one pending use to completed (the account was created). Without a
+   * pending use it still counts the completion; an unknown (deleted) token is not an error.
+   */
   completeRegistrationTokenUse(token: string): Promise<void>;
-  /** Gives a pending use back (the registration was abandoned or failed). */
+  /** Gives a pending use back (the registration was abandoned or failed); no-op without one. */
   releaseRegistrationTokenUse(token: string): Promise<void>;
 }
 

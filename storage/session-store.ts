@@ -38,16 +38,24 @@ export interface SessionReader {
 export interface SessionWriter {
   /** Throws CONFLICT for a reused session ID or refresh token hash, MISSING_REFERENCE for an unknown device. */
   createSession(session: NewSession): Promise<void>;
-  /** Throws NOT_FOUND for an unknown session. */
+  /** Throws NOT_FOUND for an unknown session. Forgets its refresh tokens (current and replaced). */
   revokeSession(sessionId: string): Promise<void>;
   /** Revokes every session of the user but `exceptSessionId`; resolves to how many were revoked. */
   revokeSessionsOfUser(userId: string, exceptSessionId?: string): Promise<number>;
   revokeSessionsOfDevice(userId: string, deviceId: string): Promise<number>;
   /**
    * Replaces the refresh token of a live session, remembering the replaced one
-   * (see findRefreshToken); throws NOT_FOUND if it is unknown or revoked.
+   * (see findRefreshToken; only the latest replaced token is remembered);
+   * throws NOT_FOUND if it is unknown or revoked. With `expectedRefreshTokenHash`
+   * it rotates only if that is still the current token, and throws CONFLICT
+   * otherwise: of two concurrent refreshes with the same token, one wins.
    */
-  rotateRefreshToken(sessionId: string, refreshTokenHash: string, expiresTs: number | null): Promise<void>;
+  rotateRefreshToken(
+    sessionId: string,
+    refreshTokenHash: string,
+    expiresTs: number | null,
+    expectedRefreshTokenHash?: string,
+  ): Promise<void>;
 }
 
 export interface SessionStore extends SessionReader, SessionWriter {}

@@ -31,6 +31,8 @@ export interface StateReader {
   currentStateEventId(roomId: string, type: string, stateKey: string): Promise<string | null>;
   /** Current state entries of one type, keyed by state key (e.g. all `m.room.member`). */
   currentStateOfType(roomId: string, type: string): Promise<Map<string, string>>;
+  /** Rooms whose current state holds (type, stateKey), each with that entry's event ID (e.g. a user's memberships). */
+  roomsWithCurrentState(type: string, stateKey: string): Promise<Map<string, string>>;
 
   /** Events of the room that no other stored event names in its prev_events. */
   forwardExtremities(roomId: string): Promise<string[]>;

@@ -25,8 +25,15 @@ export interface UiaSessionStore {
   getUiaSession(sessionId: string): Promise<UiaSession | null>;
   /** Records a completed stage (NOT_FOUND for an unknown session). */
   markUiaStageCompleted(sessionId: string, stage: string, result: JsonValue): Promise<void>;
+  /** Sets one param, leaving the others (NOT_FOUND for an unknown session). */
   setUiaSessionParam(sessionId: string, key: string, value: JsonValue): Promise<void>;
+  /** Removes the session; an unknown session is not an error. */
   deleteUiaSession(sessionId: string): Promise<void>;
   /** Removes sessions created before `ts`; resolves to how many. */
   deleteUiaSessionsCreatedBefore(ts: number): Promise<number>;
+  /**
+   * Removes sessions created before `ts` and resolves to them, so the caller can
+   * undo what each one held (e.g. release a reserved registration token use) exactly once.
+   */
+  takeUiaSessionsCreatedBefore(ts: number): Promise<UiaSession[]>;
 }

@@ -125,5 +125,126 @@ export function describeSessionStoreContract(makeStorage: StorageFactory): void 
       });
       await expectStorageError(storage().sessions.rotateRefreshToken('missing', 'x', null), 'NOT_FOUND');
     });
+
+    it('tells a current refresh token from the one it replaced, and forgets older ones', async () => {
+      await storage().sessions.createSession({
+        sessionId: 's',
+        userId: alice,
+        deviceId: 'PHONE',
+        createdTs: 1,
+        refreshTokenHash: 'rt-1',
+        refreshTokenExpiresTs: 10,
+      });
+      const first = await storage().sessions.findRefreshToken('rt-1');
+      expect(first).to.deep.equal({
+        isCurrent: true,
+        session: {
+          sessionId: 's',
+          userId: alice,
+          deviceId: 'PHONE',
+          createdTs: 1,
+          revoked: false,
+          refreshTokenHash: 'rt-1',
+          refreshTokenExpiresTs: 10,
+        },
+      });
+
+      await storage().sessions.rotateRefreshToken('s', 'rt-2', 20);
+      expect(await storage().sessions.findRefreshToken('rt-2')).to.include({ isCurrent: true });
+      const replayed = await storage().sessions.findRefreshToken('rt-1');
+      expect(replayed?.isCurrent).to.equal(false);
+      expect(replayed?.session).to.include({
+        sessionId: 's',
+        refreshTokenHash: 'rt-2',
+        refreshTokenExpiresTs: 20,
+      });
+      // The replaced token stays inside storage: a Session shows only the current one.
+      expect(Object.keys((await storage().sessions.getSession('s'))!).sort()).to.deep.equal(
+        Object.keys(first!.session).sort(),
+      );
+
+      await storage().sessions.rotateRefreshToken('s', 'rt-3', 30);
+      expect(await storage().sessions.findRefreshToken('rt-1')).to.equal(null);
+      expect(await storage().sessions.findRefreshToken('rt-2')).to.include({ isCurrent: false });
+      expect(await storage().sessions.findRefreshToken('rt-3')).to.include({ isCurrent: true });
+      expect(await storage().sessions.findRefreshToken('unknown')).to.equal(null);
+
+      await storage().sessions.revokeSession('s');
+      expect(await storage().sessions.findRefreshToken('rt-2')).to.equal(null);
+      expect(await storage().sessions.findRefreshToken('rt-3')).to.equal(null);
+    });
+
+    it('forgets replaced refresh tokens when revoking sessions of a user or a device', async () => {
+      for (const [sessionId, deviceId] of [
+        ['p', 'PHONE'],
+        ['l', 'LAPTOP'],
+      ] as const) {
+        await storage().sessions.createSession({
+          sessionId,
+          userId: alice,
+          deviceId,
+          createdTs: 1,
+          refreshTokenHash: `${sessionId}-1`,
+        });
+        await storage().sessions.rotateRefreshToken(sessionId, `${sessionId}-2`, null);
+      }
+      await storage().sessions.revokeSessionsOfDevice(alice, 'PHONE');
+      expect(await storage().sessions.findRefreshToken('p-1')).to.equal(null);
+      expect(await storage().sessions.findRefreshToken('l-1')).to.include({ isCurrent: false });
+      await storage().sessions.revokeSessionsOfUser(alice);
+      expect(await storage().sessions.findRefreshToken('l-1')).to.equal(null);
+      expect(await storage().sessions.findRefreshToken('l-2')).to.equal(null);
+    });
+
+    it('lets only one of two concurrent rotations from the same token win', async () => {
+      await storage().sessions.createSession({
+        sessionId: 's',
+        userId: alice,
+        deviceId: 'PHONE',
+        createdTs: 1,
+        refreshTokenHash: 'rt-1',
+      });
+      const outcomes = await Promise.allSettled([
+        storage().sessions.rotateRefreshToken('s', 'rt-a', 100, 'rt-1'),
+        storage().sessions.rotateRefreshToken('s', 'rt-b', 100, 'rt-1'),
+      ]);
+      expect(outcomes.map((o) => o.status)).to.deep.equal(['fulfilled', 'rejected']);
+      expect((outcomes[1] as PromiseRejectedResult).reason).to.have.property('code', 'CONFLICT');
+      expect(await storage().sessions.findRefreshToken('rt-a')).to.include({ isCurrent: true });
+      expect(await storage().sessions.findRefreshToken('rt-b')).to.equal(null);
+      expect(await storage().sessions.findRefreshToken('rt-1')).to.include({ isCurrent: false });
+
+      await storage().sessions.revokeSession('s');
+      await expectStorageError(storage().sessions.rotateRefreshToken('s', 'rt-c', null, 'rt-a'), 'NOT_FOUND');
+      await expectStorageError(
+        storage().sessions.rotateRefreshToken('missing', 'rt-d', null, 'rt-a'),
+        'NOT_FOUND',
+      );
+    });
+
+    it('refuses to rotate to a hash another session holds, and prefers the current holder', async () => {
+      await storage().sessions.createSession({
+        sessionId: 's',
+        userId: alice,
+        deviceId: 'PHONE',
+        createdTs: 1,
+        refreshTokenHash: 'rt-1',
+      });
+      await storage().sessions.rotateRefreshToken('s', 'rt-2', null);
+      await storage().sessions.createSession({
+        sessionId: 't',
+        userId: alice,
+        deviceId: 'LAPTOP',
+        createdTs: 2,
+        refreshTokenHash: 'rt-9',
+      });
+      await expectStorageError(storage().sessions.rotateRefreshToken('t', 'rt-2', null), 'CONFLICT');
+      expect(await storage().sessions.findRefreshToken('rt-9')).to.include({ isCurrent: true });
+      // Hashes of random tokens never collide in practice; if one did, the current holder answers.
+      await storage().sessions.rotateRefreshToken('t', 'rt-1', null);
+      const found = await storage().sessions.findRefreshToken('rt-1');
+      expect(found?.isCurrent).to.equal(true);
+      expect(found?.session.sessionId).to.equal('t');
+    });
   });
 }

@@ -189,6 +189,28 @@ export function describeStateStoreContract(makeStorage: StorageFactory): void {
       expect(await storage().state.currentState('!empty:example.org')).to.deep.equal(new Map());
     });
 
+    it('finds every room whose current state holds a given (type, state key)', async () => {
+      const key = stateTupleKey('m.room.member', '@a:x');
+      await storage().state.applyCurrentStateDelta('!one:x', { set: new Map([[key, '$one']]) });
+      await storage().state.applyCurrentStateDelta('!two:x', { set: new Map([[key, '$two']]) });
+      await storage().state.applyCurrentStateDelta('!three:x', {
+        set: new Map([[stateTupleKey('m.room.member', '@b:x'), '$three']]),
+      });
+      expect(await storage().state.roomsWithCurrentState('m.room.member', '@a:x')).to.deep.equal(
+        new Map([
+          ['!one:x', '$one'],
+          ['!two:x', '$two'],
+        ]),
+      );
+      await storage().state.applyCurrentStateDelta('!two:x', { remove: [key] });
+      expect(await storage().state.roomsWithCurrentState('m.room.member', '@a:x')).to.deep.equal(
+        new Map([['!one:x', '$one']]),
+      );
+      expect(await storage().state.roomsWithCurrentState('m.room.member', '@nobody:x')).to.deep.equal(
+        new Map(),
+      );
+    });
+
     it('updates the current state in the same write as the event', async () => {
       const room = new TestRoom('!current-event:example.org');
       const name = room.event({ type: 'm.room.name', stateKey: '', content: { name: 'Room 🚀' } });

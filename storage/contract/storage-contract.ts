@@ -3,10 +3,14 @@ import { describeAccountStoreContract } from './account-store.contract.js';
 import type { StorageFactory } from './contract-harness.js';
 import { describeDeviceStoreContract } from './device-store.contract.js';
 import { describeEventStoreContract } from './event-store.contract.js';
+import { describeLoginTokenStoreContract } from './login-token-store.contract.js';
+import { describePresenceStoreContract } from './presence-store.contract.js';
+import { describeRegistrationTokenStoreContract } from './registration-token-store.contract.js';
 import { describeSessionStoreContract } from './session-store.contract.js';
 import { describeStateStoreContract } from './state-store.contract.js';
 import { describeTransactionContract } from './transaction.contract.js';
 import { describeTransactionIdStoreContract } from './transaction-id-store.contract.js';
+import { describeUiaSessionStoreContract } from './uia-session-store.contract.js';
 
 export type { StorageFactory } from './contract-harness.js';
 
@@ -24,5 +28,9 @@ export function describeStorageContract(name: string, makeStorage: StorageFactor
     describeTransactionIdStoreContract(makeStorage);
     describeAccountDataStoreContract(makeStorage);
     describeTransactionContract(makeStorage);
+    describeRegistrationTokenStoreContract(makeStorage);
+    describeLoginTokenStoreContract(makeStorage);
+    describePresenceStoreContract(makeStorage);
+    describeUiaSessionStoreContract(makeStorage);
   });
 }

@@ -132,4 +132,62 @@ CREATE TABLE account_data (
 CREATE INDEX account_data_by_user_stream ON account_data (user_id, stream_position);
 `,
   },
+  {
+    version: 2,
+    name: 'accounts: erasure flag, case-insensitive user lookup, profile fields, refresh-token reuse, registration and login tokens, presence, UIA sessions',
+    sql: `
+ALTER TABLE accounts ADD COLUMN erased INTEGER NOT NULL DEFAULT 0;
+-- Login matches user IDs ignoring ASCII case; SQLite's lower() folds ASCII only, which is what we want.
+CREATE INDEX accounts_by_lower_user_id ON accounts (lower(user_id));
+
+CREATE TABLE profile_fields (
+  user_id TEXT NOT NULL REFERENCES accounts (user_id) ON DELETE CASCADE,
+  key TEXT NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY (user_id, key)
+) STRICT, WITHOUT ROWID;
+
+ALTER TABLE sessions ADD COLUMN replaced_refresh_token_hash TEXT;
+CREATE UNIQUE INDEX sessions_by_replaced_refresh_token ON sessions (replaced_refresh_token_hash);
+
+CREATE TABLE registration_tokens (
+  token TEXT PRIMARY KEY NOT NULL,
+  uses_allowed INTEGER CHECK (uses_allowed IS NULL OR uses_allowed >= 0),
+  pending INTEGER NOT NULL DEFAULT 0 CHECK (pending >= 0),
+  completed INTEGER NOT NULL DEFAULT 0 CHECK (completed >= 0),
+  expiry_ts INTEGER
+) STRICT;
+
+CREATE TABLE login_tokens (
+  token_hash TEXT PRIMARY KEY NOT NULL,
+  user_id TEXT NOT NULL REFERENCES accounts (user_id) ON DELETE CASCADE,
+  created_ts INTEGER NOT NULL,
+  expires_ts INTEGER NOT NULL
+) STRICT;
+CREATE INDEX login_tokens_by_expires_ts ON login_tokens (expires_ts);
+
+INSERT INTO stream_positions (stream, position) VALUES ('presence', 0);
+CREATE TABLE presence (
+  user_id TEXT PRIMARY KEY NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('online', 'unavailable', 'offline')),
+  status_msg TEXT,
+  last_active_ts INTEGER NOT NULL,
+  updated_ts INTEGER NOT NULL,
+  currently_active INTEGER NOT NULL,
+  stream_position INTEGER NOT NULL UNIQUE
+) STRICT;
+CREATE INDEX presence_not_offline ON presence (user_id) WHERE state != 'offline';
+
+CREATE TABLE uia_sessions (
+  session_id TEXT PRIMARY KEY NOT NULL,
+  created_ts INTEGER NOT NULL,
+  method TEXT NOT NULL,
+  uri TEXT NOT NULL,
+  client_dict TEXT NOT NULL,
+  completed TEXT NOT NULL DEFAULT '{}',
+  params TEXT NOT NULL DEFAULT '{}'
+) STRICT;
+CREATE INDEX uia_sessions_by_created_ts ON uia_sessions (created_ts);
+`,
+  },
 ];

@@ -1,4 +1,5 @@
-import { index, integer, primaryKey, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+import { sql } from 'drizzle-orm';
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
 /**
  * Drizzle's view of the tables that migrations.ts creates. Only typed queries
@@ -91,16 +92,32 @@ export const currentState = sqliteTable(
   (t) => [primaryKey({ columns: [t.roomId, t.type, t.stateKey] })],
 );
 
-export const accounts = sqliteTable('accounts', {
-  userId: text('user_id').primaryKey(),
-  passwordHash: text('password_hash'),
-  isAdmin: integer('is_admin', { mode: 'boolean' }).notNull().default(false),
-  isGuest: integer('is_guest', { mode: 'boolean' }).notNull().default(false),
-  deactivated: integer('deactivated', { mode: 'boolean' }).notNull().default(false),
-  createdTs: integer('created_ts').notNull(),
-  displayName: text('display_name'),
-  avatarUrl: text('avatar_url'),
-});
+export const accounts = sqliteTable(
+  'accounts',
+  {
+    userId: text('user_id').primaryKey(),
+    passwordHash: text('password_hash'),
+    isAdmin: integer('is_admin', { mode: 'boolean' }).notNull().default(false),
+    isGuest: integer('is_guest', { mode: 'boolean' }).notNull().default(false),
+    deactivated: integer('deactivated', { mode: 'boolean' }).notNull().default(false),
+    createdTs: integer('created_ts').notNull(),
+    displayName: text('display_name'),
+    avatarUrl: text('avatar_url'),
+    erased: integer('erased', { mode: 'boolean' }).notNull().default(false),
+  },
+  (t) => [index('accounts_by_lower_user_id').on(sql`lower(${t.userId})`)],
+);
+
+export const profileFields = sqliteTable(
+  'profile_fields',
+  {
+    userId: text('user_id').notNull(),
+    key: text('key').notNull(),
+    /** The field's JSON value. */
+    value: text('value').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.key] })],
+);
 
 export const devices = sqliteTable(
   'devices',
@@ -126,8 +143,13 @@ export const sessions = sqliteTable(
     revoked: integer('revoked', { mode: 'boolean' }).notNull().default(false),
     refreshTokenHash: text('refresh_token_hash').unique(),
     refreshTokenExpiresTs: integer('refresh_token_expires_ts'),
+    /** The refresh token the current one replaced: presenting it again is reuse. */
+    replacedRefreshTokenHash: text('replaced_refresh_token_hash'),
   },
-  (t) => [index('sessions_by_device').on(t.userId, t.deviceId)],
+  (t) => [
+    index('sessions_by_device').on(t.userId, t.deviceId),
+    uniqueIndex('sessions_by_replaced_refresh_token').on(t.replacedRefreshTokenHash),
+  ],
 );
 
 export const transactionIds = sqliteTable(
@@ -161,6 +183,56 @@ export const accountData = sqliteTable(
   ],
 );
 
+export const registrationTokens = sqliteTable('registration_tokens', {
+  token: text('token').primaryKey(),
+  usesAllowed: integer('uses_allowed'),
+  pending: integer('pending').notNull().default(0),
+  completed: integer('completed').notNull().default(0),
+  expiryTs: integer('expiry_ts'),
+});
+
+export const loginTokens = sqliteTable(
+  'login_tokens',
+  {
+    tokenHash: text('token_hash').primaryKey(),
+    userId: text('user_id').notNull(),
+    createdTs: integer('created_ts').notNull(),
+    expiresTs: integer('expires_ts').notNull(),
+  },
+  (t) => [index('login_tokens_by_expires_ts').on(t.expiresTs)],
+);
+
+export const presence = sqliteTable(
+  'presence',
+  {
+    userId: text('user_id').primaryKey(),
+    state: text('state', { enum: ['online', 'unavailable', 'offline'] }).notNull(),
+    statusMsg: text('status_msg'),
+    lastActiveTs: integer('last_active_ts').notNull(),
+    updatedTs: integer('updated_ts').notNull(),
+    currentlyActive: integer('currently_active', { mode: 'boolean' }).notNull(),
+    streamPosition: integer('stream_position').notNull().unique(),
+  },
+  (t) => [index('presence_not_offline').on(t.userId).where(sql`state != 'offline'`)],
+);
+
+export const uiaSessions = sqliteTable(
+  'uia_sessions',
+  {
+    sessionId: text('session_id').primaryKey(),
+    createdTs: integer('created_ts').notNull(),
+    method: text('method').notNull(),
+    uri: text('uri').notNull(),
+    /** JSON object. */
+    clientDict: text('client_dict').notNull(),
+    /** JSON object: stage -> result. */
+    completed: text('completed').notNull().default('{}'),
+    /** JSON object: key -> value. */
+    params: text('params').notNull().default('{}'),
+  },
+  (t) => [index('uia_sessions_by_created_ts').on(t.createdTs)],
+);
+
 export const sqliteSchema = {
   streamPositions,
   stateSnapshots,
@@ -175,4 +247,9 @@ export const sqliteSchema = {
   sessions,
   transactionIds,
   accountData,
+  profileFields,
+  registrationTokens,
+  loginTokens,
+  presence,
+  uiaSessions,
 };

@@ -27,7 +27,7 @@ describe('SQLite storage', () => {
     expect(storage.migrations).to.deep.equal({
       fromVersion: 0,
       toVersion: sqliteMigrations.length,
-      applied: [1],
+      applied: sqliteMigrations.map((m) => m.version),
     });
     await storage.close();
 

@@ -12,11 +12,15 @@ import {
 import { SqliteDeviceStore } from './device-store.js';
 import { type EventStatements, prepareEventStatements } from './event-statements.js';
 import { SqliteEventStore } from './event-store.js';
+import { SqliteLoginTokenStore } from './login-token-store.js';
 import { sqliteMigrations } from './migrations.js';
+import { SqlitePresenceStore } from './presence-store.js';
+import { SqliteRegistrationTokenStore } from './registration-token-store.js';
 import { SqliteSessionStore } from './session-store.js';
 import { translateSqliteError } from './sqlite-errors.js';
 import { SqliteStateStore } from './state-store.js';
 import { SqliteTransactionIdStore } from './transaction-id-store.js';
+import { SqliteUiaSessionStore } from './uia-session-store.js';
 import { type EnqueueWrite, SqliteWriteQueue, WriteBatch } from './write-queue.js';
 
 export type SqliteStorageOptions = SqliteConnectionOptions;
@@ -60,6 +64,10 @@ class SqliteStorageImpl implements SqliteStorage {
   readonly sessions;
   readonly transactionIds;
   readonly accountData;
+  readonly registrationTokens: SqliteRegistrationTokenStore;
+  readonly loginTokens: SqliteLoginTokenStore;
+  readonly presence: SqlitePresenceStore;
+  readonly uiaSessions: SqliteUiaSessionStore;
   private readonly writeQueue: SqliteWriteQueue;
   private readonly eventStatements: EventStatements;
   private closed = false;
@@ -78,6 +86,10 @@ class SqliteStorageImpl implements SqliteStorage {
     this.sessions = stores.sessions;
     this.transactionIds = stores.transactionIds;
     this.accountData = stores.accountData;
+    this.registrationTokens = new SqliteRegistrationTokenStore(connection, this.enqueueAlone);
+    this.loginTokens = new SqliteLoginTokenStore(connection, this.enqueueAlone);
+    this.presence = new SqlitePresenceStore(connection, this.enqueueAlone);
+    this.uiaSessions = new SqliteUiaSessionStore(connection, this.enqueueAlone);
   }
 
   /** A writer called outside `transaction` is a transaction of its own (still group-committed). */

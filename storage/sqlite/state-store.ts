@@ -75,6 +75,15 @@ export class SqliteStateStore implements StateStore {
     return new Map(rows.map((row) => [row.stateKey, row.eventId]));
   }
 
+  async roomsWithCurrentState(type: string, stateKey: string): Promise<Map<string, string>> {
+    const rows = this.connection.db
+      .select({ roomId: currentState.roomId, eventId: currentState.eventId })
+      .from(currentState)
+      .where(and(eq(currentState.type, type), eq(currentState.stateKey, stateKey)))
+      .all();
+    return new Map(rows.map((row) => [row.roomId, row.eventId]));
+  }
+
   async forwardExtremities(roomId: string): Promise<string[]> {
     return this.connection.db
       .select({ eventId: forwardExtremities.eventId })
