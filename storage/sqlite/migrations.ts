@@ -139,6 +139,8 @@ CREATE INDEX account_data_by_user_stream ON account_data (user_id, stream_positi
 ALTER TABLE accounts ADD COLUMN erased INTEGER NOT NULL DEFAULT 0;
 -- Login matches user IDs ignoring ASCII case; SQLite's lower() folds ASCII only, which is what we want.
 CREATE INDEX accounts_by_lower_user_id ON accounts (lower(user_id));
+-- "Which rooms is this user in": memberships by (type, state_key) across rooms.
+CREATE INDEX current_state_by_key ON current_state (type, state_key);
 
 CREATE TABLE profile_fields (
   user_id TEXT NOT NULL REFERENCES accounts (user_id) ON DELETE CASCADE,

@@ -89,7 +89,10 @@ export const currentState = sqliteTable(
     stateKey: text('state_key').notNull(),
     eventId: text('event_id').notNull(),
   },
-  (t) => [primaryKey({ columns: [t.roomId, t.type, t.stateKey] })],
+  (t) => [
+    primaryKey({ columns: [t.roomId, t.type, t.stateKey] }),
+    index('current_state_by_key').on(t.type, t.stateKey),
+  ],
 );
 
 export const accounts = sqliteTable(
