@@ -167,4 +167,64 @@ describe('myelin CLI', function () {
     expect(await secondExit).to.equal(0);
     expect(readFileSync(path.join(workDir, 'data', 'signing.key'), 'utf8')).to.equal(key);
   });
+
+  it('register-user creates an account that can log in; create-registration-token prints a usable token', async () => {
+    const configPath = path.join(workDir, 'homeserver.yaml');
+    const generated = runCli(['generate-config', '--server-name', 'localhost', '--data-dir', workDir]);
+    writeFileSync(configPath, generated.stdout.replace('mode: "closed"', 'mode: "token"'));
+    const fastHash = { MYELIN_PASSWORD_HASHING__SCRYPT_LOG_N: '10' };
+    const created = runCli(
+      [
+        'register-user',
+        '--config',
+        configPath,
+        '--user',
+        'Operator',
+        '--password',
+        'correct horse',
+        '--admin',
+      ],
+      { env: fastHash },
+    );
+    expect(created.status, created.stderr).to.equal(0);
+    expect(created.stdout.trim()).to.equal('@operator:localhost');
+    const again = runCli(['register-user', '--config', configPath, '--user', 'operator', '--password', 'x'], {
+      env: fastHash,
+    });
+    expect(again.status).to.equal(1);
+    expect(again.stderr).to.contain('M_USER_IN_USE');
+    const missing = runCli(['register-user', '--config', configPath, '--user', 'x']);
+    expect(missing.status).to.equal(64);
+    const token = runCli(['create-registration-token', '--config', configPath, '--uses', '1']);
+    expect(token.status, token.stderr).to.equal(0);
+    const registrationToken = token.stdout.trim();
+    expect(registrationToken).to.match(/^\S{8,}$/);
+
+    const { child, port } = await startServer(['--config', configPath], workDir);
+    const exit = exited(child);
+    try {
+      const base = `http://127.0.0.1:${port}/_matrix/client/v3`;
+      const login = await fetch(`${base}/login`, {
+        method: 'POST',
+        body: JSON.stringify({
+          type: 'm.login.password',
+          identifier: { type: 'm.id.user', user: 'operator' },
+          password: 'correct horse',
+        }),
+      });
+      expect(login.status).to.equal(200);
+      const { access_token: accessToken } = (await login.json()) as { access_token: string };
+      const whoami = await fetch(`${base}/account/whoami`, {
+        headers: { authorization: `Bearer ${accessToken}` },
+      });
+      expect(((await whoami.json()) as { user_id: string }).user_id).to.equal('@operator:localhost');
+      const validity = await fetch(
+        `http://127.0.0.1:${port}/_matrix/client/v1/register/m.login.registration_token/validity?token=${encodeURIComponent(registrationToken)}`,
+      );
+      expect(await validity.json()).to.deep.equal({ valid: true });
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exit).to.equal(0);
+  });
 });

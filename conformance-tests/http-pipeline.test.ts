@@ -175,7 +175,14 @@ describe('HTTP request pipeline (client-server "API Standards")', () => {
         authenticator: {
           async authenticateAccessToken(token) {
             if (token !== 'good') throw new Error('unexpected token');
-            return { kind: 'user', userId: '@alice:localhost', deviceId: 'DEV', isGuest: false };
+            return {
+              kind: 'user',
+              userId: '@alice:localhost',
+              deviceId: 'DEV',
+              isGuest: false,
+              sessionId: 'S',
+              isAdmin: false,
+            };
           },
           async authenticateServer() {
             throw new Error('not used');

@@ -15,6 +15,7 @@ import {
   type MyelinConfig,
   renderConfigYaml,
 } from './config/index.js';
+import { MatrixError } from './errors.js';
 
 const EXIT_RUNTIME = 1;
 const EXIT_USAGE = 64;
@@ -32,7 +33,9 @@ Commands:
   generate-config --server-name NAME --data-dir DIR [--port N] [--open-registration] [--public-baseurl URL]
       Print a complete, commented YAML config to stdout.
   register-user --config FILE --user NAME --password PW [--admin]
-      Create an account (requires the accounts module).
+      Create an account directly in the configured database (reserved names allowed).
+  create-registration-token --config FILE [--token T] [--uses N] [--expires-in-hours H]
+      Create a token for registration mode 'token'; prints it.
   help
       Show this text.
 
@@ -48,7 +51,9 @@ export async function main(argv: string[]): Promise<number> {
       case 'generate-config':
         return generateConfig(rest);
       case 'register-user':
-        return registerUser(rest);
+        return await registerUser(rest);
+      case 'create-registration-token':
+        return await createRegistrationToken(rest);
       case 'help':
       case '--help':
       case '-h':
@@ -61,6 +66,10 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof UsageError) {
       process.stderr.write(`myelin: ${e.message}\n\n${USAGE}\n`);
       return EXIT_USAGE;
+    }
+    if (e instanceof MatrixError) {
+      process.stderr.write(`myelin: ${e.message} (${e.errcode})\n`);
+      return EXIT_RUNTIME;
     }
     if (e instanceof ConfigError) {
       process.stderr.write(`myelin: ${e.message}\n`);
@@ -179,7 +188,7 @@ function generateConfig(args: string[]): number {
   return 0;
 }
 
-function registerUser(args: string[]): number {
+async function registerUser(args: string[]): Promise<number> {
   const values = parse(args, {
     config: { type: 'string' },
     user: { type: 'string' },
@@ -193,9 +202,45 @@ function registerUser(args: string[]): number {
   ) {
     throw new UsageError('register-user needs --config, --user and --password.');
   }
-  loadConfigFile(path.resolve(values.config));
-  process.stderr.write(
-    'myelin: register-user arrives with the accounts module (issue #3); this build cannot create accounts yet.\n',
-  );
-  return EXIT_RUNTIME;
+  const config = loadConfigFile(path.resolve(values.config));
+  const { registerUserCommand } = await import('./accounts/register-user-command.js');
+  const userId = await registerUserCommand({
+    config,
+    user: values.user,
+    password: values.password,
+    admin: values.admin === true,
+  });
+  process.stdout.write(`${userId}\n`);
+  process.stderr.write(`myelin: created ${values.admin === true ? 'admin ' : ''}account ${userId}\n`);
+  return 0;
+}
+
+async function createRegistrationToken(args: string[]): Promise<number> {
+  const values = parse(args, {
+    config: { type: 'string' },
+    token: { type: 'string' },
+    uses: { type: 'string' },
+    'expires-in-hours': { type: 'string' },
+  });
+  if (typeof values.config !== 'string') throw new UsageError('create-registration-token needs --config.');
+  const uses = optionalPositiveInteger(values.uses, '--uses');
+  const hours = optionalPositiveInteger(values['expires-in-hours'], '--expires-in-hours');
+  const config = loadConfigFile(path.resolve(values.config));
+  const { createRegistrationTokenCommand } = await import('./accounts/register-user-command.js');
+  const token = await createRegistrationTokenCommand({
+    config,
+    token: typeof values.token === 'string' ? values.token : undefined,
+    usesAllowed: uses ?? null,
+    expiryTs: hours === undefined ? null : Date.now() + hours * 3_600_000,
+  });
+  process.stdout.write(`${token.token}\n`);
+  return 0;
+}
+
+function optionalPositiveInteger(value: unknown, flag: string): number | undefined {
+  if (typeof value !== 'string') return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1)
+    throw new UsageError(`${flag} must be a positive integer, not '${value}'.`);
+  return n;
 }

@@ -6,7 +6,17 @@
 import type { Logger } from 'pino';
 import type { SigningKey } from '../protocol/signing.js';
 import type { Storage } from '../storage/storage.js';
+import type { JwtLoginVerifier } from './accounts/jwt-login.js';
+import type { LastSeenRecorder } from './accounts/last-seen-recorder.js';
+import type { PasswordHasher } from './accounts/password-hash.js';
+import type { PresenceService } from './accounts/presence-service.js';
+import type { ProfileChangedListener, ProfileService } from './accounts/profile-service.js';
+import type { RoomMembershipView } from './accounts/room-membership-view.js';
+import type { SessionService } from './accounts/session-service.js';
+import type { SharedSecretRegistration } from './accounts/shared-secret-registration.js';
+import type { UserInteractiveAuthState } from './accounts/user-interactive-auth.js';
 import type { MyelinConfig } from './config/index.js';
+import type { RateLimiter } from './http/rate-limit.js';
 import type { OpenApiDocument } from './openapi/document.js';
 
 export interface HomeserverContext {
@@ -14,8 +24,34 @@ export interface HomeserverContext {
   readonly log: Logger;
   readonly storage: Storage;
   readonly signingKey: SigningKey;
+  /** scrypt hashing and constant-time verification of passwords (accounts/password-hash.ts). */
+  readonly passwords: PasswordHasher;
+  /** Login sessions, access/refresh/login tokens, revocation (accounts/session-service.ts). */
+  readonly sessions: SessionService;
+  /** Devices' last seen IP/user agent/time, and `onActivity` for presence (accounts/last-seen-recorder.ts). */
+  readonly lastSeen: LastSeenRecorder;
+  /** org.matrix.login.jwt, when config.jwt_login.enabled (accounts/jwt-login.ts). */
+  readonly jwtLogin: JwtLoginVerifier | undefined;
+  /** The token buckets the pipeline uses; routes draw extra ones (per-account login attempts). */
+  readonly rateLimiter: RateLimiter;
+  /** User-interactive auth bookkeeping (sweeps, reserved registration tokens); see accounts/user-interactive-auth.ts. */
+  readonly userInteractiveAuth: UserInteractiveAuthState;
+  /** Called after an account is deactivated (its sessions and devices are already gone); #4 makes the user leave rooms here. */
+  readonly onAccountDeactivated: AccountDeactivatedListener[];
+  /** Nonces and the MAC check of Synapse-compatible /_synapse/admin/v1/register. */
+  readonly sharedSecretRegistration: SharedSecretRegistration;
+  /** Who is joined where, from the rooms' current state: presence visibility, user directory (accounts/room-membership-view.ts). */
+  readonly membership: RoomMembershipView;
+  /** displayname, avatar_url and custom profile fields (accounts/profile-service.ts). */
+  readonly profiles: ProfileService;
+  /** Called after a profile change is stored; #4 updates the user's membership events here. */
+  readonly onProfileChanged: ProfileChangedListener[];
+  /** online/unavailable/offline, timers and the presence stream (accounts/presence-service.ts). */
+  readonly presence: PresenceService;
   /** Aborted when the server begins to stop. */
   readonly shutdownSignal: AbortSignal;
   /** The OpenAPI document of every route this server declares (built on first use). */
   openApiDocument(): OpenApiDocument;
 }
+
+export type AccountDeactivatedListener = (event: { userId: string; erase: boolean }) => Promise<void>;

@@ -47,6 +47,8 @@ const STATUS_BY_ERRCODE = {
   M_UNKNOWN_DEVICE: 400,
   M_UNABLE_TO_AUTHORISE_JOIN: 400,
   M_UNABLE_TO_GRANT_JOIN: 400,
+  M_PROFILE_TOO_LARGE: 400,
+  M_KEY_TOO_LARGE: 400,
 } as const;
 
 export type Errcode = keyof typeof STATUS_BY_ERRCODE;
@@ -136,6 +138,41 @@ export class MatrixError extends Error {
 
 export function isMatrixError(e: unknown): e is MatrixError {
   return e instanceof MatrixError;
+}
+
+/** What a User-Interactive Authentication 401 tells the client besides any errcode. */
+export interface UserInteractiveAuthChallenge {
+  readonly flows: { stages: string[] }[];
+  readonly params: Record<string, unknown>;
+  readonly session: string;
+  readonly completed?: string[];
+}
+
+/**
+ * client-server "User-interactive API in the REST API": a 401 whose body is the
+ * challenge (flows, params, session, completed); `errcode`/`error` appear only
+ * after a failed stage attempt.
+ */
+export class UserInteractiveAuthRequired extends MatrixError {
+  constructor(
+    readonly challenge: UserInteractiveAuthChallenge,
+    readonly failure?: { errcode: Errcode; message: string },
+  ) {
+    super(
+      401,
+      failure?.errcode ?? 'M_UNAUTHORIZED',
+      failure?.message ?? 'Additional authentication required',
+    );
+  }
+
+  override toJSON(): Record<string, unknown> {
+    const body: Record<string, unknown> = { ...this.challenge };
+    if (this.failure) {
+      body.errcode = this.failure.errcode;
+      body.error = this.failure.message;
+    }
+    return body;
+  }
 }
 
 const ERRCODE_BY_PROTOCOL_CODE: Record<ProtocolErrorCode, Errcode> = {

@@ -16,6 +16,20 @@ import {
 } from '../protocol/signing.js';
 import { openSqliteStorage } from '../storage/sqlite/sqlite-storage.js';
 import type { Storage } from '../storage/storage.js';
+import { createAccessTokenCodec, loadOrCreateSessionSecret } from './accounts/access-tokens.js';
+import { createAccountsAuthenticator } from './accounts/authenticator.js';
+import { type JwtLoginVerifier, loadJwtLoginVerifier } from './accounts/jwt-login.js';
+import { createLastSeenRecorder } from './accounts/last-seen-recorder.js';
+import { createPasswordHasher } from './accounts/password-hash.js';
+import { createPresenceService } from './accounts/presence-service.js';
+import { createProfileService, type ProfileChangedListener } from './accounts/profile-service.js';
+import { createRoomMembershipView } from './accounts/room-membership-view.js';
+import { createSessionService } from './accounts/session-service.js';
+import {
+  createSharedSecretRegistration,
+  loadOrCreateRegistrationSharedSecret,
+} from './accounts/shared-secret-registration.js';
+import { createUserInteractiveAuthState } from './accounts/user-interactive-auth.js';
 import type { ListenerConfig, MyelinConfig } from './config/index.js';
 import type { HomeserverContext } from './context.js';
 import { createHttpApp } from './http/app.js';
@@ -58,9 +72,14 @@ export async function createHomeserver(
   const log = options.logger ?? createLogger(config.logging);
   await mkdir(config.data_dir, { recursive: true });
   const signingKey = await loadOrCreateSigningKey(config.signing_key_path, log);
+  const accountKeys = {
+    sessionSecret: await loadOrCreateSessionSecret(config, log),
+    jwtLogin: await loadJwtLoginVerifier(config),
+    registrationSharedSecret: await loadOrCreateRegistrationSharedSecret(config, log),
+  };
   const storage = await openStorage(config);
   try {
-    return assemble(config, options, log, signingKey, storage);
+    return assemble(config, options, log, signingKey, storage, accountKeys);
   } catch (error) {
     await storage.close();
     throw error;
@@ -73,15 +92,55 @@ function assemble(
   log: Logger,
   signingKey: SigningKey,
   storage: Storage,
+  accountKeys: {
+    sessionSecret: Uint8Array;
+    jwtLogin: JwtLoginVerifier | undefined;
+    registrationSharedSecret: string;
+  },
 ): Homeserver {
   const routes = options.routes ?? allRoutes;
   const shutdown = new AbortController();
   let openApi: OpenApiDocument | undefined;
+  const lastSeen = createLastSeenRecorder({ devices: storage.devices, log });
+  const sessions = createSessionService({
+    config,
+    storage,
+    tokens: createAccessTokenCodec(accountKeys.sessionSecret, config.server_name),
+    lastSeen,
+    log,
+  });
+  const rateLimiter = createRateLimiter(config.rate_limits);
+  const membership = createRoomMembershipView(storage);
+  const onProfileChanged: ProfileChangedListener[] = [];
+  const presence = createPresenceService({
+    config: config.presence,
+    store: storage.presence,
+    membership,
+    log,
+  });
+  lastSeen.onActivity((userId) => presence.markActive(userId));
   const context: HomeserverContext = {
     config,
     log,
     storage,
     signingKey,
+    passwords: createPasswordHasher(config.password_hashing),
+    sessions,
+    lastSeen,
+    jwtLogin: accountKeys.jwtLogin,
+    rateLimiter,
+    userInteractiveAuth: createUserInteractiveAuthState(),
+    onAccountDeactivated: [],
+    membership,
+    profiles: createProfileService({
+      storage,
+      serverName: config.server_name,
+      listeners: onProfileChanged,
+      log,
+    }),
+    onProfileChanged,
+    presence,
+    sharedSecretRegistration: createSharedSecretRegistration(accountKeys.registrationSharedSecret),
     shutdownSignal: shutdown.signal,
     openApiDocument: () => {
       openApi ??= buildOpenApiDocument(
@@ -93,8 +152,10 @@ function assemble(
 
   const pipeline = {
     context,
-    authenticator: options.authenticator ?? authenticatorWithoutAccounts,
-    rateLimiter: createRateLimiter(config.rate_limits),
+    authenticator:
+      options.authenticator ??
+      createAccountsAuthenticator(sessions, authenticatorWithoutAccounts.authenticateServer),
+    rateLimiter,
     validation: createRequestValidation(),
     maxRequestBodyBytes: config.limits.max_request_body_bytes,
     validateResponses: options.validateResponses ?? false,
@@ -121,6 +182,7 @@ function assemble(
     async start() {
       if (started) throw new Error('Homeserver already started');
       started = true;
+      await presence.start();
       const ports: number[] = [];
       let index = 0;
       for (const listener of config.listeners) {
@@ -140,6 +202,8 @@ function assemble(
         await Promise.all(
           servers.filter((server) => server.listening).map((server) => drain(server, deadline)),
         );
+        await presence.stop();
+        await sessions.close();
         await storage.close();
         log.info('Stopped');
       })();
@@ -154,7 +218,8 @@ function servedBy(listener: ListenerConfig, config: MyelinConfig): Set<Resource>
   return resources;
 }
 
-async function openStorage(config: MyelinConfig): Promise<Storage> {
+/** The configured database, migrated; also used by CLI commands that work on it directly. */
+export async function openStorage(config: MyelinConfig): Promise<Storage> {
   if (config.database.backend !== 'sqlite') {
     throw new Error(`Database backend '${config.database.backend}' is not available yet; use sqlite.`);
   }

@@ -12,6 +12,16 @@ export interface AuthenticatedUser {
   readonly userId: string;
   readonly deviceId: string | null;
   readonly isGuest: boolean;
+  /** The login session the access token belongs to (what logout ends). */
+  readonly sessionId: string;
+  /** A server admin (config rate_limits.exempt_admins, admin APIs). */
+  readonly isAdmin: boolean;
+}
+
+/** Where an authenticated request came from: recorded as the device's last seen IP and user agent. */
+export interface RequestOrigin {
+  readonly ip: string;
+  readonly userAgent: string | undefined;
 }
 
 export interface AuthenticatedServer {
@@ -29,7 +39,7 @@ export interface SignedRequest {
 
 export interface Authenticator {
   /** Throws MatrixError (M_UNKNOWN_TOKEN, M_USER_LOCKED...) when the token does not authenticate. */
-  authenticateAccessToken(token: string): Promise<AuthenticatedUser>;
+  authenticateAccessToken(token: string, origin?: RequestOrigin): Promise<AuthenticatedUser>;
   /** Throws MatrixError (M_UNAUTHORIZED, M_FORBIDDEN) when the signature does not authenticate. */
   authenticateServer(request: SignedRequest): Promise<AuthenticatedServer>;
 }

@@ -13,6 +13,7 @@ import {
   type AuthenticatedUser,
   type Authenticator,
   accessTokenOf,
+  type RequestOrigin,
 } from './auth.js';
 import type { RateLimiter } from './rate-limit.js';
 import { parseJsonBody, readRawBody } from './request-body.js';
@@ -50,7 +51,9 @@ export function compileRoute(route: Route, deps: PipelineDependencies): RouteRun
       (failure: unknown) => ({ requester: undefined, failure }),
     );
     const requester = authentication.requester;
-    const retryAfterMs = deps.rateLimiter.take(route.rateLimit, rateLimitKey(requester, ctx.ip));
+    const exempt =
+      requester?.kind === 'user' && requester.isAdmin && deps.context.config.rate_limits.exempt_admins;
+    const retryAfterMs = exempt ? 0 : deps.rateLimiter.take(route.rateLimit, rateLimitKey(requester, ctx.ip));
     if (retryAfterMs > 0) throw MatrixError.limitExceeded(retryAfterMs);
     if (authentication.failure !== undefined) throw authentication.failure;
     delete query.access_token;
@@ -103,12 +106,12 @@ async function authenticate(
       return undefined;
     case 'optional': {
       const token = accessTokenOf(ctx.headers, query);
-      return token === undefined ? undefined : authenticator.authenticateAccessToken(token);
+      return token === undefined ? undefined : authenticator.authenticateAccessToken(token, originOf(ctx));
     }
     case 'access-token': {
       const token = accessTokenOf(ctx.headers, query);
       if (token === undefined) throw MatrixError.missingToken();
-      return authenticator.authenticateAccessToken(token);
+      return authenticator.authenticateAccessToken(token, originOf(ctx));
     }
     case 'x-matrix':
       return authenticator.authenticateServer({
@@ -118,6 +121,10 @@ async function authenticate(
         rawBody,
       });
   }
+}
+
+function originOf(ctx: KoaContext): RequestOrigin {
+  return { ip: ctx.ip, userAgent: ctx.headers['user-agent'] };
 }
 
 function rateLimitKey(requester: AuthenticatedUser | AuthenticatedServer | undefined, ip: string): string {

@@ -4,8 +4,17 @@
  * all read this one list.
  */
 import type { Route } from '../http/route.js';
+import { accountRoutes } from './account.js';
+import { capabilitiesRoutes } from './capabilities.js';
+import { deviceRoutes } from './devices.js';
 import { docsRoutes } from './docs.js';
 import { healthRoutes } from './health.js';
+import { loginRoutes } from './login.js';
+import { presenceRoutes } from './presence.js';
+import { profileRoutes } from './profile.js';
+import { registerRoutes } from './register.js';
+import { synapseAdminRoutes } from './synapse-admin.js';
+import { userDirectoryRoutes } from './user-directory.js';
 import { versionsRoutes } from './versions.js';
 import { wellKnownRoutes } from './well-known.js';
 
@@ -14,4 +23,13 @@ export const allRoutes: readonly Route[] = [
   ...wellKnownRoutes,
   ...healthRoutes,
   ...docsRoutes,
+  ...loginRoutes,
+  ...registerRoutes,
+  ...accountRoutes,
+  ...synapseAdminRoutes,
+  ...deviceRoutes,
+  ...profileRoutes,
+  ...presenceRoutes,
+  ...userDirectoryRoutes,
+  ...capabilitiesRoutes,
 ];

@@ -1,0 +1,60 @@
+/**
+ * Who an access token belongs to (client-server "Using access tokens"): the
+ * JWT's signature and lifetime, then its session, alive right now, then the
+ * account's flags. A token once verified is remembered until it expires, so
+ * the steady state is two map lookups.
+ */
+import { LRUCache } from 'lru-cache';
+import { MatrixError } from '../errors.js';
+import type { AuthenticatedUser, Authenticator, RequestOrigin } from '../http/auth.js';
+import type { AccessTokenClaims } from './access-tokens.js';
+import type { SessionService } from './session-service.js';
+
+const VERIFIED_TOKEN_CACHE_SIZE = 50_000;
+
+export function createAccountsAuthenticator(
+  sessions: SessionService,
+  authenticateServer: Authenticator['authenticateServer'],
+): Authenticator {
+  const verified = new LRUCache<string, AccessTokenClaims>({ max: VERIFIED_TOKEN_CACHE_SIZE });
+
+  const claimsOf = async (token: string): Promise<AccessTokenClaims> => {
+    const cached = verified.get(token);
+    if (cached && (cached.expiresAtMs === undefined || cached.expiresAtMs > Date.now())) return cached;
+    if (cached) verified.delete(token);
+    const verdict = await sessions.tokens.verify(token);
+    switch (verdict.kind) {
+      case 'valid':
+        verified.set(token, verdict.claims);
+        return verdict.claims;
+      case 'expired': {
+        // spec "Soft logout": the session lives on and its refresh token can revive it.
+        const state = await sessions.sessionState(verdict.claims.sessionId);
+        throw MatrixError.unknownToken('Access token has expired.', state.alive && state.hasRefreshToken);
+      }
+      case 'invalid':
+        throw MatrixError.unknownToken();
+    }
+  };
+
+  return {
+    async authenticateAccessToken(token: string, origin?: RequestOrigin): Promise<AuthenticatedUser> {
+      const claims = await claimsOf(token);
+      const state = await sessions.sessionState(claims.sessionId);
+      if (!state.alive || state.userId !== claims.userId) throw MatrixError.unknownToken();
+      const account = await sessions.accountFlags(claims.userId);
+      if (!account.exists || account.deactivated) throw MatrixError.unknownToken();
+      sessions.tokenUsed(claims);
+      sessions.lastSeen.record(claims.userId, claims.deviceId, origin?.ip ?? null, origin?.userAgent ?? null);
+      return {
+        kind: 'user',
+        userId: claims.userId,
+        deviceId: claims.deviceId,
+        isGuest: account.isGuest,
+        sessionId: claims.sessionId,
+        isAdmin: account.isAdmin,
+      };
+    },
+    authenticateServer,
+  };
+}
