@@ -1,0 +1,78 @@
+/**
+ * Reads of a room's current state that routes need (`/state`, `/state/{type}/{stateKey}`,
+ * `/joined_rooms`, `/joined_members`, membership checks). History visibility is the
+ * caller's to apply; these answer for the room as it is now.
+ */
+import { LRUCache } from 'lru-cache';
+import type { StateTupleKey } from '../../protocol/events.js';
+import type { RoomVersionId, RoomVersionRules } from '../../protocol/room-versions.js';
+import type { StoredEvent } from '../../storage/event-store.js';
+import type { Storage } from '../../storage/storage.js';
+import type { JoinedRoomsIndex } from './joined-rooms-index.js';
+import { roomVersionOfCreateEvent } from './room-head.js';
+
+export class RoomReads {
+  /** A room's version never changes, so it is cached without invalidation. */
+  private readonly versions = new LRUCache<string, RoomVersionRules>({ max: 100_000 });
+
+  constructor(
+    private readonly storage: Storage,
+    private readonly joinedRoomsIndex: JoinedRoomsIndex,
+  ) {}
+
+  /** The room's version rules; null when the room is unknown here. */
+  async roomRules(roomId: string): Promise<RoomVersionRules | null> {
+    const cached = this.versions.get(roomId);
+    if (cached !== undefined) return cached;
+    const create = await this.stateEvent(roomId, 'm.room.create', '');
+    if (create === null) return null;
+    const rules = roomVersionOfCreateEvent(create);
+    this.versions.set(roomId, rules);
+    return rules;
+  }
+
+  async roomVersion(roomId: string): Promise<RoomVersionId | null> {
+    return (await this.roomRules(roomId))?.id ?? null;
+  }
+
+  /** The full current state: (type, state_key) -> event. Empty for an unknown room. */
+  async currentState(roomId: string): Promise<Map<StateTupleKey, StoredEvent>> {
+    const ids = await this.storage.state.currentState(roomId);
+    const events = await this.storage.events.getEvents([...ids.values()]);
+    const state = new Map<StateTupleKey, StoredEvent>();
+    for (const [key, eventId] of ids) {
+      const event = events.get(eventId);
+      if (event !== undefined) state.set(key, event);
+    }
+    return state;
+  }
+
+  async stateEvent(roomId: string, type: string, stateKey: string): Promise<StoredEvent | null> {
+    const eventId = await this.storage.state.currentStateEventId(roomId, type, stateKey);
+    return eventId === null ? null : this.storage.events.getEvent(eventId);
+  }
+
+  /** `join`, `invite`, `leave`, `ban`, `knock`, or null if the user never had a membership here. */
+  async membership(roomId: string, userId: string): Promise<string | null> {
+    const event = await this.stateEvent(roomId, 'm.room.member', userId);
+    const membership = event?.pdu.content.membership;
+    return typeof membership === 'string' ? membership : null;
+  }
+
+  /** Members whose membership is `join`, with their member events. */
+  async joinedMembers(roomId: string): Promise<Map<string, StoredEvent>> {
+    const ids = await this.storage.state.currentStateOfType(roomId, 'm.room.member');
+    const events = await this.storage.events.getEvents([...ids.values()]);
+    const joined = new Map<string, StoredEvent>();
+    for (const [userId, eventId] of ids) {
+      const event = events.get(eventId);
+      if (event?.pdu.content.membership === 'join') joined.set(userId, event);
+    }
+    return joined;
+  }
+
+  /** See JoinedRoomsIndex for what this knows after a restart. */
+  async joinedRooms(userId: string): Promise<string[]> {
+    return this.joinedRoomsIndex.joinedRooms(userId);
+  }
+}
