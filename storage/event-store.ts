@@ -56,6 +56,23 @@ export interface EventReader {
   roomEventsBefore(roomId: string, beforeOrdering: StreamOrdering, limit: number): Promise<StoredEvent[]>;
   /** Event IDs reachable from `eventIds` through auth_events (the auth chain, excluding the starting events). */
   authChainEventIds(eventIds: readonly string[]): Promise<Set<string>>;
+  /**
+   * Rooms with accepted timeline events in (afterOrdering, upToOrdering], each with
+   * its highest stream ordering in that range (sync: which rooms changed since a token).
+   */
+  roomsChangedBetween(
+    afterOrdering: StreamOrdering,
+    upToOrdering: StreamOrdering,
+  ): Promise<Map<string, StreamOrdering>>;
+  /**
+   * The accepted timeline event closest to `ts` in the given direction
+   * (f: first at or after ts, b: last at or before ts); null when none.
+   */
+  closestEventByTimestamp(roomId: string, ts: number, direction: 'f' | 'b'): Promise<StoredEvent | null>;
+  /** The client transaction that produced a stored event (sync echoes its transaction_id to that device). */
+  transactionOfEvent(eventId: string): Promise<{ userId: string; deviceId: string; txnId: string } | null>;
+  /** The redaction that redacted this event, if any (served as unsigned.redacted_because). */
+  redactionOf(eventId: string): Promise<string | null>;
 }
 
 export interface EventWriter {
@@ -69,6 +86,13 @@ export interface EventWriter {
   persistEvent(input: EventToPersist): Promise<PersistedEvent>;
   /** Marks a stored event rejected (or accepted again with null). */
   setRejectionReason(eventId: string, reason: string | null): Promise<void>;
+  /**
+   * Applies an accepted redaction: replaces the stored JSON of `redactedEventId`
+   * with `redactedJson` (the room version's redaction algorithm, computed by the
+   * caller) and records `redactionEventId` as its redaction. Idempotent;
+   * NOT_FOUND if the target is not stored (callers keep the redaction to apply later).
+   */
+  applyRedaction(redactedEventId: string, redactedJson: string, redactionEventId: string): Promise<void>;
 }
 
 export interface EventStore extends EventReader, EventWriter {}

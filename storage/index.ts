@@ -3,7 +3,9 @@ export type * from './account-store.js';
 export type * from './device-store.js';
 export { isStorageError, StorageError, type StorageErrorCode } from './errors.js';
 export type * from './event-store.js';
+export type * from './filter-store.js';
 export type * from './login-token-store.js';
+export type * from './membership-store.js';
 export {
   type AppliedMigration,
   type Migration,
@@ -13,7 +15,10 @@ export {
   runMigrations,
 } from './migrations.js';
 export type * from './presence-store.js';
+export type * from './receipt-store.js';
 export type * from './registration-token-store.js';
+export type * from './relation-store.js';
+export type * from './room-store.js';
 export type * from './session-store.js';
 export { openSqliteStorage, type SqliteStorage, type SqliteStorageOptions } from './sqlite/sqlite-storage.js';
 export type * from './state-store.js';

@@ -2,9 +2,14 @@ import type { AccountDataStore, AccountDataWriter } from './account-data-store.j
 import type { AccountStore, AccountWriter } from './account-store.js';
 import type { DeviceStore, DeviceWriter } from './device-store.js';
 import type { EventStore, EventWriter } from './event-store.js';
+import type { FilterStore } from './filter-store.js';
 import type { LoginTokenStore } from './login-token-store.js';
+import type { MembershipStore } from './membership-store.js';
 import type { PresenceStore } from './presence-store.js';
+import type { ReceiptStore } from './receipt-store.js';
 import type { RegistrationTokenStore } from './registration-token-store.js';
+import type { RelationStore } from './relation-store.js';
+import type { RoomStore, RoomWriter } from './room-store.js';
 import type { SessionStore, SessionWriter } from './session-store.js';
 import type { StateStore, StateWriter } from './state-store.js';
 import type { TransactionIdStore, TransactionIdWriter } from './transaction-id-store.js';
@@ -23,6 +28,7 @@ export interface WriteTransaction {
   readonly sessions: SessionWriter;
   readonly transactionIds: TransactionIdWriter;
   readonly accountData: AccountDataWriter;
+  readonly rooms: RoomWriter;
 }
 
 export interface Storage {
@@ -38,6 +44,13 @@ export interface Storage {
   readonly loginTokens: LoginTokenStore;
   readonly presence: PresenceStore;
   readonly uiaSessions: UiaSessionStore;
+  readonly rooms: RoomStore;
+  /** Derived from current state by persistEvent; read-only but for forgetRoom. */
+  readonly memberships: MembershipStore;
+  readonly receipts: ReceiptStore;
+  /** Derived from events by persistEvent (and applyRedaction); read-only. */
+  readonly relations: RelationStore;
+  readonly filters: FilterStore;
 
   /**
    * Groups writes of several stores into one atomic transaction. `queueWrites`

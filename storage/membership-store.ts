@@ -1,0 +1,38 @@
+/**
+ * Each user's current membership per room, derived from current state and
+ * kept up to date by EventStore.persistEvent in the same transaction whenever
+ * an m.room.member entry of the current state changes. It answers what current
+ * state cannot answer fast: a user's rooms, and their membership changes since
+ * a sync token.
+ */
+export type Membership = 'join' | 'invite' | 'leave' | 'ban' | 'knock';
+
+export interface MembershipRecord {
+  readonly roomId: string;
+  readonly userId: string;
+  readonly membership: Membership;
+  /** The m.room.member event that set it. */
+  readonly eventId: string;
+  /** That event's stream ordering. */
+  readonly streamOrdering: number;
+  /** The user forgot the room (client-server /forget); cleared by a later membership change. */
+  readonly forgotten: boolean;
+}
+
+export interface MembershipStore {
+  /** The user's current memberships, optionally only those listed, oldest change first. */
+  membershipsOfUser(userId: string, memberships?: readonly Membership[]): Promise<MembershipRecord[]>;
+  /** The user's memberships whose latest change is in (afterOrdering, upToOrdering]. */
+  membershipChangesOfUser(
+    userId: string,
+    afterOrdering: number,
+    upToOrdering: number,
+  ): Promise<MembershipRecord[]>;
+  /** A room's members with the given memberships (default: join). */
+  membersOfRoom(roomId: string, memberships?: readonly Membership[]): Promise<MembershipRecord[]>;
+  /** Joined member counts for the rooms, keyed by room ID (0 for rooms with none). */
+  joinedMemberCounts(roomIds: readonly string[]): Promise<Map<string, number>>;
+  getMembership(roomId: string, userId: string): Promise<MembershipRecord | null>;
+  /** Marks the room forgotten for the user (NOT_FOUND when there is no membership). */
+  forgetRoom(userId: string, roomId: string): Promise<void>;
+}
