@@ -13,7 +13,13 @@ export interface MembershipRecord {
   readonly membership: Membership;
   /** The m.room.member event that set it. */
   readonly eventId: string;
-  /** That event's stream ordering. */
+  /**
+   * Where the change took effect on the event stream: the stream ordering of the
+   * event whose persist put this membership into current state. That is the
+   * member event itself, except when state resolution brings back an older
+   * member event: then it is the ordering of the event that merged the fork, so
+   * sync sees the change.
+   */
   readonly streamOrdering: number;
   /** The user forgot the room (client-server /forget); cleared by a later membership change. */
   readonly forgotten: boolean;

@@ -3,9 +3,15 @@ import { describeAccountStoreContract } from './account-store.contract.js';
 import type { StorageFactory } from './contract-harness.js';
 import { describeDeviceStoreContract } from './device-store.contract.js';
 import { describeEventStoreContract } from './event-store.contract.js';
+import { describeEventStoreRoomsContract } from './event-store-rooms.contract.js';
+import { describeFilterStoreContract } from './filter-store.contract.js';
 import { describeLoginTokenStoreContract } from './login-token-store.contract.js';
+import { describeMembershipStoreContract } from './membership-store.contract.js';
 import { describePresenceStoreContract } from './presence-store.contract.js';
+import { describeReceiptStoreContract } from './receipt-store.contract.js';
 import { describeRegistrationTokenStoreContract } from './registration-token-store.contract.js';
+import { describeRelationStoreContract } from './relation-store.contract.js';
+import { describeRoomStoreContract } from './room-store.contract.js';
 import { describeSessionStoreContract } from './session-store.contract.js';
 import { describeStateStoreContract } from './state-store.contract.js';
 import { describeTransactionContract } from './transaction.contract.js';
@@ -32,5 +38,11 @@ export function describeStorageContract(name: string, makeStorage: StorageFactor
     describeLoginTokenStoreContract(makeStorage);
     describePresenceStoreContract(makeStorage);
     describeUiaSessionStoreContract(makeStorage);
+    describeEventStoreRoomsContract(makeStorage);
+    describeRoomStoreContract(makeStorage);
+    describeMembershipStoreContract(makeStorage);
+    describeReceiptStoreContract(makeStorage);
+    describeRelationStoreContract(makeStorage);
+    describeFilterStoreContract(makeStorage);
   });
 }

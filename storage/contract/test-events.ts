@@ -9,6 +9,7 @@ export interface TestEventFields {
   readonly authEvents?: readonly string[];
   readonly depth?: number;
   readonly eventId?: string;
+  readonly originServerTs?: number;
 }
 
 /**
@@ -26,7 +27,7 @@ export class TestRoom {
       type: fields.type ?? 'm.room.message',
       room_id: this.roomId,
       sender: fields.sender ?? '@alice:example.org',
-      origin_server_ts: 1_700_000_000_000 + this.counter,
+      origin_server_ts: fields.originServerTs ?? 1_700_000_000_000 + this.counter,
       content: fields.content ?? { msgtype: 'm.text', body: `message ${this.counter}` },
       depth: fields.depth ?? this.counter,
       prev_events: [...(fields.prevEvents ?? [])],

@@ -1,12 +1,14 @@
-import { and, asc, desc, eq, gt, inArray, isNull, lt } from 'drizzle-orm';
-import { isStateEvent, referencedEventIds, stateTupleKey } from '../../protocol/events.js';
+import { and, asc, desc, eq, gt, gte, inArray, isNull, lt, lte } from 'drizzle-orm';
+import { isStateEvent, type Pdu, referencedEventIds, stateTupleKey } from '../../protocol/events.js';
 import { StorageError } from '../errors.js';
 import type { EventStore, EventToPersist, PersistedEvent, StoredEvent } from '../event-store.js';
 import type { StateDelta, StateSnapshotId, StateSnapshotInput } from '../state-store.js';
 import type { SqliteConnection } from './connection.js';
 import type { EventStatements } from './event-statements.js';
+import { applyMembershipDelta, type PersistingMemberEvent } from './membership-store.js';
 import { parameterChunks } from './parameter-chunks.js';
-import { events } from './schema.js';
+import { deleteRelation, type EventRelation, insertRelation, relationOfEvent } from './relation-store.js';
+import { events, redactions, transactionIds } from './schema.js';
 import { applyCurrentStateDelta, copyDelta, insertSnapshot } from './state-store.js';
 import { latestStreamPosition } from './stream-positions.js';
 import type { EnqueueWrite } from './write-queue.js';
@@ -21,6 +23,10 @@ interface PreparedEvent {
   readonly stateBefore: StateSnapshotInput | undefined;
   readonly currentStateDelta: StateDelta | undefined;
   readonly updateForwardExtremities: boolean;
+  /** The event's own membership, when it is an m.room.member event (for the memberships table). */
+  readonly member: PersistingMemberEvent | null;
+  /** Indexed for accepted timeline events only. */
+  readonly relation: EventRelation | null;
 }
 
 export class SqliteEventStore implements EventStore {
@@ -118,6 +124,88 @@ export class SqliteEventStore implements EventStore {
     return new Set(rows.map((row) => row.event_id));
   }
 
+  async roomsChangedBetween(afterOrdering: number, upToOrdering: number): Promise<Map<string, number>> {
+    // A range scan of the stream-ordering primary key: reads only the events in the range.
+    const rows = this.connection.sqlite
+      .prepare<[number, number], { room_id: string; latest: number }>(
+        `SELECT room_id, max(stream_ordering) AS latest FROM events
+          WHERE stream_ordering > ? AND stream_ordering <= ? AND outlier = 0 AND rejection_reason IS NULL
+          GROUP BY room_id`,
+      )
+      .all(afterOrdering, upToOrdering);
+    return new Map(rows.map((row) => [row.room_id, row.latest]));
+  }
+
+  async closestEventByTimestamp(
+    roomId: string,
+    ts: number,
+    direction: 'f' | 'b',
+  ): Promise<StoredEvent | null> {
+    const forward = direction === 'f';
+    const row = this.connection.db
+      .select()
+      .from(events)
+      .where(
+        and(
+          eq(events.roomId, roomId),
+          forward ? gte(events.originServerTs, ts) : lte(events.originServerTs, ts),
+          eq(events.outlier, false),
+          isNull(events.rejectionReason),
+        ),
+      )
+      .orderBy(
+        ...(forward
+          ? [asc(events.originServerTs), asc(events.streamOrdering)]
+          : [desc(events.originServerTs), desc(events.streamOrdering)]),
+      )
+      .limit(1)
+      .get();
+    return row ? toStoredEvent(row) : null;
+  }
+
+  async transactionOfEvent(
+    eventId: string,
+  ): Promise<{ userId: string; deviceId: string; txnId: string } | null> {
+    return (
+      this.connection.db
+        .select({
+          userId: transactionIds.userId,
+          deviceId: transactionIds.deviceId,
+          txnId: transactionIds.txnId,
+        })
+        .from(transactionIds)
+        .where(eq(transactionIds.eventId, eventId))
+        .limit(1)
+        .get() ?? null
+    );
+  }
+
+  async redactionOf(eventId: string): Promise<string | null> {
+    return (
+      this.connection.db
+        .select({ redactionEventId: redactions.redactionEventId })
+        .from(redactions)
+        .where(eq(redactions.redactedEventId, eventId))
+        .get()?.redactionEventId ?? null
+    );
+  }
+
+  applyRedaction(redactedEventId: string, redactedJson: string, redactionEventId: string): Promise<void> {
+    return this.enqueue(() => {
+      const { db } = this.connection;
+      const result = db
+        .update(events)
+        .set({ json: redactedJson })
+        .where(eq(events.eventId, redactedEventId))
+        .run();
+      if (result.changes === 0) throw new StorageError('NOT_FOUND', `no event ${redactedEventId}`);
+      // The first redaction applied stays the one served as redacted_because.
+      db.insert(redactions).values({ redactedEventId, redactionEventId }).onConflictDoNothing().run();
+      // A redacted event loses its content, and with it its relation.
+      deleteRelation(this.connection, redactedEventId);
+    });
+  }
+
   persistEvent(input: EventToPersist): Promise<PersistedEvent> {
     const prepared = prepareEvent(input);
     return this.enqueue(() => this.writeEvent(prepared));
@@ -125,12 +213,17 @@ export class SqliteEventStore implements EventStore {
 
   setRejectionReason(eventId: string, reason: string | null): Promise<void> {
     return this.enqueue(() => {
-      const result = this.connection.db
+      const row = this.connection.db
         .update(events)
         .set({ rejectionReason: reason })
         .where(eq(events.eventId, eventId))
-        .run();
-      if (result.changes === 0) throw new StorageError('NOT_FOUND', `no event ${eventId}`);
+        .returning()
+        .get();
+      if (!row) throw new StorageError('NOT_FOUND', `no event ${eventId}`);
+      // Only accepted timeline events count as relations.
+      const relation = reason === null && !row.outlier ? relationOfEvent(JSON.parse(row.json) as Pdu) : null;
+      if (relation && !this.isRedacted(eventId)) insertRelation(this.connection, relation, row);
+      else deleteRelation(this.connection, eventId);
     });
   }
 
@@ -166,8 +259,14 @@ export class SqliteEventStore implements EventStore {
     }
 
     const values = { ...row, streamOrdering, stateBeforeSnapshotId, stateAfterSnapshotId };
+    // A redaction applied while the event was an outlier stays applied.
+    const redacted = promoting && this.isRedacted(row.eventId);
     if (promoting) {
-      db.update(events).set(values).where(eq(events.eventId, row.eventId)).run();
+      const { json: _original, ...promoted } = values;
+      db.update(events)
+        .set(redacted ? promoted : values)
+        .where(eq(events.eventId, row.eventId))
+        .run();
     } else {
       statements.insertEvent.run(values);
       for (const prevEventId of prepared.prevEventIds) {
@@ -180,8 +279,30 @@ export class SqliteEventStore implements EventStore {
 
     if (prepared.updateForwardExtremities)
       this.advanceForwardExtremities(row.roomId, row.eventId, prepared.prevEventIds);
-    if (prepared.currentStateDelta) applyCurrentStateDelta(db, row.roomId, prepared.currentStateDelta);
+    if (prepared.currentStateDelta) {
+      applyCurrentStateDelta(db, row.roomId, prepared.currentStateDelta);
+      applyMembershipDelta(
+        this.connection,
+        row.roomId,
+        prepared.currentStateDelta,
+        streamOrdering,
+        prepared.member,
+      );
+    }
+    if (prepared.relation && !row.outlier && row.rejectionReason === null && !redacted) {
+      insertRelation(this.connection, prepared.relation, { ...row, streamOrdering });
+    }
     return { eventId: row.eventId, streamOrdering, stateBeforeSnapshotId, stateAfterSnapshotId };
+  }
+
+  private isRedacted(eventId: string): boolean {
+    return (
+      this.connection.db
+        .select({ id: redactions.redactedEventId })
+        .from(redactions)
+        .where(eq(redactions.redactedEventId, eventId))
+        .get() !== undefined
+    );
   }
 
   private advanceForwardExtremities(roomId: string, eventId: string, prevEventIds: readonly string[]): void {
@@ -221,6 +342,14 @@ function prepareEvent(input: EventToPersist): PreparedEvent {
     currentStateDelta: input.currentStateDelta ? copyDelta(input.currentStateDelta) : undefined,
     updateForwardExtremities:
       !outlier && rejectionReason === null && (input.updateForwardExtremities ?? true),
+    member:
+      pdu.type === 'm.room.member'
+        ? {
+            eventId: event.eventId,
+            membership: typeof pdu.content?.membership === 'string' ? pdu.content.membership : null,
+          }
+        : null,
+    relation: relationOfEvent(pdu),
   };
 }
 

@@ -192,4 +192,113 @@ CREATE TABLE uia_sessions (
 CREATE INDEX uia_sessions_by_created_ts ON uia_sessions (created_ts);
 `,
   },
+  {
+    version: 3,
+    name: 'rooms: rooms and aliases, memberships derived from current state, receipts, relations, redactions, filters, sync and timestamp indexes',
+    sql: `
+CREATE TABLE rooms (
+  room_id TEXT PRIMARY KEY NOT NULL,
+  room_version TEXT NOT NULL,
+  creator TEXT NOT NULL,
+  created_ts INTEGER NOT NULL,
+  is_public INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE INDEX rooms_public ON rooms (room_id) WHERE is_public = 1;
+-- Rooms this server already holds, from their create events.
+INSERT INTO rooms (room_id, room_version, creator, created_ts, is_public)
+SELECT e.room_id,
+       coalesce(json_extract(e.json, '$.content.room_version'), '1'),
+       coalesce(json_extract(e.json, '$.content.creator'), e.sender),
+       e.origin_server_ts,
+       0
+  FROM current_state cs JOIN events e ON e.event_id = cs.event_id
+ WHERE cs.type = 'm.room.create' AND cs.state_key = '';
+
+CREATE TABLE room_aliases (
+  alias TEXT PRIMARY KEY NOT NULL,
+  room_id TEXT NOT NULL,
+  creator TEXT NOT NULL,
+  created_ts INTEGER NOT NULL
+) STRICT;
+CREATE INDEX room_aliases_by_room ON room_aliases (room_id);
+
+-- Each user's current membership per room; maintained with current_state by persistEvent.
+CREATE TABLE memberships (
+  room_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  membership TEXT NOT NULL CHECK (membership IN ('join', 'invite', 'leave', 'ban', 'knock')),
+  event_id TEXT NOT NULL,
+  stream_ordering INTEGER NOT NULL,
+  forgotten INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (room_id, user_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX memberships_by_user ON memberships (user_id, membership, stream_ordering);
+CREATE INDEX memberships_by_user_stream ON memberships (user_id, stream_ordering);
+CREATE INDEX memberships_by_room ON memberships (room_id, membership, user_id);
+INSERT INTO memberships (room_id, user_id, membership, event_id, stream_ordering, forgotten)
+SELECT cs.room_id, cs.state_key, json_extract(e.json, '$.content.membership'), cs.event_id, e.stream_ordering, 0
+  FROM current_state cs JOIN events e ON e.event_id = cs.event_id
+ WHERE cs.type = 'm.room.member'
+   AND json_extract(e.json, '$.content.membership') IN ('join', 'invite', 'leave', 'ban', 'knock');
+
+INSERT INTO stream_positions (stream, position) VALUES ('receipts', 0);
+CREATE TABLE receipts (
+  room_id TEXT NOT NULL,
+  receipt_type TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  -- '' for an unthreaded receipt, so the primary key covers it.
+  thread_id TEXT NOT NULL,
+  event_id TEXT NOT NULL,
+  data TEXT NOT NULL,
+  stream_position INTEGER NOT NULL UNIQUE,
+  PRIMARY KEY (room_id, receipt_type, user_id, thread_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX receipts_by_room_stream ON receipts (room_id, stream_position);
+
+CREATE TABLE event_relations (
+  event_id TEXT PRIMARY KEY NOT NULL,
+  room_id TEXT NOT NULL,
+  relates_to TEXT NOT NULL,
+  rel_type TEXT NOT NULL,
+  event_type TEXT NOT NULL,
+  sender TEXT NOT NULL,
+  aggregation_key TEXT,
+  stream_ordering INTEGER NOT NULL,
+  origin_server_ts INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX event_relations_by_target ON event_relations (relates_to, rel_type, event_type, stream_ordering);
+CREATE INDEX event_relations_by_room ON event_relations (room_id, rel_type, relates_to, stream_ordering);
+INSERT INTO event_relations
+  (event_id, room_id, relates_to, rel_type, event_type, sender, aggregation_key, stream_ordering, origin_server_ts)
+SELECT event_id, room_id,
+       json_extract(json, '$.content."m.relates_to".event_id'),
+       json_extract(json, '$.content."m.relates_to".rel_type'),
+       type, sender,
+       CASE WHEN json_extract(json, '$.content."m.relates_to".rel_type') = 'm.annotation'
+             AND json_type(json, '$.content."m.relates_to".key') = 'text'
+            THEN json_extract(json, '$.content."m.relates_to".key') END,
+       stream_ordering, origin_server_ts
+  FROM events
+ WHERE outlier = 0 AND rejection_reason IS NULL
+   AND json_type(json, '$.content."m.relates_to".rel_type') = 'text'
+   AND json_type(json, '$.content."m.relates_to".event_id') = 'text';
+
+CREATE TABLE redactions (
+  redacted_event_id TEXT PRIMARY KEY NOT NULL,
+  redaction_event_id TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE filters (
+  user_id TEXT NOT NULL,
+  filter_id TEXT NOT NULL,
+  filter TEXT NOT NULL,
+  PRIMARY KEY (user_id, filter_id)
+) STRICT, WITHOUT ROWID;
+
+-- /timestamp_to_event.
+CREATE INDEX events_by_room_ts ON events (room_id, origin_server_ts);
+-- Sync echoes transaction_id on the sender's own events.
+CREATE INDEX transaction_ids_by_event ON transaction_ids (event_id);
+`,
+  },
 ];

@@ -48,7 +48,10 @@ export const events = sqliteTable(
     stateAfterSnapshotId: integer('state_after_snapshot_id'),
     json: text('json').notNull(),
   },
-  (t) => [index('events_by_room_stream').on(t.roomId, t.streamOrdering)],
+  (t) => [
+    index('events_by_room_stream').on(t.roomId, t.streamOrdering),
+    index('events_by_room_ts').on(t.roomId, t.originServerTs),
+  ],
 );
 
 export const eventEdges = sqliteTable(
@@ -167,6 +170,7 @@ export const transactionIds = sqliteTable(
   (t) => [
     primaryKey({ columns: [t.userId, t.deviceId, t.txnId] }),
     index('transaction_ids_by_created_ts').on(t.createdTs),
+    index('transaction_ids_by_event').on(t.eventId),
   ],
 );
 
@@ -236,6 +240,102 @@ export const uiaSessions = sqliteTable(
   (t) => [index('uia_sessions_by_created_ts').on(t.createdTs)],
 );
 
+export const rooms = sqliteTable(
+  'rooms',
+  {
+    roomId: text('room_id').primaryKey(),
+    roomVersion: text('room_version').notNull(),
+    creator: text('creator').notNull(),
+    createdTs: integer('created_ts').notNull(),
+    isPublic: integer('is_public', { mode: 'boolean' }).notNull().default(false),
+  },
+  (t) => [index('rooms_public').on(t.roomId).where(sql`is_public = 1`)],
+);
+
+export const roomAliases = sqliteTable(
+  'room_aliases',
+  {
+    alias: text('alias').primaryKey(),
+    roomId: text('room_id').notNull(),
+    creator: text('creator').notNull(),
+    createdTs: integer('created_ts').notNull(),
+  },
+  (t) => [index('room_aliases_by_room').on(t.roomId)],
+);
+
+export const memberships = sqliteTable(
+  'memberships',
+  {
+    roomId: text('room_id').notNull(),
+    userId: text('user_id').notNull(),
+    membership: text('membership', { enum: ['join', 'invite', 'leave', 'ban', 'knock'] }).notNull(),
+    eventId: text('event_id').notNull(),
+    /** Where the change took effect on the event stream. */
+    streamOrdering: integer('stream_ordering').notNull(),
+    forgotten: integer('forgotten', { mode: 'boolean' }).notNull().default(false),
+  },
+  (t) => [
+    primaryKey({ columns: [t.roomId, t.userId] }),
+    index('memberships_by_user').on(t.userId, t.membership, t.streamOrdering),
+    index('memberships_by_user_stream').on(t.userId, t.streamOrdering),
+    index('memberships_by_room').on(t.roomId, t.membership, t.userId),
+  ],
+);
+
+export const receipts = sqliteTable(
+  'receipts',
+  {
+    roomId: text('room_id').notNull(),
+    receiptType: text('receipt_type').notNull(),
+    userId: text('user_id').notNull(),
+    /** '' for an unthreaded receipt, so the primary key also covers it. */
+    threadId: text('thread_id').notNull(),
+    eventId: text('event_id').notNull(),
+    /** JSON object. */
+    data: text('data').notNull(),
+    streamPosition: integer('stream_position').notNull().unique(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.roomId, t.receiptType, t.userId, t.threadId] }),
+    index('receipts_by_room_stream').on(t.roomId, t.streamPosition),
+  ],
+);
+
+export const eventRelations = sqliteTable(
+  'event_relations',
+  {
+    eventId: text('event_id').primaryKey(),
+    roomId: text('room_id').notNull(),
+    relatesTo: text('relates_to').notNull(),
+    relType: text('rel_type').notNull(),
+    eventType: text('event_type').notNull(),
+    sender: text('sender').notNull(),
+    aggregationKey: text('aggregation_key'),
+    streamOrdering: integer('stream_ordering').notNull(),
+    originServerTs: integer('origin_server_ts').notNull(),
+  },
+  (t) => [
+    index('event_relations_by_target').on(t.relatesTo, t.relType, t.eventType, t.streamOrdering),
+    index('event_relations_by_room').on(t.roomId, t.relType, t.relatesTo, t.streamOrdering),
+  ],
+);
+
+export const redactions = sqliteTable('redactions', {
+  redactedEventId: text('redacted_event_id').primaryKey(),
+  redactionEventId: text('redaction_event_id').notNull(),
+});
+
+export const filters = sqliteTable(
+  'filters',
+  {
+    userId: text('user_id').notNull(),
+    filterId: text('filter_id').notNull(),
+    /** The filter JSON as uploaded. */
+    filter: text('filter').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.filterId] })],
+);
+
 export const sqliteSchema = {
   streamPositions,
   stateSnapshots,
@@ -255,4 +355,11 @@ export const sqliteSchema = {
   loginTokens,
   presence,
   uiaSessions,
+  rooms,
+  roomAliases,
+  memberships,
+  receipts,
+  eventRelations,
+  redactions,
+  filters,
 };

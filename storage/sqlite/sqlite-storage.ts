@@ -12,10 +12,15 @@ import {
 import { SqliteDeviceStore } from './device-store.js';
 import { type EventStatements, prepareEventStatements } from './event-statements.js';
 import { SqliteEventStore } from './event-store.js';
+import { SqliteFilterStore } from './filter-store.js';
 import { SqliteLoginTokenStore } from './login-token-store.js';
+import { SqliteMembershipStore } from './membership-store.js';
 import { sqliteMigrations } from './migrations.js';
 import { SqlitePresenceStore } from './presence-store.js';
+import { SqliteReceiptStore } from './receipt-store.js';
 import { SqliteRegistrationTokenStore } from './registration-token-store.js';
+import { SqliteRelationStore } from './relation-store.js';
+import { SqliteRoomStore } from './room-store.js';
 import { SqliteSessionStore } from './session-store.js';
 import { translateSqliteError } from './sqlite-errors.js';
 import { SqliteStateStore } from './state-store.js';
@@ -53,6 +58,7 @@ function storesOver(connection: SqliteConnection, statements: EventStatements, e
     sessions: new SqliteSessionStore(connection, enqueue),
     transactionIds: new SqliteTransactionIdStore(connection, enqueue),
     accountData: new SqliteAccountDataStore(connection, enqueue),
+    rooms: new SqliteRoomStore(connection, enqueue),
   };
 }
 
@@ -64,10 +70,15 @@ class SqliteStorageImpl implements SqliteStorage {
   readonly sessions;
   readonly transactionIds;
   readonly accountData;
+  readonly rooms;
   readonly registrationTokens: SqliteRegistrationTokenStore;
   readonly loginTokens: SqliteLoginTokenStore;
   readonly presence: SqlitePresenceStore;
   readonly uiaSessions: SqliteUiaSessionStore;
+  readonly memberships: SqliteMembershipStore;
+  readonly receipts: SqliteReceiptStore;
+  readonly relations: SqliteRelationStore;
+  readonly filters: SqliteFilterStore;
   private readonly writeQueue: SqliteWriteQueue;
   private readonly eventStatements: EventStatements;
   private closed = false;
@@ -86,10 +97,15 @@ class SqliteStorageImpl implements SqliteStorage {
     this.sessions = stores.sessions;
     this.transactionIds = stores.transactionIds;
     this.accountData = stores.accountData;
+    this.rooms = stores.rooms;
     this.registrationTokens = new SqliteRegistrationTokenStore(connection, this.enqueueAlone);
     this.loginTokens = new SqliteLoginTokenStore(connection, this.enqueueAlone);
     this.presence = new SqlitePresenceStore(connection, this.enqueueAlone);
     this.uiaSessions = new SqliteUiaSessionStore(connection, this.enqueueAlone);
+    this.memberships = new SqliteMembershipStore(connection, this.enqueueAlone);
+    this.receipts = new SqliteReceiptStore(connection, this.enqueueAlone);
+    this.relations = new SqliteRelationStore(connection);
+    this.filters = new SqliteFilterStore(connection, this.enqueueAlone);
   }
 
   /** A writer called outside `transaction` is a transaction of its own (still group-committed). */

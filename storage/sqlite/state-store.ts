@@ -3,8 +3,10 @@ import { type StateMap, splitStateTupleKey, stateTupleKey } from '../../protocol
 import { StorageError } from '../errors.js';
 import type { StateDelta, StateSnapshotId, StateStore } from '../state-store.js';
 import type { SqliteConnection, SqliteDatabase } from './connection.js';
+import { applyMembershipDelta } from './membership-store.js';
 import { parameterChunks } from './parameter-chunks.js';
 import { currentState, events, forwardExtremities, stateSnapshotEntries, stateSnapshots } from './schema.js';
+import { latestStreamPosition } from './stream-positions.js';
 import type { EnqueueWrite } from './write-queue.js';
 
 /**
@@ -105,7 +107,12 @@ export class SqliteStateStore implements StateStore {
 
   applyCurrentStateDelta(roomId: string, delta: StateDelta): Promise<void> {
     const copy = copyDelta(delta);
-    return this.enqueue(() => applyCurrentStateDelta(this.connection.db, roomId, copy));
+    return this.enqueue(() => {
+      applyCurrentStateDelta(this.connection.db, roomId, copy);
+      // Outside persistEvent the change takes effect at the stream's current position.
+      const ordering = latestStreamPosition(this.connection.db, 'events');
+      applyMembershipDelta(this.connection, roomId, copy, ordering, null);
+    });
   }
 
   setForwardExtremities(roomId: string, eventIds: readonly string[]): Promise<void> {

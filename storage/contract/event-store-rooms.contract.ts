@@ -1,0 +1,137 @@
+import { expect } from 'chai';
+import { expectStorageError, type StorageFactory, useFreshStorage } from './contract-harness.js';
+import { TestRoom } from './test-events.js';
+
+const alice = '@alice:example.org';
+
+/** The EventStore queries and writes that rooms, sync and redactions rely on. */
+export function describeEventStoreRoomsContract(makeStorage: StorageFactory): void {
+  describe('EventStore: sync, timestamps, transactions and redactions', () => {
+    const storage = useFreshStorage(makeStorage);
+
+    it('tells which rooms have timeline events in (after, upTo], with their latest ordering', async () => {
+      const r1 = new TestRoom('!one:example.org');
+      const r2 = new TestRoom('!two:example.org');
+      const r3 = new TestRoom('!three:example.org');
+      const a = await storage().events.persistEvent({ event: r1.event() });
+      const b = await storage().events.persistEvent({ event: r2.event() });
+      const c = await storage().events.persistEvent({ event: r1.event() });
+      await storage().events.persistEvent({ event: r3.event(), outlier: true });
+      const d = await storage().events.persistEvent({ event: r3.event(), rejectionReason: 'auth' });
+      const e = await storage().events.persistEvent({ event: r2.event() });
+
+      expect(await storage().events.roomsChangedBetween(0, e.streamOrdering)).to.deep.equal(
+        new Map([
+          [r1.roomId, c.streamOrdering],
+          [r2.roomId, e.streamOrdering],
+        ]),
+      );
+      expect(await storage().events.roomsChangedBetween(a.streamOrdering, c.streamOrdering)).to.deep.equal(
+        new Map([
+          [r2.roomId, b.streamOrdering],
+          [r1.roomId, c.streamOrdering],
+        ]),
+      );
+      expect(await storage().events.roomsChangedBetween(c.streamOrdering, d.streamOrdering)).to.deep.equal(
+        new Map(),
+      );
+      expect(
+        await storage().events.roomsChangedBetween(e.streamOrdering, e.streamOrdering + 5),
+      ).to.deep.equal(new Map());
+    });
+
+    it('finds the timeline event closest to a timestamp in either direction', async () => {
+      const room = new TestRoom('!ts:example.org');
+      const other = new TestRoom('!ts-other:example.org');
+      const at100 = room.event({ originServerTs: 100 });
+      const at200 = room.event({ originServerTs: 200 });
+      const at200too = room.event({ originServerTs: 200 });
+      const at300 = room.event({ originServerTs: 300 });
+      for (const event of [at100, at200, at200too, at300]) await storage().events.persistEvent({ event });
+      await storage().events.persistEvent({ event: room.event({ originServerTs: 150 }), outlier: true });
+      await storage().events.persistEvent({
+        event: room.event({ originServerTs: 250 }),
+        rejectionReason: 'no',
+      });
+      await storage().events.persistEvent({ event: other.event({ originServerTs: 120 }) });
+
+      const closest = async (ts: number, direction: 'f' | 'b') =>
+        (await storage().events.closestEventByTimestamp(room.roomId, ts, direction))?.eventId ?? null;
+      expect(await closest(100, 'f')).to.equal(at100.eventId);
+      expect(await closest(101, 'f')).to.equal(at200.eventId);
+      expect(await closest(199, 'b')).to.equal(at100.eventId);
+      expect(await closest(200, 'b')).to.equal(at200too.eventId);
+      expect(await closest(260, 'b')).to.equal(at200too.eventId);
+      expect(await closest(260, 'f')).to.equal(at300.eventId);
+      expect(await closest(50, 'f')).to.equal(at100.eventId);
+      expect(await closest(50, 'b')).to.equal(null);
+      expect(await closest(301, 'f')).to.equal(null);
+      const found = await storage().events.closestEventByTimestamp(room.roomId, 300, 'b');
+      expect(found!.pdu).to.deep.equal(at300.pdu);
+    });
+
+    it('tells which client transaction produced an event', async () => {
+      await storage().accounts.createAccount({ userId: alice, createdTs: 1 });
+      await storage().devices.createDevice({ userId: alice, deviceId: 'PHONE', createdTs: 1 });
+      const room = new TestRoom('!txn:example.org');
+      const event = room.event({ sender: alice });
+      await storage().transaction((tx) => {
+        tx.events.persistEvent({ event });
+        tx.transactionIds.recordTransaction(alice, 'PHONE', 'm123.4', event.eventId, 10);
+      });
+      expect(await storage().events.transactionOfEvent(event.eventId)).to.deep.equal({
+        userId: alice,
+        deviceId: 'PHONE',
+        txnId: 'm123.4',
+      });
+      const federated = room.event({ sender: '@remote:elsewhere.example' });
+      await storage().events.persistEvent({ event: federated });
+      expect(await storage().events.transactionOfEvent(federated.eventId)).to.equal(null);
+    });
+
+    it('applies a redaction: replaces the stored JSON and records the redaction, idempotently', async () => {
+      const room = new TestRoom('!redact:example.org');
+      const target = room.event({ content: { msgtype: 'm.text', body: 'oops, my password' } });
+      const persisted = await storage().events.persistEvent({ event: target });
+      const redaction = room.event({ type: 'm.room.redaction', content: { redacts: target.eventId } });
+      const redactedJson = JSON.stringify({ ...target.pdu, content: {} });
+      expect(await storage().events.redactionOf(target.eventId)).to.equal(null);
+
+      await storage().transaction((tx) => {
+        tx.events.persistEvent({ event: redaction });
+        tx.events.applyRedaction(target.eventId, redactedJson, redaction.eventId);
+      });
+      const stored = await storage().events.getEvent(target.eventId);
+      expect(stored!.json).to.equal(redactedJson);
+      expect(stored!.pdu.content).to.deep.equal({});
+      expect(stored!.streamOrdering).to.equal(persisted.streamOrdering);
+      expect((await storage().events.roomEventsAfter(room.roomId, 0, 10))[0]!.json).to.equal(redactedJson);
+      expect(await storage().events.redactionOf(target.eventId)).to.equal(redaction.eventId);
+      expect(await storage().events.redactionOf(redaction.eventId)).to.equal(null);
+
+      // Applying it again, or a second redaction of the same event, changes nothing visible.
+      await storage().events.applyRedaction(target.eventId, redactedJson, redaction.eventId);
+      await storage().events.applyRedaction(target.eventId, redactedJson, '$second-redaction');
+      expect(await storage().events.redactionOf(target.eventId)).to.equal(redaction.eventId);
+      expect((await storage().events.getEvent(target.eventId))!.json).to.equal(redactedJson);
+
+      await expectStorageError(
+        storage().events.applyRedaction('$not-here', '{}', redaction.eventId),
+        'NOT_FOUND',
+      );
+      expect(await storage().events.redactionOf('$not-here')).to.equal(null);
+    });
+
+    it('keeps a redaction applied to an outlier when the outlier joins the timeline', async () => {
+      const room = new TestRoom('!redact-outlier:example.org');
+      const target = room.event({ content: { body: 'secret' } });
+      await storage().events.persistEvent({ event: target, outlier: true });
+      const redactedJson = JSON.stringify({ ...target.pdu, content: {} });
+      await storage().events.applyRedaction(target.eventId, redactedJson, '$r');
+      await storage().events.persistEvent({ event: target });
+      const stored = await storage().events.getEvent(target.eventId);
+      expect(stored!.outlier).to.equal(false);
+      expect(stored!.json).to.equal(redactedJson);
+    });
+  });
+}
