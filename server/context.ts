@@ -18,6 +18,15 @@ import type { UserInteractiveAuthState } from './accounts/user-interactive-auth.
 import type { MyelinConfig } from './config/index.js';
 import type { RateLimiter } from './http/rate-limit.js';
 import type { OpenApiDocument } from './openapi/document.js';
+import type { HistoryVisibility } from './rooms/history-visibility.js';
+import type { ReceiptService } from './rooms/receipts.js';
+import type { RelationService } from './rooms/relations.js';
+import type { RoomDirectory } from './rooms/room-directory.js';
+import type { RoomServices } from './rooms/room-services.js';
+import type { RoomTags } from './rooms/room-tags.js';
+import type { TypingService } from './rooms/typing.js';
+import type { SyncNotifier } from './sync/notifier.js';
+import type { SyncService } from './sync/sync-service.js';
 
 export interface HomeserverContext {
   readonly config: MyelinConfig;
@@ -48,6 +57,24 @@ export interface HomeserverContext {
   readonly onProfileChanged: ProfileChangedListener[];
   /** online/unavailable/offline, timers and the presence stream (accounts/presence-service.ts). */
   readonly presence: PresenceService;
+  /** The rooms domain: the send path, room creation, membership changes, current-state reads (rooms/room-services.ts). */
+  readonly rooms: RoomServices;
+  /** Room aliases (resolveAlias), the published room directory and space hierarchies (rooms/room-directory.ts). */
+  readonly directory: RoomDirectory;
+  /** Wakes waiting syncs for what concerns their user (sync/notifier.ts); services call notifyRooms/notifyUsers after their writes. */
+  readonly notifier: SyncNotifier;
+  /** /sync computed for a user, long-polling included; the WebSocket pushes its results too (sync/sync-service.ts). */
+  readonly sync: SyncService;
+  /** Who types where, in memory, with the typing stream's positions (rooms/typing.ts). */
+  readonly typing: TypingService;
+  /** Receipts (m.read, m.read.private, io.myelin.delivered) and m.fully_read markers (rooms/receipts.ts). */
+  readonly receipts: ReceiptService;
+  /** A user's tags on rooms, kept as m.tag room account data (rooms/room-tags.ts). */
+  readonly tags: RoomTags;
+  /** Which room events each user may see (rooms/history-visibility.ts); applied wherever events are served. */
+  readonly historyVisibility: HistoryVisibility;
+  /** Relation checks before a send, bundled aggregations (unsigned m.relations), /relations and /threads (rooms/relations.ts). */
+  readonly relations: RelationService;
   /** Aborted when the server begins to stop. */
   readonly shutdownSignal: AbortSignal;
   /** The OpenAPI document of every route this server declares (built on first use). */

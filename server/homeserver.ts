@@ -32,14 +32,26 @@ import {
 import { createUserInteractiveAuthState } from './accounts/user-interactive-auth.js';
 import type { ListenerConfig, MyelinConfig } from './config/index.js';
 import type { HomeserverContext } from './context.js';
-import { createHttpApp } from './http/app.js';
+import { createHttpApp, createRouteDispatcher } from './http/app.js';
 import { type Authenticator, authenticatorWithoutAccounts } from './http/auth.js';
 import { createRateLimiter } from './http/rate-limit.js';
 import type { Resource, Route } from './http/route.js';
 import { createRequestValidation } from './http/validation.js';
 import { createLogger } from './logger.js';
 import { buildOpenApiDocument, type OpenApiDocument } from './openapi/document.js';
+import { announceProfileChange, leaveRoomsOnDeactivation } from './rooms/account-hooks.js';
+import { createHistoryVisibility } from './rooms/history-visibility.js';
+import { ReceiptService } from './rooms/receipts.js';
+import { createRelationService } from './rooms/relations.js';
+import { createRoomDirectory } from './rooms/room-directory.js';
+import { createRoomServices } from './rooms/room-services.js';
+import { RoomTags } from './rooms/room-tags.js';
+import { stopTypingOnLeave, TypingService } from './rooms/typing.js';
 import { allRoutes } from './routes/index.js';
+import { notifyOnPresence, notifyOnRoomEvents, SyncNotifier } from './sync/notifier.js';
+import { SyncService } from './sync/sync-service.js';
+import type { WebSocketLimits } from './ws/connection.js';
+import { createWebSocketGateway, type WebSocketGateway } from './ws/gateway.js';
 
 export interface HomeserverOptions {
   readonly logger?: Logger;
@@ -51,6 +63,8 @@ export interface HomeserverOptions {
   readonly validateResponses?: boolean;
   /** How long stop() lets in-flight requests finish before cutting their connections. */
   readonly shutdownTimeoutMs?: number;
+  /** Heartbeat, buffer and frame limits of the WebSocket endpoint (tests); see ws/gateway.ts for the defaults. */
+  readonly webSocketLimits?: Partial<WebSocketLimits>;
 }
 
 export interface Homeserver {
@@ -119,6 +133,30 @@ function assemble(
     log,
   });
   lastSeen.onActivity((userId) => presence.markActive(userId));
+  const directory = createRoomDirectory({ storage, serverName: config.server_name });
+  const rooms = createRoomServices({
+    storage,
+    serverName: config.server_name,
+    signingKey,
+    aliases: directory,
+    log,
+    onListenerError: (error, persisted) =>
+      log.error({ err: error, eventId: persisted.event.eventId }, 'Room event listener failed'),
+  });
+  const roomAccountHooks = { storage, membership: rooms.membership, log };
+  onProfileChanged.push(announceProfileChange(roomAccountHooks));
+  directory.follow(rooms.sender);
+  const notifier = new SyncNotifier();
+  const typing = new TypingService({ notifier: () => notifier });
+  stopTypingOnLeave(typing, rooms.sender);
+  const receipts = new ReceiptService({ storage, notifier: () => notifier });
+  notifyOnRoomEvents(notifier, rooms.sender);
+  const sync = new SyncService(storage, () => context);
+  rooms.sender.onEventPersisted((persisted) => sync.observe(persisted));
+  presence.onPresenceChanged((record) => sync.observePresence(record));
+  notifyOnPresence(notifier, presence, membership, (error) =>
+    log.warn({ err: error }, 'Presence notification failed'),
+  );
   const context: HomeserverContext = {
     config,
     log,
@@ -130,7 +168,7 @@ function assemble(
     jwtLogin: accountKeys.jwtLogin,
     rateLimiter,
     userInteractiveAuth: createUserInteractiveAuthState(),
-    onAccountDeactivated: [],
+    onAccountDeactivated: [leaveRoomsOnDeactivation(roomAccountHooks)],
     membership,
     profiles: createProfileService({
       storage,
@@ -140,7 +178,16 @@ function assemble(
     }),
     onProfileChanged,
     presence,
+    rooms,
+    notifier,
+    sync,
+    typing,
+    receipts,
+    tags: new RoomTags(storage, () => notifier),
+    directory,
     sharedSecretRegistration: createSharedSecretRegistration(accountKeys.registrationSharedSecret),
+    historyVisibility: createHistoryVisibility(storage),
+    relations: createRelationService({ storage, visibility: () => context.historyVisibility }),
     shutdownSignal: shutdown.signal,
     openApiDocument: () => {
       openApi ??= buildOpenApiDocument(
@@ -162,16 +209,37 @@ function assemble(
   };
   let stopping = false;
   const servers: Server[] = [];
+  const webSockets: WebSocketGateway[] = [];
   for (const listener of config.listeners) {
-    const app = createHttpApp({
-      routes: routes.filter((route) => servedBy(listener, config).has(route.resource)),
-      logger: log,
+    const resources = servedBy(listener, config);
+    const dispatcher = createRouteDispatcher(
+      routes.filter((route) => resources.has(route.resource)),
       pipeline,
+    );
+    const app = createHttpApp({
+      dispatcher,
+      logger: log,
+      shutdownSignal: shutdown.signal,
       corsAllowedOrigins: config.cors.allowed_origins,
       trustProxy: listener.x_forwarded,
       stopping: () => stopping,
     });
-    for (const _address of listener.bind_addresses) servers.push(createServer(app.callback()));
+    const webSocket = createWebSocketGateway({
+      dispatcher,
+      authenticator: pipeline.authenticator,
+      context,
+      sync: context.sync,
+      servesClientApi: resources.has('client'),
+      trustProxy: listener.x_forwarded,
+      ...(options.webSocketLimits ? { limits: options.webSocketLimits } : {}),
+      log,
+    });
+    webSockets.push(webSocket);
+    for (const _address of listener.bind_addresses) {
+      const server = createServer(app.callback());
+      server.on('upgrade', webSocket.handleUpgrade);
+      servers.push(server);
+    }
   }
 
   let started = false;
@@ -183,6 +251,7 @@ function assemble(
       if (started) throw new Error('Homeserver already started');
       started = true;
       await presence.start();
+      typing.start();
       const ports: number[] = [];
       let index = 0;
       for (const listener of config.listeners) {
@@ -199,10 +268,13 @@ function assemble(
         stopping = true;
         shutdown.abort();
         const deadline = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
-        await Promise.all(
-          servers.filter((server) => server.listening).map((server) => drain(server, deadline)),
-        );
+        await Promise.all([
+          ...webSockets.map((webSocket) => webSocket.close(deadline)),
+          ...servers.filter((server) => server.listening).map((server) => drain(server, deadline)),
+        ]);
         await presence.stop();
+        typing.close();
+        await rooms.close();
         await sessions.close();
         await storage.close();
         log.info('Stopped');

@@ -5,6 +5,7 @@
  * bare 500 M_UNKNOWN that leaks nothing.
  */
 import type { Middleware } from 'koa';
+import type { Logger } from 'pino';
 import { isProtocolError } from '../../protocol/errors.js';
 import { isMatrixError, MatrixError, matrixErrorFromProtocolError } from '../errors.js';
 import { RequestAbortedError } from './request-body.js';
@@ -20,15 +21,7 @@ export function errorResponses(): Middleware<RequestState> {
         ctx.status = 400;
         return;
       }
-      let error: MatrixError;
-      if (isMatrixError(thrown)) {
-        error = thrown;
-      } else if (isProtocolError(thrown)) {
-        error = matrixErrorFromProtocolError(thrown);
-      } else {
-        ctx.state.log.error({ err: thrown }, 'Unhandled error while serving a request');
-        error = MatrixError.internal();
-      }
+      const error = matrixErrorFor(thrown, ctx.state.log);
       ctx.body = JSON.stringify(error.toJSON());
       ctx.type = 'application/json';
       ctx.status = error.status;
@@ -37,4 +30,12 @@ export function errorResponses(): Middleware<RequestState> {
       if (error.status === 413) ctx.set('Connection', 'close');
     }
   };
+}
+
+/** What the client is told of a thrown value; anything not a Matrix or protocol error is logged and hidden. */
+export function matrixErrorFor(thrown: unknown, log: Logger): MatrixError {
+  if (isMatrixError(thrown)) return thrown;
+  if (isProtocolError(thrown)) return matrixErrorFromProtocolError(thrown);
+  log.error({ err: thrown }, 'Unhandled error while serving a request');
+  return MatrixError.internal();
 }

@@ -3,9 +3,11 @@
  * parameters decoded, body read under the size limit, authentication, rate
  * limit (keyed by the authenticated user or server, else the client address),
  * query/path/body validated against the route's schemas, handler,
- * response written (and checked against its schema when asked).
+ * response shaped (and checked against its schema when asked). HTTP (app.ts)
+ * and WebSocket frames (ws/) both run routes through it.
  */
-import type { ParameterizedContext } from 'koa';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Logger } from 'pino';
 import type { HomeserverContext } from '../context.js';
 import { MatrixError } from '../errors.js';
 import {
@@ -16,8 +18,7 @@ import {
   type RequestOrigin,
 } from './auth.js';
 import type { RateLimiter } from './rate-limit.js';
-import { parseJsonBody, readRawBody } from './request-body.js';
-import type { RequestState } from './request-state.js';
+import { parseJsonBody } from './request-body.js';
 import { isRawResponse, type Route, type RouteRequest } from './route.js';
 import type { RequestValidation, RouteValidators } from './validation.js';
 
@@ -31,29 +32,61 @@ export interface PipelineDependencies {
   readonly validateResponses: boolean;
 }
 
-export type KoaContext = ParameterizedContext<RequestState>;
+/**
+ * One request as the pipeline sees it, whatever carried it: an HTTP exchange
+ * (app.ts) or a frame on a WebSocket (ws/). Nothing here knows Koa.
+ */
+export interface PipelineRequest {
+  readonly method: string;
+  /** The path and query as sent (what an X-Matrix signature covers). */
+  readonly uri: string;
+  /** The query string, parsed; a repeated key is an array. */
+  readonly query: Readonly<Record<string, string | string[] | undefined>>;
+  readonly headers: IncomingHttpHeaders;
+  readonly ip: string;
+  readonly requestId: string;
+  readonly log: Logger;
+  /** The body's bytes, refused with 413 M_TOO_LARGE past `limit`; read only for routes that declare a body. */
+  readBody(limit: number): Promise<Buffer>;
+  /** Aborted when the caller goes away or the server stops; asked for only by handlers that wait (long polls). */
+  signal(): AbortSignal;
+}
 
-export type RouteRunner = (ctx: KoaContext, rawParams: Record<string, string>) => Promise<void>;
+/** A route's answer, ready to write: JSON responses carry their JSON text. */
+export interface PipelineResponse {
+  readonly status: number;
+  readonly body: string | Buffer;
+  readonly contentType: string;
+  readonly headers: Record<string, string> | undefined;
+}
+
+/** Runs one route on one request; throws what the route throws (the caller renders errors). */
+export type RouteRunner = (
+  request: PipelineRequest,
+  rawParams: Record<string, string>,
+) => Promise<PipelineResponse>;
 
 export function compileRoute(route: Route, deps: PipelineDependencies): RouteRunner {
   const validators = deps.validation.compile(route);
   const hasBody = route.request?.body !== undefined;
   const allowEmptyBody = route.request?.allowEmptyBody ?? false;
 
-  return async (ctx, rawParams) => {
+  return async (incoming, rawParams) => {
     const params = decodePathParams(rawParams);
-    const query: Record<string, unknown> = { ...ctx.query };
-    const rawBody = hasBody ? await readRawBody(ctx.req, deps.maxRequestBodyBytes) : undefined;
+    const query: Record<string, unknown> = { ...incoming.query };
+    const rawBody = hasBody ? await incoming.readBody(deps.maxRequestBodyBytes) : undefined;
 
     // A failed authentication still draws from the caller's bucket, so guessing tokens is rate limited too.
-    const authentication = await authenticate(route, ctx, query, rawBody, deps.authenticator).then(
+    const authentication = await authenticate(route, incoming, query, rawBody, deps.authenticator).then(
       (requester) => ({ requester, failure: undefined }),
       (failure: unknown) => ({ requester: undefined, failure }),
     );
     const requester = authentication.requester;
     const exempt =
       requester?.kind === 'user' && requester.isAdmin && deps.context.config.rate_limits.exempt_admins;
-    const retryAfterMs = exempt ? 0 : deps.rateLimiter.take(route.rateLimit, rateLimitKey(requester, ctx.ip));
+    const retryAfterMs = exempt
+      ? 0
+      : deps.rateLimiter.take(route.rateLimit, rateLimitKey(requester, incoming.ip));
     if (retryAfterMs > 0) throw MatrixError.limitExceeded(retryAfterMs);
     if (authentication.failure !== undefined) throw authentication.failure;
     delete query.access_token;
@@ -67,18 +100,18 @@ export function compileRoute(route: Route, deps: PipelineDependencies): RouteRun
           ? undefined
           : deps.validation.validateBody(validators, parseJsonBody(rawBody, allowEmptyBody)),
       requester,
-      requestId: ctx.state.requestId,
-      log: ctx.state.log,
+      requestId: incoming.requestId,
+      log: incoming.log,
       get signal() {
-        signal ??= requestSignal(ctx, deps.context.shutdownSignal);
+        signal ??= incoming.signal();
         return signal;
       },
-      ip: ctx.ip,
-      headers: ctx.headers,
+      ip: incoming.ip,
+      headers: incoming.headers,
     };
 
     const reply = await route.handler(request, deps.context);
-    writeReply(ctx, route, reply, validators, deps);
+    return responseOf(incoming, route, reply, validators, deps);
   };
 }
 
@@ -96,7 +129,7 @@ function decodePathParams(rawParams: Record<string, string>): Record<string, str
 
 async function authenticate(
   route: Route,
-  ctx: KoaContext,
+  incoming: PipelineRequest,
   query: Record<string, unknown>,
   rawBody: Uint8Array | undefined,
   authenticator: Authenticator,
@@ -105,26 +138,28 @@ async function authenticate(
     case 'none':
       return undefined;
     case 'optional': {
-      const token = accessTokenOf(ctx.headers, query);
-      return token === undefined ? undefined : authenticator.authenticateAccessToken(token, originOf(ctx));
+      const token = accessTokenOf(incoming.headers, query);
+      return token === undefined
+        ? undefined
+        : authenticator.authenticateAccessToken(token, originOf(incoming));
     }
     case 'access-token': {
-      const token = accessTokenOf(ctx.headers, query);
+      const token = accessTokenOf(incoming.headers, query);
       if (token === undefined) throw MatrixError.missingToken();
-      return authenticator.authenticateAccessToken(token, originOf(ctx));
+      return authenticator.authenticateAccessToken(token, originOf(incoming));
     }
     case 'x-matrix':
       return authenticator.authenticateServer({
-        method: ctx.method,
-        uri: ctx.originalUrl,
-        headers: ctx.headers,
+        method: incoming.method,
+        uri: incoming.uri,
+        headers: incoming.headers,
         rawBody,
       });
   }
 }
 
-function originOf(ctx: KoaContext): RequestOrigin {
-  return { ip: ctx.ip, userAgent: ctx.headers['user-agent'] };
+function originOf(incoming: PipelineRequest): RequestOrigin {
+  return { ip: incoming.ip, userAgent: incoming.headers['user-agent'] };
 }
 
 function rateLimitKey(requester: AuthenticatedUser | AuthenticatedServer | undefined, ip: string): string {
@@ -133,52 +168,40 @@ function rateLimitKey(requester: AuthenticatedUser | AuthenticatedServer | undef
   return ip;
 }
 
-/**
- * Aborts when the server stops or the client goes away before its answer is
- * written. Built only for handlers that ask (long polls), and unhooked from the
- * server-wide signal when the response ends so nothing accumulates there.
- */
-function requestSignal(ctx: KoaContext, shutdownSignal: AbortSignal): AbortSignal {
-  const controller = new AbortController();
-  if (shutdownSignal.aborted) controller.abort();
-  const onShutdown = () => controller.abort();
-  shutdownSignal.addEventListener('abort', onShutdown, { once: true });
-  ctx.res.once('close', () => {
-    shutdownSignal.removeEventListener('abort', onShutdown);
-    if (!ctx.res.writableFinished) controller.abort();
-  });
-  return controller.signal;
-}
-
-function writeReply(
-  ctx: KoaContext,
+function responseOf(
+  incoming: PipelineRequest,
   route: Route,
   reply: { status: number; body: unknown; headers?: Record<string, string> },
   validators: RouteValidators,
   deps: PipelineDependencies,
-): void {
+): PipelineResponse {
   const spec = route.responses[reply.status];
   if (!spec) {
-    ctx.state.log.error(
+    incoming.log.error(
       { status: reply.status, route: route.operationId },
       'Handler replied with an undeclared status',
     );
     throw MatrixError.internal();
   }
   if (isRawResponse(spec)) {
-    ctx.body = typeof reply.body === 'string' ? reply.body : Buffer.from(reply.body as Uint8Array);
-    ctx.type = spec.contentType;
-  } else {
-    if (deps.validateResponses) {
-      const mismatch = deps.validation.checkResponse(validators, reply.status, reply.body);
-      if (mismatch) {
-        ctx.state.log.error({ route: route.operationId, mismatch }, 'Response does not match its schema');
-        throw MatrixError.internal();
-      }
-    }
-    ctx.body = JSON.stringify(reply.body);
-    ctx.type = 'application/json';
+    return {
+      status: reply.status,
+      body: typeof reply.body === 'string' ? reply.body : Buffer.from(reply.body as Uint8Array),
+      contentType: spec.contentType,
+      headers: reply.headers,
+    };
   }
-  ctx.status = reply.status;
-  if (reply.headers) ctx.set(reply.headers);
+  if (deps.validateResponses) {
+    const mismatch = deps.validation.checkResponse(validators, reply.status, reply.body);
+    if (mismatch) {
+      incoming.log.error({ route: route.operationId, mismatch }, 'Response does not match its schema');
+      throw MatrixError.internal();
+    }
+  }
+  return {
+    status: reply.status,
+    body: JSON.stringify(reply.body),
+    contentType: 'application/json',
+    headers: reply.headers,
+  };
 }

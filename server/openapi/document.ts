@@ -79,7 +79,11 @@ export function buildOpenApiDocument(routes: readonly Route[]): OpenApiDocument 
       title: 'Myelin',
       version: SPEC_VERSION,
       description:
-        'The Matrix Client-Server and Server-Server endpoints this homeserver serves, generated from its route table.',
+        'The Matrix Client-Server and Server-Server endpoints this homeserver serves, generated from its route table.\n\n' +
+        'Besides HTTP, clients may use one WebSocket, `GET /_matrix/client/unstable/io.myelin/ws` (tag WebSocket): ' +
+        'it pushes sync deltas (the same JSON as `/sync`, with `next_batch`) the moment they exist and carries any ' +
+        'client API call as a JSON frame with a request ID, answered exactly as over HTTP. Its frames, close codes ' +
+        'and examples are documented in `spec/websocket.md` of the Myelin repository.',
     },
     paths,
     components: {

@@ -25,6 +25,8 @@ export interface EventTemplate {
   readonly content: JsonObject;
   /** Present for state events. */
   readonly stateKey?: string;
+  /** m.room.redaction: the redacted event (top-level before v11, `content.redacts` from v11 on). */
+  readonly redacts?: string;
 }
 
 export interface EventSigner {
@@ -87,6 +89,10 @@ export function buildRoomEvent(
     type: template.type,
   };
   if (template.stateKey !== undefined) unsigned.state_key = template.stateKey;
+  if (template.redacts !== undefined) {
+    if (rules.redactsInContent) unsigned.content = { ...template.content, redacts: template.redacts };
+    else unsigned.redacts = template.redacts;
+  }
   return finishEvent(unsigned, rules, signer, draft.lookup);
 }
 
@@ -138,6 +144,8 @@ function finishEvent(
     // spec: client-server "Size limits": 65,536 bytes of canonical JSON, signatures included.
     if (mayExceedSizeLimits(pdu, json)) checkEventSize(pdu, rules);
   } catch (e) {
+    // As Synapse: an event over the size limits is 413 M_TOO_LARGE, like an oversized request.
+    if (isProtocolError(e) && e.code === 'EVENT_TOO_LARGE') throw MatrixError.tooLarge(e.message);
     if (isProtocolError(e)) throw matrixErrorFromProtocolError(e);
     throw e;
   }

@@ -4,6 +4,7 @@
  * do what. Joins over federation (rooms this server is not in) and restricted joins
  * (`join_authorised_via_users_server`) are not handled here yet.
  */
+import { encodeCanonicalJson } from '../../protocol/canonical-json.js';
 import type { JsonObject } from '../../protocol/events.js';
 import type { Storage } from '../../storage/storage.js';
 import { MatrixError } from '../errors.js';
@@ -81,7 +82,26 @@ export class RoomMembership {
     return this.send(roomId, userId, userId, withReason(content, options));
   }
 
-  private send(roomId: string, sender: string, target: string, content: JsonObject): Promise<SentEvent> {
+  /**
+   * As Synapse: a change identical to the current member event (same sender, same content)
+   * is answered with that event instead of a new one, so repeated joins or leaves succeed
+   * without noise.
+   */
+  private async send(
+    roomId: string,
+    sender: string,
+    target: string,
+    content: JsonObject,
+  ): Promise<SentEvent> {
+    const eventId = await this.storage.state.currentStateEventId(roomId, 'm.room.member', target);
+    const current = eventId === null ? null : await this.storage.events.getEvent(eventId);
+    if (
+      current !== null &&
+      current.pdu.sender === sender &&
+      encodeCanonicalJson(current.pdu.content) === encodeCanonicalJson(content)
+    ) {
+      return { eventId: current.eventId, streamOrdering: current.streamOrdering };
+    }
     return this.sender.sendEvent({ roomId, sender, type: 'm.room.member', stateKey: target, content });
   }
 }

@@ -45,7 +45,7 @@ export interface CreatedRoom {
   readonly roomVersion: RoomVersionId;
   /** The room's alias when `room_alias_name` was given (also its canonical alias). */
   readonly alias?: RoomAlias;
-  /** Where the room goes in the published room directory (not yet served). */
+  /** Where the room is in the published room directory (recorded in storage.rooms). */
   readonly visibility: 'public' | 'private';
   /** Every event the creation sent, in order, the create event first. */
   readonly events: readonly SentEvent[];
@@ -249,6 +249,18 @@ export async function createRoom(
       creator,
       createContent: createContent(request, rules, creator, preset, invitees),
       initialEvents: events,
+      writeAlongside: (tx, roomId, createdTs) => {
+        // The transaction's own promise carries any failure.
+        tx.rooms
+          .createRoom({
+            roomId,
+            roomVersion: rules.id,
+            creator,
+            createdTs,
+            isPublic: visibility === 'public',
+          })
+          .catch(() => {});
+      },
     });
   } catch (e) {
     // The spec's 400 for "the initial state implied by the parameters to the request is invalid".

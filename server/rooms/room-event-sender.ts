@@ -62,6 +62,8 @@ export interface NewRoomPlan {
   readonly createContent: JsonObject;
   /** Sent straight after the create event, in order; all or none are stored. */
   readonly initialEvents: readonly EventTemplate[];
+  /** Other writes that belong with the room (its `rooms` row), queued in the same transaction. */
+  readonly writeAlongside?: (tx: WriteTransaction, roomId: string, createTs: number) => void;
 }
 
 export interface NewRoom {
@@ -214,6 +216,7 @@ export class RoomEventSender {
         if (isStateEvent(event.pdu))
           state.set(stateTupleKey(event.pdu.type, event.pdu.state_key!), event.eventId);
       }
+      plan.writeAlongside?.(tx, roomId, create.event.pdu.origin_server_ts);
     });
     const persisted = await Promise.all(writes);
     draft.commitTo(persisted.at(-1)!.stateAfterSnapshotId);

@@ -5,20 +5,26 @@
  */
 import { LRUCache } from 'lru-cache';
 import type { StateTupleKey } from '../../protocol/events.js';
+import { type PowerLevels, powerLevelsOf, userPowerLevel } from '../../protocol/power-levels.js';
 import type { RoomVersionId, RoomVersionRules } from '../../protocol/room-versions.js';
 import type { StoredEvent } from '../../storage/event-store.js';
 import type { Storage } from '../../storage/storage.js';
-import type { JoinedRoomsIndex } from './joined-rooms-index.js';
 import { roomVersionOfCreateEvent } from './room-head.js';
+
+/** Who may do what in a room now: its power levels and each user's level (room creators included). */
+export interface RoomPowers {
+  readonly rules: RoomVersionRules;
+  readonly levels: PowerLevels;
+  readonly createEvent: StoredEvent;
+  /** Infinity for v12+ room creators. */
+  levelOf(userId: string): number;
+}
 
 export class RoomReads {
   /** A room's version never changes, so it is cached without invalidation. */
   private readonly versions = new LRUCache<string, RoomVersionRules>({ max: 100_000 });
 
-  constructor(
-    private readonly storage: Storage,
-    private readonly joinedRoomsIndex: JoinedRoomsIndex,
-  ) {}
+  constructor(private readonly storage: Storage) {}
 
   /** The room's version rules; null when the room is unknown here. */
   async roomRules(roomId: string): Promise<RoomVersionRules | null> {
@@ -33,6 +39,24 @@ export class RoomReads {
 
   async roomVersion(roomId: string): Promise<RoomVersionId | null> {
     return (await this.roomRules(roomId))?.id ?? null;
+  }
+
+  /** The current power levels; null for an unknown room. Throws ProtocolError for power levels the version refuses. */
+  async powers(roomId: string): Promise<RoomPowers | null> {
+    const [createEvent, powerLevelsEvent] = await Promise.all([
+      this.stateEvent(roomId, 'm.room.create', ''),
+      this.stateEvent(roomId, 'm.room.power_levels', ''),
+    ]);
+    if (createEvent === null) return null;
+    const rules = await this.roomRules(roomId);
+    if (rules === null) return null;
+    const plEvent = powerLevelsEvent ?? undefined;
+    return {
+      rules,
+      levels: powerLevelsOf(plEvent, rules),
+      createEvent,
+      levelOf: (userId) => userPowerLevel(userId, plEvent, createEvent, rules),
+    };
   }
 
   /** The full current state: (type, state_key) -> event. Empty for an unknown room. */
@@ -71,8 +95,8 @@ export class RoomReads {
     return joined;
   }
 
-  /** See JoinedRoomsIndex for what this knows after a restart. */
+  /** The rooms the user is joined to, from storage's memberships (oldest join first). */
   async joinedRooms(userId: string): Promise<string[]> {
-    return this.joinedRoomsIndex.joinedRooms(userId);
+    return (await this.storage.memberships.membershipsOfUser(userId, ['join'])).map(({ roomId }) => roomId);
   }
 }

@@ -1,0 +1,124 @@
+/**
+ * The driver's handle on the forked server process: starts it, waits for its
+ * port, and turns IPC requests into promises.
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { BenchUser, FromServer, ServerCommand, ServerMemory, ServerReply, ToServer } from './ipc.js';
+
+const SERVER_SCRIPT = fileURLToPath(new URL('./server-process.ts', import.meta.url));
+/** Inside node_modules so that the bundle's bare imports resolve to the project's packages. */
+const BUNDLE = fileURLToPath(
+  new URL('../../node_modules/.cache/myelin-bench-load/server-process.mjs', import.meta.url),
+);
+const START_TIMEOUT_MS = 60_000;
+
+async function bundleServerScript(): Promise<string> {
+  const { build } = await import('esbuild');
+  await build({
+    entryPoints: [SERVER_SCRIPT],
+    outfile: BUNDLE,
+    bundle: true,
+    packages: 'external',
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    logLevel: 'warning',
+  });
+  return BUNDLE;
+}
+
+type ReplyOf<Op extends ServerCommand['op']> = Extract<ServerReply, { op: Op }>;
+
+export class ServerHandle {
+  private nextId = 1;
+  private readonly pending = new Map<
+    number,
+    { resolve: (reply: ServerReply) => void; reject: (e: Error) => void }
+  >();
+
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly port: number,
+    /** Memory right after start, before any traffic or set-up. */
+    readonly startMemory: ServerMemory,
+  ) {
+    child.on('message', (message: FromServer) => {
+      if (message.kind === 'ready') return;
+      const waiter = this.pending.get(message.id);
+      if (waiter === undefined) return;
+      this.pending.delete(message.id);
+      if (message.kind === 'reply') waiter.resolve(message.reply);
+      else waiter.reject(new Error(`server: ${message.error}`));
+    });
+    child.on('exit', (code) => {
+      for (const waiter of this.pending.values()) waiter.reject(new Error(`server exited with ${code}`));
+      this.pending.clear();
+    });
+  }
+
+  /**
+   * By default the server runs as production does, from JavaScript: its entry is bundled
+   * once with esbuild (packages left external), so no TypeScript loader sits in the
+   * process and its memory. `fromSource` runs the .ts through tsx instead (profiles then
+   * name the source files). `cpuProfileDir`: run under `--cpu-prof`, profile written there on exit.
+   */
+  static async start(options: { cpuProfileDir?: string; fromSource?: boolean } = {}): Promise<ServerHandle> {
+    const execArgv = ['--expose-gc'];
+    if (options.fromSource === true) execArgv.push('--import', 'tsx');
+    if (options.cpuProfileDir !== undefined)
+      execArgv.push('--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`);
+    const script = options.fromSource === true ? SERVER_SCRIPT : await bundleServerScript();
+    const child = fork(script, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        child.kill();
+        reject(new Error('server did not start in time'));
+      }, START_TIMEOUT_MS);
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`server exited during start (${code})`));
+      });
+      child.on('message', (message: FromServer) => {
+        if (message.kind !== 'ready') return;
+        clearTimeout(timer);
+        child.removeAllListeners('exit');
+        resolve(new ServerHandle(child, message.port, message.memory));
+      });
+    });
+  }
+
+  get baseUrl(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  request<Op extends ServerCommand['op']>(command: Extract<ServerCommand, { op: Op }>): Promise<ReplyOf<Op>> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve: (reply) => resolve(reply as ReplyOf<Op>), reject });
+      this.child.send({ id, command } satisfies ToServer);
+    });
+  }
+
+  async users(prefix: string, count: number): Promise<BenchUser[]> {
+    return (await this.request({ op: 'users', prefix, count })).users;
+  }
+
+  async room(creator: string, members: readonly string[]): Promise<string> {
+    return (await this.request({ op: 'room', creator, members })).roomId;
+  }
+
+  async memory(): Promise<ServerMemory> {
+    return (await this.request({ op: 'memory' })).memory;
+  }
+
+  /** Stops the server (it removes its data folder) and waits for the process to end. */
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null) return;
+    const exited = new Promise((resolve) => this.child.once('exit', resolve));
+    const killer = setTimeout(() => this.child.kill('SIGKILL'), 30_000);
+    await this.request({ op: 'stop' }).catch(() => {});
+    await exited;
+    clearTimeout(killer);
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * The server side of the load benchmark: a real Myelin (SQLite in a temporary
+ * folder, rate limits off, cheap password hashing, warn-level logs) listening
+ * on 127.0.0.1, forked by bench/load/main.ts and driven from there over HTTP
+ * and WebSocket. Set-up (accounts, sessions, rooms, history) goes through the
+ * services directly, on request over IPC. Started with --expose-gc so that
+ * memory readings are taken after a full collection.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { defaultConfig } from '../../server/config/index.js';
+import { createHomeserver, type Homeserver } from '../../server/homeserver.js';
+import type { BenchUser, FromServer, ServerCommand, ServerMemory, ServerReply, ToServer } from './ipc.js';
+
+const SERVER_NAME = 'bench.load';
+/** Rooms built at once by `fill`: enough to fill the sender's batches, few enough to bound memory. */
+const FILL_PARALLEL_ROOMS = 50;
+
+function send(message: FromServer): void {
+  process.send?.(message);
+}
+
+async function measureMemory(): Promise<ServerMemory> {
+  for (let i = 0; i < 3; i++) {
+    globalThis.gc?.();
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  const usage = process.memoryUsage();
+  return {
+    rss: usage.rss,
+    heapUsed: usage.heapUsed,
+    heapTotal: usage.heapTotal,
+    external: usage.external + usage.arrayBuffers,
+  };
+}
+
+async function createUsers(homeserver: Homeserver, prefix: string, count: number): Promise<BenchUser[]> {
+  const { storage, sessions } = homeserver.context;
+  const users: BenchUser[] = [];
+  for (let i = 0; i < count; i++) {
+    const userId = `@${prefix}${i}:${SERVER_NAME}`;
+    await storage.accounts.createAccount({ userId, passwordHash: null, createdTs: Date.now() });
+    const login = await sessions.createLoginSession({ userId, withRefreshToken: false });
+    users.push({ userId, accessToken: login.access_token, deviceId: login.device_id });
+  }
+  return users;
+}
+
+async function createSharedRoom(
+  homeserver: Homeserver,
+  creator: string,
+  members: readonly string[],
+): Promise<string> {
+  const { rooms } = homeserver.context;
+  const created = await rooms.createRoom(creator, { preset: 'public_chat', name: 'load' });
+  await Promise.all(members.map((member) => rooms.membership.join(created.roomId, member)));
+  return created.roomId;
+}
+
+async function fillRooms(
+  homeserver: Homeserver,
+  userId: string,
+  roomCount: number,
+  messages: number,
+): Promise<{ roomIds: string[]; events: number }> {
+  const { rooms } = homeserver.context;
+  const roomIds: string[] = [];
+  let events = 0;
+  const buildRoom = async (index: number) => {
+    const created = await rooms.createRoom(userId, { preset: 'private_chat', name: `room ${index}` });
+    roomIds.push(created.roomId);
+    events += created.events.length;
+    for (let m = 0; m < messages; m++) {
+      await rooms.sender.sendEvent({
+        roomId: created.roomId,
+        sender: userId,
+        type: 'm.room.message',
+        content: { msgtype: 'm.text', body: `history ${m} of room ${index} 🧠` },
+      });
+      events++;
+    }
+  };
+  for (let start = 0; start < roomCount; start += FILL_PARALLEL_ROOMS) {
+    const slice = Array.from(
+      { length: Math.min(FILL_PARALLEL_ROOMS, roomCount - start) },
+      (_, i) => start + i,
+    );
+    await Promise.all(slice.map(buildRoom));
+  }
+  return { roomIds, events };
+}
+
+async function perform(homeserver: Homeserver, command: ServerCommand): Promise<ServerReply> {
+  switch (command.op) {
+    case 'users':
+      return { op: 'users', users: await createUsers(homeserver, command.prefix, command.count) };
+    case 'room':
+      return { op: 'room', roomId: await createSharedRoom(homeserver, command.creator, command.members) };
+    case 'fill':
+      return {
+        op: 'fill',
+        ...(await fillRooms(homeserver, command.userId, command.rooms, command.messages)),
+      };
+    case 'memory':
+      return { op: 'memory', memory: await measureMemory() };
+    case 'stop':
+      return { op: 'stop' };
+  }
+}
+
+async function main(): Promise<void> {
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'myelin-bench-load-'));
+  const config = defaultConfig({ server_name: SERVER_NAME, data_dir: dataDir });
+  config.listeners = [{ ...config.listeners[0]!, port: 0, bind_addresses: ['127.0.0.1'] }];
+  config.rate_limits.enabled = false;
+  config.password_hashing.scrypt_log_n = 10;
+  config.logging.level = 'warn';
+  const homeserver = await createHomeserver(config, {
+    logger: pino({ level: 'warn' }, pino.destination(2)),
+  });
+  const { ports } = await homeserver.start();
+
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    await homeserver.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  };
+  // The driver going away (crash, Ctrl-C) must not leave a server or its folder behind.
+  process.on('disconnect', () => {
+    void stop().finally(() => process.exit(0));
+  });
+  process.on('message', (message: ToServer) => {
+    perform(homeserver, message.command).then(
+      async (reply) => {
+        if (reply.op === 'stop') {
+          // The driver learns of the stop from the exit itself.
+          await stop();
+          process.exit(0);
+        }
+        send({ kind: 'reply', id: message.id, reply });
+      },
+      (error: unknown) =>
+        send({ kind: 'failed', id: message.id, error: String((error as Error)?.stack ?? error) }),
+    );
+  });
+  send({ kind: 'ready', port: ports[0]!, memory: await measureMemory() });
+}
+
+await main();

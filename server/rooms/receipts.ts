@@ -1,0 +1,283 @@
+/**
+ * Receipts and read markers (client-server "Receipts", "Fully read markers"),
+ * and Myelin's delivery receipts.
+ *
+ * A receipt only moves forward in the room's stream order: a receipt for an
+ * event older than the user's current one is accepted and ignored (as Synapse
+ * does). `io.myelin.delivered` is recorded when sync first hands an event to
+ * one of the user's devices; it travels in `m.receipt` like `m.read`, so a
+ * sender sees each message sent (stored), delivered and read. `m.fully_read`
+ * is not a receipt but the user's room account data.
+ */
+import { LRUCache } from 'lru-cache';
+import type { JsonObject } from '../../protocol/events.js';
+import type { ReceiptRecord } from '../../storage/receipt-store.js';
+import type { Storage } from '../../storage/storage.js';
+
+export const RECEIPT_READ = 'm.read';
+export const RECEIPT_READ_PRIVATE = 'm.read.private';
+export const RECEIPT_DELIVERED = 'io.myelin.delivered';
+export const FULLY_READ = 'm.fully_read';
+
+/** Receipt types a client may post to /receipt (m.fully_read is handled as a read marker). */
+export const CLIENT_RECEIPT_TYPES: readonly string[] = [RECEIPT_READ, RECEIPT_READ_PRIVATE, FULLY_READ];
+
+/** What receipts and read markers wake: sync's notifier (absent until sync is composed). */
+export interface ReceiptWakeup {
+  notifyRooms(roomIds: Iterable<string>, stream: 'receipts'): void;
+  notifyUsers(userIds: Iterable<string>, stream: 'account_data'): void;
+}
+
+export interface ReceiptServiceOptions {
+  readonly storage: Storage;
+  readonly now?: () => number;
+  readonly notifier?: () => ReceiptWakeup | undefined;
+  /** (user, room) pairs whose latest delivered position is remembered (default 100,000). */
+  readonly deliveredCacheSize?: number;
+  /** How long delivery receipts of a room are gathered before one wake announces them (default 100 ms). */
+  readonly deliveredAnnounceDelayMs?: number;
+}
+
+export interface ReceiptInput {
+  readonly roomId: string;
+  readonly userId: string;
+  readonly receiptType: string;
+  readonly eventId: string;
+  /** 'main' or a thread root ID for a threaded receipt; null or absent for an unthreaded one. */
+  readonly threadId?: string | null;
+}
+
+export class ReceiptService {
+  private readonly storage: Storage;
+  private readonly now: () => number;
+  private readonly notifier: () => ReceiptWakeup | undefined;
+  /** `${userId} ${roomId}` -> the user's latest delivered event there and its stream ordering. */
+  private readonly delivered: LRUCache<string, DeliveredMark>;
+  /** Per receipt key, the write in progress: read-compare-write runs one at a time per key. */
+  private readonly inFlight = new Map<string, Promise<void>>();
+  /**
+   * Rooms with delivery receipts not yet announced. Every member's sync marks
+   * delivery, so announcing each one would wake every member once per member
+   * (quadratic in the room size); one wake per room per window carries them all.
+   */
+  private readonly deliveredRoomsToAnnounce = new Set<string>();
+  private deliveredAnnounceTimer: NodeJS.Timeout | undefined;
+  private readonly deliveredAnnounceDelayMs: number;
+
+  constructor(options: ReceiptServiceOptions) {
+    this.storage = options.storage;
+    this.now = options.now ?? Date.now;
+    this.notifier = options.notifier ?? (() => undefined);
+    this.deliveredAnnounceDelayMs = options.deliveredAnnounceDelayMs ?? 100;
+    this.delivered = new LRUCache({ max: options.deliveredCacheSize ?? 100_000 });
+  }
+
+  /**
+   * Stores a receipt (or, for m.fully_read, the read marker) unless the user's
+   * current one already points at the same or a later event. The caller has
+   * checked that the event is in the room and visible to the user.
+   */
+  async setReceipt(input: ReceiptInput): Promise<void> {
+    if (input.receiptType === FULLY_READ) {
+      await this.setFullyRead(input.roomId, input.userId, input.eventId);
+      return;
+    }
+    const threadId = input.threadId ?? null;
+    const key = receiptKey(input.roomId, input.receiptType, input.userId, threadId);
+    await this.oneAtATime(key, async () => {
+      const current = await this.storage.receipts.getReceipt(
+        input.roomId,
+        input.receiptType,
+        input.userId,
+        threadId,
+      );
+      if (current?.eventId === input.eventId) return;
+      if (current !== null && !(await this.isLater(input.eventId, current.eventId))) return;
+      const data: JsonObject = { ts: this.now() };
+      await this.storage.receipts.putReceipt({
+        roomId: input.roomId,
+        receiptType: input.receiptType,
+        userId: input.userId,
+        threadId,
+        eventId: input.eventId,
+        data,
+      });
+      this.notifier()?.notifyRooms([input.roomId], 'receipts');
+    });
+  }
+
+  /**
+   * Records that `eventId` (and so everything before it in the room) reached one
+   * of the user's devices. Cheap when nothing moves: the user's latest delivered
+   * ordering per room is remembered, so repeated calls cost no database write.
+   * `streamOrdering` may be given when the caller knows it (sync does), sparing a read.
+   */
+  async markDelivered(
+    userId: string,
+    roomId: string,
+    eventId: string,
+    streamOrdering?: number,
+  ): Promise<void> {
+    const cacheKey = `${userId} ${roomId}`;
+    const known = this.delivered.get(cacheKey);
+    if (
+      known !== undefined &&
+      (known.eventId === eventId || (streamOrdering ?? Infinity) <= known.ordering)
+    ) {
+      return;
+    }
+    const key = receiptKey(roomId, RECEIPT_DELIVERED, userId, null);
+    await this.oneAtATime(key, async () => {
+      const ordering = streamOrdering ?? (await this.orderingInRoom(eventId, roomId));
+      if (ordering === undefined) return;
+      let latest = this.delivered.get(cacheKey);
+      if (latest === undefined) {
+        const current = await this.storage.receipts.getReceipt(roomId, RECEIPT_DELIVERED, userId, null);
+        if (current !== null) {
+          latest = { eventId: current.eventId, ordering: await this.orderingOf(current.eventId) };
+          this.delivered.set(cacheKey, latest);
+        }
+      }
+      if (latest !== undefined && ordering <= latest.ordering) return;
+      await this.storage.receipts.putReceipt({
+        roomId,
+        receiptType: RECEIPT_DELIVERED,
+        userId,
+        threadId: null,
+        eventId,
+        data: { ts: this.now() },
+      });
+      this.delivered.set(cacheKey, { eventId, ordering });
+      this.announceDeliveredLater(roomId);
+    });
+  }
+
+  private announceDeliveredLater(roomId: string): void {
+    this.deliveredRoomsToAnnounce.add(roomId);
+    if (this.deliveredAnnounceTimer !== undefined) return;
+    this.deliveredAnnounceTimer = setTimeout(() => this.announceDelivered(), this.deliveredAnnounceDelayMs);
+    this.deliveredAnnounceTimer.unref();
+  }
+
+  private announceDelivered(): void {
+    this.deliveredAnnounceTimer = undefined;
+    const rooms = [...this.deliveredRoomsToAnnounce];
+    this.deliveredRoomsToAnnounce.clear();
+    if (rooms.length > 0) this.notifier()?.notifyRooms(rooms, 'receipts');
+  }
+
+  /** Announces pending delivery receipts now (shutdown). */
+  flushDeliveredAnnouncements(): void {
+    clearTimeout(this.deliveredAnnounceTimer);
+    this.announceDelivered();
+  }
+
+  /** The receipts stream's current position (for sync tokens). */
+  position(): Promise<number> {
+    return this.storage.receipts.latestReceiptPosition();
+  }
+
+  /**
+   * The `m.receipt` content per room for a sync: every current receipt when
+   * `sincePosition` is null (initial sync), else those changed in
+   * (sincePosition, upToPosition]. Other users' m.read.private are left out;
+   * rooms with nothing to show are absent.
+   */
+  async receiptContentForRooms(
+    requesterUserId: string,
+    roomIds: readonly string[],
+    sincePosition: number | null,
+    upToPosition: number,
+  ): Promise<Map<string, JsonObject>> {
+    const contents = new Map<string, JsonObject>();
+    if (roomIds.length === 0) return contents;
+    const records =
+      sincePosition === null
+        ? (await this.storage.receipts.receiptsOfRooms(roomIds)).filter(
+            (record) => record.streamPosition <= upToPosition,
+          )
+        : sincePosition >= upToPosition
+          ? []
+          : await this.storage.receipts.receiptsChangedBetween(roomIds, sincePosition, upToPosition);
+    for (const record of records) {
+      if (record.receiptType === RECEIPT_READ_PRIVATE && record.userId !== requesterUserId) continue;
+      let content = contents.get(record.roomId);
+      if (content === undefined) {
+        content = {};
+        contents.set(record.roomId, content);
+      }
+      addToReceiptContent(content, record);
+    }
+    return contents;
+  }
+
+  /** spec "Fully read markers": stored as the user's m.fully_read room account data; moves only forward. */
+  private async setFullyRead(roomId: string, userId: string, eventId: string): Promise<void> {
+    const key = receiptKey(roomId, FULLY_READ, userId, null);
+    await this.oneAtATime(key, async () => {
+      const current = await this.storage.accountData.getAccountData(userId, roomId, FULLY_READ);
+      const currentEventId = current?.content.event_id;
+      if (currentEventId === eventId) return;
+      if (typeof currentEventId === 'string' && !(await this.isLater(eventId, currentEventId))) return;
+      await this.storage.accountData.putAccountData(userId, roomId, FULLY_READ, { event_id: eventId });
+      this.notifier()?.notifyUsers([userId], 'account_data');
+    });
+  }
+
+  /** Whether `eventId` comes after `thanEventId` in stream order (an unknown current event counts as earlier). */
+  private async isLater(eventId: string, thanEventId: string): Promise<boolean> {
+    const events = await this.storage.events.getEvents([eventId, thanEventId]);
+    const candidate = events.get(eventId);
+    const current = events.get(thanEventId);
+    if (current === undefined) return true;
+    if (candidate === undefined) return false;
+    return candidate.streamOrdering > current.streamOrdering;
+  }
+
+  private async orderingInRoom(eventId: string, roomId: string): Promise<number | undefined> {
+    const event = await this.storage.events.getEvent(eventId);
+    return event?.roomId === roomId ? event.streamOrdering : undefined;
+  }
+
+  private async orderingOf(eventId: string): Promise<number> {
+    return (await this.storage.events.getEvent(eventId))?.streamOrdering ?? -1;
+  }
+
+  private async oneAtATime(key: string, work: () => Promise<void>): Promise<void> {
+    const previous = this.inFlight.get(key) ?? Promise.resolve();
+    const run = previous.then(work, work);
+    const settled = run.catch(() => {});
+    this.inFlight.set(key, settled);
+    try {
+      await run;
+    } finally {
+      if (this.inFlight.get(key) === settled) this.inFlight.delete(key);
+    }
+  }
+}
+
+interface DeliveredMark {
+  readonly eventId: string;
+  readonly ordering: number;
+}
+
+function receiptKey(roomId: string, receiptType: string, userId: string, threadId: string | null): string {
+  return JSON.stringify([roomId, receiptType, userId, threadId]);
+}
+
+/** spec "Receipts": content is {eventId: {receiptType: {userId: {ts, thread_id?}}}}. */
+function addToReceiptContent(content: JsonObject, record: ReceiptRecord): void {
+  const byType = childObject(content, record.eventId);
+  const byUser = childObject(byType, record.receiptType);
+  const receipt: JsonObject = { ...record.data };
+  if (record.threadId !== null) receipt.thread_id = record.threadId;
+  byUser[record.userId] = receipt;
+}
+
+function childObject(parent: JsonObject, key: string): JsonObject {
+  const existing = parent[key];
+  if (typeof existing === 'object' && existing !== null && !Array.isArray(existing)) return existing;
+  const created: JsonObject = {};
+  parent[key] = created;
+  return created;
+}

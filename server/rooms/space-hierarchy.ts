@@ -1,0 +1,259 @@
+/**
+ * GET /rooms/{roomId}/hierarchy (client-server "Spaces", space_hierarchy.yaml): a depth-first
+ * walk of m.space.child links from a space, one page at a time. Only rooms the requester may
+ * see are shown; children this server does not know (rooms on other servers) are skipped until
+ * federation fetches them. Where a page stops, the rest of the walk is kept in memory for five
+ * minutes under the next_batch token.
+ */
+import { randomBytes } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import type { JsonObject, JsonValue } from '../../protocol/events.js';
+import { isKnownRoomVersion, roomVersionRules } from '../../protocol/room-versions.js';
+import type { StoredEvent } from '../../storage/event-store.js';
+import type { Storage } from '../../storage/storage.js';
+import { MatrixError } from '../errors.js';
+import {
+  type PublishedRoomsChunk,
+  publishedRoomsChunk,
+  type RoomSummaries,
+  type RoomSummary,
+} from './room-summaries.js';
+
+export const DEFAULT_HIERARCHY_LIMIT = 50;
+export const MAX_HIERARCHY_LIMIT = 50;
+const SESSION_TTL_MS = 5 * 60 * 1000;
+/** spec m.space.child: an `order` longer than this, or outside \x20-\x7E, is ignored. */
+const MAX_ORDER_LENGTH = 50;
+
+export interface HierarchyQuery {
+  readonly roomId: string;
+  readonly requester: string;
+  readonly suggestedOnly: boolean;
+  readonly maxDepth?: number;
+  readonly limit?: number;
+  readonly from?: string;
+}
+
+/** A stripped m.space.child event with its origin_server_ts. */
+export interface StrippedChildEvent {
+  type: string;
+  state_key: string;
+  content: JsonObject;
+  sender: string;
+  origin_server_ts: number;
+}
+
+/** space_hierarchy.yaml SpaceHierarchyRoomsChunk. */
+export interface HierarchyRoom extends PublishedRoomsChunk {
+  room_version: string;
+  encryption?: string;
+  allowed_room_ids?: string[];
+  children_state: StrippedChildEvent[];
+}
+
+export interface HierarchyPage {
+  readonly rooms: HierarchyRoom[];
+  readonly next_batch?: string;
+}
+
+interface QueuedRoom {
+  readonly roomId: string;
+  readonly depth: number;
+}
+
+interface WalkSession {
+  readonly requester: string;
+  readonly roomId: string;
+  readonly suggestedOnly: boolean;
+  readonly maxDepth: number | undefined;
+  /** The next room to visit is last. */
+  readonly queue: readonly QueuedRoom[];
+  readonly processed: readonly string[];
+}
+
+/** What a child link needs for ordering: its state key (the child's room ID), content and timestamp. */
+export interface SpaceChildLink {
+  readonly stateKey: string;
+  readonly content: JsonObject;
+  readonly originServerTs: number;
+}
+
+function validOrder(order: JsonValue | undefined): order is string {
+  return typeof order === 'string' && order.length <= MAX_ORDER_LENGTH && /^[\x20-\x7E]*$/u.test(order);
+}
+
+function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * spec "Ordering of children within a space": children with a valid `order` first, by order;
+ * then the rest by the link's origin_server_ts; ties by timestamp, then by room ID.
+ */
+export function compareSpaceChildren(a: SpaceChildLink, b: SpaceChildLink): number {
+  const orderA = a.content.order;
+  const orderB = b.content.order;
+  const hasA = validOrder(orderA);
+  const hasB = validOrder(orderB);
+  if (hasA !== hasB) return hasA ? -1 : 1;
+  if (hasA && hasB && orderA !== orderB) return compareStrings(orderA, orderB);
+  if (a.originServerTs !== b.originServerTs) return a.originServerTs - b.originServerTs;
+  return compareStrings(a.stateKey, b.stateKey);
+}
+
+/** A link stands while its `via` is a non-empty list of server names (clearing content removes the child). */
+function hasVia(content: JsonObject): boolean {
+  const via = content.via;
+  return Array.isArray(via) && via.length > 0 && via.every((server) => typeof server === 'string');
+}
+
+function isSuggested(content: JsonObject): boolean {
+  return content.suggested === true;
+}
+
+export class SpaceHierarchy {
+  private readonly sessions = new LRUCache<string, WalkSession>({ max: 10_000, ttl: SESSION_TTL_MS });
+
+  constructor(
+    private readonly storage: Storage,
+    private readonly summaries: RoomSummaries,
+  ) {}
+
+  /** @throws MatrixError M_FORBIDDEN (the space is unknown or hidden from the requester), M_INVALID_PARAM. */
+  async hierarchy(query: HierarchyQuery): Promise<HierarchyPage> {
+    if (query.limit !== undefined && (!Number.isInteger(query.limit) || query.limit < 1)) {
+      throw MatrixError.invalidParam('limit must be an integer greater than zero');
+    }
+    if (query.maxDepth !== undefined && (!Number.isInteger(query.maxDepth) || query.maxDepth < 0)) {
+      throw MatrixError.invalidParam('max_depth must be a non-negative integer');
+    }
+    const limit = Math.min(query.limit ?? DEFAULT_HIERARCHY_LIMIT, MAX_HIERARCHY_LIMIT);
+
+    const root = await this.summaries.summary(query.roomId);
+    if (root === null || !(await this.isVisible(root, query.requester))) {
+      throw MatrixError.forbidden(`You are not allowed to view the room ${query.roomId}`);
+    }
+
+    let queue: QueuedRoom[];
+    let processed: Set<string>;
+    if (query.from !== undefined) {
+      const session = this.sessions.get(query.from);
+      if (
+        session === undefined ||
+        session.requester !== query.requester ||
+        session.roomId !== query.roomId ||
+        session.suggestedOnly !== query.suggestedOnly ||
+        session.maxDepth !== query.maxDepth
+      ) {
+        throw MatrixError.invalidParam(
+          'Unknown pagination token (or suggested_only / max_depth changed during pagination)',
+        );
+      }
+      queue = [...session.queue];
+      processed = new Set(session.processed);
+    } else {
+      queue = [{ roomId: query.roomId, depth: 0 }];
+      processed = new Set();
+    }
+
+    const rooms: HierarchyRoom[] = [];
+    while (rooms.length < limit) {
+      const next = queue.pop();
+      if (next === undefined) break;
+      if (processed.has(next.roomId)) continue;
+      processed.add(next.roomId);
+      const summary = next.roomId === root.roomId ? root : await this.summaries.summary(next.roomId);
+      // Unknown here (another server's room: federation fills these in later), or hidden.
+      if (summary === null || !(await this.isVisible(summary, query.requester))) continue;
+
+      const children = summary.roomType === 'm.space' ? await this.children(summary.roomId, query) : [];
+      rooms.push(hierarchyEntry(summary, children));
+      if (query.maxDepth === undefined || next.depth < query.maxDepth) {
+        for (let index = children.length - 1; index >= 0; index--) {
+          queue.push({ roomId: children[index]!.stateKey, depth: next.depth + 1 });
+        }
+      }
+    }
+
+    // Rooms met twice need no second visit; a token for nothing left is no use.
+    queue = queue.filter((queued) => !processed.has(queued.roomId));
+    if (queue.length === 0) return { rooms };
+    const token = randomBytes(18).toString('base64url');
+    this.sessions.set(token, {
+      requester: query.requester,
+      roomId: query.roomId,
+      suggestedOnly: query.suggestedOnly,
+      maxDepth: query.maxDepth,
+      queue,
+      processed: [...processed],
+    });
+    return { rooms, next_batch: token };
+  }
+
+  /** The space's child links, in the spec's order (only suggested ones when asked). */
+  private async children(roomId: string, query: HierarchyQuery): Promise<ChildEvent[]> {
+    const ids = await this.storage.state.currentStateOfType(roomId, 'm.space.child');
+    const events = await this.storage.events.getEvents([...ids.values()]);
+    const links: ChildEvent[] = [];
+    for (const [stateKey, eventId] of ids) {
+      const event = events.get(eventId);
+      if (event === undefined) continue;
+      const content = event.pdu.content;
+      if (!hasVia(content) || (query.suggestedOnly && !isSuggested(content))) continue;
+      links.push({ stateKey, content, originServerTs: event.pdu.origin_server_ts, event });
+    }
+    return links.sort(compareSpaceChildren);
+  }
+
+  /**
+   * space_hierarchy.yaml: the requester is joined or invited, may join (public join rule, or a
+   * restricted one they satisfy), may knock (in versions with knocking), or the history is
+   * world readable.
+   */
+  private async isVisible(summary: RoomSummary, userId: string): Promise<boolean> {
+    if (summary.worldReadable || summary.joinRule === 'public') return true;
+    const rules = isKnownRoomVersion(summary.roomVersion) ? roomVersionRules(summary.roomVersion) : null;
+    if (summary.joinRule === 'knock' && rules?.knockAllowed === true) return true;
+    if (summary.joinRule === 'knock_restricted' && rules?.knockRestrictedJoinAllowed === true) return true;
+    const membership = await this.membership(summary.roomId, userId);
+    if (membership === 'join' || membership === 'invite') return true;
+    const restricted =
+      (summary.joinRule === 'restricted' && rules?.restrictedJoinAllowed === true) ||
+      (summary.joinRule === 'knock_restricted' && rules?.knockRestrictedJoinAllowed === true);
+    if (restricted) {
+      for (const allowedRoomId of summary.allowedRoomIds ?? []) {
+        if ((await this.membership(allowedRoomId, userId)) === 'join') return true;
+      }
+    }
+    return false;
+  }
+
+  private async membership(roomId: string, userId: string): Promise<string | null> {
+    const eventId = await this.storage.state.currentStateEventId(roomId, 'm.room.member', userId);
+    if (eventId === null) return null;
+    const membership = (await this.storage.events.getEvent(eventId))?.pdu.content.membership;
+    return typeof membership === 'string' ? membership : null;
+  }
+}
+
+interface ChildEvent extends SpaceChildLink {
+  readonly event: StoredEvent;
+}
+
+/** A SpaceHierarchyRoomsChunk: the room's summary and its child links as stripped state with timestamps. */
+function hierarchyEntry(summary: RoomSummary, children: readonly ChildEvent[]): HierarchyRoom {
+  const entry: HierarchyRoom = {
+    ...publishedRoomsChunk(summary),
+    room_version: summary.roomVersion,
+    children_state: children.map(({ event }) => ({
+      type: event.pdu.type,
+      state_key: event.pdu.state_key ?? '',
+      content: event.pdu.content,
+      sender: event.pdu.sender,
+      origin_server_ts: event.pdu.origin_server_ts,
+    })),
+  };
+  if (summary.encryption !== undefined) entry.encryption = summary.encryption;
+  if (summary.allowedRoomIds !== undefined) entry.allowed_room_ids = [...summary.allowedRoomIds];
+  return entry;
+}

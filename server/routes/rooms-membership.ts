@@ -1,0 +1,376 @@
+/**
+ * client-server "Room membership" (joining.yaml, knocking.yaml, inviting.yaml, leaving.yaml,
+ * kicking.yaml, banning.yaml):
+ *   POST /_matrix/client/v3/rooms/{roomId}/join      POST /_matrix/client/v3/join/{roomIdOrAlias}
+ *   POST /_matrix/client/v3/knock/{roomIdOrAlias}    POST /_matrix/client/v3/rooms/{roomId}/invite
+ *   POST /_matrix/client/v3/rooms/{roomId}/leave     POST /_matrix/client/v3/rooms/{roomId}/forget
+ *   POST /_matrix/client/v3/rooms/{roomId}/kick      POST /_matrix/client/v3/rooms/{roomId}/ban
+ *   POST /_matrix/client/v3/rooms/{roomId}/unban
+ * Each change is an m.room.member event whose fate the auth rules decide (403 M_FORBIDDEN
+ * with their reason). Rooms this server is not in, and users of other servers, need
+ * federation (issue #7): joining such a room answers 404 M_NOT_FOUND as Synapse does when
+ * it knows no server to ask; inviting a remote user answers 403 M_FORBIDDEN.
+ */
+import { Type } from '@sinclair/typebox';
+import { isValidRoomAlias, isValidRoomId, isValidUserId } from '../../protocol/identifiers.js';
+import type { HomeserverContext } from '../context.js';
+import { MatrixError } from '../errors.js';
+import type { AuthenticatedUser } from '../http/auth.js';
+import { defineRoute, MatrixErrorBody, reply } from '../http/route.js';
+
+const TAGS = ['Room membership'];
+
+const RoomIdParams = Type.Object({
+  roomId: Type.String({ description: 'The room identifier.' }),
+});
+
+const RoomIdOrAliasParams = Type.Object({
+  roomIdOrAlias: Type.String({ description: 'The room identifier or alias.' }),
+});
+
+const ViaQuery = Type.Object({
+  via: Type.Optional(
+    Type.Array(Type.String(), {
+      description: 'Servers to attempt to join the room through (one of them must be in it).',
+    }),
+  ),
+  server_name: Type.Optional(
+    Type.Array(Type.String(), { description: 'Deprecated in favour of `via`: servers to join through.' }),
+  ),
+});
+
+const reason = Type.Optional(Type.String({ description: 'A reason, kept in the membership event.' }));
+
+const ReasonBody = Type.Object({ reason }, { additionalProperties: true });
+
+const JoinBody = Type.Object(
+  {
+    reason,
+    third_party_signed: Type.Optional(
+      Type.Record(Type.String(), Type.Unknown(), {
+        description: 'Third-party invite signatures: not supported.',
+      }),
+    ),
+  },
+  { additionalProperties: true },
+);
+
+const TargetBody = Type.Object(
+  {
+    user_id: Type.String({ description: 'The fully qualified user ID of the target.' }),
+    reason,
+  },
+  { additionalProperties: true },
+);
+
+const Empty = Type.Object({}, { description: 'Done.', additionalProperties: false });
+
+const RoomIdResponse = Type.Object(
+  { room_id: Type.String({ description: 'The room.' }) },
+  { description: 'The room has been joined (or knocked on).', additionalProperties: false },
+);
+
+const errors = {
+  400: MatrixErrorBody,
+  403: MatrixErrorBody,
+  404: MatrixErrorBody,
+  429: MatrixErrorBody,
+};
+
+function checkedRoomId(roomId: string): string {
+  if (!isValidRoomId(roomId)) throw MatrixError.invalidParam(`Invalid room ID: ${JSON.stringify(roomId)}`);
+  return roomId;
+}
+
+function checkedUserId(userId: string): string {
+  if (!isValidUserId(userId, { historical: true })) {
+    throw MatrixError.invalidParam(`Invalid user ID: ${JSON.stringify(userId)}`);
+  }
+  return userId;
+}
+
+/** The room a room ID or alias names, when this server knows it. */
+async function resolveRoom(hs: HomeserverContext, roomIdOrAlias: string): Promise<string> {
+  if (roomIdOrAlias.startsWith('#')) {
+    if (!isValidRoomAlias(roomIdOrAlias)) {
+      throw MatrixError.invalidParam(`Invalid room alias: ${JSON.stringify(roomIdOrAlias)}`);
+    }
+    const resolved = await hs.directory.resolveAlias(roomIdOrAlias);
+    if (resolved === null) {
+      const local = roomIdOrAlias.endsWith(`:${hs.config.server_name}`);
+      throw MatrixError.notFound(
+        local
+          ? `Room alias ${roomIdOrAlias} not found`
+          : `Room alias ${roomIdOrAlias} is on another server; resolving it needs federation, which this server does not do yet`,
+      );
+    }
+    return resolved.room_id;
+  }
+  if (!roomIdOrAlias.startsWith('!')) {
+    throw MatrixError.invalidParam('roomIdOrAlias must be a room ID (!...) or a room alias (#...)');
+  }
+  return checkedRoomId(roomIdOrAlias);
+}
+
+/** Joining or knocking works only in rooms this server is in until federation exists. */
+async function assertRoomKnown(hs: HomeserverContext, roomId: string): Promise<void> {
+  if ((await hs.rooms.reads.roomRules(roomId)) === null) {
+    throw MatrixError.notFound(
+      `No known servers for room ${roomId}: this server is not in it and cannot join over federation yet`,
+    );
+  }
+}
+
+async function join(
+  hs: HomeserverContext,
+  requester: AuthenticatedUser,
+  roomId: string,
+  reasonText?: string,
+) {
+  await assertRoomKnown(hs, roomId);
+  if (requester.isGuest) {
+    // client-server "Guest access": guests join only rooms whose m.room.guest_access is can_join.
+    const guestAccess = await hs.rooms.reads.stateEvent(roomId, 'm.room.guest_access', '');
+    const alreadyJoined = (await hs.rooms.reads.membership(roomId, requester.userId)) === 'join';
+    if (guestAccess?.pdu.content.guest_access !== 'can_join' && !alreadyJoined) {
+      throw MatrixError.of('M_GUEST_ACCESS_FORBIDDEN', 'Guest access is not allowed in this room');
+    }
+  }
+  await hs.rooms.membership.join(
+    roomId,
+    requester.userId,
+    reasonText === undefined ? {} : { reason: reasonText },
+  );
+  return reply(200, { room_id: roomId });
+}
+
+function refuseThirdPartySigned(body: { third_party_signed?: unknown }): void {
+  if (body.third_party_signed !== undefined) {
+    throw MatrixError.of('M_UNKNOWN', 'Joining through a third-party invite is not supported by this server');
+  }
+}
+
+const reasonOption = (text: string | undefined) => (text === undefined ? {} : { reason: text });
+
+export const joinRoomById = defineRoute({
+  method: 'POST',
+  path: '/_matrix/client/v3/rooms/{roomId}/join',
+  operationId: 'joinRoomById',
+  summary: 'Start the requesting user participating in a particular room.',
+  description:
+    'Joins a room this server is in (an invite, or the join rules, must allow it). A room this server is not in ' +
+    'answers 404 M_NOT_FOUND until federation exists; guests need m.room.guest_access can_join (403 M_GUEST_ACCESS_FORBIDDEN).',
+  tags: TAGS,
+  resource: 'client',
+  auth: 'access-token',
+  rateLimit: 'client',
+  request: { params: RoomIdParams, body: JoinBody, allowEmptyBody: true },
+  responses: { 200: RoomIdResponse, ...errors },
+  async handler(req, hs) {
+    refuseThirdPartySigned(req.body);
+    return join(hs, req.requester, checkedRoomId(req.params.roomId), req.body.reason);
+  },
+});
+
+export const joinRoomByIdOrAlias = defineRoute({
+  method: 'POST',
+  path: '/_matrix/client/v3/join/{roomIdOrAlias}',
+  operationId: 'joinRoom',
+  summary: 'Start the requesting user participating in a particular room.',
+  description:
+    'As /rooms/{roomId}/join, naming the room by ID or alias (aliases of this server; other servers need federation).',
+  tags: TAGS,
+  resource: 'client',
+  auth: 'access-token',
+  rateLimit: 'client',
+  request: { params: RoomIdOrAliasParams, query: ViaQuery, body: JoinBody, allowEmptyBody: true },
+  responses: { 200: RoomIdResponse, ...errors },
+  async handler(req, hs) {
+    refuseThirdPartySigned(req.body);
+    return join(hs, req.requester, await resolveRoom(hs, req.params.roomIdOrAlias), req.body.reason);
+  },
+});
+
+export const knockRoute = defineRoute({
+  method: 'POST',
+  path: '/_matrix/client/v3/knock/{roomIdOrAlias}',
+  operationId: 'knockRoom',
+  summary: 'Knock on a room, requesting permission to join.',
+  description:
+    'Only in rooms whose join rule is knock (or knock_restricted) and of a version that has knocking (7+); ' +
+    'the auth rules refuse it otherwise (403 M_FORBIDDEN).',
+  tags: TAGS,
+  resource: 'client',
+  auth: 'access-token',
+  rateLimit: 'client',
+  request: { params: RoomIdOrAliasParams, query: ViaQuery, body: ReasonBody, allowEmptyBody: true },
+  responses: { 200: RoomIdResponse, ...errors },
+  async handler(req, hs) {
+    const roomId = await resolveRoom(hs, req.params.roomIdOrAlias);
+    await assertRoomKnown(hs, roomId);
+    await hs.rooms.membership.knock(roomId, req.requester.userId, reasonOption(req.body.reason));
+    return reply(200, { room_id: roomId });
+  },
+});
+
+const InviteBody = Type.Object(
+  {
+    user_id: Type.Optional(Type.String({ description: 'The fully qualified user ID of the invitee.' })),
+    reason,
+    id_server: Type.Optional(Type.String({ description: 'Third-party invites: not supported.' })),
+    medium: Type.Optional(Type.String({ description: 'Third-party invites: not supported.' })),
+    address: Type.Optional(Type.String({ description: 'Third-party invites: not supported.' })),
+  },
+  { additionalProperties: true },
+);
+
+export const inviteRoute = defineRoute({
+  method: 'POST',
+  path: '/_matrix/client/v3/rooms/{roomId}/invite',
+  operationId: 'inviteUser',
+  summary: 'Invite a user to participate in a particular room.',
+  description:
+    'Any valid user ID of this server may be invited (as Synapse, whether or not the account exists); users of other ' +
+    'servers need federation (403 M_FORBIDDEN). Third-party invites are not supported (400 M_UNKNOWN).',
+  tags: TAGS,
+  resource: 'client',
+  auth: 'access-token',
+  rateLimit: 'client',
+  request: { params: RoomIdParams, body: InviteBody },
+  responses: { 200: Empty, ...errors },
+  async handler(req, hs) {
+    const roomId = checkedRoomId(req.params.roomId);
+    if (req.body.user_id === undefined) {
+      if (req.body.medium !== undefined || req.body.address !== undefined) {
+        throw MatrixError.of('M_UNKNOWN', 'Third-party invites are not supported by this server');
+      }
+      throw MatrixError.missingParam('Missing user_id');
+    }
+    const invitee = checkedUserId(req.body.user_id);
+    if (!invitee.endsWith(`:${hs.config.server_name}`)) {
+      throw MatrixError.forbidden(
+        'Inviting users of other servers needs federation, which this server does not do yet',
+      );
+    }
+    await hs.rooms.membership.invite(roomId, req.requester.userId, invitee, reasonOption(req.body.reason));
+    return reply(200, {});
+  },
+});
+
+export const leaveRoute = defineRoute({
+  method: 'POST',
+  path: '/_matrix/client/v3/rooms/{roomId}/leave',
+  operationId: 'leaveRoom',
+  summary: 'Stop the requesting user participating in a particular room.',
+  description:
+    'Also declines an invite or withdraws a knock. Leaving twice with the same content answers the first leave.',
+  tags: TAGS,
+  resource: 'client',
+  auth: 'access-token',
+  rateLimit: 'client',
+  request: { params: RoomIdParams, body: ReasonBody, allowEmptyBody: true },
+  responses: { 200: Empty, ...errors },
+  async handler(req, hs) {
+    const roomId = checkedRoomId(req.params.roomId);
+    if ((await hs.rooms.reads.roomRules(roomId)) === null) {
+      throw MatrixError.notFound(`Unknown room ${roomId}`);
+    }
+    await hs.rooms.membership.leave(roomId, req.requester.userId, reasonOption(req.body.reason));
+    return reply(200, {});
+  },
+});
+
+export const forgetRoute = defineRoute({
+  method: 'POST',
+  path: '/_matrix/client/v3/rooms/{roomId}/forget',
+  operationId: 'forgetRoom',
+  summary: 'Stop the requesting user remembering about a particular room.',
+  description:
+    'Only once left (or banned): 400 M_UNKNOWN while joined, invited or knocking. Forgetting a room one never was in succeeds (as Synapse).',
+  tags: TAGS,
+  resource: 'client',
+  auth: 'access-token',
+  rateLimit: 'client',
+  request: {
+    params: RoomIdParams,
+    body: Type.Object({}, { additionalProperties: true }),
+    allowEmptyBody: true,
+  },
+  responses: { 200: Empty, ...errors },
+  async handler(req, hs) {
+    const roomId = checkedRoomId(req.params.roomId);
+    const { userId } = req.requester;
+    const membership = await hs.storage.memberships.getMembership(roomId, userId);
+    if (membership === null) return reply(200, {});
+    if (membership.membership !== 'leave' && membership.membership !== 'ban') {
+      throw MatrixError.of('M_UNKNOWN', `User ${userId} is in room ${roomId}`);
+    }
+    await hs.storage.memberships.forgetRoom(userId, roomId);
+    return reply(200, {});
+  },
+});
+
+function targetRoute(options: {
+  name: 'kick' | 'ban' | 'unban';
+  operationId: string;
+  summary: string;
+  description: string;
+}) {
+  return defineRoute({
+    method: 'POST',
+    path: `/_matrix/client/v3/rooms/{roomId}/${options.name}`,
+    operationId: options.operationId,
+    summary: options.summary,
+    description: options.description,
+    tags: TAGS,
+    resource: 'client',
+    auth: 'access-token',
+    rateLimit: 'client',
+    request: { params: RoomIdParams, body: TargetBody },
+    responses: { 200: Empty, ...errors },
+    async handler(req, hs) {
+      const roomId = checkedRoomId(req.params.roomId);
+      const target = checkedUserId(req.body.user_id);
+      const actor = req.requester.userId;
+      const opts = reasonOption(req.body.reason);
+      const { membership } = hs.rooms;
+      if (options.name === 'kick') await membership.kick(roomId, actor, target, opts);
+      else if (options.name === 'ban') await membership.ban(roomId, actor, target, opts);
+      else await membership.unban(roomId, actor, target, opts);
+      return reply(200, {});
+    },
+  });
+}
+
+export const kickRoute = targetRoute({
+  name: 'kick',
+  operationId: 'kick',
+  summary: 'Kick a user from the room.',
+  description: 'Needs the kick power level and more power than the target (403 M_FORBIDDEN otherwise).',
+});
+
+export const banRoute = targetRoute({
+  name: 'ban',
+  operationId: 'ban',
+  summary: 'Ban a user in the room.',
+  description: 'Needs the ban power level and more power than the target (403 M_FORBIDDEN otherwise).',
+});
+
+export const unbanRoute = targetRoute({
+  name: 'unban',
+  operationId: 'unban',
+  summary: 'Unban a user from the room.',
+  description: 'Needs the ban power level; the user must be banned (403 M_FORBIDDEN otherwise).',
+});
+
+export const roomMembershipRoutes = [
+  joinRoomById,
+  joinRoomByIdOrAlias,
+  knockRoute,
+  inviteRoute,
+  leaveRoute,
+  forgetRoute,
+  kickRoute,
+  banRoute,
+  unbanRoute,
+];

@@ -1,0 +1,356 @@
+/**
+ * client-server "Sending events to a room", "Redactions" and "Reporting content"
+ * (room_send.yaml, room_state.yaml, redaction.yaml, report_content.yaml):
+ *   PUT  /_matrix/client/v3/rooms/{roomId}/send/{eventType}/{txnId}
+ *   PUT  /_matrix/client/v3/rooms/{roomId}/state/{eventType}[/{stateKey}]
+ *   PUT  /_matrix/client/v3/rooms/{roomId}/redact/{eventId}/{txnId}
+ *   POST /_matrix/client/v3/rooms/{roomId}/report[/{eventId}]
+ *   POST /_matrix/client/v3/users/{userId}/report
+ * Sends are idempotent per device and transaction ID. As Synapse, a send to a room the
+ * user is not in is 403 M_FORBIDDEN whether or not the room exists here; an event over
+ * 65,536 bytes is 413 M_TOO_LARGE.
+ */
+import { Type } from '@sinclair/typebox';
+import type { JsonObject } from '../../protocol/events.js';
+import { isValidEventId, isValidRoomId, isValidUserId } from '../../protocol/identifiers.js';
+import type { HomeserverContext } from '../context.js';
+import { isMatrixError, MatrixError } from '../errors.js';
+import type { AuthenticatedUser } from '../http/auth.js';
+import { defineRoute, MatrixErrorBody, reply } from '../http/route.js';
+import type { ClientTransaction, SentEvent } from '../rooms/room-event-sender.js';
+
+const EventContent = Type.Record(Type.String(), Type.Unknown(), { description: 'The content of the event.' });
+
+const EventIdResponse = Type.Object(
+  { event_id: Type.String({ description: 'A unique identifier for the event.' }) },
+  { description: 'An ID for the sent event.', additionalProperties: false },
+);
+
+const Empty = Type.Object({}, { description: 'Done.', additionalProperties: false });
+
+const errors = {
+  400: MatrixErrorBody,
+  403: MatrixErrorBody,
+  404: MatrixErrorBody,
+  413: MatrixErrorBody,
+  429: MatrixErrorBody,
+};
+
+const roomIdParam = Type.String({ description: 'The room.' });
+const eventTypeParam = Type.String({ description: 'The type of event.' });
+const txnIdParam = Type.String({
+  description: 'The transaction ID for this event: the same ID from the same device gives the same event.',
+});
+
+function checkedRoomId(roomId: string): string {
+  if (!isValidRoomId(roomId)) throw MatrixError.invalidParam(`Invalid room ID: ${JSON.stringify(roomId)}`);
+  return roomId;
+}
+
+function checkedEventType(eventType: string): string {
+  if (eventType === '') throw MatrixError.invalidParam('The event type must not be empty');
+  return eventType;
+}
+
+function transactionOf(requester: AuthenticatedUser, txnId: string): ClientTransaction | undefined {
+  if (txnId === '') throw MatrixError.invalidParam('The transaction ID must not be empty');
+  // A token without a device (appservices) gets no idempotency: the spec scopes transactions to devices.
+  return requester.deviceId === null ? undefined : { deviceId: requester.deviceId, txnId };
+}
+
+/** Synapse answers a room this server does not know as it does a room the user is not in. */
+async function asMember(
+  hs: HomeserverContext,
+  roomId: string,
+  userId: string,
+  send: Promise<SentEvent>,
+): Promise<SentEvent> {
+  try {
+    return await send;
+  } catch (error) {
+    if (
+      isMatrixError(error) &&
+      error.errcode === 'M_NOT_FOUND' &&
+      (await hs.rooms.reads.roomRules(roomId)) === null
+    ) {
+      throw MatrixError.forbidden(`User ${userId} is not in room ${roomId}`);
+    }
+    throw error;
+  }
+}
+
+async function sendState(
+  hs: HomeserverContext,
+  requester: AuthenticatedUser,
+  roomIdText: string,
+  eventType: string,
+  stateKey: string,
+  content: JsonObject,
+) {
+  const roomId = checkedRoomId(roomIdText);
+  const type = checkedEventType(eventType);
+  const sender = requester.userId;
+  if (type === 'm.room.canonical_alias') await hs.directory.checkCanonicalAlias(roomId, content);
+  await hs.relations.checkNewRelation(roomId, sender, type, content, stateKey);
+  const sent = await asMember(
+    hs,
+    roomId,
+    sender,
+    hs.rooms.sender.sendEvent({ roomId, sender, type, stateKey, content }),
+  );
+  return reply(200, { event_id: sent.eventId });
+}
+
+export const sendMessage = defineRoute({
+  method: 'PUT',
+  path: '/_matrix/client/v3/rooms/{roomId}/send/{eventType}/{txnId}',
+  operationId: 'sendMessage',
+  summary: 'Send a message event to the given room.',
+  description:
+    'Idempotent per device: the same transaction ID gives the same event_id. 403 M_FORBIDDEN when not allowed to ' +
+    '(not joined, below the power level); 413 M_TOO_LARGE over 65,536 bytes; relations are checked first ' +
+    '(M_DUPLICATE_ANNOTATION, M_INVALID_PARAM). Redactions go through /redact (400 here).',
+  tags: ['Room participation'],
+  resource: 'client',
+  auth: 'access-token',
+  rateLimit: 'client',
+  request: {
+    params: Type.Object({ roomId: roomIdParam, eventType: eventTypeParam, txnId: txnIdParam }),
+    body: EventContent,
+  },
+  responses: { 200: EventIdResponse, ...errors },
+  async handler(req, hs) {
+    const roomId = checkedRoomId(req.params.roomId);
+    const type = checkedEventType(req.params.eventType);
+    if (type === 'm.room.redaction') {
+      throw MatrixError.invalidParam('Send redactions with PUT /rooms/{roomId}/redact/{eventId}/{txnId}');
+    }
+    const txn = transactionOf(req.requester, req.params.txnId);
+    const sender = req.requester.userId;
+    const content = req.body as JsonObject;
+    await hs.relations.checkNewRelation(roomId, sender, type, content);
+    const sent = await asMember(
+      hs,
+      roomId,
+      sender,
+      hs.rooms.sender.sendEvent({ roomId, sender, type, content, ...(txn === undefined ? {} : { txn }) }),
+    );
+    return reply(200, { event_id: sent.eventId });
+  },
+});
+
+const stateDescription =
+  'The auth rules decide (403 M_FORBIDDEN below the power level); m.room.canonical_alias must name aliases of the room ' +
+  '(400 M_BAD_ALIAS). 413 M_TOO_LARGE over 65,536 bytes.';
+
+export const setRoomState = defineRoute({
+  method: 'PUT',
+  path: '/_matrix/client/v3/rooms/{roomId}/state/{eventType}/{stateKey}',
+  operationId: 'setRoomStateWithKey',
+  summary: 'Send a state event to the given room.',
+  description: stateDescription,
+  tags: ['Room participation'],
+  resource: 'client',
+  auth: 'access-token',
+  rateLimit: 'client',
+  request: {
+    params: Type.Object({
+      roomId: roomIdParam,
+      eventType: eventTypeParam,
+      stateKey: Type.String({
+        description: 'The state_key for the state to send. Defaults to the empty string.',
+      }),
+    }),
+    body: EventContent,
+  },
+  responses: { 200: EventIdResponse, ...errors },
+  async handler(req, hs) {
+    const { roomId, eventType, stateKey } = req.params;
+    return sendState(hs, req.requester, roomId, eventType, stateKey, req.body as JsonObject);
+  },
+});
+
+export const setRoomStateEmptyKey = defineRoute({
+  method: 'PUT',
+  path: '/_matrix/client/v3/rooms/{roomId}/state/{eventType}',
+  operationId: 'setRoomStateEmptyKey',
+  summary: 'Send a state event with an empty state_key to the given room.',
+  description: stateDescription,
+  tags: ['Room participation'],
+  resource: 'client',
+  auth: 'access-token',
+  rateLimit: 'client',
+  request: {
+    params: Type.Object({ roomId: roomIdParam, eventType: eventTypeParam }),
+    body: EventContent,
+  },
+  responses: { 200: EventIdResponse, ...errors },
+  async handler(req, hs) {
+    const { roomId, eventType } = req.params;
+    return sendState(hs, req.requester, roomId, eventType, '', req.body as JsonObject);
+  },
+});
+
+export const redactEventRoute = defineRoute({
+  method: 'PUT',
+  path: '/_matrix/client/v3/rooms/{roomId}/redact/{eventId}/{txnId}',
+  operationId: 'redactEvent',
+  summary: 'Strips all non-integrity-critical information out of an event.',
+  description:
+    "Allowed at the room's redact power level, or for one's own events (403 M_FORBIDDEN otherwise; 404 M_NOT_FOUND " +
+    'for an event this server does not have, unless at the redact level). Once the redaction is stored, the ' +
+    "room version's redaction algorithm is applied to the event. Idempotent per device and transaction ID.",
+  tags: ['Room participation'],
+  resource: 'client',
+  auth: 'access-token',
+  rateLimit: 'client',
+  request: {
+    params: Type.Object({
+      roomId: roomIdParam,
+      eventId: Type.String({ description: 'The ID of the event to redact.' }),
+      txnId: txnIdParam,
+    }),
+    body: Type.Object(
+      { reason: Type.Optional(Type.String({ description: 'The reason for the event being redacted.' })) },
+      { additionalProperties: true },
+    ),
+    allowEmptyBody: true,
+  },
+  responses: { 200: EventIdResponse, ...errors },
+  async handler(req, hs) {
+    const roomId = checkedRoomId(req.params.roomId);
+    const { eventId } = req.params;
+    if (!isValidEventId(eventId))
+      throw MatrixError.invalidParam(`Invalid event ID: ${JSON.stringify(eventId)}`);
+    const txn = transactionOf(req.requester, req.params.txnId);
+    const sent = await hs.rooms.redactions.redact({
+      roomId,
+      sender: req.requester.userId,
+      targetEventId: eventId,
+      ...(req.body.reason === undefined ? {} : { reason: req.body.reason }),
+      ...(txn === undefined ? {} : { txn }),
+    });
+    return reply(200, { event_id: sent.eventId });
+  },
+});
+
+const ReportBody = Type.Object(
+  {
+    reason: Type.Optional(Type.String({ description: 'The reason the content is being reported.' })),
+  },
+  { additionalProperties: true },
+);
+
+const reportStorageNote =
+  ' Reports are logged (structured, warn level) and kept in memory for the administrators; they do not yet survive a restart.';
+
+export const reportEvent = defineRoute({
+  method: 'POST',
+  path: '/_matrix/client/v3/rooms/{roomId}/report/{eventId}',
+  operationId: 'reportEvent',
+  summary: 'Report an event in a joined room as inappropriate.',
+  description: `The reporter must be joined to the room; 404 M_NOT_FOUND otherwise, or when the event is unknown.${reportStorageNote}`,
+  tags: ['Reporting content'],
+  resource: 'client',
+  auth: 'access-token',
+  rateLimit: 'client',
+  request: {
+    params: Type.Object({
+      roomId: roomIdParam,
+      eventId: Type.String({ description: 'The event to report.' }),
+    }),
+    body: ReportBody,
+    allowEmptyBody: true,
+  },
+  responses: { 200: Empty, 400: MatrixErrorBody, 404: MatrixErrorBody, 429: MatrixErrorBody },
+  async handler(req, hs) {
+    const { roomId, eventId } = req.params;
+    const reporter = req.requester.userId;
+    const notFound = () => MatrixError.notFound('The event was not found or you are not joined to the room.');
+    if (!isValidRoomId(roomId)) throw notFound();
+    const membership = await hs.storage.memberships.getMembership(roomId, reporter);
+    if (membership?.membership !== 'join') throw notFound();
+    const event = await hs.storage.events.getEvent(eventId);
+    if (event === null || event.roomId !== roomId || event.outlier) throw notFound();
+    await hs.rooms.reports.record({
+      reporter,
+      roomId,
+      eventId,
+      ...(req.body.reason === undefined ? {} : { reason: req.body.reason }),
+      receivedTs: Date.now(),
+    });
+    return reply(200, {});
+  },
+});
+
+export const reportRoom = defineRoute({
+  method: 'POST',
+  path: '/_matrix/client/v3/rooms/{roomId}/report',
+  operationId: 'reportRoom',
+  summary: 'Report a room as inappropriate.',
+  description: `The reporter need not be in the room; 404 M_NOT_FOUND for a room this server does not know.${reportStorageNote}`,
+  tags: ['Reporting content'],
+  resource: 'client',
+  auth: 'access-token',
+  rateLimit: 'client',
+  request: { params: Type.Object({ roomId: roomIdParam }), body: ReportBody, allowEmptyBody: true },
+  responses: { 200: Empty, 400: MatrixErrorBody, 404: MatrixErrorBody, 429: MatrixErrorBody },
+  async handler(req, hs) {
+    const { roomId } = req.params;
+    if (!isValidRoomId(roomId) || (await hs.rooms.reads.roomRules(roomId)) === null) {
+      throw MatrixError.notFound('The room was not found.');
+    }
+    await hs.rooms.reports.record({
+      reporter: req.requester.userId,
+      roomId,
+      ...(req.body.reason === undefined ? {} : { reason: req.body.reason }),
+      receivedTs: Date.now(),
+    });
+    return reply(200, {});
+  },
+});
+
+export const reportUser = defineRoute({
+  method: 'POST',
+  path: '/_matrix/client/v3/users/{userId}/report',
+  operationId: 'reportUser',
+  summary: 'Report a user as inappropriate.',
+  description: `404 M_NOT_FOUND for an unknown user of this server; users of other servers are accepted as given.${reportStorageNote}`,
+  tags: ['Reporting content'],
+  resource: 'client',
+  auth: 'access-token',
+  rateLimit: 'client',
+  request: {
+    params: Type.Object({ userId: Type.String({ description: 'The user being reported.' }) }),
+    body: ReportBody,
+    allowEmptyBody: true,
+  },
+  responses: { 200: Empty, 400: MatrixErrorBody, 404: MatrixErrorBody, 429: MatrixErrorBody },
+  async handler(req, hs) {
+    const { userId } = req.params;
+    if (!isValidUserId(userId, { historical: true })) throw MatrixError.invalidParam('Invalid user ID');
+    if (
+      userId.endsWith(`:${hs.config.server_name}`) &&
+      (await hs.storage.accounts.getAccount(userId)) === null
+    ) {
+      throw MatrixError.notFound('The user was not found.');
+    }
+    await hs.rooms.reports.record({
+      reporter: req.requester.userId,
+      userId,
+      ...(req.body.reason === undefined ? {} : { reason: req.body.reason }),
+      receivedTs: Date.now(),
+    });
+    return reply(200, {});
+  },
+});
+
+export const roomSendRoutes = [
+  sendMessage,
+  setRoomState,
+  setRoomStateEmptyKey,
+  redactEventRoute,
+  reportRoom,
+  reportEvent,
+  reportUser,
+];

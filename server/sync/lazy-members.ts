@@ -1,0 +1,35 @@
+/**
+ * client-server "Lazy-loading room members": which membership events each
+ * device has already been sent per room, so incremental syncs skip the
+ * redundant ones (unless the filter asks for include_redundant_members). Lost
+ * on restart or eviction, which only makes the server send some again: redundant
+ * membership events are allowed.
+ */
+import { LRUCache } from 'lru-cache';
+
+export class LazyMembersSent {
+  private readonly sent = new LRUCache<string, Set<string>>({ max: 100_000 });
+
+  private key(userId: string, deviceId: string | null, roomId: string): string {
+    return `${userId}\u0000${deviceId ?? ''}\u0000${roomId}`;
+  }
+
+  /** An initial sync (or a room sent in full) starts the room afresh for the device. */
+  reset(userId: string, deviceId: string | null, roomId: string): void {
+    this.sent.delete(this.key(userId, deviceId, roomId));
+  }
+
+  has(userId: string, deviceId: string | null, roomId: string, memberEventId: string): boolean {
+    return this.sent.get(this.key(userId, deviceId, roomId))?.has(memberEventId) ?? false;
+  }
+
+  record(userId: string, deviceId: string | null, roomId: string, memberEventIds: Iterable<string>): void {
+    const key = this.key(userId, deviceId, roomId);
+    let set = this.sent.get(key);
+    if (set === undefined) {
+      set = new Set();
+      this.sent.set(key, set);
+    }
+    for (const eventId of memberEventIds) set.add(eventId);
+  }
+}

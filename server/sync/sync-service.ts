@@ -1,0 +1,202 @@
+/**
+ * GET /sync and the WebSocket's pushes share this: parse the token and filter,
+ * apply set_presence, read the streams' positions, build the response, and with
+ * nothing new wait on the notifier (only for what concerns the user) until the
+ * timeout or the signal. Then deliveries are recorded (io.myelin.delivered) for
+ * the events handed out, off the response's path.
+ */
+import type { JsonObject } from '../../protocol/events.js';
+import type { PresenceRecord } from '../../storage/presence-store.js';
+import type { Storage } from '../../storage/storage.js';
+import type { AuthenticatedUser } from '../http/auth.js';
+import type { PersistedRoomEvent } from '../rooms/room-event-sender.js';
+import { SharedEventFormatting } from './event-format.js';
+import { LazyMembersSent } from './lazy-members.js';
+import { PresenceChangeLog } from './presence.js';
+import type { SyncDeps, SyncServices } from './sync-context.js';
+import { SyncFilterResolver } from './sync-filter.js';
+import { SyncReads } from './sync-reads.js';
+import { buildSyncResponse, type SyncOutcome } from './sync-response.js';
+import { clampToCurrent, formatSyncToken, parseSyncToken, type StreamPositions } from './sync-token.js';
+
+export interface SyncParams {
+  readonly since?: string;
+  /** A filter ID or a Filter as JSON. */
+  readonly filter?: string;
+  /** How long to wait for something new (0: answer at once). */
+  readonly timeoutMs: number;
+  readonly fullState: boolean;
+  readonly setPresence?: 'online' | 'offline' | 'unavailable';
+}
+
+/** Longest a sync waits, whatever the client asks (a proxy would cut it anyway). */
+export const MAX_SYNC_TIMEOUT_MS = 5 * 60_000;
+
+export class SyncService {
+  private readonly reads: SyncReads;
+  private readonly lazyMembers = new LazyMembersSent();
+  private readonly presenceLog = new PresenceChangeLog();
+  private readonly filters: SyncFilterResolver;
+  private readonly formatting = new SharedEventFormatting();
+  private composed: SyncDeps | undefined;
+  private positionsRead: { readonly mark: number; readonly reading: Promise<StreamPositions> } | undefined;
+
+  /** `services` is read on first use, so the service can be built before the context that holds it. */
+  constructor(
+    storage: Storage,
+    private readonly services: () => SyncServices,
+  ) {
+    this.reads = new SyncReads(storage);
+    this.filters = new SyncFilterResolver(storage.filters);
+  }
+
+  private get hs(): SyncServices {
+    return this.deps.hs;
+  }
+
+  private get deps(): SyncDeps {
+    this.composed ??= {
+      hs: this.services(),
+      reads: this.reads,
+      lazyMembers: this.lazyMembers,
+      presenceLog: this.presenceLog,
+    };
+    return this.composed;
+  }
+
+  /** Hears of every persisted event (transaction IDs for the sender's device, cache evictions). */
+  observe(persisted: PersistedRoomEvent): void {
+    this.reads.observe(persisted);
+  }
+
+  /** Hears of every stored presence change (incremental syncs read them from memory). */
+  observePresence(record: PresenceRecord): void {
+    this.presenceLog.observe(record);
+  }
+
+  /**
+   * A membership changed without passing through the local send path (an event from
+   * federation, a /forget): drops what sync cached about it.
+   */
+  membershipChanged(roomId: string, userId: string): void {
+    this.reads.forgetMembers(roomId);
+    this.reads.forgetMembershipsOf(userId);
+  }
+
+  /** A stored event was rewritten outside the send path (e.g. a redaction applied later). */
+  forgetEvent(eventId: string): void {
+    this.reads.forgetEvent(eventId);
+  }
+
+  /**
+   * The /sync response body, next_batch included.
+   * @throws MatrixError 400 M_INVALID_PARAM (bad since token or filter ID), M_NOT_JSON / M_BAD_JSON (bad inline filter).
+   */
+  async sync(
+    requester: Pick<AuthenticatedUser, 'userId' | 'deviceId'>,
+    params: SyncParams,
+    signal: AbortSignal,
+  ): Promise<JsonObject> {
+    const parsedSince = params.since === undefined ? null : parseSyncToken(params.since);
+    const filter = await this.filters.resolve(requester.userId, params.filter);
+    await this.applySetPresence(requester.userId, params.setPresence);
+    const deadline = Date.now() + Math.min(Math.max(0, params.timeoutMs), MAX_SYNC_TIMEOUT_MS);
+    const { notifier } = this.hs;
+
+    for (;;) {
+      const mark = notifier.mark();
+      const current = await this.currentPositions();
+      const since = parsedSince === null ? null : clampToCurrent(parsedSince, current);
+      const outcome = await buildSyncResponse(
+        this.deps,
+        {
+          requester,
+          filter,
+          since,
+          upTo: current,
+          fullState: params.fullState,
+          ignoredUsers: await this.reads.ignoredUsers(requester.userId, current.accountData),
+          now: Date.now(),
+        },
+        this.formatting,
+      );
+      if (since === null || params.fullState || !outcome.isEmpty)
+        return this.handOut(requester.userId, outcome);
+
+      const remaining = deadline - Date.now();
+      if (remaining <= 0 || signal.aborted) return outcome.body;
+      const woken = await notifier.waitForChange({
+        userId: requester.userId,
+        roomIds: outcome.roomsToWatch,
+        sinceMark: mark,
+        timeoutMs: remaining,
+        signal,
+      });
+      // Nothing for the user in (since, next]: its next_batch says the same as `since`, and keeps
+      // the next sync's range short.
+      if (woken !== 'changed') return outcome.body;
+    }
+  }
+
+  /**
+   * The positions of every stream now (a token for "everything so far"). Syncs woken
+   * together share one read: a read is reused only while nothing has been notified
+   * since it began, so a sync that took its mark before it cannot miss a change.
+   */
+  currentPositions(): Promise<StreamPositions> {
+    const mark = this.hs.notifier.mark();
+    if (this.positionsRead?.mark !== mark) {
+      const reading = this.readPositions();
+      this.positionsRead = { mark, reading };
+      reading.catch(() => {
+        if (this.positionsRead?.reading === reading) this.positionsRead = undefined;
+      });
+    }
+    return this.positionsRead.reading;
+  }
+
+  private async readPositions(): Promise<StreamPositions> {
+    const { storage, typing } = this.hs;
+    const [events, accountData, receipts, presence] = await Promise.all([
+      storage.events.latestStreamOrdering(),
+      storage.accountData.latestAccountDataPosition(),
+      storage.receipts.latestReceiptPosition(),
+      storage.presence.latestPresencePosition(),
+    ]);
+    return {
+      events,
+      accountData,
+      receipts,
+      typing: typing.position(),
+      presence,
+      toDevice: 0,
+      deviceLists: 0,
+    };
+  }
+
+  /** A token for the current positions. */
+  async currentToken(): Promise<string> {
+    return formatSyncToken(await this.currentPositions());
+  }
+
+  private handOut(userId: string, outcome: SyncOutcome): JsonObject {
+    for (const { roomId, eventId, streamOrdering } of outcome.delivered) {
+      this.hs.receipts.markDelivered(userId, roomId, eventId, streamOrdering).catch((error: unknown) => {
+        this.hs.log.warn({ err: error, roomId, eventId }, 'Recording a delivery failed');
+      });
+    }
+    return outcome.body;
+  }
+
+  /** client-server "Syncing" set_presence: online marks activity, unavailable sets it, offline changes nothing. */
+  private async applySetPresence(userId: string, setPresence: SyncParams['setPresence']): Promise<void> {
+    const { presence } = this.hs;
+    if (!presence.enabled || setPresence === undefined || setPresence === 'offline') return;
+    if (setPresence === 'online') {
+      presence.markActive(userId);
+      return;
+    }
+    const current = await presence.getPresence(userId);
+    if (current?.state !== 'unavailable') await presence.setPresence(userId, 'unavailable');
+  }
+}
