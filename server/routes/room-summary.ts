@@ -7,22 +7,9 @@
  * and for rooms this server does not know (no federation yet), 404 M_NOT_FOUND.
  */
 import { Type } from '@sinclair/typebox';
-import type { JsonObject } from '../../protocol/events.js';
 import type { HomeserverContext } from '../context.js';
 import { MatrixError } from '../errors.js';
 import { defineRoute, MatrixErrorBody, reply } from '../http/route.js';
-
-const SUMMARY_STATE = [
-  'm.room.create',
-  'm.room.name',
-  'm.room.topic',
-  'm.room.avatar',
-  'm.room.canonical_alias',
-  'm.room.join_rules',
-  'm.room.history_visibility',
-  'm.room.guest_access',
-  'm.room.encryption',
-] as const;
 
 const OPEN_JOIN_RULES: ReadonlySet<string> = new Set(['public', 'knock', 'knock_restricted']);
 
@@ -96,63 +83,37 @@ async function roomIdOf(hs: HomeserverContext, roomIdOrAlias: string): Promise<s
 
 type Summary = typeof RoomSummary.static;
 
+/** The directory's cached room summary, shaped for room_summary.yaml, if the requester may see it. */
 async function summariseRoom(
   hs: HomeserverContext,
   roomId: string,
   userId: string | undefined,
 ): Promise<Summary | null> {
-  const { storage } = hs;
-  const [eventIds, own, counts] = await Promise.all([
-    Promise.all(SUMMARY_STATE.map((type) => storage.state.currentStateEventId(roomId, type, ''))),
-    userId === undefined ? Promise.resolve(null) : storage.memberships.getMembership(roomId, userId),
-    storage.memberships.joinedMemberCounts([roomId]),
+  const [room, own] = await Promise.all([
+    hs.directory.summaries.summary(roomId),
+    userId === undefined ? Promise.resolve(null) : hs.storage.memberships.getMembership(roomId, userId),
   ]);
-  const events = await storage.events.getEvents(eventIds.filter((id): id is string => id !== null));
-  const content = (type: (typeof SUMMARY_STATE)[number]): JsonObject | undefined => {
-    const id = eventIds[SUMMARY_STATE.indexOf(type)];
-    return id === null || id === undefined ? undefined : events.get(id)?.pdu.content;
-  };
-  const create = content('m.room.create');
-  if (create === undefined) return null;
-
-  const joinRules = content('m.room.join_rules');
-  const joinRule = typeof joinRules?.join_rule === 'string' ? joinRules.join_rule : 'invite';
-  const worldReadable = content('m.room.history_visibility')?.history_visibility === 'world_readable';
+  if (room === null) return null;
+  const joinRule = room.joinRule ?? 'invite';
   const hasMembership = own !== null && !own.forgotten;
-  if (!hasMembership && !worldReadable && !OPEN_JOIN_RULES.has(joinRule)) return null;
+  if (!hasMembership && !room.worldReadable && !OPEN_JOIN_RULES.has(joinRule)) return null;
 
   const summary: Summary = {
     room_id: roomId,
-    num_joined_members: counts.get(roomId) ?? 0,
-    world_readable: worldReadable,
-    guest_can_join: content('m.room.guest_access')?.guest_access === 'can_join',
+    num_joined_members: room.numJoinedMembers,
+    world_readable: room.worldReadable,
+    guest_can_join: room.guestCanJoin,
     join_rule: joinRule,
-    room_version: typeof create.room_version === 'string' ? create.room_version : '1',
+    room_version: room.roomVersion,
   };
-  const name = content('m.room.name')?.name;
-  if (typeof name === 'string' && name !== '') summary.name = name;
-  const topic = content('m.room.topic')?.topic;
-  if (typeof topic === 'string' && topic !== '') summary.topic = topic;
-  const avatar = content('m.room.avatar')?.url;
-  if (typeof avatar === 'string' && avatar !== '') summary.avatar_url = avatar;
-  const alias = content('m.room.canonical_alias')?.alias;
-  if (typeof alias === 'string' && alias !== '') summary.canonical_alias = alias;
-  if (typeof create.type === 'string') summary.room_type = create.type;
-  const algorithm = content('m.room.encryption')?.algorithm;
-  if (typeof algorithm === 'string') summary.encryption = algorithm;
+  if (room.name !== undefined) summary.name = room.name;
+  if (room.topic !== undefined) summary.topic = room.topic;
+  if (room.avatarUrl !== undefined) summary.avatar_url = room.avatarUrl;
+  if (room.canonicalAlias !== undefined) summary.canonical_alias = room.canonicalAlias;
+  if (room.roomType !== undefined) summary.room_type = room.roomType;
+  if (room.encryption !== undefined) summary.encryption = room.encryption;
   if (joinRule === 'restricted' || joinRule === 'knock_restricted') {
-    const allow = joinRules?.allow;
-    summary.allowed_room_ids = Array.isArray(allow)
-      ? allow.flatMap((entry) =>
-          entry !== null &&
-          typeof entry === 'object' &&
-          !Array.isArray(entry) &&
-          entry.type === 'm.room_membership' &&
-          typeof entry.room_id === 'string'
-            ? [entry.room_id]
-            : [],
-        )
-      : [];
+    summary.allowed_room_ids = [...(room.allowedRoomIds ?? [])];
   }
   if (userId !== undefined) summary.membership = hasMembership ? own.membership : 'leave';
   return summary;
