@@ -15,7 +15,7 @@ export {
   runMigrations,
 } from './migrations.js';
 export type * from './presence-store.js';
-export type * from './receipt-store.js';
+export * from './receipt-store.js';
 export type * from './registration-token-store.js';
 export type * from './relation-store.js';
 export type * from './room-store.js';

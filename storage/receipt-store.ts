@@ -19,6 +19,14 @@ export interface ReceiptRecord {
 
 export type ReceiptUpdate = Omit<ReceiptRecord, 'streamPosition'>;
 
+/** Myelin's delivery receipt type (issue #4): which event each recipient's devices were last handed. */
+export const RECEIPT_TYPE_DELIVERED = 'io.myelin.delivered';
+
+export interface ReceiptVisibility {
+  /** Return delivery receipts only on events this user sent (the sender is who they are for). */
+  readonly deliveredVisibleTo?: string;
+}
+
 export interface ReceiptStore {
   /** Inserts or replaces the receipt for (room, type, user, thread); resolves to its new stream position. */
   putReceipt(receipt: ReceiptUpdate): Promise<number>;
@@ -29,12 +37,13 @@ export interface ReceiptStore {
     threadId: string | null,
   ): Promise<ReceiptRecord | null>;
   /** Every current receipt of the rooms (for an initial sync). */
-  receiptsOfRooms(roomIds: readonly string[]): Promise<ReceiptRecord[]>;
+  receiptsOfRooms(roomIds: readonly string[], options?: ReceiptVisibility): Promise<ReceiptRecord[]>;
   /** Receipts of the rooms changed in (afterPosition, upToPosition], oldest first. */
   receiptsChangedBetween(
     roomIds: readonly string[],
     afterPosition: number,
     upToPosition: number,
+    options?: ReceiptVisibility,
   ): Promise<ReceiptRecord[]>;
   latestReceiptPosition(): Promise<number>;
 }

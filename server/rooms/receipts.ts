@@ -25,7 +25,7 @@ export const CLIENT_RECEIPT_TYPES: readonly string[] = [RECEIPT_READ, RECEIPT_RE
 /** What receipts and read markers wake: sync's notifier (absent until sync is composed). */
 export interface ReceiptWakeup {
   notifyRooms(roomIds: Iterable<string>, stream: 'receipts'): void;
-  notifyUsers(userIds: Iterable<string>, stream: 'account_data'): void;
+  notifyUsers(userIds: Iterable<string>, stream: 'account_data' | 'receipts'): void;
 }
 
 export interface ReceiptServiceOptions {
@@ -56,11 +56,13 @@ export class ReceiptService {
   /** Per receipt key, the write in progress: read-compare-write runs one at a time per key. */
   private readonly inFlight = new Map<string, Promise<void>>();
   /**
-   * Rooms with delivery receipts not yet announced. Every member's sync marks
-   * delivery, so announcing each one would wake every member once per member
-   * (quadratic in the room size); one wake per room per window carries them all.
+   * Senders with delivery receipts not yet announced. Delivery receipts are
+   * shown only to the sender of the delivered event, so only senders are woken,
+   * once per window however many recipients' syncs marked delivery meanwhile
+   * (waking every member for every member's delivery is quadratic in room size).
    */
-  private readonly deliveredRoomsToAnnounce = new Set<string>();
+  private readonly deliveredSendersToAnnounce = new Set<string>();
+  private readonly eventSenders = new LRUCache<string, string>({ max: 10_000 });
   private deliveredAnnounceTimer: NodeJS.Timeout | undefined;
   private readonly deliveredAnnounceDelayMs: number;
 
@@ -148,12 +150,22 @@ export class ReceiptService {
         data: { ts: this.now() },
       });
       this.delivered.set(cacheKey, { eventId, ordering });
-      this.announceDeliveredLater(roomId);
+      const sender = await this.senderOf(eventId);
+      if (sender !== undefined && sender !== userId) this.announceDeliveredLater(sender);
     });
   }
 
-  private announceDeliveredLater(roomId: string): void {
-    this.deliveredRoomsToAnnounce.add(roomId);
+  private async senderOf(eventId: string): Promise<string | undefined> {
+    let sender = this.eventSenders.get(eventId);
+    if (sender === undefined) {
+      sender = (await this.storage.events.getEvent(eventId))?.pdu.sender;
+      if (sender !== undefined) this.eventSenders.set(eventId, sender);
+    }
+    return sender;
+  }
+
+  private announceDeliveredLater(sender: string): void {
+    this.deliveredSendersToAnnounce.add(sender);
     if (this.deliveredAnnounceTimer !== undefined) return;
     this.deliveredAnnounceTimer = setTimeout(() => this.announceDelivered(), this.deliveredAnnounceDelayMs);
     this.deliveredAnnounceTimer.unref();
@@ -161,9 +173,9 @@ export class ReceiptService {
 
   private announceDelivered(): void {
     this.deliveredAnnounceTimer = undefined;
-    const rooms = [...this.deliveredRoomsToAnnounce];
-    this.deliveredRoomsToAnnounce.clear();
-    if (rooms.length > 0) this.notifier()?.notifyRooms(rooms, 'receipts');
+    const senders = [...this.deliveredSendersToAnnounce];
+    this.deliveredSendersToAnnounce.clear();
+    if (senders.length > 0) this.notifier()?.notifyUsers(senders, 'receipts');
   }
 
   /** Announces pending delivery receipts now (shutdown). */
@@ -191,14 +203,21 @@ export class ReceiptService {
   ): Promise<Map<string, JsonObject>> {
     const contents = new Map<string, JsonObject>();
     if (roomIds.length === 0) return contents;
+    // Delivery receipts are for the senders of the delivered events only.
+    const visibility = { deliveredVisibleTo: requesterUserId };
     const records =
       sincePosition === null
-        ? (await this.storage.receipts.receiptsOfRooms(roomIds)).filter(
+        ? (await this.storage.receipts.receiptsOfRooms(roomIds, visibility)).filter(
             (record) => record.streamPosition <= upToPosition,
           )
         : sincePosition >= upToPosition
           ? []
-          : await this.storage.receipts.receiptsChangedBetween(roomIds, sincePosition, upToPosition);
+          : await this.storage.receipts.receiptsChangedBetween(
+              roomIds,
+              sincePosition,
+              upToPosition,
+              visibility,
+            );
     for (const record of records) {
       if (record.receiptType === RECEIPT_READ_PRIVATE && record.userId !== requesterUserId) continue;
       let content = contents.get(record.roomId);

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
-import type { ReceiptUpdate } from '../receipt-store.js';
+import { RECEIPT_TYPE_DELIVERED, type ReceiptUpdate } from '../receipt-store.js';
 import { type StorageFactory, useFreshStorage } from './contract-harness.js';
+import { TestRoom } from './test-events.js';
 
 const alice = '@alice:example.org';
 const bob = '@bob:example.org';
@@ -89,6 +90,38 @@ export function describeReceiptStoreContract(makeStorage: StorageFactory): void 
       expect(await changed([room], p1, p3)).to.deep.equal([['$b', p3]]);
       expect(await changed([room], p4, p4 + 10)).to.deep.equal([]);
       expect(await changed([], 0, p4)).to.deep.equal([]);
+    });
+
+    it('shows delivery receipts only to the sender of the delivered event when asked to', async () => {
+      const testRoom = new TestRoom(room);
+      const fromAlice = testRoom.event({ sender: alice });
+      const fromBob = testRoom.event({ sender: bob });
+      await storage().events.persistEvent({ event: fromAlice });
+      await storage().events.persistEvent({ event: fromBob });
+      const carol = '@carol:example.org';
+      await storage().receipts.putReceipt(
+        receipt({ receiptType: RECEIPT_TYPE_DELIVERED, userId: bob, eventId: fromAlice.eventId }),
+      );
+      await storage().receipts.putReceipt(
+        receipt({ receiptType: RECEIPT_TYPE_DELIVERED, userId: carol, eventId: fromBob.eventId }),
+      );
+      await storage().receipts.putReceipt(receipt({ userId: carol, eventId: fromBob.eventId }));
+      const describe = (records: ReceiptUpdate[]) =>
+        records.map((r) => `${r.receiptType} ${r.userId}`).sort();
+      const upTo = await storage().receipts.latestReceiptPosition();
+      expect(describe(await storage().receipts.receiptsChangedBetween([room], 0, upTo))).to.deep.equal([
+        `${RECEIPT_TYPE_DELIVERED} ${bob}`,
+        `${RECEIPT_TYPE_DELIVERED} ${carol}`,
+        `m.read ${carol}`,
+      ]);
+      const forAlice = await storage().receipts.receiptsChangedBetween([room], 0, upTo, {
+        deliveredVisibleTo: alice,
+      });
+      expect(describe(forAlice)).to.deep.equal([`${RECEIPT_TYPE_DELIVERED} ${bob}`, `m.read ${carol}`]);
+      const forBob = await storage().receipts.receiptsOfRooms([room], { deliveredVisibleTo: bob });
+      expect(describe(forBob)).to.deep.equal([`${RECEIPT_TYPE_DELIVERED} ${carol}`, `m.read ${carol}`]);
+      const forCarol = await storage().receipts.receiptsOfRooms([room], { deliveredVisibleTo: carol });
+      expect(describe(forCarol)).to.deep.equal([`m.read ${carol}`]);
     });
 
     it('assigns distinct positions to receipts written concurrently', async () => {

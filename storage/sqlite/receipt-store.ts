@@ -1,5 +1,11 @@
 import type { JsonObject } from '../../protocol/events.js';
-import type { ReceiptRecord, ReceiptStore, ReceiptUpdate } from '../receipt-store.js';
+import {
+  RECEIPT_TYPE_DELIVERED,
+  type ReceiptRecord,
+  type ReceiptStore,
+  type ReceiptUpdate,
+  type ReceiptVisibility,
+} from '../receipt-store.js';
 import type { SqliteConnection } from './connection.js';
 import { parameterChunks } from './parameter-chunks.js';
 import { latestStreamPosition, nextStreamPosition } from './stream-positions.js';
@@ -19,6 +25,14 @@ interface ReceiptRow {
 }
 
 const COLUMNS = 'room_id, receipt_type, user_id, thread_id, event_id, data, stream_position';
+
+/**
+ * With a viewer (the two trailing parameters), delivery receipts are kept only
+ * on events the viewer sent: they exist for senders, and showing every
+ * member's to every member would cost each sync work in proportion to the room.
+ */
+const DELIVERED_VISIBLE = `(? IS NULL OR receipts.receipt_type <> '${RECEIPT_TYPE_DELIVERED}'
+  OR EXISTS (SELECT 1 FROM events WHERE events.event_id = receipts.event_id AND events.sender = ?))`;
 
 export class SqliteReceiptStore implements ReceiptStore {
   constructor(
@@ -64,13 +78,14 @@ export class SqliteReceiptStore implements ReceiptStore {
     return row ? toRecord(row) : null;
   }
 
-  async receiptsOfRooms(roomIds: readonly string[]): Promise<ReceiptRecord[]> {
-    const statement = this.connection.sqlite.prepare<[string], ReceiptRow>(
-      `SELECT ${COLUMNS} FROM receipts WHERE room_id IN (SELECT value FROM json_each(?))`,
+  async receiptsOfRooms(roomIds: readonly string[], options?: ReceiptVisibility): Promise<ReceiptRecord[]> {
+    const statement = this.connection.sqlite.prepare<[string, string | null, string | null], ReceiptRow>(
+      `SELECT ${COLUMNS} FROM receipts WHERE room_id IN (SELECT value FROM json_each(?)) AND ${DELIVERED_VISIBLE}`,
     );
+    const viewer = options?.deliveredVisibleTo ?? null;
     const found: ReceiptRow[] = [];
     for (const chunk of parameterChunks([...new Set(roomIds)]))
-      found.push(...statement.all(JSON.stringify(chunk)));
+      found.push(...statement.all(JSON.stringify(chunk), viewer, viewer));
     return found.sort((a, b) => a.stream_position - b.stream_position).map(toRecord);
   }
 
@@ -78,14 +93,20 @@ export class SqliteReceiptStore implements ReceiptStore {
     roomIds: readonly string[],
     afterPosition: number,
     upToPosition: number,
+    options?: ReceiptVisibility,
   ): Promise<ReceiptRecord[]> {
-    const statement = this.connection.sqlite.prepare<[string, number, number], ReceiptRow>(
+    const statement = this.connection.sqlite.prepare<
+      [string, number, number, string | null, string | null],
+      ReceiptRow
+    >(
       `SELECT ${COLUMNS} FROM receipts
-        WHERE room_id IN (SELECT value FROM json_each(?)) AND stream_position > ? AND stream_position <= ?`,
+        WHERE room_id IN (SELECT value FROM json_each(?)) AND stream_position > ? AND stream_position <= ?
+          AND ${DELIVERED_VISIBLE}`,
     );
+    const viewer = options?.deliveredVisibleTo ?? null;
     const found: ReceiptRow[] = [];
     for (const chunk of parameterChunks([...new Set(roomIds)])) {
-      found.push(...statement.all(JSON.stringify(chunk), afterPosition, upToPosition));
+      found.push(...statement.all(JSON.stringify(chunk), afterPosition, upToPosition, viewer, viewer));
     }
     return found.sort((a, b) => a.stream_position - b.stream_position).map(toRecord);
   }
