@@ -3,6 +3,7 @@
  * route table, one HTTP app and server per listener. Disposable: everything it
  * opens, stop() closes; no module-level state, nothing happens at import.
  */
+import { setMaxListeners } from 'node:events';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -114,6 +115,8 @@ function assemble(
 ): Homeserver {
   const routes = options.routes ?? allRoutes;
   const shutdown = new AbortController();
+  // Every parked long-poll listens on this signal (and unhooks when it ends); thousands at once is normal, not a leak.
+  setMaxListeners(0, shutdown.signal);
   let openApi: OpenApiDocument | undefined;
   const lastSeen = createLastSeenRecorder({ devices: storage.devices, log });
   const sessions = createSessionService({
