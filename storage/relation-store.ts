@@ -47,6 +47,15 @@ export interface ThreadSummary {
 
 export interface RelationStore {
   relationsOf(relatesTo: string, query: RelationQuery): Promise<RelationRecord[]>;
+  /**
+   * Relations of one rel_type to each of many events in one read, oldest first,
+   * at most `limitPerEvent` each; events without any are absent (bundling m.reference per page).
+   */
+  relationsOfEach(
+    eventIds: readonly string[],
+    relType: string,
+    limitPerEvent: number,
+  ): Promise<Map<string, RelationRecord[]>>;
   /** Annotation counts per (event type, key) for each event, keyed by the annotated event ID. */
   annotationCounts(eventIds: readonly string[]): Promise<Map<string, AnnotationCount[]>>;
   /** Whether `sender` already annotated `relatesTo` with (eventType, key) (duplicate reactions are refused). */

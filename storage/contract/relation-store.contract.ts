@@ -150,6 +150,31 @@ export function describeRelationStoreContract(makeStorage: StorageFactory): void
       ).to.deep.equal([]);
     });
 
+    it('reads one rel_type for many events at once, oldest first, capped per event', async () => {
+      const room = new TestRoom('!each:example.org');
+      const first = await send(storage(), room, { body: 'first' });
+      const second = await send(storage(), room, { body: 'second' });
+      const lonely = await send(storage(), room, { body: 'no relations' });
+      const reference = (eventId: string) => ({
+        'm.relates_to': { rel_type: 'm.reference', event_id: eventId },
+      });
+      const r1 = await send(storage(), room, reference(first.eventId));
+      const r2 = await send(storage(), room, reference(first.eventId), { sender: bob });
+      const r3 = await send(storage(), room, reference(first.eventId), { sender: carol });
+      const r4 = await send(storage(), room, reference(second.eventId));
+      await send(storage(), room, reaction(second.eventId, '👍'));
+      const found = await storage().relations.relationsOfEach(
+        [first.eventId, second.eventId, lonely.eventId],
+        'm.reference',
+        2,
+      );
+      expect([...found.keys()].sort()).to.deep.equal([first.eventId, second.eventId].sort());
+      expect(found.get(first.eventId)!.map((r) => r.eventId)).to.deep.equal([r1.eventId, r2.eventId]);
+      expect(found.get(second.eventId)!.map((r) => r.eventId)).to.deep.equal([r4.eventId]);
+      expect(r3.streamOrdering).to.be.greaterThan(r2.streamOrdering);
+      expect((await storage().relations.relationsOfEach([first.eventId], 'm.reference', 0)).size).to.equal(0);
+    });
+
     it('counts annotations per (type, key), most used first, and spots duplicates', async () => {
       const room = new TestRoom('!react:example.org');
       const a = await send(storage(), room, { body: 'a' });

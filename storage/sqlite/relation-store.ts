@@ -111,7 +111,43 @@ export function deleteRelation(connection: SqliteConnection, eventId: string): v
 }
 
 export class SqliteRelationStore implements RelationStore {
+  private readonly statements = new Map<string, Database.Statement<[Record<string, unknown>], RelationRow>>();
+
   constructor(private readonly connection: SqliteConnection) {}
+
+  async relationsOfEach(
+    eventIds: readonly string[],
+    relType: string,
+    limitPerEvent: number,
+  ): Promise<Map<string, RelationRecord[]>> {
+    const found = new Map<string, RelationRecord[]>();
+    const limit = Math.max(0, Math.trunc(limitPerEvent));
+    if (limit === 0) return found;
+    const statement = this.statement(
+      `SELECT ${COLUMNS} FROM event_relations
+        WHERE relates_to IN (SELECT value FROM json_each(@eventIds)) AND rel_type = @relType
+        ORDER BY relates_to, stream_ordering ASC`,
+    );
+    for (const chunk of parameterChunks([...new Set(eventIds)])) {
+      for (const row of statement.all({ eventIds: JSON.stringify(chunk), relType })) {
+        const record = toRecord(row);
+        const list = found.get(record.relatesTo);
+        if (list === undefined) found.set(record.relatesTo, [record]);
+        else if (list.length < limit) list.push(record);
+      }
+    }
+    return found;
+  }
+
+  /** Statements prepared once per distinct SQL text (relationsOf builds a few shapes from its query). */
+  private statement(sql: string): Database.Statement<[Record<string, unknown>], RelationRow> {
+    let statement = this.statements.get(sql);
+    if (statement === undefined) {
+      statement = this.connection.sqlite.prepare<[Record<string, unknown>], RelationRow>(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
 
   async relationsOf(relatesTo: string, query: RelationQuery): Promise<RelationRecord[]> {
     const conditions = ['relates_to = @relatesTo'];
@@ -120,11 +156,10 @@ export class SqliteRelationStore implements RelationStore {
     if (query.eventType !== undefined) conditions.push('event_type = @eventType');
     if (query.from !== undefined) conditions.push(`stream_ordering ${forward ? '>' : '<'} @from`);
     if (query.to !== undefined) conditions.push(`stream_ordering ${forward ? '<' : '>'} @to`);
-    return this.connection.sqlite
-      .prepare<[Record<string, unknown>], RelationRow>(
-        `SELECT ${COLUMNS} FROM event_relations WHERE ${conditions.join(' AND ')}
+    return this.statement(
+      `SELECT ${COLUMNS} FROM event_relations WHERE ${conditions.join(' AND ')}
           ORDER BY stream_ordering ${forward ? 'ASC' : 'DESC'} LIMIT @limit`,
-      )
+    )
       .all({
         relatesTo,
         relType: query.relType,
