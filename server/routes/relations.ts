@@ -8,7 +8,7 @@
  * Child events are served only when the requester may see the parent (404
  * otherwise) and each child itself; every event carries its bundled aggregations.
  */
-import { type Static, Type } from '@sinclair/typebox';
+import { type Static, type TObject, Type } from '@sinclair/typebox';
 import type { JsonObject } from '../../protocol/events.js';
 import { isValidEventId, isValidRoomId } from '../../protocol/identifiers.js';
 import type { HomeserverContext } from '../context.js';
@@ -102,7 +102,7 @@ const relationErrors = {
 async function relationsPage(
   hs: HomeserverContext,
   requester: ClientEventRequester,
-  params: { roomId: string; eventId: string; relType?: string; eventType?: string },
+  params: RelationsPathParams,
   query: Static<typeof RelationsQuery>,
 ) {
   if (!isValidRoomId(params.roomId)) throw MatrixError.invalidParam('Invalid room ID.');
@@ -123,69 +123,57 @@ const DESCRIPTION =
   'the room event stream, so `from` and `to` also accept `/sync` and `/messages` tokens. Children the user ' +
   'cannot see, or sent by users they ignore, are left out.';
 
-export const getRelatingEvents = defineRoute({
-  method: 'GET',
+/** The three /relations paths differ only in how much of (relType, eventType) the path fixes. */
+function relationsRoute<P extends TObject>(route: {
+  path: string;
+  operationId: string;
+  summary: string;
+  params: P;
+}) {
+  return defineRoute({
+    method: 'GET',
+    path: route.path,
+    operationId: route.operationId,
+    summary: route.summary,
+    description: DESCRIPTION,
+    tags: ['Event relationships'],
+    resource: 'client',
+    auth: 'access-token',
+    rateLimit: 'none',
+    request: { params: route.params, query: RelationsQuery },
+    responses: { 200: RelationsResponse, ...relationErrors },
+    async handler({ params, query, requester }, hs) {
+      return reply(200, await relationsPage(hs, requester, params as RelationsPathParams, query));
+    },
+  });
+}
+
+type RelationsPathParams = { roomId: string; eventId: string; relType?: string; eventType?: string };
+
+export const getRelatingEvents = relationsRoute({
   path: '/_matrix/client/v1/rooms/{roomId}/relations/{eventId}',
   operationId: 'getRelatingEvents',
   summary: 'Get the child events for a given parent event.',
-  description: DESCRIPTION,
-  tags: ['Event relationships'],
-  resource: 'client',
-  auth: 'access-token',
-  rateLimit: 'none',
-  request: {
-    params: Type.Object({ roomId: roomIdParam, eventId: eventIdParam }),
-    query: RelationsQuery,
-  },
-  responses: { 200: RelationsResponse, ...relationErrors },
-  async handler({ params, query, requester }, hs) {
-    return reply(200, await relationsPage(hs, requester, params, query));
-  },
+  params: Type.Object({ roomId: roomIdParam, eventId: eventIdParam }),
 });
 
-export const getRelatingEventsWithRelType = defineRoute({
-  method: 'GET',
+export const getRelatingEventsWithRelType = relationsRoute({
   path: '/_matrix/client/v1/rooms/{roomId}/relations/{eventId}/{relType}',
   operationId: 'getRelatingEventsWithRelType',
   summary: 'Get the child events for a given parent event, with a given `relType`.',
-  description: DESCRIPTION,
-  tags: ['Event relationships'],
-  resource: 'client',
-  auth: 'access-token',
-  rateLimit: 'none',
-  request: {
-    params: Type.Object({ roomId: roomIdParam, eventId: eventIdParam, relType: relTypeParam }),
-    query: RelationsQuery,
-  },
-  responses: { 200: RelationsResponse, ...relationErrors },
-  async handler({ params, query, requester }, hs) {
-    return reply(200, await relationsPage(hs, requester, params, query));
-  },
+  params: Type.Object({ roomId: roomIdParam, eventId: eventIdParam, relType: relTypeParam }),
 });
 
-export const getRelatingEventsWithRelTypeAndEventType = defineRoute({
-  method: 'GET',
+export const getRelatingEventsWithRelTypeAndEventType = relationsRoute({
   path: '/_matrix/client/v1/rooms/{roomId}/relations/{eventId}/{relType}/{eventType}',
   operationId: 'getRelatingEventsWithRelTypeAndEventType',
   summary: 'Get the child events for a given parent event, with a given `relType` and `eventType`.',
-  description: DESCRIPTION,
-  tags: ['Event relationships'],
-  resource: 'client',
-  auth: 'access-token',
-  rateLimit: 'none',
-  request: {
-    params: Type.Object({
-      roomId: roomIdParam,
-      eventId: eventIdParam,
-      relType: relTypeParam,
-      eventType: eventTypeParam,
-    }),
-    query: RelationsQuery,
-  },
-  responses: { 200: RelationsResponse, ...relationErrors },
-  async handler({ params, query, requester }, hs) {
-    return reply(200, await relationsPage(hs, requester, params, query));
-  },
+  params: Type.Object({
+    roomId: roomIdParam,
+    eventId: eventIdParam,
+    relType: relTypeParam,
+    eventType: eventTypeParam,
+  }),
 });
 
 export const getThreadRoots = defineRoute({
