@@ -1,14 +1,16 @@
 /**
  * Membership changes of local users (client-server "Room membership"): each is an
  * `m.room.member` event through the send path, so the auth rules alone decide who may
- * do what. Joins over federation (rooms this server is not in) and restricted joins
- * (`join_authorised_via_users_server`) are not handled here yet.
+ * do what. A restricted join names its local authoriser (restricted-join.ts). Joins over
+ * federation (rooms this server is not in) are not handled here yet.
  */
 import { encodeCanonicalJson } from '../../protocol/canonical-json.js';
 import type { JsonObject } from '../../protocol/events.js';
 import type { Storage } from '../../storage/storage.js';
 import { MatrixError } from '../errors.js';
+import { restrictedJoinAuthoriser } from './restricted-join.js';
 import type { RoomEventSender, SentEvent } from './room-event-sender.js';
+import type { RoomReads } from './room-reads.js';
 
 /** displayname and avatar_url of a local account, for the content of its membership events. */
 export async function memberProfile(storage: Storage, userId: string): Promise<JsonObject> {
@@ -31,11 +33,18 @@ export class RoomMembership {
   constructor(
     private readonly storage: Storage,
     private readonly sender: RoomEventSender,
+    private readonly reads: RoomReads,
+    private readonly serverName: string,
   ) {}
 
-  /** The user joins (or re-announces a join with a fresh profile); an invite, if any, is what lets them in. */
+  /**
+   * The user joins (or re-announces a join with a fresh profile); an invite, if any, is what
+   * lets them in, or in a restricted room their membership of a room its join rule allows.
+   */
   async join(roomId: string, userId: string, options: MembershipOptions = {}): Promise<SentEvent> {
-    const content = { membership: 'join', ...(await memberProfile(this.storage, userId)) };
+    const content: JsonObject = { membership: 'join', ...(await memberProfile(this.storage, userId)) };
+    const authoriser = await restrictedJoinAuthoriser(this.reads, this.serverName, roomId, userId);
+    if (authoriser !== undefined) content.join_authorised_via_users_server = authoriser;
     return this.send(roomId, userId, userId, withReason(content, options));
   }
 

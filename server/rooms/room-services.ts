@@ -62,7 +62,7 @@ export function createRoomServices(options: RoomServicesOptions): RoomServices {
   const create = (creator: string, request: CreateRoomRequest) => createRoom(deps, creator, request);
   return {
     sender,
-    membership: new RoomMembership(options.storage, sender),
+    membership: new RoomMembership(options.storage, sender, reads, options.serverName),
     reads,
     redactions: new RoomRedactions(options.storage, sender, reads),
     reports: createInMemoryContentReports(log),

@@ -71,7 +71,7 @@ export function plainTextTopic(content: JsonObject): string | undefined {
 }
 
 /** Room IDs named by `m.room_membership` conditions of a restricted join rule. */
-function allowedRoomIds(joinRules: JsonObject): string[] {
+export function allowedRoomIds(joinRules: JsonObject): string[] {
   const allow = joinRules.allow;
   if (!Array.isArray(allow)) return [];
   const ids: string[] = [];
