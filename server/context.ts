@@ -8,6 +8,7 @@ import type { SigningKey } from '../protocol/signing.js';
 import type { Storage } from '../storage/storage.js';
 import type { JwtLoginVerifier } from './accounts/jwt-login.js';
 import type { LastSeenRecorder } from './accounts/last-seen-recorder.js';
+import type { OpenIdTokens } from './accounts/openid-tokens.js';
 import type { PasswordHasher } from './accounts/password-hash.js';
 import type { PresenceService } from './accounts/presence-service.js';
 import type { ProfileChangedListener, ProfileService } from './accounts/profile-service.js';
@@ -75,6 +76,8 @@ export interface HomeserverContext {
   readonly historyVisibility: HistoryVisibility;
   /** Relation checks before a send, bundled aggregations (unsigned m.relations), /relations and /threads (rooms/relations.ts). */
   readonly relations: RelationService;
+  /** Short-lived tokens proving a user's identity to third parties (accounts/openid-tokens.ts). */
+  readonly openIdTokens: OpenIdTokens;
   /** Aborted when the server begins to stop. */
   readonly shutdownSignal: AbortSignal;
   /** The OpenAPI document of every route this server declares (built on first use). */

@@ -21,6 +21,7 @@ import { createAccessTokenCodec, loadOrCreateSessionSecret } from './accounts/ac
 import { createAccountsAuthenticator } from './accounts/authenticator.js';
 import { type JwtLoginVerifier, loadJwtLoginVerifier } from './accounts/jwt-login.js';
 import { createLastSeenRecorder } from './accounts/last-seen-recorder.js';
+import { createOpenIdTokens } from './accounts/openid-tokens.js';
 import { createPasswordHasher } from './accounts/password-hash.js';
 import { createPresenceService } from './accounts/presence-service.js';
 import { createProfileService, type ProfileChangedListener } from './accounts/profile-service.js';
@@ -191,6 +192,7 @@ function assemble(
     sharedSecretRegistration: createSharedSecretRegistration(accountKeys.registrationSharedSecret),
     historyVisibility: createHistoryVisibility(storage),
     relations: createRelationService({ storage, visibility: () => context.historyVisibility }),
+    openIdTokens: createOpenIdTokens(accountKeys.sessionSecret, config.server_name),
     shutdownSignal: shutdown.signal,
     openApiDocument: () => {
       openApi ??= buildOpenApiDocument(

@@ -63,7 +63,9 @@ function renderProperties(
       out.push(`${indent}${key}:`);
       renderProperties(child, (childValue ?? {}) as Record<string, unknown>, depth + 1, out);
     } else if (child.type === 'array' && isObjectSchema(child.items as TSchema)) {
-      out.push(`${indent}${key}:`);
+      const items = (childValue ?? []) as unknown[];
+      // An empty list of objects is written as `[]`: a bare `key:` would read back as null.
+      out.push(items.length === 0 ? `${indent}${key}: []` : `${indent}${key}:`);
       for (const item of (childValue ?? []) as Record<string, unknown>[]) {
         const itemLines: string[] = [];
         renderProperties(child.items as TSchema, item, depth + 2, itemLines);

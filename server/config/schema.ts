@@ -277,6 +277,50 @@ export const ConfigSchema = Type.Object(
         description:
           'm.server for federation (host:port); empty means server_name (with :443 if it has no port).',
       }),
+      support_contacts: Type.Array(
+        Type.Object(
+          {
+            role: Type.String({
+              minLength: 1,
+              description: 'm.role.admin, m.role.security or a namespaced role.',
+            }),
+            matrix_id: Type.Optional(Type.String({ pattern: '^@', description: 'A user ID to reach them.' })),
+            email_address: Type.Optional(Type.String({ minLength: 3, description: 'An email address.' })),
+          },
+          { additionalProperties: false },
+        ),
+        {
+          default: [],
+          description:
+            'Ways to reach the administrators, in /.well-known/matrix/support (each with a matrix_id or an email_address).',
+        },
+      ),
+      support_page: Type.String({
+        default: '',
+        description: 'A support web page for /.well-known/matrix/support; empty leaves it out.',
+      }),
+    }),
+    voip: Section('TURN credentials for calls (GET /voip/turnServer).', {
+      turn_uris: Type.Array(Type.String({ pattern: '^turns?:' }), {
+        default: [],
+        description: 'TURN server URIs (turn:host:port?transport=udp); empty: no TURN is offered.',
+      }),
+      turn_shared_secret: Type.String({
+        default: '',
+        description:
+          "coturn's static-auth-secret: time-limited credentials are made from it (preferred to a fixed user).",
+      }),
+      turn_username: Type.String({
+        default: '',
+        description: 'A fixed TURN user, when no shared secret is set.',
+      }),
+      turn_password: Type.String({ default: '', description: "The fixed TURN user's password." }),
+      turn_user_lifetime_seconds: Type.Integer({
+        minimum: 60,
+        default: 86_400,
+        description: 'How long credentials made from the shared secret stay valid.',
+      }),
+      turn_allow_guests: Type.Boolean({ default: true, description: 'Give TURN credentials to guests too.' }),
     }),
     federation: Section('Server-Server API.', {
       enabled: Type.Boolean({ default: true, description: 'Federate with other homeservers.' }),

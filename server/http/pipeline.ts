@@ -89,7 +89,9 @@ export function compileRoute(route: Route, deps: PipelineDependencies): RouteRun
       : deps.rateLimiter.take(route.rateLimit, rateLimitKey(requester, incoming.ip));
     if (retryAfterMs > 0) throw MatrixError.limitExceeded(retryAfterMs);
     if (authentication.failure !== undefined) throw authentication.failure;
-    delete query.access_token;
+    // The deprecated token parameter is credentials, not input, except where a route without
+    // auth takes a token as its subject (federation openid/userinfo).
+    if (route.auth !== 'none') delete query.access_token;
 
     let signal: AbortSignal | undefined;
     const request: RouteRequest<unknown, unknown, unknown, typeof route.auth> = {

@@ -6,6 +6,7 @@
 import type { Route } from '../http/route.js';
 import { accountRoutes } from './account.js';
 import { accountDataRoutes } from './account-data.js';
+import { adminRoutes } from './admin.js';
 import { capabilitiesRoutes } from './capabilities.js';
 import { deviceRoutes } from './devices.js';
 import { directoryRoutes } from './directory.js';
@@ -13,6 +14,8 @@ import { docsRoutes } from './docs.js';
 import { filterRoutes } from './filters.js';
 import { healthRoutes } from './health.js';
 import { loginRoutes } from './login.js';
+import { mutualRoomsRoutes } from './mutual-rooms.js';
+import { openIdRoutes } from './openid.js';
 import { presenceRoutes } from './presence.js';
 import { profileRoutes } from './profile.js';
 import { readMarkerRoutes } from './read-markers.js';
@@ -28,9 +31,11 @@ import { roomUpgradeRoutes } from './rooms-upgrade.js';
 import { synapseAdminRoutes } from './synapse-admin.js';
 import { syncRoutes } from './sync.js';
 import { tagRoutes } from './tags.js';
+import { thirdPartyRoutes } from './third-party.js';
 import { typingRoutes } from './typing.js';
 import { userDirectoryRoutes } from './user-directory.js';
 import { versionsRoutes } from './versions.js';
+import { voipRoutes } from './voip.js';
 import { webSocketRoutes } from './websocket.js';
 import { wellKnownRoutes } from './well-known.js';
 
@@ -64,4 +69,9 @@ export const allRoutes: readonly Route[] = [
   ...webSocketRoutes,
   ...syncRoutes,
   ...filterRoutes,
+  ...mutualRoomsRoutes,
+  ...voipRoutes,
+  ...thirdPartyRoutes,
+  ...openIdRoutes,
+  ...adminRoutes,
 ];

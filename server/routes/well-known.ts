@@ -2,6 +2,7 @@
  * Server discovery:
  *   GET /.well-known/matrix/client   (client-server-api "Well-known URIs", wellknown.yaml)
  *   GET /.well-known/matrix/server   (server-server-api "Resolving server names", step 3)
+ *   GET /.well-known/matrix/support  (client-server-api "Getting the support information", support.yaml)
  */
 import { Type } from '@sinclair/typebox';
 import type { MyelinConfig } from '../config/index.js';
@@ -67,4 +68,46 @@ export function delegatedServerName(config: MyelinConfig): string {
   return hasPort ? config.server_name : `${config.server_name}:443`;
 }
 
-export const wellKnownRoutes = [getClientWellKnown, getServerWellKnown];
+const SupportInformation = Type.Object(
+  {
+    contacts: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            matrix_id: Type.Optional(Type.String()),
+            email_address: Type.Optional(Type.String()),
+            role: Type.String(),
+          },
+          { description: 'A way to contact the server administrator.' },
+        ),
+      ),
+    ),
+    support_page: Type.Optional(Type.String({ description: 'A page with support information.' })),
+  },
+  { description: 'Server support information.' },
+);
+
+export const getSupportWellKnown = defineRoute({
+  method: 'GET',
+  path: '/.well-known/matrix/support',
+  operationId: 'getWellknownSupport',
+  summary: 'Gets homeserver contacts and support details.',
+  description: 'The configured administrator contacts and support page; 404 when none are configured.',
+  tags: ['Server discovery'],
+  resource: 'client',
+  auth: 'none',
+  rateLimit: 'none',
+  responses: { 200: SupportInformation, 404: MatrixErrorBody },
+  async handler(_req, hs) {
+    const { support_contacts: contacts, support_page: page } = hs.config.well_known;
+    if (contacts.length === 0 && page === '') {
+      throw MatrixError.notFound('This server publishes no support information.');
+    }
+    return reply(200, {
+      ...(contacts.length > 0 ? { contacts: contacts.map((contact) => ({ ...contact })) } : {}),
+      ...(page !== '' ? { support_page: page } : {}),
+    });
+  },
+});
+
+export const wellKnownRoutes = [getClientWellKnown, getServerWellKnown, getSupportWellKnown];
