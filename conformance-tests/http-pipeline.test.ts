@@ -182,6 +182,8 @@ describe('HTTP request pipeline (client-server "API Standards")', () => {
               isGuest: false,
               sessionId: 'S',
               isAdmin: false,
+              isLocked: false,
+              isSuspended: false,
             };
           },
           async authenticateServer() {

@@ -92,6 +92,13 @@ export class MatrixError extends Error {
   static invalidParam(message: string): MatrixError {
     return MatrixError.of('M_INVALID_PARAM', message);
   }
+  /** client-server "Account locking": 401 with soft_logout, so clients keep their session and state. */
+  static userLocked(): MatrixError {
+    return MatrixError.of('M_USER_LOCKED', 'This account has been locked', { soft_logout: true });
+  }
+  static userSuspended(): MatrixError {
+    return MatrixError.of('M_USER_SUSPENDED', 'You cannot perform this action while suspended.');
+  }
   static forbidden(message: string): MatrixError {
     return MatrixError.of('M_FORBIDDEN', message);
   }

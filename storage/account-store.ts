@@ -7,6 +7,10 @@ export interface Account {
   readonly deactivated: boolean;
   /** Deactivated with `erase: true`: a later GDPR erasure job must remove the user's data. */
   readonly erased: boolean;
+  /** client-server "Account locking": every request but logout answers M_USER_LOCKED. */
+  readonly locked: boolean;
+  /** client-server "Account suspension": reads go on, acting in rooms and on the profile does not. */
+  readonly suspended: boolean;
   readonly createdTs: number;
   readonly displayName: string | null;
   readonly avatarUrl: string | null;
@@ -53,6 +57,8 @@ export interface AccountWriter {
   setAdmin(userId: string, isAdmin: boolean): Promise<void>;
   /** `erase` records the deactivation's GDPR erasure request (client-server "Account deactivation"). */
   setDeactivated(userId: string, deactivated: boolean, erase?: boolean): Promise<void>;
+  setLocked(userId: string, locked: boolean): Promise<void>;
+  setSuspended(userId: string, suspended: boolean): Promise<void>;
   updateProfile(userId: string, update: ProfileUpdate): Promise<void>;
   /** Sets a custom profile field; `null` deletes it. NOT_FOUND for an unknown user. */
   setProfileField(userId: string, key: string, value: ProfileFieldValue | null): Promise<void>;

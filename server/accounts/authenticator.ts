@@ -53,6 +53,8 @@ export function createAccountsAuthenticator(
         isGuest: account.isGuest,
         sessionId: claims.sessionId,
         isAdmin: account.isAdmin,
+        isLocked: account.locked,
+        isSuspended: account.suspended,
       };
     },
     authenticateServer,

@@ -59,6 +59,8 @@ export interface AccountFlags {
   readonly isAdmin: boolean;
   readonly isGuest: boolean;
   readonly deactivated: boolean;
+  readonly locked: boolean;
+  readonly suspended: boolean;
 }
 
 export interface SessionService {
@@ -71,7 +73,7 @@ export interface SessionService {
   /** Deletes devices with their sessions; their tokens fail at once. */
   deleteDevices(userId: string, deviceIds: readonly string[]): Promise<void>;
   isSessionAlive(sessionId: string): Promise<boolean>;
-  /** Call after changing an account's admin, guest or deactivated flag so cached flags are re-read. */
+  /** Call after changing an account's admin, guest, deactivated, locked or suspended flag so cached flags are re-read. */
   accountChanged(userId: string): void;
   /** POST /login/get_token: a single-use m.login.token for the user. */
   issueLoginToken(userId: string): Promise<{ loginToken: string; expiresInMs: number }>;
@@ -163,8 +165,22 @@ export function createSessionService(deps: {
     const epoch = accountEpoch;
     const account = await storage.accounts.getAccount(userId);
     const flags: AccountFlags = account
-      ? { exists: true, isAdmin: account.isAdmin, isGuest: account.isGuest, deactivated: account.deactivated }
-      : { exists: false, isAdmin: false, isGuest: false, deactivated: false };
+      ? {
+          exists: true,
+          isAdmin: account.isAdmin,
+          isGuest: account.isGuest,
+          deactivated: account.deactivated,
+          locked: account.locked,
+          suspended: account.suspended,
+        }
+      : {
+          exists: false,
+          isAdmin: false,
+          isGuest: false,
+          deactivated: false,
+          locked: false,
+          suspended: false,
+        };
     if (epoch === accountEpoch) accounts.set(userId, flags);
     return flags;
   };
@@ -248,6 +264,9 @@ export function createSessionService(deps: {
       await revokeSession(session.sessionId);
       throw unknownRefreshToken('The refresh token has expired.');
     }
+    // client-server "Account locking": no new access token until the account is unlocked.
+    if ((await (accounts.get(session.userId) ?? loadAccount(session.userId))).locked)
+      throw MatrixError.userLocked();
     return rotate(session.sessionId, session.userId, session.deviceId, hash);
   };
 

@@ -196,6 +196,8 @@ describe('user-interactive authentication engine', () => {
       isGuest: false,
       sessionId: 's',
       isAdmin: false,
+      isLocked: false,
+      isSuspended: false,
     };
     const alice: AuthenticatedUser = { ...bob, userId: '@alice:example.org' };
     const started = async (requester?: AuthenticatedUser) => {
@@ -240,6 +242,8 @@ describe('user-interactive authentication engine', () => {
       isGuest: false,
       sessionId: 's',
       isAdmin: false,
+      isLocked: false,
+      isSuspended: false,
     } as const;
     const error = await requireUserInteractiveAuth(
       host,

@@ -16,6 +16,10 @@ export interface AuthenticatedUser {
   readonly sessionId: string;
   /** A server admin (config rate_limits.exempt_admins, admin APIs). */
   readonly isAdmin: boolean;
+  /** client-server "Account locking": the pipeline refuses every route but logout. */
+  readonly isLocked: boolean;
+  /** client-server "Account suspension": routes that act in rooms or on the profile refuse (assertNotSuspended). */
+  readonly isSuspended: boolean;
 }
 
 /** Where an authenticated request came from: recorded as the device's last seen IP and user agent. */

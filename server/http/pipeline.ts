@@ -89,6 +89,12 @@ export function compileRoute(route: Route, deps: PipelineDependencies): RouteRun
       : deps.rateLimiter.take(route.rateLimit, rateLimitKey(requester, incoming.ip));
     if (retryAfterMs > 0) throw MatrixError.limitExceeded(retryAfterMs);
     if (authentication.failure !== undefined) throw authentication.failure;
+    if (requester?.kind === 'user' && requester.isLocked && route.allowLockedAccount !== true) {
+      throw MatrixError.userLocked();
+    }
+    if (requester?.kind === 'user' && requester.isSuspended && route.refusedWhileSuspended === true) {
+      throw MatrixError.userSuspended();
+    }
     // The deprecated token parameter is credentials, not input, except where a route without
     // auth takes a token as its subject (federation openid/userinfo).
     if (route.auth !== 'none') delete query.access_token;

@@ -113,6 +113,13 @@ export interface RouteDefinition<
   readonly responses: R;
   /** Left out of the OpenAPI document (static assets). */
   readonly hidden?: boolean;
+  /** Served to a locked account too (client-server "Account locking": the logout endpoints). */
+  readonly allowLockedAccount?: boolean;
+  /**
+   * Refused to a suspended account with 403 M_USER_SUSPENDED (client-server "Account
+   * suspension": joining, inviting, sending, changing the profile...).
+   */
+  readonly refusedWhileSuspended?: boolean;
   handler(
     req: RouteRequest<Static<P>, Static<Q>, Static<B>, A>,
     hs: HomeserverContext,

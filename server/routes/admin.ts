@@ -1,12 +1,19 @@
 /**
  * client-server "Server administration" (admin.yaml):
  *   GET /_matrix/client/v3/admin/whois/{userId}
- * A user may look themselves up; server admins anyone local. Each device is one
+ *   GET|PUT /_matrix/client/v1/admin/suspend/{userId}   (v1.18, "Account suspension")
+ *   GET|PUT /_matrix/client/v1/admin/lock/{userId}      (v1.18, "Account locking")
+ * whois: a user may look themselves up; server admins anyone local. Each device is one
  * session with its most recent connection (devices keep their last IP, user agent
- * and time, as Synapse reports them).
+ * and time, as Synapse reports them). Suspending and locking are for server admins,
+ * on local, active, non-admin accounts; authorisation is checked before any lookup
+ * so the answers tell nothing about who exists.
  */
-import { Type } from '@sinclair/typebox';
+import { type Static, type TBoolean, type TObject, Type } from '@sinclair/typebox';
+import { isValidUserId } from '../../protocol/identifiers.js';
+import type { HomeserverContext } from '../context.js';
 import { MatrixError } from '../errors.js';
+import type { AuthenticatedUser } from '../http/auth.js';
 import { defineRoute, MatrixErrorBody, reply } from '../http/route.js';
 
 const ConnectionInfo = Type.Object({
@@ -61,4 +68,73 @@ export const getWhoIs = defineRoute({
   },
 });
 
-export const adminRoutes = [getWhoIs];
+type ModerationFlag = 'suspended' | 'locked';
+
+/** The target of a suspend/lock call, checked in the spec's order; its account when it may be moderated. */
+async function moderationTarget(
+  hs: HomeserverContext,
+  requester: AuthenticatedUser,
+  userId: string,
+  changing: boolean,
+) {
+  if (!requester.isAdmin) throw MatrixError.forbidden('Requesting user is not a server administrator');
+  if (!isValidUserId(userId, { historical: true }) || !userId.endsWith(`:${hs.config.server_name}`)) {
+    throw MatrixError.invalidParam('User does not belong to the local server');
+  }
+  const account = await hs.storage.accounts.getAccount(userId);
+  if (account === null || account.deactivated) throw MatrixError.notFound('User not found');
+  if (changing && account.isAdmin) throw MatrixError.forbidden('Server administrators cannot be moderated');
+  return account;
+}
+
+function moderationRoutes(flag: ModerationFlag, path: string, noun: string) {
+  const Body = Type.Object({
+    [flag]: Type.Boolean({ description: `Whether the account is ${flag}.` }),
+  }) as TObject<{ [K in ModerationFlag]: TBoolean }>;
+  const errorsOf = { 400: MatrixErrorBody, 403: MatrixErrorBody, 404: MatrixErrorBody, 429: MatrixErrorBody };
+  const params = Type.Object({ userId: Type.String({ description: 'The user to look up or change.' }) });
+  const common = {
+    path,
+    tags: ['Server administration'],
+    resource: 'client',
+    auth: 'access-token',
+    rateLimit: 'client',
+  } as const;
+  const get = defineRoute({
+    ...common,
+    method: 'GET',
+    operationId: `getAdmin${noun}User`,
+    summary: `Gets information about the ${flag} status of a particular user.`,
+    request: { params },
+    responses: { 200: Body, ...errorsOf },
+    async handler(req, hs) {
+      const account = await moderationTarget(hs, req.requester, req.params.userId, false);
+      return reply(200, { [flag]: account[flag] } as Static<typeof Body>);
+    },
+  });
+  const put = defineRoute({
+    ...common,
+    method: 'PUT',
+    operationId: `setAdmin${noun}User`,
+    summary: `Set the ${flag} status of a particular user.`,
+    request: { params, body: Body },
+    responses: { 200: Body, ...errorsOf },
+    async handler(req, hs) {
+      const { userId } = req.params;
+      await moderationTarget(hs, req.requester, userId, true);
+      const value = (req.body as Record<ModerationFlag, boolean>)[flag];
+      if (flag === 'suspended') await hs.storage.accounts.setSuspended(userId, value);
+      else await hs.storage.accounts.setLocked(userId, value);
+      hs.sessions.accountChanged(userId);
+      req.log.info({ userId, [flag]: value, admin: req.requester.userId }, `Account ${flag} status changed`);
+      return reply(200, { [flag]: value } as Static<typeof Body>);
+    },
+  });
+  return [get, put];
+}
+
+export const adminRoutes = [
+  getWhoIs,
+  ...moderationRoutes('suspended', '/_matrix/client/v1/admin/suspend/{userId}', 'Suspend'),
+  ...moderationRoutes('locked', '/_matrix/client/v1/admin/lock/{userId}', 'Lock'),
+];

@@ -175,7 +175,7 @@ async function passwordLogin(hs: HomeserverContext, body: LoginBody): Promise<Ac
     ? await hs.passwords.verify(body.password, account.passwordHash)
     : await hs.passwords.verifyDummy(body.password);
   if (!account || !valid) throw MatrixError.forbidden(BAD_CREDENTIALS);
-  if (account.deactivated) throw MatrixError.of('M_USER_DEACTIVATED', 'This account has been deactivated.');
+  assertMayLogIn(account);
   return account;
 }
 
@@ -233,7 +233,7 @@ async function tokenLogin(hs: HomeserverContext, token: string | undefined): Pro
   if (userId === null) throw MatrixError.forbidden('Invalid or expired login token.');
   const account = await hs.storage.accounts.getAccount(userId);
   if (!account) throw MatrixError.forbidden('Invalid or expired login token.');
-  if (account.deactivated) throw MatrixError.of('M_USER_DEACTIVATED', 'This account has been deactivated.');
+  assertMayLogIn(account);
   return account;
 }
 
@@ -244,7 +244,7 @@ async function jwtLogin(hs: HomeserverContext, token: string | undefined): Promi
   if (userId.length > MAX_USER_ID_LENGTH) throw MatrixError.forbidden('The JWT names an invalid user ID.');
   const account = await findAccount(hs, userId);
   if (account) {
-    if (account.deactivated) throw MatrixError.of('M_USER_DEACTIVATED', 'This account has been deactivated.');
+    assertMayLogIn(account);
     return account;
   }
   if (!hs.config.jwt_login.create_account)
@@ -361,6 +361,7 @@ export const refresh = defineRoute({
 export const logout = defineRoute({
   method: 'POST',
   path: '/_matrix/client/v3/logout',
+  allowLockedAccount: true,
   operationId: 'logout',
   summary: 'Invalidates a user access token',
   description: 'Ends the session of the access token and deletes its device.',
@@ -380,6 +381,7 @@ export const logout = defineRoute({
 export const logoutAll = defineRoute({
   method: 'POST',
   path: '/_matrix/client/v3/logout/all',
+  allowLockedAccount: true,
   operationId: 'logout_all',
   summary: 'Invalidates all access tokens for a user',
   description: 'Ends every session of the user and deletes every device.',
@@ -431,3 +433,9 @@ export const whoami = defineRoute({
 });
 
 export const loginRoutes = [getLoginFlows, login, generateLoginToken, refresh, logout, logoutAll, whoami];
+
+/** A deactivated account never logs in again; a locked one not until it is unlocked (client-server "Account locking"). */
+function assertMayLogIn(account: Account): void {
+  if (account.deactivated) throw MatrixError.of('M_USER_DEACTIVATED', 'This account has been deactivated.');
+  if (account.locked) throw MatrixError.userLocked();
+}

@@ -92,6 +92,7 @@ export const setProfileField = defineRoute({
   resource: 'client',
   auth: 'access-token',
   rateLimit: 'client',
+  refusedWhileSuspended: true,
   request: { params: FieldParams, body: FieldBody },
   responses: {
     200: EmptyResponse,
@@ -118,6 +119,7 @@ export const deleteProfileField = defineRoute({
   resource: 'client',
   auth: 'access-token',
   rateLimit: 'client',
+  refusedWhileSuspended: true,
   request: { params: FieldParams },
   responses: {
     200: EmptyResponse,

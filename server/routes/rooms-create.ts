@@ -84,6 +84,7 @@ export const createRoomRoute = defineRoute({
   resource: 'client',
   auth: 'access-token',
   rateLimit: 'client',
+  refusedWhileSuspended: true,
   request: { body: CreateRoomBody },
   responses: {
     200: Type.Object(

@@ -164,6 +164,7 @@ export const joinRoomById = defineRoute({
   resource: 'client',
   auth: 'access-token',
   rateLimit: 'client',
+  refusedWhileSuspended: true,
   request: { params: RoomIdParams, body: JoinBody, allowEmptyBody: true },
   responses: { 200: RoomIdResponse, ...errors },
   async handler(req, hs) {
@@ -183,6 +184,7 @@ export const joinRoomByIdOrAlias = defineRoute({
   resource: 'client',
   auth: 'access-token',
   rateLimit: 'client',
+  refusedWhileSuspended: true,
   request: { params: RoomIdOrAliasParams, query: ViaQuery, body: JoinBody, allowEmptyBody: true },
   responses: { 200: RoomIdResponse, ...errors },
   async handler(req, hs) {
@@ -203,6 +205,7 @@ export const knockRoute = defineRoute({
   resource: 'client',
   auth: 'access-token',
   rateLimit: 'client',
+  refusedWhileSuspended: true,
   request: { params: RoomIdOrAliasParams, query: ViaQuery, body: ReasonBody, allowEmptyBody: true },
   responses: { 200: RoomIdResponse, ...errors },
   async handler(req, hs) {
@@ -236,6 +239,7 @@ export const inviteRoute = defineRoute({
   resource: 'client',
   auth: 'access-token',
   rateLimit: 'client',
+  refusedWhileSuspended: true,
   request: { params: RoomIdParams, body: InviteBody },
   responses: { 200: Empty, ...errors },
   async handler(req, hs) {
@@ -326,6 +330,7 @@ function targetRoute(options: {
     resource: 'client',
     auth: 'access-token',
     rateLimit: 'client',
+    refusedWhileSuspended: true,
     request: { params: RoomIdParams, body: TargetBody },
     responses: { 200: Empty, ...errors },
     async handler(req, hs) {

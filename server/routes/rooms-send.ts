@@ -114,6 +114,7 @@ export const sendMessage = defineRoute({
   resource: 'client',
   auth: 'access-token',
   rateLimit: 'client',
+  refusedWhileSuspended: true,
   request: {
     params: Type.Object({ roomId: roomIdParam, eventType: eventTypeParam, txnId: txnIdParam }),
     body: EventContent,
@@ -153,6 +154,7 @@ export const setRoomState = defineRoute({
   resource: 'client',
   auth: 'access-token',
   rateLimit: 'client',
+  refusedWhileSuspended: true,
   request: {
     params: Type.Object({
       roomId: roomIdParam,
@@ -180,6 +182,7 @@ export const setRoomStateEmptyKey = defineRoute({
   resource: 'client',
   auth: 'access-token',
   rateLimit: 'client',
+  refusedWhileSuspended: true,
   request: {
     params: Type.Object({ roomId: roomIdParam, eventType: eventTypeParam }),
     body: EventContent,
@@ -222,6 +225,11 @@ export const redactEventRoute = defineRoute({
     const { eventId } = req.params;
     if (!isValidEventId(eventId))
       throw MatrixError.invalidParam(`Invalid event ID: ${JSON.stringify(eventId)}`);
+    if (req.requester.isSuspended) {
+      // client-server "Account suspension": own events may still be redacted, others' not.
+      const target = await hs.storage.events.getEvent(eventId);
+      if (target?.pdu.sender !== req.requester.userId) throw MatrixError.userSuspended();
+    }
     const txn = transactionOf(req.requester, req.params.txnId);
     const sent = await hs.rooms.redactions.redact({
       roomId,

@@ -22,6 +22,7 @@ export const upgradeRoomRoute = defineRoute({
   resource: 'client',
   auth: 'access-token',
   rateLimit: 'client',
+  refusedWhileSuspended: true,
   request: {
     params: Type.Object({ roomId: Type.String({ description: 'The ID of the room to upgrade.' }) }),
     body: Type.Object(

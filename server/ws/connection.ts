@@ -195,6 +195,10 @@ export class WebSocketConnection {
       );
       return;
     }
+    if (requester.isLocked) {
+      this.rejectAuthentication(MatrixError.userLocked());
+      return;
+    }
     if (this.requester !== undefined && this.requester.sessionId !== requester.sessionId) {
       this.send(
         errorFrame(MatrixError.forbidden('A socket stays with the login session it began with.'), {

@@ -18,6 +18,8 @@ export function describeAccountStoreContract(makeStorage: StorageFactory): void 
         isGuest: false,
         deactivated: false,
         erased: false,
+        locked: false,
+        suspended: false,
         createdTs: 1234,
         displayName: null,
         avatarUrl: null,
@@ -52,6 +54,19 @@ export function describeAccountStoreContract(makeStorage: StorageFactory): void 
       );
       expect((await storage().accounts.getAccount('@bob:example.org'))!.createdTs).to.equal(1);
       expect(await storage().accounts.countAccounts()).to.equal(1);
+    });
+
+    it('locks and suspends an account and lifts both, each on its own', async () => {
+      const userId = '@dora:example.org';
+      await storage().accounts.createAccount({ userId, createdTs: 1 });
+      await storage().accounts.setLocked(userId, true);
+      expect(await storage().accounts.getAccount(userId)).to.include({ locked: true, suspended: false });
+      await storage().accounts.setSuspended(userId, true);
+      await storage().accounts.setLocked(userId, false);
+      expect(await storage().accounts.getAccount(userId)).to.include({ locked: false, suspended: true });
+      await storage().accounts.setSuspended(userId, false);
+      expect(await storage().accounts.getAccount(userId)).to.include({ locked: false, suspended: false });
+      await expectStorageError(storage().accounts.setLocked('@nobody:example.org', true), 'NOT_FOUND');
     });
 
     it('updates password, admin flag, deactivation and profile', async () => {

@@ -70,6 +70,8 @@ export class SqliteAccountStore implements AccountStore {
       isGuest: account.isGuest ?? false,
       deactivated: false,
       erased: false,
+      locked: false,
+      suspended: false,
       createdTs: account.createdTs,
       displayName: account.displayName ?? null,
       avatarUrl: account.avatarUrl ?? null,
@@ -93,6 +95,14 @@ export class SqliteAccountStore implements AccountStore {
       deactivated,
       erased: deactivated ? (erase ? true : sql`${accounts.erased}`) : false,
     });
+  }
+
+  setLocked(userId: string, locked: boolean): Promise<void> {
+    return this.update(userId, { locked });
+  }
+
+  setSuspended(userId: string, suspended: boolean): Promise<void> {
+    return this.update(userId, { suspended });
   }
 
   updateProfile(userId: string, update: ProfileUpdate): Promise<void> {

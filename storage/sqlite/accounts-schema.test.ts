@@ -49,6 +49,8 @@ describe('SQLite accounts schema (migration 2)', () => {
         isGuest: false,
         deactivated: false,
         erased: false,
+        locked: false,
+        suspended: false,
         createdTs: 10,
         displayName: 'Alice',
         avatarUrl: null,

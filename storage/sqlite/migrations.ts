@@ -301,4 +301,12 @@ CREATE INDEX events_by_room_ts ON events (room_id, origin_server_ts);
 CREATE INDEX transaction_ids_by_event ON transaction_ids (event_id);
 `,
   },
+  {
+    version: 4,
+    name: 'account moderation: locked and suspended accounts',
+    sql: `
+ALTER TABLE accounts ADD COLUMN locked INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE accounts ADD COLUMN suspended INTEGER NOT NULL DEFAULT 0;
+`,
+  },
 ];

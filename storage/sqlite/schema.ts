@@ -110,6 +110,8 @@ export const accounts = sqliteTable(
     displayName: text('display_name'),
     avatarUrl: text('avatar_url'),
     erased: integer('erased', { mode: 'boolean' }).notNull().default(false),
+    locked: integer('locked', { mode: 'boolean' }).notNull().default(false),
+    suspended: integer('suspended', { mode: 'boolean' }).notNull().default(false),
   },
   (t) => [index('accounts_by_lower_user_id').on(sql`lower(${t.userId})`)],
 );
