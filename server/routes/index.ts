@@ -13,6 +13,7 @@ import { directoryRoutes } from './directory.js';
 import { docsRoutes } from './docs.js';
 import { filterRoutes } from './filters.js';
 import { healthRoutes } from './health.js';
+import { legacySyncRoutes } from './legacy-sync.js';
 import { loginRoutes } from './login.js';
 import { mutualRoomsRoutes } from './mutual-rooms.js';
 import { openIdRoutes } from './openid.js';
@@ -74,4 +75,5 @@ export const allRoutes: readonly Route[] = [
   ...thirdPartyRoutes,
   ...openIdRoutes,
   ...adminRoutes,
+  ...legacySyncRoutes,
 ];
