@@ -4,6 +4,7 @@ export type * from './device-store.js';
 export { isStorageError, StorageError, type StorageErrorCode } from './errors.js';
 export type * from './event-store.js';
 export type * from './filter-store.js';
+export type * from './key-backup-store.js';
 export type * from './login-token-store.js';
 export type * from './membership-store.js';
 export {
@@ -22,6 +23,7 @@ export type * from './room-store.js';
 export type * from './session-store.js';
 export { openSqliteStorage, type SqliteStorage, type SqliteStorageOptions } from './sqlite/sqlite-storage.js';
 export type * from './state-store.js';
+export * from './to-device-store.js';
 export type * from './storage.js';
 export type * from './transaction-id-store.js';
 export type * from './uia-session-store.js';

@@ -5,6 +5,7 @@ import { describeDeviceStoreContract } from './device-store.contract.js';
 import { describeEventStoreContract } from './event-store.contract.js';
 import { describeEventStoreRoomsContract } from './event-store-rooms.contract.js';
 import { describeFilterStoreContract } from './filter-store.contract.js';
+import { describeKeyBackupStoreContract } from './key-backup-store.contract.js';
 import { describeLoginTokenStoreContract } from './login-token-store.contract.js';
 import { describeMembershipStoreContract } from './membership-store.contract.js';
 import { describePresenceStoreContract } from './presence-store.contract.js';
@@ -14,6 +15,7 @@ import { describeRelationStoreContract } from './relation-store.contract.js';
 import { describeRoomStoreContract } from './room-store.contract.js';
 import { describeSessionStoreContract } from './session-store.contract.js';
 import { describeStateStoreContract } from './state-store.contract.js';
+import { describeToDeviceStoreContract } from './to-device-store.contract.js';
 import { describeTransactionContract } from './transaction.contract.js';
 import { describeTransactionIdStoreContract } from './transaction-id-store.contract.js';
 import { describeUiaSessionStoreContract } from './uia-session-store.contract.js';
@@ -44,5 +46,7 @@ export function describeStorageContract(name: string, makeStorage: StorageFactor
     describeReceiptStoreContract(makeStorage);
     describeRelationStoreContract(makeStorage);
     describeFilterStoreContract(makeStorage);
+    describeToDeviceStoreContract(makeStorage);
+    describeKeyBackupStoreContract(makeStorage);
   });
 }
