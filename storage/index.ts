@@ -1,6 +1,7 @@
 export type * from './account-data-store.js';
 export type * from './account-store.js';
 export type * from './device-store.js';
+export type * from './e2e-key-store.js';
 export { isStorageError, StorageError, type StorageErrorCode } from './errors.js';
 export type * from './event-store.js';
 export type * from './filter-store.js';

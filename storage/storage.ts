@@ -1,6 +1,7 @@
 import type { AccountDataStore, AccountDataWriter } from './account-data-store.js';
 import type { AccountStore, AccountWriter } from './account-store.js';
 import type { DeviceStore, DeviceWriter } from './device-store.js';
+import type { E2eKeyStore } from './e2e-key-store.js';
 import type { EventStore, EventWriter } from './event-store.js';
 import type { FilterStore } from './filter-store.js';
 import type { KeyBackupStore } from './key-backup-store.js';
@@ -53,6 +54,8 @@ export interface Storage {
   /** Derived from events by persistEvent (and applyRedaction); read-only. */
   readonly relations: RelationStore;
   readonly filters: FilterStore;
+  /** End-to-end encryption keys of local devices and users, and the device-list stream. */
+  readonly e2eKeys: E2eKeyStore;
   /** Send-to-device inboxes of local devices, on the 'to_device' stream. */
   readonly toDevice: ToDeviceStore;
   /** Server-side backups of room keys. */

@@ -2,6 +2,7 @@ import { describeAccountDataStoreContract } from './account-data-store.contract.
 import { describeAccountStoreContract } from './account-store.contract.js';
 import type { StorageFactory } from './contract-harness.js';
 import { describeDeviceStoreContract } from './device-store.contract.js';
+import { describeE2eKeyStoreContract } from './e2e-key-store.contract.js';
 import { describeEventStoreContract } from './event-store.contract.js';
 import { describeEventStoreRoomsContract } from './event-store-rooms.contract.js';
 import { describeFilterStoreContract } from './filter-store.contract.js';
@@ -48,5 +49,6 @@ export function describeStorageContract(name: string, makeStorage: StorageFactor
     describeFilterStoreContract(makeStorage);
     describeToDeviceStoreContract(makeStorage);
     describeKeyBackupStoreContract(makeStorage);
+    describeE2eKeyStoreContract(makeStorage);
   });
 }

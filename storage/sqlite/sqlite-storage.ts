@@ -10,6 +10,7 @@ import {
   sqliteMigrationTarget,
 } from './connection.js';
 import { SqliteDeviceStore } from './device-store.js';
+import { SqliteE2eKeyStore } from './e2e-key-store.js';
 import { type EventStatements, prepareEventStatements } from './event-statements.js';
 import { SqliteEventStore } from './event-store.js';
 import { SqliteFilterStore } from './filter-store.js';
@@ -81,6 +82,7 @@ class SqliteStorageImpl implements SqliteStorage {
   readonly receipts: SqliteReceiptStore;
   readonly relations: SqliteRelationStore;
   readonly filters: SqliteFilterStore;
+  readonly e2eKeys: SqliteE2eKeyStore;
   readonly toDevice: SqliteToDeviceStore;
   readonly keyBackups: SqliteKeyBackupStore;
   private readonly writeQueue: SqliteWriteQueue;
@@ -110,6 +112,7 @@ class SqliteStorageImpl implements SqliteStorage {
     this.receipts = new SqliteReceiptStore(connection, this.enqueueAlone);
     this.relations = new SqliteRelationStore(connection);
     this.filters = new SqliteFilterStore(connection, this.enqueueAlone);
+    this.e2eKeys = new SqliteE2eKeyStore(connection, this.enqueueAlone);
     this.toDevice = new SqliteToDeviceStore(connection, this.enqueueAlone);
     this.keyBackups = new SqliteKeyBackupStore(connection, this.enqueueAlone);
   }
