@@ -16,6 +16,8 @@ import type { SessionService } from './accounts/session-service.js';
 import type { SharedSecretRegistration } from './accounts/shared-secret-registration.js';
 import type { UserInteractiveAuthState } from './accounts/user-interactive-auth.js';
 import type { MyelinConfig } from './config/index.js';
+import type { KeyBackupService } from './e2e/key-backup.js';
+import type { ToDeviceService } from './e2e/to-device.js';
 import type { RateLimiter } from './http/rate-limit.js';
 import type { OpenApiDocument } from './openapi/document.js';
 import type { HistoryVisibility } from './rooms/history-visibility.js';
@@ -75,6 +77,10 @@ export interface HomeserverContext {
   readonly historyVisibility: HistoryVisibility;
   /** Relation checks before a send, bundled aggregations (unsigned m.relations), /relations and /threads (rooms/relations.ts). */
   readonly relations: RelationService;
+  /** Send-to-device: sends, each device's pending messages and their acknowledgement (e2e/to-device.ts). */
+  readonly toDevice: ToDeviceService;
+  /** Server-side key backups: versions and backed-up room keys (e2e/key-backup.ts). */
+  readonly keyBackup: KeyBackupService;
   /** Aborted when the server begins to stop. */
   readonly shutdownSignal: AbortSignal;
   /** The OpenAPI document of every route this server declares (built on first use). */

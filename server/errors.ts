@@ -51,6 +51,7 @@ const STATUS_BY_ERRCODE = {
   M_PROFILE_TOO_LARGE: 400,
   M_KEY_TOO_LARGE: 400,
   M_DUPLICATE_ANNOTATION: 400,
+  M_WRONG_ROOM_KEYS_VERSION: 403,
 } as const;
 
 export type Errcode = keyof typeof STATUS_BY_ERRCODE;

@@ -33,6 +33,8 @@ import {
 import { createUserInteractiveAuthState } from './accounts/user-interactive-auth.js';
 import type { ListenerConfig, MyelinConfig } from './config/index.js';
 import type { HomeserverContext } from './context.js';
+import { KeyBackupService } from './e2e/key-backup.js';
+import { ToDeviceService } from './e2e/to-device.js';
 import { createHttpApp, createRouteDispatcher } from './http/app.js';
 import { type Authenticator, authenticatorWithoutAccounts } from './http/auth.js';
 import { createRateLimiter } from './http/rate-limit.js';
@@ -191,6 +193,12 @@ function assemble(
     sharedSecretRegistration: createSharedSecretRegistration(accountKeys.registrationSharedSecret),
     historyVisibility: createHistoryVisibility(storage),
     relations: createRelationService({ storage, visibility: () => context.historyVisibility }),
+    toDevice: new ToDeviceService({
+      store: storage.toDevice,
+      serverName: config.server_name,
+      notifier: () => notifier,
+    }),
+    keyBackup: new KeyBackupService(storage.keyBackups),
     shutdownSignal: shutdown.signal,
     openApiDocument: () => {
       openApi ??= buildOpenApiDocument(

@@ -19,6 +19,7 @@ import { readMarkerRoutes } from './read-markers.js';
 import { receiptRoutes } from './receipts.js';
 import { registerRoutes } from './register.js';
 import { relationRoutes } from './relations.js';
+import { roomKeysRoutes } from './room-keys.js';
 import { roomSummaryRoutes } from './room-summary.js';
 import { roomCreationRoutes } from './rooms-create.js';
 import { roomMembershipRoutes } from './rooms-membership.js';
@@ -28,6 +29,7 @@ import { roomUpgradeRoutes } from './rooms-upgrade.js';
 import { synapseAdminRoutes } from './synapse-admin.js';
 import { syncRoutes } from './sync.js';
 import { tagRoutes } from './tags.js';
+import { toDeviceRoutes } from './to-device.js';
 import { typingRoutes } from './typing.js';
 import { userDirectoryRoutes } from './user-directory.js';
 import { versionsRoutes } from './versions.js';
@@ -64,4 +66,6 @@ export const allRoutes: readonly Route[] = [
   ...webSocketRoutes,
   ...syncRoutes,
   ...filterRoutes,
+  ...toDeviceRoutes,
+  ...roomKeysRoutes,
 ];

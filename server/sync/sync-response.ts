@@ -18,6 +18,7 @@ import { roomSummary } from './room-summary.js';
 import { roomTimeline } from './room-timeline.js';
 import { strippedStateAt } from './stripped-state.js';
 import type { SyncDeps, SyncRequest } from './sync-context.js';
+import { toDeviceMessages } from './to-device.js';
 import type { TimelineSlice } from './sync-reads.js';
 import { formatSyncToken, type StreamPositions, tokenBeforeEvent } from './sync-token.js';
 
@@ -66,13 +67,14 @@ export async function buildSyncResponse(
     .map((record) => record.roomId);
   const joined = memberships.filter((record) => record.membership === 'join' && inFilter(record.roomId));
   const joinedIds = joined.map((record) => record.roomId);
-  const [accountData, ephemeral, changedRooms, presence] = await Promise.all([
+  const [accountData, ephemeral, changedRooms, presence, toDevice] = await Promise.all([
     accountDataChanges(deps, request),
     ephemeralEvents(deps, request, joinedIds),
     since === null
       ? Promise.resolve(new Map<string, number>())
       : deps.reads.roomsChangedBetween(since.events, eventsUpTo),
     presenceEvents(deps, request, allJoinedIds, deps.presenceLog),
+    toDeviceMessages(deps, request),
   ]);
 
   const joinPlans: RoomPlan[] = [];
@@ -136,21 +138,22 @@ export async function buildSyncResponse(
     }
   }
 
-  const next: StreamPositions = { ...request.upTo, presence: presence.position };
+  const next: StreamPositions = { ...request.upTo, presence: presence.position, toDevice: toDevice.position };
   const isEmpty =
     Object.keys(join).length === 0 &&
     Object.keys(leave).length === 0 &&
     Object.keys(invite).length === 0 &&
     Object.keys(knock).length === 0 &&
     accountData.global.length === 0 &&
-    presence.events.length === 0;
+    presence.events.length === 0 &&
+    toDevice.events.length === 0;
   const body: JsonObject = {
     next_batch: formatSyncToken(next),
     account_data: { events: accountData.global },
     presence: { events: presence.events },
     rooms: { join, invite, leave, knock },
     // The end-to-end encryption parts are filled by #6; their shape is here.
-    to_device: { events: [] },
+    to_device: { events: toDevice.events },
     device_lists: { changed: [], left: [] },
     device_one_time_keys_count: { signed_curve25519: 0 },
     device_unused_fallback_key_types: [],

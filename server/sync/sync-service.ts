@@ -157,11 +157,12 @@ export class SyncService {
 
   private async readPositions(): Promise<StreamPositions> {
     const { storage, typing } = this.hs;
-    const [events, accountData, receipts, presence] = await Promise.all([
+    const [events, accountData, receipts, presence, toDevice] = await Promise.all([
       storage.events.latestStreamOrdering(),
       storage.accountData.latestAccountDataPosition(),
       storage.receipts.latestReceiptPosition(),
       storage.presence.latestPresencePosition(),
+      this.hs.toDevice.latestPosition(),
     ]);
     return {
       events,
@@ -169,7 +170,7 @@ export class SyncService {
       receipts,
       typing: typing.position(),
       presence,
-      toDevice: 0,
+      toDevice,
       deviceLists: 0,
     };
   }

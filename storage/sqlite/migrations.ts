@@ -462,4 +462,58 @@ CREATE TABLE room_key_backup_keys (
 ) STRICT, WITHOUT ROWID;
 `,
   },
+  {
+    version: 5,
+    name: 'send-to-device inboxes and transactions, server-side key backups',
+    sql: `
+INSERT INTO stream_positions (stream, position) VALUES ('to_device', 0);
+-- One message per recipient device per send; a send's messages share its stream position.
+CREATE TABLE to_device_inbox (
+  user_id TEXT NOT NULL,
+  device_id TEXT NOT NULL,
+  stream_position INTEGER NOT NULL,
+  -- The event as sync hands it out: {sender, type, content}.
+  event TEXT NOT NULL,
+  PRIMARY KEY (user_id, device_id, stream_position),
+  FOREIGN KEY (user_id, device_id) REFERENCES devices (user_id, device_id) ON DELETE CASCADE
+) STRICT, WITHOUT ROWID;
+
+-- /sendToDevice idempotency: (sender, device, event type, txnId) -> the send's stream position.
+CREATE TABLE to_device_transactions (
+  user_id TEXT NOT NULL,
+  device_id TEXT NOT NULL,
+  event_type TEXT NOT NULL,
+  txn_id TEXT NOT NULL,
+  stream_position INTEGER NOT NULL,
+  created_ts INTEGER NOT NULL,
+  PRIMARY KEY (user_id, device_id, event_type, txn_id),
+  FOREIGN KEY (user_id, device_id) REFERENCES devices (user_id, device_id) ON DELETE CASCADE
+) STRICT, WITHOUT ROWID;
+CREATE INDEX to_device_transactions_by_created_ts ON to_device_transactions (created_ts);
+
+-- Deleted versions stay (deleted = 1) so that their numbers are never given out again.
+CREATE TABLE room_key_backup_versions (
+  user_id TEXT NOT NULL REFERENCES accounts (user_id) ON DELETE CASCADE,
+  version INTEGER NOT NULL,
+  algorithm TEXT NOT NULL,
+  auth_data TEXT NOT NULL,
+  etag INTEGER NOT NULL DEFAULT 0,
+  deleted INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (user_id, version)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE room_key_backup_keys (
+  user_id TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  room_id TEXT NOT NULL,
+  session_id TEXT NOT NULL,
+  first_message_index INTEGER NOT NULL,
+  forwarded_count INTEGER NOT NULL,
+  is_verified INTEGER NOT NULL,
+  session_data TEXT NOT NULL,
+  PRIMARY KEY (user_id, version, room_id, session_id),
+  FOREIGN KEY (user_id, version) REFERENCES room_key_backup_versions (user_id, version) ON DELETE CASCADE
+) STRICT, WITHOUT ROWID;
+`,
+  },
 ];
