@@ -16,6 +16,7 @@ import type { SessionService } from './accounts/session-service.js';
 import type { SharedSecretRegistration } from './accounts/shared-secret-registration.js';
 import type { UserInteractiveAuthState } from './accounts/user-interactive-auth.js';
 import type { MyelinConfig } from './config/index.js';
+import type { DeviceKeysService } from './e2e/device-keys.js';
 import type { KeyBackupService } from './e2e/key-backup.js';
 import type { ToDeviceService } from './e2e/to-device.js';
 import type { RateLimiter } from './http/rate-limit.js';
@@ -81,6 +82,8 @@ export interface HomeserverContext {
   readonly toDevice: ToDeviceService;
   /** Server-side key backups: versions and backed-up room keys (e2e/key-backup.ts). */
   readonly keyBackup: KeyBackupService;
+  /** Device, one-time, fallback and cross-signing keys, signatures and device-list changes (e2e/device-keys.ts). */
+  readonly deviceKeys: DeviceKeysService;
   /** Aborted when the server begins to stop. */
   readonly shutdownSignal: AbortSignal;
   /** The OpenAPI document of every route this server declares (built on first use). */

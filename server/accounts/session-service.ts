@@ -119,6 +119,8 @@ export function createSessionService(deps: {
   tokens: AccessTokenCodec;
   lastSeen: LastSeenRecorder;
   log: Logger;
+  /** A device was created or deleted (its device-list change is already stored): wakes the syncs that report it. */
+  onDevicesChanged?: (userId: string) => void;
 }): SessionService {
   const { config, storage, tokens, lastSeen } = deps;
   const sessions = new LRUCache<string, SessionState>({ max: CACHE_SIZE, ttl: CACHE_TTL_MS });
@@ -297,6 +299,7 @@ export function createSessionService(deps: {
           if (isStorageError(error, 'CONFLICT') && attempt < 3) continue;
           throw error;
         }
+        if (!existing) deps.onDevicesChanged?.(userId);
         sessions.set(sessionId, { alive: true, userId, deviceId, hasRefreshToken: withRefreshToken });
         const access = await accessTokenFor(userId, deviceId, sessionId, withRefreshToken);
         const body: LoginResponseBody = {
@@ -348,6 +351,7 @@ export function createSessionService(deps: {
       }
       lastSeen.forgetDevices(userId, deviceIds);
       await storage.devices.deleteDevices(userId, deviceIds);
+      if (deviceIds.length > 0) deps.onDevicesChanged?.(userId);
     },
 
     async isSessionAlive(sessionId) {

@@ -12,6 +12,7 @@ import { directoryRoutes } from './directory.js';
 import { docsRoutes } from './docs.js';
 import { filterRoutes } from './filters.js';
 import { healthRoutes } from './health.js';
+import { keysRoutes } from './keys.js';
 import { loginRoutes } from './login.js';
 import { presenceRoutes } from './presence.js';
 import { profileRoutes } from './profile.js';
@@ -65,6 +66,7 @@ export const allRoutes: readonly Route[] = [
   ...directoryRoutes,
   ...webSocketRoutes,
   ...syncRoutes,
+  ...keysRoutes,
   ...filterRoutes,
   ...toDeviceRoutes,
   ...roomKeysRoutes,

@@ -22,6 +22,7 @@ export type SyncServices = Pick<
   | 'historyVisibility'
   | 'membership'
   | 'toDevice'
+  | 'deviceKeys'
 >;
 
 export interface SyncRequest {

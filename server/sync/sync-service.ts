@@ -157,12 +157,13 @@ export class SyncService {
 
   private async readPositions(): Promise<StreamPositions> {
     const { storage, typing } = this.hs;
-    const [events, accountData, receipts, presence, toDevice] = await Promise.all([
+    const [events, accountData, receipts, presence, toDevice, deviceLists] = await Promise.all([
       storage.events.latestStreamOrdering(),
       storage.accountData.latestAccountDataPosition(),
       storage.receipts.latestReceiptPosition(),
       storage.presence.latestPresencePosition(),
       this.hs.toDevice.latestPosition(),
+      this.hs.deviceKeys.latestDeviceListPosition(),
     ]);
     return {
       events,
@@ -171,7 +172,7 @@ export class SyncService {
       typing: typing.position(),
       presence,
       toDevice,
-      deviceLists: 0,
+      deviceLists,
     };
   }
 
