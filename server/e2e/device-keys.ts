@@ -19,6 +19,7 @@ import {
   verifySignature,
 } from '../../protocol/e2e-keys.js';
 import type { JsonObject, JsonValue } from '../../protocol/events.js';
+import { isValidUserId } from '../../protocol/identifiers.js';
 import type {
   ClaimRequest,
   CrossSigningKeyRecord,
@@ -128,6 +129,8 @@ export function createDeviceKeysService(deps: DeviceKeysDeps): DeviceKeysService
   const { storage, serverName, log } = deps;
   const keys = storage.e2eKeys;
   const isLocal = (userId: string) => userId.slice(userId.indexOf(':') + 1) === serverName;
+  /** Malformed user IDs in a query or claim are left out, as unknown users are. */
+  const validUsers = (userIds: string[]) => userIds.filter((userId) => isValidUserId(userId));
 
   const oneTimeKeyCounts = async (userId: string, deviceId: string) => ({
     [SIGNED_CURVE25519]: 0,
@@ -265,7 +268,7 @@ export function createDeviceKeysService(deps: DeviceKeysDeps): DeviceKeysService
         user_signing_keys: {},
         failures: {},
       };
-      const localUsers = Object.keys(query).filter(isLocal);
+      const localUsers = validUsers(Object.keys(query)).filter(isLocal);
       const withSignatures = await visibleSignatures(requester, localUsers);
       for (const userId of localUsers) {
         const deviceIds = query[userId] ?? [];
@@ -295,7 +298,7 @@ export function createDeviceKeysService(deps: DeviceKeysDeps): DeviceKeysService
         if (userSigning && userId === requester) result.user_signing_keys[userId] = userSigning.key;
       }
 
-      const byServer = groupByServer(Object.keys(query).filter((userId) => !isLocal(userId)));
+      const byServer = groupByServer(validUsers(Object.keys(query)).filter((userId) => !isLocal(userId)));
       const requests = new Map(
         [...byServer].map(([server, users]) => [
           server,
@@ -317,8 +320,9 @@ export function createDeviceKeysService(deps: DeviceKeysDeps): DeviceKeysService
     async claimKeys(_requester, claims, timeoutMs) {
       const result: KeysClaimResult = { one_time_keys: {}, failures: {} };
       const requests: ClaimRequest[] = [];
-      for (const [userId, devices] of Object.entries(claims)) {
+      for (const userId of validUsers(Object.keys(claims))) {
         if (!isLocal(userId)) continue;
+        const devices = claims[userId] ?? {};
         for (const [deviceId, algorithm] of Object.entries(devices))
           requests.push({ userId, deviceId, algorithm });
       }
@@ -330,7 +334,7 @@ export function createDeviceKeysService(deps: DeviceKeysDeps): DeviceKeysService
         };
       }
 
-      const byServer = groupByServer(Object.keys(claims).filter((userId) => !isLocal(userId)));
+      const byServer = groupByServer(validUsers(Object.keys(claims)).filter((userId) => !isLocal(userId)));
       const remoteRequests = new Map(
         [...byServer].map(([server, users]) => [
           server,

@@ -15,6 +15,9 @@
  */
 import type { Storage } from '../../storage/storage.js';
 
+/** Above this many candidates, whether each shares a room is answered from one set of the viewer's co-members. */
+const PER_USER_CHECKS = 32;
+
 export interface DeviceListChanges {
   changed: string[];
   left: string[];
@@ -69,8 +72,16 @@ export async function deviceListChangesFor(
       }
     }
   }
+  // Few candidates: ask each one's rooms. Many (a burst of logins elsewhere): read the viewer's
+  // rooms' members once instead of one query per candidate.
+  let coMembers: Set<string> | undefined;
+  if (maybeChanged.size + maybeLeft.size > PER_USER_CHECKS) {
+    coMembers = new Set();
+    for (const roomId of viewerRooms) for (const member of await membersOf(roomId)) coMembers.add(member);
+  }
   const sharesRoom = async (userId: string): Promise<boolean> => {
     if (sharing.has(userId)) return true;
+    if (coMembers !== undefined) return coMembers.has(userId);
     const rooms = await storage.memberships.membershipsOfUser(userId, ['join']);
     const shares = rooms.some((record) => viewerRooms.has(record.roomId));
     if (shares) sharing.add(userId);
