@@ -18,7 +18,7 @@ export interface StreamPositions {
   readonly presence: number;
   /** Reserved for #6 (send-to-device). */
   readonly toDevice: number;
-  /** Reserved for #6 (device list updates). */
+  /** The device-list stream (storage e2eKeys, server/e2e/device-list-changes.ts): device_lists in sync. */
   readonly deviceLists: number;
 }
 
