@@ -24,7 +24,7 @@ export type * from './room-store.js';
 export type * from './session-store.js';
 export { openSqliteStorage, type SqliteStorage, type SqliteStorageOptions } from './sqlite/sqlite-storage.js';
 export type * from './state-store.js';
-export * from './to-device-store.js';
 export type * from './storage.js';
+export * from './to-device-store.js';
 export type * from './transaction-id-store.js';
 export type * from './uia-session-store.js';
