@@ -168,6 +168,51 @@ describe('send-to-device', () => {
     }
   });
 
+  it('over the WebSocket, keeps what the client has not confirmed for when it resumes; sync_ack confirms', async () => {
+    await next(bobLaptop); // takes what earlier tests sent to every device
+    const resumeFrom = since.get(bobLaptop)!;
+    const toDeviceOf = (frame: { body?: unknown }) =>
+      ((frame.body as { to_device?: { events: ToDeviceEvent[] } }).to_device?.events ?? []).map(
+        (e) => e.content,
+      );
+    const first = await WsClient.authenticated(hs, bobLaptop.accessToken);
+    try {
+      first.send({ type: 'sync', since: resumeFrom });
+      await sendToDevice(hs, alice, { [bobLaptop.userId]: { [bobLaptop.deviceId]: { n: 'unconfirmed' } } });
+      const frame = await first.next((f) => f.type === 'sync' && toDeviceOf(f).length > 0);
+      expect(toDeviceOf(frame)).to.deep.equal([{ n: 'unconfirmed' }]);
+      // The stream moves on without confirming: a later message is pushed alone.
+      await sendToDevice(hs, alice, { [bobLaptop.userId]: { [bobLaptop.deviceId]: { n: 'later' } } });
+      const later = await first.next(
+        (f) => f.type === 'sync' && toDeviceOf(f).length > 0,
+        5000,
+        first.frames.indexOf(frame) + 1,
+      );
+      expect(toDeviceOf(later)).to.deep.equal([{ n: 'later' }]);
+    } finally {
+      await first.close(); // the connection is lost before the client could process anything
+    }
+
+    const second = await WsClient.authenticated(hs, bobLaptop.accessToken);
+    try {
+      second.send({ type: 'sync', since: resumeFrom });
+      const resumed = await second.next((f) => f.type === 'sync');
+      expect(toDeviceOf(resumed), 'both are pushed again after resuming').to.deep.equal([
+        { n: 'unconfirmed' },
+        { n: 'later' },
+      ]);
+      const token = (resumed.body as { next_batch: string }).next_batch;
+      second.send({ type: 'sync_ack', next_batch: token });
+      second.send({ type: 'sync_ack', next_batch: 'not a token' });
+      const error = await second.next((f) => f.type === 'error');
+      expect(error).to.include({ in: 'sync', errcode: 'M_INVALID_PARAM' });
+    } finally {
+      await second.close();
+    }
+    // Confirmed: even a resume from the old token no longer carries them.
+    expect((await sync(hs, bobLaptop, resumeFrom)).toDevice).to.deep.equal([]);
+  });
+
   it("drops a deleted device's inbox", async () => {
     const tablet = await login(hs, bobPhone.userId, bobPhone.password, { device_id: 'TABLET' });
     await sendToDevice(hs, alice, { [bobPhone.userId]: { TABLET: { n: 'for the old tablet' } } });

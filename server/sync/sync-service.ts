@@ -27,6 +27,11 @@ export interface SyncParams {
   readonly timeoutMs: number;
   readonly fullState: boolean;
   readonly setPresence?: 'online' | 'offline' | 'unavailable';
+  /**
+   * Whether `since` confirms the to-device messages handed out before it (default true, as a
+   * client sends it back only once it has processed them). The WebSocket's own rounds do not.
+   */
+  readonly acknowledgeToDevice?: boolean;
 }
 
 /** Longest a sync waits, whatever the client asks (a proxy would cut it anyway). */
@@ -117,6 +122,7 @@ export class SyncService {
           fullState: params.fullState,
           ignoredUsers: await this.reads.ignoredUsers(requester.userId, current.accountData),
           now: Date.now(),
+          acknowledgeToDevice: params.acknowledgeToDevice ?? true,
         },
         this.formatting,
       );

@@ -11,14 +11,14 @@ import type { SyncDeps, SyncRequest } from './sync-context.js';
 
 export async function toDeviceMessages(
   deps: SyncDeps,
-  request: Pick<SyncRequest, 'requester' | 'since' | 'upTo'>,
+  request: Pick<SyncRequest, 'requester' | 'since' | 'upTo' | 'acknowledgeToDevice'>,
 ): Promise<{ events: JsonObject[]; position: number }> {
   const { requester, since, upTo } = request;
   const after = since?.toDevice ?? 0;
   // A token without a device (an appservice) has no inbox.
   if (requester.deviceId === null) return { events: [], position: upTo.toDevice };
   const { toDevice } = deps.hs;
-  await toDevice.acknowledge(requester.userId, requester.deviceId, after);
+  if (request.acknowledgeToDevice) await toDevice.acknowledge(requester.userId, requester.deviceId, after);
   return toDevice.pending(
     requester.userId,
     requester.deviceId,
