@@ -10,6 +10,7 @@ import { expect } from 'chai';
 import { encodeCanonicalJson } from '../protocol/canonical-json.js';
 import { call, createUser, fastAccounts, login, type TestUser } from './harness/accounts.js';
 import { TestHomeserver } from './harness/test-homeserver.js';
+import { WsClient } from './harness/ws-client.js';
 
 const V3 = '/_matrix/client/v3';
 const OLM = 'm.olm.v1.curve25519-aes-sha2';
@@ -446,5 +447,44 @@ describe('E2E key management (keys.yaml, cross_signing.yaml)', function () {
     expect((afterDelete.body.device_lists as Json).changed).to.deep.equal([alice.userId]);
     const query = await call(hs, bob, 'POST', `${V3}/keys/query`, { device_keys: { [alice.userId]: [] } });
     expect((query.body.device_keys as Json)[alice.userId]).to.deep.equal({});
+  });
+  it('pushes device-list changes and one-time key counts over the WebSocket', async () => {
+    const created = await call(hs, alice, 'POST', `${V3}/createRoom`, { preset: 'public_chat' });
+    const roomId = created.body.room_id as string;
+    await call(hs, bob, 'POST', `${V3}/rooms/${encodeURIComponent(roomId)}/join`, {});
+    const client = await WsClient.authenticated(hs, bob.accessToken);
+    try {
+      client.send({ type: 'sync' });
+      await client.next((frame) => frame.type === 'sync');
+      const from = client.frames.length;
+      const device = new Device(alice);
+      await device.upload(hs, { device_keys: device.deviceKeys() });
+      const pushed = await client.next(
+        (frame) =>
+          frame.type === 'sync' &&
+          ((frame.body as Json).device_lists as { changed: string[] }).changed.includes(alice.userId),
+        5000,
+        from,
+      );
+      expect((pushed.body as Json).device_one_time_keys_count).to.deep.equal({ signed_curve25519: 0 });
+
+      // Bob's own keys: the count of his device comes with the next push.
+      const bobDevice = new Device(bob);
+      const at = client.frames.length;
+      await bobDevice.upload(hs, {
+        device_keys: bobDevice.deviceKeys(),
+        one_time_keys: bobDevice.oneTimeKeys(3),
+      });
+      const own = await client.next(
+        (frame) =>
+          frame.type === 'sync' &&
+          ((frame.body as Json).device_one_time_keys_count as Record<string, number>).signed_curve25519 === 3,
+        5000,
+        at,
+      );
+      expect(((own.body as Json).device_lists as { changed: string[] }).changed).to.include(bob.userId);
+    } finally {
+      await client.close();
+    }
   });
 });
