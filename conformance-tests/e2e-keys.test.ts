@@ -487,4 +487,29 @@ describe('E2E key management (keys.yaml, cross_signing.yaml)', function () {
       await client.close();
     }
   });
+  it('keeps a one-time key ID to one key, one fallback key per algorithm, and refuses bad /keys/changes tokens', async () => {
+    const device = new Device(alice);
+    await device.upload(hs, { device_keys: device.deviceKeys() });
+    const otks = device.oneTimeKeys(1);
+    expect((await device.upload(hs, { one_time_keys: otks })).status).to.equal(200);
+    // The same key again is accepted (a retried upload); another key under the same ID is not.
+    const again = await device.upload(hs, { one_time_keys: otks });
+    expect(again.status).to.equal(200);
+    expect(again.body.one_time_key_counts).to.deep.equal({ signed_curve25519: 1 });
+    const [name] = Object.keys(otks) as [string];
+    const other = device.signed({ key: 'c29tZSBvdGhlciBrZXk' });
+    const clash = await device.upload(hs, { one_time_keys: { [name]: other } });
+    expect(clash.status).to.equal(400);
+    expect(clash.body.errcode).to.equal('M_INVALID_PARAM');
+
+    const twoFallbacks = {
+      ...device.fallbackKey(),
+      'signed_curve25519:second': device.signed({ key: 'a2V5', fallback: true }),
+    };
+    expect((await device.upload(hs, { fallback_keys: twoFallbacks })).status).to.equal(400);
+
+    const badToken = await call(hs, alice, 'GET', `${V3}/keys/changes?from=nonsense&to=s0_0_0_0_0_0_0`);
+    expect(badToken.status).to.equal(400);
+    expect(badToken.body.errcode).to.equal('M_INVALID_PARAM');
+  });
 });

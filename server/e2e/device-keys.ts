@@ -10,6 +10,7 @@
  * sync then reports comes from the device-list stream (`deviceListChanges`).
  */
 import type { Logger } from 'pino';
+import { encodeCanonicalJson } from '../../protocol/canonical-json.js';
 import {
   type CrossSigningUsage,
   checkCrossSigningKey,
@@ -238,7 +239,7 @@ export function createDeviceKeysService(deps: DeviceKeysDeps): DeviceKeysService
         const existing = await keys.oneTimeKeysNamed(userId, deviceId, names);
         for (const key of oneTime) {
           const held = existing.get(`${key.algorithm}:${key.keyId}`);
-          if (held !== undefined && JSON.stringify(held) !== JSON.stringify(key.key)) {
+          if (held !== undefined && encodeCanonicalJson(held) !== encodeCanonicalJson(key.key)) {
             throw MatrixError.invalidParam(`One-time key ${key.algorithm}:${key.keyId} already exists`);
           }
         }
