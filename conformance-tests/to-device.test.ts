@@ -171,7 +171,7 @@ describe('send-to-device', () => {
   it('over the WebSocket, keeps what the client has not confirmed for when it resumes; sync_ack confirms', async () => {
     await next(bobLaptop); // takes what earlier tests sent to every device
     const resumeFrom = since.get(bobLaptop)!;
-    const toDeviceOf = (frame: { body?: unknown }) =>
+    const toDeviceOf = (frame: Record<string, unknown>) =>
       ((frame.body as { to_device?: { events: ToDeviceEvent[] } }).to_device?.events ?? []).map(
         (e) => e.content,
       );

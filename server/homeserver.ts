@@ -205,6 +205,7 @@ function assemble(
       store: storage.toDevice,
       serverName: config.server_name,
       notifier: () => notifier,
+      log,
     }),
     keyBackup: new KeyBackupService(storage.keyBackups),
     deviceKeys,

@@ -55,4 +55,6 @@ export interface ToDeviceStore {
   /** Deletes the device's messages at or below `upToPosition`; resolves to how many went. */
   deleteToDeviceUpTo(userId: string, deviceId: string, upToPosition: number): Promise<number>;
   latestToDevicePosition(): Promise<number>;
+  /** Forgets the transaction IDs of sends stored before `ts` (a retransmission comes within minutes). */
+  forgetToDeviceTransactionsBefore(ts: number): Promise<number>;
 }

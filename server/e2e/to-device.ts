@@ -4,6 +4,7 @@
  * device its pending messages, oldest first, until it acknowledges them by
  * syncing past them (so a response lost on the way is sent again).
  */
+import type { Logger } from 'pino';
 import type { JsonObject } from '../../protocol/events.js';
 import { parseUserId } from '../../protocol/identifiers.js';
 import type { ToDeviceRecipient, ToDeviceStore } from '../../storage/to-device-store.js';
@@ -12,6 +13,10 @@ import type { SyncNotifier } from '../sync/notifier.js';
 
 /** spec "Server behaviour": 100 messages per /sync response is the recommended limit. */
 export const TO_DEVICE_MESSAGES_PER_SYNC = 100;
+
+/** How long a send's transaction ID is remembered (clients retry within minutes). */
+export const TO_DEVICE_TRANSACTION_LIFETIME_MS = 24 * 3600_000;
+const TRANSACTION_SWEEP_INTERVAL_MS = 3600_000;
 
 export interface ToDeviceSender {
   readonly userId: string;
@@ -32,8 +37,12 @@ export class ToDeviceService {
       readonly store: ToDeviceStore;
       readonly serverName: string;
       readonly notifier: () => SyncNotifier;
+      readonly log: Logger;
+      readonly now?: () => number;
     },
   ) {}
+
+  private lastSweep = 0;
 
   /**
    * Stores the messages for local recipients once per transaction and wakes their
@@ -63,6 +72,19 @@ export class ToDeviceService {
     if (result.delivered.length > 0) {
       this.deps.notifier().notifyUsers(new Set(result.delivered.map((d) => d.userId)), 'to_device');
     }
+    this.sweepTransactions();
+  }
+
+  /** At most hourly, on a send: forgets transaction IDs older than a day, so the table does not grow for ever. */
+  private sweepTransactions(): void {
+    const now = (this.deps.now ?? Date.now)();
+    if (now - this.lastSweep < TRANSACTION_SWEEP_INTERVAL_MS) return;
+    this.lastSweep = now;
+    this.deps.store
+      .forgetToDeviceTransactionsBefore(now - TO_DEVICE_TRANSACTION_LIFETIME_MS)
+      .catch((error: unknown) => {
+        this.deps.log.warn({ err: error }, 'Forgetting old to-device transaction IDs failed');
+      });
   }
 
   /**

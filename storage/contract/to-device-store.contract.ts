@@ -94,6 +94,15 @@ export function describeToDeviceStoreContract(makeStorage: StorageFactory): void
       expect(contents(await pending(bob, 'B1'))).to.deep.equal([3, 4, 5]);
     });
 
+    it('forgets transaction IDs stored before a time', async () => {
+      const recipients = [{ userId: bob, deviceId: 'B1', content: {} }];
+      await storage().toDevice.sendToDevices(send({ recipients }));
+      expect(await storage().toDevice.forgetToDeviceTransactionsBefore(Date.now() - 60_000)).to.equal(0);
+      expect((await storage().toDevice.sendToDevices(send({ recipients }))).repeated).to.equal(true);
+      expect(await storage().toDevice.forgetToDeviceTransactionsBefore(Date.now() + 1)).to.equal(1);
+      expect((await storage().toDevice.sendToDevices(send({ recipients }))).repeated).to.equal(false);
+    });
+
     it("drops a deleted device's inbox and transactions", async () => {
       await storage().toDevice.sendToDevices(
         send({ recipients: [{ userId: bob, deviceId: '*', content: {} }] }),

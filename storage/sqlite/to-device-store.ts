@@ -23,6 +23,7 @@ interface Statements {
   >;
   readonly anyUpTo: Statement<[string, string, number], { found: number }>;
   readonly deleteUpTo: Statement<[string, string, number]>;
+  readonly forgetTransactions: Statement<[number]>;
 }
 
 export class SqliteToDeviceStore implements ToDeviceStore {
@@ -60,6 +61,7 @@ export class SqliteToDeviceStore implements ToDeviceStore {
       deleteUpTo: sqlite.prepare(
         'DELETE FROM to_device_inbox WHERE user_id = ? AND device_id = ? AND stream_position <= ?',
       ),
+      forgetTransactions: sqlite.prepare('DELETE FROM to_device_transactions WHERE created_ts < ?'),
     };
   }
 
@@ -141,6 +143,10 @@ export class SqliteToDeviceStore implements ToDeviceStore {
     // Most syncs have nothing to acknowledge: a read spares them a write.
     if (this.statements.anyUpTo.get(userId, deviceId, upToPosition) === undefined) return 0;
     return this.enqueue(() => this.statements.deleteUpTo.run(userId, deviceId, upToPosition).changes);
+  }
+
+  forgetToDeviceTransactionsBefore(ts: number): Promise<number> {
+    return this.enqueue(() => this.statements.forgetTransactions.run(ts).changes);
   }
 
   async latestToDevicePosition(): Promise<number> {
