@@ -166,6 +166,15 @@ describe('server-side key backups', () => {
 
     const info = await call(hs, alice, 'GET', `${V3}/room_keys/version/${version}`);
     expect(info.body).to.include({ count: 5, etag: sessionPut.body.etag });
+    // Megolm session IDs are base64: '/' and '+' travel percent-encoded in the path.
+    const base64Id = 'ab/cd+ef';
+    expect(
+      (await call(hs, alice, 'PUT', keysPath(version, OTHER_ROOM, base64Id), keyData())).body.count,
+    ).to.equal(6);
+    expect((await call(hs, alice, 'GET', keysPath(version, OTHER_ROOM, base64Id))).body).to.deep.equal(
+      keyData(),
+    );
+    expect((await call(hs, alice, 'DELETE', keysPath(version, OTHER_ROOM, base64Id))).body.count).to.equal(5);
 
     const deleteSession = await call(hs, alice, 'DELETE', keysPath(version, ROOM, 's5'));
     expect(deleteSession.body.count).to.equal(4);
