@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { pino } from 'pino';
+import type { JsonObject } from '../../protocol/events.js';
 import { openSqliteStorage } from '../../storage/sqlite/sqlite-storage.js';
 import type { Storage } from '../../storage/storage.js';
 import { MatrixError } from '../errors.js';
@@ -32,7 +33,7 @@ describe('ToDeviceService', () => {
   });
   afterEach(() => storage.close());
 
-  const sendToBob = (txnId: string, content: Record<string, unknown> = {}) =>
+  const sendToBob = (txnId: string, content: JsonObject = {}) =>
     service.send(
       { userId: alice, deviceId: 'A' },
       { type: 'm.test', txnId, messages: { [bob]: { B: content } } },

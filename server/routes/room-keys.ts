@@ -205,21 +205,18 @@ export const deleteRoomKeysVersion = defineRoute({
 /** The three levels of /room_keys/keys: all keys, one room's, one session's. */
 interface KeysLevel {
   readonly suffix: string;
-  readonly name: string;
   readonly params: TSchema | undefined;
   readonly scope: (params: Record<string, string>) => BackedUpKeyScope;
 }
 
-const ALL: KeysLevel = { suffix: '', name: '', params: undefined, scope: () => ({}) };
+const ALL: KeysLevel = { suffix: '', params: undefined, scope: () => ({}) };
 const ROOM: KeysLevel = {
   suffix: '/{roomId}',
-  name: 'ByRoomId',
   params: Type.Object({ roomId: RoomIdParam }),
   scope: (p) => ({ roomId: p.roomId! }),
 };
 const SESSION: KeysLevel = {
   suffix: '/{roomId}/{sessionId}',
-  name: 'BySessionId',
   params: Type.Object({ roomId: RoomIdParam, sessionId: SessionIdParam }),
   scope: (p) => ({ roomId: p.roomId!, sessionId: p.sessionId! }),
 };
@@ -354,11 +351,11 @@ export const getRoomKeyBySessionId = defineRoute({
   },
 });
 
-function deleteKeysRoute(level: KeysLevel, summary: string) {
+function deleteKeysRoute(level: KeysLevel, operationId: string, summary: string) {
   return defineRoute({
     method: 'DELETE',
     path: `${KEYS_PATH}${level.suffix}`,
-    operationId: `deleteRoomKeys${level.name}`,
+    operationId,
     summary,
     description: '404 M_NOT_FOUND for an unknown version.',
     tags: TAGS,
@@ -377,12 +374,17 @@ function deleteKeysRoute(level: KeysLevel, summary: string) {
   });
 }
 
-export const deleteRoomKeys = deleteKeysRoute(ALL, 'Delete the keys from the backup.');
+export const deleteRoomKeys = deleteKeysRoute(ALL, 'deleteRoomKeys', 'Delete the keys from the backup.');
 export const deleteRoomKeysByRoomId = deleteKeysRoute(
   ROOM,
+  'deleteRoomKeysByRoomId',
   'Delete the keys from the backup for a given room.',
 );
-export const deleteRoomKeyBySessionId = deleteKeysRoute(SESSION, 'Delete a key from the backup.');
+export const deleteRoomKeyBySessionId = deleteKeysRoute(
+  SESSION,
+  'deleteRoomKeyBySessionId',
+  'Delete a key from the backup.',
+);
 
 function asKeyData(data: {
   first_message_index: number;
