@@ -5,13 +5,16 @@
  * issuing the PUT until the last waiting sync has answered with the message.
  * Two shapes: 1,000 users with one device each (the PUT lists every user), and
  * one user with 1,000 devices (`*`). The waiting syncs are hs.sync.sync calls
- * in the server process (the server's share alone) or HTTP long-polls from this
- * same process (clients and server then share the CPU).
- * Prints figures, asserts nothing. Run: node --import tsx bench/to-device.bench.ts [devices] [--only=users:in-process]
+ * in the server process (the server's share alone), HTTP long-polls from a child
+ * process (http-child), or HTTP long-polls from this same process (http: clients
+ * and server then share one event loop).
+ * Prints figures, asserts nothing. Run: node --import tsx bench/to-device.bench.ts [devices] [--only=users:http-child]
  */
+import { fork } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { Agent, fetch } from 'undici';
 import { defaultConfig } from '../server/config/index.js';
@@ -28,7 +31,7 @@ interface Device {
 }
 
 type Shape = 'users' | 'devices';
-type Waiters = 'in-process' | 'http';
+type Waiters = 'in-process' | 'http' | 'http-child';
 
 async function main(): Promise<void> {
   const devices = Number(process.argv.slice(2).find((arg) => /^\d+$/.test(arg)) ?? 1000);
@@ -40,7 +43,7 @@ async function main(): Promise<void> {
   // --only=users:in-process (or devices:http...) runs one case, e.g. under --cpu-prof.
   const only = process.argv.find((arg) => arg.startsWith('--only='))?.slice('--only='.length);
   for (const shape of ['users', 'devices'] as const)
-    for (const waiters of ['in-process', 'http'] as const)
+    for (const waiters of ['in-process', 'http-child', 'http'] as const)
       if (only === undefined || only === `${shape}:${waiters}`) await fanOut(devices, shape, waiters);
   console.log(
     `load average ${loadavg()
@@ -98,44 +101,32 @@ async function fanOut(count: number, shape: Shape, waiters: Waiters): Promise<vo
       else messages[device.userId] = { [device.deviceId]: { round: -1 } };
     }
 
-    const httpSync = async (device: Device, since: string | undefined, timeout: number) => {
-      const query = `timeout=${timeout}${since === undefined ? '' : `&since=${encodeURIComponent(since)}`}`;
-      const res = await fetch(`${base}/sync?${query}`, {
-        headers: { Authorization: `Bearer ${device.token}` },
-        dispatcher: agent,
-      });
-      return (await res.json()) as {
-        next_batch: string;
-        to_device: { events: { content: { round: number } }[] };
-      };
-    };
-    const localSync = async (device: Device, since: string | undefined, timeout: number) =>
-      (await hs.sync.sync(
-        device,
-        { ...(since === undefined ? {} : { since }), timeoutMs: timeout, fullState: false },
-        new AbortController().signal,
-      )) as unknown as { next_batch: string; to_device: { events: { content: { round: number } }[] } };
-    const sync = waiters === 'http' ? httpSync : localSync;
-
-    const tokens = new Map<Device, string>();
-    for (const device of devices) tokens.set(device, (await sync(device, undefined, 0)).next_batch);
+    const clients =
+      waiters === 'in-process'
+        ? syncLoops(
+            devices,
+            (device, since, timeout) =>
+              hs.sync.sync(
+                device,
+                { ...(since === undefined ? {} : { since }), timeoutMs: timeout, fullState: false },
+                new AbortController().signal,
+              ) as unknown as Promise<SyncAnswer>,
+          )
+        : waiters === 'http'
+          ? syncLoops(devices, httpSync(base, agent))
+          : await childSyncLoops(base, devices);
+    await clients.ready;
 
     const latencies: number[] = [];
     let putMs = 0;
     const phaseFrom = monotonicMicros();
     for (let round = 0; round < ROUNDS; round++) {
-      const polls = devices.map(async (device) => {
-        for (;;) {
-          const body = await sync(device, tokens.get(device), 30_000);
-          tokens.set(device, body.next_batch);
-          if (body.to_device.events.some((event) => event.content.round === round)) return performance.now();
-        }
-      });
+      const lastAnswer = clients.waitFor(round);
       // Let every sync reach its wait.
-      await new Promise((resolve) => setTimeout(resolve, waiters === 'http' ? 1500 : 300));
+      await new Promise((resolve) => setTimeout(resolve, waiters === 'in-process' ? 300 : 1500));
       for (const byDevice of Object.values(messages))
         for (const content of Object.values(byDevice)) Object.assign(content, { round });
-      const sentAt = performance.now();
+      const sentAt = now();
       const res = await fetch(`${base}/sendToDevice/org.example.bench/round-${round}`, {
         method: 'PUT',
         headers: { Authorization: `Bearer ${sender.token}`, 'Content-Type': 'application/json' },
@@ -143,10 +134,10 @@ async function fanOut(count: number, shape: Shape, waiters: Waiters): Promise<vo
         dispatcher: agent,
       });
       if (res.status !== 200) throw new Error(`sendToDevice answered ${res.status}: ${await res.text()}`);
-      putMs += performance.now() - sentAt;
-      const answered = await Promise.all(polls);
-      latencies.push(Math.max(...answered) - sentAt);
+      putMs += now() - sentAt;
+      latencies.push((await lastAnswer) - sentAt);
     }
+    clients.close();
     // For bench/load/profile-summary.ts --from --to (run under node --cpu-prof).
     if (process.argv.some((arg) => arg.startsWith('--only='))) {
       console.log(`fan-out phase: --from=${phaseFrom} --to=${monotonicMicros()}`);
@@ -165,4 +156,99 @@ async function fanOut(count: number, shape: Shape, waiters: Waiters): Promise<vo
   }
 }
 
-await main();
+interface SyncAnswer {
+  readonly next_batch: string;
+  readonly to_device: { readonly events: { readonly content: { readonly round?: number } }[] };
+}
+
+type SyncCall = (device: Device, since: string | undefined, timeout: number) => Promise<SyncAnswer>;
+
+/** The waiting clients: each round, every device syncs until it holds that round's message. */
+interface WaitingClients {
+  /** Resolves once every device has its first token. */
+  readonly ready: Promise<void>;
+  /** Starts the round's waits; resolves with when (performance.timeOrigin clock) the last one answered. */
+  waitFor(round: number): Promise<number>;
+  close(): void;
+}
+
+/** One clock for this process and the child: milliseconds since the epoch, sub-millisecond. */
+const now = () => performance.timeOrigin + performance.now();
+
+function syncLoops(devices: readonly Device[], sync: SyncCall): WaitingClients {
+  const tokens = new Map<Device, string>();
+  const ready = Promise.all(
+    devices.map(async (device) => tokens.set(device, (await sync(device, undefined, 0)).next_batch)),
+  ).then(() => {});
+  return {
+    ready,
+    async waitFor(round) {
+      const answered = await Promise.all(
+        devices.map(async (device) => {
+          for (;;) {
+            const body = await sync(device, tokens.get(device), 30_000);
+            tokens.set(device, body.next_batch);
+            if (body.to_device.events.some((event) => event.content.round === round)) return now();
+          }
+        }),
+      );
+      return Math.max(...answered);
+    },
+    close() {},
+  };
+}
+
+function httpSync(base: string, agent: Agent): SyncCall {
+  return async (device, since, timeout) => {
+    const query = `timeout=${timeout}${since === undefined ? '' : `&since=${encodeURIComponent(since)}`}`;
+    const res = await fetch(`${base}/sync?${query}`, {
+      headers: { Authorization: `Bearer ${device.token}` },
+      dispatcher: agent,
+    });
+    return (await res.json()) as SyncAnswer;
+  };
+}
+
+type ChildMessage = { kind: 'ready' } | { kind: 'answered'; round: number; at: number };
+
+/** The long-polls run in a child process, so that the clients do not take the server's CPU. */
+async function childSyncLoops(base: string, devices: readonly Device[]): Promise<WaitingClients> {
+  const child = fork(fileURLToPath(import.meta.url), ['--child'], { execArgv: ['--import', 'tsx'] });
+  const answers = new Map<number, (at: number) => void>();
+  const ready = new Promise<void>((resolve) => {
+    child.on('message', (message: ChildMessage) => {
+      if (message.kind === 'ready') resolve();
+      else answers.get(message.round)?.(message.at);
+    });
+  });
+  child.send({ base, devices });
+  return {
+    ready,
+    waitFor(round) {
+      const answered = new Promise<number>((resolve) => answers.set(round, resolve));
+      child.send({ round });
+      return answered;
+    },
+    close() {
+      child.kill();
+    },
+  };
+}
+
+async function runChild(): Promise<void> {
+  const setup = await new Promise<{ base: string; devices: Device[] }>((resolve) =>
+    process.once('message', (message) => resolve(message as { base: string; devices: Device[] })),
+  );
+  const agent = new Agent({ connections: setup.devices.length + 10, keepAliveTimeout: 60_000 });
+  const clients = syncLoops(setup.devices, httpSync(setup.base, agent));
+  await clients.ready;
+  process.on('message', (message: { round: number }) => {
+    void clients.waitFor(message.round).then((at) => {
+      process.send?.({ kind: 'answered', round: message.round, at } satisfies ChildMessage);
+    });
+  });
+  process.send?.({ kind: 'ready' } satisfies ChildMessage);
+}
+
+if (process.argv.includes('--child')) await runChild();
+else await main();
