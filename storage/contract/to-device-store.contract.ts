@@ -78,6 +78,18 @@ export function describeToDeviceStoreContract(makeStorage: StorageFactory): void
       expect(await pending(bob, 'B1')).to.have.length(5);
     });
 
+    it('stores one of several concurrent retransmissions', async () => {
+      const recipients = [{ userId: bob, deviceId: 'B1', content: { n: 1 } }];
+      const results = await Promise.all(
+        Array.from({ length: 5 }, () =>
+          storage().toDevice.sendToDevices(send({ recipients, txnId: 'race' })),
+        ),
+      );
+      expect(results.filter((r) => !r.repeated)).to.have.length(1);
+      expect(new Set(results.map((r) => r.position)).size).to.equal(1);
+      expect(await pending(bob, 'B1')).to.have.length(1);
+    });
+
     it('reads a range oldest first with a limit, and deletes up to a position', async () => {
       for (let i = 1; i <= 5; i++) {
         await storage().toDevice.sendToDevices(
