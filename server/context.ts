@@ -17,6 +17,9 @@ import type { SessionService } from './accounts/session-service.js';
 import type { SharedSecretRegistration } from './accounts/shared-secret-registration.js';
 import type { UserInteractiveAuthState } from './accounts/user-interactive-auth.js';
 import type { MyelinConfig } from './config/index.js';
+import type { DeviceKeysService } from './e2e/device-keys.js';
+import type { KeyBackupService } from './e2e/key-backup.js';
+import type { ToDeviceService } from './e2e/to-device.js';
 import type { RateLimiter } from './http/rate-limit.js';
 import type { OpenApiDocument } from './openapi/document.js';
 import type { HistoryVisibility } from './rooms/history-visibility.js';
@@ -78,6 +81,12 @@ export interface HomeserverContext {
   readonly relations: RelationService;
   /** Short-lived tokens proving a user's identity to third parties (accounts/openid-tokens.ts). */
   readonly openIdTokens: OpenIdTokens;
+  /** Send-to-device: sends, each device's pending messages and their acknowledgement (e2e/to-device.ts). */
+  readonly toDevice: ToDeviceService;
+  /** Server-side key backups: versions and backed-up room keys (e2e/key-backup.ts). */
+  readonly keyBackup: KeyBackupService;
+  /** Device, one-time, fallback and cross-signing keys, signatures and device-list changes (e2e/device-keys.ts). */
+  readonly deviceKeys: DeviceKeysService;
   /** Aborted when the server begins to stop. */
   readonly shutdownSignal: AbortSignal;
   /** The OpenAPI document of every route this server declares (built on first use). */

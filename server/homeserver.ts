@@ -34,6 +34,9 @@ import {
 import { createUserInteractiveAuthState } from './accounts/user-interactive-auth.js';
 import type { ListenerConfig, MyelinConfig } from './config/index.js';
 import type { HomeserverContext } from './context.js';
+import { createDeviceKeysService } from './e2e/device-keys.js';
+import { KeyBackupService } from './e2e/key-backup.js';
+import { ToDeviceService } from './e2e/to-device.js';
 import { createHttpApp, createRouteDispatcher } from './http/app.js';
 import { type Authenticator, authenticatorWithoutAccounts } from './http/auth.js';
 import { createRateLimiter } from './http/rate-limit.js';
@@ -126,6 +129,7 @@ function assemble(
     tokens: createAccessTokenCodec(accountKeys.sessionSecret, config.server_name),
     lastSeen,
     log,
+    onDevicesChanged: (userId) => deviceKeys.devicesChanged(userId),
   });
   const rateLimiter = createRateLimiter(config.rate_limits);
   const membership = createRoomMembershipView(storage);
@@ -151,6 +155,12 @@ function assemble(
   onProfileChanged.push(announceProfileChange(roomAccountHooks));
   directory.follow(rooms.sender);
   const notifier = new SyncNotifier();
+  const deviceKeys = createDeviceKeysService({
+    storage,
+    serverName: config.server_name,
+    notifier: () => notifier,
+    log,
+  });
   const typing = new TypingService({ notifier: () => notifier });
   stopTypingOnLeave(typing, rooms.sender);
   const receipts = new ReceiptService({ storage, notifier: () => notifier });
@@ -193,6 +203,14 @@ function assemble(
     historyVisibility: createHistoryVisibility(storage),
     relations: createRelationService({ storage, visibility: () => context.historyVisibility }),
     openIdTokens: createOpenIdTokens(accountKeys.sessionSecret, config.server_name),
+    toDevice: new ToDeviceService({
+      store: storage.toDevice,
+      serverName: config.server_name,
+      notifier: () => notifier,
+      log,
+    }),
+    keyBackup: new KeyBackupService(storage.keyBackups),
+    deviceKeys,
     shutdownSignal: shutdown.signal,
     openApiDocument: () => {
       openApi ??= buildOpenApiDocument(

@@ -1,9 +1,11 @@
 export type * from './account-data-store.js';
 export type * from './account-store.js';
 export type * from './device-store.js';
+export type * from './e2e-key-store.js';
 export { isStorageError, StorageError, type StorageErrorCode } from './errors.js';
 export type * from './event-store.js';
 export type * from './filter-store.js';
+export type * from './key-backup-store.js';
 export type * from './login-token-store.js';
 export type * from './membership-store.js';
 export {
@@ -23,5 +25,6 @@ export type * from './session-store.js';
 export { openSqliteStorage, type SqliteStorage, type SqliteStorageOptions } from './sqlite/sqlite-storage.js';
 export type * from './state-store.js';
 export type * from './storage.js';
+export * from './to-device-store.js';
 export type * from './transaction-id-store.js';
 export type * from './uia-session-store.js';

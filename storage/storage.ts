@@ -1,8 +1,10 @@
 import type { AccountDataStore, AccountDataWriter } from './account-data-store.js';
 import type { AccountStore, AccountWriter } from './account-store.js';
 import type { DeviceStore, DeviceWriter } from './device-store.js';
+import type { E2eKeyStore } from './e2e-key-store.js';
 import type { EventStore, EventWriter } from './event-store.js';
 import type { FilterStore } from './filter-store.js';
+import type { KeyBackupStore } from './key-backup-store.js';
 import type { LoginTokenStore } from './login-token-store.js';
 import type { MembershipStore } from './membership-store.js';
 import type { PresenceStore } from './presence-store.js';
@@ -12,6 +14,7 @@ import type { RelationStore } from './relation-store.js';
 import type { RoomStore, RoomWriter } from './room-store.js';
 import type { SessionStore, SessionWriter } from './session-store.js';
 import type { StateStore, StateWriter } from './state-store.js';
+import type { ToDeviceStore } from './to-device-store.js';
 import type { TransactionIdStore, TransactionIdWriter } from './transaction-id-store.js';
 import type { UiaSessionStore } from './uia-session-store.js';
 
@@ -51,6 +54,12 @@ export interface Storage {
   /** Derived from events by persistEvent (and applyRedaction); read-only. */
   readonly relations: RelationStore;
   readonly filters: FilterStore;
+  /** End-to-end encryption keys of local devices and users, and the device-list stream. */
+  readonly e2eKeys: E2eKeyStore;
+  /** Send-to-device inboxes of local devices, on the 'to_device' stream. */
+  readonly toDevice: ToDeviceStore;
+  /** Server-side backups of room keys. */
+  readonly keyBackups: KeyBackupStore;
 
   /**
    * Groups writes of several stores into one atomic transaction. `queueWrites`

@@ -121,6 +121,8 @@ export function createSessionService(deps: {
   tokens: AccessTokenCodec;
   lastSeen: LastSeenRecorder;
   log: Logger;
+  /** A device was created or deleted (its device-list change is already stored): wakes the syncs that report it. */
+  onDevicesChanged?: (userId: string) => void;
 }): SessionService {
   const { config, storage, tokens, lastSeen } = deps;
   const sessions = new LRUCache<string, SessionState>({ max: CACHE_SIZE, ttl: CACHE_TTL_MS });
@@ -316,6 +318,7 @@ export function createSessionService(deps: {
           if (isStorageError(error, 'CONFLICT') && attempt < 3) continue;
           throw error;
         }
+        if (!existing) deps.onDevicesChanged?.(userId);
         sessions.set(sessionId, { alive: true, userId, deviceId, hasRefreshToken: withRefreshToken });
         const access = await accessTokenFor(userId, deviceId, sessionId, withRefreshToken);
         const body: LoginResponseBody = {
@@ -367,6 +370,7 @@ export function createSessionService(deps: {
       }
       lastSeen.forgetDevices(userId, deviceIds);
       await storage.devices.deleteDevices(userId, deviceIds);
+      if (deviceIds.length > 0) deps.onDevicesChanged?.(userId);
     },
 
     async isSessionAlive(sessionId) {

@@ -177,6 +177,8 @@ export const updateDevice = defineRoute({
     if (!device) throw MatrixError.notFound('Device not found');
     if (displayName !== undefined) {
       await hs.storage.devices.setDisplayName(userId, device.deviceId, displayName);
+      // The name is in /keys/query (unsigned.device_display_name); storage recorded the change.
+      if (displayName !== device.displayName) hs.deviceKeys.devicesChanged(userId);
     }
     return reply(200, {});
   },

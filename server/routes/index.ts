@@ -13,6 +13,7 @@ import { directoryRoutes } from './directory.js';
 import { docsRoutes } from './docs.js';
 import { filterRoutes } from './filters.js';
 import { healthRoutes } from './health.js';
+import { keysRoutes } from './keys.js';
 import { legacySyncRoutes } from './legacy-sync.js';
 import { loginRoutes } from './login.js';
 import { mutualRoomsRoutes } from './mutual-rooms.js';
@@ -23,6 +24,7 @@ import { readMarkerRoutes } from './read-markers.js';
 import { receiptRoutes } from './receipts.js';
 import { registerRoutes } from './register.js';
 import { relationRoutes } from './relations.js';
+import { roomKeysRoutes } from './room-keys.js';
 import { roomSummaryRoutes } from './room-summary.js';
 import { roomCreationRoutes } from './rooms-create.js';
 import { roomMembershipRoutes } from './rooms-membership.js';
@@ -33,6 +35,7 @@ import { synapseAdminRoutes } from './synapse-admin.js';
 import { syncRoutes } from './sync.js';
 import { tagRoutes } from './tags.js';
 import { thirdPartyRoutes } from './third-party.js';
+import { toDeviceRoutes } from './to-device.js';
 import { typingRoutes } from './typing.js';
 import { userDirectoryRoutes } from './user-directory.js';
 import { versionsRoutes } from './versions.js';
@@ -69,6 +72,7 @@ export const allRoutes: readonly Route[] = [
   ...directoryRoutes,
   ...webSocketRoutes,
   ...syncRoutes,
+  ...keysRoutes,
   ...filterRoutes,
   ...mutualRoomsRoutes,
   ...voipRoutes,
@@ -76,4 +80,6 @@ export const allRoutes: readonly Route[] = [
   ...openIdRoutes,
   ...adminRoutes,
   ...legacySyncRoutes,
+  ...toDeviceRoutes,
+  ...roomKeysRoutes,
 ];

@@ -11,7 +11,7 @@
  */
 import type { RoomEvent } from '../../protocol/events.js';
 
-export type RoomStream = 'events' | 'typing' | 'receipts' | 'account_data' | 'presence';
+export type RoomStream = 'events' | 'typing' | 'receipts' | 'account_data' | 'presence' | 'device_lists';
 export type UserStream = 'account_data' | 'presence' | 'to_device' | 'device_lists' | 'receipts' | 'invites';
 
 export interface WaitRequest {

@@ -21,6 +21,8 @@ export type SyncServices = Pick<
   | 'relations'
   | 'historyVisibility'
   | 'membership'
+  | 'toDevice'
+  | 'deviceKeys'
 >;
 
 export interface SyncRequest {
@@ -35,6 +37,8 @@ export interface SyncRequest {
   readonly ignoredUsers: ReadonlySet<string>;
   /** One clock for the whole response (unsigned.age, last_active_ago). */
   readonly now: number;
+  /** Whether the client's `since` confirms the to-device messages before it (sync/to-device.ts). */
+  readonly acknowledgeToDevice: boolean;
 }
 
 export interface SyncDeps {

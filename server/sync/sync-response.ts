@@ -10,6 +10,7 @@ import type { StoredEvent } from '../../storage/event-store.js';
 import type { MembershipRecord } from '../../storage/membership-store.js';
 import { matchesRoomList } from '../rooms/event-filter.js';
 import { type AccountDataChanges, accountDataChanges } from './account-data.js';
+import { deviceKeySections } from './device-keys.js';
 import { ephemeralEvents } from './ephemeral.js';
 import { formatStateEvents, formatTimelineEvents, type SharedEventFormatting } from './event-format.js';
 import { presenceEvents } from './presence.js';
@@ -20,6 +21,7 @@ import { strippedStateAt } from './stripped-state.js';
 import type { SyncDeps, SyncRequest } from './sync-context.js';
 import type { TimelineSlice } from './sync-reads.js';
 import { formatSyncToken, type StreamPositions, tokenBeforeEvent } from './sync-token.js';
+import { toDeviceMessages } from './to-device.js';
 
 /** Rooms built between two yields to the event loop. */
 const ROOMS_PER_SLICE = 50;
@@ -66,13 +68,15 @@ export async function buildSyncResponse(
     .map((record) => record.roomId);
   const joined = memberships.filter((record) => record.membership === 'join' && inFilter(record.roomId));
   const joinedIds = joined.map((record) => record.roomId);
-  const [accountData, ephemeral, changedRooms, presence] = await Promise.all([
+  const [accountData, ephemeral, changedRooms, presence, toDevice, deviceKeys] = await Promise.all([
     accountDataChanges(deps, request),
     ephemeralEvents(deps, request, joinedIds),
     since === null
       ? Promise.resolve(new Map<string, number>())
       : deps.reads.roomsChangedBetween(since.events, eventsUpTo),
     presenceEvents(deps, request, allJoinedIds, deps.presenceLog),
+    toDeviceMessages(deps, request),
+    deviceKeySections(deps, request),
   ]);
 
   const joinPlans: RoomPlan[] = [];
@@ -136,24 +140,26 @@ export async function buildSyncResponse(
     }
   }
 
-  const next: StreamPositions = { ...request.upTo, presence: presence.position };
+  const next: StreamPositions = { ...request.upTo, presence: presence.position, toDevice: toDevice.position };
   const isEmpty =
     Object.keys(join).length === 0 &&
     Object.keys(leave).length === 0 &&
     Object.keys(invite).length === 0 &&
     Object.keys(knock).length === 0 &&
     accountData.global.length === 0 &&
-    presence.events.length === 0;
+    presence.events.length === 0 &&
+    toDevice.events.length === 0 &&
+    deviceKeys.deviceLists.changed.length === 0 &&
+    deviceKeys.deviceLists.left.length === 0;
   const body: JsonObject = {
     next_batch: formatSyncToken(next),
     account_data: { events: accountData.global },
     presence: { events: presence.events },
     rooms: { join, invite, leave, knock },
-    // The end-to-end encryption parts are filled by #6; their shape is here.
-    to_device: { events: [] },
-    device_lists: { changed: [], left: [] },
-    device_one_time_keys_count: { signed_curve25519: 0 },
-    device_unused_fallback_key_types: [],
+    to_device: { events: toDevice.events },
+    device_lists: { changed: deviceKeys.deviceLists.changed, left: deviceKeys.deviceLists.left },
+    device_one_time_keys_count: deviceKeys.oneTimeKeyCounts,
+    device_unused_fallback_key_types: deviceKeys.unusedFallbackKeyTypes,
   };
   // Joined rooms only: invites, knocks and their outcomes are membership events about the
   // user, which wake the user directly (notifyOnRoomEvents).

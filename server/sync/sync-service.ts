@@ -27,6 +27,11 @@ export interface SyncParams {
   readonly timeoutMs: number;
   readonly fullState: boolean;
   readonly setPresence?: 'online' | 'offline' | 'unavailable';
+  /**
+   * Whether `since` confirms the to-device messages handed out before it (default true, as a
+   * client sends it back only once it has processed them). The WebSocket's own rounds do not.
+   */
+  readonly acknowledgeToDevice?: boolean;
 }
 
 /** Longest a sync waits, whatever the client asks (a proxy would cut it anyway). */
@@ -117,6 +122,7 @@ export class SyncService {
           fullState: params.fullState,
           ignoredUsers: await this.reads.ignoredUsers(requester.userId, current.accountData),
           now: Date.now(),
+          acknowledgeToDevice: params.acknowledgeToDevice ?? true,
         },
         this.formatting,
       );
@@ -157,11 +163,13 @@ export class SyncService {
 
   private async readPositions(): Promise<StreamPositions> {
     const { storage, typing } = this.hs;
-    const [events, accountData, receipts, presence] = await Promise.all([
+    const [events, accountData, receipts, presence, toDevice, deviceLists] = await Promise.all([
       storage.events.latestStreamOrdering(),
       storage.accountData.latestAccountDataPosition(),
       storage.receipts.latestReceiptPosition(),
       storage.presence.latestPresencePosition(),
+      this.hs.toDevice.latestPosition(),
+      this.hs.deviceKeys.latestDeviceListPosition(),
     ]);
     return {
       events,
@@ -169,8 +177,8 @@ export class SyncService {
       receipts,
       typing: typing.position(),
       presence,
-      toDevice: 0,
-      deviceLists: 0,
+      toDevice,
+      deviceLists,
     };
   }
 

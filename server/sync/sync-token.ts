@@ -16,9 +16,9 @@ export interface StreamPositions {
   /** In memory, restarts from 0 with the server. */
   readonly typing: number;
   readonly presence: number;
-  /** Reserved for #6 (send-to-device). */
+  /** The to-device stream (storage toDevice, server/sync/to-device.ts): what the device has been handed. */
   readonly toDevice: number;
-  /** Reserved for #6 (device list updates). */
+  /** The device-list stream (storage e2eKeys, server/e2e/device-list-changes.ts): device_lists in sync. */
   readonly deviceLists: number;
 }
 

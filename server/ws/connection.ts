@@ -21,6 +21,7 @@ import { type AuthenticatedUser, type Authenticator, accessTokenOf } from '../ht
 import { matrixErrorFor } from '../http/error-responses.js';
 import type { PipelineRequest } from '../http/pipeline.js';
 import { redactQuery } from '../http/request-logging.js';
+import { tryParseSyncToken } from '../sync/sync-token.js';
 import {
   type CarriedRequest,
   errorFrame,
@@ -43,6 +44,7 @@ export interface SyncEngine {
       timeoutMs: number;
       fullState: boolean;
       setPresence?: 'online' | 'offline' | 'unavailable';
+      acknowledgeToDevice?: boolean;
     },
     signal: AbortSignal,
   ): Promise<JsonObject>;
@@ -103,6 +105,8 @@ export class WebSocketConnection {
   private lifetime: AbortController | undefined;
   /** Bytes of the sync delta still on its way out (exempt from the buffer limit). */
   private syncBytesInFlight = 0;
+  /** The to-device position of the newest next_batch this socket has handed out (what sync_ack may confirm). */
+  private toDevicePushed = 0;
   private closing = false;
   private closeWhenIdle = false;
 
@@ -273,6 +277,9 @@ export class WebSocketConnection {
         this.syncRun?.abort();
         this.syncRun = undefined;
         return;
+      case 'sync_ack':
+        await this.acknowledgeSync(requester, command.nextBatch);
+        return;
       case 'request':
         await this.carry(command.request);
         return;
@@ -398,6 +405,9 @@ export class WebSocketConnection {
             ...(command.setPresence !== undefined ? { setPresence: command.setPresence } : {}),
             timeoutMs: first && since === undefined ? 0 : this.deps.limits.syncWaitMs,
             fullState: first && command.fullState,
+            // Only the client's own token confirms to-device messages (it may resume from it after a
+            // lost connection); later rounds start from tokens it may never have received.
+            acknowledgeToDevice: first,
           },
           signal,
         );
@@ -411,9 +421,27 @@ export class WebSocketConnection {
       if (signal.aborted || this.closing) return;
       if ((first && since === undefined) || hasSyncContent(body)) await this.pushSync(body);
       const next = body.next_batch;
+      const pushedToDevice = typeof next === 'string' ? tryParseSyncToken(next)?.toDevice : undefined;
+      if (pushedToDevice !== undefined) this.toDevicePushed = Math.max(this.toDevicePushed, pushedToDevice);
       if (typeof next === 'string') since = next;
       first = false;
     }
+  }
+
+  /**
+   * `sync_ack`: the client processed the deltas up to `nextBatch`, so the to-device messages
+   * they carried are delivered (as a /sync from that token would confirm them).
+   */
+  private async acknowledgeSync(requester: AuthenticatedUser, nextBatch: string): Promise<void> {
+    const positions = tryParseSyncToken(nextBatch);
+    if (positions === null) {
+      this.send(errorFrame(MatrixError.invalidParam('Invalid next_batch token'), { in: 'sync' }));
+      return;
+    }
+    if (requester.deviceId === null) return;
+    // Never beyond what this socket has pushed: a token from elsewhere cannot drop unseen messages.
+    const upTo = Math.min(positions.toDevice, this.toDevicePushed);
+    await this.deps.context.toDevice.acknowledge(requester.userId, requester.deviceId, upTo);
   }
 
   private pushSync(body: JsonObject): Promise<void> {

@@ -15,6 +15,14 @@ function frameError(text: string): FrameError {
 }
 
 describe('WebSocket frames', () => {
+  it('parses sync_ack with its next_batch, and refuses one without', () => {
+    expect(parseClientFrame(JSON.stringify({ type: 'sync_ack', next_batch: 's1_2_3' }), USER)).to.deep.equal({
+      kind: 'sync_ack',
+      nextBatch: 's1_2_3',
+    });
+    expect(frameError(JSON.stringify({ type: 'sync_ack' })).error.errcode).to.equal('M_MISSING_PARAM');
+  });
+
   it('parses request frames, keeping the path as sent and the body as given', () => {
     const command = parseClientFrame(
       JSON.stringify({

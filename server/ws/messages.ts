@@ -30,6 +30,8 @@ export type ClientCommand =
   | { kind: 'auth'; accessToken: string }
   | { kind: 'sync'; sync: SyncCommand }
   | { kind: 'sync_stop' }
+  /** The client has processed the deltas up to this next_batch: their to-device messages may go. */
+  | { kind: 'sync_ack'; nextBatch: string }
   | { kind: 'ping'; id: RequestId | undefined }
   | { kind: 'request'; request: CarriedRequest };
 
@@ -85,6 +87,8 @@ function commandOf(
       return { kind: 'sync', sync: syncCommandOf(frame) };
     case 'sync_stop':
       return { kind: 'sync_stop' };
+    case 'sync_ack':
+      return { kind: 'sync_ack', nextBatch: requiredString(frame, 'next_batch') };
     case 'ping':
       return { kind: 'ping', id };
     case 'request':

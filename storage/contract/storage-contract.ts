@@ -2,9 +2,11 @@ import { describeAccountDataStoreContract } from './account-data-store.contract.
 import { describeAccountStoreContract } from './account-store.contract.js';
 import type { StorageFactory } from './contract-harness.js';
 import { describeDeviceStoreContract } from './device-store.contract.js';
+import { describeE2eKeyStoreContract } from './e2e-key-store.contract.js';
 import { describeEventStoreContract } from './event-store.contract.js';
 import { describeEventStoreRoomsContract } from './event-store-rooms.contract.js';
 import { describeFilterStoreContract } from './filter-store.contract.js';
+import { describeKeyBackupStoreContract } from './key-backup-store.contract.js';
 import { describeLoginTokenStoreContract } from './login-token-store.contract.js';
 import { describeMembershipStoreContract } from './membership-store.contract.js';
 import { describePresenceStoreContract } from './presence-store.contract.js';
@@ -14,6 +16,7 @@ import { describeRelationStoreContract } from './relation-store.contract.js';
 import { describeRoomStoreContract } from './room-store.contract.js';
 import { describeSessionStoreContract } from './session-store.contract.js';
 import { describeStateStoreContract } from './state-store.contract.js';
+import { describeToDeviceStoreContract } from './to-device-store.contract.js';
 import { describeTransactionContract } from './transaction.contract.js';
 import { describeTransactionIdStoreContract } from './transaction-id-store.contract.js';
 import { describeUiaSessionStoreContract } from './uia-session-store.contract.js';
@@ -44,5 +47,8 @@ export function describeStorageContract(name: string, makeStorage: StorageFactor
     describeReceiptStoreContract(makeStorage);
     describeRelationStoreContract(makeStorage);
     describeFilterStoreContract(makeStorage);
+    describeToDeviceStoreContract(makeStorage);
+    describeKeyBackupStoreContract(makeStorage);
+    describeE2eKeyStoreContract(makeStorage);
   });
 }

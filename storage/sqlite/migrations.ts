@@ -309,4 +309,165 @@ ALTER TABLE accounts ADD COLUMN locked INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE accounts ADD COLUMN suspended INTEGER NOT NULL DEFAULT 0;
 `,
   },
+  {
+    version: 5,
+    name: 'end-to-end encryption keys: device, one-time, fallback and cross-signing keys, signatures, device-list stream',
+    sql: `
+INSERT INTO stream_positions (stream, position) VALUES ('device_lists', 0);
+
+-- Keys of a local device go with it (ON DELETE CASCADE).
+CREATE TABLE e2e_device_keys (
+  user_id TEXT NOT NULL,
+  device_id TEXT NOT NULL,
+  key_json TEXT NOT NULL,
+  PRIMARY KEY (user_id, device_id),
+  FOREIGN KEY (user_id, device_id) REFERENCES devices (user_id, device_id) ON DELETE CASCADE
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE e2e_one_time_keys (
+  user_id TEXT NOT NULL,
+  device_id TEXT NOT NULL,
+  algorithm TEXT NOT NULL,
+  key_id TEXT NOT NULL,
+  key_json TEXT NOT NULL,
+  -- Keys are claimed in upload order; one upload's keys share a number.
+  upload_seq INTEGER NOT NULL,
+  PRIMARY KEY (user_id, device_id, algorithm, key_id),
+  FOREIGN KEY (user_id, device_id) REFERENCES devices (user_id, device_id) ON DELETE CASCADE
+) STRICT, WITHOUT ROWID;
+CREATE INDEX e2e_one_time_keys_by_upload ON e2e_one_time_keys (user_id, device_id, algorithm, upload_seq);
+
+CREATE TABLE e2e_fallback_keys (
+  user_id TEXT NOT NULL,
+  device_id TEXT NOT NULL,
+  algorithm TEXT NOT NULL,
+  key_id TEXT NOT NULL,
+  key_json TEXT NOT NULL,
+  used INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (user_id, device_id, algorithm),
+  FOREIGN KEY (user_id, device_id) REFERENCES devices (user_id, device_id) ON DELETE CASCADE
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE e2e_cross_signing_keys (
+  user_id TEXT NOT NULL,
+  usage TEXT NOT NULL CHECK (usage IN ('master', 'self_signing', 'user_signing')),
+  public_key TEXT NOT NULL,
+  key_json TEXT NOT NULL,
+  PRIMARY KEY (user_id, usage)
+) STRICT, WITHOUT ROWID;
+
+-- Signatures from /keys/signatures/upload, merged into the keys they sign when served.
+CREATE TABLE e2e_signatures (
+  target_user_id TEXT NOT NULL,
+  -- A device ID, or a cross-signing public key.
+  target_key_id TEXT NOT NULL,
+  signer_user_id TEXT NOT NULL,
+  signer_key_id TEXT NOT NULL,
+  signature TEXT NOT NULL,
+  PRIMARY KEY (target_user_id, target_key_id, signer_user_id, signer_key_id)
+) STRICT, WITHOUT ROWID;
+
+-- One row per change: 'keys' (a user's devices or keys changed), 'joined'/'left' (a user's
+-- membership of room_id became or stopped being join). Sync turns them into device_lists.
+CREATE TABLE device_list_changes (
+  position INTEGER PRIMARY KEY NOT NULL,
+  user_id TEXT NOT NULL,
+  change TEXT NOT NULL CHECK (change IN ('keys', 'joined', 'left')),
+  room_id TEXT
+) STRICT;
+
+-- Every path that creates, deletes or renames a device, or changes a membership (local sends,
+-- federation, state resolution, deactivation), records its change in the same transaction.
+CREATE TRIGGER device_list_on_device_created AFTER INSERT ON devices BEGIN
+  UPDATE stream_positions SET position = position + 1 WHERE stream = 'device_lists';
+  INSERT INTO device_list_changes (position, user_id, change, room_id)
+    SELECT position, NEW.user_id, 'keys', NULL FROM stream_positions WHERE stream = 'device_lists';
+END;
+CREATE TRIGGER device_list_on_device_renamed AFTER UPDATE OF display_name ON devices
+  WHEN OLD.display_name IS NOT NEW.display_name BEGIN
+  UPDATE stream_positions SET position = position + 1 WHERE stream = 'device_lists';
+  INSERT INTO device_list_changes (position, user_id, change, room_id)
+    SELECT position, NEW.user_id, 'keys', NULL FROM stream_positions WHERE stream = 'device_lists';
+END;
+CREATE TRIGGER device_list_on_device_deleted AFTER DELETE ON devices BEGIN
+  DELETE FROM e2e_signatures WHERE target_user_id = OLD.user_id AND target_key_id = OLD.device_id;
+  UPDATE stream_positions SET position = position + 1 WHERE stream = 'device_lists';
+  INSERT INTO device_list_changes (position, user_id, change, room_id)
+    SELECT position, OLD.user_id, 'keys', NULL FROM stream_positions WHERE stream = 'device_lists';
+END;
+CREATE TRIGGER device_list_on_member_added AFTER INSERT ON memberships
+  WHEN NEW.membership = 'join' BEGIN
+  UPDATE stream_positions SET position = position + 1 WHERE stream = 'device_lists';
+  INSERT INTO device_list_changes (position, user_id, change, room_id)
+    SELECT position, NEW.user_id, 'joined', NEW.room_id FROM stream_positions WHERE stream = 'device_lists';
+END;
+CREATE TRIGGER device_list_on_member_changed AFTER UPDATE OF membership ON memberships
+  WHEN (OLD.membership = 'join') <> (NEW.membership = 'join') BEGIN
+  UPDATE stream_positions SET position = position + 1 WHERE stream = 'device_lists';
+  INSERT INTO device_list_changes (position, user_id, change, room_id)
+    SELECT position, NEW.user_id, CASE NEW.membership WHEN 'join' THEN 'joined' ELSE 'left' END, NEW.room_id
+      FROM stream_positions WHERE stream = 'device_lists';
+END;
+CREATE TRIGGER device_list_on_member_removed AFTER DELETE ON memberships
+  WHEN OLD.membership = 'join' BEGIN
+  UPDATE stream_positions SET position = position + 1 WHERE stream = 'device_lists';
+  INSERT INTO device_list_changes (position, user_id, change, room_id)
+    SELECT position, OLD.user_id, 'left', OLD.room_id FROM stream_positions WHERE stream = 'device_lists';
+END;
+`,
+  },
+  {
+    version: 6,
+    name: 'send-to-device inboxes and transactions, server-side key backups',
+    sql: `
+INSERT INTO stream_positions (stream, position) VALUES ('to_device', 0);
+-- One message per recipient device per send; a send's messages share its stream position.
+CREATE TABLE to_device_inbox (
+  user_id TEXT NOT NULL,
+  device_id TEXT NOT NULL,
+  stream_position INTEGER NOT NULL,
+  -- The event as sync hands it out: {sender, type, content}.
+  event TEXT NOT NULL,
+  PRIMARY KEY (user_id, device_id, stream_position),
+  FOREIGN KEY (user_id, device_id) REFERENCES devices (user_id, device_id) ON DELETE CASCADE
+) STRICT, WITHOUT ROWID;
+
+-- /sendToDevice idempotency: (sender, device, event type, txnId) -> the send's stream position.
+CREATE TABLE to_device_transactions (
+  user_id TEXT NOT NULL,
+  device_id TEXT NOT NULL,
+  event_type TEXT NOT NULL,
+  txn_id TEXT NOT NULL,
+  stream_position INTEGER NOT NULL,
+  created_ts INTEGER NOT NULL,
+  PRIMARY KEY (user_id, device_id, event_type, txn_id),
+  FOREIGN KEY (user_id, device_id) REFERENCES devices (user_id, device_id) ON DELETE CASCADE
+) STRICT, WITHOUT ROWID;
+CREATE INDEX to_device_transactions_by_created_ts ON to_device_transactions (created_ts);
+
+-- Deleted versions stay (deleted = 1) so that their numbers are never given out again.
+CREATE TABLE room_key_backup_versions (
+  user_id TEXT NOT NULL REFERENCES accounts (user_id) ON DELETE CASCADE,
+  version INTEGER NOT NULL,
+  algorithm TEXT NOT NULL,
+  auth_data TEXT NOT NULL,
+  etag INTEGER NOT NULL DEFAULT 0,
+  deleted INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (user_id, version)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE room_key_backup_keys (
+  user_id TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  room_id TEXT NOT NULL,
+  session_id TEXT NOT NULL,
+  first_message_index INTEGER NOT NULL,
+  forwarded_count INTEGER NOT NULL,
+  is_verified INTEGER NOT NULL,
+  session_data TEXT NOT NULL,
+  PRIMARY KEY (user_id, version, room_id, session_id),
+  FOREIGN KEY (user_id, version) REFERENCES room_key_backup_versions (user_id, version) ON DELETE CASCADE
+) STRICT, WITHOUT ROWID;
+`,
+  },
 ];

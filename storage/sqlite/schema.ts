@@ -338,6 +338,141 @@ export const filters = sqliteTable(
   (t) => [primaryKey({ columns: [t.userId, t.filterId] })],
 );
 
+// End-to-end encryption keys and the device-list stream (migration 4).
+
+export const e2eDeviceKeys = sqliteTable(
+  'e2e_device_keys',
+  {
+    userId: text('user_id').notNull(),
+    deviceId: text('device_id').notNull(),
+    /** The device_keys object as uploaded. */
+    keyJson: text('key_json').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.deviceId] })],
+);
+
+export const e2eOneTimeKeys = sqliteTable(
+  'e2e_one_time_keys',
+  {
+    userId: text('user_id').notNull(),
+    deviceId: text('device_id').notNull(),
+    algorithm: text('algorithm').notNull(),
+    keyId: text('key_id').notNull(),
+    keyJson: text('key_json').notNull(),
+    uploadSeq: integer('upload_seq').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.userId, t.deviceId, t.algorithm, t.keyId] }),
+    index('e2e_one_time_keys_by_upload').on(t.userId, t.deviceId, t.algorithm, t.uploadSeq),
+  ],
+);
+
+export const e2eFallbackKeys = sqliteTable(
+  'e2e_fallback_keys',
+  {
+    userId: text('user_id').notNull(),
+    deviceId: text('device_id').notNull(),
+    algorithm: text('algorithm').notNull(),
+    keyId: text('key_id').notNull(),
+    keyJson: text('key_json').notNull(),
+    used: integer('used', { mode: 'boolean' }).notNull().default(false),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.deviceId, t.algorithm] })],
+);
+
+export const e2eCrossSigningKeys = sqliteTable(
+  'e2e_cross_signing_keys',
+  {
+    userId: text('user_id').notNull(),
+    /** master, self_signing or user_signing. */
+    usage: text('usage').notNull(),
+    publicKey: text('public_key').notNull(),
+    keyJson: text('key_json').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.usage] })],
+);
+
+export const e2eSignatures = sqliteTable(
+  'e2e_signatures',
+  {
+    targetUserId: text('target_user_id').notNull(),
+    /** A device ID or a cross-signing public key. */
+    targetKeyId: text('target_key_id').notNull(),
+    signerUserId: text('signer_user_id').notNull(),
+    signerKeyId: text('signer_key_id').notNull(),
+    signature: text('signature').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.targetUserId, t.targetKeyId, t.signerUserId, t.signerKeyId] })],
+);
+
+export const deviceListChanges = sqliteTable('device_list_changes', {
+  position: integer('position').primaryKey(),
+  userId: text('user_id').notNull(),
+  /** keys, joined or left. */
+  change: text('change').notNull(),
+  roomId: text('room_id'),
+});
+
+// Send-to-device and key backups (migration 5).
+
+export const toDeviceInbox = sqliteTable(
+  'to_device_inbox',
+  {
+    userId: text('user_id').notNull(),
+    deviceId: text('device_id').notNull(),
+    streamPosition: integer('stream_position').notNull(),
+    /** The event JSON as sync hands it out. */
+    event: text('event').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.deviceId, t.streamPosition] })],
+);
+
+export const toDeviceTransactions = sqliteTable(
+  'to_device_transactions',
+  {
+    userId: text('user_id').notNull(),
+    deviceId: text('device_id').notNull(),
+    eventType: text('event_type').notNull(),
+    txnId: text('txn_id').notNull(),
+    streamPosition: integer('stream_position').notNull(),
+    createdTs: integer('created_ts').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.userId, t.deviceId, t.eventType, t.txnId] }),
+    index('to_device_transactions_by_created_ts').on(t.createdTs),
+  ],
+);
+
+export const roomKeyBackupVersions = sqliteTable(
+  'room_key_backup_versions',
+  {
+    userId: text('user_id').notNull(),
+    version: integer('version').notNull(),
+    algorithm: text('algorithm').notNull(),
+    /** JSON object. */
+    authData: text('auth_data').notNull(),
+    etag: integer('etag').notNull().default(0),
+    deleted: integer('deleted', { mode: 'boolean' }).notNull().default(false),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.version] })],
+);
+
+export const roomKeyBackupKeys = sqliteTable(
+  'room_key_backup_keys',
+  {
+    userId: text('user_id').notNull(),
+    version: integer('version').notNull(),
+    roomId: text('room_id').notNull(),
+    sessionId: text('session_id').notNull(),
+    firstMessageIndex: integer('first_message_index').notNull(),
+    forwardedCount: integer('forwarded_count').notNull(),
+    isVerified: integer('is_verified', { mode: 'boolean' }).notNull(),
+    /** JSON object. */
+    sessionData: text('session_data').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.version, t.roomId, t.sessionId] })],
+);
+
 export const sqliteSchema = {
   streamPositions,
   stateSnapshots,
@@ -364,4 +499,14 @@ export const sqliteSchema = {
   eventRelations,
   redactions,
   filters,
+  e2eDeviceKeys,
+  e2eOneTimeKeys,
+  e2eFallbackKeys,
+  e2eCrossSigningKeys,
+  e2eSignatures,
+  deviceListChanges,
+  toDeviceInbox,
+  toDeviceTransactions,
+  roomKeyBackupVersions,
+  roomKeyBackupKeys,
 };

@@ -10,9 +10,11 @@ import {
   sqliteMigrationTarget,
 } from './connection.js';
 import { SqliteDeviceStore } from './device-store.js';
+import { SqliteE2eKeyStore } from './e2e-key-store.js';
 import { type EventStatements, prepareEventStatements } from './event-statements.js';
 import { SqliteEventStore } from './event-store.js';
 import { SqliteFilterStore } from './filter-store.js';
+import { SqliteKeyBackupStore } from './key-backup-store.js';
 import { SqliteLoginTokenStore } from './login-token-store.js';
 import { SqliteMembershipStore } from './membership-store.js';
 import { sqliteMigrations } from './migrations.js';
@@ -24,6 +26,7 @@ import { SqliteRoomStore } from './room-store.js';
 import { SqliteSessionStore } from './session-store.js';
 import { translateSqliteError } from './sqlite-errors.js';
 import { SqliteStateStore } from './state-store.js';
+import { SqliteToDeviceStore } from './to-device-store.js';
 import { SqliteTransactionIdStore } from './transaction-id-store.js';
 import { SqliteUiaSessionStore } from './uia-session-store.js';
 import { type EnqueueWrite, SqliteWriteQueue, WriteBatch } from './write-queue.js';
@@ -79,6 +82,9 @@ class SqliteStorageImpl implements SqliteStorage {
   readonly receipts: SqliteReceiptStore;
   readonly relations: SqliteRelationStore;
   readonly filters: SqliteFilterStore;
+  readonly e2eKeys: SqliteE2eKeyStore;
+  readonly toDevice: SqliteToDeviceStore;
+  readonly keyBackups: SqliteKeyBackupStore;
   private readonly writeQueue: SqliteWriteQueue;
   private readonly eventStatements: EventStatements;
   private closed = false;
@@ -106,6 +112,9 @@ class SqliteStorageImpl implements SqliteStorage {
     this.receipts = new SqliteReceiptStore(connection, this.enqueueAlone);
     this.relations = new SqliteRelationStore(connection);
     this.filters = new SqliteFilterStore(connection, this.enqueueAlone);
+    this.e2eKeys = new SqliteE2eKeyStore(connection, this.enqueueAlone);
+    this.toDevice = new SqliteToDeviceStore(connection, this.enqueueAlone);
+    this.keyBackups = new SqliteKeyBackupStore(connection, this.enqueueAlone);
   }
 
   /** A writer called outside `transaction` is a transaction of its own (still group-committed). */

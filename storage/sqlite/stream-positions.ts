@@ -3,7 +3,7 @@ import type { SqliteDatabase } from './connection.js';
 import { streamPositions } from './schema.js';
 
 /** Streams whose positions live in the stream_positions table (seeded by the migrations). */
-export type StreamName = 'events' | 'account_data' | 'presence' | 'receipts';
+export type StreamName = 'events' | 'account_data' | 'presence' | 'receipts' | 'to_device' | 'device_lists';
 
 /** Takes the next position of a stream; call only inside a write transaction, so a rollback returns it. */
 export function nextStreamPosition(db: SqliteDatabase, stream: StreamName): number {

@@ -1,0 +1,125 @@
+/**
+ * Send-to-device messaging (client-server "Send-to-Device messaging"): stores a
+ * send in the recipients' device inboxes, wakes their syncs, and hands each
+ * device its pending messages, oldest first, until it acknowledges them by
+ * syncing past them (so a response lost on the way is sent again).
+ */
+import type { Logger } from 'pino';
+import type { JsonObject } from '../../protocol/events.js';
+import { parseUserId } from '../../protocol/identifiers.js';
+import type { ToDeviceRecipient, ToDeviceStore } from '../../storage/to-device-store.js';
+import { MatrixError } from '../errors.js';
+import type { SyncNotifier } from '../sync/notifier.js';
+
+/** spec "Server behaviour": 100 messages per /sync response is the recommended limit. */
+export const TO_DEVICE_MESSAGES_PER_SYNC = 100;
+
+/** How long a send's transaction ID is remembered (clients retry within minutes). */
+export const TO_DEVICE_TRANSACTION_LIFETIME_MS = 24 * 3600_000;
+const TRANSACTION_SWEEP_INTERVAL_MS = 3600_000;
+
+export interface ToDeviceSender {
+  readonly userId: string;
+  /** Null for a token without a device (an appservice): its sends are not deduplicated. */
+  readonly deviceId: string | null;
+}
+
+export interface ToDeviceSendRequest {
+  readonly type: string;
+  readonly txnId: string;
+  /** user ID -> device ID (or `*`) -> content, as in the request body. */
+  readonly messages: Readonly<Record<string, Readonly<Record<string, JsonObject>>>>;
+}
+
+export class ToDeviceService {
+  constructor(
+    private readonly deps: {
+      readonly store: ToDeviceStore;
+      readonly serverName: string;
+      readonly notifier: () => SyncNotifier;
+      readonly log: Logger;
+      readonly now?: () => number;
+    },
+  ) {}
+
+  private lastSweep = 0;
+
+  /**
+   * Stores the messages for local recipients once per transaction and wakes their
+   * syncs. Messages for other servers are left for federation (#7).
+   * @throws MatrixError 400 M_INVALID_PARAM for a key of `messages` that is not a user ID.
+   */
+  async send(sender: ToDeviceSender, request: ToDeviceSendRequest): Promise<void> {
+    const recipients: ToDeviceRecipient[] = [];
+    for (const [userId, byDevice] of Object.entries(request.messages)) {
+      let serverName: string;
+      try {
+        serverName = parseUserId(userId, { historical: true }).serverName;
+      } catch {
+        throw MatrixError.invalidParam(`Not a user ID: ${JSON.stringify(userId)}`);
+      }
+      if (serverName !== this.deps.serverName) continue;
+      for (const [deviceId, content] of Object.entries(byDevice))
+        recipients.push({ userId, deviceId, content });
+    }
+    const result = await this.deps.store.sendToDevices({
+      sender: sender.userId,
+      senderDeviceId: sender.deviceId,
+      type: request.type,
+      txnId: request.txnId,
+      recipients,
+    });
+    if (result.delivered.length > 0) {
+      this.deps.notifier().notifyUsers(new Set(result.delivered.map((d) => d.userId)), 'to_device');
+    }
+    this.sweepTransactions();
+  }
+
+  /** At most hourly, on a send: forgets transaction IDs older than a day, so the table does not grow for ever. */
+  private sweepTransactions(): void {
+    const now = (this.deps.now ?? Date.now)();
+    if (now - this.lastSweep < TRANSACTION_SWEEP_INTERVAL_MS) return;
+    this.lastSweep = now;
+    this.deps.store
+      .forgetToDeviceTransactionsBefore(now - TO_DEVICE_TRANSACTION_LIFETIME_MS)
+      .catch((error: unknown) => {
+        this.deps.log.warn({ err: error }, 'Forgetting old to-device transaction IDs failed');
+      });
+  }
+
+  /**
+   * The device's messages in (afterPosition, upToPosition], at most `limit`, and
+   * the position a token may advance to: `upToPosition` when everything fitted,
+   * else the position of the last message handed out (the rest comes next time).
+   */
+  async pending(
+    userId: string,
+    deviceId: string,
+    afterPosition: number,
+    upToPosition: number,
+    limit: number,
+  ): Promise<{ events: JsonObject[]; position: number }> {
+    const messages = await this.deps.store.pendingToDevice(
+      userId,
+      deviceId,
+      afterPosition,
+      upToPosition,
+      limit,
+    );
+    const position =
+      messages.length >= limit && messages.length > 0
+        ? messages[messages.length - 1]!.position
+        : upToPosition;
+    return { events: messages.map((message) => message.event), position: Math.max(position, afterPosition) };
+  }
+
+  /** The client synced past `upToPosition`: what it was handed up to there is delivered. */
+  async acknowledge(userId: string, deviceId: string, upToPosition: number): Promise<void> {
+    if (upToPosition <= 0) return;
+    await this.deps.store.deleteToDeviceUpTo(userId, deviceId, upToPosition);
+  }
+
+  latestPosition(): Promise<number> {
+    return this.deps.store.latestToDevicePosition();
+  }
+}
