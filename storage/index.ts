@@ -5,6 +5,7 @@ export { isStorageError, StorageError, type StorageErrorCode } from './errors.js
 export type * from './event-store.js';
 export type * from './filter-store.js';
 export type * from './login-token-store.js';
+export type * from './media-store.js';
 export type * from './membership-store.js';
 export {
   type AppliedMigration,

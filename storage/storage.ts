@@ -4,6 +4,7 @@ import type { DeviceStore, DeviceWriter } from './device-store.js';
 import type { EventStore, EventWriter } from './event-store.js';
 import type { FilterStore } from './filter-store.js';
 import type { LoginTokenStore } from './login-token-store.js';
+import type { MediaStore } from './media-store.js';
 import type { MembershipStore } from './membership-store.js';
 import type { PresenceStore } from './presence-store.js';
 import type { ReceiptStore } from './receipt-store.js';
@@ -51,6 +52,8 @@ export interface Storage {
   /** Derived from events by persistEvent (and applyRedaction); read-only. */
   readonly relations: RelationStore;
   readonly filters: FilterStore;
+  /** The content repository's media IDs, blobs and thumbnails. */
+  readonly media: MediaStore;
 
   /**
    * Groups writes of several stores into one atomic transaction. `queueWrites`

@@ -6,6 +6,7 @@ import { describeEventStoreContract } from './event-store.contract.js';
 import { describeEventStoreRoomsContract } from './event-store-rooms.contract.js';
 import { describeFilterStoreContract } from './filter-store.contract.js';
 import { describeLoginTokenStoreContract } from './login-token-store.contract.js';
+import { describeMediaStoreContract } from './media-store.contract.js';
 import { describeMembershipStoreContract } from './membership-store.contract.js';
 import { describePresenceStoreContract } from './presence-store.contract.js';
 import { describeReceiptStoreContract } from './receipt-store.contract.js';
@@ -44,5 +45,6 @@ export function describeStorageContract(name: string, makeStorage: StorageFactor
     describeReceiptStoreContract(makeStorage);
     describeRelationStoreContract(makeStorage);
     describeFilterStoreContract(makeStorage);
+    describeMediaStoreContract(makeStorage);
   });
 }
