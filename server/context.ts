@@ -17,6 +17,7 @@ import type { SharedSecretRegistration } from './accounts/shared-secret-registra
 import type { UserInteractiveAuthState } from './accounts/user-interactive-auth.js';
 import type { MyelinConfig } from './config/index.js';
 import type { RateLimiter } from './http/rate-limit.js';
+import type { MediaService } from './media/media-service.js';
 import type { OpenApiDocument } from './openapi/document.js';
 import type { HistoryVisibility } from './rooms/history-visibility.js';
 import type { ReceiptService } from './rooms/receipts.js';
@@ -75,6 +76,8 @@ export interface HomeserverContext {
   readonly historyVisibility: HistoryVisibility;
   /** Relation checks before a send, bundled aggregations (unsigned m.relations), /relations and /threads (rooms/relations.ts). */
   readonly relations: RelationService;
+  /** The content repository: uploads, downloads, thumbnails, quarantine (media/media-service.ts). */
+  readonly media: MediaService;
   /** Aborted when the server begins to stop. */
   readonly shutdownSignal: AbortSignal;
   /** The OpenAPI document of every route this server declares (built on first use). */

@@ -39,6 +39,10 @@ import { createRateLimiter } from './http/rate-limit.js';
 import type { Resource, Route } from './http/route.js';
 import { createRequestValidation } from './http/validation.js';
 import { createLogger } from './logger.js';
+import { BlobStore } from './media/blob-store.js';
+import { loadMediaKey } from './media/encryption.js';
+import { MediaService, noRemoteMedia } from './media/media-service.js';
+import { createTranscoder, type Transcoder } from './media/transcoder.js';
 import { buildOpenApiDocument, type OpenApiDocument } from './openapi/document.js';
 import { announceProfileChange, leaveRoomsOnDeactivation } from './rooms/account-hooks.js';
 import { createHistoryVisibility } from './rooms/history-visibility.js';
@@ -92,9 +96,10 @@ export async function createHomeserver(
     jwtLogin: await loadJwtLoginVerifier(config),
     registrationSharedSecret: await loadOrCreateRegistrationSharedSecret(config, log),
   };
+  const mediaParts = await prepareMedia(config, log);
   const storage = await openStorage(config);
   try {
-    return assemble(config, options, log, signingKey, storage, accountKeys);
+    return assemble(config, options, log, signingKey, storage, accountKeys, mediaParts);
   } catch (error) {
     await storage.close();
     throw error;
@@ -112,6 +117,7 @@ function assemble(
     jwtLogin: JwtLoginVerifier | undefined;
     registrationSharedSecret: string;
   },
+  mediaParts: { blobs: BlobStore; transcoder: Transcoder },
 ): Homeserver {
   const routes = options.routes ?? allRoutes;
   const shutdown = new AbortController();
@@ -191,6 +197,14 @@ function assemble(
     sharedSecretRegistration: createSharedSecretRegistration(accountKeys.registrationSharedSecret),
     historyVisibility: createHistoryVisibility(storage),
     relations: createRelationService({ storage, visibility: () => context.historyVisibility }),
+    media: new MediaService({
+      config,
+      storage,
+      ...mediaParts,
+      // Federation (#7) plugs remote media in here; until then remote media is 404 M_NOT_FOUND.
+      remote: noRemoteMedia,
+      log,
+    }),
     shutdownSignal: shutdown.signal,
     openApiDocument: () => {
       openApi ??= buildOpenApiDocument(
@@ -291,6 +305,26 @@ function servedBy(listener: ListenerConfig, config: MyelinConfig): Set<Resource>
   const resources = new Set<Resource>(listener.resources);
   if (!config.docs.enabled) resources.delete('docs');
   return resources;
+}
+
+/** The media folder and key, and whether ffmpeg is here (said once in the log when it is not). */
+async function prepareMedia(
+  config: MyelinConfig,
+  log: Logger,
+): Promise<{ blobs: BlobStore; transcoder: Transcoder }> {
+  const encryption = config.media.encryption;
+  const key = await loadMediaKey(
+    {
+      enabled: encryption.enabled,
+      key: encryption.key,
+      keyPath: encryption.key_path,
+      dataDir: config.data_dir,
+    },
+    log,
+  );
+  const blobs = new BlobStore(config.media.store_path, key, encryption.enabled);
+  await blobs.init();
+  return { blobs, transcoder: await createTranscoder(log) };
 }
 
 /** The configured database, migrated; also used by CLI commands that work on it directly. */

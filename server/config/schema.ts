@@ -284,7 +284,10 @@ export const ConfigSchema = Type.Object(
       }),
       thumbnails: Section('Thumbnails (made on first request, then cached).', {
         enabled: Type.Boolean({ default: true, description: 'Serve thumbnails.' }),
-        animated: Type.Boolean({ default: true, description: 'Animated thumbnails of GIF and WebP when asked.' }),
+        animated: Type.Boolean({
+          default: true,
+          description: 'Animated thumbnails of GIF and WebP when asked.',
+        }),
       }),
       encryption: Section('Encryption at rest (AES-256-GCM in authenticated chunks).', {
         enabled: Type.Boolean({
@@ -297,13 +300,15 @@ export const ConfigSchema = Type.Object(
         }),
         key_path: Type.String({
           default: '',
-          description: 'File holding the base64 key (made on first start if missing); empty means DATA_DIR/media.key.',
+          description:
+            'File holding the base64 key (made on first start if missing); empty means DATA_DIR/media.key.',
         }),
       }),
       compression: Section('Shrinking uploads.', {
         strip_image_metadata: Type.Boolean({
           default: true,
-          description: 'Remove EXIF (GPS, camera), XMP, IPTC and comments from JPEG and PNG; orientation is kept.',
+          description:
+            'Remove EXIF (GPS, camera), XMP, IPTC and comments from JPEG and PNG; orientation is kept.',
         }),
         reencode_images_over_bytes: Type.Integer({
           minimum: 0,
@@ -320,13 +325,15 @@ export const ConfigSchema = Type.Object(
         transcode_audio_over_bytes: Type.Integer({
           minimum: 0,
           default: 1_048_576,
-          description: 'Transcode audio larger than this to Opus with ffmpeg (when installed); 0 turns it off.',
+          description:
+            'Transcode audio larger than this to Opus with ffmpeg (when installed); 0 turns it off.',
         }),
         audio_bitrate: Type.String({ default: '48k', description: 'Opus bitrate (ffmpeg -b:a).' }),
         transcode_video_over_bytes: Type.Integer({
           minimum: 0,
           default: 20_971_520,
-          description: 'Transcode video larger than this to H.264/AAC MP4 with ffmpeg (when installed); 0 turns it off.',
+          description:
+            'Transcode video larger than this to H.264/AAC MP4 with ffmpeg (when installed); 0 turns it off.',
         }),
         video_bitrate: Type.String({ default: '2M', description: 'H.264 bitrate (ffmpeg -b:v).' }),
       }),
@@ -346,8 +353,16 @@ export const ConfigSchema = Type.Object(
           default: 1_048_576,
           description: 'Largest page or image read for a preview.',
         }),
-        timeout_ms: Type.Integer({ minimum: 100, default: 10_000, description: 'Time limit of one preview fetch.' }),
-        cache_ttl_ms: Type.Integer({ minimum: 0, default: 3_600_000, description: 'How long a preview is cached.' }),
+        timeout_ms: Type.Integer({
+          minimum: 100,
+          default: 10_000,
+          description: 'Time limit of one preview fetch.',
+        }),
+        cache_ttl_ms: Type.Integer({
+          minimum: 0,
+          default: 3_600_000,
+          description: 'How long a preview is cached.',
+        }),
       }),
       retention: Section('Clean-up job.', {
         schedule: Type.String({

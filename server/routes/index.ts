@@ -13,6 +13,7 @@ import { docsRoutes } from './docs.js';
 import { filterRoutes } from './filters.js';
 import { healthRoutes } from './health.js';
 import { loginRoutes } from './login.js';
+import { mediaRoutes } from './media.js';
 import { presenceRoutes } from './presence.js';
 import { profileRoutes } from './profile.js';
 import { readMarkerRoutes } from './read-markers.js';
@@ -64,4 +65,5 @@ export const allRoutes: readonly Route[] = [
   ...webSocketRoutes,
   ...syncRoutes,
   ...filterRoutes,
+  ...mediaRoutes,
 ];
