@@ -13,7 +13,7 @@ const PREVIEW_KEY = 'io.myelin.preview';
 async function upload(
   hs: TestHomeserver,
   user: TestUser,
-  body: BodyInit,
+  body: RequestInit['body'],
   contentType = 'application/octet-stream',
   fileName?: string,
 ): Promise<{ status: number; json: Record<string, unknown> }> {

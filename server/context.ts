@@ -18,6 +18,7 @@ import type { UserInteractiveAuthState } from './accounts/user-interactive-auth.
 import type { MyelinConfig } from './config/index.js';
 import type { RateLimiter } from './http/rate-limit.js';
 import type { MediaService } from './media/media-service.js';
+import type { UrlPreviewService } from './media/url-preview.js';
 import type { OpenApiDocument } from './openapi/document.js';
 import type { HistoryVisibility } from './rooms/history-visibility.js';
 import type { ReceiptService } from './rooms/receipts.js';
@@ -78,6 +79,8 @@ export interface HomeserverContext {
   readonly relations: RelationService;
   /** The content repository: uploads, downloads, thumbnails, quarantine (media/media-service.ts). */
   readonly media: MediaService;
+  /** OpenGraph previews of URLs, guarded against SSRF, cached (media/url-preview.ts). */
+  readonly urlPreviews: UrlPreviewService;
   /** Aborted when the server begins to stop. */
   readonly shutdownSignal: AbortSignal;
   /** The OpenAPI document of every route this server declares (built on first use). */

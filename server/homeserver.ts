@@ -43,6 +43,7 @@ import { BlobStore } from './media/blob-store.js';
 import { loadMediaKey } from './media/encryption.js';
 import { MediaService, noRemoteMedia } from './media/media-service.js';
 import { createTranscoder, type Transcoder } from './media/transcoder.js';
+import { UrlPreviewService } from './media/url-preview.js';
 import { buildOpenApiDocument, type OpenApiDocument } from './openapi/document.js';
 import { announceProfileChange, leaveRoomsOnDeactivation } from './rooms/account-hooks.js';
 import { createHistoryVisibility } from './rooms/history-visibility.js';
@@ -166,6 +167,15 @@ function assemble(
   notifyOnPresence(notifier, presence, membership, (error) =>
     log.warn({ err: error }, 'Presence notification failed'),
   );
+  const media = new MediaService({
+    config,
+    storage,
+    ...mediaParts,
+    // Federation (#7) plugs remote media in here; until then remote media is 404 M_NOT_FOUND.
+    remote: noRemoteMedia,
+    log,
+  });
+  const urlPreviews = new UrlPreviewService({ config, media, log });
   const context: HomeserverContext = {
     config,
     log,
@@ -197,14 +207,8 @@ function assemble(
     sharedSecretRegistration: createSharedSecretRegistration(accountKeys.registrationSharedSecret),
     historyVisibility: createHistoryVisibility(storage),
     relations: createRelationService({ storage, visibility: () => context.historyVisibility }),
-    media: new MediaService({
-      config,
-      storage,
-      ...mediaParts,
-      // Federation (#7) plugs remote media in here; until then remote media is 404 M_NOT_FOUND.
-      remote: noRemoteMedia,
-      log,
-    }),
+    media,
+    urlPreviews,
     shutdownSignal: shutdown.signal,
     openApiDocument: () => {
       openApi ??= buildOpenApiDocument(
@@ -293,6 +297,7 @@ function assemble(
         typing.close();
         await rooms.close();
         await sessions.close();
+        await urlPreviews.close();
         await storage.close();
         log.info('Stopped');
       })();

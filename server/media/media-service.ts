@@ -25,7 +25,7 @@ import {
   makeThumbnail,
   reencodeImage,
 } from './image-processing.js';
-import { canStripMetadata, createMetadataStripper } from './metadata-stripper.js';
+import { createMetadataStripper } from './metadata-stripper.js';
 import type { Transcoder } from './transcoder.js';
 
 /** The namespaced key of the upload response (and of GET .../preview) carrying what we learnt of the file. */
@@ -183,11 +183,9 @@ export class MediaService {
 
   /** Streams the body to a temporary blob, stripping metadata when the first bytes say JPEG or PNG. */
   private async receive(upload: UploadRequest): Promise<{ pending: PendingBlob; contentType: string }> {
-    const strip = this.media.compression.strip_image_metadata;
-    const peek = strip ? await peekType(upload.body) : undefined;
     const pending = await this.deps.blobs.write(upload.body, {
       limit: this.media.max_upload_bytes,
-      transform: peek && canStripMetadata(peek) ? createMetadataStripper(peek) : undefined,
+      transform: this.media.compression.strip_image_metadata ? createMetadataStripper() : undefined,
     });
     return { pending, contentType: await sniffContentType(pending.head, upload.claimedType) };
   }
@@ -402,35 +400,6 @@ export function snapToRecommended(
   const sameMethod = RECOMMENDED_THUMBNAILS.filter((s) => s.method === method);
   const found = sameMethod.find(covers) ?? RECOMMENDED_THUMBNAILS.find(covers);
   return found ? { ...found, method: found.method } : RECOMMENDED_THUMBNAILS.at(-1)!;
-}
-
-/** Waits for the body's first bytes (without consuming them) to tell JPEG and PNG apart. */
-async function peekType(body: Readable): Promise<string | undefined> {
-  const chunk = await new Promise<Buffer | null>((resolve) => {
-    const onReadable = () => {
-      cleanup();
-      resolve(body.read() as Buffer | null);
-    };
-    const onEnd = () => {
-      cleanup();
-      resolve(null);
-    };
-    const cleanup = () => {
-      body.off('readable', onReadable);
-      body.off('end', onEnd);
-      body.off('close', onEnd);
-      body.off('error', onEnd);
-    };
-    body.on('readable', onReadable);
-    body.on('end', onEnd);
-    body.on('close', onEnd);
-    body.on('error', onEnd);
-  });
-  if (chunk === null) return undefined;
-  body.unshift(chunk);
-  if (chunk[0] === 0xff && chunk[1] === 0xd8) return 'image/jpeg';
-  if (chunk.subarray(0, 4).toString('latin1') === '\x89PNG') return 'image/png';
-  return undefined;
 }
 
 /** A re-encoding must stay the same type (sniffed again). */

@@ -14,10 +14,6 @@ const PNG_DROPPED = new Set(['tEXt', 'zTXt', 'iTXt', 'eXIf', 'tIME']);
 /** APP1 (EXIF, XMP), APP13 (IPTC), COM. */
 const JPEG_DROPPED = new Set([0xe1, 0xed, 0xfe]);
 
-export function canStripMetadata(contentType: string): boolean {
-  return contentType === 'image/jpeg' || contentType === 'image/png';
-}
-
 type Step =
   /** Need `bytes` buffered to decide. */
   | { kind: 'need'; bytes: number }
@@ -28,8 +24,18 @@ type Step =
   /** Copy everything that follows. */
   | { kind: 'rest' };
 
-export function createMetadataStripper(contentType: string): Transform {
-  const parse = contentType === 'image/png' ? pngStep() : jpegStep();
+/** Recognises JPEG and PNG by their first bytes; anything else passes through untouched. */
+export function createMetadataStripper(): Transform {
+  let format: ((data: Buffer) => Step) | undefined;
+  const parse = (data: Buffer): Step => {
+    if (!format) {
+      if (data.length < 8) return { kind: 'need', bytes: 8 };
+      if (data.subarray(0, 8).equals(PNG_SIGNATURE)) format = pngStep();
+      else if (data[0] === 0xff && data[1] === 0xd8) format = jpegStep();
+      else return { kind: 'rest' };
+    }
+    return format(data);
+  };
   let buffered = Buffer.alloc(0);
   let pass: { copy: boolean; bytes: number } | undefined;
   let rest = false;

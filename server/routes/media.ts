@@ -348,6 +348,39 @@ function downloadRoutes(prefix: string, authenticated: boolean): Route[] {
   return [download(false), download(true), thumbnail];
 }
 
+function previewUrlRoute(path: string, operationId: string, deprecated: boolean): Route {
+  return defineRoute({
+    method: 'GET',
+    path,
+    operationId,
+    summary: `Get information about a URL for a client${deprecated ? ' (deprecated)' : ''}.`,
+    description:
+      'OpenGraph data of the page; og:image is fetched and stored as media. Loopback, private, link-local and multicast addresses are refused (403) unless allowlisted in media.url_preview.',
+    tags: TAGS,
+    resource: deprecated ? 'media' : 'client',
+    auth: 'access-token',
+    rateLimit: 'client',
+    request: {
+      query: Type.Object({
+        url: Type.String({ description: 'The URL to get a preview of.' }),
+        ts: Type.Optional(
+          Type.Integer({ description: 'Preferred point in time (ignored: the newest is served).' }),
+        ),
+      }),
+    },
+    responses: {
+      200: Type.Record(Type.String(), Type.Unknown(), {
+        description: 'The OpenGraph data for the URL, which may be empty.',
+      }),
+      403: MatrixErrorBody,
+      502: MatrixErrorBody,
+    },
+    async handler(req, hs) {
+      return reply(200, await hs.urlPreviews.preview(req.query.url, req.requester.userId));
+    },
+  }) as Route;
+}
+
 const previewOf = defineRoute({
   method: 'GET',
   path: '/_matrix/client/unstable/io.myelin/media/preview/{serverName}/{mediaId}',
@@ -376,5 +409,7 @@ export const mediaRoutes: readonly Route[] = [
   configRoute('/_matrix/media/v3/config', 'getConfig', true),
   ...downloadRoutes('/_matrix/client/v1/media', true),
   ...downloadRoutes('/_matrix/media/v3', false),
+  previewUrlRoute('/_matrix/client/v1/media/preview_url', 'getUrlPreviewAuthed', false),
+  previewUrlRoute('/_matrix/media/v3/preview_url', 'getUrlPreview', true),
   previewOf as Route,
 ];
