@@ -307,6 +307,37 @@ describe('media: upload and download', function () {
     expect(((await res.json()) as { errcode: string }).errcode).to.equal('M_NOT_FOUND');
   });
 
+  it('never serves quarantined media; the clean-up removes files nothing uses', async () => {
+    const admin = await createUser(hs, 'admin');
+    await hs.homeserver.context.storage.accounts.setAdmin(admin.userId, true);
+    const up = await upload(hs, alice, randomBytes(500));
+    const admin_ = (path: string) =>
+      hs.fetch(path, { method: 'POST', headers: { Authorization: `Bearer ${admin.accessToken}` } });
+    const path_ = mediaPath(up.json.content_uri);
+    expect(
+      (
+        await hs.fetch(`/_synapse/admin/v1/media/quarantine/${path_}`, {
+          method: 'POST',
+          headers: { Authorization: `Bearer ${alice.accessToken}` },
+        })
+      ).status,
+    ).to.equal(403);
+    expect((await admin_(`/_synapse/admin/v1/media/quarantine/${path_}`)).status).to.equal(200);
+    expect((await download(hs, alice, up.json.content_uri)).status).to.equal(404);
+    expect((await admin_(`/_synapse/admin/v1/media/unquarantine/${path_}`)).status).to.equal(200);
+    expect((await download(hs, alice, up.json.content_uri)).status).to.equal(200);
+
+    const [serverName, mediaId] = path_.split('/') as [string, string];
+    const record = await hs.homeserver.context.storage.media.getMedia(serverName, mediaId);
+    await hs.homeserver.context.storage.media.deleteMedia(serverName, mediaId);
+    const { runMediaRetention } = await import('../server/media/retention.js');
+    const context = hs.homeserver.context;
+    const report = await runMediaRetention(context, Date.now() + 2 * 3_600_000);
+    expect(report.deletedBlobs).to.be.at.least(1);
+    const files = await storedFiles(hs.config.media.store_path);
+    expect(files.some((f) => f.includes(record!.blob!.sha256))).to.equal(false);
+  });
+
   it('stores identical uploads once', async () => {
     const bytes = randomBytes(3000);
     await upload(hs, alice, bytes);

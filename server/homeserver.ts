@@ -42,6 +42,7 @@ import { createLogger } from './logger.js';
 import { BlobStore } from './media/blob-store.js';
 import { loadMediaKey } from './media/encryption.js';
 import { MediaService, noRemoteMedia } from './media/media-service.js';
+import { scheduleMediaRetention } from './media/retention.js';
 import { createTranscoder, type Transcoder } from './media/transcoder.js';
 import { UrlPreviewService } from './media/url-preview.js';
 import { buildOpenApiDocument, type OpenApiDocument } from './openapi/document.js';
@@ -263,6 +264,7 @@ function assemble(
     }
   }
 
+  let retention: ReturnType<typeof scheduleMediaRetention>;
   let started = false;
   let stopped: Promise<void> | undefined;
   return {
@@ -273,6 +275,7 @@ function assemble(
       started = true;
       await presence.start();
       typing.start();
+      retention = scheduleMediaRetention({ config, storage, media, log });
       const ports: number[] = [];
       let index = 0;
       for (const listener of config.listeners) {
@@ -297,6 +300,7 @@ function assemble(
         typing.close();
         await rooms.close();
         await sessions.close();
+        await retention?.destroy();
         await urlPreviews.close();
         await storage.close();
         log.info('Stopped');

@@ -14,6 +14,7 @@ import { filterRoutes } from './filters.js';
 import { healthRoutes } from './health.js';
 import { loginRoutes } from './login.js';
 import { mediaRoutes } from './media.js';
+import { mediaAdminRoutes } from './media-admin.js';
 import { presenceRoutes } from './presence.js';
 import { profileRoutes } from './profile.js';
 import { readMarkerRoutes } from './read-markers.js';
@@ -66,4 +67,5 @@ export const allRoutes: readonly Route[] = [
   ...syncRoutes,
   ...filterRoutes,
   ...mediaRoutes,
+  ...mediaAdminRoutes,
 ];
