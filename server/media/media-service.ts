@@ -197,6 +197,7 @@ export class MediaService {
     try {
       let bytes: Buffer | Readable | undefined;
       if (
+        isDecodableImage(contentType) &&
         compression.reencode_images_over_bytes > 0 &&
         pending.blob.size > compression.reencode_images_over_bytes
       ) {
