@@ -142,12 +142,13 @@ export class MediaService {
     }
     const { pending, contentType } = await this.receive(upload);
     let kept = pending;
+    let keptType = contentType;
     try {
       if (this.media.user_quota_bytes > 0 && used + pending.blob.size > this.media.user_quota_bytes) {
         throw MatrixError.tooLarge('Media quota exceeded');
       }
-      kept = await this.compress(pending, contentType, this.deps.log);
-      const preview = await this.describe(kept, contentType);
+      ({ pending: kept, contentType: keptType } = await this.compress(pending, contentType, this.deps.log));
+      const preview = await this.describe(kept, keptType);
       const stored = await this.commit(kept, async () =>
         this.deps.storage.media.putMediaContent(
           {
@@ -156,7 +157,7 @@ export class MediaService {
             userId: upload.userId,
             createdTs,
             blob: kept.blob,
-            contentType,
+            contentType: keptType,
             uploadName: upload.fileName,
             originalSize: pending.receivedBytes,
             authenticatedOnly,
@@ -190,8 +191,13 @@ export class MediaService {
     return { pending, contentType: await sniffContentType(pending.head, upload.claimedType) };
   }
 
-  /** Re-encoded image or transcoded audio/video, when smaller; else the upload itself. */
-  private async compress(pending: PendingBlob, contentType: string, log: Logger): Promise<PendingBlob> {
+  /** Re-encoded image or transcoded audio/video (a new type), when smaller; else the upload itself. */
+  private async compress(
+    pending: PendingBlob,
+    contentType: string,
+    log: Logger,
+  ): Promise<{ pending: PendingBlob; contentType: string }> {
+    const unchanged = { pending, contentType };
     const compression = this.media.compression;
     const source = this.sourceOf(pending);
     try {
@@ -218,12 +224,17 @@ export class MediaService {
       ) {
         bytes = await this.deps.transcoder.video(source, compression.video_bitrate, log);
       }
-      if (bytes === undefined) return pending;
+      if (bytes === undefined) return unchanged;
       const candidate = Buffer.isBuffer(bytes)
         ? await this.deps.blobs.writeBuffer(bytes)
         : await this.deps.blobs.write(bytes, { limit: pending.blob.size });
-      if (candidate.blob.size < pending.blob.size && (await sameKind(candidate.head, contentType))) {
-        return candidate;
+      const candidateType = await sniffContentType(candidate.head, undefined);
+      // An image stays the same type; a transcode must give audio or video of any type.
+      const acceptable = isDecodableImage(contentType)
+        ? candidateType === contentType
+        : candidateType.split('/')[0] === contentType.split('/')[0];
+      if (candidate.blob.size > 0 && candidate.blob.size < pending.blob.size && acceptable) {
+        return { pending: candidate, contentType: candidateType };
       }
       await this.deps.blobs.discard(candidate);
     } catch (error) {
@@ -232,7 +243,7 @@ export class MediaService {
         log.warn({ err: error, contentType }, 'Could not compress an upload; keeping it as sent');
       }
     }
-    return pending;
+    return unchanged;
   }
 
   private async describe(pending: PendingBlob, contentType: string): Promise<JsonObject | null> {
@@ -401,11 +412,6 @@ export function snapToRecommended(
   const sameMethod = RECOMMENDED_THUMBNAILS.filter((s) => s.method === method);
   const found = sameMethod.find(covers) ?? RECOMMENDED_THUMBNAILS.find(covers);
   return found ? { ...found, method: found.method } : RECOMMENDED_THUMBNAILS.at(-1)!;
-}
-
-/** A re-encoding must stay the same type (sniffed again). */
-async function sameKind(head: Buffer, contentType: string): Promise<boolean> {
-  return (await sniffContentType(head, undefined)) === contentType;
 }
 
 function isTooLarge(error: unknown): boolean {

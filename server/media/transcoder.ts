@@ -30,10 +30,14 @@ export async function createTranscoder(log: Logger): Promise<Transcoder> {
   }
   const transcode = async (source: ImageSource, args: string[]) => {
     if (!available) return undefined;
-    const child = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-i', 'pipe:0', ...args, 'pipe:1'], {
+    const input = await source();
+    // A plaintext file is given by path (ffmpeg can seek it: MP4 with its index at the end); streams go by stdin.
+    const inputArg = typeof input === 'string' ? input : 'pipe:0';
+    const child = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-i', inputArg, ...args, 'pipe:1'], {
       stdio: ['pipe', 'pipe', 'ignore'],
     });
-    feed(await source(), child.stdin);
+    if (typeof input === 'string') child.stdin.end();
+    else feed(input, child.stdin);
     child.on('error', (error) => child.stdout.destroy(error));
     child.on('exit', (code) => {
       if (code !== 0) child.stdout.destroy(new Error(`ffmpeg exited with ${code}`));
@@ -60,18 +64,40 @@ export async function createTranscoder(log: Logger): Promise<Transcoder> {
       ]),
     async durationMs(source) {
       if (!probe) return undefined;
-      const child = spawn(
-        'ffprobe',
-        ['-v', 'error', '-show_entries', 'format=duration', '-of', 'default=nw=1:nk=1', '-i', 'pipe:0'],
-        { stdio: ['pipe', 'pipe', 'ignore'] },
+      const fromHeader = Number.parseFloat(
+        await ffprobe(await source(), ['-show_entries', 'format=duration']),
       );
-      feed(await source(), child.stdin);
-      let out = '';
-      for await (const chunk of child.stdout) out += chunk;
-      const seconds = Number.parseFloat(out.trim());
-      return Number.isFinite(seconds) ? Math.round(seconds * 1000) : undefined;
+      if (Number.isFinite(fromHeader)) return Math.round(fromHeader * 1000);
+      // Streams read from a pipe (encrypted media) have no known length: take the end of the last packet.
+      const packets = await ffprobe(await source(), [
+        '-select_streams',
+        '0',
+        '-show_entries',
+        'packet=pts_time,duration_time',
+      ]);
+      let end = Number.NaN;
+      for (const line of packets.split('\n')) {
+        const [pts, duration] = line.split(',').map(Number.parseFloat);
+        if (Number.isFinite(pts))
+          end = Math.max(Number.isFinite(end) ? end : 0, pts! + (duration ?? (0 || 0)));
+      }
+      return Number.isFinite(end) ? Math.round(end * 1000) : undefined;
     },
   };
+}
+
+/** ffprobe's answer as plain values (one per line, fields comma-separated). */
+async function ffprobe(input: string | Readable, args: string[]): Promise<string> {
+  const child = spawn(
+    'ffprobe',
+    ['-v', 'error', ...args, '-of', 'csv=p=0', '-i', typeof input === 'string' ? input : 'pipe:0'],
+    { stdio: ['pipe', 'pipe', 'ignore'] },
+  );
+  if (typeof input === 'string') child.stdin.end();
+  else feed(input, child.stdin);
+  let out = '';
+  for await (const chunk of child.stdout) out += chunk;
+  return out.trim();
 }
 
 function feed(input: string | Readable, stdin: Writable): void {
