@@ -299,6 +299,23 @@ describe('media: upload and download', function () {
     }
   });
 
+  it('holds each user to their quota', async () => {
+    const bob = await createUser(hs, 'bob');
+    hs.config.media.user_quota_bytes = 10_000;
+    try {
+      expect((await upload(hs, bob, randomBytes(6000))).status).to.equal(200);
+      const over = await upload(hs, bob, randomBytes(6000));
+      expect(over.status).to.equal(413);
+      expect(over.json.errcode).to.equal('M_TOO_LARGE');
+      // Without a Content-Length the quota is checked once the size is known.
+      const streamed = await upload(hs, bob, Readable.toWeb(Readable.from([randomBytes(6000)])) as never);
+      expect(streamed.status).to.equal(413);
+      expect((await upload(hs, bob, randomBytes(3000))).status).to.equal(200);
+    } finally {
+      hs.config.media.user_quota_bytes = 0;
+    }
+  });
+
   it('answers 404 M_NOT_FOUND for media of other servers (until federation)', async () => {
     const res = await hs.fetch('/_matrix/client/v1/media/download/elsewhere.org/abc', {
       headers: { Authorization: `Bearer ${alice.accessToken}` },
@@ -381,5 +398,48 @@ describe('media: encryption at rest', function () {
     await writeFile(files[0]!, stored);
     const tampered = await download(hs, alice, up.json.content_uri);
     expect(tampered.status).to.equal(500);
+  });
+
+  it('cuts the answer at a tampered chunk further in, never serving its bytes', async () => {
+    const bytes = randomBytes(300_000);
+    const up = await upload(hs, alice, bytes);
+    const sha = createHash('sha256').update(bytes).digest('hex');
+    const file = (await storedFiles(hs.config.media.store_path)).find((f) => f.includes(sha))!;
+    const stored = await readFile(file);
+    // The third 64 KiB chunk.
+    stored[15 + 2 * (65_536 + 16) + 10] = stored[15 + 2 * (65_536 + 16) + 10]! ^ 1;
+    await writeFile(file, stored);
+    const res = await download(hs, alice, up.json.content_uri);
+    expect(res.status).to.equal(200);
+    let received = 0;
+    try {
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) received += chunk.length;
+      expect.fail('the answer should have been cut');
+    } catch (error) {
+      expect(String(error)).to.not.contain('the answer should have been cut');
+    }
+    expect(received).to.be.at.most(2 * 65_536);
+  });
+});
+
+describe('media: unfrozen legacy endpoints', function () {
+  this.timeout(30_000);
+  it('serves media on the deprecated unauthenticated endpoints when configured open', async () => {
+    const hs = await TestHomeserver.start({
+      configure: (config) => {
+        fastAccounts(config);
+        config.media.unauthenticated_reads = 'open';
+      },
+    });
+    try {
+      const alice = await createUser(hs, 'alice');
+      const up = await upload(hs, alice, Buffer.from('legacy'));
+      const res = await hs.fetch(`/_matrix/media/v3/download/${mediaPath(up.json.content_uri)}/note.txt`);
+      expect(res.status).to.equal(200);
+      expect(await res.text()).to.equal('legacy');
+      expect(res.headers.get('content-disposition')).to.equal('inline; filename="note.txt"');
+    } finally {
+      await hs.stop();
+    }
   });
 });

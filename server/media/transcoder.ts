@@ -79,7 +79,7 @@ export async function createTranscoder(log: Logger): Promise<Transcoder> {
       for (const line of packets.split('\n')) {
         const [pts, duration] = line.split(',').map(Number.parseFloat);
         if (Number.isFinite(pts))
-          end = Math.max(Number.isFinite(end) ? end : 0, pts! + (duration ?? (0 || 0)));
+          end = Math.max(Number.isFinite(end) ? end : 0, pts! + (Number.isFinite(duration) ? duration! : 0));
       }
       return Number.isFinite(end) ? Math.round(end * 1000) : undefined;
     },
