@@ -241,6 +241,38 @@ describe('media: upload and download', function () {
     expect(smallMeta.width! / smallMeta.height!).to.equal(2);
   });
 
+  it('keeps a GIF animated when asked, and still when not', async () => {
+    const frame = (colour: string) =>
+      sharp({ create: { width: 200, height: 100, channels: 3, background: colour } })
+        .png()
+        .toBuffer();
+    const gif = await sharp([await frame('#ff0000'), await frame('#00ff00'), await frame('#0000ff')], {
+      join: { animated: true },
+    })
+      .gif()
+      .toBuffer();
+    const up = await upload(hs, alice, gif, 'image/gif');
+    expect((up.json[PREVIEW_KEY] as Record<string, unknown>).animated).to.equal(true);
+    const moving = await thumbnail(
+      hs,
+      alice,
+      up.json.content_uri,
+      'width=96&height=96&method=crop&animated=true',
+    );
+    expect(moving.headers.get('content-type')).to.equal('image/gif');
+    const movingMeta = await sharp(Buffer.from(await moving.arrayBuffer()), { animated: true }).metadata();
+    expect(movingMeta.pages).to.equal(3);
+    expect([movingMeta.width, movingMeta.pageHeight]).to.deep.equal([96, 96]);
+    const still = await thumbnail(
+      hs,
+      alice,
+      up.json.content_uri,
+      'width=96&height=96&method=crop&animated=false',
+    );
+    expect(still.headers.get('content-type')).to.equal('image/png');
+    expect((await sharp(Buffer.from(await still.arrayBuffer())).metadata()).pages ?? 1).to.equal(1);
+  });
+
   it('refuses to thumbnail a 50,000 x 50,000 PNG without spending its pixels in memory', async () => {
     const before = process.memoryUsage().rss;
     const up = await upload(hs, alice, bombPng(50_000, 50_000), 'image/png');
