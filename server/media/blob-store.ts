@@ -169,7 +169,7 @@ export class BlobStore {
     const end = range?.end ?? blob.size - 1;
     if (!blob.encrypted) {
       if (blob.size === 0 || end < start) return Readable.from([]);
-      return createReadStream(file, { start, end, highWaterMark: 256 * 1024 });
+      return createReadStream(file, { start, end, highWaterMark: 1024 * 1024 });
     }
     if (!this.key) throw new TamperedMediaError('Stored media is encrypted but no key is configured');
     const handle = await open(file, 'r');
