@@ -220,7 +220,17 @@ describe('media: upload and download', function () {
         headers: { Authorization: `Bearer ${alice.accessToken}`, 'Content-Type': 'text/plain' },
         body,
       });
+    // A download waiting for the upload gets the content as soon as it arrives.
+    const waiting = hs.fetch(`/_matrix/client/v1/media/download/${mediaPath(content_uri)}?timeout_ms=10000`, {
+      headers: { Authorization: `Bearer ${alice.accessToken}` },
+    });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const started = Date.now();
     expect((await put('first')).status).to.equal(200);
+    const waited = await waiting;
+    expect(waited.status).to.equal(200);
+    expect(await waited.text()).to.equal('first');
+    expect(Date.now() - started).to.be.below(5000);
     const second = await put('second');
     expect(second.status).to.equal(409);
     expect(((await second.json()) as { errcode: string }).errcode).to.equal('M_CANNOT_OVERWRITE_MEDIA');

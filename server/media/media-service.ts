@@ -322,16 +322,22 @@ export class MediaService {
   }
 
   private async waitForUpload(serverName: string, mediaId: string, waitMs: number) {
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.uploaded.off(mediaId, done);
-        resolve();
-      };
-      const timer = setTimeout(done, waitMs);
-      this.uploaded.on(mediaId, done);
+    let wake!: () => void;
+    const woken = new Promise<void>((resolve) => {
+      wake = resolve;
     });
-    return this.deps.storage.media.getMedia(serverName, mediaId);
+    const timer = setTimeout(wake, waitMs);
+    this.uploaded.on(mediaId, wake);
+    try {
+      // Read again once listening: an upload that finished in between is not waited for.
+      const again = await this.deps.storage.media.getMedia(serverName, mediaId);
+      if (again === null || again.blob !== null) return again;
+      await woken;
+      return await this.deps.storage.media.getMedia(serverName, mediaId);
+    } finally {
+      clearTimeout(timer);
+      this.uploaded.off(mediaId, wake);
+    }
   }
 
   open(blob: MediaBlob, range?: ByteRange): Promise<Readable> {
