@@ -68,4 +68,39 @@ describe('media: transcoding with ffmpeg', function () {
     expect(download.headers.get('content-disposition')).to.equal('inline; filename="voice.wav"');
     expect((await download.arrayBuffer()).byteLength).to.equal(preview.size);
   });
+
+  it('stores a large video as H.264 MP4, smaller, with its duration', async () => {
+    // Two seconds of a test pattern as Motion JPEG in AVI: big, as camera recordings are.
+    const made = spawnSync('ffmpeg', [
+      ...[
+        '-hide_banner',
+        '-loglevel',
+        'error',
+        '-f',
+        'lavfi',
+        '-i',
+        'testsrc=size=320x240:rate=25',
+        '-t',
+        '2',
+      ],
+      ...['-c:v', 'mjpeg', '-q:v', '2', '-f', 'avi', 'pipe:1'],
+    ]);
+    const original = made.stdout;
+    expect(original.length).to.be.above(100_000);
+    hs.config.media.compression.transcode_video_over_bytes = 50_000;
+    try {
+      const res = await hs.fetch('/_matrix/media/v3/upload', {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${alice.accessToken}`, 'Content-Type': 'video/x-msvideo' },
+        body: original,
+      });
+      const body = (await res.json()) as { 'io.myelin.preview': Record<string, unknown> };
+      const preview = body['io.myelin.preview'];
+      expect(preview.mimetype).to.equal('video/mp4');
+      expect(preview.size).to.be.below(original.length);
+      expect(preview.duration).to.be.within(1900, 2100);
+    } finally {
+      hs.config.media.compression.transcode_video_over_bytes = 20_971_520;
+    }
+  });
 });
