@@ -6,7 +6,7 @@
  * byte range. Nothing here holds a whole file in memory.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { type FileHandle, mkdir, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
@@ -169,7 +169,9 @@ export class BlobStore {
     const end = range?.end ?? blob.size - 1;
     if (!blob.encrypted) {
       if (blob.size === 0 || end < start) return Readable.from([]);
-      return createReadStream(file, { start, end, highWaterMark: 1024 * 1024 });
+      // Opened before answering, so a missing file is an error response, not a cut one.
+      const handle = await open(file, 'r');
+      return handle.createReadStream({ start, end, highWaterMark: 1024 * 1024, autoClose: true });
     }
     if (!this.key) throw new TamperedMediaError('Stored media is encrypted but no key is configured');
     const handle = await open(file, 'r');
