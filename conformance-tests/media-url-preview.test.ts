@@ -20,6 +20,11 @@ async function startSite(): Promise<{ server: Server; base: string }> {
     } else if (req.url === '/cat.png') {
       res.setHeader('Content-Type', 'image/png');
       res.end(image);
+    } else if (req.url?.startsWith('/away')) {
+      // To another loopback address, which no allowlist in these tests covers.
+      res.statusCode = 301;
+      res.setHeader('Location', `http://127.0.0.2:${(server.address() as AddressInfo).port}/page`);
+      res.end();
     } else if (req.url === '/moved') {
       res.statusCode = 302;
       res.setHeader('Location', '/page');
@@ -80,6 +85,9 @@ describe('media: URL previews', function () {
         'og:image:height': 30,
       });
       expect(res.body['og:image']).to.match(/^mxc:\/\/localhost\//);
+      // Every redirect hop is checked again: an allowed page cannot bounce the server elsewhere.
+      const bounced = await preview(hs, alice, `${site.base}/away`);
+      expect(bounced.status).to.equal(403);
       const image = await hs.fetch(
         `/_matrix/client/v1/media/download/${String(res.body['og:image']).slice(6)}`,
         { headers: { Authorization: `Bearer ${alice.accessToken}` } },
