@@ -20,6 +20,11 @@ async function startSite(): Promise<{ server: Server; base: string }> {
     } else if (req.url === '/cat.png') {
       res.setHeader('Content-Type', 'image/png');
       res.end(image);
+    } else if (req.url === '/slow') {
+      // Never answers: the preview's time limit must end the wait.
+    } else if (req.url === '/huge') {
+      res.setHeader('Content-Type', 'text/html');
+      res.end(`<html>${'x'.repeat(300_000)}</html>`);
     } else if (req.url?.startsWith('/away')) {
       // To another loopback address, which no allowlist in these tests covers.
       res.statusCode = 301;
@@ -71,6 +76,8 @@ describe('media: URL previews', function () {
       configure: (config) => {
         fastAccounts(config);
         config.media.url_preview.ip_allowlist = ['127.0.0.1/32'];
+        config.media.url_preview.timeout_ms = 1000;
+        config.media.url_preview.max_page_bytes = 100_000;
       },
     });
     try {
@@ -88,6 +95,10 @@ describe('media: URL previews', function () {
       // Every redirect hop is checked again: an allowed page cannot bounce the server elsewhere.
       const bounced = await preview(hs, alice, `${site.base}/away`);
       expect(bounced.status).to.equal(403);
+      const started = Date.now();
+      expect((await preview(hs, alice, `${site.base}/slow`)).status).to.equal(502);
+      expect(Date.now() - started).to.be.below(3000);
+      expect((await preview(hs, alice, `${site.base}/huge`)).status).to.equal(413);
       const image = await hs.fetch(
         `/_matrix/client/v1/media/download/${String(res.body['og:image']).slice(6)}`,
         { headers: { Authorization: `Bearer ${alice.accessToken}` } },
