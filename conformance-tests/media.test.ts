@@ -442,6 +442,18 @@ describe('media: encryption at rest', function () {
     expect(tampered.status).to.equal(500);
   });
 
+  it('thumbnails encrypted images and stores the thumbnails encrypted too', async () => {
+    const before = new Set(await storedFiles(hs.config.media.store_path));
+    const up = await upload(hs, alice, await png(400, 300), 'image/png');
+    const res = await thumbnail(hs, alice, up.json.content_uri, 'width=32&height=32&method=crop');
+    expect(res.status).to.equal(200);
+    const meta = await sharp(Buffer.from(await res.arrayBuffer())).metadata();
+    expect([meta.width, meta.height]).to.deep.equal([32, 32]);
+    const added = (await storedFiles(hs.config.media.store_path)).filter((f) => !before.has(f));
+    expect(added).to.have.length(2);
+    expect(added.every((f) => f.endsWith('.aes'))).to.equal(true);
+  });
+
   it('cuts the answer at a tampered chunk further in, never serving its bytes', async () => {
     const bytes = randomBytes(300_000);
     const up = await upload(hs, alice, bytes);
