@@ -21,6 +21,8 @@ import type { DeviceKeysService } from './e2e/device-keys.js';
 import type { KeyBackupService } from './e2e/key-backup.js';
 import type { ToDeviceService } from './e2e/to-device.js';
 import type { RateLimiter } from './http/rate-limit.js';
+import type { MediaService } from './media/media-service.js';
+import type { UrlPreviewService } from './media/url-preview.js';
 import type { OpenApiDocument } from './openapi/document.js';
 import type { HistoryVisibility } from './rooms/history-visibility.js';
 import type { ReceiptService } from './rooms/receipts.js';
@@ -87,6 +89,10 @@ export interface HomeserverContext {
   readonly keyBackup: KeyBackupService;
   /** Device, one-time, fallback and cross-signing keys, signatures and device-list changes (e2e/device-keys.ts). */
   readonly deviceKeys: DeviceKeysService;
+  /** The content repository: uploads, downloads, thumbnails, quarantine (media/media-service.ts). */
+  readonly media: MediaService;
+  /** OpenGraph previews of URLs, guarded against SSRF, cached (media/url-preview.ts). */
+  readonly urlPreviews: UrlPreviewService;
   /** Aborted when the server begins to stop. */
   readonly shutdownSignal: AbortSignal;
   /** The OpenAPI document of every route this server declares (built on first use). */

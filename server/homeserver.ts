@@ -43,6 +43,12 @@ import { createRateLimiter } from './http/rate-limit.js';
 import type { Resource, Route } from './http/route.js';
 import { createRequestValidation } from './http/validation.js';
 import { createLogger } from './logger.js';
+import { BlobStore } from './media/blob-store.js';
+import { loadMediaKey } from './media/encryption.js';
+import { MediaService, noRemoteMedia } from './media/media-service.js';
+import { scheduleMediaRetention } from './media/retention.js';
+import { createTranscoder, type Transcoder } from './media/transcoder.js';
+import { UrlPreviewService } from './media/url-preview.js';
 import { buildOpenApiDocument, type OpenApiDocument } from './openapi/document.js';
 import { announceProfileChange, leaveRoomsOnDeactivation } from './rooms/account-hooks.js';
 import { createHistoryVisibility } from './rooms/history-visibility.js';
@@ -96,9 +102,10 @@ export async function createHomeserver(
     jwtLogin: await loadJwtLoginVerifier(config),
     registrationSharedSecret: await loadOrCreateRegistrationSharedSecret(config, log),
   };
+  const mediaParts = await prepareMedia(config, log);
   const storage = await openStorage(config);
   try {
-    return assemble(config, options, log, signingKey, storage, accountKeys);
+    return assemble(config, options, log, signingKey, storage, accountKeys, mediaParts);
   } catch (error) {
     await storage.close();
     throw error;
@@ -116,6 +123,7 @@ function assemble(
     jwtLogin: JwtLoginVerifier | undefined;
     registrationSharedSecret: string;
   },
+  mediaParts: { blobs: BlobStore; transcoder: Transcoder },
 ): Homeserver {
   const routes = options.routes ?? allRoutes;
   const shutdown = new AbortController();
@@ -171,6 +179,15 @@ function assemble(
   notifyOnPresence(notifier, presence, membership, (error) =>
     log.warn({ err: error }, 'Presence notification failed'),
   );
+  const media = new MediaService({
+    config,
+    storage,
+    ...mediaParts,
+    // Federation (#7) plugs remote media in here; until then remote media is 404 M_NOT_FOUND.
+    remote: noRemoteMedia,
+    log,
+  });
+  const urlPreviews = new UrlPreviewService({ config, media, log });
   const context: HomeserverContext = {
     config,
     log,
@@ -211,6 +228,8 @@ function assemble(
     }),
     keyBackup: new KeyBackupService(storage.keyBackups),
     deviceKeys,
+    media,
+    urlPreviews,
     shutdownSignal: shutdown.signal,
     openApiDocument: () => {
       openApi ??= buildOpenApiDocument(
@@ -265,6 +284,7 @@ function assemble(
     }
   }
 
+  let retention: ReturnType<typeof scheduleMediaRetention>;
   let started = false;
   let stopped: Promise<void> | undefined;
   return {
@@ -275,6 +295,7 @@ function assemble(
       started = true;
       await presence.start();
       typing.start();
+      retention = scheduleMediaRetention({ config, storage, media, log });
       const ports: number[] = [];
       let index = 0;
       for (const listener of config.listeners) {
@@ -299,6 +320,8 @@ function assemble(
         typing.close();
         await rooms.close();
         await sessions.close();
+        await retention?.destroy();
+        await urlPreviews.close();
         await storage.close();
         log.info('Stopped');
       })();
@@ -311,6 +334,26 @@ function servedBy(listener: ListenerConfig, config: MyelinConfig): Set<Resource>
   const resources = new Set<Resource>(listener.resources);
   if (!config.docs.enabled) resources.delete('docs');
   return resources;
+}
+
+/** The media folder and key, and whether ffmpeg is here (said once in the log when it is not). */
+async function prepareMedia(
+  config: MyelinConfig,
+  log: Logger,
+): Promise<{ blobs: BlobStore; transcoder: Transcoder }> {
+  const encryption = config.media.encryption;
+  const key = await loadMediaKey(
+    {
+      enabled: encryption.enabled,
+      key: encryption.key,
+      keyPath: encryption.key_path,
+      dataDir: config.data_dir,
+    },
+    log,
+  );
+  const blobs = new BlobStore(config.media.store_path, key, encryption.enabled);
+  await blobs.init();
+  return { blobs, transcoder: await createTranscoder(log) };
 }
 
 /** The configured database, migrated; also used by CLI commands that work on it directly. */

@@ -7,6 +7,7 @@ export type * from './event-store.js';
 export type * from './filter-store.js';
 export type * from './key-backup-store.js';
 export type * from './login-token-store.js';
+export type * from './media-store.js';
 export type * from './membership-store.js';
 export {
   type AppliedMigration,

@@ -6,6 +6,7 @@ import type { EventStore, EventWriter } from './event-store.js';
 import type { FilterStore } from './filter-store.js';
 import type { KeyBackupStore } from './key-backup-store.js';
 import type { LoginTokenStore } from './login-token-store.js';
+import type { MediaStore } from './media-store.js';
 import type { MembershipStore } from './membership-store.js';
 import type { PresenceStore } from './presence-store.js';
 import type { ReceiptStore } from './receipt-store.js';
@@ -60,6 +61,8 @@ export interface Storage {
   readonly toDevice: ToDeviceStore;
   /** Server-side backups of room keys. */
   readonly keyBackups: KeyBackupStore;
+  /** The content repository's media IDs, blobs and thumbnails. */
+  readonly media: MediaStore;
 
   /**
    * Groups writes of several stores into one atomic transaction. `queueWrites`

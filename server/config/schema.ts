@@ -256,6 +256,125 @@ export const ConfigSchema = Type.Object(
         default: 52_428_800,
         description: 'Largest upload (413 M_TOO_LARGE above).',
       }),
+      user_quota_bytes: Type.Integer({
+        minimum: 0,
+        default: 0,
+        description: 'Total bytes one user may upload (413 M_TOO_LARGE above); 0 means no quota.',
+      }),
+      max_pending_uploads: Type.Integer({
+        minimum: 1,
+        default: 10,
+        description: 'Media IDs a user may hold from /create without uploading (429 M_LIMIT_EXCEEDED above).',
+      }),
+      unused_id_lifetime_ms: Type.Integer({
+        minimum: 1000,
+        default: 86_400_000,
+        description: 'How long an ID from /create waits for its upload before it expires.',
+      }),
+      unauthenticated_reads: StringEnum(['frozen', 'open', 'disabled'], {
+        default: 'frozen',
+        description:
+          'The deprecated /_matrix/media/v3 download, thumbnail, config and preview endpoints: frozen serves only media uploaded while they were open (the spec\'s "freeze"), open serves everything, disabled serves nothing.',
+      }),
+      max_image_pixels: Type.Integer({
+        minimum: 1,
+        default: 40_000_000,
+        description:
+          'Largest image (width x height) decoded for thumbnails, previews and re-encoding; bigger ones are refused (decompression bombs).',
+      }),
+      thumbnails: Section('Thumbnails (made on first request, then cached).', {
+        enabled: Type.Boolean({ default: true, description: 'Serve thumbnails.' }),
+        animated: Type.Boolean({
+          default: true,
+          description: 'Animated thumbnails of GIF and WebP when asked.',
+        }),
+      }),
+      encryption: Section('Encryption at rest (AES-256-GCM in authenticated chunks).', {
+        enabled: Type.Boolean({
+          default: false,
+          description: 'Store new media encrypted; stored media stays readable either way.',
+        }),
+        key: Type.String({
+          default: '',
+          description: 'The 32-byte key, base64. Prefer key_path; empty means key_path.',
+        }),
+        key_path: Type.String({
+          default: '',
+          description:
+            'File holding the base64 key (made on first start if missing); empty means DATA_DIR/media.key.',
+        }),
+      }),
+      compression: Section('Shrinking uploads.', {
+        strip_image_metadata: Type.Boolean({
+          default: true,
+          description:
+            'Remove EXIF (GPS, camera), XMP, IPTC and comments from JPEG and PNG; orientation is kept.',
+        }),
+        reencode_images_over_bytes: Type.Integer({
+          minimum: 0,
+          default: 1_048_576,
+          description:
+            'Re-encode JPEG, PNG and WebP images larger than this at the same dimensions (visually lossless), keeping whichever is smaller; 0 turns it off.',
+        }),
+        jpeg_quality: Type.Integer({
+          minimum: 1,
+          maximum: 100,
+          default: 90,
+          description: 'Quality of re-encoded JPEG and WebP images.',
+        }),
+        transcode_audio_over_bytes: Type.Integer({
+          minimum: 0,
+          default: 1_048_576,
+          description:
+            'Transcode audio larger than this to Opus with ffmpeg (when installed); 0 turns it off.',
+        }),
+        audio_bitrate: Type.String({ default: '48k', description: 'Opus bitrate (ffmpeg -b:a).' }),
+        transcode_video_over_bytes: Type.Integer({
+          minimum: 0,
+          default: 20_971_520,
+          description:
+            'Transcode video larger than this to H.264/AAC MP4 with ffmpeg (when installed); 0 turns it off.',
+        }),
+        video_bitrate: Type.String({ default: '2M', description: 'H.264 bitrate (ffmpeg -b:v).' }),
+      }),
+      url_preview: Section('GET /media/preview_url (OpenGraph data of a web page).', {
+        enabled: Type.Boolean({ default: true, description: 'Serve URL previews.' }),
+        ip_denylist: Type.Array(Type.String(), {
+          default: [],
+          description:
+            'Extra CIDR ranges never fetched; loopback, private, link-local, multicast and other special ranges are always denied.',
+        }),
+        ip_allowlist: Type.Array(Type.String(), {
+          default: [],
+          description: 'CIDR ranges fetched even though denied (tests, an intranet).',
+        }),
+        max_page_bytes: Type.Integer({
+          minimum: 1024,
+          default: 1_048_576,
+          description: 'Largest page or image read for a preview.',
+        }),
+        timeout_ms: Type.Integer({
+          minimum: 100,
+          default: 10_000,
+          description: 'Time limit of one preview fetch.',
+        }),
+        cache_ttl_ms: Type.Integer({
+          minimum: 0,
+          default: 3_600_000,
+          description: 'How long a preview is cached.',
+        }),
+      }),
+      retention: Section('Clean-up job.', {
+        schedule: Type.String({
+          default: '17 3 * * *',
+          description: 'When it runs (cron syntax); empty turns the job off.',
+        }),
+        local_media_lifetime_days: Type.Integer({
+          minimum: 0,
+          default: 0,
+          description: 'Delete local media not downloaded for this many days; 0 keeps media forever.',
+        }),
+      }),
     }),
     logging: Section('Logs (structured JSON on stdout).', {
       level: StringEnum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], {

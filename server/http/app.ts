@@ -4,6 +4,7 @@
  * the router (404 / 405 M_UNRECOGNIZED) into the compiled route pipeline. The
  * same dispatcher runs requests that arrive without Koa (WebSocket frames).
  */
+import { Readable } from 'node:stream';
 import Koa, { type ParameterizedContext } from 'koa';
 import type { Logger } from 'pino';
 import { MatrixError } from '../errors.js';
@@ -42,8 +43,11 @@ export interface RouteDispatcher {
    * Routes and runs a request exactly as the HTTP app would, errors included:
    * whatever is thrown comes back as its Matrix error response.
    */
-  dispatch(request: PipelineRequest): Promise<PipelineResponse>;
+  dispatch(request: PipelineRequest): Promise<WholeResponse>;
 }
+
+/** A response with its whole body at hand (what a WebSocket frame carries). */
+export type WholeResponse = Omit<PipelineResponse, 'body'> & { readonly body: string | Buffer };
 
 export function createRouteDispatcher(
   routes: readonly Route[],
@@ -64,7 +68,14 @@ export function createRouteDispatcher(
         const match = router.match(request.method, path);
         if (match.kind === 'not-found') throw MatrixError.unrecognized();
         if (match.kind === 'method-not-allowed') throw MatrixError.methodNotAllowed(match.allowed);
-        return await run(match.route, request, match.rawParams);
+        const response = await run(match.route, request, match.rawParams);
+        // Frames carry whole bodies: a streamed answer (media) is gathered here, for WebSocket callers only.
+        if (response.body instanceof Readable) {
+          const chunks: Buffer[] = [];
+          for await (const chunk of response.body) chunks.push(chunk as Buffer);
+          return { ...response, body: Buffer.concat(chunks) };
+        }
+        return response as WholeResponse;
       } catch (thrown) {
         const error = matrixErrorFor(thrown, request.log);
         return {
@@ -122,6 +133,7 @@ function pipelineRequestOf(
     requestId: ctx.state.requestId,
     log: ctx.state.log,
     readBody: (limit) => readRawBody(ctx.req, limit),
+    bodyStream: () => ctx.req,
     signal: () => requestSignal(ctx, shutdownSignal),
   };
 }

@@ -7,6 +7,7 @@
  * and WebSocket frames (ws/) both run routes through it.
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { HomeserverContext } from '../context.js';
 import { MatrixError } from '../errors.js';
@@ -48,14 +49,16 @@ export interface PipelineRequest {
   readonly log: Logger;
   /** The body's bytes, refused with 413 M_TOO_LARGE past `limit`; read only for routes that declare a body. */
   readBody(limit: number): Promise<Buffer>;
+  /** The body as it arrives, unread (routes with `streamBody`); without it, readBody is streamed instead. */
+  bodyStream?(): Readable;
   /** Aborted when the caller goes away or the server stops; asked for only by handlers that wait (long polls). */
   signal(): AbortSignal;
 }
 
-/** A route's answer, ready to write: JSON responses carry their JSON text. */
+/** A route's answer, ready to write: JSON responses carry their JSON text; raw ones may stream. */
 export interface PipelineResponse {
   readonly status: number;
-  readonly body: string | Buffer;
+  readonly body: string | Buffer | Readable;
   readonly contentType: string;
   readonly headers: Record<string, string> | undefined;
 }
@@ -116,11 +119,21 @@ export function compileRoute(route: Route, deps: PipelineDependencies): RouteRun
       },
       ip: incoming.ip,
       headers: incoming.headers,
+      bodyStream: () => streamOf(incoming, deps.maxRequestBodyBytes),
     };
 
     const reply = await route.handler(request, deps.context);
     return responseOf(incoming, route, reply, validators, deps);
   };
+}
+
+function streamOf(incoming: PipelineRequest, limit: number): Readable {
+  if (incoming.bodyStream) return incoming.bodyStream();
+  return Readable.from(
+    (async function* () {
+      yield await incoming.readBody(limit);
+    })(),
+  );
 }
 
 function decodePathParams(rawParams: Record<string, string>): Record<string, string> {
@@ -194,7 +207,10 @@ function responseOf(
   if (isRawResponse(spec)) {
     return {
       status: reply.status,
-      body: typeof reply.body === 'string' ? reply.body : Buffer.from(reply.body as Uint8Array),
+      body:
+        typeof reply.body === 'string' || reply.body instanceof Readable
+          ? reply.body
+          : Buffer.from(reply.body as Uint8Array),
       contentType: spec.contentType,
       headers: reply.headers,
     };

@@ -5,6 +5,7 @@
  * document all read the same declaration.
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
 import { type Static, type TObject, type TSchema, type TUndefined, Type } from '@sinclair/typebox';
 import type { Logger } from 'pino';
 import type { ListenerConfig } from '../config/index.js';
@@ -44,7 +45,8 @@ export function isRawResponse(spec: ResponseSpec): spec is RawResponse {
 export type ResponseSpec = TSchema | RawResponse;
 export type ResponseMap = { readonly [status: number]: ResponseSpec };
 
-type BodyOf<S> = S extends TSchema ? Static<S> : string | Uint8Array;
+/** Raw bodies may stream (media downloads): the pipeline passes a Readable through untouched. */
+type BodyOf<S> = S extends TSchema ? Static<S> : string | Uint8Array | Readable;
 
 export type Reply<R extends ResponseMap> = {
   [K in keyof R & number]: { status: K; body: BodyOf<R[K]>; headers?: Record<string, string> };
@@ -78,6 +80,8 @@ export interface RouteRequest<P, Q, B, A extends AuthRequirement> {
   readonly signal: AbortSignal;
   readonly ip: string;
   readonly headers: IncomingHttpHeaders;
+  /** The raw request body as it arrives, for routes that declare `streamBody` (uploads); read it once. */
+  bodyStream(): Readable;
 }
 
 type EmptyObject = TObject<Record<never, never>>;
@@ -109,6 +113,11 @@ export interface RouteDefinition<
     readonly body?: B;
     /** An empty body reads as `{}` rather than M_NOT_JSON. */
     readonly allowEmptyBody?: boolean;
+    /**
+     * The body is not read nor parsed by the pipeline: the handler streams it
+     * with `bodyStream()` (uploads of any size), after authentication.
+     */
+    readonly streamBody?: { readonly contentType: string; readonly description: string };
   };
   readonly responses: R;
   /** Left out of the OpenAPI document (static assets). */

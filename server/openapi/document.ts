@@ -114,6 +114,13 @@ function operationOf(route: Route): OpenApiOperation {
       content: { 'application/json': { schema: plainSchema(request.body) } },
     };
   }
+  if (request.streamBody) {
+    operation.requestBody = {
+      required: true,
+      description: request.streamBody.description,
+      content: { [request.streamBody.contentType]: { schema: { type: 'string', format: 'binary' } } },
+    };
+  }
 
   for (const [status, spec] of Object.entries(route.responses)) {
     operation.responses[status] = responseOf(spec as ResponseSpec, Number(status));
@@ -125,7 +132,12 @@ function operationOf(route: Route): OpenApiOperation {
     'The request is malformed (M_BAD_JSON, M_NOT_JSON, M_MISSING_PARAM, M_INVALID_PARAM).',
     hasInput,
   );
-  addError(operation, 413, 'The request body is too large (M_TOO_LARGE).', request.body);
+  addError(
+    operation,
+    413,
+    'The request body is too large (M_TOO_LARGE).',
+    request.body ?? request.streamBody,
+  );
   addError(
     operation,
     401,

@@ -16,6 +16,8 @@ import { healthRoutes } from './health.js';
 import { keysRoutes } from './keys.js';
 import { legacySyncRoutes } from './legacy-sync.js';
 import { loginRoutes } from './login.js';
+import { mediaRoutes } from './media.js';
+import { mediaAdminRoutes } from './media-admin.js';
 import { mutualRoomsRoutes } from './mutual-rooms.js';
 import { openIdRoutes } from './openid.js';
 import { presenceRoutes } from './presence.js';
@@ -82,4 +84,6 @@ export const allRoutes: readonly Route[] = [
   ...legacySyncRoutes,
   ...toDeviceRoutes,
   ...roomKeysRoutes,
+  ...mediaRoutes,
+  ...mediaAdminRoutes,
 ];

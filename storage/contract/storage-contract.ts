@@ -8,6 +8,7 @@ import { describeEventStoreRoomsContract } from './event-store-rooms.contract.js
 import { describeFilterStoreContract } from './filter-store.contract.js';
 import { describeKeyBackupStoreContract } from './key-backup-store.contract.js';
 import { describeLoginTokenStoreContract } from './login-token-store.contract.js';
+import { describeMediaStoreContract } from './media-store.contract.js';
 import { describeMembershipStoreContract } from './membership-store.contract.js';
 import { describePresenceStoreContract } from './presence-store.contract.js';
 import { describeReceiptStoreContract } from './receipt-store.contract.js';
@@ -50,5 +51,6 @@ export function describeStorageContract(name: string, makeStorage: StorageFactor
     describeToDeviceStoreContract(makeStorage);
     describeKeyBackupStoreContract(makeStorage);
     describeE2eKeyStoreContract(makeStorage);
+    describeMediaStoreContract(makeStorage);
   });
 }

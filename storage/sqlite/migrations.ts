@@ -470,4 +470,50 @@ CREATE TABLE room_key_backup_keys (
 ) STRICT, WITHOUT ROWID;
 `,
   },
+  {
+    version: 7,
+    name: 'media: media IDs, content-addressed blobs, thumbnails',
+    sql: `
+CREATE TABLE media_blobs (
+  sha256 TEXT PRIMARY KEY NOT NULL,
+  size INTEGER NOT NULL,
+  encrypted INTEGER NOT NULL,
+  -- Bumped whenever a media or thumbnail starts using it: the clean-up spares recently used blobs.
+  last_used_ts INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE media (
+  server_name TEXT NOT NULL,
+  media_id TEXT NOT NULL,
+  user_id TEXT,
+  created_ts INTEGER NOT NULL,
+  unused_expires_ts INTEGER,
+  blob_sha256 TEXT REFERENCES media_blobs (sha256),
+  content_type TEXT,
+  upload_name TEXT,
+  original_size INTEGER,
+  authenticated_only INTEGER NOT NULL,
+  quarantined INTEGER NOT NULL DEFAULT 0,
+  preview TEXT,
+  last_access_ts INTEGER NOT NULL,
+  PRIMARY KEY (server_name, media_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX media_by_user ON media (user_id);
+CREATE INDEX media_by_blob ON media (blob_sha256);
+CREATE INDEX media_by_last_access ON media (last_access_ts);
+
+CREATE TABLE media_thumbnails (
+  server_name TEXT NOT NULL,
+  media_id TEXT NOT NULL,
+  width INTEGER NOT NULL,
+  height INTEGER NOT NULL,
+  method TEXT NOT NULL,
+  animated INTEGER NOT NULL,
+  blob_sha256 TEXT NOT NULL REFERENCES media_blobs (sha256),
+  content_type TEXT NOT NULL,
+  PRIMARY KEY (server_name, media_id, width, height, method, animated)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX media_thumbnails_by_blob ON media_thumbnails (blob_sha256);
+`,
+  },
 ];

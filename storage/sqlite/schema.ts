@@ -327,6 +327,59 @@ export const redactions = sqliteTable('redactions', {
   redactionEventId: text('redaction_event_id').notNull(),
 });
 
+export const mediaBlobs = sqliteTable('media_blobs', {
+  sha256: text('sha256').primaryKey().notNull(),
+  size: integer('size').notNull(),
+  encrypted: integer('encrypted', { mode: 'boolean' }).notNull(),
+  lastUsedTs: integer('last_used_ts').notNull(),
+});
+
+export const media = sqliteTable(
+  'media',
+  {
+    serverName: text('server_name').notNull(),
+    mediaId: text('media_id').notNull(),
+    userId: text('user_id'),
+    createdTs: integer('created_ts').notNull(),
+    unusedExpiresTs: integer('unused_expires_ts'),
+    blobSha256: text('blob_sha256').references(() => mediaBlobs.sha256),
+    contentType: text('content_type'),
+    uploadName: text('upload_name'),
+    originalSize: integer('original_size'),
+    authenticatedOnly: integer('authenticated_only', { mode: 'boolean' }).notNull(),
+    quarantined: integer('quarantined', { mode: 'boolean' }).notNull().default(false),
+    /** JSON: the io.myelin.preview object. */
+    preview: text('preview'),
+    lastAccessTs: integer('last_access_ts').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.serverName, t.mediaId] }),
+    index('media_by_user').on(t.userId),
+    index('media_by_blob').on(t.blobSha256),
+    index('media_by_last_access').on(t.lastAccessTs),
+  ],
+);
+
+export const mediaThumbnails = sqliteTable(
+  'media_thumbnails',
+  {
+    serverName: text('server_name').notNull(),
+    mediaId: text('media_id').notNull(),
+    width: integer('width').notNull(),
+    height: integer('height').notNull(),
+    method: text('method').notNull(),
+    animated: integer('animated', { mode: 'boolean' }).notNull(),
+    blobSha256: text('blob_sha256')
+      .notNull()
+      .references(() => mediaBlobs.sha256),
+    contentType: text('content_type').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.serverName, t.mediaId, t.width, t.height, t.method, t.animated] }),
+    index('media_thumbnails_by_blob').on(t.blobSha256),
+  ],
+);
+
 export const filters = sqliteTable(
   'filters',
   {
@@ -509,4 +562,7 @@ export const sqliteSchema = {
   toDeviceTransactions,
   roomKeyBackupVersions,
   roomKeyBackupKeys,
+  mediaBlobs,
+  media,
+  mediaThumbnails,
 };

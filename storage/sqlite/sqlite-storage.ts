@@ -16,6 +16,7 @@ import { SqliteEventStore } from './event-store.js';
 import { SqliteFilterStore } from './filter-store.js';
 import { SqliteKeyBackupStore } from './key-backup-store.js';
 import { SqliteLoginTokenStore } from './login-token-store.js';
+import { SqliteMediaStore } from './media-store.js';
 import { SqliteMembershipStore } from './membership-store.js';
 import { sqliteMigrations } from './migrations.js';
 import { SqlitePresenceStore } from './presence-store.js';
@@ -85,6 +86,7 @@ class SqliteStorageImpl implements SqliteStorage {
   readonly e2eKeys: SqliteE2eKeyStore;
   readonly toDevice: SqliteToDeviceStore;
   readonly keyBackups: SqliteKeyBackupStore;
+  readonly media: SqliteMediaStore;
   private readonly writeQueue: SqliteWriteQueue;
   private readonly eventStatements: EventStatements;
   private closed = false;
@@ -115,6 +117,7 @@ class SqliteStorageImpl implements SqliteStorage {
     this.e2eKeys = new SqliteE2eKeyStore(connection, this.enqueueAlone);
     this.toDevice = new SqliteToDeviceStore(connection, this.enqueueAlone);
     this.keyBackups = new SqliteKeyBackupStore(connection, this.enqueueAlone);
+    this.media = new SqliteMediaStore(connection, this.enqueueAlone);
   }
 
   /** A writer called outside `transaction` is a transaction of its own (still group-committed). */

@@ -1,0 +1,243 @@
+/**
+ * GET /media/preview_url: a page's OpenGraph data, fetched with undici and
+ * guarded against server-side request forgery. The guard checks every
+ * address a name resolves to (loopback, private, link-local, multicast and
+ * the other special ranges are denied unless allowlisted) and the connection
+ * then goes to exactly the vetted address, so DNS rebinding cannot swap it;
+ * redirects are followed by hand and each hop is checked again. Pages are
+ * read up to a size limit within a time limit, and previews are cached.
+ */
+import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { isIP, type LookupFunction } from 'node:net';
+import { Readable } from 'node:stream';
+import { Parser } from 'htmlparser2';
+import ipaddr from 'ipaddr.js';
+import { LRUCache } from 'lru-cache';
+import type { Logger } from 'pino';
+import { Agent, request } from 'undici';
+import type { JsonObject } from '../../protocol/events.js';
+import type { MyelinConfig } from '../config/index.js';
+import { MatrixError } from '../errors.js';
+import type { MediaService } from './media-service.js';
+
+const MAX_REDIRECTS = 5;
+type Cidr = [ipaddr.IPv4 | ipaddr.IPv6, number];
+
+export class AddressGuard {
+  private readonly allow: Cidr[];
+  private readonly deny: Cidr[];
+
+  constructor(allowlist: readonly string[], denylist: readonly string[]) {
+    this.allow = allowlist.map((cidr) => ipaddr.parseCIDR(cidr));
+    this.deny = denylist.map((cidr) => ipaddr.parseCIDR(cidr));
+  }
+
+  /** Public unicast addresses only, unless allowlisted; the configured denylist on top. */
+  permits(address: string): boolean {
+    let ip = ipaddr.parse(address);
+    if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress()) {
+      ip = (ip as ipaddr.IPv6).toIPv4Address();
+    }
+    if (this.matches(ip, this.allow)) return true;
+    if (this.matches(ip, this.deny)) return false;
+    return ip.range() === 'unicast';
+  }
+
+  private matches(ip: ipaddr.IPv4 | ipaddr.IPv6, list: Cidr[]): boolean {
+    return list.some(([range, bits]) => range.kind() === ip.kind() && ip.match([range, bits] as never));
+  }
+
+  /** A dns.lookup that fails unless every address of the name is permitted. */
+  readonly lookup: LookupFunction = (hostname, options, callback) => {
+    dnsLookup(hostname, { ...options, all: true }, (error, addresses: LookupAddress[]) => {
+      if (error) return callback(error, '', 0);
+      const denied = addresses.find((a) => !this.permits(a.address));
+      if (denied || addresses.length === 0) {
+        return callback(new ForbiddenAddressError(hostname), '', 0);
+      }
+      if (options.all) return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, addresses);
+      callback(null, addresses[0]!.address, addresses[0]!.family);
+    });
+  };
+}
+
+class ForbiddenAddressError extends Error {
+  override readonly name = 'ForbiddenAddressError';
+  constructor(host: string) {
+    super(`${host} resolves to an address previews may not fetch`);
+  }
+}
+
+export class UrlPreviewService {
+  private readonly guard: AddressGuard;
+  private readonly agent: Agent;
+  private readonly cache: LRUCache<string, JsonObject>;
+
+  constructor(private readonly deps: { config: MyelinConfig; media: MediaService; log: Logger }) {
+    const settings = deps.config.media.url_preview;
+    this.guard = new AddressGuard(settings.ip_allowlist, settings.ip_denylist);
+    this.agent = new Agent({ connect: { lookup: this.guard.lookup, timeout: settings.timeout_ms } });
+    this.cache = new LRUCache({ max: 1000, ttl: Math.max(1, settings.cache_ttl_ms) });
+  }
+
+  async preview(url: string, userId: string): Promise<JsonObject> {
+    const settings = this.deps.config.media.url_preview;
+    if (!settings.enabled) throw MatrixError.notFound('URL previews are turned off');
+    const cached = this.cache.get(url);
+    if (cached) return cached;
+    const signal = AbortSignal.timeout(settings.timeout_ms);
+    const page = await this.fetch(url, signal).catch((error: unknown) => {
+      if (error instanceof MatrixError) throw error;
+      this.deps.log.info({ err: error, url }, 'URL preview fetch failed');
+      throw new MatrixError(502, 'M_UNKNOWN', 'Could not fetch the URL');
+    });
+    let og: JsonObject;
+    if (page.contentType.startsWith('image/')) {
+      og = await this.imageFields(page.body, page.contentType, userId);
+    } else if (/html/.test(page.contentType)) {
+      og = parseOpenGraph(page.body.toString('utf8'));
+      const image = typeof og['og:image'] === 'string' ? og['og:image'] : undefined;
+      if (image) {
+        delete og['og:image'];
+        try {
+          const fetched = await this.fetch(new URL(image, page.url).toString(), signal);
+          if (fetched.contentType.startsWith('image/')) {
+            Object.assign(og, await this.imageFields(fetched.body, fetched.contentType, userId));
+          }
+        } catch (error) {
+          this.deps.log.debug({ err: error, image }, 'URL preview image fetch failed');
+        }
+      }
+    } else {
+      og = {};
+    }
+    this.cache.set(url, og);
+    return og;
+  }
+
+  private async imageFields(body: Buffer, contentType: string, userId: string): Promise<JsonObject> {
+    const stored = await this.deps.media.upload({
+      userId,
+      body: Readable.from([body]),
+      claimedType: contentType,
+      fileName: null,
+      contentLength: body.length,
+    });
+    const fields: JsonObject = { 'og:image': stored.contentUri, 'matrix:image:size': body.length };
+    const preview = stored.preview ?? {};
+    if (typeof preview.mimetype === 'string') fields['og:image:type'] = preview.mimetype;
+    if (typeof preview.w === 'number') fields['og:image:width'] = preview.w;
+    if (typeof preview.h === 'number') fields['og:image:height'] = preview.h;
+    return fields;
+  }
+
+  /** GET with every hop vetted; the body read up to max_page_bytes. */
+  private async fetch(
+    start: string,
+    signal: AbortSignal,
+  ): Promise<{ url: string; contentType: string; body: Buffer }> {
+    const limit = this.deps.config.media.url_preview.max_page_bytes;
+    let url = start;
+    for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
+      const target = parseHttpUrl(url);
+      const host = target.hostname.replace(/^\[|\]$/g, '');
+      // Literal addresses skip DNS (and so the lookup hook): vet them here.
+      if (isIP(host) && !this.guard.permits(host)) throw forbidden();
+      const response = await request(target, {
+        dispatcher: this.agent,
+        method: 'GET',
+        signal,
+        headers: { 'user-agent': 'Myelin URL preview', accept: 'text/html,image/*;q=0.9,*/*;q=0.5' },
+      }).catch((error: unknown) => {
+        if (
+          error instanceof ForbiddenAddressError ||
+          (error as { cause?: unknown }).cause instanceof ForbiddenAddressError
+        ) {
+          throw forbidden();
+        }
+        throw error;
+      });
+      const location = response.headers.location;
+      if (response.statusCode >= 300 && response.statusCode < 400 && typeof location === 'string') {
+        await response.body.dump();
+        url = new URL(location, url).toString();
+        continue;
+      }
+      if (response.statusCode !== 200) {
+        await response.body.dump();
+        throw new MatrixError(502, 'M_UNKNOWN', `The URL answered ${response.statusCode}`);
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of response.body) {
+        size += (chunk as Buffer).length;
+        if (size > limit) {
+          response.body.destroy();
+          throw MatrixError.tooLarge('The page is too large to preview');
+        }
+        chunks.push(chunk as Buffer);
+      }
+      const type = response.headers['content-type'];
+      return {
+        url,
+        contentType: (typeof type === 'string' ? type : '').split(';')[0]!.trim().toLowerCase(),
+        body: Buffer.concat(chunks, size),
+      };
+    }
+    throw new MatrixError(502, 'M_UNKNOWN', 'Too many redirects');
+  }
+
+  close(): Promise<void> {
+    return this.agent.close();
+  }
+}
+
+function forbidden(): MatrixError {
+  return MatrixError.forbidden('Previews of this address are not allowed');
+}
+
+function parseHttpUrl(url: string): URL {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw MatrixError.invalidParam('Not a valid URL');
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw MatrixError.invalidParam('Only http and https URLs can be previewed');
+  }
+  return parsed;
+}
+
+/** og:* meta tags; the <title> and meta description stand in for a missing og:title / og:description. */
+export function parseOpenGraph(html: string): JsonObject {
+  const og: JsonObject = {};
+  let title = '';
+  let inTitle = false;
+  let description: string | undefined;
+  const parser = new Parser(
+    {
+      onopentag(name, attributes) {
+        if (name === 'title') inTitle = true;
+        if (name !== 'meta') return;
+        const key = attributes.property ?? attributes.name;
+        const content = attributes.content;
+        if (key === undefined || content === undefined) return;
+        if (key.startsWith('og:') && !(key in og)) og[key] = content.slice(0, 1000);
+        if (key === 'description') description ??= content.slice(0, 1000);
+      },
+      ontext(text) {
+        if (inTitle && title.length < 1000) title += text;
+      },
+      onclosetag(name) {
+        if (name === 'title') inTitle = false;
+      },
+    },
+    { decodeEntities: true, lowerCaseTags: true, lowerCaseAttributeNames: true },
+  );
+  parser.write(html);
+  parser.end();
+  if (!('og:title' in og) && title.trim() !== '') og['og:title'] = title.trim();
+  if (!('og:description' in og) && description !== undefined) og['og:description'] = description;
+  return og;
+}
