@@ -8,10 +8,12 @@ import { openSqliteStorage, type SqliteStorage } from './sqlite-storage.js';
 
 const EVENTS = 10_000;
 
-/** A sanity bound, not a benchmark: a regression to one fsync'd transaction per write would blow far past it. */
-const GENEROUS_LIMIT_MS = 8_000;
-
-describe('SQLite write throughput (10,000 events, file database)', function () {
+/**
+ * Correctness at volume (every event stored, in order, extremities right); the speed of
+ * these writes is measured by bench/room-send.bench.ts, never asserted here (timed tests
+ * fail on a busy machine and prove nothing on an idle one).
+ */
+describe('SQLite writes at volume (10,000 events, file database)', function () {
   this.timeout(60_000);
   let dir: string;
   let storage: SqliteStorage;
@@ -27,19 +29,13 @@ describe('SQLite write throughput (10,000 events, file database)', function () {
   it('persists events one after another, each awaited', async () => {
     const room = new TestRoom('!sequential:example.org');
     let prev: string[] = [];
-    const started = performance.now();
     for (let i = 0; i < EVENTS; i++) {
       const event = room.event({ prevEvents: prev });
       await storage.events.persistEvent({ event });
       prev = [event.eventId];
     }
-    const elapsed = performance.now() - started;
-    console.log(
-      `      sequential: ${EVENTS} events in ${elapsed.toFixed(0)} ms (${((EVENTS / elapsed) * 1000).toFixed(0)}/s)`,
-    );
     expect(await storage.events.latestStreamOrdering()).to.equal(EVENTS);
     expect(await storage.state.forwardExtremities(room.roomId)).to.deep.equal(prev);
-    expect(elapsed).to.be.lessThan(GENEROUS_LIMIT_MS);
   });
 
   it('persists events issued together, group-committed, with state snapshots', async () => {
@@ -47,7 +43,6 @@ describe('SQLite write throughput (10,000 events, file database)', function () {
     const base = await storage.state.createSnapshot('!room0:example.org', null, {
       set: new Map([[stateTupleKey('m.room.create', ''), '$create']]),
     });
-    const started = performance.now();
     await Promise.all(
       Array.from({ length: EVENTS }, (_, i) => {
         const room = rooms[i % rooms.length]!;
@@ -56,11 +51,6 @@ describe('SQLite write throughput (10,000 events, file database)', function () {
         return storage.events.persistEvent({ event, stateBefore: { snapshotId: base } });
       }),
     );
-    const elapsed = performance.now() - started;
-    console.log(
-      `      concurrent: ${EVENTS} events in ${elapsed.toFixed(0)} ms (${((EVENTS / elapsed) * 1000).toFixed(0)}/s)`,
-    );
     expect(await storage.events.latestStreamOrdering()).to.equal(EVENTS);
-    expect(elapsed).to.be.lessThan(GENEROUS_LIMIT_MS);
   });
 });
