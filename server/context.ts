@@ -25,6 +25,7 @@ import type { RoomDirectory } from './rooms/room-directory.js';
 import type { RoomServices } from './rooms/room-services.js';
 import type { RoomTags } from './rooms/room-tags.js';
 import type { TypingService } from './rooms/typing.js';
+import type { SearchService } from './search/search-service.js';
 import type { SyncNotifier } from './sync/notifier.js';
 import type { SyncService } from './sync/sync-service.js';
 
@@ -75,6 +76,8 @@ export interface HomeserverContext {
   readonly historyVisibility: HistoryVisibility;
   /** Relation checks before a send, bundled aggregations (unsigned m.relations), /relations and /threads (rooms/relations.ts). */
   readonly relations: RelationService;
+  /** /search over the search index, with history visibility applied (search/search-service.ts). */
+  readonly search: SearchService;
   /** Aborted when the server begins to stop. */
   readonly shutdownSignal: AbortSignal;
   /** The OpenAPI document of every route this server declares (built on first use). */

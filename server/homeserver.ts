@@ -15,6 +15,8 @@ import {
   parseSigningKeyFile,
   type SigningKey,
 } from '../protocol/signing.js';
+import { openPostgresSearchIndex } from '../storage/postgres/search-index.js';
+import type { SearchIndex } from '../storage/search-index.js';
 import { openSqliteStorage } from '../storage/sqlite/sqlite-storage.js';
 import type { Storage } from '../storage/storage.js';
 import { createAccessTokenCodec, loadOrCreateSessionSecret } from './accounts/access-tokens.js';
@@ -49,6 +51,8 @@ import { createRoomServices } from './rooms/room-services.js';
 import { RoomTags } from './rooms/room-tags.js';
 import { stopTypingOnLeave, TypingService } from './rooms/typing.js';
 import { allRoutes } from './routes/index.js';
+import { SearchIndexer } from './search/search-indexer.js';
+import { SearchService } from './search/search-service.js';
 import { notifyOnPresence, notifyOnRoomEvents, SyncNotifier } from './sync/notifier.js';
 import { SyncService } from './sync/sync-service.js';
 import type { WebSocketLimits } from './ws/connection.js';
@@ -93,9 +97,12 @@ export async function createHomeserver(
     registrationSharedSecret: await loadOrCreateRegistrationSharedSecret(config, log),
   };
   const storage = await openStorage(config);
+  let searchIndex: SearchIndex | undefined;
   try {
-    return assemble(config, options, log, signingKey, storage, accountKeys);
+    searchIndex = await openSearchIndex(config, storage);
+    return assemble(config, options, log, signingKey, storage, searchIndex, accountKeys);
   } catch (error) {
+    if (searchIndex !== undefined && searchIndex !== storage.search) await searchIndex.close();
     await storage.close();
     throw error;
   }
@@ -107,6 +114,7 @@ function assemble(
   log: Logger,
   signingKey: SigningKey,
   storage: Storage,
+  searchIndex: SearchIndex,
   accountKeys: {
     sessionSecret: Uint8Array;
     jwtLogin: JwtLoginVerifier | undefined;
@@ -156,6 +164,8 @@ function assemble(
   notifyOnRoomEvents(notifier, rooms.sender);
   const sync = new SyncService(storage, () => context);
   rooms.sender.onEventPersisted((persisted) => sync.observe(persisted));
+  const searchIndexer = new SearchIndexer({ storage, index: searchIndex, log });
+  rooms.sender.onEventPersisted(searchIndexer.eventPersisted);
   presence.onPresenceChanged((record) => sync.observePresence(record));
   notifyOnPresence(notifier, presence, membership, (error) =>
     log.warn({ err: error }, 'Presence notification failed'),
@@ -171,7 +181,12 @@ function assemble(
     jwtLogin: accountKeys.jwtLogin,
     rateLimiter,
     userInteractiveAuth: createUserInteractiveAuthState(),
-    onAccountDeactivated: [leaveRoomsOnDeactivation(roomAccountHooks)],
+    onAccountDeactivated: [
+      leaveRoomsOnDeactivation(roomAccountHooks),
+      async ({ userId, erase }) => {
+        if (erase) await searchIndexer.eraseSender(userId);
+      },
+    ],
     membership,
     profiles: createProfileService({
       storage,
@@ -191,6 +206,7 @@ function assemble(
     sharedSecretRegistration: createSharedSecretRegistration(accountKeys.registrationSharedSecret),
     historyVisibility: createHistoryVisibility(storage),
     relations: createRelationService({ storage, visibility: () => context.historyVisibility }),
+    search: new SearchService(() => context, searchIndexer, searchIndex),
     shutdownSignal: shutdown.signal,
     openApiDocument: () => {
       openApi ??= buildOpenApiDocument(
@@ -255,6 +271,8 @@ function assemble(
       started = true;
       await presence.start();
       typing.start();
+      // Events stored while the server was down (or before the index existed) become searchable.
+      searchIndexer.catchUp().catch((error: unknown) => log.warn({ err: error }, 'Search indexing failed'));
       const ports: number[] = [];
       let index = 0;
       for (const listener of config.listeners) {
@@ -278,6 +296,8 @@ function assemble(
         await presence.stop();
         typing.close();
         await rooms.close();
+        await searchIndexer.close();
+        if (searchIndex !== storage.search) await searchIndex.close();
         await sessions.close();
         await storage.close();
         log.info('Stopped');
@@ -301,6 +321,13 @@ export async function openStorage(config: MyelinConfig): Promise<Storage> {
   const file = config.database.sqlite.path || path.join(config.data_dir, 'homeserver.db');
   await mkdir(path.dirname(file), { recursive: true });
   return openSqliteStorage({ path: file });
+}
+
+/** The configured search index: the database's own (SQLite FTS5) or PostgreSQL's. */
+async function openSearchIndex(config: MyelinConfig, storage: Storage): Promise<SearchIndex> {
+  if (config.search.backend !== 'postgres') return storage.search;
+  const { url, schema, pool_size: poolSize } = config.search.postgres;
+  return openPostgresSearchIndex({ url, schema, poolSize });
 }
 
 /** The key that signs this server's events: read from its file, or made and saved there on first start. */

@@ -10,6 +10,7 @@ import type { ReceiptStore } from './receipt-store.js';
 import type { RegistrationTokenStore } from './registration-token-store.js';
 import type { RelationStore } from './relation-store.js';
 import type { RoomStore, RoomWriter } from './room-store.js';
+import type { SearchIndex } from './search-index.js';
 import type { SessionStore, SessionWriter } from './session-store.js';
 import type { StateStore, StateWriter } from './state-store.js';
 import type { TransactionIdStore, TransactionIdWriter } from './transaction-id-store.js';
@@ -51,6 +52,8 @@ export interface Storage {
   /** Derived from events by persistEvent (and applyRedaction); read-only. */
   readonly relations: RelationStore;
   readonly filters: FilterStore;
+  /** The embedded full-text index of room events (the default /search backend). */
+  readonly search: SearchIndex;
 
   /**
    * Groups writes of several stores into one atomic transaction. `queueWrites`

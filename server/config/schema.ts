@@ -290,6 +290,25 @@ export const ConfigSchema = Type.Object(
         description: 'Notary servers asked for other servers signing keys.',
       }),
     }),
+    search: Section('Server-side search (/search) and its index.', {
+      backend: StringEnum(['sqlite', 'postgres'], {
+        default: 'sqlite',
+        description:
+          'sqlite: FTS5 in the homeserver database (the default); postgres: tsvector + GIN in PostgreSQL (scale-out).',
+      }),
+      postgres: Section('The PostgreSQL search index (used when backend is postgres).', {
+        url: Type.String({
+          default: 'postgres://127.0.0.1:5432/myelin',
+          description: 'Connection URL.',
+        }),
+        schema: Type.String({
+          default: 'myelin_search',
+          minLength: 1,
+          description: 'Schema holding the search tables (created if missing); one per homeserver.',
+        }),
+        pool_size: Type.Integer({ minimum: 1, default: 4, description: 'Connections in the pool.' }),
+      }),
+    }),
     docs: Section('API documentation.', {
       enabled: Type.Boolean({ default: true, description: 'Serve Swagger UI at /_matrix/docs.' }),
     }),

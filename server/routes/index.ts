@@ -25,6 +25,7 @@ import { roomMembershipRoutes } from './rooms-membership.js';
 import { roomsReadRoutes } from './rooms-read.js';
 import { roomSendRoutes } from './rooms-send.js';
 import { roomUpgradeRoutes } from './rooms-upgrade.js';
+import { searchRoutes } from './search.js';
 import { synapseAdminRoutes } from './synapse-admin.js';
 import { syncRoutes } from './sync.js';
 import { tagRoutes } from './tags.js';
@@ -64,4 +65,5 @@ export const allRoutes: readonly Route[] = [
   ...webSocketRoutes,
   ...syncRoutes,
   ...filterRoutes,
+  ...searchRoutes,
 ];

@@ -301,4 +301,34 @@ CREATE INDEX events_by_room_ts ON events (room_id, origin_server_ts);
 CREATE INDEX transaction_ids_by_event ON transaction_ids (event_id);
 `,
   },
+  {
+    version: 4,
+    name: 'search index',
+    // Full-text search (client-server "Search"): see storage/sqlite/search-index.ts. The position
+    // starts at 0, so events stored before this migration are indexed by the indexer's first catch-up.
+    sql: `
+CREATE TABLE search_documents (
+  stream_ordering INTEGER PRIMARY KEY NOT NULL,
+  event_id TEXT NOT NULL UNIQUE,
+  room_id TEXT NOT NULL,
+  sender TEXT NOT NULL,
+  type TEXT NOT NULL,
+  msgtype TEXT,
+  contains_url INTEGER NOT NULL,
+  origin_server_ts INTEGER NOT NULL
+) STRICT;
+CREATE INDEX search_documents_by_room ON search_documents (room_id, stream_ordering);
+CREATE INDEX search_documents_by_sender ON search_documents (sender);
+CREATE VIRTUAL TABLE search_fts USING fts5(
+  body, name, topic,
+  content = '', contentless_delete = 1,
+  tokenize = "unicode61 remove_diacritics 0 categories 'L* N* M* Co'"
+);
+CREATE TABLE search_position (
+  id INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
+  indexed_up_to INTEGER NOT NULL
+) STRICT;
+INSERT INTO search_position (id, indexed_up_to) VALUES (1, 0);
+`,
+  },
 ];

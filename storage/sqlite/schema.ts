@@ -336,6 +336,30 @@ export const filters = sqliteTable(
   (t) => [primaryKey({ columns: [t.userId, t.filterId] })],
 );
 
+/** Search documents (migration 4); their text is in the FTS5 virtual table search_fts, which drizzle does not model. */
+export const searchDocuments = sqliteTable(
+  'search_documents',
+  {
+    streamOrdering: integer('stream_ordering').primaryKey(),
+    eventId: text('event_id').notNull().unique(),
+    roomId: text('room_id').notNull(),
+    sender: text('sender').notNull(),
+    type: text('type').notNull(),
+    msgtype: text('msgtype'),
+    containsUrl: integer('contains_url', { mode: 'boolean' }).notNull(),
+    originServerTs: integer('origin_server_ts').notNull(),
+  },
+  (t) => [
+    index('search_documents_by_room').on(t.roomId, t.streamOrdering),
+    index('search_documents_by_sender').on(t.sender),
+  ],
+);
+
+export const searchPosition = sqliteTable('search_position', {
+  id: integer('id').primaryKey(),
+  indexedUpTo: integer('indexed_up_to').notNull(),
+});
+
 export const sqliteSchema = {
   streamPositions,
   stateSnapshots,
@@ -362,4 +386,6 @@ export const sqliteSchema = {
   eventRelations,
   redactions,
   filters,
+  searchDocuments,
+  searchPosition,
 };

@@ -21,6 +21,7 @@ import { SqliteReceiptStore } from './receipt-store.js';
 import { SqliteRegistrationTokenStore } from './registration-token-store.js';
 import { SqliteRelationStore } from './relation-store.js';
 import { SqliteRoomStore } from './room-store.js';
+import { SqliteSearchIndex } from './search-index.js';
 import { SqliteSessionStore } from './session-store.js';
 import { translateSqliteError } from './sqlite-errors.js';
 import { SqliteStateStore } from './state-store.js';
@@ -79,6 +80,7 @@ class SqliteStorageImpl implements SqliteStorage {
   readonly receipts: SqliteReceiptStore;
   readonly relations: SqliteRelationStore;
   readonly filters: SqliteFilterStore;
+  readonly search: SqliteSearchIndex;
   private readonly writeQueue: SqliteWriteQueue;
   private readonly eventStatements: EventStatements;
   private closed = false;
@@ -106,6 +108,7 @@ class SqliteStorageImpl implements SqliteStorage {
     this.receipts = new SqliteReceiptStore(connection, this.enqueueAlone);
     this.relations = new SqliteRelationStore(connection);
     this.filters = new SqliteFilterStore(connection, this.enqueueAlone);
+    this.search = new SqliteSearchIndex(connection, this.enqueueAlone);
   }
 
   /** A writer called outside `transaction` is a transaction of its own (still group-committed). */
