@@ -5,6 +5,8 @@
  * PostgreSQL is skipped, with a message, only when unreachable outside CI.
  */
 import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import Database from 'better-sqlite3';
 import { expect } from 'chai';
 import pg from 'pg';
 import type { JsonObject } from '../protocol/events.js';
@@ -160,7 +162,8 @@ for (const backend of [sqliteBackend, postgresBackend()]) {
     it('finds by prefix, by emoji and by CJK substring', async () => {
       const pickled = await say(alice, 'pickled cucumbers 🥒 for everyone 👍🏽');
       const tokyo = await say(bob, '東京タワーで会いましょう');
-      expect(ids(await search(bob, { search_term: 'cucu' }))).to.deep.equal([pickled]);
+      expect(ids(await search(bob, { search_term: 'cucu*' }))).to.deep.equal([pickled]);
+      expect(await search(bob, { search_term: 'cucu' })).to.include({ count: 0 });
       expect(ids(await search(bob, { search_term: '🥒' }))).to.deep.equal([pickled]);
       // A skin tone is a variant of the same emoji.
       expect(ids(await search(bob, { search_term: '👍' }))).to.deep.equal([pickled]);
@@ -387,6 +390,30 @@ for (const backend of [sqliteBackend, postgresBackend()]) {
       });
       expect(res.status, JSON.stringify(res.body)).to.equal(200);
       expect(await search(bob, { search_term: 'rhubarb' })).to.include({ count: 0 });
+    });
+
+    it('keeps its index across a restart, and rebuilds a lost one from the event stream', async () => {
+      const id = await say(alice, 'artichoke before the restart');
+      hs = await hs.restart({
+        configure: (config) => {
+          fastAccounts(config);
+          backend.configure(config);
+        },
+      });
+      expect(ids(await search(bob, { search_term: 'artichoke' }))).to.deep.equal([id]);
+      if (backend === sqliteBackend) {
+        // Lose the whole index while the server is down: it is rebuilt from the stream at start.
+        const dataDir = hs.dataDir;
+        await hs.homeserver.stop();
+        const db = new Database(path.join(dataDir, 'homeserver.db'));
+        db.exec(
+          'DELETE FROM search_fts; DELETE FROM search_documents; UPDATE search_position SET indexed_up_to = 0;',
+        );
+        db.close();
+        hs = await TestHomeserver.start({ configure: fastAccounts, dataDir });
+        expect(ids(await search(bob, { search_term: 'artichoke' }))).to.deep.equal([id]);
+        expect(ids(await search(bob, { search_term: 'tomatoes' }))).to.have.length(1);
+      }
     });
 
     it('rejects a bad next_batch', async () => {

@@ -11,9 +11,12 @@
  *   query word in those scripts becomes a phrase, so "東京" finds "東京タワー"
  *   (those scripts put no spaces between words).
  *
- * Query syntax (a subset of Synapse's): words are ANDed and each matches as a
- * prefix ("hel" finds "hello"); "quoted phrases" match in order; `-word`
- * excludes; `OR` between groups widens.
+ * Query syntax: words are ANDed and match whole words; `word*` matches as a
+ * prefix ("hel*" finds "hello"); "quoted phrases" match in order (`"big ca"*`:
+ * the last word as a prefix); `-word` excludes; `OR` between groups widens.
+ * (Synapse matches every word as a prefix; whole words by default keep a
+ * common word's first page cheap, because FTS5 must gather every document of
+ * every word a prefix covers before it can return the newest.)
  */
 
 /** One token per emoji: a name no word tokenizer splits and no one types by chance. */
@@ -23,7 +26,8 @@ const MAX_TOKEN_LENGTH = 64;
 export const MAX_INDEXED_TOKENS = 16_000;
 
 const SEGMENT =
-  /(\p{Regional_Indicator}{2})|(\p{Extended_Pictographic})|([\p{sc=Han}\p{sc=Hiragana}\p{sc=Katakana}])|([\p{L}\p{N}\p{M}]+)/gu;
+  /(\p{Regional_Indicator}{2})|(\p{Extended_Pictographic})|([\p{sc=Han}\p{sc=Hiragana}\p{sc=Katakana}])|([\p{L}\p{N}][\p{L}\p{N}\p{M}]*)/gu;
+const ASCII = /^[\x00-\x7f]*$/;
 const FOLDED_SCRIPTS = /([\p{sc=Latin}\p{sc=Greek}\p{sc=Cyrillic}])\p{Mn}+/gu;
 
 type TokenKind = 'emoji' | 'ideograph' | 'word';
@@ -34,7 +38,10 @@ interface RawToken {
 }
 
 function segment(text: string): RawToken[] {
-  const folded = text.normalize('NFD').replace(FOLDED_SCRIPTS, '$1').normalize('NFC').toLowerCase();
+  // Most text is ASCII: nothing to fold but case.
+  const folded = ASCII.test(text)
+    ? text.toLowerCase()
+    : text.normalize('NFD').replace(FOLDED_SCRIPTS, '$1').normalize('NFC').toLowerCase();
   const tokens: RawToken[] = [];
   for (const match of folded.matchAll(SEGMENT)) {
     const [, flag, emoji, ideograph, word] = match;
@@ -72,7 +79,7 @@ export interface SearchGroup {
 /** Groups joined by OR; empty when the term has nothing to search for. */
 export type SearchExpression = readonly SearchGroup[];
 
-const QUERY_PART = /(-?)"([^"]*)"?|(\S+)/gu;
+const QUERY_PART = /(-?)"([^"]*)"?(\*?)|(\S+)/gu;
 
 /** Parses a `search_term`; an empty expression means nothing searchable was given. */
 export function parseSearchTerm(searchTerm: string): SearchExpression {
@@ -83,7 +90,7 @@ export function parseSearchTerm(searchTerm: string): SearchExpression {
     current = { all: [], none: [] };
   };
   for (const match of searchTerm.matchAll(QUERY_PART)) {
-    const [, quotedNegation, quoted, bare] = match;
+    const [, quotedNegation, quoted, quotedStar, bare] = match;
     if (bare === 'OR') {
       close();
       continue;
@@ -95,16 +102,12 @@ export function parseSearchTerm(searchTerm: string): SearchExpression {
       text = negated ? bare.slice(1) : bare;
     }
     const target = negated ? current.none : current.all;
-    if (quoted !== undefined) {
-      const tokens = segment(text!).map((token) => token.text);
-      if (tokens.length > 0) target.push({ tokens, prefix: false });
-      continue;
-    }
+    const star = quoted !== undefined ? quotedStar === '*' : text!.endsWith('*');
     // A bare word may hold several tokens ("ok👍", "東京", "e-mail"): they must appear in a row.
     const tokens = segment(text!);
     if (tokens.length === 0) continue;
     const last = tokens.at(-1)!;
-    target.push({ tokens: tokens.map((token) => token.text), prefix: last.kind === 'word' });
+    target.push({ tokens: tokens.map((token) => token.text), prefix: star && last.kind === 'word' });
   }
   close();
   return groups;

@@ -17,8 +17,8 @@ const RoomEventsCriteriaSchema = Type.Object(
   {
     search_term: Type.String({
       description:
-        'The string to search events for. Words must all appear and each matches as a prefix; ' +
-        '"quoted phrases" match in order; `-word` excludes; `OR` between words widens.',
+        'The string to search events for. Words must all appear (whole words, case and accents aside); ' +
+        '`word*` matches a prefix; "quoted phrases" match in order; `-word` excludes; `OR` between words widens.',
     }),
     keys: Type.Optional(
       Type.Array(

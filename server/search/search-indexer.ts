@@ -48,7 +48,7 @@ export class SearchIndexer {
     this.storage = options.storage;
     this.index = options.index;
     this.log = options.log;
-    this.delayMs = options.delayMs ?? 20;
+    this.delayMs = options.delayMs ?? 200;
   }
 
   /** A listener for rooms.sender.onEventPersisted: schedules a catch-up soon. */
@@ -86,7 +86,7 @@ export class SearchIndexer {
     let from = await this.index.indexedUpTo();
     while (from < target && !this.closed) {
       const upTo = Math.min(from + STREAM_RANGE_PER_BATCH, target);
-      const events = await this.eventsBetween(from, upTo);
+      const events = await this.storage.events.timelineEventsBetween(from, upTo, upTo - from);
       const add: SearchDocument[] = [];
       const remove: string[] = [];
       for (const event of events) {
@@ -98,18 +98,6 @@ export class SearchIndexer {
       await this.index.apply({ add, remove, indexedUpTo: upTo });
       from = upTo;
     }
-  }
-
-  /** Accepted timeline events in (from, upTo], in stream order. */
-  private async eventsBetween(from: number, upTo: number): Promise<StoredEvent[]> {
-    const rooms = await this.storage.events.roomsChangedBetween(from, upTo);
-    const events: StoredEvent[] = [];
-    for (const roomId of rooms.keys()) {
-      for (const event of await this.storage.events.roomEventsAfter(roomId, from, upTo - from)) {
-        if (event.streamOrdering <= upTo) events.push(event);
-      }
-    }
-    return events.sort((a, b) => a.streamOrdering - b.streamOrdering);
   }
 }
 

@@ -28,6 +28,9 @@ const COLUMN_OF_KEY: Record<SearchKey, string> = {
 
 type Parameter = string | number;
 
+/** Rank order covers the newest this many matches (all of them for any but the commonest words). */
+export const RANK_WINDOW = 5000;
+
 export class SqliteSearchIndex implements SearchIndex {
   private readonly statements = new Map<string, Statement<unknown[]>>();
 
@@ -138,8 +141,10 @@ export class SqliteSearchIndex implements SearchIndex {
       parameters.push(query.containsUrl ? 1 : 0);
     }
     const recent = query.orderBy === 'recent' || match === null;
+    // FTS5 walks its rowids (= stream orderings) newest first without sorting.
+    const ordering = match === null ? 'd.stream_ordering' : 'search_fts.rowid';
     if (recent && query.before !== undefined && !counting) {
-      where.push('d.stream_ordering < ?');
+      where.push(`${ordering} < ?`);
       parameters.push(query.before);
     }
     const from =
@@ -147,11 +152,17 @@ export class SqliteSearchIndex implements SearchIndex {
         ? 'search_documents d'
         : 'search_fts JOIN search_documents d ON d.stream_ordering = search_fts.rowid';
     const rank = match === null ? '0' : 'search_fts.rank';
-    let sql = `SELECT d.stream_ordering, d.event_id, d.room_id, ${rank} AS rank FROM ${from} WHERE ${where.join(' AND ')}`;
-    if (counting) return { sql, parameters };
-    sql += recent ? ' ORDER BY d.stream_ordering DESC' : ' ORDER BY search_fts.rank, d.stream_ordering DESC';
-    sql += ' LIMIT ? OFFSET ?';
-    parameters.push(query.limit, recent ? 0 : (query.offset ?? 0));
+    const select = `SELECT d.stream_ordering, d.event_id, d.room_id, ${rank} AS rank FROM ${from} WHERE ${where.join(' AND ')} ORDER BY ${ordering} DESC`;
+    if (counting) return { sql: select, parameters };
+    let sql: string;
+    if (recent) {
+      sql = `${select} LIMIT ?`;
+      parameters.push(query.limit);
+    } else {
+      // bm25 of every match of a very common word costs more than a page is worth: rank the newest RANK_WINDOW.
+      sql = `SELECT * FROM (${select} LIMIT ${RANK_WINDOW}) ORDER BY rank, stream_ordering DESC LIMIT ? OFFSET ?`;
+      parameters.push(query.limit, query.offset ?? 0);
+    }
     return { sql, parameters };
   }
 
