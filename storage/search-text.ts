@@ -27,7 +27,8 @@ export const MAX_INDEXED_TOKENS = 16_000;
 
 const SEGMENT =
   /(\p{Regional_Indicator}{2})|(\p{Extended_Pictographic})|([\p{sc=Han}\p{sc=Hiragana}\p{sc=Katakana}])|([\p{L}\p{N}][\p{L}\p{N}\p{M}]*)/gu;
-const ASCII = /^[\x00-\x7f]*$/;
+/** Nothing outside ASCII (where folding is only lower-casing). */
+const NON_ASCII = /[^\u0020-\u007e\t\n\r]/;
 const FOLDED_SCRIPTS = /([\p{sc=Latin}\p{sc=Greek}\p{sc=Cyrillic}])\p{Mn}+/gu;
 
 type TokenKind = 'emoji' | 'ideograph' | 'word';
@@ -39,7 +40,7 @@ interface RawToken {
 
 function segment(text: string): RawToken[] {
   // Most text is ASCII: nothing to fold but case.
-  const folded = ASCII.test(text)
+  const folded = !NON_ASCII.test(text)
     ? text.toLowerCase()
     : text.normalize('NFD').replace(FOLDED_SCRIPTS, '$1').normalize('NFC').toLowerCase();
   const tokens: RawToken[] = [];
