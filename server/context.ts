@@ -21,6 +21,7 @@ import type { OpenApiDocument } from './openapi/document.js';
 import type { HistoryVisibility } from './rooms/history-visibility.js';
 import type { ReceiptService } from './rooms/receipts.js';
 import type { RelationService } from './rooms/relations.js';
+import type { RoomArchive } from './rooms/room-archive.js';
 import type { RoomDirectory } from './rooms/room-directory.js';
 import type { RoomServices } from './rooms/room-services.js';
 import type { RoomTags } from './rooms/room-tags.js';
@@ -72,6 +73,8 @@ export interface HomeserverContext {
   readonly receipts: ReceiptService;
   /** A user's tags on rooms, kept as m.tag room account data (rooms/room-tags.ts). */
   readonly tags: RoomTags;
+  /** Users' archived conversations: the io.myelin.archived tag, unarchive on activity (rooms/room-archive.ts). */
+  readonly archive: RoomArchive;
   /** Which room events each user may see (rooms/history-visibility.ts); applied wherever events are served. */
   readonly historyVisibility: HistoryVisibility;
   /** Relation checks before a send, bundled aggregations (unsigned m.relations), /relations and /threads (rooms/relations.ts). */

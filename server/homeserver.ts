@@ -46,6 +46,7 @@ import { announceProfileChange, leaveRoomsOnDeactivation } from './rooms/account
 import { createHistoryVisibility } from './rooms/history-visibility.js';
 import { ReceiptService } from './rooms/receipts.js';
 import { createRelationService } from './rooms/relations.js';
+import { RoomArchive } from './rooms/room-archive.js';
 import { createRoomDirectory } from './rooms/room-directory.js';
 import { createRoomServices } from './rooms/room-services.js';
 import { RoomTags } from './rooms/room-tags.js';
@@ -166,6 +167,9 @@ function assemble(
   rooms.sender.onEventPersisted((persisted) => sync.observe(persisted));
   const searchIndexer = new SearchIndexer({ storage, index: searchIndex, log });
   rooms.sender.onEventPersisted(searchIndexer.eventPersisted);
+  const tags = new RoomTags(storage, () => notifier);
+  const archive = new RoomArchive(storage, tags, config.server_name, log);
+  rooms.sender.onEventPersisted(archive.eventPersisted);
   presence.onPresenceChanged((record) => sync.observePresence(record));
   notifyOnPresence(notifier, presence, membership, (error) =>
     log.warn({ err: error }, 'Presence notification failed'),
@@ -201,7 +205,8 @@ function assemble(
     sync,
     typing,
     receipts,
-    tags: new RoomTags(storage, () => notifier),
+    tags,
+    archive,
     directory,
     sharedSecretRegistration: createSharedSecretRegistration(accountKeys.registrationSharedSecret),
     historyVisibility: createHistoryVisibility(storage),

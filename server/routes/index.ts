@@ -6,6 +6,7 @@
 import type { Route } from '../http/route.js';
 import { accountRoutes } from './account.js';
 import { accountDataRoutes } from './account-data.js';
+import { archiveRoutes } from './archive.js';
 import { capabilitiesRoutes } from './capabilities.js';
 import { deviceRoutes } from './devices.js';
 import { directoryRoutes } from './directory.js';
@@ -61,6 +62,7 @@ export const allRoutes: readonly Route[] = [
   ...readMarkerRoutes,
   ...accountDataRoutes,
   ...tagRoutes,
+  ...archiveRoutes,
   ...directoryRoutes,
   ...webSocketRoutes,
   ...syncRoutes,
