@@ -18,6 +18,7 @@ import type { UserInteractiveAuthState } from './accounts/user-interactive-auth.
 import type { MyelinConfig } from './config/index.js';
 import type { RateLimiter } from './http/rate-limit.js';
 import type { OpenApiDocument } from './openapi/document.js';
+import type { RetentionService } from './retention/retention-service.js';
 import type { HistoryVisibility } from './rooms/history-visibility.js';
 import type { ReceiptService } from './rooms/receipts.js';
 import type { RelationService } from './rooms/relations.js';
@@ -81,6 +82,8 @@ export interface HomeserverContext {
   readonly relations: RelationService;
   /** /search over the search index, with history visibility applied (search/search-service.ts). */
   readonly search: SearchService;
+  /** Operator retention: moves old history to cold storage on a schedule (retention/retention-service.ts). */
+  readonly retention: RetentionService;
   /** Aborted when the server begins to stop. */
   readonly shutdownSignal: AbortSignal;
   /** The OpenAPI document of every route this server declares (built on first use). */

@@ -42,6 +42,7 @@ import type { Resource, Route } from './http/route.js';
 import { createRequestValidation } from './http/validation.js';
 import { createLogger } from './logger.js';
 import { buildOpenApiDocument, type OpenApiDocument } from './openapi/document.js';
+import { RetentionService } from './retention/retention-service.js';
 import { announceProfileChange, leaveRoomsOnDeactivation } from './rooms/account-hooks.js';
 import { createHistoryVisibility } from './rooms/history-visibility.js';
 import { ReceiptService } from './rooms/receipts.js';
@@ -169,6 +170,7 @@ function assemble(
   rooms.sender.onEventPersisted(searchIndexer.eventPersisted);
   const tags = new RoomTags(storage, () => notifier);
   const archive = new RoomArchive(storage, tags, config.server_name, log);
+  const retention = new RetentionService(storage, config.retention, log);
   rooms.sender.onEventPersisted(archive.eventPersisted);
   presence.onPresenceChanged((record) => sync.observePresence(record));
   notifyOnPresence(notifier, presence, membership, (error) =>
@@ -207,6 +209,7 @@ function assemble(
     receipts,
     tags,
     archive,
+    retention,
     directory,
     sharedSecretRegistration: createSharedSecretRegistration(accountKeys.registrationSharedSecret),
     historyVisibility: createHistoryVisibility(storage),
@@ -278,6 +281,7 @@ function assemble(
       typing.start();
       // Events stored while the server was down (or before the index existed) become searchable.
       searchIndexer.catchUp().catch((error: unknown) => log.warn({ err: error }, 'Search indexing failed'));
+      retention.start();
       const ports: number[] = [];
       let index = 0;
       for (const listener of config.listeners) {
@@ -301,6 +305,7 @@ function assemble(
         await presence.stop();
         typing.close();
         await rooms.close();
+        await retention.stop();
         await searchIndexer.close();
         if (searchIndex !== storage.search) await searchIndex.close();
         await sessions.close();

@@ -1,5 +1,6 @@
 import type { AccountDataStore, AccountDataWriter } from './account-data-store.js';
 import type { AccountStore, AccountWriter } from './account-store.js';
+import type { ColdStorage } from './cold-storage.js';
 import type { DeviceStore, DeviceWriter } from './device-store.js';
 import type { EventStore, EventWriter } from './event-store.js';
 import type { FilterStore } from './filter-store.js';
@@ -54,6 +55,8 @@ export interface Storage {
   readonly filters: FilterStore;
   /** The embedded full-text index of room events (the default /search backend). */
   readonly search: SearchIndex;
+  /** Old history moved to compressed segments (retention); EventStore reads include it. */
+  readonly coldStorage: ColdStorage;
 
   /**
    * Groups writes of several stores into one atomic transaction. `queueWrites`

@@ -309,6 +309,37 @@ export const ConfigSchema = Type.Object(
         pool_size: Type.Integer({ minimum: 1, default: 4, description: 'Connections in the pool.' }),
       }),
     }),
+    retention: Section(
+      'Operator retention: old messages move to compressed cold storage (spec/retention.md).',
+      {
+        enabled: Type.Boolean({ default: false, description: 'Run the retention job on its schedule.' }),
+        schedule: Type.String({
+          default: '17 3 * * *',
+          description: 'When the job runs (cron syntax, server local time).',
+        }),
+        default_max_lifetime_ms: Type.Integer({
+          minimum: 0,
+          default: 0,
+          description: 'Age after which messages of rooms without m.room.retention go cold; 0: never.',
+        }),
+        min_lifetime_ms: Type.Integer({
+          minimum: 0,
+          default: 86_400_000,
+          description:
+            "Shortest m.room.retention max_lifetime honoured (a room's shorter value is raised to it).",
+        }),
+        max_lifetime_ms: Type.Integer({
+          minimum: 0,
+          default: 0,
+          description: 'Longest m.room.retention max_lifetime honoured; 0: no bound.',
+        }),
+        segment_max_events: Type.Integer({
+          minimum: 1,
+          default: 5000,
+          description: 'Events per cold segment file.',
+        }),
+      },
+    ),
     docs: Section('API documentation.', {
       enabled: Type.Boolean({ default: true, description: 'Serve Swagger UI at /_matrix/docs.' }),
     }),

@@ -331,4 +331,32 @@ CREATE TABLE search_position (
 INSERT INTO search_position (id, indexed_up_to) VALUES (1, 0);
 `,
   },
+  {
+    version: 5,
+    name: 'cold storage',
+    // Operator retention: see storage/sqlite/cold-archive.ts. Events moved to segment files leave
+    // events; cold_events says which segment holds each, cold_redacted keeps later redactions.
+    sql: `
+CREATE TABLE cold_segments (
+  segment_id INTEGER PRIMARY KEY NOT NULL,
+  room_id TEXT NOT NULL,
+  file TEXT NOT NULL UNIQUE,
+  event_count INTEGER NOT NULL,
+  created_ts INTEGER NOT NULL
+) STRICT;
+CREATE TABLE cold_events (
+  event_id TEXT PRIMARY KEY NOT NULL,
+  room_id TEXT NOT NULL,
+  stream_ordering INTEGER NOT NULL UNIQUE,
+  origin_server_ts INTEGER NOT NULL,
+  segment_id INTEGER NOT NULL REFERENCES cold_segments (segment_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX cold_events_by_room ON cold_events (room_id, stream_ordering);
+CREATE INDEX cold_events_by_room_ts ON cold_events (room_id, origin_server_ts);
+CREATE TABLE cold_redacted (
+  event_id TEXT PRIMARY KEY NOT NULL,
+  json TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
+`,
+  },
 ];

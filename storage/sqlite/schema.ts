@@ -360,6 +360,35 @@ export const searchPosition = sqliteTable('search_position', {
   indexedUpTo: integer('indexed_up_to').notNull(),
 });
 
+/** Cold storage (migration 5): segments of old events moved out of events (cold-archive.ts). */
+export const coldSegments = sqliteTable('cold_segments', {
+  segmentId: integer('segment_id').primaryKey(),
+  roomId: text('room_id').notNull(),
+  file: text('file').notNull().unique(),
+  eventCount: integer('event_count').notNull(),
+  createdTs: integer('created_ts').notNull(),
+});
+
+export const coldEvents = sqliteTable(
+  'cold_events',
+  {
+    eventId: text('event_id').primaryKey(),
+    roomId: text('room_id').notNull(),
+    streamOrdering: integer('stream_ordering').notNull().unique(),
+    originServerTs: integer('origin_server_ts').notNull(),
+    segmentId: integer('segment_id').notNull(),
+  },
+  (t) => [
+    index('cold_events_by_room').on(t.roomId, t.streamOrdering),
+    index('cold_events_by_room_ts').on(t.roomId, t.originServerTs),
+  ],
+);
+
+export const coldRedacted = sqliteTable('cold_redacted', {
+  eventId: text('event_id').primaryKey(),
+  json: text('json').notNull(),
+});
+
 export const sqliteSchema = {
   streamPositions,
   stateSnapshots,
@@ -388,4 +417,7 @@ export const sqliteSchema = {
   filters,
   searchDocuments,
   searchPosition,
+  coldSegments,
+  coldEvents,
+  coldRedacted,
 };
