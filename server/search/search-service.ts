@@ -38,7 +38,7 @@ const MAX_CONTEXT = 20;
 /** Hits read and judged at most per request, however few are visible. */
 const MAX_HITS_SCANNED = 1000;
 /** `count` is exact up to this many matches, then a lower bound. */
-const COUNT_CAP = 5000;
+const COUNT_CAP = 1000;
 
 export interface RoomEventsCriteria {
   readonly search_term: string;

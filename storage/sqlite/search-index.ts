@@ -29,7 +29,7 @@ const COLUMN_OF_KEY: Record<SearchKey, string> = {
 type Parameter = string | number;
 
 /** Rank order covers the newest this many matches (all of them for any but the commonest words). */
-export const RANK_WINDOW = 5000;
+export const RANK_WINDOW = 1000;
 
 export class SqliteSearchIndex implements SearchIndex {
   private readonly statements = new Map<string, Statement<unknown[]>>();
