@@ -25,6 +25,8 @@ export const INDEXED_TYPES: readonly string[] = ['m.room.message', 'm.room.name'
 
 /** Stream orderings read per catch-up step. */
 const STREAM_RANGE_PER_BATCH = 2000;
+/** A search waits for indexing only when this few events are pending (not for a rebuild of a big index). */
+const MAX_BACKLOG_WAITED_FOR = 20_000;
 
 export interface SearchIndexerOptions {
   readonly storage: Storage;
@@ -66,6 +68,22 @@ export class SearchIndexer {
     const run = this.running.catch(() => {}).then(() => this.indexUpTo());
     this.running = run;
     return run;
+  }
+
+  /**
+   * Before a search: indexes what is pending, so results include what was sent
+   * before the request; a large backlog (a rebuild after an upgrade) goes on in
+   * the background instead, and the search answers from what is indexed so far.
+   */
+  async freshen(): Promise<void> {
+    const [latest, indexed] = await Promise.all([
+      this.storage.events.latestStreamOrdering(),
+      this.index.indexedUpTo(),
+    ]);
+    if (latest === indexed) return;
+    const run = this.catchUp();
+    if (latest - indexed <= MAX_BACKLOG_WAITED_FOR) await run;
+    else run.catch((error: unknown) => this.log.warn({ err: error }, 'Search indexing failed'));
   }
 
   /** GDPR erasure: the user's messages leave the index (after anything pending is indexed). */

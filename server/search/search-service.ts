@@ -109,7 +109,7 @@ export class SearchService {
       orderBy,
       limit,
     };
-    await this.indexer.catchUp();
+    await this.indexer.freshen();
     const index = this.index;
     const [page, count] = await Promise.all([
       this.visiblePage(requester.userId, index, query, cursor, limit),
@@ -141,6 +141,11 @@ export class SearchService {
     const groups = groupResults(criteria.groupings, events);
     if (groups !== null) response.groups = groups;
     return response;
+  }
+
+  /** Waits until every stored event is indexed (benchmarks, tools). */
+  waitForIndex(): Promise<void> {
+    return this.indexer.catchUp();
   }
 
   /** Rooms the user is joined to, narrowed by the filter's rooms / not_rooms. */
