@@ -61,6 +61,8 @@ const ROW_COLUMNS = `stream_ordering, event_id, room_id, type, state_key, sender
 export class ColdArchive implements ColdStorage {
   /** Decoded segments, by ID (segments never change once written). */
   private readonly segments = new LRUCache<number, Map<string, ColdRow>>({ max: 64 });
+  /** Whether cold_events has any row (this process is the only writer); null until first asked. */
+  private anyCold: boolean | null = null;
 
   constructor(
     private readonly connection: SqliteConnection,
@@ -82,12 +84,13 @@ export class ColdArchive implements ColdStorage {
 
   /** Whether any event of the room (or of any room) is cold: reads skip the cold path when none is. */
   hasColdEvents(roomId?: string): boolean {
-    const sql =
-      roomId === undefined
-        ? 'SELECT 1 FROM cold_events LIMIT 1'
-        : 'SELECT 1 FROM cold_events WHERE room_id = ? LIMIT 1';
-    const statement = this.connection.sqlite.prepare(sql);
-    return (roomId === undefined ? statement.get() : statement.get(roomId)) !== undefined;
+    // Most databases have no cold events: then hot reads pay one memory check, no query.
+    this.anyCold ??= this.connection.sqlite.prepare('SELECT 1 FROM cold_events LIMIT 1').get() !== undefined;
+    if (!this.anyCold || roomId === undefined) return this.anyCold;
+    return (
+      this.connection.sqlite.prepare('SELECT 1 FROM cold_events WHERE room_id = ? LIMIT 1').get(roomId) !==
+      undefined
+    );
   }
 
   /** Cold events by ID (with any redaction applied after they went cold). */
@@ -224,6 +227,7 @@ export class ColdArchive implements ColdStorage {
         index.run(row.event_id, row.room_id, row.stream_ordering, row.origin_server_ts, segmentId);
         remove.run(row.event_id);
       }
+      this.anyCold = true;
       return rows.length;
     }).catch((error: unknown) => {
       rmSync(path.join(directory, file), { force: true });
