@@ -196,3 +196,61 @@ describe('Retention and cold storage', function () {
     expect(await hs.homeserver.context.retention.lifetimeOf('!unknown:localhost')).to.equal(null);
   });
 });
+
+describe('Retention job on its node-cron schedule', function () {
+  this.timeout(30_000);
+  let hs: TestHomeserver;
+
+  after(async () => {
+    await hs?.stop();
+  });
+
+  it('moves old messages by itself when enabled', async () => {
+    hs = await TestHomeserver.start({
+      configure: (config) => {
+        configure(config);
+        config.retention.enabled = true;
+        config.retention.schedule = '* * * * * *'; // every second
+        config.retention.default_max_lifetime_ms = 1;
+      },
+    });
+    const alice = await createUser(hs, 'alice');
+    const created = await call(hs, alice, 'POST', '/_matrix/client/v3/createRoom', {});
+    const roomId = (created.body as Json).room_id as string;
+    const sent: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const res = await call(
+        hs,
+        alice,
+        'PUT',
+        `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/m.room.message/j${i}`,
+        {
+          msgtype: 'm.text',
+          body: `scheduled ${i}`,
+        },
+      );
+      sent.push((res.body as Json).event_id);
+    }
+    const coldDir = path.join(hs.dataDir, 'cold-archive');
+    let files: string[] = [];
+    for (let i = 0; i < 60 && files.length === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      try {
+        files = readdirSync(coldDir).filter((file) => file.endsWith('.jsonl.gz'));
+      } catch {
+        files = [];
+      }
+    }
+    expect(files.length).to.be.greaterThan(0);
+    const messages = await call(
+      hs,
+      alice,
+      'GET',
+      `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/messages?dir=b&limit=50`,
+    );
+    const bodies = ((messages.body as Json).chunk as Json[])
+      .filter((event) => event.type === 'm.room.message')
+      .map((event) => event.content.body);
+    expect(bodies).to.deep.equal(['scheduled 4', 'scheduled 3', 'scheduled 2', 'scheduled 1', 'scheduled 0']);
+  });
+});
