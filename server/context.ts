@@ -24,13 +24,16 @@ import type { RateLimiter } from './http/rate-limit.js';
 import type { MediaService } from './media/media-service.js';
 import type { UrlPreviewService } from './media/url-preview.js';
 import type { OpenApiDocument } from './openapi/document.js';
+import type { RetentionService } from './retention/retention-service.js';
 import type { HistoryVisibility } from './rooms/history-visibility.js';
 import type { ReceiptService } from './rooms/receipts.js';
 import type { RelationService } from './rooms/relations.js';
+import type { RoomArchive } from './rooms/room-archive.js';
 import type { RoomDirectory } from './rooms/room-directory.js';
 import type { RoomServices } from './rooms/room-services.js';
 import type { RoomTags } from './rooms/room-tags.js';
 import type { TypingService } from './rooms/typing.js';
+import type { SearchService } from './search/search-service.js';
 import type { SyncNotifier } from './sync/notifier.js';
 import type { SyncService } from './sync/sync-service.js';
 
@@ -77,6 +80,8 @@ export interface HomeserverContext {
   readonly receipts: ReceiptService;
   /** A user's tags on rooms, kept as m.tag room account data (rooms/room-tags.ts). */
   readonly tags: RoomTags;
+  /** Users' archived conversations: the io.myelin.archived tag, unarchive on activity (rooms/room-archive.ts). */
+  readonly archive: RoomArchive;
   /** Which room events each user may see (rooms/history-visibility.ts); applied wherever events are served. */
   readonly historyVisibility: HistoryVisibility;
   /** Relation checks before a send, bundled aggregations (unsigned m.relations), /relations and /threads (rooms/relations.ts). */
@@ -93,6 +98,10 @@ export interface HomeserverContext {
   readonly media: MediaService;
   /** OpenGraph previews of URLs, guarded against SSRF, cached (media/url-preview.ts). */
   readonly urlPreviews: UrlPreviewService;
+  /** /search over the search index, with history visibility applied (search/search-service.ts). */
+  readonly search: SearchService;
+  /** Operator retention: moves old history to cold storage on a schedule (retention/retention-service.ts). */
+  readonly retention: RetentionService;
   /** Aborted when the server begins to stop. */
   readonly shutdownSignal: AbortSignal;
   /** The OpenAPI document of every route this server declares (built on first use). */

@@ -15,6 +15,8 @@ import {
   parseSigningKeyFile,
   type SigningKey,
 } from '../protocol/signing.js';
+import { openPostgresSearchIndex } from '../storage/postgres/search-index.js';
+import type { SearchIndex } from '../storage/search-index.js';
 import { openSqliteStorage } from '../storage/sqlite/sqlite-storage.js';
 import type { Storage } from '../storage/storage.js';
 import { createAccessTokenCodec, loadOrCreateSessionSecret } from './accounts/access-tokens.js';
@@ -50,15 +52,19 @@ import { scheduleMediaRetention } from './media/retention.js';
 import { createTranscoder, type Transcoder } from './media/transcoder.js';
 import { UrlPreviewService } from './media/url-preview.js';
 import { buildOpenApiDocument, type OpenApiDocument } from './openapi/document.js';
+import { RetentionService } from './retention/retention-service.js';
 import { announceProfileChange, leaveRoomsOnDeactivation } from './rooms/account-hooks.js';
 import { createHistoryVisibility } from './rooms/history-visibility.js';
 import { ReceiptService } from './rooms/receipts.js';
 import { createRelationService } from './rooms/relations.js';
+import { RoomArchive } from './rooms/room-archive.js';
 import { createRoomDirectory } from './rooms/room-directory.js';
 import { createRoomServices } from './rooms/room-services.js';
 import { RoomTags } from './rooms/room-tags.js';
 import { stopTypingOnLeave, TypingService } from './rooms/typing.js';
 import { allRoutes } from './routes/index.js';
+import { SearchIndexer } from './search/search-indexer.js';
+import { SearchService } from './search/search-service.js';
 import { notifyOnPresence, notifyOnRoomEvents, SyncNotifier } from './sync/notifier.js';
 import { SyncService } from './sync/sync-service.js';
 import type { WebSocketLimits } from './ws/connection.js';
@@ -104,9 +110,12 @@ export async function createHomeserver(
   };
   const mediaParts = await prepareMedia(config, log);
   const storage = await openStorage(config);
+  let searchIndex: SearchIndex | undefined;
   try {
-    return assemble(config, options, log, signingKey, storage, accountKeys, mediaParts);
+    searchIndex = await openSearchIndex(config, storage);
+    return assemble(config, options, log, signingKey, storage, searchIndex, accountKeys, mediaParts);
   } catch (error) {
+    if (searchIndex !== undefined && searchIndex !== storage.search) await searchIndex.close();
     await storage.close();
     throw error;
   }
@@ -118,6 +127,7 @@ function assemble(
   log: Logger,
   signingKey: SigningKey,
   storage: Storage,
+  searchIndex: SearchIndex,
   accountKeys: {
     sessionSecret: Uint8Array;
     jwtLogin: JwtLoginVerifier | undefined;
@@ -175,6 +185,12 @@ function assemble(
   notifyOnRoomEvents(notifier, rooms.sender);
   const sync = new SyncService(storage, () => context);
   rooms.sender.onEventPersisted((persisted) => sync.observe(persisted));
+  const searchIndexer = new SearchIndexer({ storage, index: searchIndex, log });
+  rooms.sender.onEventPersisted(searchIndexer.eventPersisted);
+  const tags = new RoomTags(storage, () => notifier);
+  const archive = new RoomArchive(storage, tags, config.server_name, log);
+  const retention = new RetentionService(storage, config.retention, log);
+  rooms.sender.onEventPersisted(archive.eventPersisted);
   presence.onPresenceChanged((record) => sync.observePresence(record));
   notifyOnPresence(notifier, presence, membership, (error) =>
     log.warn({ err: error }, 'Presence notification failed'),
@@ -199,7 +215,12 @@ function assemble(
     jwtLogin: accountKeys.jwtLogin,
     rateLimiter,
     userInteractiveAuth: createUserInteractiveAuthState(),
-    onAccountDeactivated: [leaveRoomsOnDeactivation(roomAccountHooks)],
+    onAccountDeactivated: [
+      leaveRoomsOnDeactivation(roomAccountHooks),
+      async ({ userId, erase }) => {
+        if (erase) await searchIndexer.eraseSender(userId);
+      },
+    ],
     membership,
     profiles: createProfileService({
       storage,
@@ -214,7 +235,9 @@ function assemble(
     sync,
     typing,
     receipts,
-    tags: new RoomTags(storage, () => notifier),
+    tags,
+    archive,
+    retention,
     directory,
     sharedSecretRegistration: createSharedSecretRegistration(accountKeys.registrationSharedSecret),
     historyVisibility: createHistoryVisibility(storage),
@@ -230,6 +253,7 @@ function assemble(
     deviceKeys,
     media,
     urlPreviews,
+    search: new SearchService(() => context, searchIndexer, searchIndex),
     shutdownSignal: shutdown.signal,
     openApiDocument: () => {
       openApi ??= buildOpenApiDocument(
@@ -284,7 +308,7 @@ function assemble(
     }
   }
 
-  let retention: ReturnType<typeof scheduleMediaRetention>;
+  let mediaRetention: ReturnType<typeof scheduleMediaRetention>;
   let started = false;
   let stopped: Promise<void> | undefined;
   return {
@@ -295,7 +319,10 @@ function assemble(
       started = true;
       await presence.start();
       typing.start();
-      retention = scheduleMediaRetention({ config, storage, media, log });
+      mediaRetention = scheduleMediaRetention({ config, storage, media, log });
+      // Events stored while the server was down (or before the index existed) become searchable.
+      searchIndexer.catchUp().catch((error: unknown) => log.warn({ err: error }, 'Search indexing failed'));
+      retention.start();
       const ports: number[] = [];
       let index = 0;
       for (const listener of config.listeners) {
@@ -319,8 +346,11 @@ function assemble(
         await presence.stop();
         typing.close();
         await rooms.close();
+        await retention.stop();
+        await searchIndexer.close();
+        if (searchIndex !== storage.search) await searchIndex.close();
         await sessions.close();
-        await retention?.destroy();
+        await mediaRetention?.destroy();
         await urlPreviews.close();
         await storage.close();
         log.info('Stopped');
@@ -364,6 +394,13 @@ export async function openStorage(config: MyelinConfig): Promise<Storage> {
   const file = config.database.sqlite.path || path.join(config.data_dir, 'homeserver.db');
   await mkdir(path.dirname(file), { recursive: true });
   return openSqliteStorage({ path: file });
+}
+
+/** The configured search index: the database's own (SQLite FTS5) or PostgreSQL's. */
+async function openSearchIndex(config: MyelinConfig, storage: Storage): Promise<SearchIndex> {
+  if (config.search.backend !== 'postgres') return storage.search;
+  const { url, schema, pool_size: poolSize } = config.search.postgres;
+  return openPostgresSearchIndex({ url, schema, poolSize });
 }
 
 /** The key that signs this server's events: read from its file, or made and saved there on first start. */

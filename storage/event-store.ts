@@ -65,6 +65,15 @@ export interface EventReader {
     upToOrdering: StreamOrdering,
   ): Promise<Map<string, StreamOrdering>>;
   /**
+   * Accepted timeline events of every room in (afterOrdering, upToOrdering], oldest
+   * first, at most `limit` (indexers following the stream: search).
+   */
+  timelineEventsBetween(
+    afterOrdering: StreamOrdering,
+    upToOrdering: StreamOrdering,
+    limit: number,
+  ): Promise<StoredEvent[]>;
+  /**
    * The accepted timeline event closest to `ts` in the given direction
    * (f: first at or after ts, b: last at or before ts); null when none.
    */

@@ -22,6 +22,8 @@ export * from './receipt-store.js';
 export type * from './registration-token-store.js';
 export type * from './relation-store.js';
 export type * from './room-store.js';
+export * from './search-index.js';
+export * from './search-text.js';
 export type * from './session-store.js';
 export { openSqliteStorage, type SqliteStorage, type SqliteStorageOptions } from './sqlite/sqlite-storage.js';
 export type * from './state-store.js';

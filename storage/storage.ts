@@ -1,5 +1,6 @@
 import type { AccountDataStore, AccountDataWriter } from './account-data-store.js';
 import type { AccountStore, AccountWriter } from './account-store.js';
+import type { ColdStorage } from './cold-storage.js';
 import type { DeviceStore, DeviceWriter } from './device-store.js';
 import type { E2eKeyStore } from './e2e-key-store.js';
 import type { EventStore, EventWriter } from './event-store.js';
@@ -13,6 +14,7 @@ import type { ReceiptStore } from './receipt-store.js';
 import type { RegistrationTokenStore } from './registration-token-store.js';
 import type { RelationStore } from './relation-store.js';
 import type { RoomStore, RoomWriter } from './room-store.js';
+import type { SearchIndex } from './search-index.js';
 import type { SessionStore, SessionWriter } from './session-store.js';
 import type { StateStore, StateWriter } from './state-store.js';
 import type { ToDeviceStore } from './to-device-store.js';
@@ -63,6 +65,10 @@ export interface Storage {
   readonly keyBackups: KeyBackupStore;
   /** The content repository's media IDs, blobs and thumbnails. */
   readonly media: MediaStore;
+  /** The embedded full-text index of room events (the default /search backend). */
+  readonly search: SearchIndex;
+  /** Old history moved to compressed segments (retention); EventStore reads include it. */
+  readonly coldStorage: ColdStorage;
 
   /**
    * Groups writes of several stores into one atomic transaction. `queueWrites`

@@ -21,6 +21,8 @@ export interface TestHomeserverOptions {
   readonly extraRoutes?: readonly Route[];
   readonly authenticator?: HomeserverOptions['authenticator'];
   readonly shutdownTimeoutMs?: number;
+  /** Boot over this existing data folder instead of a fresh one (restart tests). */
+  readonly dataDir?: string;
 }
 
 export class TestHomeserver {
@@ -35,7 +37,7 @@ export class TestHomeserver {
   ) {}
 
   static async start(options: TestHomeserverOptions = {}): Promise<TestHomeserver> {
-    const dataDir = await mkdtemp(path.join(tmpdir(), 'myelin-test-'));
+    const dataDir = options.dataDir ?? (await mkdtemp(path.join(tmpdir(), 'myelin-test-')));
     const logLines: string[] = [];
     try {
       const config = defaultConfig({
@@ -61,7 +63,7 @@ export class TestHomeserver {
       config.public_baseurl = `http://127.0.0.1:${ports[0]}/`;
       return new TestHomeserver(homeserver, dataDir, ports[0]!, logLines);
     } catch (error) {
-      await rm(dataDir, { recursive: true, force: true });
+      if (options.dataDir === undefined) await rm(dataDir, { recursive: true, force: true });
       throw error;
     }
   }
@@ -81,6 +83,17 @@ export class TestHomeserver {
   /** The parsed log lines (pino JSON). */
   logs(): Record<string, unknown>[] {
     return this.logLines.map((line) => JSON.parse(line) as Record<string, unknown>);
+  }
+
+  /**
+   * Stops this server (keeping its data folder) and boots a new one over the same
+   * folder and options; the new one has another port. Use the returned server.
+   */
+  async restart(options: Omit<TestHomeserverOptions, 'dataDir'> = {}): Promise<TestHomeserver> {
+    if (this.stopped) throw new Error('TestHomeserver already stopped');
+    this.stopped = true;
+    await this.homeserver.stop();
+    return TestHomeserver.start({ ...options, dataDir: this.dataDir });
   }
 
   async stop(): Promise<void> {

@@ -453,6 +453,56 @@ export const ConfigSchema = Type.Object(
         description: 'Notary servers asked for other servers signing keys.',
       }),
     }),
+    search: Section('Server-side search (/search) and its index.', {
+      backend: StringEnum(['sqlite', 'postgres'], {
+        default: 'sqlite',
+        description:
+          'sqlite: FTS5 in the homeserver database (the default); postgres: tsvector + GIN in PostgreSQL (scale-out).',
+      }),
+      postgres: Section('The PostgreSQL search index (used when backend is postgres).', {
+        url: Type.String({
+          default: 'postgres://127.0.0.1:5432/myelin',
+          description: 'Connection URL.',
+        }),
+        schema: Type.String({
+          default: 'myelin_search',
+          minLength: 1,
+          description: 'Schema holding the search tables (created if missing); one per homeserver.',
+        }),
+        pool_size: Type.Integer({ minimum: 1, default: 4, description: 'Connections in the pool.' }),
+      }),
+    }),
+    retention: Section(
+      'Operator retention: old messages move to compressed cold storage (spec/retention.md).',
+      {
+        enabled: Type.Boolean({ default: false, description: 'Run the retention job on its schedule.' }),
+        schedule: Type.String({
+          default: '17 3 * * *',
+          description: 'When the job runs (cron syntax, server local time).',
+        }),
+        default_max_lifetime_ms: Type.Integer({
+          minimum: 0,
+          default: 0,
+          description: 'Age after which messages of rooms without m.room.retention go cold; 0: never.',
+        }),
+        min_lifetime_ms: Type.Integer({
+          minimum: 0,
+          default: 86_400_000,
+          description:
+            "Shortest m.room.retention max_lifetime honoured (a room's shorter value is raised to it).",
+        }),
+        max_lifetime_ms: Type.Integer({
+          minimum: 0,
+          default: 0,
+          description: 'Longest m.room.retention max_lifetime honoured; 0: no bound.',
+        }),
+        segment_max_events: Type.Integer({
+          minimum: 1,
+          default: 5000,
+          description: 'Events per cold segment file.',
+        }),
+      },
+    ),
     docs: Section('API documentation.', {
       enabled: Type.Boolean({ default: true, description: 'Serve Swagger UI at /_matrix/docs.' }),
     }),

@@ -47,6 +47,12 @@ export const RoomFilterSchema = Type.Object(
     rooms: StringList('Room IDs to include (applied before the other room filters).'),
     not_rooms: StringList('Room IDs to exclude (applied before the other room filters).'),
     include_leave: Type.Optional(Type.Boolean({ description: 'Include rooms the user has left.' })),
+    'io.myelin.archived': Type.Optional(
+      Type.Union([Type.Literal('include'), Type.Literal('exclude'), Type.Literal('only')], {
+        description:
+          'Myelin extension (spec/archiving.md): `include` (default) the rooms the user archived, `exclude` them, or sync `only` them.',
+      }),
+    ),
     timeline: Type.Optional(RoomEventFilterSchema),
     state: Type.Optional(RoomEventFilterSchema),
     ephemeral: Type.Optional(RoomEventFilterSchema),

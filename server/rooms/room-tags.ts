@@ -14,8 +14,16 @@ export interface TagWakeup {
   notifyUsers(userIds: Iterable<string>, stream: 'account_data'): void;
 }
 
+/** Hears of every stored change to a user's tags on a room, with the tags now. */
+export type TagsChangedListener = (
+  userId: string,
+  roomId: string,
+  tags: Readonly<Record<string, JsonObject>>,
+) => void;
+
 export class RoomTags {
   private readonly inFlight = new Map<string, Promise<void>>();
+  private readonly listeners: TagsChangedListener[] = [];
 
   constructor(
     private readonly storage: Storage,
@@ -52,13 +60,34 @@ export class RoomTags {
     });
   }
 
-  private async change(userId: string, roomId: string, edit: (tags: JsonObject) => boolean): Promise<void> {
+  onTagsChanged(listener: TagsChangedListener): void {
+    this.listeners.push(listener);
+  }
+
+  /**
+   * Edits the user's tags on the room in place (`edit` returns false to leave
+   * them unchanged), one change per (user, room) at a time.
+   */
+  editTags(
+    userId: string,
+    roomId: string,
+    edit: (tags: Record<string, JsonObject>) => boolean,
+  ): Promise<void> {
+    return this.change(userId, roomId, edit);
+  }
+
+  private async change(
+    userId: string,
+    roomId: string,
+    edit: (tags: Record<string, JsonObject>) => boolean,
+  ): Promise<void> {
     const key = `${userId} ${roomId}`;
     const previous = this.inFlight.get(key) ?? Promise.resolve();
     const run = previous.then(async () => {
       const tags = { ...(await this.tagsOf(userId, roomId)) };
       if (!edit(tags)) return;
       await this.storage.accountData.putAccountData(userId, roomId, TAG_EVENT_TYPE, { tags });
+      for (const listener of this.listeners) listener(userId, roomId, tags);
       this.notifier()?.notifyUsers([userId], 'account_data');
     });
     const settled = run.catch(() => {});

@@ -7,6 +7,7 @@ import type { Route } from '../http/route.js';
 import { accountRoutes } from './account.js';
 import { accountDataRoutes } from './account-data.js';
 import { adminRoutes } from './admin.js';
+import { archiveRoutes } from './archive.js';
 import { capabilitiesRoutes } from './capabilities.js';
 import { deviceRoutes } from './devices.js';
 import { directoryRoutes } from './directory.js';
@@ -33,6 +34,7 @@ import { roomMembershipRoutes } from './rooms-membership.js';
 import { roomsReadRoutes } from './rooms-read.js';
 import { roomSendRoutes } from './rooms-send.js';
 import { roomUpgradeRoutes } from './rooms-upgrade.js';
+import { searchRoutes } from './search.js';
 import { synapseAdminRoutes } from './synapse-admin.js';
 import { syncRoutes } from './sync.js';
 import { tagRoutes } from './tags.js';
@@ -71,6 +73,7 @@ export const allRoutes: readonly Route[] = [
   ...readMarkerRoutes,
   ...accountDataRoutes,
   ...tagRoutes,
+  ...archiveRoutes,
   ...directoryRoutes,
   ...webSocketRoutes,
   ...syncRoutes,
@@ -86,4 +89,5 @@ export const allRoutes: readonly Route[] = [
   ...roomKeysRoutes,
   ...mediaRoutes,
   ...mediaAdminRoutes,
+  ...searchRoutes,
 ];

@@ -23,6 +23,7 @@ export type SyncServices = Pick<
   | 'membership'
   | 'toDevice'
   | 'deviceKeys'
+  | 'archive'
 >;
 
 export interface SyncRequest {

@@ -30,6 +30,8 @@ export interface SyncFilter {
   readonly rooms: readonly string[] | undefined;
   readonly notRooms: readonly string[] | undefined;
   readonly includeLeave: boolean;
+  /** Myelin extension (spec/archiving.md): rooms the user archived are kept, left out, or the only ones. */
+  readonly archived: 'include' | 'exclude' | 'only';
   readonly timeline: RoomEventFilter | undefined;
   readonly timelineLimit: number;
   readonly state: RoomEventFilter | undefined;
@@ -51,6 +53,7 @@ export function syncFilterOf(filter: Filter): SyncFilter {
     rooms: room?.rooms,
     notRooms: room?.not_rooms,
     includeLeave: room?.include_leave === true,
+    archived: room?.['io.myelin.archived'] ?? 'include',
     timeline: room?.timeline,
     timelineLimit: Math.min(limit ?? DEFAULT_TIMELINE_LIMIT, MAX_TIMELINE_LIMIT),
     state: room?.state,

@@ -58,8 +58,10 @@ export async function buildSyncResponse(
   );
   const request: SyncRequest = { ...baseRequest, upTo: { ...baseRequest.upTo, events: eventsUpTo } };
   const { since, filter } = request;
+  const archived = filter.archived === 'include' ? null : await deps.hs.archive.archivedRooms(userId);
   const inFilter = (roomId: string) =>
-    matchesRoomList({ rooms: filter.rooms, not_rooms: filter.notRooms }, roomId);
+    matchesRoomList({ rooms: filter.rooms, not_rooms: filter.notRooms }, roomId) &&
+    (archived === null || archived.has(roomId) === (filter.archived === 'only'));
   const changedInRange = (record: MembershipRecord) =>
     since === null || (record.streamOrdering > since.events && record.streamOrdering <= eventsUpTo);
 

@@ -16,6 +16,8 @@ export interface SqliteConnectionOptions {
   readonly path: string;
   /** How long a write waits for another process's lock before failing; default 5000 ms. */
   readonly busyTimeoutMs?: number;
+  /** Folder of cold-storage segments; default: `cold-archive` beside the database file (none for ':memory:'). */
+  readonly coldDirectory?: string;
 }
 
 export function openSqliteConnection(options: SqliteConnectionOptions): SqliteConnection {

@@ -136,6 +136,29 @@ export class SqliteEventStore implements EventStore {
     return new Map(rows.map((row) => [row.room_id, row.latest]));
   }
 
+  async timelineEventsBetween(
+    afterOrdering: number,
+    upToOrdering: number,
+    limit: number,
+  ): Promise<StoredEvent[]> {
+    // A range scan of the stream-ordering primary key.
+    return this.connection.db
+      .select()
+      .from(events)
+      .where(
+        and(
+          gt(events.streamOrdering, afterOrdering),
+          lte(events.streamOrdering, upToOrdering),
+          eq(events.outlier, false),
+          isNull(events.rejectionReason),
+        ),
+      )
+      .orderBy(asc(events.streamOrdering))
+      .limit(limit)
+      .all()
+      .map(toStoredEvent);
+  }
+
   async closestEventByTimestamp(
     roomId: string,
     ts: number,

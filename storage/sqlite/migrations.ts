@@ -516,4 +516,62 @@ CREATE TABLE media_thumbnails (
 CREATE INDEX media_thumbnails_by_blob ON media_thumbnails (blob_sha256);
 `,
   },
+  {
+    version: 8,
+    name: 'search index',
+    // Full-text search (client-server "Search"): see storage/sqlite/search-index.ts. The position
+    // starts at 0, so events stored before this migration are indexed by the indexer's first catch-up.
+    sql: `
+CREATE TABLE search_documents (
+  stream_ordering INTEGER PRIMARY KEY NOT NULL,
+  event_id TEXT NOT NULL UNIQUE,
+  room_id TEXT NOT NULL,
+  sender TEXT NOT NULL,
+  type TEXT NOT NULL,
+  msgtype TEXT,
+  contains_url INTEGER NOT NULL,
+  origin_server_ts INTEGER NOT NULL
+) STRICT;
+CREATE INDEX search_documents_by_room ON search_documents (room_id, stream_ordering);
+CREATE INDEX search_documents_by_sender ON search_documents (sender);
+CREATE VIRTUAL TABLE search_fts USING fts5(
+  body, name, topic,
+  content = '', contentless_delete = 1,
+  tokenize = "unicode61 remove_diacritics 0 categories 'L* N* M* Co'"
+);
+CREATE TABLE search_position (
+  id INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
+  indexed_up_to INTEGER NOT NULL
+) STRICT;
+INSERT INTO search_position (id, indexed_up_to) VALUES (1, 0);
+`,
+  },
+  {
+    version: 9,
+    name: 'cold storage',
+    // Operator retention: see storage/sqlite/cold-archive.ts. Events moved to segment files leave
+    // events; cold_events says which segment holds each, cold_redacted keeps later redactions.
+    sql: `
+CREATE TABLE cold_segments (
+  segment_id INTEGER PRIMARY KEY NOT NULL,
+  room_id TEXT NOT NULL,
+  file TEXT NOT NULL UNIQUE,
+  event_count INTEGER NOT NULL,
+  created_ts INTEGER NOT NULL
+) STRICT;
+CREATE TABLE cold_events (
+  event_id TEXT PRIMARY KEY NOT NULL,
+  room_id TEXT NOT NULL,
+  stream_ordering INTEGER NOT NULL UNIQUE,
+  origin_server_ts INTEGER NOT NULL,
+  segment_id INTEGER NOT NULL REFERENCES cold_segments (segment_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX cold_events_by_room ON cold_events (room_id, stream_ordering);
+CREATE INDEX cold_events_by_room_ts ON cold_events (room_id, origin_server_ts);
+CREATE TABLE cold_redacted (
+  event_id TEXT PRIMARY KEY NOT NULL,
+  json TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
+`,
+  },
 ];

@@ -391,7 +391,7 @@ export const filters = sqliteTable(
   (t) => [primaryKey({ columns: [t.userId, t.filterId] })],
 );
 
-// End-to-end encryption keys and the device-list stream (migration 4).
+// End-to-end encryption keys and the device-list stream (migration 5).
 
 export const e2eDeviceKeys = sqliteTable(
   'e2e_device_keys',
@@ -466,7 +466,7 @@ export const deviceListChanges = sqliteTable('device_list_changes', {
   roomId: text('room_id'),
 });
 
-// Send-to-device and key backups (migration 5).
+// Send-to-device and key backups (migration 6).
 
 export const toDeviceInbox = sqliteTable(
   'to_device_inbox',
@@ -525,6 +525,58 @@ export const roomKeyBackupKeys = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.userId, t.version, t.roomId, t.sessionId] })],
 );
+/** Search documents (migration 8); their text is in the FTS5 virtual table search_fts, which drizzle does not model. */
+export const searchDocuments = sqliteTable(
+  'search_documents',
+  {
+    streamOrdering: integer('stream_ordering').primaryKey(),
+    eventId: text('event_id').notNull().unique(),
+    roomId: text('room_id').notNull(),
+    sender: text('sender').notNull(),
+    type: text('type').notNull(),
+    msgtype: text('msgtype'),
+    containsUrl: integer('contains_url', { mode: 'boolean' }).notNull(),
+    originServerTs: integer('origin_server_ts').notNull(),
+  },
+  (t) => [
+    index('search_documents_by_room').on(t.roomId, t.streamOrdering),
+    index('search_documents_by_sender').on(t.sender),
+  ],
+);
+
+export const searchPosition = sqliteTable('search_position', {
+  id: integer('id').primaryKey(),
+  indexedUpTo: integer('indexed_up_to').notNull(),
+});
+
+/** Cold storage (migration 9): segments of old events moved out of events (cold-archive.ts). */
+export const coldSegments = sqliteTable('cold_segments', {
+  segmentId: integer('segment_id').primaryKey(),
+  roomId: text('room_id').notNull(),
+  file: text('file').notNull().unique(),
+  eventCount: integer('event_count').notNull(),
+  createdTs: integer('created_ts').notNull(),
+});
+
+export const coldEvents = sqliteTable(
+  'cold_events',
+  {
+    eventId: text('event_id').primaryKey(),
+    roomId: text('room_id').notNull(),
+    streamOrdering: integer('stream_ordering').notNull().unique(),
+    originServerTs: integer('origin_server_ts').notNull(),
+    segmentId: integer('segment_id').notNull(),
+  },
+  (t) => [
+    index('cold_events_by_room').on(t.roomId, t.streamOrdering),
+    index('cold_events_by_room_ts').on(t.roomId, t.originServerTs),
+  ],
+);
+
+export const coldRedacted = sqliteTable('cold_redacted', {
+  eventId: text('event_id').primaryKey(),
+  json: text('json').notNull(),
+});
 
 export const sqliteSchema = {
   streamPositions,
@@ -565,4 +617,9 @@ export const sqliteSchema = {
   mediaBlobs,
   media,
   mediaThumbnails,
+  searchDocuments,
+  searchPosition,
+  coldSegments,
+  coldEvents,
+  coldRedacted,
 };

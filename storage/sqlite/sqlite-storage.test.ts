@@ -95,9 +95,10 @@ describe('SQLite storage', () => {
     await storage.close();
     const db = new Database(join(dir, 'schema.db'), { readonly: true });
     try {
+      // Virtual tables (FTS5) and their shadow tables are outside drizzle's model.
       const tables = db
         .prepare(
-          "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name != 'schema_migrations' ORDER BY name",
+          "SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'table' AND name NOT LIKE 'sqlite_%' AND name != 'schema_migrations' ORDER BY name",
         )
         .pluck()
         .all() as string[];

@@ -1,8 +1,10 @@
+import path from 'node:path';
 import { StorageError } from '../errors.js';
 import { type MigrationReport, runMigrations } from '../migrations.js';
 import type { Storage, WriteTransaction } from '../storage.js';
 import { SqliteAccountDataStore } from './account-data-store.js';
 import { SqliteAccountStore } from './account-store.js';
+import { ColdArchive, withColdReads } from './cold-archive.js';
 import {
   openSqliteConnection,
   type SqliteConnection,
@@ -24,6 +26,7 @@ import { SqliteReceiptStore } from './receipt-store.js';
 import { SqliteRegistrationTokenStore } from './registration-token-store.js';
 import { SqliteRelationStore } from './relation-store.js';
 import { SqliteRoomStore } from './room-store.js';
+import { SqliteSearchIndex } from './search-index.js';
 import { SqliteSessionStore } from './session-store.js';
 import { translateSqliteError } from './sqlite-errors.js';
 import { SqliteStateStore } from './state-store.js';
@@ -46,16 +49,24 @@ export async function openSqliteStorage(options: SqliteStorageOptions): Promise<
   const connection = openSqliteConnection(options);
   try {
     const report = await runMigrations(sqliteMigrationTarget(connection.sqlite), sqliteMigrations);
-    return new SqliteStorageImpl(connection, report);
+    const coldDirectory =
+      options.coldDirectory ??
+      (options.path === ':memory:' ? null : path.join(path.dirname(options.path), 'cold-archive'));
+    return new SqliteStorageImpl(connection, report, coldDirectory);
   } catch (error) {
     connection.sqlite.close();
     throw error;
   }
 }
 
-function storesOver(connection: SqliteConnection, statements: EventStatements, enqueue: EnqueueWrite) {
+function storesOver(
+  connection: SqliteConnection,
+  statements: EventStatements,
+  enqueue: EnqueueWrite,
+  cold: ColdArchive,
+) {
   return {
-    events: new SqliteEventStore(connection, enqueue, statements),
+    events: withColdReads(new SqliteEventStore(connection, enqueue, statements), cold, enqueue),
     state: new SqliteStateStore(connection, enqueue),
     accounts: new SqliteAccountStore(connection, enqueue),
     devices: new SqliteDeviceStore(connection, enqueue),
@@ -87,6 +98,8 @@ class SqliteStorageImpl implements SqliteStorage {
   readonly toDevice: SqliteToDeviceStore;
   readonly keyBackups: SqliteKeyBackupStore;
   readonly media: SqliteMediaStore;
+  readonly search: SqliteSearchIndex;
+  readonly coldStorage: ColdArchive;
   private readonly writeQueue: SqliteWriteQueue;
   private readonly eventStatements: EventStatements;
   private closed = false;
@@ -94,10 +107,12 @@ class SqliteStorageImpl implements SqliteStorage {
   constructor(
     private readonly connection: SqliteConnection,
     readonly migrations: MigrationReport,
+    coldDirectory: string | null,
   ) {
     this.writeQueue = new SqliteWriteQueue(connection.sqlite, translateSqliteError);
     this.eventStatements = prepareEventStatements(connection.db);
-    const stores = storesOver(connection, this.eventStatements, this.enqueueAlone);
+    this.coldStorage = new ColdArchive(connection, this.enqueueAlone, coldDirectory);
+    const stores = storesOver(connection, this.eventStatements, this.enqueueAlone, this.coldStorage);
     this.events = stores.events;
     this.state = stores.state;
     this.accounts = stores.accounts;
@@ -118,6 +133,7 @@ class SqliteStorageImpl implements SqliteStorage {
     this.toDevice = new SqliteToDeviceStore(connection, this.enqueueAlone);
     this.keyBackups = new SqliteKeyBackupStore(connection, this.enqueueAlone);
     this.media = new SqliteMediaStore(connection, this.enqueueAlone);
+    this.search = new SqliteSearchIndex(connection, this.enqueueAlone);
   }
 
   /** A writer called outside `transaction` is a transaction of its own (still group-committed). */
@@ -140,7 +156,7 @@ class SqliteStorageImpl implements SqliteStorage {
     }
     const batch = new WriteBatch(true);
     try {
-      queueWrites(storesOver(this.connection, this.eventStatements, batch.enqueue));
+      queueWrites(storesOver(this.connection, this.eventStatements, batch.enqueue, this.coldStorage));
     } catch (error) {
       batch.seal();
       throw error;

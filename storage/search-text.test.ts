@@ -1,0 +1,52 @@
+import { expect } from 'chai';
+import { matchedWords, parseSearchTerm, positiveTerms, tokenize } from './search-text.js';
+
+describe('search text', () => {
+  it('tokenizes words lower-cased, with Latin, Greek and Cyrillic accents folded', () => {
+    expect(tokenize('Crème BRÛLÉE, naïve Ελληνικά café-au-lait 42')).to.deep.equal([
+      'creme',
+      'brulee',
+      'naive',
+      'ελληνικα',
+      'cafe',
+      'au',
+      'lait',
+      '42',
+    ]);
+  });
+
+  it('makes each emoji a token of its own, skin tones and variation selectors aside', () => {
+    const thumbs = tokenize('👍')[0];
+    expect(tokenize('ok👍🏽 great❤️')).to.deep.equal(['ok', thumbs, 'great', tokenize('❤')[0]]);
+    expect(tokenize('🇫🇷')).to.have.length(1);
+    expect(thumbs).to.match(/^[a-z0-9]+$/);
+  });
+
+  it('splits Han and kana into single characters, keeps Hangul words', () => {
+    expect(tokenize('東京タワー 한국어')).to.deep.equal(['東', '京', 'タ', 'ワ', 'ー', '한국어']);
+  });
+
+  it('parses words, prefixes, phrases, exclusions and OR', () => {
+    expect(parseSearchTerm('Hello wor*')).to.deep.equal([
+      {
+        all: [
+          { tokens: ['hello'], prefix: false },
+          { tokens: ['wor'], prefix: true },
+        ],
+        none: [],
+      },
+    ]);
+    expect(parseSearchTerm('"big cat" -dog OR 東京')).to.deep.equal([
+      { all: [{ tokens: ['big', 'cat'], prefix: false }], none: [{ tokens: ['dog'], prefix: false }] },
+      { all: [{ tokens: ['東', '京'], prefix: false }], none: [] },
+    ]);
+    // Only exclusions, or only punctuation: nothing to search for.
+    expect(parseSearchTerm('-dog')).to.deep.equal([]);
+    expect(parseSearchTerm(' ?! ')).to.deep.equal([]);
+  });
+
+  it('finds the words a query matched, as written', () => {
+    const terms = positiveTerms(parseSearchTerm('cafe hel*'));
+    expect([...matchedWords('Café? Hello, HELP. Cafeteria', terms)]).to.deep.equal(['Café', 'Hello', 'HELP']);
+  });
+});

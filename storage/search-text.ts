@@ -1,0 +1,140 @@
+/**
+ * How text becomes search tokens, and how a `search_term` becomes a query, for
+ * every search backend alike. Tokenizing here (not in the database) keeps
+ * SQLite FTS5 and PostgreSQL tsvector in agreement token for token:
+ *
+ * - words are runs of letters, digits and combining marks, lower-cased, with
+ *   diacritics of Latin, Greek and Cyrillic letters folded ("Wörld" = "world");
+ * - each emoji is a token of its own (`xemoji1f44d`), skin tones and
+ *   variation selectors dropped, so 👍 finds 👍🏽 and "ok👍" finds both;
+ * - each Han, Hiragana and Katakana character is a token of its own, and a
+ *   query word in those scripts becomes a phrase, so "東京" finds "東京タワー"
+ *   (those scripts put no spaces between words).
+ *
+ * Query syntax: words are ANDed and match whole words; `word*` matches as a
+ * prefix ("hel*" finds "hello"); "quoted phrases" match in order (`"big ca"*`:
+ * the last word as a prefix); `-word` excludes; `OR` between groups widens.
+ * (Synapse matches every word as a prefix; whole words by default keep a
+ * common word's first page cheap, because FTS5 must gather every document of
+ * every word a prefix covers before it can return the newest.)
+ */
+
+/** One token per emoji: a name no word tokenizer splits and no one types by chance. */
+const EMOJI_TOKEN_PREFIX = 'xemoji';
+const MAX_TOKEN_LENGTH = 64;
+/** Positions beyond this are not indexed (PostgreSQL's tsvector limit is 16383). */
+export const MAX_INDEXED_TOKENS = 16_000;
+
+const SEGMENT =
+  /(\p{Regional_Indicator}{2})|(\p{Extended_Pictographic})|([\p{sc=Han}\p{sc=Hiragana}\p{sc=Katakana}])|([\p{L}\p{N}][\p{L}\p{N}\p{M}]*)/gu;
+/** Nothing outside ASCII (where folding is only lower-casing). */
+const NON_ASCII = /[^\u0020-\u007e\t\n\r]/;
+const FOLDED_SCRIPTS = /([\p{sc=Latin}\p{sc=Greek}\p{sc=Cyrillic}])\p{Mn}+/gu;
+
+type TokenKind = 'emoji' | 'ideograph' | 'word';
+
+interface RawToken {
+  readonly text: string;
+  readonly kind: TokenKind;
+}
+
+function segment(text: string): RawToken[] {
+  // Most text is ASCII: nothing to fold but case.
+  const folded = !NON_ASCII.test(text)
+    ? text.toLowerCase()
+    : text.normalize('NFD').replace(FOLDED_SCRIPTS, '$1').normalize('NFC').toLowerCase();
+  const tokens: RawToken[] = [];
+  for (const match of folded.matchAll(SEGMENT)) {
+    const [, flag, emoji, ideograph, word] = match;
+    if (flag !== undefined || emoji !== undefined) {
+      const codepoints = [...(flag ?? emoji!)].map((c) => c.codePointAt(0)!.toString(16)).join('');
+      tokens.push({ text: `${EMOJI_TOKEN_PREFIX}${codepoints}`, kind: 'emoji' });
+    } else if (ideograph !== undefined) {
+      tokens.push({ text: ideograph, kind: 'ideograph' });
+    } else if (word !== undefined) {
+      tokens.push({ text: word.slice(0, MAX_TOKEN_LENGTH), kind: 'word' });
+    }
+  }
+  return tokens;
+}
+
+/** The tokens of a text field, in order (what backends index, position by position). */
+export function tokenize(text: string): string[] {
+  const tokens = segment(text).map((token) => token.text);
+  return tokens.length > MAX_INDEXED_TOKENS ? tokens.slice(0, MAX_INDEXED_TOKENS) : tokens;
+}
+
+/** A term: one token (a prefix for words) or a phrase of several in a row. */
+export interface SearchTerm {
+  readonly tokens: readonly string[];
+  /** The last token matches as a prefix. */
+  readonly prefix: boolean;
+}
+
+/** Terms that must all be present, and terms none of which may be. */
+export interface SearchGroup {
+  readonly all: readonly SearchTerm[];
+  readonly none: readonly SearchTerm[];
+}
+
+/** Groups joined by OR; empty when the term has nothing to search for. */
+export type SearchExpression = readonly SearchGroup[];
+
+const QUERY_PART = /(-?)"([^"]*)"?(\*?)|(\S+)/gu;
+
+/** Parses a `search_term`; an empty expression means nothing searchable was given. */
+export function parseSearchTerm(searchTerm: string): SearchExpression {
+  const groups: SearchGroup[] = [];
+  let current: { all: SearchTerm[]; none: SearchTerm[] } = { all: [], none: [] };
+  const close = () => {
+    if (current.all.length > 0) groups.push(current);
+    current = { all: [], none: [] };
+  };
+  for (const match of searchTerm.matchAll(QUERY_PART)) {
+    const [, quotedNegation, quoted, quotedStar, bare] = match;
+    if (bare === 'OR') {
+      close();
+      continue;
+    }
+    let negated = quotedNegation === '-';
+    let text = quoted;
+    if (bare !== undefined) {
+      negated = bare.startsWith('-') && bare.length > 1;
+      text = negated ? bare.slice(1) : bare;
+    }
+    const target = negated ? current.none : current.all;
+    const star = quoted !== undefined ? quotedStar === '*' : text!.endsWith('*');
+    // A bare word may hold several tokens ("ok👍", "東京", "e-mail"): they must appear in a row.
+    const tokens = segment(text!);
+    if (tokens.length === 0) continue;
+    const last = tokens.at(-1)!;
+    target.push({ tokens: tokens.map((token) => token.text), prefix: star && last.kind === 'word' });
+  }
+  close();
+  return groups;
+}
+
+/** The distinct tokens a query looks for (not those it excludes): what highlights are built from. */
+export function positiveTerms(expression: SearchExpression): SearchTerm[] {
+  return expression.flatMap((group) => group.all);
+}
+
+/**
+ * The words of `text` that the query matched, as they appear in the text
+ * (client-server "Search": `highlights`, words to highlight in the results).
+ */
+export function matchedWords(text: string, terms: readonly SearchTerm[]): Set<string> {
+  const found = new Set<string>();
+  if (terms.length === 0) return found;
+  const wanted = terms.flatMap((term) =>
+    term.tokens.map((token, i) => ({ token, prefix: term.prefix && i === term.tokens.length - 1 })),
+  );
+  for (const match of text.matchAll(SEGMENT)) {
+    const [original] = match;
+    const [token] = segment(original);
+    if (token === undefined) continue;
+    const hit = wanted.some((w) => (w.prefix ? token.text.startsWith(w.token) : token.text === w.token));
+    if (hit) found.add(original);
+  }
+  return found;
+}
