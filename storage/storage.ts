@@ -6,6 +6,7 @@ import type { FilterStore } from './filter-store.js';
 import type { LoginTokenStore } from './login-token-store.js';
 import type { MembershipStore } from './membership-store.js';
 import type { PresenceStore } from './presence-store.js';
+import type { PushStore } from './push-store.js';
 import type { ReceiptStore } from './receipt-store.js';
 import type { RegistrationTokenStore } from './registration-token-store.js';
 import type { RelationStore } from './relation-store.js';
@@ -51,6 +52,8 @@ export interface Storage {
   /** Derived from events by persistEvent (and applyRedaction); read-only. */
   readonly relations: RelationStore;
   readonly filters: FilterStore;
+  /** Push rules, pushers, notifications and read marks (issue #8). */
+  readonly push: PushStore;
 
   /**
    * Groups writes of several stores into one atomic transaction. `queueWrites`

@@ -8,6 +8,7 @@ import { describeFilterStoreContract } from './filter-store.contract.js';
 import { describeLoginTokenStoreContract } from './login-token-store.contract.js';
 import { describeMembershipStoreContract } from './membership-store.contract.js';
 import { describePresenceStoreContract } from './presence-store.contract.js';
+import { describePushStoreContract } from './push-store.contract.js';
 import { describeReceiptStoreContract } from './receipt-store.contract.js';
 import { describeRegistrationTokenStoreContract } from './registration-token-store.contract.js';
 import { describeRelationStoreContract } from './relation-store.contract.js';
@@ -44,5 +45,6 @@ export function describeStorageContract(name: string, makeStorage: StorageFactor
     describeReceiptStoreContract(makeStorage);
     describeRelationStoreContract(makeStorage);
     describeFilterStoreContract(makeStorage);
+    describePushStoreContract(makeStorage);
   });
 }

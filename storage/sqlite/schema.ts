@@ -336,6 +336,63 @@ export const filters = sqliteTable(
   (t) => [primaryKey({ columns: [t.userId, t.filterId] })],
 );
 
+export const pushRules = sqliteTable('push_rules', {
+  userId: text('user_id').primaryKey(),
+  /** JSON: the user's changes over the server-default rules. */
+  rules: text('rules').notNull(),
+});
+
+export const pushers = sqliteTable(
+  'pushers',
+  {
+    appId: text('app_id').notNull(),
+    pushkey: text('pushkey').notNull(),
+    userId: text('user_id').notNull(),
+    deviceId: text('device_id'),
+    kind: text('kind').notNull(),
+    appDisplayName: text('app_display_name').notNull(),
+    deviceDisplayName: text('device_display_name').notNull(),
+    profileTag: text('profile_tag'),
+    lang: text('lang').notNull(),
+    /** JSON object. */
+    data: text('data').notNull(),
+    createdTs: integer('created_ts').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.appId, t.pushkey, t.userId] }), index('pushers_by_user').on(t.userId)],
+);
+
+export const pushNotifications = sqliteTable(
+  'push_notifications',
+  {
+    userId: text('user_id').notNull(),
+    roomId: text('room_id').notNull(),
+    streamOrdering: integer('stream_ordering').notNull(),
+    eventId: text('event_id').notNull(),
+    /** 'main' or the thread root's event ID. */
+    threadId: text('thread_id').notNull(),
+    /** JSON array. */
+    actions: text('actions').notNull(),
+    highlight: integer('highlight').notNull(),
+    ts: integer('ts').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.userId, t.roomId, t.streamOrdering] }),
+    index('push_notifications_by_user_stream').on(t.userId, t.streamOrdering),
+  ],
+);
+
+export const pushReadMarks = sqliteTable(
+  'push_read_marks',
+  {
+    userId: text('user_id').notNull(),
+    roomId: text('room_id').notNull(),
+    /** '' for an unthreaded receipt. */
+    threadId: text('thread_id').notNull(),
+    streamOrdering: integer('stream_ordering').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.roomId, t.threadId] })],
+);
+
 export const sqliteSchema = {
   streamPositions,
   stateSnapshots,
@@ -362,4 +419,8 @@ export const sqliteSchema = {
   eventRelations,
   redactions,
   filters,
+  pushRules,
+  pushers,
+  pushNotifications,
+  pushReadMarks,
 };

@@ -17,6 +17,7 @@ import { SqliteLoginTokenStore } from './login-token-store.js';
 import { SqliteMembershipStore } from './membership-store.js';
 import { sqliteMigrations } from './migrations.js';
 import { SqlitePresenceStore } from './presence-store.js';
+import { SqlitePushStore } from './push-store.js';
 import { SqliteReceiptStore } from './receipt-store.js';
 import { SqliteRegistrationTokenStore } from './registration-token-store.js';
 import { SqliteRelationStore } from './relation-store.js';
@@ -79,6 +80,7 @@ class SqliteStorageImpl implements SqliteStorage {
   readonly receipts: SqliteReceiptStore;
   readonly relations: SqliteRelationStore;
   readonly filters: SqliteFilterStore;
+  readonly push: SqlitePushStore;
   private readonly writeQueue: SqliteWriteQueue;
   private readonly eventStatements: EventStatements;
   private closed = false;
@@ -106,6 +108,7 @@ class SqliteStorageImpl implements SqliteStorage {
     this.receipts = new SqliteReceiptStore(connection, this.enqueueAlone);
     this.relations = new SqliteRelationStore(connection);
     this.filters = new SqliteFilterStore(connection, this.enqueueAlone);
+    this.push = new SqlitePushStore(connection, this.enqueueAlone);
   }
 
   /** A writer called outside `transaction` is a transaction of its own (still group-committed). */
