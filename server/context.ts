@@ -18,6 +18,7 @@ import type { UserInteractiveAuthState } from './accounts/user-interactive-auth.
 import type { MyelinConfig } from './config/index.js';
 import type { RateLimiter } from './http/rate-limit.js';
 import type { OpenApiDocument } from './openapi/document.js';
+import type { PushService } from './push/push-service.js';
 import type { HistoryVisibility } from './rooms/history-visibility.js';
 import type { ReceiptService } from './rooms/receipts.js';
 import type { RelationService } from './rooms/relations.js';
@@ -69,6 +70,8 @@ export interface HomeserverContext {
   readonly typing: TypingService;
   /** Receipts (m.read, m.read.private, io.myelin.delivered) and m.fully_read markers (rooms/receipts.ts). */
   readonly receipts: ReceiptService;
+  /** Push rules, pushers, unread counts (`unreadCounts`) and delivery to push gateways (push/push-service.ts). */
+  readonly push: PushService;
   /** A user's tags on rooms, kept as m.tag room account data (rooms/room-tags.ts). */
   readonly tags: RoomTags;
   /** Which room events each user may see (rooms/history-visibility.ts); applied wherever events are served. */

@@ -40,6 +40,7 @@ import type { Resource, Route } from './http/route.js';
 import { createRequestValidation } from './http/validation.js';
 import { createLogger } from './logger.js';
 import { buildOpenApiDocument, type OpenApiDocument } from './openapi/document.js';
+import { PushService } from './push/push-service.js';
 import { announceProfileChange, leaveRoomsOnDeactivation } from './rooms/account-hooks.js';
 import { createHistoryVisibility } from './rooms/history-visibility.js';
 import { ReceiptService } from './rooms/receipts.js';
@@ -156,6 +157,17 @@ function assemble(
   notifyOnRoomEvents(notifier, rooms.sender);
   const sync = new SyncService(storage, () => context);
   rooms.sender.onEventPersisted((persisted) => sync.observe(persisted));
+  const push = new PushService({
+    config,
+    storage,
+    reads: rooms.reads,
+    log,
+    notifyUsers: (userIds) => notifier.notifyUsers(userIds, 'account_data'),
+  });
+  rooms.sender.onEventPersisted((persisted) => push.observe(persisted));
+  receipts.onReadReceipt(({ userId, roomId, threadId, eventId }) =>
+    push.receiptMoved(userId, roomId, threadId, eventId),
+  );
   presence.onPresenceChanged((record) => sync.observePresence(record));
   notifyOnPresence(notifier, presence, membership, (error) =>
     log.warn({ err: error }, 'Presence notification failed'),
@@ -186,6 +198,7 @@ function assemble(
     sync,
     typing,
     receipts,
+    push,
     tags: new RoomTags(storage, () => notifier),
     directory,
     sharedSecretRegistration: createSharedSecretRegistration(accountKeys.registrationSharedSecret),
@@ -278,6 +291,7 @@ function assemble(
         await presence.stop();
         typing.close();
         await rooms.close();
+        await push.stop();
         await sessions.close();
         await storage.close();
         log.info('Stopped');

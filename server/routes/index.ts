@@ -15,6 +15,8 @@ import { healthRoutes } from './health.js';
 import { loginRoutes } from './login.js';
 import { presenceRoutes } from './presence.js';
 import { profileRoutes } from './profile.js';
+import { pushRuleRoutes } from './push-rules.js';
+import { pusherRoutes } from './pushers.js';
 import { readMarkerRoutes } from './read-markers.js';
 import { receiptRoutes } from './receipts.js';
 import { registerRoutes } from './register.js';
@@ -64,4 +66,6 @@ export const allRoutes: readonly Route[] = [
   ...webSocketRoutes,
   ...syncRoutes,
   ...filterRoutes,
+  ...pushRuleRoutes,
+  ...pusherRoutes,
 ];

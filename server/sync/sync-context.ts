@@ -21,6 +21,7 @@ export type SyncServices = Pick<
   | 'relations'
   | 'historyVisibility'
   | 'membership'
+  | 'push'
 >;
 
 export interface SyncRequest {
