@@ -23,7 +23,7 @@ interface GatewayNotification {
   sender?: string;
   content?: JsonObject;
   counts?: { unread?: number };
-  devices: { app_id: string; pushkey: string; data: JsonObject; tweaks: JsonObject }[];
+  devices: { app_id: string; pushkey: string; pushkey_ts?: number; data: JsonObject; tweaks: JsonObject }[];
 }
 
 /** A push gateway: records each POST and answers as scripted (200 {rejected: []} by default). */

@@ -15,9 +15,11 @@ import type { PusherRecord } from '../../storage/push-store.js';
 import type { Storage } from '../../storage/storage.js';
 import { type GatewayPolicy, guardedLookup } from './gateway-address.js';
 import type { ProducedNotification } from './push-evaluator.js';
+import type { UnreadBadges } from './unread-badges.js';
 
 export interface PushDeliveryOptions {
   readonly storage: Storage;
+  readonly badges: UnreadBadges;
   readonly policy: GatewayPolicy;
   readonly requestTimeoutMs: number;
   readonly initialRetryDelayMs: number;
@@ -30,6 +32,9 @@ export interface PushDeliveryOptions {
   /** A pushkey was removed because its gateway rejected it. */
   readonly onPushkeyRejected?: (pusher: PusherRecord) => void;
 }
+
+/** Users whose pushes are prepared between two yields to the event loop. */
+const USERS_PER_SLICE = 20;
 
 interface QueuedPush {
   readonly body: string;
@@ -82,10 +87,13 @@ export class PushDelivery {
       list.push(pusher);
       byUser.set(pusher.userId, list);
     }
+    let sinceYield = 0;
     for (const notification of notifications) {
       const userPushers = byUser.get(notification.userId);
       if (userPushers === undefined) continue;
-      const unread = await this.options.storage.push.totalUnread(notification.userId);
+      // Bounded slices: a room full of pushers must not hold the loop that sends run on.
+      if (++sinceYield % USERS_PER_SLICE === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      const unread = await this.options.badges.count(notification.userId);
       const byUrl = new Map<string, PusherRecord[]>();
       // One request per gateway URL and format: event_id_only devices never share a full payload.
       for (const pusher of userPushers) {

@@ -33,11 +33,15 @@ export interface PushEvaluatorOptions {
   readonly isLocalUser: (userId: string) => boolean;
   readonly onNotified: (notifications: readonly ProducedNotification[]) => void;
   readonly onError: (error: unknown, eventId: string) => void;
+  /** Notifications were stored, or a user's read mark moved (`records` empty, `reader` set). */
+  readonly onStored?: (records: readonly NotificationRecord[], reader?: string) => void;
   readonly now?: () => number;
 }
 
 /** spec push.md "Marking notifications as read": follow relations at most this far to find a thread. */
 const MAX_THREAD_HOPS = 3;
+/** Notification rows per storage write. */
+const ROWS_PER_WRITE = 200;
 /** How long a sync waits for evaluation to catch up before answering anyway. */
 const DEFAULT_SETTLE_TIMEOUT_MS = 2_000;
 
@@ -138,6 +142,7 @@ export class PushEvaluator {
         threadId: threadId === 'main' ? null : threadId,
         streamOrdering,
       });
+      this.options.onStored?.([], pdu.sender);
     }
     if (recipients.length === 0) return;
 
@@ -165,7 +170,12 @@ export class PushEvaluator {
       });
       produced.push({ userId, event, streamOrdering, outcome, room });
     }
-    await storage.push.addNotifications(records);
+    // In chunks, each its own group commit: a send committing meanwhile never waits
+    // behind a thousand members' rows.
+    for (let at = 0; at < records.length; at += ROWS_PER_WRITE) {
+      await storage.push.addNotifications(records.slice(at, at + ROWS_PER_WRITE));
+    }
+    this.options.onStored?.(records);
     if (produced.length > 0) this.options.onNotified(produced);
   }
 

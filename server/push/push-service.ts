@@ -15,6 +15,7 @@ import { PushDelivery } from './push-delivery.js';
 import { PushEvaluator } from './push-evaluator.js';
 import { PushRuleStore } from './push-rule-store.js';
 import { RoomPushFactsCache } from './room-push-facts.js';
+import { UnreadBadges } from './unread-badges.js';
 
 export interface PushServiceOptions {
   readonly config: MyelinConfig;
@@ -47,6 +48,7 @@ export class PushService {
   private readonly delivery: PushDelivery;
   private readonly policy: GatewayPolicy;
   private readonly storage: Storage;
+  private readonly badges: UnreadBadges;
 
   constructor(options: PushServiceOptions) {
     const { config, storage, log } = options;
@@ -57,9 +59,11 @@ export class PushService {
       allowPrivate: config.push.allow_private_gateways,
       allowedHosts: config.push.allowed_gateway_hosts.map((host) => host.toLowerCase()),
     };
+    this.badges = new UnreadBadges(storage);
     this.rules = new PushRuleStore({ storage, onChanged: (userId) => options.notifyUsers([userId]) });
     this.delivery = new PushDelivery({
       storage,
+      badges: this.badges,
       policy: this.policy,
       requestTimeoutMs: config.push.request_timeout_ms,
       initialRetryDelayMs: config.push.initial_retry_delay_ms,
@@ -77,6 +81,10 @@ export class PushService {
         this.delivery.deliver(notifications).catch((error: unknown) => {
           log.warn({ err: error }, 'Queueing push notifications failed');
         });
+      },
+      onStored: (records, reader) => {
+        if (reader !== undefined) this.badges.read(reader);
+        this.badges.added(records);
       },
       onError: (error, eventId) => log.error({ err: error, eventId }, 'Push evaluation failed'),
     });
