@@ -1,19 +1,24 @@
 /**
- * Delivery to push gateways (push-gateway API, POST /_matrix/push/v1/notify)
- * with undici, off every request path. A notification for a user goes to all
- * their pushers at once: pushers that share a gateway URL share one request
- * (its `devices` list), so a user's phone and tablet cost one call. Each
- * (user, gateway) has its own ordered queue and one request in flight; a network
- * error, a timeout, a 429 or a 5xx is retried with exponential backoff (the
- * notification stays at the head, so it is delivered once and in order); other
- * 4xx answers drop it. Pushkeys the gateway lists as `rejected` are removed.
+ * Delivery to push gateways (push-gateway API), prepared on the main thread and
+ * sent from the delivery worker thread (delivery-worker.ts). A notification for
+ * a user goes to all their pushers at once: pushers that share a gateway URL and
+ * format share one request (its `devices` list), so a user's phone and tablet
+ * cost one call. Preparing is done in bounded slices between yields; the HTTP
+ * exchanges, retries and backoff run in the worker, started on first use. Where
+ * no worker can start (the server running from a bundle), they run here.
+ * Pushkeys a gateway rejects are removed from storage.
  */
-import { Agent, request } from 'undici';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import type { JsonObject } from '../../protocol/events.js';
 import { tweaksOf } from '../../protocol/push-rules/index.js';
 import type { PusherRecord } from '../../storage/push-store.js';
 import type { Storage } from '../../storage/storage.js';
-import { type GatewayPolicy, guardedLookup } from './gateway-address.js';
+import type { DeliveryWorkerData, FromWorker, ToWorker } from './delivery-worker.js';
+import type { GatewayPolicy } from './gateway-address.js';
+import { type GatewayPush, GatewayQueues, type PushTarget } from './gateway-queues.js';
 import type { ProducedNotification } from './push-evaluator.js';
 import type { UnreadBadges } from './unread-badges.js';
 
@@ -25,59 +30,62 @@ export interface PushDeliveryOptions {
   readonly initialRetryDelayMs: number;
   readonly maxRetryDelayMs: number;
   readonly maxAttempts: number;
+  /** Run gateway requests on this thread (tests of the fallback); default: in a worker thread. */
+  readonly inline?: boolean;
   readonly log: {
     warn(fields: object, message: string): void;
     info(fields: object, message: string): void;
   };
-  /** A pushkey was removed because its gateway rejected it. */
-  readonly onPushkeyRejected?: (pusher: PusherRecord) => void;
 }
 
 /** Users whose pushes are prepared between two yields to the event loop. */
 const USERS_PER_SLICE = 20;
 
-interface QueuedPush {
-  readonly body: string;
-  readonly pushers: readonly PusherRecord[];
-  readonly eventId: string;
-  attempts: number;
-}
-
-interface GatewayQueue {
-  readonly url: string;
-  readonly items: QueuedPush[];
-  running: boolean;
+/** Where ready pushes go: the worker thread, or queues on this thread. */
+interface PushSink {
+  post(pushes: GatewayPush[]): void;
+  stop(): Promise<void>;
 }
 
 export class PushDelivery {
-  private readonly agent: Agent;
-  private readonly queues = new Map<string, GatewayQueue>();
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private sink: PushSink | undefined;
   private stopped = false;
-  private inFlight = 0;
+  /** Pushes handed to the sink and not yet settled, plus preparations in progress. */
+  private outstanding = 0;
   private readonly idleWaiters: (() => void)[] = [];
 
-  constructor(private readonly options: PushDeliveryOptions) {
-    this.agent = new Agent({
-      connect: { lookup: guardedLookup(options.policy) as never, timeout: options.requestTimeoutMs },
-      headersTimeout: options.requestTimeoutMs,
-      bodyTimeout: options.requestTimeoutMs,
-    });
-  }
+  constructor(private readonly options: PushDeliveryOptions) {}
 
-  /** Queues the notifications for the users' http pushers; returns at once. */
+  /** Prepares and hands over the pushes for the users' http pushers. */
   async deliver(notifications: readonly ProducedNotification[]): Promise<void> {
     if (this.stopped || notifications.length === 0) return;
-    this.inFlight++;
+    this.outstanding++;
     try {
-      await this.queueAll(notifications);
+      await this.prepare(notifications);
     } finally {
-      this.inFlight--;
-      this.wakeIdleWaiters();
+      this.settle(1);
     }
   }
 
-  private async queueAll(notifications: readonly ProducedNotification[]): Promise<void> {
+  /** Resolves when nothing is being prepared, queued or sent (tests, benches). */
+  idle(): Promise<void> {
+    if (this.outstanding === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.sink?.stop();
+    this.outstanding = 0;
+    for (const waiter of this.idleWaiters.splice(0)) waiter();
+  }
+
+  private settle(count: number): void {
+    this.outstanding = Math.max(0, this.outstanding - count);
+    if (this.outstanding === 0) for (const waiter of this.idleWaiters.splice(0)) waiter();
+  }
+
+  private async prepare(notifications: readonly ProducedNotification[]): Promise<void> {
     const pushers = await this.options.storage.push.pushersOfUsers(notifications.map((n) => n.userId));
     if (pushers.length === 0) return;
     const byUser = new Map<string, PusherRecord[]>();
@@ -87,151 +95,138 @@ export class PushDelivery {
       list.push(pusher);
       byUser.set(pusher.userId, list);
     }
-    let sinceYield = 0;
+    let pushes: GatewayPush[] = [];
+    let prepared = 0;
     for (const notification of notifications) {
       const userPushers = byUser.get(notification.userId);
       if (userPushers === undefined) continue;
       // Bounded slices: a room full of pushers must not hold the loop that sends run on.
-      if (++sinceYield % USERS_PER_SLICE === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      if (++prepared % USERS_PER_SLICE === 0) {
+        this.hand(pushes);
+        pushes = [];
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
       const unread = await this.options.badges.count(notification.userId);
-      const byUrl = new Map<string, PusherRecord[]>();
       // One request per gateway URL and format: event_id_only devices never share a full payload.
+      const groups = new Map<string, PusherRecord[]>();
       for (const pusher of userPushers) {
         const key = `${pusher.data.format === 'event_id_only' ? 'id' : 'full'} ${pusher.data.url as string}`;
-        byUrl.set(key, [...(byUrl.get(key) ?? []), pusher]);
+        groups.set(key, [...(groups.get(key) ?? []), pusher]);
       }
-      for (const group of byUrl.values()) {
+      for (const group of groups.values()) {
         const url = group[0]!.data.url as string;
-        this.enqueue(`${notification.userId} ${url}`, url, {
+        pushes.push({
+          key: `${notification.userId} ${url}`,
+          url,
           body: JSON.stringify({ notification: notificationBody(notification, group, unread) }),
-          pushers: group,
           eventId: notification.event.eventId,
-          attempts: 0,
+          targets: group.map((pusher) => ({
+            userId: pusher.userId,
+            appId: pusher.appId,
+            pushkey: pusher.pushkey,
+          })),
         });
       }
     }
+    this.hand(pushes);
   }
 
-  /** Resolves when nothing is queued or in flight (tests, benches). */
-  idle(): Promise<void> {
-    if (this.isIdle()) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  private hand(pushes: GatewayPush[]): void {
+    if (pushes.length === 0 || this.stopped) return;
+    this.outstanding += pushes.length;
+    this.sink ??= this.startSink();
+    this.sink.post(pushes);
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    for (const timer of this.timers) clearTimeout(timer);
-    this.timers.clear();
-    for (const waiter of this.idleWaiters.splice(0)) waiter();
-    await this.agent.close().catch(() => {});
-  }
-
-  private wakeIdleWaiters(): void {
-    if (this.isIdle()) for (const waiter of this.idleWaiters.splice(0)) waiter();
-  }
-
-  private isIdle(): boolean {
-    return this.inFlight === 0 && [...this.queues.values()].every((queue) => queue.items.length === 0);
-  }
-
-  private enqueue(key: string, url: string, item: QueuedPush): void {
-    let queue = this.queues.get(key);
-    if (queue === undefined) {
-      queue = { url, items: [], running: false };
-      this.queues.set(key, queue);
-    }
-    queue.items.push(item);
-    if (!queue.running) this.run(key, queue);
-  }
-
-  private run(key: string, queue: GatewayQueue): void {
-    queue.running = true;
-    const item = queue.items[0];
-    if (item === undefined || this.stopped) {
-      queue.running = false;
-      this.queues.delete(key);
-      this.wakeIdleWaiters();
-      return;
-    }
-    this.inFlight++;
-    this.send(queue.url, item)
-      .then((outcome) => {
-        this.inFlight--;
-        if (outcome === 'retry' && item.attempts < this.options.maxAttempts) {
-          const delay = Math.min(
-            this.options.initialRetryDelayMs * 2 ** (item.attempts - 1),
-            this.options.maxRetryDelayMs,
-          );
-          const timer = setTimeout(() => {
-            this.timers.delete(timer);
-            this.run(key, queue);
-          }, delay);
-          timer.unref();
-          this.timers.add(timer);
-          return;
-        }
-        if (outcome === 'retry') {
-          this.options.log.warn(
-            { eventId: item.eventId, url: queue.url },
-            'Push gateway kept failing; notification dropped',
-          );
-        }
-        queue.items.shift();
-        this.run(key, queue);
-      })
-      .catch(() => {});
-  }
-
-  private async send(url: string, item: QueuedPush): Promise<'done' | 'retry'> {
-    item.attempts++;
-    try {
-      const response = await request(url, {
-        method: 'POST',
-        dispatcher: this.agent,
-        headers: { 'content-type': 'application/json' },
-        body: item.body,
-      });
-      const text = await response.body.text();
-      if (response.statusCode === 429 || response.statusCode >= 500) return 'retry';
-      if (response.statusCode >= 400) {
-        this.options.log.warn(
-          { eventId: item.eventId, url, status: response.statusCode },
-          'Push gateway refused a notification',
+  private startSink(): PushSink {
+    const handlers = {
+      onRejected: (targets: readonly PushTarget[]) => {
+        this.removeRejected(targets).catch((error: unknown) =>
+          this.options.log.warn({ err: error }, 'Removing rejected pushkeys failed'),
         );
-        return 'done';
-      }
-      await this.removeRejected(text, item.pushers);
-      return 'done';
+      },
+      onSettled: () => this.settle(1),
+      log: (level: 'info' | 'warn', fields: Record<string, unknown>, message: string) =>
+        this.options.log[level](fields, message),
+    };
+    const data: DeliveryWorkerData = {
+      policy: { allowPrivate: this.options.policy.allowPrivate },
+      requestTimeoutMs: this.options.requestTimeoutMs,
+      initialRetryDelayMs: this.options.initialRetryDelayMs,
+      maxRetryDelayMs: this.options.maxRetryDelayMs,
+      maxAttempts: this.options.maxAttempts,
+    };
+    let worker: Worker | null = null;
+    try {
+      worker = this.options.inline ? null : startDeliveryWorker(data);
     } catch (error) {
-      this.options.log.info(
-        { err: error, eventId: item.eventId, url },
-        'Push gateway unreachable; will retry',
+      this.options.log.warn(
+        { err: error },
+        'The push delivery worker cannot start; delivering on the main thread',
       );
-      return 'retry';
     }
+    const inlineSink = (): PushSink => {
+      const queues = new GatewayQueues({ ...data, ...handlers });
+      return {
+        post: (pushes) => {
+          for (const push of pushes) queues.add(push);
+        },
+        stop: () => queues.stop(),
+      };
+    };
+    if (worker === null) return inlineSink();
+    let stopped: (() => void) | undefined;
+    worker.on('message', (message: FromWorker) => {
+      if (message.type === 'settled') this.settle(message.count);
+      else if (message.type === 'rejected') handlers.onRejected(message.targets);
+      else if (message.type === 'log') handlers.log(message.level, message.fields, message.message);
+      else stopped?.();
+    });
+    worker.on('error', (error) => {
+      this.options.log.warn({ err: error }, 'The push delivery worker failed; delivering on the main thread');
+      this.settle(this.outstanding);
+      this.sink = inlineSink();
+    });
+    worker.unref();
+    return {
+      post: (pushes) => worker.postMessage({ type: 'push', pushes } satisfies ToWorker),
+      stop: () =>
+        new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, 2_000);
+          stopped = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+          worker.postMessage({ type: 'stop' } satisfies ToWorker);
+        }).then(() => worker.terminate().then(() => {})),
+    };
   }
 
-  /** push_notifier.yaml: `rejected` lists pushkeys the homeserver should stop sending to. */
-  private async removeRejected(text: string, pushers: readonly PusherRecord[]): Promise<void> {
-    let rejected: unknown;
-    try {
-      rejected = (JSON.parse(text) as { rejected?: unknown }).rejected;
-    } catch {
-      return;
-    }
-    if (!Array.isArray(rejected)) return;
-    for (const pushkey of rejected) {
-      for (const pusher of pushers) {
-        if (pusher.pushkey !== pushkey) continue;
-        await this.options.storage.push.deletePusher(pusher.userId, pusher.appId, pusher.pushkey);
-        this.options.log.info(
-          { userId: pusher.userId, appId: pusher.appId },
-          'Removed a pushkey the gateway rejected',
-        );
-        this.options.onPushkeyRejected?.(pusher);
-      }
+  private async removeRejected(targets: readonly PushTarget[]): Promise<void> {
+    for (const target of targets) {
+      await this.options.storage.push.deletePusher(target.userId, target.appId, target.pushkey);
+      this.options.log.info(
+        { userId: target.userId, appId: target.appId },
+        'Removed a pushkey the gateway rejected',
+      );
     }
   }
+}
+
+/**
+ * Starts delivery-worker beside this file: the .ts source through tsx when the
+ * server runs from source, the compiled .js otherwise; null when the file is not
+ * there (a bundle).
+ */
+function startDeliveryWorker(data: DeliveryWorkerData): Worker | null {
+  const fromSource = import.meta.url.endsWith('.ts');
+  const entry = new URL(fromSource ? './delivery-worker.ts' : './delivery-worker.js', import.meta.url);
+  if (!existsSync(fileURLToPath(entry))) return null;
+  // Loaders of the main thread do not reach the worker: it registers tsx itself.
+  const load = fromSource
+    ? `import(${JSON.stringify(tsxApiUrl())}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}); })`
+    : `import(${JSON.stringify(entry.href)})`;
+  return new Worker(load, { eval: true, workerData: data });
 }
 
 /** The `notification` object of push_notifier.yaml; `event_id_only` pushers get no event details. */
@@ -275,4 +270,11 @@ function notificationBody(
   if (pdu.type === 'm.room.member') body.user_is_target = pdu.state_key === userId;
   body.content = pdu.content;
   return body;
+}
+
+/** tsx's ESM register API (its CommonJS build cannot register from a worker). */
+function tsxApiUrl(): string {
+  if (typeof import.meta.resolve === 'function') return import.meta.resolve('tsx/esm/api');
+  const commonJs = createRequire(import.meta.url).resolve('tsx/esm/api');
+  return pathToFileURL(commonJs.replace(/\.cjs$/, '.mjs')).href;
 }
