@@ -12,6 +12,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { LRUCache } from 'lru-cache';
 import type { JsonObject } from '../../protocol/events.js';
 import { tweaksOf } from '../../protocol/push-rules/index.js';
 import type { PusherRecord } from '../../storage/push-store.js';
@@ -49,6 +50,7 @@ interface PushSink {
 
 export class PushDelivery {
   private sink: PushSink | undefined;
+  private readonly pushers = new LRUCache<string, readonly PusherRecord[]>({ max: 10_000 });
   private stopped = false;
   /** Pushes handed to the sink and not yet settled, plus preparations in progress. */
   private outstanding = 0;
@@ -85,16 +87,38 @@ export class PushDelivery {
     if (this.outstanding === 0) for (const waiter of this.idleWaiters.splice(0)) waiter();
   }
 
-  private async prepare(notifications: readonly ProducedNotification[]): Promise<void> {
-    const pushers = await this.options.storage.push.pushersOfUsers(notifications.map((n) => n.userId));
-    if (pushers.length === 0) return;
-    const byUser = new Map<string, PusherRecord[]>();
-    for (const pusher of pushers) {
-      if (pusher.kind !== 'http' || typeof pusher.data.url !== 'string') continue;
-      const list = byUser.get(pusher.userId) ?? [];
-      list.push(pusher);
-      byUser.set(pusher.userId, list);
+  /** A user's pushers changed (set, deleted, rejected): read them again. */
+  forgetPushers(userId?: string): void {
+    if (userId === undefined) this.pushers.clear();
+    else this.pushers.delete(userId);
+  }
+
+  /** The users' http pushers, from the cache or one read for those not cached (none is cached too). */
+  private async pushersOf(userIds: readonly string[]): Promise<Map<string, readonly PusherRecord[]>> {
+    const result = new Map<string, readonly PusherRecord[]>();
+    const missing: string[] = [];
+    for (const userId of userIds) {
+      const cached = this.pushers.get(userId);
+      if (cached === undefined) missing.push(userId);
+      else if (cached.length > 0) result.set(userId, cached);
     }
+    if (missing.length === 0) return result;
+    const read = new Map<string, PusherRecord[]>(missing.map((userId) => [userId, []]));
+    for (const pusher of await this.options.storage.push.pushersOfUsers(missing)) {
+      if (pusher.kind === 'http' && typeof pusher.data.url === 'string')
+        read.get(pusher.userId)?.push(pusher);
+    }
+    for (const [userId, list] of read) {
+      this.pushers.set(userId, list);
+      if (list.length > 0) result.set(userId, list);
+    }
+    return result;
+  }
+
+  private async prepare(notifications: readonly ProducedNotification[]): Promise<void> {
+    const byUser = await this.pushersOf(notifications.map((n) => n.userId));
+    if (byUser.size === 0) return;
+    const shared = new SharedNotificationJson();
     let pushes: GatewayPush[] = [];
     let prepared = 0;
     for (const notification of notifications) {
@@ -111,14 +135,16 @@ export class PushDelivery {
       const groups = new Map<string, PusherRecord[]>();
       for (const pusher of userPushers) {
         const key = `${pusher.data.format === 'event_id_only' ? 'id' : 'full'} ${pusher.data.url as string}`;
-        groups.set(key, [...(groups.get(key) ?? []), pusher]);
+        const group = groups.get(key);
+        if (group === undefined) groups.set(key, [pusher]);
+        else group.push(pusher);
       }
       for (const group of groups.values()) {
         const url = group[0]!.data.url as string;
         pushes.push({
           key: `${notification.userId} ${url}`,
           url,
-          body: JSON.stringify({ notification: notificationBody(notification, group, unread) }),
+          body: shared.body(notification, group, unread),
           eventId: notification.event.eventId,
           targets: group.map((pusher) => ({
             userId: pusher.userId,
@@ -205,6 +231,7 @@ export class PushDelivery {
   private async removeRejected(targets: readonly PushTarget[]): Promise<void> {
     for (const target of targets) {
       await this.options.storage.push.deletePusher(target.userId, target.appId, target.pushkey);
+      this.forgetPushers(target.userId);
       this.options.log.info(
         { userId: target.userId, appId: target.appId },
         'Removed a pushkey the gateway rejected',
@@ -229,47 +256,51 @@ function startDeliveryWorker(data: DeliveryWorkerData): Worker | null {
   return new Worker(load, { eval: true, workerData: data });
 }
 
-/** The `notification` object of push_notifier.yaml; `event_id_only` pushers get no event details. */
-function notificationBody(
-  produced: ProducedNotification,
-  pushers: readonly PusherRecord[],
-  unread: number,
-): JsonObject {
-  const { event, outcome, room, userId } = produced;
-  const { pdu } = event;
-  const tweaks = tweaksOf(outcome.actions);
-  const devices = pushers.map((pusher) => {
-    const { url: _url, ...data } = pusher.data;
-    return {
-      app_id: pusher.appId,
-      pushkey: pusher.pushkey,
-      pushkey_ts: Math.floor(pusher.createdTs / 1000),
-      data,
-      tweaks,
-    };
-  });
-  // Synapse's rule: encrypted events and highlighted or sounding ones wake the device.
-  const prio =
-    pdu.type === 'm.room.encrypted' || tweaks.highlight === true || tweaks.sound !== undefined
-      ? 'high'
-      : 'low';
-  const idOnly = pushers.every((pusher) => pusher.data.format === 'event_id_only');
-  const body: JsonObject = {
-    event_id: event.eventId,
-    room_id: event.roomId,
-    prio,
-    counts: { unread },
-    devices,
-  };
-  if (idOnly) return body;
-  body.type = pdu.type;
-  body.sender = pdu.sender;
-  const senderName = room.joined.get(pdu.sender);
-  if (senderName !== undefined) body.sender_display_name = senderName;
-  if (room.roomName !== undefined) body.room_name = room.roomName;
-  if (pdu.type === 'm.room.member') body.user_is_target = pdu.state_key === userId;
-  body.content = pdu.content;
-  return body;
+/**
+ * The JSON request body (push_notifier.yaml `notification`), written once per
+ * event for what every recipient shares (the event's fields and content, or
+ * its IDs alone for `event_id_only` pushers) and completed per user with their
+ * priority, unread count and devices.
+ */
+class SharedNotificationJson {
+  private readonly byEvent = new Map<string, { full: string; idOnly: string }>();
+
+  body(produced: ProducedNotification, pushers: readonly PusherRecord[], unread: number): string {
+    const { event, outcome, room, userId } = produced;
+    const { pdu } = event;
+    let shared = this.byEvent.get(event.eventId);
+    if (shared === undefined) {
+      const ids = { event_id: event.eventId, room_id: event.roomId };
+      const senderName = room.joined.get(pdu.sender);
+      const details: JsonObject = { ...ids, type: pdu.type, sender: pdu.sender };
+      if (senderName !== undefined) details.sender_display_name = senderName;
+      if (room.roomName !== undefined) details.room_name = room.roomName;
+      details.content = pdu.content;
+      // Without the closing brace: the per-user fields follow.
+      shared = { full: JSON.stringify(details).slice(0, -1), idOnly: JSON.stringify(ids).slice(0, -1) };
+      this.byEvent.set(event.eventId, shared);
+    }
+    const tweaks = tweaksOf(outcome.actions);
+    const devices = pushers.map((pusher) => {
+      const { url: _url, ...data } = pusher.data;
+      return {
+        app_id: pusher.appId,
+        pushkey: pusher.pushkey,
+        pushkey_ts: Math.floor(pusher.createdTs / 1000),
+        data,
+        tweaks,
+      };
+    });
+    // Synapse's rule: encrypted events and highlighted or sounding ones wake the device.
+    const prio =
+      pdu.type === 'm.room.encrypted' || tweaks.highlight === true || tweaks.sound !== undefined
+        ? 'high'
+        : 'low';
+    const idOnly = pushers.every((pusher) => pusher.data.format === 'event_id_only');
+    const target =
+      !idOnly && pdu.type === 'm.room.member' ? `,"user_is_target":${pdu.state_key === userId}` : '';
+    return `{"notification":${idOnly ? shared.idOnly : shared.full},"prio":"${prio}","counts":{"unread":${unread}},"devices":${JSON.stringify(devices)}${target}}}`;
+  }
 }
 
 /** tsx's ESM register API (its CommonJS build cannot register from a worker). */

@@ -39,7 +39,7 @@ export class PushRuleStore {
   private readonly changing = new Map<string, Promise<unknown>>();
 
   constructor(private readonly options: PushRuleStoreOptions) {
-    this.cache = new LRUCache({ max: options.cacheSize ?? 50_000 });
+    this.cache = new LRUCache({ max: options.cacheSize ?? 10_000 });
   }
 
   /** The rule set in force (what GET /pushrules shows). */

@@ -141,6 +141,7 @@ export class PushService {
   ): Promise<void> {
     if (input.kind === null) {
       await this.storage.push.deletePusher(userId, input.appId, input.pushkey);
+      this.delivery.forgetPushers(userId);
       return;
     }
     const pusher = input as PusherInput;
@@ -193,6 +194,8 @@ export class PushService {
       },
       pusher.append === true,
     );
+    // Without append, other users lose this pushkey too: forget every cached list.
+    this.delivery.forgetPushers(pusher.append === true ? userId : undefined);
   }
 
   /** Waits for queued evaluations and deliveries (tests, benches). */

@@ -14,7 +14,7 @@ export class UnreadBadges {
 
   constructor(
     private readonly storage: Storage,
-    size = 100_000,
+    size = 10_000,
   ) {
     this.counts = new LRUCache({ max: size });
   }

@@ -337,7 +337,6 @@ CREATE TABLE push_notifications (
   ts INTEGER NOT NULL,
   PRIMARY KEY (user_id, room_id, stream_ordering)
 ) STRICT, WITHOUT ROWID;
-CREATE INDEX push_notifications_by_user_stream ON push_notifications (user_id, stream_ordering);
 
 CREATE TABLE push_read_marks (
   user_id TEXT NOT NULL,

@@ -375,10 +375,9 @@ export const pushNotifications = sqliteTable(
     highlight: integer('highlight').notNull(),
     ts: integer('ts').notNull(),
   },
-  (t) => [
-    primaryKey({ columns: [t.userId, t.roomId, t.streamOrdering] }),
-    index('push_notifications_by_user_stream').on(t.userId, t.streamOrdering),
-  ],
+  // No second index: every row costs one B-tree insert (a thousand per event in a big room);
+  // /notifications sorts the user's rows, found by the primary key's user_id prefix.
+  (t) => [primaryKey({ columns: [t.userId, t.roomId, t.streamOrdering] })],
 );
 
 export const pushReadMarks = sqliteTable(
