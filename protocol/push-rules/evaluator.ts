@@ -71,21 +71,54 @@ export interface PushOutcome {
 interface CompiledRule {
   readonly outcome: PushOutcome;
   readonly conditions: readonly ConditionTest[];
+  /** The event type the rule requires (a wildcard-free event_match on `type`), lower-cased. */
+  readonly requiredType: string | undefined;
+  /** It matches every event of `requiredType` (or every event): nothing else is checked. */
+  readonly matchesWholeType: boolean;
 }
 
 /** A user's enabled rules in evaluation order, compiled. */
 export class CompiledPushRules {
   private readonly rules: readonly CompiledRule[];
+  private readonly byType = new Map<string, boolean>();
 
   constructor(ruleSet: PushRuleSet) {
     const rules: CompiledRule[] = [];
     for (const kind of RULE_KINDS) {
       for (const rule of ruleSet[kind]) {
         if (!rule.enabled) continue;
-        rules.push({ outcome: outcomeOf(kind, rule), conditions: compileConditions(kind, rule) });
+        rules.push({
+          outcome: outcomeOf(kind, rule),
+          conditions: compileConditions(kind, rule),
+          ...typeShape(kind, rule),
+        });
       }
     }
     this.rules = rules;
+  }
+
+  /**
+   * Whether an event of this type could notify at all: false when, in order, a rule
+   * that matches the whole type (or everything, as an enabled master rule does)
+   * without notifying comes before any rule that could match and notify. Lets the
+   * evaluator skip members who cannot be notified (reactions, muted accounts).
+   */
+  couldNotify(eventType: string): boolean {
+    let known = this.byType.get(eventType);
+    if (known === undefined) {
+      known = false;
+      const type = eventType.toLowerCase();
+      for (const rule of this.rules) {
+        if (rule.requiredType !== undefined && rule.requiredType !== type) continue;
+        if (rule.outcome.notify) {
+          known = true;
+          break;
+        }
+        if (rule.matchesWholeType) break;
+      }
+      if (this.byType.size < 256) this.byType.set(eventType, known);
+    }
+    return known;
   }
 
   /** The first matching rule's outcome, or null when none matches (no notification). */
@@ -96,6 +129,20 @@ export class CompiledPushRules {
     }
     return null;
   }
+}
+
+function typeShape(kind: RuleKind, rule: PushRule): Pick<CompiledRule, 'requiredType' | 'matchesWholeType'> {
+  if (kind !== 'override' && kind !== 'underride')
+    return { requiredType: undefined, matchesWholeType: false };
+  const conditions = rule.conditions ?? [];
+  const typeCondition = conditions.find((condition) => {
+    const { kind, key, pattern } = condition as { readonly [name: string]: JsonValue | undefined };
+    return kind === 'event_match' && key === 'type' && typeof pattern === 'string' && !/[*?]/.test(pattern);
+  });
+  const pattern = (typeCondition as { readonly pattern?: JsonValue } | undefined)?.pattern;
+  const requiredType = typeof pattern === 'string' ? pattern.toLowerCase() : undefined;
+  const others = conditions.filter((condition) => condition !== typeCondition);
+  return { requiredType, matchesWholeType: others.length === 0 };
 }
 
 function outcomeOf(kind: RuleKind, rule: PushRule): PushOutcome {

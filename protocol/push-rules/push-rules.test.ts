@@ -117,6 +117,28 @@ describe('push rules: server defaults (spec v1.19 "Predefined Rules")', () => {
     );
   });
 
+  it('knows which event types could notify a user at all', () => {
+    const compiled = new CompiledPushRules(effectivePushRules(ME, EMPTY_USER_PUSH_RULES));
+    // A reaction mentioning the user would notify: .m.rule.is_user_mention precedes .m.rule.reaction.
+    expect(compiled.couldNotify('m.reaction')).to.equal(true);
+    expect(compiled.couldNotify('m.room.message')).to.equal(true);
+    expect(compiled.couldNotify('m.room.member')).to.equal(true);
+    expect(compiled.couldNotify('org.example.custom')).to.equal(true);
+    const muted = changeRule(ME, EMPTY_USER_PUSH_RULES, 'override', '.m.rule.master', { enabled: true });
+    if (!muted.ok) throw new Error(muted.message);
+    expect(new CompiledPushRules(effectivePushRules(ME, muted.value)).couldNotify('m.room.message')).to.equal(
+      false,
+    );
+    const noReactions = putUserRule(EMPTY_USER_PUSH_RULES, 'override', 'mute-reactions', {
+      actions: [],
+      conditions: [{ kind: 'event_match', key: 'type', pattern: 'm.reaction' }],
+    });
+    if (!noReactions.ok) throw new Error(noReactions.message);
+    const withoutReactions = new CompiledPushRules(effectivePushRules(ME, noReactions.value));
+    expect(withoutReactions.couldNotify('m.reaction')).to.equal(false);
+    expect(withoutReactions.couldNotify('m.room.message')).to.equal(true);
+  });
+
   it('the master rule, once enabled, silences everything ahead of user rules', () => {
     const keyword = putUserRule(EMPTY_USER_PUSH_RULES, 'override', 'all', { actions: ['notify'] });
     if (!keyword.ok) throw new Error(keyword.message);

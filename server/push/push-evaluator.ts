@@ -3,7 +3,8 @@
  * event is queued, and a single worker evaluates the queue in stream order. For
  * each event it reads the room's facts once (cached until the room's state
  * changes), evaluates the compiled rules of the local joined members except the
- * sender (and of a local invitee), stores a notification for every `notify`
+ * sender (and of a local invitee) whose rules could notify for the event's type
+ * at all, stores a notification for every `notify`
  * outcome, and hands those to delivery. A user sending in a room has read it up
  * to their own event. Sync waits for `settled(position)` so that a new event's
  * notification count appears in the same response as the event (push.md
@@ -156,7 +157,10 @@ export class PushEvaluator {
     const produced: ProducedNotification[] = [];
     const ts = this.now();
     for (const userId of recipients) {
-      const outcome = compiled.get(userId)?.evaluate(view, { displayName: room.joined.get(userId) });
+      const rules = compiled.get(userId);
+      // Members whose rules cannot notify for this type (a muted account, muted reactions) are skipped.
+      if (rules === undefined || !rules.couldNotify(pdu.type)) continue;
+      const outcome = rules.evaluate(view, { displayName: room.joined.get(userId) });
       if (outcome === undefined || outcome === null || !outcome.notify) continue;
       records.push({
         userId,
