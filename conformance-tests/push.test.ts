@@ -214,6 +214,22 @@ describe('Push notifications (rules, pushers, counts, gateway delivery)', functi
       expect((await call(hs, carol, 'GET', '/_matrix/client/v3/pushers')).body.pushers).to.deep.equal([]);
     });
 
+    it('a deactivated account loses its pushers', async () => {
+      const erin = await createUser(hs, 'push-erin');
+      expect((await setPusher(erin, 'erin-phone')).status).to.equal(200);
+      const first = await call(hs, erin, 'POST', '/_matrix/client/v3/account/deactivate', {});
+      const auth = {
+        type: 'm.login.password',
+        identifier: { type: 'm.id.user', user: erin.userId },
+        password: erin.password,
+        session: first.body.session,
+      };
+      expect(
+        (await call(hs, erin, 'POST', '/_matrix/client/v3/account/deactivate', { auth })).status,
+      ).to.equal(200);
+      expect(await context.storage.push.pushersOfUser(erin.userId)).to.deep.equal([]);
+    });
+
     it('refuses private gateway addresses unless the config allows them', async () => {
       const strict = await TestHomeserver.start({ configure: fastAccounts });
       try {

@@ -183,7 +183,10 @@ function assemble(
     jwtLogin: accountKeys.jwtLogin,
     rateLimiter,
     userInteractiveAuth: createUserInteractiveAuthState(),
-    onAccountDeactivated: [leaveRoomsOnDeactivation(roomAccountHooks)],
+    onAccountDeactivated: [
+      leaveRoomsOnDeactivation(roomAccountHooks),
+      ({ userId }) => push.removePushersOf(userId),
+    ],
     membership,
     profiles: createProfileService({
       storage,

@@ -198,6 +198,14 @@ export class PushService {
     this.delivery.forgetPushers(pusher.append === true ? userId : undefined);
   }
 
+  /** A deactivated account gets no more pushes. */
+  async removePushersOf(userId: string): Promise<void> {
+    for (const pusher of await this.storage.push.pushersOfUser(userId)) {
+      await this.storage.push.deletePusher(userId, pusher.appId, pusher.pushkey);
+    }
+    this.delivery.forgetPushers(userId);
+  }
+
   /** Waits for queued evaluations and deliveries (tests, benches). */
   async idle(): Promise<void> {
     await this.evaluator.idle();
