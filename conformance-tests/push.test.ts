@@ -362,6 +362,23 @@ describe('Push notifications (rules, pushers, counts, gateway delivery)', functi
       await deleteRule(bob, 'content', 'cake');
     });
 
+    it('an invitation notifies the invitee, who is its target', async () => {
+      const room = (
+        await call(hs, alice, 'POST', '/_matrix/client/v3/createRoom', { preset: 'private_chat' })
+      ).body.room_id as string;
+      const invite = await call(hs, alice, 'POST', `/_matrix/client/v3/rooms/${enc(room)}/invite`, {
+        user_id: bob.userId,
+      });
+      expect(invite.status).to.equal(200);
+      await settle();
+      const entry = gateway.received.find(
+        (candidate) =>
+          candidate.notification.room_id === room && candidate.notification.type === 'm.room.member',
+      );
+      expect(entry?.notification).to.deep.include({ user_is_target: true, sender: alice.userId });
+      expect(entry?.notification.devices[0]?.tweaks).to.deep.equal({ sound: 'default' });
+    });
+
     it('a gateway answering 500 then 200 gets the notification exactly once', async () => {
       gateway.script.push({ status: 500 });
       const eventId = await send(alice, dm, text('retry me'));
@@ -497,6 +514,16 @@ describe('Push notifications (rules, pushers, counts, gateway delivery)', functi
       const counts = (await context.push.unreadCounts(bob.userId, [room])).get(room);
       expect(counts?.notificationCount).to.equal(2);
       expect(counts?.threads.get(root)?.notificationCount).to.equal(1);
+      // An event related to a thread reply (not itself an m.thread relation) belongs to that thread.
+      await send(
+        carol,
+        room,
+        text('see above', { 'm.relates_to': { rel_type: 'm.reference', event_id: inThread } }),
+      );
+      await settle();
+      const after = (await context.push.unreadCounts(bob.userId, [room])).get(room);
+      expect(after?.threads.get(root)?.notificationCount).to.equal(2);
+      expect(after?.threads.get('main')?.notificationCount).to.equal(1);
     });
 
     it('/notifications lists newest first, pages with from, and filters highlights', async () => {
