@@ -48,12 +48,14 @@ const DEFAULT_SETTLE_TIMEOUT_MS = 2_000;
 
 interface SettleWaiter {
   readonly upTo: number;
+  readonly roomIds: ReadonlySet<string> | undefined;
   readonly resolve: () => void;
 }
 
 export class PushEvaluator {
   private readonly queue: PersistedRoomEvent[] = [];
-  private readonly pending = new Set<number>();
+  /** Stream ordering -> room of each event heard and not yet evaluated. */
+  private readonly pending = new Map<number, string>();
   private waiters: SettleWaiter[] = [];
   private running: Promise<void> | undefined;
   private readonly now: () => number;
@@ -65,19 +67,26 @@ export class PushEvaluator {
   /** Hears of a persisted event; returns at once. */
   observe(persisted: PersistedRoomEvent): void {
     this.queue.push(persisted);
-    this.pending.add(persisted.streamOrdering);
+    this.pending.set(persisted.streamOrdering, persisted.event.roomId);
     this.running ??= this.drain().finally(() => {
       this.running = undefined;
     });
   }
 
-  /** Resolves once every event heard at or below `upTo` is evaluated (or after `timeoutMs`). */
-  settled(upTo = Number.POSITIVE_INFINITY, timeoutMs = DEFAULT_SETTLE_TIMEOUT_MS): Promise<void> {
-    if (this.isSettled(upTo)) return Promise.resolve();
+  /**
+   * Resolves once every event heard at or below `upTo` (in `roomIds`, when given) is
+   * evaluated, or after `timeoutMs`.
+   */
+  settled(
+    upTo = Number.POSITIVE_INFINITY,
+    roomIds?: ReadonlySet<string>,
+    timeoutMs = DEFAULT_SETTLE_TIMEOUT_MS,
+  ): Promise<void> {
+    if (this.isSettled(upTo, roomIds)) return Promise.resolve();
     return new Promise<void>((resolve) => {
       const timer = setTimeout(done, timeoutMs);
       timer.unref();
-      const waiter: SettleWaiter = { upTo, resolve: done };
+      const waiter: SettleWaiter = { upTo, roomIds, resolve: done };
       function done() {
         clearTimeout(timer);
         resolve();
@@ -91,8 +100,10 @@ export class PushEvaluator {
     while (this.running !== undefined) await this.running;
   }
 
-  private isSettled(upTo: number): boolean {
-    for (const ordering of this.pending) if (ordering <= upTo) return false;
+  private isSettled(upTo: number, roomIds: ReadonlySet<string> | undefined): boolean {
+    for (const [ordering, roomId] of this.pending) {
+      if (ordering <= upTo && (roomIds === undefined || roomIds.has(roomId))) return false;
+    }
     return true;
   }
 
@@ -110,7 +121,7 @@ export class PushEvaluator {
         const waiting = this.waiters;
         this.waiters = [];
         for (const waiter of waiting) {
-          if (this.isSettled(waiter.upTo)) waiter.resolve();
+          if (this.isSettled(waiter.upTo, waiter.roomIds)) waiter.resolve();
           else this.waiters.push(waiter);
         }
       }

@@ -105,7 +105,8 @@ export class PushService {
     roomIds: readonly string[],
     upTo?: number,
   ): Promise<Map<string, RoomUnreadCounts>> {
-    await this.evaluator.settled(upTo);
+    // Only events of these rooms matter: a burst elsewhere does not hold this answer.
+    await this.evaluator.settled(upTo, new Set(roomIds));
     return this.storage.push.unreadCounts(userId, roomIds);
   }
 
