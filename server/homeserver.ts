@@ -166,7 +166,10 @@ function assemble(
   });
   rooms.sender.onEventPersisted((persisted) => push.observe(persisted));
   receipts.onReadReceipt(({ userId, roomId, threadId, eventId }) =>
-    push.receiptMoved(userId, roomId, threadId, eventId),
+    // A failure here leaves counts high until the next receipt; the receipt itself stands.
+    push.receiptMoved(userId, roomId, threadId, eventId).catch((error: unknown) => {
+      log.warn({ err: error, roomId, eventId }, 'Clearing notifications after a receipt failed');
+    }),
   );
   presence.onPresenceChanged((record) => sync.observePresence(record));
   notifyOnPresence(notifier, presence, membership, (error) =>
