@@ -23,16 +23,23 @@ export interface PusherRecord {
   readonly createdTs: number;
 }
 
-export interface NotificationRecord {
+export interface NewNotification {
   readonly userId: string;
   readonly roomId: string;
-  readonly eventId: string;
+  /** The event's stream ordering (the event itself is read from the event store). */
   readonly streamOrdering: number;
   /** 'main' for the main timeline, else the thread root's event ID. */
   readonly threadId: string;
   readonly actions: readonly (string | JsonObject)[];
   readonly highlight: boolean;
+}
+
+export interface NotificationRecord extends NewNotification {
+  readonly eventId: string;
+  /** The event's origin_server_ts. */
   readonly ts: number;
+  /** At or before the user's read marks. */
+  readonly read: boolean;
 }
 
 /** Where a user has read up to, by stream ordering; thread null: an unthreaded receipt (all threads). */
@@ -71,12 +78,12 @@ export interface PushStore {
   /** Removes a pushkey for every user (a gateway rejected it). */
   deletePushkey(appId: string, pushkey: string): Promise<number>;
 
-  addNotifications(records: readonly NotificationRecord[]): Promise<void>;
-  /** Newest first; `before`: only stream orderings below it; with `read` from the user's marks. */
+  addNotifications(records: readonly NewNotification[]): Promise<void>;
+  /** Newest first; `before`: only stream orderings below it. Notifications whose event is gone are left out. */
   notificationsOf(
     userId: string,
     options: { readonly before?: number; readonly limit: number; readonly onlyHighlight: boolean },
-  ): Promise<(NotificationRecord & { readonly read: boolean })[]>;
+  ): Promise<NotificationRecord[]>;
   /** Moves a read mark forward (never back). */
   advanceReadMark(mark: ReadMark): Promise<void>;
   /** Unread counts of the rooms (absent: nothing unread). */

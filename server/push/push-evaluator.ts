@@ -12,7 +12,7 @@
  */
 import type { JsonObject, RoomEvent } from '../../protocol/events.js';
 import { PushEventView, type PushOutcome } from '../../protocol/push-rules/index.js';
-import type { NotificationRecord } from '../../storage/push-store.js';
+import type { NewNotification } from '../../storage/push-store.js';
 import type { Storage } from '../../storage/storage.js';
 import type { PersistedRoomEvent } from '../rooms/room-event-sender.js';
 import type { PushRuleStore } from './push-rule-store.js';
@@ -35,8 +35,7 @@ export interface PushEvaluatorOptions {
   readonly onNotified: (notifications: readonly ProducedNotification[]) => void;
   readonly onError: (error: unknown, eventId: string) => void;
   /** Notifications were stored, or a user's read mark moved (`records` empty, `reader` set). */
-  readonly onStored?: (records: readonly NotificationRecord[], reader?: string) => void;
-  readonly now?: () => number;
+  readonly onStored?: (records: readonly NewNotification[], reader?: string) => void;
 }
 
 /** spec push.md "Marking notifications as read": follow relations at most this far to find a thread. */
@@ -58,11 +57,8 @@ export class PushEvaluator {
   private readonly pending = new Map<number, string>();
   private waiters: SettleWaiter[] = [];
   private running: Promise<void> | undefined;
-  private readonly now: () => number;
 
-  constructor(private readonly options: PushEvaluatorOptions) {
-    this.now = options.now ?? Date.now;
-  }
+  constructor(private readonly options: PushEvaluatorOptions) {}
 
   /** Hears of a persisted event; returns at once. */
   observe(persisted: PersistedRoomEvent): void {
@@ -164,9 +160,8 @@ export class PushEvaluator {
       roomMemberCount: room.joined.size,
       senderMayNotify: (key) => room.senderMayNotify(pdu.sender, key),
     });
-    const records: NotificationRecord[] = [];
+    const records: NewNotification[] = [];
     const produced: ProducedNotification[] = [];
-    const ts = this.now();
     for (const userId of recipients) {
       const rules = compiled.get(userId);
       // Members whose rules cannot notify for this type (a muted account, muted reactions) are skipped.
@@ -176,12 +171,10 @@ export class PushEvaluator {
       records.push({
         userId,
         roomId: event.roomId,
-        eventId: event.eventId,
         streamOrdering,
         threadId,
         actions: outcome.actions,
         highlight: outcome.highlight,
-        ts,
       });
       produced.push({ userId, event, streamOrdering, outcome, room });
     }

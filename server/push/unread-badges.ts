@@ -6,7 +6,7 @@
  * the user's read marks move.
  */
 import { LRUCache } from 'lru-cache';
-import type { NotificationRecord } from '../../storage/push-store.js';
+import type { NewNotification } from '../../storage/push-store.js';
 import type { Storage } from '../../storage/storage.js';
 
 export class UnreadBadges {
@@ -27,7 +27,7 @@ export class UnreadBadges {
     return total;
   }
 
-  added(records: readonly NotificationRecord[]): void {
+  added(records: readonly NewNotification[]): void {
     for (const record of records) {
       const cached = this.counts.get(record.userId);
       if (cached !== undefined) this.counts.set(record.userId, cached + 1);

@@ -1,6 +1,8 @@
 import { expect } from 'chai';
-import type { NotificationRecord, PusherRecord } from '../push-store.js';
+import type { NewNotification, PusherRecord } from '../push-store.js';
+import type { Storage } from '../storage.js';
 import { type StorageFactory, useFreshStorage } from './contract-harness.js';
+import { TestRoom } from './test-events.js';
 
 const alice = '@alice:example.org';
 const bob = '@bob:example.org';
@@ -24,18 +26,31 @@ function pusher(fields: Partial<PusherRecord> = {}): PusherRecord {
   };
 }
 
-function notification(streamOrdering: number, fields: Partial<NotificationRecord> = {}): NotificationRecord {
+function notification(streamOrdering: number, fields: Partial<NewNotification> = {}): NewNotification {
   return {
     userId: alice,
     roomId: room,
-    eventId: `$e${streamOrdering}`,
     streamOrdering,
     threadId: 'main',
     actions: ['notify'],
     highlight: false,
-    ts: streamOrdering * 10,
     ...fields,
   };
+}
+
+/** Stores `count` events (stream orderings 1..count on a fresh storage); returns their IDs by ordering. */
+async function storeEvents(
+  storage: Storage,
+  count: number,
+): Promise<Map<number, { eventId: string; ts: number }>> {
+  const testRoom = new TestRoom(room);
+  const events = new Map<number, { eventId: string; ts: number }>();
+  for (let i = 0; i < count; i++) {
+    const event = testRoom.event();
+    const persisted = await storage.events.persistEvent({ event });
+    events.set(persisted.streamOrdering, { eventId: event.eventId, ts: event.pdu.origin_server_ts });
+  }
+  return events;
 }
 
 export function describePushStoreContract(makeStorage: StorageFactory): void {
@@ -122,6 +137,8 @@ export function describePushStoreContract(makeStorage: StorageFactory): void {
     });
 
     it('lists notifications newest first, paged, highlights only on request, with read flags', async () => {
+      const events = await storeEvents(storage(), 4);
+      expect([...events.keys()]).to.deep.equal([1, 2, 3, 4]);
       await storage().push.addNotifications(
         [1, 2, 3, 4].map((n) => notification(n, { highlight: n % 2 === 0 })),
       );
@@ -142,8 +159,11 @@ export function describePushStoreContract(makeStorage: StorageFactory): void {
         [1, true],
       ]);
       const highlights = await storage().push.notificationsOf(alice, { limit: 5, onlyHighlight: true });
-      expect(highlights.map((n) => n.eventId)).to.deep.equal(['$e4', '$e2']);
-      expect(highlights[0]).to.deep.include({ actions: ['notify'], ts: 40, threadId: 'main' });
+      expect(highlights.map((n) => n.eventId)).to.deep.equal([
+        events.get(4)!.eventId,
+        events.get(2)!.eventId,
+      ]);
+      expect(highlights[0]).to.deep.include({ actions: ['notify'], ts: events.get(4)!.ts, threadId: 'main' });
     });
   });
 }

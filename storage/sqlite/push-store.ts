@@ -1,5 +1,6 @@
 import type { JsonObject } from '../../protocol/events.js';
 import type {
+  NewNotification,
   NotificationRecord,
   PusherRecord,
   PushStore,
@@ -32,30 +33,19 @@ interface NotificationRow {
   user_id: string;
   room_id: string;
   stream_ordering: number;
-  event_id: string;
   thread_id: string;
   actions: string;
   highlight: number;
-  ts: number;
 }
 
 const PUSHER_COLUMNS =
   'app_id, pushkey, user_id, device_id, kind, app_display_name, device_display_name, profile_tag, lang, data, created_ts';
-const NOTIFICATION_COLUMNS = 'user_id, room_id, stream_ordering, event_id, thread_id, actions, highlight, ts';
-/** Rows per multi-row INSERT (8 parameters each, well under SQLite's parameter limit). */
+const NOTIFICATION_COLUMNS = 'user_id, room_id, stream_ordering, thread_id, actions, highlight';
+/** Rows per multi-row INSERT (6 parameters each, well under SQLite's parameter limit). */
 const ROWS_PER_INSERT = 50;
 
 function notificationValues(row: NotificationRow): unknown[] {
-  return [
-    row.user_id,
-    row.room_id,
-    row.stream_ordering,
-    row.event_id,
-    row.thread_id,
-    row.actions,
-    row.highlight,
-    row.ts,
-  ];
+  return [row.user_id, row.room_id, row.stream_ordering, row.thread_id, row.actions, row.highlight];
 }
 
 export class SqlitePushStore implements PushStore {
@@ -92,12 +82,12 @@ export class SqlitePushStore implements PushStore {
       deletePushkey: db.prepare<[string, string]>('DELETE FROM pushers WHERE app_id = ? AND pushkey = ?'),
       insertNotification: db.prepare<[NotificationRow]>(
         `INSERT OR REPLACE INTO push_notifications (${NOTIFICATION_COLUMNS})
-         VALUES (@user_id, @room_id, @stream_ordering, @event_id, @thread_id, @actions, @highlight, @ts)`,
+         VALUES (@user_id, @room_id, @stream_ordering, @thread_id, @actions, @highlight)`,
       ),
       insertNotifications: db.prepare<unknown[]>(
         `INSERT OR REPLACE INTO push_notifications (${NOTIFICATION_COLUMNS}) VALUES ${Array.from(
           { length: ROWS_PER_INSERT },
-          () => '(?, ?, ?, ?, ?, ?, ?, ?)',
+          () => '(?, ?, ?, ?, ?, ?)',
         ).join(', ')}`,
       ),
       advanceMark: db.prepare<[string, string, string, number]>(
@@ -118,10 +108,15 @@ export class SqlitePushStore implements PushStore {
       roomsWithNotifications: db
         .prepare<[string], string>('SELECT DISTINCT room_id FROM push_notifications WHERE user_id = ?')
         .pluck(),
-      notificationsOf: db.prepare<[string, number, number, number], NotificationRow>(
-        `SELECT ${NOTIFICATION_COLUMNS} FROM push_notifications
-          WHERE user_id = ? AND stream_ordering < ? AND highlight >= ?
-          ORDER BY stream_ordering DESC LIMIT ?`,
+      notificationsOf: db.prepare<
+        [string, number, number, number],
+        NotificationRow & { event_id: string; origin_server_ts: number }
+      >(
+        `SELECT n.user_id, n.room_id, n.stream_ordering, n.thread_id, n.actions, n.highlight,
+                e.event_id, e.origin_server_ts
+           FROM push_notifications n JOIN events e ON e.stream_ordering = n.stream_ordering
+          WHERE n.user_id = ? AND n.stream_ordering < ? AND n.highlight >= ?
+          ORDER BY n.stream_ordering DESC LIMIT ?`,
       ),
     };
   }
@@ -183,17 +178,15 @@ export class SqlitePushStore implements PushStore {
     return this.enqueue(() => this.statements.deletePushkey.run(appId, pushkey).changes);
   }
 
-  addNotifications(records: readonly NotificationRecord[]): Promise<void> {
+  addNotifications(records: readonly NewNotification[]): Promise<void> {
     if (records.length === 0) return Promise.resolve();
     const rows: NotificationRow[] = records.map((record) => ({
       user_id: record.userId,
       room_id: record.roomId,
       stream_ordering: record.streamOrdering,
-      event_id: record.eventId,
       thread_id: record.threadId,
       actions: JSON.stringify(record.actions),
       highlight: record.highlight ? 1 : 0,
-      ts: record.ts,
     }));
     return this.enqueue(() => {
       let at = 0;
@@ -210,7 +203,7 @@ export class SqlitePushStore implements PushStore {
   async notificationsOf(
     userId: string,
     options: { readonly before?: number; readonly limit: number; readonly onlyHighlight: boolean },
-  ): Promise<(NotificationRecord & { readonly read: boolean })[]> {
+  ): Promise<NotificationRecord[]> {
     const rows = this.statements.notificationsOf.all(
       userId,
       options.before ?? Number.MAX_SAFE_INTEGER,
@@ -224,7 +217,17 @@ export class SqlitePushStore implements PushStore {
         roomMarks = this.marksOf(userId, row.room_id);
         marks.set(row.room_id, roomMarks);
       }
-      return { ...toNotification(row), read: !isUnread(row, roomMarks) };
+      return {
+        userId: row.user_id,
+        roomId: row.room_id,
+        eventId: row.event_id,
+        streamOrdering: row.stream_ordering,
+        threadId: row.thread_id,
+        actions: JSON.parse(row.actions) as NotificationRecord['actions'],
+        highlight: row.highlight === 1,
+        ts: row.origin_server_ts,
+        read: !isUnread(row, roomMarks),
+      };
     });
   }
 
@@ -309,18 +312,5 @@ function toPusher(row: PusherRow): PusherRecord {
     lang: row.lang,
     data: JSON.parse(row.data) as JsonObject,
     createdTs: row.created_ts,
-  };
-}
-
-function toNotification(row: NotificationRow): NotificationRecord {
-  return {
-    userId: row.user_id,
-    roomId: row.room_id,
-    eventId: row.event_id,
-    streamOrdering: row.stream_ordering,
-    threadId: row.thread_id,
-    actions: JSON.parse(row.actions) as NotificationRecord['actions'],
-    highlight: row.highlight === 1,
-    ts: row.ts,
   };
 }

@@ -366,14 +366,13 @@ export const pushNotifications = sqliteTable(
   {
     userId: text('user_id').notNull(),
     roomId: text('room_id').notNull(),
+    /** The event's; its ID and time are read from `events`. */
     streamOrdering: integer('stream_ordering').notNull(),
-    eventId: text('event_id').notNull(),
     /** 'main' or the thread root's event ID. */
     threadId: text('thread_id').notNull(),
     /** JSON array. */
     actions: text('actions').notNull(),
     highlight: integer('highlight').notNull(),
-    ts: integer('ts').notNull(),
   },
   // No second index: every row costs one B-tree insert (a thousand per event in a big room);
   // /notifications sorts the user's rows, found by the primary key's user_id prefix.
