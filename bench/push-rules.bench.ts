@@ -146,6 +146,7 @@ async function serverEvaluation(): Promise<void> {
       const { rooms, push } = hs.context;
       await push.idle();
       const samples: number[] = [];
+      const cpuSamples: number[] = [];
       for (let i = 0; i < 60; i++) {
         const content: JsonObject =
           i % 3 === 0
@@ -158,13 +159,17 @@ async function serverEvaluation(): Promise<void> {
           content,
         });
         const start = performance.now();
+        const cpu = process.cpuUsage();
         await push.idle();
         samples.push(performance.now() - start);
+        const used = process.cpuUsage(cpu);
+        cpuSamples.push((used.user + used.system) / 1000);
       }
       console.log(
         `2. server evaluation of one event, ${MEMBERS} local members (rules cached, notifications stored):`,
       );
       console.log(`   after the send returned, until stored: ${summary(samples.slice(10))}`);
+      console.log(`   process CPU time in that span: ${summary(cpuSamples.slice(10))}`);
     },
   );
 }
