@@ -12,7 +12,6 @@ import {
   createClient,
   EventType,
   type MatrixClient,
-  type MatrixError,
   type MatrixEvent,
   MsgType,
   Preset,
@@ -103,24 +102,6 @@ function waitForTimelineEvent(
   );
 }
 
-/**
- * The SDK will not start its sync loop without the user's push rules, which
- * Myelin does not serve yet (issue #8): while GET /pushrules/ is answered
- * 404 M_UNRECOGNIZED, the client gets an empty rule set instead. Once the
- * server serves push rules, the client uses them and this does nothing.
- */
-function withoutServerPushRules(client: MatrixClient): void {
-  const fetchPushRules = client.getPushRules.bind(client);
-  client.getPushRules = async () => {
-    try {
-      return await fetchPushRules();
-    } catch (error) {
-      if ((error as MatrixError).errcode !== 'M_UNRECOGNIZED') throw error;
-      return { global: { override: [], content: [], room: [], sender: [], underride: [] } };
-    }
-  };
-}
-
 describe('matrix-js-sdk v36 against Myelin', function () {
   this.timeout(30_000);
   let hs: TestHomeserver;
@@ -158,7 +139,6 @@ describe('matrix-js-sdk v36 against Myelin', function () {
       deviceId: session.device_id,
     });
     clients.push(client);
-    withoutServerPushRules(client);
     await client.startClient({ initialSyncLimit: 20 });
     await waitForPrepared(client);
     return client;
@@ -167,6 +147,8 @@ describe('matrix-js-sdk v36 against Myelin', function () {
   it('two clients chat: invite, join, emoji messages, a reaction and an edit, each seen by the other', async () => {
     const alice = await signIn('alice');
     const bob = await signIn('bob');
+    // The SDK fetched the server's push rules (GET /pushrules/) before its first sync.
+    expect(alice.pushRules?.global.override?.[0]?.rule_id).to.equal('.m.rule.master');
 
     const { room_id: roomId } = await alice.createRoom({
       preset: Preset.PrivateChat,

@@ -24,6 +24,7 @@ import type { RateLimiter } from './http/rate-limit.js';
 import type { MediaService } from './media/media-service.js';
 import type { UrlPreviewService } from './media/url-preview.js';
 import type { OpenApiDocument } from './openapi/document.js';
+import type { PushService } from './push/push-service.js';
 import type { RetentionService } from './retention/retention-service.js';
 import type { HistoryVisibility } from './rooms/history-visibility.js';
 import type { ReceiptService } from './rooms/receipts.js';
@@ -78,6 +79,8 @@ export interface HomeserverContext {
   readonly typing: TypingService;
   /** Receipts (m.read, m.read.private, io.myelin.delivered) and m.fully_read markers (rooms/receipts.ts). */
   readonly receipts: ReceiptService;
+  /** Push rules, pushers, unread counts (`unreadCounts`) and delivery to push gateways (push/push-service.ts). */
+  readonly push: PushService;
   /** A user's tags on rooms, kept as m.tag room account data (rooms/room-tags.ts). */
   readonly tags: RoomTags;
   /** Users' archived conversations: the io.myelin.archived tag, unarchive on activity (rooms/room-archive.ts). */

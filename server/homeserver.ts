@@ -52,6 +52,7 @@ import { scheduleMediaRetention } from './media/retention.js';
 import { createTranscoder, type Transcoder } from './media/transcoder.js';
 import { UrlPreviewService } from './media/url-preview.js';
 import { buildOpenApiDocument, type OpenApiDocument } from './openapi/document.js';
+import { PushService } from './push/push-service.js';
 import { RetentionService } from './retention/retention-service.js';
 import { announceProfileChange, leaveRoomsOnDeactivation } from './rooms/account-hooks.js';
 import { createHistoryVisibility } from './rooms/history-visibility.js';
@@ -191,6 +192,20 @@ function assemble(
   const archive = new RoomArchive(storage, tags, config.server_name, log);
   const retention = new RetentionService(storage, config.retention, log);
   rooms.sender.onEventPersisted(archive.eventPersisted);
+  const push = new PushService({
+    config,
+    storage,
+    reads: rooms.reads,
+    log,
+    notifyUsers: (userIds) => notifier.notifyUsers(userIds, 'account_data'),
+  });
+  rooms.sender.onEventPersisted((persisted) => push.observe(persisted));
+  receipts.onReadReceipt(({ userId, roomId, threadId, eventId }) =>
+    // A failure here leaves counts high until the next receipt; the receipt itself stands.
+    push.receiptMoved(userId, roomId, threadId, eventId).catch((error: unknown) => {
+      log.warn({ err: error, roomId, eventId }, 'Clearing notifications after a receipt failed');
+    }),
+  );
   presence.onPresenceChanged((record) => sync.observePresence(record));
   notifyOnPresence(notifier, presence, membership, (error) =>
     log.warn({ err: error }, 'Presence notification failed'),
@@ -220,6 +235,7 @@ function assemble(
       async ({ userId, erase }) => {
         if (erase) await searchIndexer.eraseSender(userId);
       },
+      ({ userId }) => push.removePushersOf(userId),
     ],
     membership,
     profiles: createProfileService({
@@ -238,6 +254,7 @@ function assemble(
     tags,
     archive,
     retention,
+    push,
     directory,
     sharedSecretRegistration: createSharedSecretRegistration(accountKeys.registrationSharedSecret),
     historyVisibility: createHistoryVisibility(storage),
@@ -349,6 +366,7 @@ function assemble(
         await retention.stop();
         await searchIndexer.close();
         if (searchIndex !== storage.search) await searchIndex.close();
+        await push.stop();
         await sessions.close();
         await mediaRetention?.destroy();
         await urlPreviews.close();

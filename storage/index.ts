@@ -18,6 +18,7 @@ export {
   runMigrations,
 } from './migrations.js';
 export type * from './presence-store.js';
+export type * from './push-store.js';
 export * from './receipt-store.js';
 export type * from './registration-token-store.js';
 export type * from './relation-store.js';

@@ -10,6 +10,7 @@ import type { LoginTokenStore } from './login-token-store.js';
 import type { MediaStore } from './media-store.js';
 import type { MembershipStore } from './membership-store.js';
 import type { PresenceStore } from './presence-store.js';
+import type { PushStore } from './push-store.js';
 import type { ReceiptStore } from './receipt-store.js';
 import type { RegistrationTokenStore } from './registration-token-store.js';
 import type { RelationStore } from './relation-store.js';
@@ -69,6 +70,8 @@ export interface Storage {
   readonly search: SearchIndex;
   /** Old history moved to compressed segments (retention); EventStore reads include it. */
   readonly coldStorage: ColdStorage;
+  /** Push rules, pushers, notifications and read marks (issue #8). */
+  readonly push: PushStore;
 
   /**
    * Groups writes of several stores into one atomic transaction. `queueWrites`

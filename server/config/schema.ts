@@ -503,6 +503,42 @@ export const ConfigSchema = Type.Object(
         }),
       },
     ),
+    push: Section('Push notifications to push gateways (client-server "Push Notifications").', {
+      enabled: Type.Boolean({
+        default: true,
+        description: 'Deliver notifications to pushers; unread counts and /notifications work either way.',
+      }),
+      allow_private_gateways: Type.Boolean({
+        default: false,
+        description:
+          'Allow push gateway URLs that resolve to loopback, private or link-local addresses (tests, a gateway on the same host). Off, such pushers are refused and never contacted (no SSRF).',
+      }),
+      allowed_gateway_hosts: Type.Array(Type.String(), {
+        default: [],
+        description: 'If not empty, push gateway URLs must have one of these host names.',
+      }),
+      request_timeout_ms: Type.Integer({
+        minimum: 100,
+        default: 10_000,
+        description: 'How long one request to a push gateway may take before it is retried.',
+      }),
+      max_retry_delay_ms: Type.Integer({
+        minimum: 10,
+        default: 300_000,
+        description:
+          'Longest wait between retries of a failing gateway (the delay doubles from initial_retry_delay_ms up to this).',
+      }),
+      initial_retry_delay_ms: Type.Integer({
+        minimum: 1,
+        default: 1000,
+        description: 'First wait before retrying a failed delivery.',
+      }),
+      max_attempts: Type.Integer({
+        minimum: 1,
+        default: 10,
+        description: 'Attempts per notification before it is dropped.',
+      }),
+    }),
     docs: Section('API documentation.', {
       enabled: Type.Boolean({ default: true, description: 'Serve Swagger UI at /_matrix/docs.' }),
     }),

@@ -47,7 +47,16 @@ export interface ReceiptInput {
   readonly threadId?: string | null;
 }
 
+/** Hears of a user's read receipt moving forward (push: notifications up to it are read). */
+export type ReadReceiptListener = (receipt: {
+  userId: string;
+  roomId: string;
+  threadId: string | null;
+  eventId: string;
+}) => Promise<void>;
+
 export class ReceiptService {
+  private readonly readListeners: ReadReceiptListener[] = [];
   private readonly storage: Storage;
   private readonly now: () => number;
   private readonly notifier: () => ReceiptWakeup | undefined;
@@ -72,6 +81,11 @@ export class ReceiptService {
     this.notifier = options.notifier ?? (() => undefined);
     this.deliveredAnnounceDelayMs = options.deliveredAnnounceDelayMs ?? 100;
     this.delivered = new LRUCache({ max: options.deliveredCacheSize ?? 100_000 });
+  }
+
+  /** Called, and awaited, after an m.read or m.read.private receipt moved and before syncs wake. */
+  onReadReceipt(listener: ReadReceiptListener): void {
+    this.readListeners.push(listener);
   }
 
   /**
@@ -104,6 +118,10 @@ export class ReceiptService {
         eventId: input.eventId,
         data,
       });
+      if (input.receiptType === RECEIPT_READ || input.receiptType === RECEIPT_READ_PRIVATE) {
+        const moved = { userId: input.userId, roomId: input.roomId, threadId, eventId: input.eventId };
+        for (const listener of this.readListeners) await listener(moved);
+      }
       this.notifier()?.notifyRooms([input.roomId], 'receipts');
     });
   }

@@ -23,6 +23,8 @@ import { mutualRoomsRoutes } from './mutual-rooms.js';
 import { openIdRoutes } from './openid.js';
 import { presenceRoutes } from './presence.js';
 import { profileRoutes } from './profile.js';
+import { pushRuleRoutes } from './push-rules.js';
+import { pusherRoutes } from './pushers.js';
 import { readMarkerRoutes } from './read-markers.js';
 import { receiptRoutes } from './receipts.js';
 import { registerRoutes } from './register.js';
@@ -90,4 +92,6 @@ export const allRoutes: readonly Route[] = [
   ...mediaRoutes,
   ...mediaAdminRoutes,
   ...searchRoutes,
+  ...pushRuleRoutes,
+  ...pusherRoutes,
 ];

@@ -4,6 +4,7 @@
  * filtered.
  */
 import type { JsonObject } from '../../protocol/events.js';
+import { PUSH_RULES_ACCOUNT_DATA } from '../push/push-rule-store.js';
 import { matchesEventFilter, matchesRoomEventFilter } from '../rooms/event-filter.js';
 import type { SyncDeps, SyncRequest } from './sync-context.js';
 
@@ -35,6 +36,19 @@ export async function accountDataChanges(
       changes.byRoom.set(entry.roomId, events);
     }
     events.push(event);
+  }
+  // push.md "Push Rules: Events": clients learn the rules from m.push_rules; a user who
+  // never changed a rule has none stored, so an initial sync shows the defaults.
+  if (
+    request.since === null &&
+    !entries.some((entry) => entry.roomId === null && entry.type === PUSH_RULES_ACCOUNT_DATA) &&
+    matchesEventFilter(filter.accountData, { type: PUSH_RULES_ACCOUNT_DATA })
+  ) {
+    const global = deps.hs.push.rules.defaultRuleSet(request.requester.userId);
+    changes.global.push({
+      type: PUSH_RULES_ACCOUNT_DATA,
+      content: { global: global as unknown as JsonObject },
+    });
   }
   applyLimit(changes.global, filter.accountData?.limit);
   for (const events of changes.byRoom.values()) applyLimit(events, filter.roomAccountData?.limit);

@@ -24,6 +24,7 @@ export type SyncServices = Pick<
   | 'toDevice'
   | 'deviceKeys'
   | 'archive'
+  | 'push'
 >;
 
 export interface SyncRequest {

@@ -114,6 +114,7 @@ export async function buildSyncResponse(
       await Promise.all(plans.map((plan) => joinedRoom(deps, request, plan, ephemeral, accountData)))
     ).filter((draft): draft is JoinedRoomDraft => draft !== null);
     await formatTimelines(deps, request, drafts, formatting);
+    await addUnreadCounts(deps, request, drafts);
     for (const draft of drafts) {
       join[draft.roomId] = draft.body;
       const last = draft.lastFromOthers;
@@ -232,7 +233,7 @@ async function joinedRoom(
     state: { events: formatStateEvents(request, state) },
     ephemeral: { events: roomEphemeral },
     account_data: { events: roomAccountData },
-    // unread_notifications and unread_thread_notifications come with push rules (#8).
+    // unread_notifications (and unread_thread_notifications) are added per slice: addUnreadCounts.
   };
   const membersChanged = [...timeline.events, ...state].some((event) => event.pdu.type === 'm.room.member');
   if (sendAll || membersChanged) body.summary = await roomSummary(deps, roomId, requester.userId);
@@ -247,6 +248,51 @@ async function joinedRoom(
     shared: sharedSlice,
     lastFromOthers,
   };
+}
+
+/**
+ * Unread counts of a slice of rooms (push.md "Receiving notifications"), read once
+ * the push evaluation has caught up with the response's events position. With the
+ * timeline filter's `unread_thread_notifications`, threads are counted apart
+ * (client-server "Threaded read receipts"): unread_notifications then counts the
+ * main timeline only.
+ */
+async function addUnreadCounts(
+  deps: SyncDeps,
+  request: SyncRequest,
+  drafts: readonly JoinedRoomDraft[],
+): Promise<void> {
+  if (drafts.length === 0) return;
+  const counts = await deps.hs.push.unreadCounts(
+    request.requester.userId,
+    drafts.map((draft) => draft.roomId),
+    request.upTo.events,
+  );
+  const byThread = request.filter.timeline?.unread_thread_notifications === true;
+  for (const draft of drafts) {
+    const room = counts.get(draft.roomId);
+    if (!byThread) {
+      draft.body.unread_notifications = {
+        notification_count: room?.notificationCount ?? 0,
+        highlight_count: room?.highlightCount ?? 0,
+      };
+      continue;
+    }
+    const main = room?.threads.get('main');
+    draft.body.unread_notifications = {
+      notification_count: main?.notificationCount ?? 0,
+      highlight_count: main?.highlightCount ?? 0,
+    };
+    const threads: JsonObject = {};
+    for (const [threadId, thread] of room?.threads ?? []) {
+      if (threadId === 'main') continue;
+      threads[threadId] = {
+        notification_count: thread.notificationCount,
+        highlight_count: thread.highlightCount,
+      };
+    }
+    draft.body.unread_thread_notifications = threads;
+  }
 }
 
 /**

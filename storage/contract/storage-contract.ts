@@ -11,6 +11,7 @@ import { describeLoginTokenStoreContract } from './login-token-store.contract.js
 import { describeMediaStoreContract } from './media-store.contract.js';
 import { describeMembershipStoreContract } from './membership-store.contract.js';
 import { describePresenceStoreContract } from './presence-store.contract.js';
+import { describePushStoreContract } from './push-store.contract.js';
 import { describeReceiptStoreContract } from './receipt-store.contract.js';
 import { describeRegistrationTokenStoreContract } from './registration-token-store.contract.js';
 import { describeRelationStoreContract } from './relation-store.contract.js';
@@ -52,5 +53,6 @@ export function describeStorageContract(name: string, makeStorage: StorageFactor
     describeKeyBackupStoreContract(makeStorage);
     describeE2eKeyStoreContract(makeStorage);
     describeMediaStoreContract(makeStorage);
+    describePushStoreContract(makeStorage);
   });
 }

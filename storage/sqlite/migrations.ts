@@ -574,4 +574,50 @@ CREATE TABLE cold_redacted (
 ) STRICT, WITHOUT ROWID;
 `,
   },
+  {
+    version: 10,
+    name: 'push: push rules, pushers, notifications and read marks (unread counts)',
+    sql: `
+CREATE TABLE push_rules (
+  user_id TEXT PRIMARY KEY NOT NULL,
+  rules TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE pushers (
+  app_id TEXT NOT NULL,
+  pushkey TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  device_id TEXT,
+  kind TEXT NOT NULL,
+  app_display_name TEXT NOT NULL,
+  device_display_name TEXT NOT NULL,
+  profile_tag TEXT,
+  lang TEXT NOT NULL,
+  data TEXT NOT NULL,
+  created_ts INTEGER NOT NULL,
+  PRIMARY KEY (app_id, pushkey, user_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX pushers_by_user ON pushers (user_id);
+
+-- Narrow rows (the event's ID and time are read from events by stream ordering): a
+-- notifying message in a 1,000-member room writes 1,000 of them.
+CREATE TABLE push_notifications (
+  user_id TEXT NOT NULL,
+  room_id TEXT NOT NULL,
+  stream_ordering INTEGER NOT NULL,
+  thread_id TEXT NOT NULL,
+  actions TEXT NOT NULL,
+  highlight INTEGER NOT NULL,
+  PRIMARY KEY (user_id, room_id, stream_ordering)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE push_read_marks (
+  user_id TEXT NOT NULL,
+  room_id TEXT NOT NULL,
+  thread_id TEXT NOT NULL,
+  stream_ordering INTEGER NOT NULL,
+  PRIMARY KEY (user_id, room_id, thread_id)
+) STRICT, WITHOUT ROWID;
+`,
+  },
 ];

@@ -578,6 +578,61 @@ export const coldRedacted = sqliteTable('cold_redacted', {
   json: text('json').notNull(),
 });
 
+export const pushRules = sqliteTable('push_rules', {
+  userId: text('user_id').primaryKey(),
+  /** JSON: the user's changes over the server-default rules. */
+  rules: text('rules').notNull(),
+});
+
+export const pushers = sqliteTable(
+  'pushers',
+  {
+    appId: text('app_id').notNull(),
+    pushkey: text('pushkey').notNull(),
+    userId: text('user_id').notNull(),
+    deviceId: text('device_id'),
+    kind: text('kind').notNull(),
+    appDisplayName: text('app_display_name').notNull(),
+    deviceDisplayName: text('device_display_name').notNull(),
+    profileTag: text('profile_tag'),
+    lang: text('lang').notNull(),
+    /** JSON object. */
+    data: text('data').notNull(),
+    createdTs: integer('created_ts').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.appId, t.pushkey, t.userId] }), index('pushers_by_user').on(t.userId)],
+);
+
+export const pushNotifications = sqliteTable(
+  'push_notifications',
+  {
+    userId: text('user_id').notNull(),
+    roomId: text('room_id').notNull(),
+    /** The event's; its ID and time are read from `events`. */
+    streamOrdering: integer('stream_ordering').notNull(),
+    /** 'main' or the thread root's event ID. */
+    threadId: text('thread_id').notNull(),
+    /** JSON array. */
+    actions: text('actions').notNull(),
+    highlight: integer('highlight').notNull(),
+  },
+  // No second index: every row costs one B-tree insert (a thousand per event in a big room);
+  // /notifications sorts the user's rows, found by the primary key's user_id prefix.
+  (t) => [primaryKey({ columns: [t.userId, t.roomId, t.streamOrdering] })],
+);
+
+export const pushReadMarks = sqliteTable(
+  'push_read_marks',
+  {
+    userId: text('user_id').notNull(),
+    roomId: text('room_id').notNull(),
+    /** '' for an unthreaded receipt. */
+    threadId: text('thread_id').notNull(),
+    streamOrdering: integer('stream_ordering').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.roomId, t.threadId] })],
+);
+
 export const sqliteSchema = {
   streamPositions,
   stateSnapshots,
@@ -622,4 +677,8 @@ export const sqliteSchema = {
   coldSegments,
   coldEvents,
   coldRedacted,
+  pushRules,
+  pushers,
+  pushNotifications,
+  pushReadMarks,
 };

@@ -22,6 +22,7 @@ import { SqliteMediaStore } from './media-store.js';
 import { SqliteMembershipStore } from './membership-store.js';
 import { sqliteMigrations } from './migrations.js';
 import { SqlitePresenceStore } from './presence-store.js';
+import { SqlitePushStore } from './push-store.js';
 import { SqliteReceiptStore } from './receipt-store.js';
 import { SqliteRegistrationTokenStore } from './registration-token-store.js';
 import { SqliteRelationStore } from './relation-store.js';
@@ -100,6 +101,7 @@ class SqliteStorageImpl implements SqliteStorage {
   readonly media: SqliteMediaStore;
   readonly search: SqliteSearchIndex;
   readonly coldStorage: ColdArchive;
+  readonly push: SqlitePushStore;
   private readonly writeQueue: SqliteWriteQueue;
   private readonly eventStatements: EventStatements;
   private closed = false;
@@ -134,6 +136,7 @@ class SqliteStorageImpl implements SqliteStorage {
     this.keyBackups = new SqliteKeyBackupStore(connection, this.enqueueAlone);
     this.media = new SqliteMediaStore(connection, this.enqueueAlone);
     this.search = new SqliteSearchIndex(connection, this.enqueueAlone);
+    this.push = new SqlitePushStore(connection, this.enqueueAlone);
   }
 
   /** A writer called outside `transaction` is a transaction of its own (still group-committed). */

@@ -1,0 +1,276 @@
+/**
+ * Push figures of issue #8. Prints, asserts nothing.
+ *   1. Rule evaluation alone (protocol/push-rules): one event evaluated for every
+ *      member of a 1,000-member room, each member with their own compiled rule set
+ *      (one in ten with custom rules: a muted room, a keyword, a sender rule).
+ *   2. The server's evaluation of one event in a room of 1,000 local members: from
+ *      the persisted event to its notifications stored (PushService.idle()).
+ *   3. Send latency (RoomEventSender.sendEvent, closed loop, one client) in a room of
+ *      100 members, without pushers and then with each member holding a pusher to a
+ *      loopback gateway (delivery runs on the same event loop, off the send path).
+ * Run: node --import tsx bench/push-rules.bench.ts [--members=1000] [--sends=300] [--only=1|2|3]
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import type { JsonObject } from '../protocol/events.js';
+import {
+  CompiledPushRules,
+  EMPTY_USER_PUSH_RULES,
+  effectivePushRules,
+  PushEventView,
+  putUserRule,
+  type UserPushRules,
+} from '../protocol/push-rules/index.js';
+import { defaultConfig } from '../server/config/index.js';
+import { createHomeserver } from '../server/homeserver.js';
+
+const arg = (name: string, fallback: number) => {
+  const found = process.argv.find((a) => a.startsWith(`--${name}=`));
+  return found === undefined ? fallback : Number(found.split('=')[1]);
+};
+const MEMBERS = arg('members', 1000);
+const SENDS = arg('sends', 300);
+const ROOM = '!bench:bench.test';
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+function summary(samples: number[]): string {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return `p50 ${percentile(sorted, 50).toFixed(3)} ms, p99 ${percentile(sorted, 99).toFixed(3)} ms, max ${sorted.at(-1)!.toFixed(3)} ms`;
+}
+
+function customRules(userId: string, i: number): UserPushRules {
+  let user = EMPTY_USER_PUSH_RULES;
+  const steps = [
+    (u: UserPushRules) =>
+      putUserRule(u, 'override', `mute-${i}`, {
+        actions: [],
+        conditions: [{ kind: 'event_match', key: 'room_id', pattern: `!other${i}:bench.test` }],
+      }),
+    (u: UserPushRules) => putUserRule(u, 'content', 'kw', { pattern: `word${i}*`, actions: ['notify'] }),
+    (u: UserPushRules) => putUserRule(u, 'sender', `@spam${i}:bench.test`, { actions: [] }),
+  ];
+  for (const step of steps) {
+    const verdict = step(user);
+    if (verdict.ok) user = verdict.value;
+  }
+  void userId;
+  return user;
+}
+
+function pureEvaluation(): void {
+  const users = Array.from({ length: MEMBERS }, (_, i) => `@u${i}:bench.test`);
+  let start = performance.now();
+  const compiled = users.map(
+    (userId, i) =>
+      new CompiledPushRules(
+        effectivePushRules(userId, i % 10 === 0 ? customRules(userId, i) : EMPTY_USER_PUSH_RULES),
+      ),
+  );
+  const compileMs = performance.now() - start;
+  const events: JsonObject[] = [
+    { type: 'm.room.message', content: { msgtype: 'm.text', body: 'hello everyone, word5 here' } },
+    {
+      type: 'm.room.message',
+      content: { msgtype: 'm.text', body: 'hi @u7', 'm.mentions': { user_ids: ['@u7:bench.test'] } },
+    },
+    {
+      type: 'm.reaction',
+      content: { 'm.relates_to': { rel_type: 'm.annotation', event_id: '$x', key: '👍' } },
+    },
+    { type: 'm.room.encrypted', content: { algorithm: 'm.megolm.v1.aes-sha2', ciphertext: 'AAAA' } },
+  ];
+  const samples: number[] = [];
+  let notified = 0;
+  for (let round = 0; round < 200; round++) {
+    const event = events[round % events.length]!;
+    start = performance.now();
+    const view = new PushEventView({
+      event: { ...event, room_id: ROOM, sender: '@sender:bench.test', event_id: `$e${round}` },
+      roomMemberCount: MEMBERS,
+      senderMayNotify: () => false,
+    });
+    for (let i = 0; i < compiled.length; i++) {
+      if (compiled[i]!.evaluate(view, { displayName: `User ${i}` })?.notify) notified++;
+    }
+    samples.push(performance.now() - start);
+  }
+  console.log(`1. evaluation alone, ${MEMBERS} members per event (200 events, 4 kinds):`);
+  console.log(
+    `   compile ${MEMBERS} rule sets: ${compileMs.toFixed(1)} ms; per event: ${summary(samples.slice(20))}`,
+  );
+  console.log(`   (${notified} notifications produced)`);
+}
+
+async function withServer<T>(
+  configure: (config: ReturnType<typeof defaultConfig>) => void,
+  work: (hs: Awaited<ReturnType<typeof createHomeserver>>) => Promise<T>,
+): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), 'myelin-push-bench-'));
+  const config = defaultConfig({ server_name: 'bench.test', data_dir: dir, port: 0 });
+  config.listeners = [{ ...config.listeners[0]!, port: 0, bind_addresses: ['127.0.0.1'] }];
+  configure(config);
+  const hs = await createHomeserver(config, { logger: pino({ level: 'error' }) });
+  try {
+    return await work(hs);
+  } finally {
+    await hs.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function roomWithMembers(
+  hs: Awaited<ReturnType<typeof createHomeserver>>,
+  count: number,
+): Promise<{ roomId: string; members: string[] }> {
+  const { rooms, storage } = hs.context;
+  const sender = '@sender:bench.test';
+  const members = Array.from({ length: count }, (_, i) => `@m${i}:bench.test`);
+  for (const userId of [sender, ...members])
+    await storage.accounts.createAccount({ userId, passwordHash: 'x', createdTs: Date.now() });
+  const { roomId } = await rooms.createRoom(sender, { preset: 'public_chat', name: 'Bench' });
+  await Promise.all(members.map((userId) => rooms.membership.join(roomId, userId)));
+  return { roomId, members };
+}
+
+async function serverEvaluation(): Promise<void> {
+  await withServer(
+    () => {},
+    async (hs) => {
+      const { roomId } = await roomWithMembers(hs, MEMBERS);
+      const { rooms, push } = hs.context;
+      await push.idle();
+      const samples: number[] = [];
+      const cpuSamples: number[] = [];
+      for (let i = 0; i < 60; i++) {
+        const content: JsonObject =
+          i % 3 === 0
+            ? { msgtype: 'm.text', body: `hi @m${i}`, 'm.mentions': { user_ids: [`@m${i}:bench.test`] } }
+            : { msgtype: 'm.text', body: `message ${i}` };
+        await rooms.sender.sendEvent({
+          roomId,
+          sender: '@sender:bench.test',
+          type: 'm.room.message',
+          content,
+        });
+        const start = performance.now();
+        const cpu = process.cpuUsage();
+        await push.idle();
+        samples.push(performance.now() - start);
+        const used = process.cpuUsage(cpu);
+        cpuSamples.push((used.user + used.system) / 1000);
+      }
+      console.log(
+        `2. server evaluation of one event, ${MEMBERS} local members (rules cached, notifications stored):`,
+      );
+      console.log(`   after the send returned, until stored: ${summary(samples.slice(10))}`);
+      console.log(`   process CPU time in that span: ${summary(cpuSamples.slice(10))}`);
+    },
+  );
+}
+
+/** The push gateway runs in a child process: its own HTTP work stays off the measured server's loop. */
+async function startGateway(): Promise<{ url: string; requests: () => Promise<number>; stop: () => void }> {
+  const child = spawn(
+    process.execPath,
+    [
+      '-e',
+      `let n = 0;
+       const server = require('node:http').createServer((req, res) => {
+         req.resume();
+         req.on('end', () => { n++; res.writeHead(200, { 'content-type': 'application/json' }); res.end('{"rejected":[]}'); });
+       });
+       server.listen(0, '127.0.0.1', () => process.send({ port: server.address().port }));
+       process.on('message', () => process.send({ requests: n }));`,
+    ],
+    { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
+  );
+  const port = await new Promise<number>((resolve) =>
+    child.once('message', (message) => resolve((message as { port: number }).port)),
+  );
+  return {
+    url: `http://127.0.0.1:${port}/_matrix/push/v1/notify`,
+    requests: () =>
+      new Promise((resolve) => {
+        child.once('message', (message) => resolve((message as { requests: number }).requests));
+        child.send('count');
+      }),
+    stop: () => child.kill(),
+  };
+}
+
+async function sendLatency(): Promise<void> {
+  const gateway = await startGateway();
+  try {
+    await withServer(
+      (config) => {
+        config.push.allow_private_gateways = true;
+      },
+      async (hs) => {
+        const { roomId, members } = await roomWithMembers(hs, 100);
+        const { rooms, push } = hs.context;
+        const run = async () => {
+          const samples: number[] = [];
+          const loopBefore = performance.eventLoopUtilization();
+          for (let i = 0; i < SENDS; i++) {
+            const start = performance.now();
+            await rooms.sender.sendEvent({
+              roomId,
+              sender: '@sender:bench.test',
+              type: 'm.room.message',
+              content: { msgtype: 'm.text', body: `m ${i}` },
+            });
+            samples.push(performance.now() - start);
+          }
+          await push.idle();
+          // Main-thread busy time over the run, deliveries' completion included.
+          const loop = performance.eventLoopUtilization(loopBefore);
+          return { samples: samples.slice(20), busyMsPerSend: loop.active / SENDS };
+        };
+        await push.idle();
+        const without = await run();
+        for (const [i, userId] of members.entries()) {
+          await push.setPusher(userId, null, {
+            kind: 'http',
+            appId: 'bench',
+            pushkey: `key${i}`,
+            appDisplayName: 'Bench',
+            deviceDisplayName: 'Device',
+            lang: 'en',
+            data: { url: gateway.url },
+          });
+        }
+        const withPushers = await run();
+        console.log(`3. send latency, room of 100 members, ${SENDS} sequential sends each:`);
+        console.log(
+          `   without pushers:   ${summary(without.samples)}; main thread busy ${without.busyMsPerSend.toFixed(2)} ms per send`,
+        );
+        console.log(
+          `   with 100 pushers:  ${summary(withPushers.samples)}; main thread busy ${withPushers.busyMsPerSend.toFixed(2)} ms per send (${await gateway.requests()} gateway requests)`,
+        );
+      },
+    );
+  } finally {
+    gateway.stop();
+  }
+}
+
+console.log(
+  `load average ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}`,
+);
+const only = arg('only', 0);
+if (only === 0 || only === 1) pureEvaluation();
+if (only === 0 || only === 2) await serverEvaluation();
+if (only === 0 || only === 3) await sendLatency();
+console.log(
+  `load average ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}`,
+);

@@ -1,0 +1,90 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { expect } from 'chai';
+import { type GatewayPush, GatewayQueues, type PushTarget } from './gateway-queues.js';
+
+describe('gateway queues (push delivery HTTP side)', () => {
+  let server: Server;
+  let url: string;
+  const answers: { status: number; body: string }[] = [];
+  const received: string[] = [];
+
+  before(async () => {
+    server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk) => {
+        body += chunk;
+      });
+      req.on('end', () => {
+        received.push(body);
+        const answer = answers.shift() ?? { status: 200, body: '{"rejected":[]}' };
+        res.writeHead(answer.status, { 'content-type': 'application/json' });
+        res.end(answer.body);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/_matrix/push/v1/notify`;
+  });
+  after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  beforeEach(() => {
+    answers.length = 0;
+    received.length = 0;
+  });
+
+  function queues(events: { settled: number; rejected: PushTarget[] }, maxAttempts = 5) {
+    return new GatewayQueues({
+      policy: { allowPrivate: true },
+      requestTimeoutMs: 2000,
+      initialRetryDelayMs: 5,
+      maxRetryDelayMs: 20,
+      maxAttempts,
+      onRejected: (targets) => events.rejected.push(...targets),
+      onSettled: () => {
+        events.settled++;
+      },
+      log: () => {},
+    });
+  }
+
+  const push = (eventId: string, pushkey = 'k'): GatewayPush => ({
+    key: `@u:x ${url}`,
+    url,
+    body: JSON.stringify({ notification: { event_id: eventId } }),
+    eventId,
+    targets: [{ userId: '@u:x', appId: 'a', pushkey }],
+  });
+
+  async function until(check: () => boolean): Promise<void> {
+    for (let i = 0; i < 200 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+
+  it('retries 5xx and 429 with backoff, in order, and delivers each push once', async () => {
+    const events = { settled: 0, rejected: [] as PushTarget[] };
+    const q = queues(events);
+    answers.push({ status: 500, body: '' }, { status: 429, body: '' });
+    q.add(push('$1'));
+    q.add(push('$2'));
+    await until(() => events.settled === 2);
+    await q.stop();
+    expect(received.map((body) => JSON.parse(body).notification.event_id)).to.deep.equal([
+      '$1',
+      '$1',
+      '$1',
+      '$2',
+    ]);
+  });
+
+  it('reports rejected pushkeys, drops on 4xx and gives up after max attempts', async () => {
+    const events = { settled: 0, rejected: [] as PushTarget[] };
+    const q = queues(events, 2);
+    answers.push({ status: 200, body: '{"rejected":["gone"]}' }, { status: 400, body: '' });
+    answers.push({ status: 503, body: '' }, { status: 503, body: '' });
+    q.add(push('$1', 'gone'));
+    q.add(push('$2'));
+    q.add(push('$3'));
+    await until(() => events.settled === 3);
+    await q.stop();
+    expect(events.rejected).to.deep.equal([{ userId: '@u:x', appId: 'a', pushkey: 'gone' }]);
+    expect(received).to.have.length(4);
+  });
+});

@@ -1,0 +1,204 @@
+/**
+ * Push evaluation off the send path (push.md "Server behaviour"): each persisted
+ * event is queued, and a single worker evaluates the queue in stream order. For
+ * each event it reads the room's facts once (cached until the room's state
+ * changes), evaluates the compiled rules of the local joined members except the
+ * sender (and of a local invitee) whose rules could notify for the event's type
+ * at all, stores a notification for every `notify`
+ * outcome, and hands those to delivery. A user sending in a room has read it up
+ * to their own event. Sync waits for `settled(position)` so that a new event's
+ * notification count appears in the same response as the event (push.md
+ * "Server behaviour").
+ */
+import type { JsonObject, RoomEvent } from '../../protocol/events.js';
+import { PushEventView, type PushOutcome } from '../../protocol/push-rules/index.js';
+import type { NewNotification } from '../../storage/push-store.js';
+import type { Storage } from '../../storage/storage.js';
+import type { PersistedRoomEvent } from '../rooms/room-event-sender.js';
+import type { PushRuleStore } from './push-rule-store.js';
+import type { RoomPushFacts, RoomPushFactsCache } from './room-push-facts.js';
+
+/** A notification produced for one user, ready for their pushers. */
+export interface ProducedNotification {
+  readonly userId: string;
+  readonly event: RoomEvent;
+  readonly streamOrdering: number;
+  readonly outcome: PushOutcome;
+  readonly room: RoomPushFacts;
+}
+
+export interface PushEvaluatorOptions {
+  readonly storage: Storage;
+  readonly rules: PushRuleStore;
+  readonly rooms: RoomPushFactsCache;
+  readonly isLocalUser: (userId: string) => boolean;
+  readonly onNotified: (notifications: readonly ProducedNotification[]) => void;
+  readonly onError: (error: unknown, eventId: string) => void;
+  /** Notifications were stored, or a user's read mark moved (`records` empty, `reader` set). */
+  readonly onStored?: (records: readonly NewNotification[], reader?: string) => void;
+}
+
+/** spec push.md "Marking notifications as read": follow relations at most this far to find a thread. */
+const MAX_THREAD_HOPS = 3;
+/** Notification rows per storage write. */
+const ROWS_PER_WRITE = 200;
+/** How long a sync waits for evaluation to catch up before answering anyway. */
+const DEFAULT_SETTLE_TIMEOUT_MS = 2_000;
+
+interface SettleWaiter {
+  readonly upTo: number;
+  readonly roomIds: ReadonlySet<string> | undefined;
+  readonly resolve: () => void;
+}
+
+export class PushEvaluator {
+  private readonly queue: PersistedRoomEvent[] = [];
+  /** Stream ordering -> room of each event heard and not yet evaluated. */
+  private readonly pending = new Map<number, string>();
+  private waiters: SettleWaiter[] = [];
+  private running: Promise<void> | undefined;
+
+  constructor(private readonly options: PushEvaluatorOptions) {}
+
+  /** Hears of a persisted event; returns at once. */
+  observe(persisted: PersistedRoomEvent): void {
+    this.queue.push(persisted);
+    this.pending.set(persisted.streamOrdering, persisted.event.roomId);
+    this.running ??= this.drain().finally(() => {
+      this.running = undefined;
+    });
+  }
+
+  /**
+   * Resolves once every event heard at or below `upTo` (in `roomIds`, when given) is
+   * evaluated, or after `timeoutMs`.
+   */
+  settled(
+    upTo = Number.POSITIVE_INFINITY,
+    roomIds?: ReadonlySet<string>,
+    timeoutMs = DEFAULT_SETTLE_TIMEOUT_MS,
+  ): Promise<void> {
+    if (this.isSettled(upTo, roomIds)) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      timer.unref();
+      const waiter: SettleWaiter = { upTo, roomIds, resolve: done };
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.waiters.push(waiter);
+    });
+  }
+
+  /** Waits for the queue to empty (shutdown, tests). */
+  async idle(): Promise<void> {
+    while (this.running !== undefined) await this.running;
+  }
+
+  private isSettled(upTo: number, roomIds: ReadonlySet<string> | undefined): boolean {
+    for (const [ordering, roomId] of this.pending) {
+      if (ordering <= upTo && (roomIds === undefined || roomIds.has(roomId))) return false;
+    }
+    return true;
+  }
+
+  private async drain(): Promise<void> {
+    for (;;) {
+      const persisted = this.queue.shift();
+      if (persisted === undefined) return;
+      try {
+        await this.evaluate(persisted);
+      } catch (error) {
+        this.options.onError(error, persisted.event.eventId);
+      }
+      this.pending.delete(persisted.streamOrdering);
+      if (this.waiters.length > 0) {
+        const waiting = this.waiters;
+        this.waiters = [];
+        for (const waiter of waiting) {
+          if (this.isSettled(waiter.upTo, waiter.roomIds)) waiter.resolve();
+          else this.waiters.push(waiter);
+        }
+      }
+    }
+  }
+
+  private async evaluate(persisted: PersistedRoomEvent): Promise<void> {
+    const { event, streamOrdering } = persisted;
+    const { pdu } = event;
+    const { storage, rules, rooms, isLocalUser } = this.options;
+    if (typeof pdu.state_key === 'string') rooms.forget(event.roomId);
+    const room = await rooms.facts(event.roomId);
+    const recipients = room.localJoined.filter((userId) => userId !== pdu.sender);
+    const invitee =
+      pdu.type === 'm.room.member' && pdu.content.membership === 'invite' ? pdu.state_key : undefined;
+    if (
+      typeof invitee === 'string' &&
+      invitee !== pdu.sender &&
+      isLocalUser(invitee) &&
+      !room.joined.has(invitee)
+    ) {
+      recipients.push(invitee);
+    }
+    const threadId = await this.threadOf(pdu.content);
+    if (isLocalUser(pdu.sender)) {
+      // Sending is reading (push.md "Marking notifications as read": "by sending an event").
+      await storage.push.advanceReadMark({
+        userId: pdu.sender,
+        roomId: event.roomId,
+        threadId: threadId === 'main' ? null : threadId,
+        streamOrdering,
+      });
+      this.options.onStored?.([], pdu.sender);
+    }
+    if (recipients.length === 0) return;
+
+    const compiled = await rules.compiledMany(recipients);
+    const view = new PushEventView({
+      event: { ...(pdu as unknown as JsonObject), event_id: event.eventId, room_id: event.roomId },
+      roomMemberCount: room.joined.size,
+      senderMayNotify: (key) => room.senderMayNotify(pdu.sender, key),
+    });
+    const records: NewNotification[] = [];
+    const produced: ProducedNotification[] = [];
+    for (const userId of recipients) {
+      const rules = compiled.get(userId);
+      // Members whose rules cannot notify for this type (a muted account, muted reactions) are skipped.
+      if (rules === undefined || !rules.couldNotify(pdu.type)) continue;
+      const outcome = rules.evaluate(view, { displayName: room.joined.get(userId) });
+      if (outcome === undefined || outcome === null || !outcome.notify) continue;
+      records.push({
+        userId,
+        roomId: event.roomId,
+        streamOrdering,
+        threadId,
+        actions: outcome.actions,
+        highlight: outcome.highlight,
+      });
+      produced.push({ userId, event, streamOrdering, outcome, room });
+    }
+    // In chunks, each its own group commit: a send committing meanwhile never waits
+    // behind a thousand members' rows.
+    for (let at = 0; at < records.length; at += ROWS_PER_WRITE) {
+      await storage.push.addNotifications(records.slice(at, at + ROWS_PER_WRITE));
+    }
+    this.options.onStored?.(records);
+    if (produced.length > 0) this.options.onNotified(produced);
+  }
+
+  /** 'main', or the root of the thread the event belongs to, following relations up to 3 hops. */
+  private async threadOf(content: JsonObject): Promise<string> {
+    let relation = content['m.relates_to'];
+    for (let hop = 0; hop < MAX_THREAD_HOPS; hop++) {
+      if (relation === null || typeof relation !== 'object' || Array.isArray(relation)) return 'main';
+      const target = relation.event_id;
+      if (typeof target !== 'string') return 'main';
+      if (relation.rel_type === 'm.thread') return target;
+      const parent = await this.options.storage.events.getEvent(target);
+      if (parent === null) return 'main';
+      relation = parent.pdu.content['m.relates_to'];
+    }
+    return 'main';
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * Each user's push rules: their changes are stored (storage.push), the rule set
+ * in force is compiled once per change and cached, and after each change the
+ * full rule set is written as the user's `m.push_rules` account data (push.md
+ * "Push Rules: Events"), which sync hands to their clients. Clients cannot write
+ * that account data directly (routes/account-data.ts refuses it).
+ */
+import { LRUCache } from 'lru-cache';
+import type { JsonObject } from '../../protocol/events.js';
+import {
+  CompiledPushRules,
+  EMPTY_USER_PUSH_RULES,
+  effectivePushRules,
+  type PushRuleSet,
+  type RuleSetVerdict,
+  type UserPushRules,
+} from '../../protocol/push-rules/index.js';
+import type { Storage } from '../../storage/storage.js';
+import { MatrixError } from '../errors.js';
+
+export const PUSH_RULES_ACCOUNT_DATA = 'm.push_rules';
+
+interface CachedRules {
+  readonly user: UserPushRules;
+  readonly ruleSet: PushRuleSet;
+  readonly compiled: CompiledPushRules;
+}
+
+export interface PushRuleStoreOptions {
+  readonly storage: Storage;
+  /** Wakes the user's syncs after their m.push_rules changed. */
+  readonly onChanged: (userId: string) => void;
+  readonly cacheSize?: number;
+}
+
+export class PushRuleStore {
+  private readonly cache: LRUCache<string, CachedRules>;
+  /** Per user, the change in progress: read-modify-write runs one at a time per user. */
+  private readonly changing = new Map<string, Promise<unknown>>();
+
+  constructor(private readonly options: PushRuleStoreOptions) {
+    this.cache = new LRUCache({ max: options.cacheSize ?? 10_000 });
+  }
+
+  /** The rule set in force (what GET /pushrules shows). */
+  async ruleSet(userId: string): Promise<PushRuleSet> {
+    return (await this.load(userId)).ruleSet;
+  }
+
+  /** The compiled rules, for evaluation. */
+  async compiled(userId: string): Promise<CompiledPushRules> {
+    return (await this.load(userId)).compiled;
+  }
+
+  /** Compiled rules of many users, reading only those not cached. */
+  async compiledMany(userIds: readonly string[]): Promise<Map<string, CompiledPushRules>> {
+    const result = new Map<string, CompiledPushRules>();
+    await Promise.all(
+      userIds.map(async (userId) => {
+        result.set(userId, (this.cache.get(userId) ?? (await this.load(userId))).compiled);
+      }),
+    );
+    return result;
+  }
+
+  /** The rule set of a user who changed nothing (initial sync before any change). */
+  defaultRuleSet(userId: string): PushRuleSet {
+    return effectivePushRules(userId, EMPTY_USER_PUSH_RULES);
+  }
+
+  /**
+   * Applies an edit; its verdict's errors become 404 M_NOT_FOUND or 400 M_INVALID_PARAM.
+   * Stores the change, then writes m.push_rules and wakes the user's syncs.
+   */
+  change(userId: string, edit: (user: UserPushRules) => RuleSetVerdict<UserPushRules>): Promise<void> {
+    const previous = this.changing.get(userId) ?? Promise.resolve();
+    const next = previous
+      .catch(() => {})
+      .then(async () => {
+        const current = await this.load(userId);
+        const verdict = edit(current.user);
+        if (!verdict.ok) {
+          throw verdict.error === 'not_found'
+            ? MatrixError.notFound(verdict.message)
+            : MatrixError.invalidParam(verdict.message);
+        }
+        const cached = compile(userId, verdict.value);
+        const { storage } = this.options;
+        await storage.push.putPushRules(userId, verdict.value as unknown as JsonObject);
+        this.cache.set(userId, cached);
+        await storage.accountData.putAccountData(userId, null, PUSH_RULES_ACCOUNT_DATA, {
+          global: cached.ruleSet as unknown as JsonObject,
+        });
+        this.options.onChanged(userId);
+      });
+    this.changing.set(userId, next);
+    next
+      .finally(() => {
+        if (this.changing.get(userId) === next) this.changing.delete(userId);
+      })
+      .catch(() => {});
+    return next;
+  }
+
+  private async load(userId: string): Promise<CachedRules> {
+    const cached = this.cache.get(userId);
+    if (cached !== undefined) return cached;
+    const stored = await this.options.storage.push.getPushRules(userId);
+    const user = stored === null ? EMPTY_USER_PUSH_RULES : (stored as unknown as UserPushRules);
+    const loaded = compile(userId, user);
+    this.cache.set(userId, loaded);
+    return loaded;
+  }
+}
+
+function compile(userId: string, user: UserPushRules): CachedRules {
+  const ruleSet = effectivePushRules(userId, user);
+  return { user, ruleSet, compiled: new CompiledPushRules(ruleSet) };
+}

@@ -1,0 +1,316 @@
+import type { JsonObject } from '../../protocol/events.js';
+import type {
+  NewNotification,
+  NotificationRecord,
+  PusherRecord,
+  PushStore,
+  ReadMark,
+  RoomUnreadCounts,
+  UnreadCount,
+} from '../push-store.js';
+import type { SqliteConnection } from './connection.js';
+import { parameterChunks } from './parameter-chunks.js';
+import type { EnqueueWrite } from './write-queue.js';
+
+/** An unthreaded read mark is stored under '' so that the primary key covers it. */
+const UNTHREADED = '';
+
+interface PusherRow {
+  app_id: string;
+  pushkey: string;
+  user_id: string;
+  device_id: string | null;
+  kind: string;
+  app_display_name: string;
+  device_display_name: string;
+  profile_tag: string | null;
+  lang: string;
+  data: string;
+  created_ts: number;
+}
+
+interface NotificationRow {
+  user_id: string;
+  room_id: string;
+  stream_ordering: number;
+  thread_id: string;
+  actions: string;
+  highlight: number;
+}
+
+const PUSHER_COLUMNS =
+  'app_id, pushkey, user_id, device_id, kind, app_display_name, device_display_name, profile_tag, lang, data, created_ts';
+const NOTIFICATION_COLUMNS = 'user_id, room_id, stream_ordering, thread_id, actions, highlight';
+/** Rows per multi-row INSERT (6 parameters each, well under SQLite's parameter limit). */
+const ROWS_PER_INSERT = 50;
+
+function notificationValues(row: NotificationRow): unknown[] {
+  return [row.user_id, row.room_id, row.stream_ordering, row.thread_id, row.actions, row.highlight];
+}
+
+export class SqlitePushStore implements PushStore {
+  private readonly statements;
+
+  constructor(
+    private readonly connection: SqliteConnection,
+    private readonly enqueue: EnqueueWrite,
+  ) {
+    const db = connection.sqlite;
+    this.statements = {
+      getRules: db.prepare<[string], string>('SELECT rules FROM push_rules WHERE user_id = ?').pluck(),
+      putRules: db.prepare<[string, string]>(
+        'INSERT INTO push_rules (user_id, rules) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET rules = excluded.rules',
+      ),
+      pushersOfUser: db.prepare<[string], PusherRow>(
+        `SELECT ${PUSHER_COLUMNS} FROM pushers WHERE user_id = ? ORDER BY created_ts, app_id, pushkey`,
+      ),
+      deleteOthersPushkey: db.prepare<[string, string, string]>(
+        'DELETE FROM pushers WHERE app_id = ? AND pushkey = ? AND user_id <> ?',
+      ),
+      upsertPusher: db.prepare<[PusherRow]>(
+        `INSERT INTO pushers (${PUSHER_COLUMNS})
+         VALUES (@app_id, @pushkey, @user_id, @device_id, @kind, @app_display_name, @device_display_name,
+                 @profile_tag, @lang, @data, @created_ts)
+         ON CONFLICT (app_id, pushkey, user_id) DO UPDATE SET
+           device_id = excluded.device_id, kind = excluded.kind, app_display_name = excluded.app_display_name,
+           device_display_name = excluded.device_display_name, profile_tag = excluded.profile_tag,
+           lang = excluded.lang, data = excluded.data`,
+      ),
+      deletePusher: db.prepare<[string, string, string]>(
+        'DELETE FROM pushers WHERE user_id = ? AND app_id = ? AND pushkey = ?',
+      ),
+      deletePushkey: db.prepare<[string, string]>('DELETE FROM pushers WHERE app_id = ? AND pushkey = ?'),
+      insertNotification: db.prepare<[NotificationRow]>(
+        `INSERT OR REPLACE INTO push_notifications (${NOTIFICATION_COLUMNS})
+         VALUES (@user_id, @room_id, @stream_ordering, @thread_id, @actions, @highlight)`,
+      ),
+      insertNotifications: db.prepare<unknown[]>(
+        `INSERT OR REPLACE INTO push_notifications (${NOTIFICATION_COLUMNS}) VALUES ${Array.from(
+          { length: ROWS_PER_INSERT },
+          () => '(?, ?, ?, ?, ?, ?)',
+        ).join(', ')}`,
+      ),
+      advanceMark: db.prepare<[string, string, string, number]>(
+        `INSERT INTO push_read_marks (user_id, room_id, thread_id, stream_ordering) VALUES (?, ?, ?, ?)
+         ON CONFLICT (user_id, room_id, thread_id) DO UPDATE SET stream_ordering = excluded.stream_ordering
+         WHERE excluded.stream_ordering > push_read_marks.stream_ordering`,
+      ),
+      marksOfRoom: db.prepare<[string, string], { thread_id: string; stream_ordering: number }>(
+        'SELECT thread_id, stream_ordering FROM push_read_marks WHERE user_id = ? AND room_id = ?',
+      ),
+      unreadInRoom: db.prepare<
+        [string, string, number],
+        Pick<NotificationRow, 'thread_id' | 'stream_ordering' | 'highlight'>
+      >(
+        `SELECT thread_id, stream_ordering, highlight FROM push_notifications
+          WHERE user_id = ? AND room_id = ? AND stream_ordering > ?`,
+      ),
+      roomsWithNotifications: db
+        .prepare<[string], string>('SELECT DISTINCT room_id FROM push_notifications WHERE user_id = ?')
+        .pluck(),
+      notificationsOf: db.prepare<
+        [string, number, number, number],
+        NotificationRow & { event_id: string; origin_server_ts: number }
+      >(
+        `SELECT n.user_id, n.room_id, n.stream_ordering, n.thread_id, n.actions, n.highlight,
+                e.event_id, e.origin_server_ts
+           FROM push_notifications n JOIN events e ON e.stream_ordering = n.stream_ordering
+          WHERE n.user_id = ? AND n.stream_ordering < ? AND n.highlight >= ?
+          ORDER BY n.stream_ordering DESC LIMIT ?`,
+      ),
+    };
+  }
+
+  async getPushRules(userId: string): Promise<JsonObject | null> {
+    const rules = this.statements.getRules.get(userId);
+    return rules === undefined ? null : (JSON.parse(rules) as JsonObject);
+  }
+
+  putPushRules(userId: string, rules: JsonObject): Promise<void> {
+    const json = JSON.stringify(rules);
+    return this.enqueue(() => {
+      this.statements.putRules.run(userId, json);
+    });
+  }
+
+  async pushersOfUser(userId: string): Promise<PusherRecord[]> {
+    return this.statements.pushersOfUser.all(userId).map(toPusher);
+  }
+
+  async pushersOfUsers(userIds: readonly string[]): Promise<PusherRecord[]> {
+    const pushers: PusherRecord[] = [];
+    for (const chunk of parameterChunks([...new Set(userIds)])) {
+      const rows = this.connection.sqlite
+        .prepare<string[], PusherRow>(
+          `SELECT ${PUSHER_COLUMNS} FROM pushers WHERE user_id IN (${chunk.map(() => '?').join(', ')})`,
+        )
+        .all(...chunk);
+      pushers.push(...rows.map(toPusher));
+    }
+    return pushers;
+  }
+
+  setPusher(pusher: PusherRecord, append: boolean): Promise<void> {
+    const row: PusherRow = {
+      app_id: pusher.appId,
+      pushkey: pusher.pushkey,
+      user_id: pusher.userId,
+      device_id: pusher.deviceId,
+      kind: pusher.kind,
+      app_display_name: pusher.appDisplayName,
+      device_display_name: pusher.deviceDisplayName,
+      profile_tag: pusher.profileTag,
+      lang: pusher.lang,
+      data: JSON.stringify(pusher.data),
+      created_ts: pusher.createdTs,
+    };
+    return this.enqueue(() => {
+      if (!append) this.statements.deleteOthersPushkey.run(pusher.appId, pusher.pushkey, pusher.userId);
+      this.statements.upsertPusher.run(row);
+    });
+  }
+
+  deletePusher(userId: string, appId: string, pushkey: string): Promise<boolean> {
+    return this.enqueue(() => this.statements.deletePusher.run(userId, appId, pushkey).changes > 0);
+  }
+
+  deletePushkey(appId: string, pushkey: string): Promise<number> {
+    return this.enqueue(() => this.statements.deletePushkey.run(appId, pushkey).changes);
+  }
+
+  addNotifications(records: readonly NewNotification[]): Promise<void> {
+    if (records.length === 0) return Promise.resolve();
+    const rows: NotificationRow[] = records.map((record) => ({
+      user_id: record.userId,
+      room_id: record.roomId,
+      stream_ordering: record.streamOrdering,
+      thread_id: record.threadId,
+      actions: JSON.stringify(record.actions),
+      highlight: record.highlight ? 1 : 0,
+    }));
+    return this.enqueue(() => {
+      let at = 0;
+      // Many rows per statement: one VM round trip per chunk instead of per row.
+      for (; at + ROWS_PER_INSERT <= rows.length; at += ROWS_PER_INSERT) {
+        this.statements.insertNotifications.run(
+          rows.slice(at, at + ROWS_PER_INSERT).flatMap(notificationValues),
+        );
+      }
+      for (; at < rows.length; at++) this.statements.insertNotification.run(rows[at]!);
+    });
+  }
+
+  async notificationsOf(
+    userId: string,
+    options: { readonly before?: number; readonly limit: number; readonly onlyHighlight: boolean },
+  ): Promise<NotificationRecord[]> {
+    const rows = this.statements.notificationsOf.all(
+      userId,
+      options.before ?? Number.MAX_SAFE_INTEGER,
+      options.onlyHighlight ? 1 : 0,
+      options.limit,
+    );
+    const marks = new Map<string, Map<string, number>>();
+    return rows.map((row) => {
+      let roomMarks = marks.get(row.room_id);
+      if (roomMarks === undefined) {
+        roomMarks = this.marksOf(userId, row.room_id);
+        marks.set(row.room_id, roomMarks);
+      }
+      return {
+        userId: row.user_id,
+        roomId: row.room_id,
+        eventId: row.event_id,
+        streamOrdering: row.stream_ordering,
+        threadId: row.thread_id,
+        actions: JSON.parse(row.actions) as NotificationRecord['actions'],
+        highlight: row.highlight === 1,
+        ts: row.origin_server_ts,
+        read: !isUnread(row, roomMarks),
+      };
+    });
+  }
+
+  advanceReadMark(mark: ReadMark): Promise<void> {
+    return this.enqueue(() => {
+      this.statements.advanceMark.run(
+        mark.userId,
+        mark.roomId,
+        mark.threadId ?? UNTHREADED,
+        mark.streamOrdering,
+      );
+    });
+  }
+
+  async unreadCounts(userId: string, roomIds: readonly string[]): Promise<Map<string, RoomUnreadCounts>> {
+    const counts = new Map<string, RoomUnreadCounts>();
+    for (const roomId of roomIds) {
+      const marks = this.marksOf(userId, roomId);
+      const rows = this.statements.unreadInRoom.all(userId, roomId, marks.get(UNTHREADED) ?? 0);
+      if (rows.length === 0) continue;
+      let notificationCount = 0;
+      let highlightCount = 0;
+      const threads = new Map<string, { notificationCount: number; highlightCount: number }>();
+      for (const row of rows) {
+        if (!isUnread(row, marks)) continue;
+        notificationCount++;
+        highlightCount += row.highlight;
+        let thread = threads.get(row.thread_id);
+        if (thread === undefined) {
+          thread = { notificationCount: 0, highlightCount: 0 };
+          threads.set(row.thread_id, thread);
+        }
+        thread.notificationCount++;
+        thread.highlightCount += row.highlight;
+      }
+      if (notificationCount > 0)
+        counts.set(roomId, {
+          notificationCount,
+          highlightCount,
+          threads: threads as Map<string, UnreadCount>,
+        });
+    }
+    return counts;
+  }
+
+  async totalUnread(userId: string): Promise<number> {
+    const rooms = this.statements.roomsWithNotifications.all(userId);
+    let total = 0;
+    for (const counts of (await this.unreadCounts(userId, rooms)).values()) total += counts.notificationCount;
+    return total;
+  }
+
+  private marksOf(userId: string, roomId: string): Map<string, number> {
+    const marks = new Map<string, number>();
+    for (const row of this.statements.marksOfRoom.all(userId, roomId))
+      marks.set(row.thread_id, row.stream_ordering);
+    return marks;
+  }
+}
+
+/** Unread: after the unthreaded mark and after the mark of its own thread. */
+function isUnread(
+  row: { thread_id: string; stream_ordering: number },
+  marks: ReadonlyMap<string, number>,
+): boolean {
+  return (
+    row.stream_ordering > (marks.get(UNTHREADED) ?? 0) &&
+    row.stream_ordering > (marks.get(row.thread_id) ?? 0)
+  );
+}
+
+function toPusher(row: PusherRow): PusherRecord {
+  return {
+    userId: row.user_id,
+    deviceId: row.device_id,
+    kind: row.kind,
+    appId: row.app_id,
+    pushkey: row.pushkey,
+    appDisplayName: row.app_display_name,
+    deviceDisplayName: row.device_display_name,
+    profileTag: row.profile_tag,
+    lang: row.lang,
+    data: JSON.parse(row.data) as JsonObject,
+    createdTs: row.created_ts,
+  };
+}
