@@ -3,6 +3,7 @@ import { type MigrationReport, runMigrations } from '../migrations.js';
 import type { Storage, WriteTransaction } from '../storage.js';
 import { SqliteAccountDataStore } from './account-data-store.js';
 import { SqliteAccountStore } from './account-store.js';
+import { BackgroundCheckpointer, hasWalFile } from './checkpointer.js';
 import {
   openSqliteConnection,
   type SqliteConnection,
@@ -42,7 +43,10 @@ export async function openSqliteStorage(options: SqliteStorageOptions): Promise<
   const connection = openSqliteConnection(options);
   try {
     const report = await runMigrations(sqliteMigrationTarget(connection.sqlite), sqliteMigrations);
-    return new SqliteStorageImpl(connection, report);
+    const checkpointer = hasWalFile(options.path)
+      ? new BackgroundCheckpointer(options.path, connection.sqlite)
+      : undefined;
+    return new SqliteStorageImpl(connection, report, checkpointer);
   } catch (error) {
     connection.sqlite.close();
     throw error;
@@ -56,7 +60,7 @@ function storesOver(connection: SqliteConnection, statements: EventStatements, e
     accounts: new SqliteAccountStore(connection, enqueue),
     devices: new SqliteDeviceStore(connection, enqueue),
     sessions: new SqliteSessionStore(connection, enqueue),
-    transactionIds: new SqliteTransactionIdStore(connection, enqueue),
+    transactionIds: new SqliteTransactionIdStore(connection, enqueue, statements),
     accountData: new SqliteAccountDataStore(connection, enqueue),
     rooms: new SqliteRoomStore(connection, enqueue),
   };
@@ -86,9 +90,12 @@ class SqliteStorageImpl implements SqliteStorage {
   constructor(
     private readonly connection: SqliteConnection,
     readonly migrations: MigrationReport,
+    private readonly checkpointer: BackgroundCheckpointer | undefined,
   ) {
-    this.writeQueue = new SqliteWriteQueue(connection.sqlite, translateSqliteError);
-    this.eventStatements = prepareEventStatements(connection.db);
+    this.writeQueue = new SqliteWriteQueue(connection.sqlite, translateSqliteError, () =>
+      checkpointer?.noteCommit(),
+    );
+    this.eventStatements = prepareEventStatements(connection.sqlite);
     const stores = storesOver(connection, this.eventStatements, this.enqueueAlone);
     this.events = stores.events;
     this.state = stores.state;
@@ -152,6 +159,7 @@ class SqliteStorageImpl implements SqliteStorage {
     if (this.closed) return;
     this.closed = true;
     this.writeQueue.flush();
+    await this.checkpointer?.stop();
     this.connection.sqlite.close();
   }
 }

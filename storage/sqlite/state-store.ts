@@ -1,5 +1,11 @@
+import type { Statement } from 'better-sqlite3';
 import { and, eq } from 'drizzle-orm';
-import { type StateMap, splitStateTupleKey, stateTupleKey } from '../../protocol/events.js';
+import {
+  type StateMap,
+  type StateTupleKey,
+  splitStateTupleKey,
+  stateTupleKey,
+} from '../../protocol/events.js';
 import { StorageError } from '../errors.js';
 import type { StateDelta, StateSnapshotId, StateStore } from '../state-store.js';
 import type { SqliteConnection, SqliteDatabase } from './connection.js';
@@ -16,6 +22,8 @@ import type { EnqueueWrite } from './write-queue.js';
 export const MAX_STATE_DELTA_CHAIN = 100;
 
 export class SqliteStateStore implements StateStore {
+  private entryAtSnapshot: Statement<[number, string, string], { event_id: string | null }> | undefined;
+
   constructor(
     private readonly connection: SqliteConnection,
     private readonly enqueue: EnqueueWrite,
@@ -23,6 +31,39 @@ export class SqliteStateStore implements StateStore {
 
   async stateAtSnapshot(snapshotId: StateSnapshotId): Promise<StateMap> {
     return loadSnapshotState(this.connection, snapshotId);
+  }
+
+  async stateEntriesAtSnapshot(
+    snapshotId: StateSnapshotId,
+    keys: readonly StateTupleKey[],
+  ): Promise<Map<StateTupleKey, string>> {
+    const found = new Map<StateTupleKey, string>();
+    if (keys.length === 0) return found;
+    this.entryAtSnapshot ??= this.connection.sqlite.prepare<
+      [number, string, string],
+      { event_id: string | null }
+    >(
+      // The nearest delta that mentions the key decides; each hop is one primary-key lookup.
+      `WITH RECURSIVE chain (snapshot_id, parent_id, distance) AS (
+         SELECT snapshot_id, parent_id, 0 FROM state_snapshots WHERE snapshot_id = ?
+         UNION ALL
+         SELECT s.snapshot_id, s.parent_id, chain.distance + 1
+           FROM state_snapshots s JOIN chain ON s.snapshot_id = chain.parent_id
+       )
+       SELECT e.event_id FROM chain
+         JOIN state_snapshot_entries e
+           ON e.snapshot_id = chain.snapshot_id AND e.type = ? AND e.state_key = ?
+        ORDER BY chain.distance ASC LIMIT 1`,
+    );
+    for (const key of new Set(keys)) {
+      const [type, stateKey] = splitStateTupleKey(key);
+      const eventId = this.entryAtSnapshot.get(snapshotId, type, stateKey)?.event_id;
+      if (typeof eventId === 'string') found.set(key, eventId);
+    }
+    if (found.size === 0 && !snapshotExists(this.connection.db, snapshotId)) {
+      throw new StorageError('NOT_FOUND', `no state snapshot ${snapshotId}`);
+    }
+    return found;
   }
 
   async stateBeforeEvent(eventId: string): Promise<StateMap | null> {
