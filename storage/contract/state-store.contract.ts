@@ -57,7 +57,9 @@ export function describeStateStoreContract(makeStorage: StorageFactory): void {
       keys.push(stateTupleKey('m.room.name', ''), stateTupleKey('m.room.topic', ''));
       for (const i of [0, 1, 57, 99, 100, 101, 149]) {
         const entries = await storage().state.stateEntriesAtSnapshot(ids[i]!, keys);
-        const wanted = new Map(keys.flatMap((key) => (expected[i]!.has(key) ? [[key, expected[i]!.get(key)!]] : [])));
+        const wanted = new Map(
+          keys.flatMap((key) => (expected[i]!.has(key) ? [[key, expected[i]!.get(key)!]] : [])),
+        );
         expect(entries, `snapshot ${i}`).to.deep.equal(wanted);
       }
     });
