@@ -37,6 +37,12 @@ export interface SendEventRequest extends EventTemplate {
   readonly roomId: string;
   /** Makes the send idempotent: the same transaction from the same device gives the same event. */
   readonly txn?: ClientTransaction;
+  /**
+   * Checks run only when the event is really to be sent (not for a repeated transaction),
+   * e.g. relation rules; throwing refuses the send. What it returns is called once the send
+   * has settled (committed or failed): a claim taken by the check is held until then.
+   */
+  readonly guard?: () => Promise<(() => void) | undefined>;
 }
 
 export interface SentEvent {
@@ -157,7 +163,7 @@ export class RoomEventSender {
     if (serverNameOf(request.sender) !== this.signer.serverName) {
       return Promise.reject(MatrixError.forbidden(`${request.sender} is not a user of this server`));
     }
-    if (request.txn === undefined) return this.enqueue(request, undefined);
+    if (request.txn === undefined) return this.guarded(request, undefined);
     const scopedTxnId = scopeTxnId(request, request.txn.txnId);
     const key = `${request.sender}\u0000${request.txn.deviceId}\u0000${scopedTxnId}`;
     const inFlight = this.txnsInFlight.get(key);
@@ -252,7 +258,16 @@ export class RoomEventSender {
       const stored = await this.storage.events.getEvent(eventId);
       if (stored !== null) return { eventId, streamOrdering: stored.streamOrdering };
     }
-    return this.enqueue(request, scopedTxnId);
+    return this.guarded(request, scopedTxnId);
+  }
+
+  private async guarded(request: SendEventRequest, scopedTxnId: string | undefined): Promise<SentEvent> {
+    const release = await request.guard?.();
+    try {
+      return await this.enqueue(request, scopedTxnId);
+    } finally {
+      release?.();
+    }
   }
 
   private enqueue(request: SendEventRequest, scopedTxnId: string | undefined): Promise<SentEvent> {

@@ -91,12 +91,12 @@ async function sendState(
   const type = checkedEventType(eventType);
   const sender = requester.userId;
   if (type === 'm.room.canonical_alias') await hs.directory.checkCanonicalAlias(roomId, content);
-  await hs.relations.checkNewRelation(roomId, sender, type, content, stateKey);
+  const guard = () => hs.relations.checkNewRelation(roomId, sender, type, content, stateKey);
   const sent = await asMember(
     hs,
     roomId,
     sender,
-    hs.rooms.sender.sendEvent({ roomId, sender, type, stateKey, content }),
+    hs.rooms.sender.sendEvent({ roomId, sender, type, stateKey, content, guard }),
   );
   return reply(200, { event_id: sent.eventId });
 }
@@ -128,12 +128,21 @@ export const sendMessage = defineRoute({
     const txn = transactionOf(req.requester, req.params.txnId);
     const sender = req.requester.userId;
     const content = req.body as JsonObject;
-    await hs.relations.checkNewRelation(roomId, sender, type, content);
+    // Relation checks run inside the send, only when the transaction is new: a retried
+    // reaction gets its event ID back, not M_DUPLICATE_ANNOTATION.
+    const guard = () => hs.relations.checkNewRelation(roomId, sender, type, content);
     const sent = await asMember(
       hs,
       roomId,
       sender,
-      hs.rooms.sender.sendEvent({ roomId, sender, type, content, ...(txn === undefined ? {} : { txn }) }),
+      hs.rooms.sender.sendEvent({
+        roomId,
+        sender,
+        type,
+        content,
+        guard,
+        ...(txn === undefined ? {} : { txn }),
+      }),
     );
     return reply(200, { event_id: sent.eventId });
   },
