@@ -162,6 +162,20 @@ describe('Room writes (client-server "Rooms": creation, membership, events, reda
       expect(notIn.body.errcode).to.equal('M_FORBIDDEN');
     });
 
+    it('drops a forgotten room from the next sync at once, even from include_leave', async () => {
+      const roomId = await createRoom(alice, { preset: 'public_chat' });
+      expect((await join(bob, roomId)).status).to.equal(200);
+      const filter = encodeURIComponent(JSON.stringify({ room: { include_leave: true } }));
+      const initialSync = () => call(hs, bob, 'GET', `${V3}/sync?filter=${filter}`);
+      expect((await initialSync()).body.rooms.join).to.have.property(roomId);
+      expect((await call(hs, bob, 'POST', `${room(roomId)}/leave`, {})).status).to.equal(200);
+      expect((await initialSync()).body.rooms.leave).to.have.property(roomId);
+      expect((await call(hs, bob, 'POST', `${room(roomId)}/forget`, {})).status).to.equal(200);
+      const after = await initialSync();
+      expect(after.body.rooms.leave).to.not.have.property(roomId);
+      expect(after.body.rooms.join).to.not.have.property(roomId);
+    });
+
     it('refuses invites of users of other servers and malformed user IDs', async () => {
       const roomId = await createRoom(alice);
       const remote = await call(hs, alice, 'POST', `${room(roomId)}/invite`, {
