@@ -1,5 +1,6 @@
 import type { AccountDataStore, AccountDataWriter } from './account-data-store.js';
 import type { AccountStore, AccountWriter } from './account-store.js';
+import type { ContentReportStore } from './content-report-store.js';
 import type { DeviceStore, DeviceWriter } from './device-store.js';
 import type { EventStore, EventWriter } from './event-store.js';
 import type { FilterStore } from './filter-store.js';
@@ -51,6 +52,7 @@ export interface Storage {
   /** Derived from events by persistEvent (and applyRedaction); read-only. */
   readonly relations: RelationStore;
   readonly filters: FilterStore;
+  readonly contentReports: ContentReportStore;
 
   /**
    * Groups writes of several stores into one atomic transaction. `queueWrites`

@@ -1,5 +1,6 @@
 import { describeAccountDataStoreContract } from './account-data-store.contract.js';
 import { describeAccountStoreContract } from './account-store.contract.js';
+import { describeContentReportStoreContract } from './content-report-store.contract.js';
 import type { StorageFactory } from './contract-harness.js';
 import { describeDeviceStoreContract } from './device-store.contract.js';
 import { describeEventStoreContract } from './event-store.contract.js';
@@ -44,5 +45,6 @@ export function describeStorageContract(name: string, makeStorage: StorageFactor
     describeReceiptStoreContract(makeStorage);
     describeRelationStoreContract(makeStorage);
     describeFilterStoreContract(makeStorage);
+    describeContentReportStoreContract(makeStorage);
   });
 }

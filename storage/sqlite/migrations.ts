@@ -301,4 +301,20 @@ CREATE INDEX events_by_room_ts ON events (room_id, origin_server_ts);
 CREATE INDEX transaction_ids_by_event ON transaction_ids (event_id);
 `,
   },
+  {
+    version: 4,
+    name: 'content reports: reports of rooms, events and users to the administrators',
+    sql: `
+CREATE TABLE content_reports (
+  report_id INTEGER PRIMARY KEY AUTOINCREMENT,
+  received_ts INTEGER NOT NULL,
+  reporter TEXT NOT NULL,
+  room_id TEXT,
+  event_id TEXT,
+  user_id TEXT,
+  reason TEXT
+) STRICT;
+CREATE INDEX content_reports_by_room ON content_reports (room_id, report_id);
+`,
+  },
 ];

@@ -336,6 +336,20 @@ export const filters = sqliteTable(
   (t) => [primaryKey({ columns: [t.userId, t.filterId] })],
 );
 
+export const contentReports = sqliteTable(
+  'content_reports',
+  {
+    reportId: integer('report_id').primaryKey({ autoIncrement: true }),
+    receivedTs: integer('received_ts').notNull(),
+    reporter: text('reporter').notNull(),
+    roomId: text('room_id'),
+    eventId: text('event_id'),
+    userId: text('user_id'),
+    reason: text('reason'),
+  },
+  (t) => [index('content_reports_by_room').on(t.roomId, t.reportId)],
+);
+
 export const sqliteSchema = {
   streamPositions,
   stateSnapshots,
@@ -362,4 +376,5 @@ export const sqliteSchema = {
   eventRelations,
   redactions,
   filters,
+  contentReports,
 };

@@ -10,6 +10,7 @@ import {
   type SqliteConnectionOptions,
   sqliteMigrationTarget,
 } from './connection.js';
+import { SqliteContentReportStore } from './content-report-store.js';
 import { SqliteDeviceStore } from './device-store.js';
 import { type EventStatements, prepareEventStatements } from './event-statements.js';
 import { SqliteEventStore } from './event-store.js';
@@ -83,6 +84,7 @@ class SqliteStorageImpl implements SqliteStorage {
   readonly receipts: SqliteReceiptStore;
   readonly relations: SqliteRelationStore;
   readonly filters: SqliteFilterStore;
+  readonly contentReports: SqliteContentReportStore;
   private readonly writeQueue: SqliteWriteQueue;
   private readonly eventStatements: EventStatements;
   private closed = false;
@@ -113,6 +115,7 @@ class SqliteStorageImpl implements SqliteStorage {
     this.receipts = new SqliteReceiptStore(connection, this.enqueueAlone);
     this.relations = new SqliteRelationStore(connection);
     this.filters = new SqliteFilterStore(connection, this.enqueueAlone);
+    this.contentReports = new SqliteContentReportStore(connection, this.enqueueAlone);
   }
 
   /** A writer called outside `transaction` is a transaction of its own (still group-committed). */
