@@ -9,10 +9,10 @@
  * sender sees each message sent (stored), delivered and read. `m.fully_read`
  * is not a receipt but the user's room account data.
  */
-import { LRUCache } from 'lru-cache';
 import type { JsonObject } from '../../protocol/events.js';
 import type { ReceiptRecord } from '../../storage/receipt-store.js';
 import type { Storage } from '../../storage/storage.js';
+import { LazyLruCache } from '../lazy-lru-cache.js';
 
 export const RECEIPT_READ = 'm.read';
 export const RECEIPT_READ_PRIVATE = 'm.read.private';
@@ -52,7 +52,7 @@ export class ReceiptService {
   private readonly now: () => number;
   private readonly notifier: () => ReceiptWakeup | undefined;
   /** `${userId} ${roomId}` -> the user's latest delivered event there and its stream ordering. */
-  private readonly delivered: LRUCache<string, DeliveredMark>;
+  private readonly delivered: LazyLruCache<string, DeliveredMark>;
   /** Per receipt key, the write in progress: read-compare-write runs one at a time per key. */
   private readonly inFlight = new Map<string, Promise<void>>();
   /**
@@ -62,7 +62,7 @@ export class ReceiptService {
    * (waking every member for every member's delivery is quadratic in room size).
    */
   private readonly deliveredSendersToAnnounce = new Set<string>();
-  private readonly eventSenders = new LRUCache<string, string>({ max: 10_000 });
+  private readonly eventSenders = new LazyLruCache<string, string>({ max: 10_000 });
   private deliveredAnnounceTimer: NodeJS.Timeout | undefined;
   private readonly deliveredAnnounceDelayMs: number;
 
@@ -71,7 +71,7 @@ export class ReceiptService {
     this.now = options.now ?? Date.now;
     this.notifier = options.notifier ?? (() => undefined);
     this.deliveredAnnounceDelayMs = options.deliveredAnnounceDelayMs ?? 100;
-    this.delivered = new LRUCache({ max: options.deliveredCacheSize ?? 100_000 });
+    this.delivered = new LazyLruCache({ max: options.deliveredCacheSize ?? 100_000 });
   }
 
   /**

@@ -5,7 +5,6 @@
  * together with its state delta, forward extremities and transaction IDs. Listeners
  * (notifier, federation, push) hear of each event after the commit, never inside it.
  */
-import { LRUCache } from 'lru-cache';
 import { selectAuthEventKeys } from '../../protocol/auth-events-selection.js';
 import type { JsonObject, RoomEvent, StateMap } from '../../protocol/events.js';
 import { isStateEvent, stateTupleKey } from '../../protocol/events.js';
@@ -15,6 +14,7 @@ import type { PersistedEvent, StreamOrdering } from '../../storage/event-store.j
 import type { StateSnapshotInput } from '../../storage/state-store.js';
 import type { Storage, WriteTransaction } from '../../storage/storage.js';
 import { MatrixError } from '../errors.js';
+import { LazyLruCache } from '../lazy-lru-cache.js';
 import {
   type BuiltEvent,
   buildCreateEvent,
@@ -120,7 +120,7 @@ export class RoomEventSender {
   private readonly signer: EventSigner;
   private readonly now: () => number;
   private readonly maxBatchSize: number;
-  private readonly heads: LRUCache<string, RoomHead>;
+  private readonly heads: LazyLruCache<string, RoomHead>;
   private readonly queue: KeyedBatchQueue<PendingSend>;
   private readonly listeners = new Set<EventPersistedListener>();
   private readonly txnsInFlight = new Map<string, Promise<SentEvent>>();
@@ -132,7 +132,7 @@ export class RoomEventSender {
     this.signer = { serverName: options.serverName, key: options.signingKey };
     this.now = options.now ?? Date.now;
     this.maxBatchSize = Math.max(1, options.maxBatchSize ?? 256);
-    this.heads = new LRUCache({ max: options.roomHeadCacheSize ?? 10_000 });
+    this.heads = new LazyLruCache({ max: options.roomHeadCacheSize ?? 10_000 });
     this.onListenerError = options.onListenerError ?? (() => {});
     this.queue = new KeyedBatchQueue(
       (roomId, pending) => this.runBatch(roomId, pending),
