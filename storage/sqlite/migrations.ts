@@ -303,7 +303,7 @@ CREATE INDEX transaction_ids_by_event ON transaction_ids (event_id);
   },
   {
     version: 4,
-    name: 'content reports: reports of rooms, events and users to the administrators',
+    name: 'content reports; receipts: delivery receipts indexed by the sender of the delivered event',
     sql: `
 CREATE TABLE content_reports (
   report_id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -315,6 +315,16 @@ CREATE TABLE content_reports (
   reason TEXT
 ) STRICT;
 CREATE INDEX content_reports_by_room ON content_reports (room_id, report_id);
+
+-- Delivery receipts are shown only to the sender of the delivered event: with the sender
+-- on the row, a sync reads the receipts meant for it instead of scanning every member's.
+ALTER TABLE receipts ADD COLUMN event_sender TEXT;
+UPDATE receipts SET event_sender = (SELECT sender FROM events WHERE events.event_id = receipts.event_id)
+ WHERE receipt_type = 'io.myelin.delivered';
+CREATE INDEX receipts_shown_by_room_stream ON receipts (room_id, stream_position)
+ WHERE receipt_type <> 'io.myelin.delivered';
+CREATE INDEX receipts_delivered_by_sender ON receipts (event_sender, stream_position)
+ WHERE receipt_type = 'io.myelin.delivered';
 `,
   },
 ];

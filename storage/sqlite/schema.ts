@@ -294,10 +294,18 @@ export const receipts = sqliteTable(
     /** JSON object. */
     data: text('data').notNull(),
     streamPosition: integer('stream_position').notNull().unique(),
+    /** For delivery receipts, the sender of the delivered event (the only one shown them). */
+    eventSender: text('event_sender'),
   },
   (t) => [
     primaryKey({ columns: [t.roomId, t.receiptType, t.userId, t.threadId] }),
     index('receipts_by_room_stream').on(t.roomId, t.streamPosition),
+    index('receipts_shown_by_room_stream')
+      .on(t.roomId, t.streamPosition)
+      .where(sql`receipt_type <> 'io.myelin.delivered'`),
+    index('receipts_delivered_by_sender')
+      .on(t.eventSender, t.streamPosition)
+      .where(sql`receipt_type = 'io.myelin.delivered'`),
   ],
 );
 
