@@ -24,6 +24,8 @@ export class LazyLruCache<K, V> {
   private readonly entries = new Map<K, Entry<V>>();
   private readonly max: number;
   private readonly ttl: number;
+  /** The most recently used key: hitting it again (a hot key) needs no reordering. */
+  private newest: K | undefined;
 
   constructor(options: LazyLruOptions) {
     this.max = Math.max(1, Math.floor(options.max));
@@ -37,22 +39,31 @@ export class LazyLruCache<K, V> {
   get(key: K): V | undefined {
     const entry = this.entries.get(key);
     if (entry === undefined) return undefined;
-    this.entries.delete(key);
-    if (entry.expires <= performance.now()) return undefined;
-    this.entries.set(key, entry);
+    if (entry.expires !== Number.POSITIVE_INFINITY && entry.expires <= performance.now()) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    if (key !== this.newest) {
+      this.entries.delete(key);
+      this.entries.set(key, entry);
+      this.newest = key;
+    }
     return entry.value;
   }
 
   /** Whether a live entry is there, without making it recent. */
   has(key: K): boolean {
     const entry = this.entries.get(key);
-    return entry !== undefined && entry.expires > performance.now();
+    return (
+      entry !== undefined && (entry.expires === Number.POSITIVE_INFINITY || entry.expires > performance.now())
+    );
   }
 
   set(key: K, value: V): this {
     this.entries.delete(key);
     const expires = this.ttl === Number.POSITIVE_INFINITY ? this.ttl : performance.now() + this.ttl;
     this.entries.set(key, { value, expires });
+    this.newest = key;
     if (this.entries.size > this.max) {
       const oldest = this.entries.keys().next();
       if (!oldest.done) this.entries.delete(oldest.value);
@@ -61,10 +72,12 @@ export class LazyLruCache<K, V> {
   }
 
   delete(key: K): boolean {
+    if (key === this.newest) this.newest = undefined;
     return this.entries.delete(key);
   }
 
   clear(): void {
+    this.newest = undefined;
     this.entries.clear();
   }
 }
