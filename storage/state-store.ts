@@ -24,6 +24,7 @@ export interface StateReader {
   /**
    * The event IDs of a few keys of a snapshot's state (absent keys are left out): what
    * formatting one state event needs (its replaced state), without reading the whole state.
+   * An unknown snapshot has no entries.
    */
   stateEntriesAtSnapshot(
     snapshotId: StateSnapshotId,

@@ -70,6 +70,12 @@ export function prepareEventStatements(sqlite: Database.Database) {
       `SELECT ee.event_id FROM event_edges ee JOIN events e ON e.event_id = ee.event_id
         WHERE ee.prev_event_id = ? AND e.outlier = 0 AND e.room_id = ? LIMIT 1`,
     ) as Statement<[string, string], { event_id: string }>,
+    redactionOf: sqlite.prepare(
+      'SELECT redaction_event_id FROM redactions WHERE redacted_event_id = ?',
+    ) as Statement<[string], { redaction_event_id: string }>,
+    transactionOfEvent: sqlite.prepare(
+      'SELECT user_id, device_id, txn_id FROM transaction_ids WHERE event_id = ? LIMIT 1',
+    ) as Statement<[string], { user_id: string; device_id: string; txn_id: string }>,
     transactionEvent: sqlite.prepare(
       'SELECT event_id FROM transaction_ids WHERE user_id = ? AND device_id = ? AND txn_id = ?',
     ) as Statement<[string, string, string], { event_id: string }>,

@@ -8,7 +8,7 @@ import { type EventStatements, eventRowOf } from './event-statements.js';
 import { applyMembershipDelta, type PersistingMemberEvent } from './membership-store.js';
 import { parameterChunks } from './parameter-chunks.js';
 import { deleteRelation, type EventRelation, insertRelation, relationOfEvent } from './relation-store.js';
-import { events, redactions, transactionIds } from './schema.js';
+import { events, redactions } from './schema.js';
 import { applyCurrentStateDelta, copyDelta, insertSnapshot } from './state-store.js';
 import { latestStreamPosition } from './stream-positions.js';
 import type { EnqueueWrite } from './write-queue.js';
@@ -166,28 +166,12 @@ export class SqliteEventStore implements EventStore {
   async transactionOfEvent(
     eventId: string,
   ): Promise<{ userId: string; deviceId: string; txnId: string } | null> {
-    return (
-      this.connection.db
-        .select({
-          userId: transactionIds.userId,
-          deviceId: transactionIds.deviceId,
-          txnId: transactionIds.txnId,
-        })
-        .from(transactionIds)
-        .where(eq(transactionIds.eventId, eventId))
-        .limit(1)
-        .get() ?? null
-    );
+    const row = this.statements.transactionOfEvent.get(eventId);
+    return row ? { userId: row.user_id, deviceId: row.device_id, txnId: row.txn_id } : null;
   }
 
   async redactionOf(eventId: string): Promise<string | null> {
-    return (
-      this.connection.db
-        .select({ redactionEventId: redactions.redactionEventId })
-        .from(redactions)
-        .where(eq(redactions.redactedEventId, eventId))
-        .get()?.redactionEventId ?? null
-    );
+    return this.statements.redactionOf.get(eventId)?.redaction_event_id ?? null;
   }
 
   applyRedaction(redactedEventId: string, redactedJson: string, redactionEventId: string): Promise<void> {

@@ -21,7 +21,12 @@ import type { EnqueueWrite } from './write-queue.js';
  */
 export const MAX_STATE_DELTA_CHAIN = 100;
 
+/** Answers of stateEntriesAtSnapshot kept before the cache starts over (a few MB at most). */
+const MAX_ENTRIES_SEEN = 50_000;
+
 export class SqliteStateStore implements StateStore {
+  /** (snapshot, key) -> event ID or null (absent), for stateEntriesAtSnapshot. */
+  private readonly entriesSeen = new Map<string, string | null>();
   private entryAtSnapshot: Statement<[number, string, string], { event_id: string | null }> | undefined;
 
   constructor(
@@ -39,6 +44,8 @@ export class SqliteStateStore implements StateStore {
   ): Promise<Map<StateTupleKey, string>> {
     const found = new Map<StateTupleKey, string>();
     if (keys.length === 0) return found;
+    // Snapshots never change, so answers are kept (a big room's initial syncs ask the same ones).
+    if (this.entriesSeen.size > MAX_ENTRIES_SEEN) this.entriesSeen.clear();
     this.entryAtSnapshot ??= this.connection.sqlite.prepare<
       [number, string, string],
       { event_id: string | null }
@@ -56,12 +63,14 @@ export class SqliteStateStore implements StateStore {
         ORDER BY chain.distance ASC LIMIT 1`,
     );
     for (const key of new Set(keys)) {
-      const [type, stateKey] = splitStateTupleKey(key);
-      const eventId = this.entryAtSnapshot.get(snapshotId, type, stateKey)?.event_id;
-      if (typeof eventId === 'string') found.set(key, eventId);
-    }
-    if (found.size === 0 && !snapshotExists(this.connection.db, snapshotId)) {
-      throw new StorageError('NOT_FOUND', `no state snapshot ${snapshotId}`);
+      const seenKey = `${snapshotId}\u0000${key}`;
+      let eventId = this.entriesSeen.get(seenKey);
+      if (eventId === undefined) {
+        const [type, stateKey] = splitStateTupleKey(key);
+        eventId = this.entryAtSnapshot.get(snapshotId, type, stateKey)?.event_id ?? null;
+        this.entriesSeen.set(seenKey, eventId);
+      }
+      if (eventId !== null) found.set(key, eventId);
     }
     return found;
   }
