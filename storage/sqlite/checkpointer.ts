@@ -20,6 +20,7 @@ const BACKSTOP_PAGES = 16_384;
 /** Commits counted before the worker is started. */
 const COMMITS_BEFORE_START = 64;
 const INTERVAL_MS = 100;
+const MAX_STARTS = 3;
 
 // Runs in the worker (CommonJS, `eval`): checkpoints every interval until told to stop.
 const WORKER_SOURCE = `
@@ -41,6 +42,7 @@ parentPort.on('message', () => {
 export class BackgroundCheckpointer {
   private worker: Worker | undefined;
   private commits = 0;
+  private starts = 0;
   private stopped = false;
 
   /** `path` is the database file; the main connection must already be in WAL mode. */
@@ -54,6 +56,8 @@ export class BackgroundCheckpointer {
   /** After each commit of the main connection. */
   noteCommit(): void {
     if (this.worker !== undefined || this.stopped || ++this.commits < COMMITS_BEFORE_START) return;
+    // A worker that keeps dying is not restarted for ever: the backstop is enough.
+    if (++this.starts > MAX_STARTS) return;
     const worker = new Worker(WORKER_SOURCE, {
       eval: true,
       workerData: {
@@ -67,6 +71,9 @@ export class BackgroundCheckpointer {
     });
     // A checkpointer that fails leaves the backstop to do its work; nothing to report upward.
     worker.on('error', () => {});
+    worker.once('exit', () => {
+      if (this.worker === worker) this.worker = undefined;
+    });
     worker.unref();
     this.worker = worker;
   }
@@ -79,6 +86,7 @@ export class BackgroundCheckpointer {
     if (worker === undefined) return;
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
     worker.postMessage('stop');
+    // A worker stuck in a checkpoint is cut short: the WAL it leaves is checkpointed at next open.
     const timeout = setTimeout(() => void worker.terminate(), 5000);
     await exited;
     clearTimeout(timeout);
