@@ -13,6 +13,7 @@ import type { JsonObject } from '../../protocol/events.js';
 import type { ReceiptRecord } from '../../storage/receipt-store.js';
 import type { Storage } from '../../storage/storage.js';
 import { LazyLruCache } from '../lazy-lru-cache.js';
+import { ReceiptChanges } from './receipt-changes.js';
 
 export const RECEIPT_READ = 'm.read';
 export const RECEIPT_READ_PRIVATE = 'm.read.private';
@@ -63,6 +64,8 @@ export class ReceiptService {
    */
   private readonly deliveredSendersToAnnounce = new Set<string>();
   private readonly eventSenders = new LazyLruCache<string, string>({ max: 10_000 });
+  /** Where receipts last changed, so that syncs with nothing new skip the read. */
+  private readonly changes = new ReceiptChanges();
   private deliveredAnnounceTimer: NodeJS.Timeout | undefined;
   private readonly deliveredAnnounceDelayMs: number;
 
@@ -96,14 +99,16 @@ export class ReceiptService {
       if (current?.eventId === input.eventId) return;
       if (current !== null && !(await this.isLater(input.eventId, current.eventId))) return;
       const data: JsonObject = { ts: this.now() };
-      await this.storage.receipts.putReceipt({
-        roomId: input.roomId,
-        receiptType: input.receiptType,
-        userId: input.userId,
-        threadId,
-        eventId: input.eventId,
-        data,
-      });
+      await this.tracked({ roomId: input.roomId }, () =>
+        this.storage.receipts.putReceipt({
+          roomId: input.roomId,
+          receiptType: input.receiptType,
+          userId: input.userId,
+          threadId,
+          eventId: input.eventId,
+          data,
+        }),
+      );
       this.notifier()?.notifyRooms([input.roomId], 'receipts');
     });
   }
@@ -141,18 +146,35 @@ export class ReceiptService {
         }
       }
       if (latest !== undefined && ordering <= latest.ordering) return;
-      await this.storage.receipts.putReceipt({
-        roomId,
-        receiptType: RECEIPT_DELIVERED,
-        userId,
-        threadId: null,
-        eventId,
-        data: { ts: this.now() },
-      });
-      this.delivered.set(cacheKey, { eventId, ordering });
       const sender = await this.senderOf(eventId);
+      // Shown only to the sender; with the sender unknown, counted as a change for the room.
+      await this.tracked(sender === undefined ? { roomId } : { roomId, deliveredTo: sender }, () =>
+        this.storage.receipts.putReceipt({
+          roomId,
+          receiptType: RECEIPT_DELIVERED,
+          userId,
+          threadId: null,
+          eventId,
+          data: { ts: this.now() },
+        }),
+      );
+      this.delivered.set(cacheKey, { eventId, ordering });
       if (sender !== undefined && sender !== userId) this.announceDeliveredLater(sender);
     });
+  }
+
+  /** A receipt write, announced to `changes` before it starts and recorded once it committed. */
+  private async tracked(
+    write: { roomId: string; deliveredTo?: string },
+    put: () => Promise<number>,
+  ): Promise<void> {
+    this.changes.begin(write);
+    let position: number | undefined;
+    try {
+      position = await put();
+    } finally {
+      this.changes.end(write, position);
+    }
   }
 
   private async senderOf(eventId: string): Promise<string | undefined> {
@@ -203,6 +225,11 @@ export class ReceiptService {
   ): Promise<Map<string, JsonObject>> {
     const contents = new Map<string, JsonObject>();
     if (roomIds.length === 0) return contents;
+    if (sincePosition !== null && sincePosition < upToPosition) {
+      if (!this.changes.tracking) this.changes.startAt(await this.storage.receipts.latestReceiptPosition());
+      // The stream moves with every member's delivery; most of those concern someone else.
+      if (this.changes.unchangedSince(requesterUserId, roomIds, sincePosition)) return contents;
+    }
     // Delivery receipts are for the senders of the delivered events only.
     const visibility = { deliveredVisibleTo: requesterUserId };
     const records =
