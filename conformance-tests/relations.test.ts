@@ -177,6 +177,30 @@ describe('Relations (reactions, edits, threads, references)', () => {
       expect((await relations(alice, target, '/m.annotation')).chunk).to.have.length(3);
     });
 
+    it('stores exactly one of two identical reactions sent at the same instant; the other is M_DUPLICATE_ANNOTATION', async () => {
+      const target = await message(alice, 'race me');
+      const content = { 'm.relates_to': { rel_type: 'm.annotation', event_id: target, key: '🏁' } };
+      const answers = await Promise.all(
+        Array.from({ length: 8 }, () => trySend(bob, roomId, 'm.reaction', content)),
+      );
+      expect(answers.filter((answer) => answer.status === 200)).to.have.length(1);
+      for (const answer of answers.filter((a) => a.status === 400)) {
+        expect(answer.body.errcode).to.equal('M_DUPLICATE_ANNOTATION');
+      }
+      expect((await relations(alice, target, '/m.annotation')).chunk).to.have.length(1);
+    });
+
+    it('answers a retried reaction transaction with its event ID, not as a duplicate', async () => {
+      const target = await message(alice, 'retry me');
+      const path = `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/m.reaction/retry-${target.slice(1, 9)}`;
+      const content = { 'm.relates_to': { rel_type: 'm.annotation', event_id: target, key: '🔁' } };
+      const first = await call(hs, bob, 'PUT', path, content);
+      const again = await call(hs, bob, 'PUT', path, content);
+      expect(first.status).to.equal(200);
+      expect(again.status, JSON.stringify(again.body)).to.equal(200);
+      expect(again.body.event_id).to.equal(first.body.event_id);
+    });
+
     it('drops a redacted reaction from the aggregation, after which it may be sent again', async () => {
       const target = await message(alice, 'changing my mind');
       const reaction = await react(bob, target, '👎');

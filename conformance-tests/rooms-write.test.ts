@@ -162,6 +162,22 @@ describe('Room writes (client-server "Rooms": creation, membership, events, reda
       expect(notIn.body.errcode).to.equal('M_FORBIDDEN');
     });
 
+    it('drops a forgotten room from the next sync at once, even from include_leave', async () => {
+      const roomId = await createRoom(alice, { preset: 'public_chat' });
+      expect((await join(bob, roomId)).status).to.equal(200);
+      const filter = encodeURIComponent(JSON.stringify({ room: { include_leave: true } }));
+      // biome-ignore lint/suspicious/noExplicitAny: walking the sync response
+      const initialSync = async (): Promise<any> =>
+        (await call(hs, bob, 'GET', `${V3}/sync?filter=${filter}`)).body;
+      expect((await initialSync()).rooms.join).to.have.property(roomId);
+      expect((await call(hs, bob, 'POST', `${room(roomId)}/leave`, {})).status).to.equal(200);
+      expect((await initialSync()).rooms.leave).to.have.property(roomId);
+      expect((await call(hs, bob, 'POST', `${room(roomId)}/forget`, {})).status).to.equal(200);
+      const after = await initialSync();
+      expect(after.rooms.leave).to.not.have.property(roomId);
+      expect(after.rooms.join).to.not.have.property(roomId);
+    });
+
     it('refuses invites of users of other servers and malformed user IDs', async () => {
       const roomId = await createRoom(alice);
       const remote = await call(hs, alice, 'POST', `${room(roomId)}/invite`, {
@@ -353,8 +369,9 @@ describe('Room writes (client-server "Rooms": creation, membership, events, reda
       const roomId = await createRoom(alice, { preset: 'public_chat' });
       const eventId = (await send(alice, roomId, { msgtype: 'm.text', body: 'spam' })).body
         .event_id as string;
-      const reports = hs.homeserver.context.rooms.reports;
-      const before = reports.list().length;
+      const reports = hs.homeserver.context.storage.contentReports;
+      const all = async () => (await reports.listReports({ from: 0, limit: 1000, direction: 'b' })).reports;
+      const before = (await all()).length;
       const notJoined = await call(hs, bob, 'POST', `${room(roomId)}/report/${enc(eventId)}`, {
         reason: 'spam',
       });
@@ -362,7 +379,7 @@ describe('Room writes (client-server "Rooms": creation, membership, events, reda
       expect((await join(bob, roomId)).status).to.equal(200);
       const ok = await call(hs, bob, 'POST', `${room(roomId)}/report/${enc(eventId)}`, { reason: 'spam' });
       expect(ok).to.deep.equal({ status: 200, body: {} });
-      expect(reports.list()[0]).to.include({ reporter: bob.userId, roomId, eventId, reason: 'spam' });
+      expect((await all())[0]).to.include({ reporter: bob.userId, roomId, eventId, reason: 'spam' });
       const unknownEvent = await call(hs, bob, 'POST', `${room(roomId)}/report/${enc('$nope')}`, {});
       expect(unknownEvent.status).to.equal(404);
       expect(
@@ -375,7 +392,45 @@ describe('Room writes (client-server "Rooms": creation, membership, events, reda
       expect(
         (await call(hs, carol, 'POST', `${V3}/users/${enc('@ghost:localhost')}/report`, {})).status,
       ).to.equal(404);
-      expect(reports.list().length).to.equal(before + 3);
+      expect((await all()).length).to.equal(before + 3);
+    });
+
+    it('lets server admins list event reports, newest first and paged (403 for others)', async () => {
+      const admin = await createUser(hs, 'w-report-admin');
+      // The session cache holds the admin flag for a while: set it before the first request.
+      await hs.homeserver.context.storage.accounts.setAdmin(admin.userId, true);
+      const roomId = await createRoom(alice, { preset: 'public_chat' });
+      const first = (await send(alice, roomId, { msgtype: 'm.text', body: 'one' })).body.event_id as string;
+      const second = (await send(alice, roomId, { msgtype: 'm.text', body: 'two' })).body.event_id as string;
+      for (const eventId of [first, second]) {
+        const res = await call(hs, alice, 'POST', `${room(roomId)}/report/${enc(eventId)}`, {
+          reason: 'bad',
+        });
+        expect(res.status).to.equal(200);
+      }
+      expect(
+        (await call(hs, carol, 'POST', `${room(roomId)}/report`, { reason: 'not an event' })).status,
+      ).to.equal(200);
+      const list = `/_synapse/admin/v1/event_reports?room_id=${enc(roomId)}&limit=1`;
+      // biome-ignore lint/suspicious/noExplicitAny: walking the response JSON
+      const page: any = await call(hs, admin, 'GET', list);
+      expect(page.status, JSON.stringify(page.body)).to.equal(200);
+      expect(page.body.total).to.equal(2);
+      expect(page.body.next_token).to.equal(1);
+      expect(page.body.event_reports).to.have.length(1);
+      expect(page.body.event_reports[0]).to.include({
+        event_id: second,
+        room_id: roomId,
+        user_id: alice.userId,
+        reason: 'bad',
+      });
+      // biome-ignore lint/suspicious/noExplicitAny: walking the response JSON
+      const rest: any = await call(hs, admin, 'GET', `${list}&from=1`);
+      expect(rest.body.event_reports.map((r: { event_id: string }) => r.event_id)).to.deep.equal([first]);
+      expect(rest.body).to.not.have.property('next_token');
+      const refused = await call(hs, alice, 'GET', '/_synapse/admin/v1/event_reports');
+      expect(refused.status).to.equal(403);
+      expect(refused.body.errcode).to.equal('M_FORBIDDEN');
     });
   });
 

@@ -21,6 +21,15 @@ export type StateSnapshotInput =
 export interface StateReader {
   /** The full state a snapshot stands for; throws NOT_FOUND for an unknown ID. */
   stateAtSnapshot(snapshotId: StateSnapshotId): Promise<StateMap>;
+  /**
+   * The event IDs of a few keys of a snapshot's state (absent keys are left out): what
+   * formatting one state event needs (its replaced state), without reading the whole state.
+   * An unknown snapshot has no entries.
+   */
+  stateEntriesAtSnapshot(
+    snapshotId: StateSnapshotId,
+    keys: readonly StateTupleKey[],
+  ): Promise<Map<StateTupleKey, string>>;
   /** State before an event (its prev events' resolved state); null for outliers and unknown events. */
   stateBeforeEvent(eventId: string): Promise<StateMap | null>;
   /** State after an event (state before plus the event itself if it is an accepted state event). */

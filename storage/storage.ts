@@ -1,6 +1,7 @@
 import type { AccountDataStore, AccountDataWriter } from './account-data-store.js';
 import type { AccountStore, AccountWriter } from './account-store.js';
 import type { ColdStorage } from './cold-storage.js';
+import type { ContentReportStore } from './content-report-store.js';
 import type { DeviceStore, DeviceWriter } from './device-store.js';
 import type { E2eKeyStore } from './e2e-key-store.js';
 import type { EventStore, EventWriter } from './event-store.js';
@@ -72,6 +73,7 @@ export interface Storage {
   readonly coldStorage: ColdStorage;
   /** Push rules, pushers, notifications and read marks (issue #8). */
   readonly push: PushStore;
+  readonly contentReports: ContentReportStore;
 
   /**
    * Groups writes of several stores into one atomic transaction. `queueWrites`

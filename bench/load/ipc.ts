@@ -27,6 +27,8 @@ export type ServerCommand =
   | { readonly op: 'fill'; readonly userId: string; readonly rooms: number; readonly messages: number }
   /** Memory after a full garbage collection. */
   | { readonly op: 'memory' }
+  /** CPU time the server process has used so far (all its threads), µs. */
+  | { readonly op: 'cpu' }
   | { readonly op: 'stop' };
 
 export type ServerReply =
@@ -34,6 +36,7 @@ export type ServerReply =
   | { readonly op: 'room'; readonly roomId: string }
   | { readonly op: 'fill'; readonly roomIds: string[]; readonly events: number }
   | { readonly op: 'memory'; readonly memory: ServerMemory }
+  | { readonly op: 'cpu'; readonly micros: number }
   | { readonly op: 'stop' };
 
 export type ToServer = { readonly id: number; readonly command: ServerCommand };

@@ -120,7 +120,17 @@ async function main(): Promise<void> {
       for (const result of results) phases.push([`sends, ${result.name}`, result.measured]);
       printTable(
         `Sends (PUT /send over keep-alive, ${options.seconds} s each after 0.5 s warm-up; load ${loadAverage()})`,
-        ['scenario', 'events/s', 'sent', 'failed', 'req p50', 'req p95', 'req p99', 'driver CPU'],
+        [
+          'scenario',
+          'events/s',
+          'sent',
+          'failed',
+          'req p50',
+          'req p95',
+          'req p99',
+          'server CPU/event',
+          'driver CPU',
+        ],
         results.map((r) => [
           r.name,
           r.eventsPerSecond.toFixed(0),
@@ -129,6 +139,7 @@ async function main(): Promise<void> {
           ms(r.requestLatency.p50),
           ms(r.requestLatency.p95),
           ms(r.requestLatency.p99),
+          `${r.serverCpuPerEvent.toFixed(0)} µs`,
           `${(r.driverCores * 100).toFixed(0)}%`,
         ]),
       );

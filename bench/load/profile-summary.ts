@@ -4,6 +4,7 @@
  * source files with the most self time, and the share of idle time.
  * Run: node --import tsx bench/load/profile-summary.ts DIR/CPU...cpuprofile [--top=25]
  *        [--from=µs --to=µs]   (only the samples of a phase; main.ts prints each phase's bounds)
+ *        [--inclusive]         (also the time spent in each function and everything it called)
  */
 import { readFileSync } from 'node:fs';
 import { printTable } from './report.js';
@@ -69,3 +70,22 @@ const rows = (map: Map<string, number>) =>
 console.log(`${file}: ${(total / 1e6).toFixed(1)} s sampled`);
 printTable('Self time by source file', ['share', 'time', 'file'], rows(byFile));
 printTable('Self time by function', ['share', 'time', 'function'], rows(byFunction));
+
+if (args.includes('--inclusive')) {
+  // A sample counts once for every distinct function on its stack (recursion counted once).
+  const parentOf = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parentOf.set(child, node.id);
+  const inclusive = new Map<string, number>();
+  for (const [id, micros] of selfMicros) {
+    const seen = new Set<string>();
+    for (let at: number | undefined = id; at !== undefined; at = parentOf.get(at)) {
+      const frame = nodes.get(at)!.callFrame;
+      if (frame.functionName === '(root)') continue;
+      seen.add(
+        `${frame.functionName || '(anonymous)'}  ${shortUrl(frame.url) || '(native)'}:${frame.lineNumber + 1}`,
+      );
+    }
+    for (const name of seen) inclusive.set(name, (inclusive.get(name) ?? 0) + micros);
+  }
+  printTable('Inclusive time by function', ['share', 'time', 'function'], rows(inclusive));
+}

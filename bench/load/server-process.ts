@@ -105,6 +105,10 @@ async function perform(homeserver: Homeserver, command: ServerCommand): Promise<
       };
     case 'memory':
       return { op: 'memory', memory: await measureMemory() };
+    case 'cpu': {
+      const usage = process.cpuUsage();
+      return { op: 'cpu', micros: usage.user + usage.system };
+    }
     case 'stop':
       return { op: 'stop' };
   }

@@ -20,6 +20,8 @@ export interface ThroughputResult {
   readonly requestLatency: LatencySummary;
   /** CPU this driver process used while measuring, in cores (1 = one core busy): the load generator's own cost. */
   readonly driverCores: number;
+  /** Server CPU time per event sent while measuring, µs (all its threads). */
+  readonly serverCpuPerEvent: number;
   /** The measured span on the monotonic clock (µs), to slice a server CPU profile. */
   readonly measured: { readonly fromMicros: number; readonly toMicros: number };
 }
@@ -47,6 +49,7 @@ async function runClosedLoops(
   let measureStart = 0;
   let fromMicros = 0;
   let cpuAtStart = process.cpuUsage();
+  let serverCpuAtStart: Promise<number> | undefined;
   const loop = async (index: number) => {
     const { user, roomId } = senders[index]!;
     const client = clients[index]!;
@@ -57,6 +60,7 @@ async function runClosedLoops(
         measureStart = started;
         fromMicros = monotonicMicros();
         cpuAtStart = process.cpuUsage();
+        serverCpuAtStart = server.cpuMicros();
       }
       const counted = measuring;
       const answer = await client.call('PUT', sendPath(roomId, `${name}-${index}-${n}`), user.accessToken, {
@@ -80,6 +84,7 @@ async function runClosedLoops(
   const elapsed = (performance.now() - measureStart) / 1000;
   const toMicros = monotonicMicros();
   const cpu = process.cpuUsage(cpuAtStart);
+  const serverCpu = (await server.cpuMicros()) - (await (serverCpuAtStart ?? server.cpuMicros()));
   return {
     name,
     clients: senders.length,
@@ -90,6 +95,7 @@ async function runClosedLoops(
     requestLatency: summarise(latencies),
     measured: { fromMicros, toMicros },
     driverCores: (cpu.user + cpu.system) / 1e6 / elapsed,
+    serverCpuPerEvent: sent > 0 ? serverCpu / sent : 0,
   };
 }
 

@@ -4,9 +4,10 @@
  * account's flags. A token once verified is remembered until it expires, so
  * the steady state is two map lookups.
  */
-import { LRUCache } from 'lru-cache';
+
 import { MatrixError } from '../errors.js';
 import type { AuthenticatedUser, Authenticator, RequestOrigin } from '../http/auth.js';
+import { LazyLruCache } from '../lazy-lru-cache.js';
 import type { AccessTokenClaims } from './access-tokens.js';
 import type { SessionService } from './session-service.js';
 
@@ -16,7 +17,7 @@ export function createAccountsAuthenticator(
   sessions: SessionService,
   authenticateServer: Authenticator['authenticateServer'],
 ): Authenticator {
-  const verified = new LRUCache<string, AccessTokenClaims>({ max: VERIFIED_TOKEN_CACHE_SIZE });
+  const verified = new LazyLruCache<string, AccessTokenClaims>({ max: VERIFIED_TOKEN_CACHE_SIZE });
 
   const claimsOf = async (token: string): Promise<AccessTokenClaims> => {
     const cached = verified.get(token);

@@ -13,9 +13,10 @@
  * (an already currently-active user making another request) touches memory
  * only: no write per request.
  */
-import { LRUCache } from 'lru-cache';
+
 import type { PresenceRecord, PresenceState, PresenceStore } from '../../storage/presence-store.js';
 import type { MyelinConfig } from '../config/index.js';
+import { LazyLruCache } from '../lazy-lru-cache.js';
 import type { RoomMembershipView } from './room-membership-view.js';
 
 /**
@@ -109,7 +110,7 @@ export function createPresenceService(deps: {
   /** Users who are not offline: the sweep's working set. */
   const present = new Map<string, PresenceEntry>();
   /** Recently seen offline users, so activity does not re-read storage each time. */
-  const offline = new LRUCache<string, PresenceEntry>({ max: OFFLINE_ENTRIES_CACHED });
+  const offline = new LazyLruCache<string, PresenceEntry>({ max: OFFLINE_ENTRIES_CACHED });
   const loads = new Map<string, Promise<PresenceEntry>>();
   const listeners = new Set<PresenceChangedListener>();
   const writes = new Set<Promise<void>>();

@@ -7,12 +7,12 @@
  * very next request.
  */
 import { randomBytes } from 'node:crypto';
-import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import { isStorageError } from '../../storage/errors.js';
 import type { Storage } from '../../storage/storage.js';
 import type { MyelinConfig } from '../config/index.js';
 import { MatrixError } from '../errors.js';
+import { LazyLruCache } from '../lazy-lru-cache.js';
 import { type AccessTokenClaims, type AccessTokenCodec, randomToken, tokenHash } from './access-tokens.js';
 import type { LastSeenRecorder } from './last-seen-recorder.js';
 
@@ -125,9 +125,9 @@ export function createSessionService(deps: {
   onDevicesChanged?: (userId: string) => void;
 }): SessionService {
   const { config, storage, tokens, lastSeen } = deps;
-  const sessions = new LRUCache<string, SessionState>({ max: CACHE_SIZE, ttl: CACHE_TTL_MS });
+  const sessions = new LazyLruCache<string, SessionState>({ max: CACHE_SIZE, ttl: CACHE_TTL_MS });
   const sessionLoads = new Map<string, Promise<SessionState>>();
-  const accounts = new LRUCache<string, AccountFlags>({ max: CACHE_SIZE, ttl: CACHE_TTL_MS });
+  const accounts = new LazyLruCache<string, AccountFlags>({ max: CACHE_SIZE, ttl: CACHE_TTL_MS });
   let accountEpoch = 0;
   const pendingRotations = new Map<string, PendingRotation>();
   const refreshLocks = new Map<string, Promise<unknown>>();

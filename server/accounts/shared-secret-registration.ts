@@ -9,9 +9,9 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { MyelinConfig } from '../config/index.js';
+import { LazyLruCache } from '../lazy-lru-cache.js';
 
 /** Synapse's NONCE_TIMEOUT. */
 export const NONCE_LIFETIME_MS = 60_000;
@@ -40,7 +40,7 @@ export function createSharedSecretRegistration(
   options: { now?: () => number } = {},
 ): SharedSecretRegistration {
   const now = options.now ?? Date.now;
-  const nonces = new LRUCache<string, number>({ max: MAX_OUTSTANDING_NONCES });
+  const nonces = new LazyLruCache<string, number>({ max: MAX_OUTSTANDING_NONCES });
   return {
     issueNonce() {
       const nonce = randomBytes(32).toString('hex');

@@ -3,8 +3,8 @@
  * A bucket holds `burst` tokens and refills `per_second`; a request takes one.
  * Buckets live in a bounded LRU so a flood of distinct addresses cannot grow memory.
  */
-import { LRUCache } from 'lru-cache';
 import type { MyelinConfig } from '../config/index.js';
+import { LazyLruCache } from '../lazy-lru-cache.js';
 import type { RateLimitClass } from './route.js';
 
 interface Bucket {
@@ -24,7 +24,7 @@ export function createRateLimiter(
   config: MyelinConfig['rate_limits'],
   now: () => number = () => performance.now(),
 ): RateLimiter {
-  const buckets = new LRUCache<string, Bucket>({ max: 100_000 });
+  const buckets = new LazyLruCache<string, Bucket>({ max: 100_000 });
   return {
     take(limitClass, key) {
       if (!config.enabled || limitClass === 'none') return 0;

@@ -131,8 +131,9 @@ export interface BundledAggregations {
 
 /**
  * For each state event, the state event it replaced (same type and state key in
- * the state before it), for `unsigned.prev_content`. Snapshots are read once per
- * distinct state-before snapshot; non-state events cost nothing.
+ * the state before it), for `unsigned.prev_content`. Only those keys are read from
+ * each distinct state-before snapshot (a timeline of joins in a big room must not
+ * read the whole membership once per join); non-state events cost nothing.
  */
 async function replacedStateEvents(
   storage: HomeserverContext['storage'],
@@ -143,16 +144,26 @@ async function replacedStateEvents(
       isStateEvent(event.pdu) &&
       event.stateBeforeSnapshotId !== null &&
       storedUnsignedObject(event.pdu.unsigned, 'prev_content') === undefined,
-  );
-  if (stateEvents.length === 0) return new Map();
-  const snapshotIds = [...new Set(stateEvents.map((event) => event.stateBeforeSnapshotId as number))];
+  ) as (StoredEvent & { stateBeforeSnapshotId: number })[];
+  const keysBySnapshot = new Map<number, string[]>();
+  for (const event of stateEvents) {
+    const keys = keysBySnapshot.get(event.stateBeforeSnapshotId);
+    const key = stateTupleKey(event.pdu.type, event.pdu.state_key as string);
+    if (keys === undefined) keysBySnapshot.set(event.stateBeforeSnapshotId, [key]);
+    else keys.push(key);
+  }
+  if (keysBySnapshot.size === 0) return new Map();
   const snapshots = new Map(
-    await Promise.all(snapshotIds.map(async (id) => [id, await storage.state.stateAtSnapshot(id)] as const)),
+    await Promise.all(
+      [...keysBySnapshot].map(
+        async ([id, keys]) => [id, await storage.state.stateEntriesAtSnapshot(id, keys)] as const,
+      ),
+    ),
   );
   const replacedIds = new Map<string, string>();
   for (const event of stateEvents) {
     const key = stateTupleKey(event.pdu.type, event.pdu.state_key as string);
-    const previousId = snapshots.get(event.stateBeforeSnapshotId as number)?.get(key);
+    const previousId = snapshots.get(event.stateBeforeSnapshotId)?.get(key);
     if (previousId !== undefined && previousId !== event.eventId) replacedIds.set(event.eventId, previousId);
   }
   if (replacedIds.size === 0) return new Map();

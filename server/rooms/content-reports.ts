@@ -1,39 +1,30 @@
 /**
  * Reports of rooms, events and users to this server's administrators (client-server
- * "Reporting content"). Storage has no reports table yet: each report is logged as
- * structured JSON at warn level (so it reaches the operator's log pipeline) and kept
- * in memory for the admin API to come. Reports do not survive a restart except in the log.
+ * "Reporting content"). Each report is stored (storage/content-report-store.ts), where
+ * administrators list them (GET /_synapse/admin/v1/event_reports), and logged as
+ * structured JSON at warn level so that it also reaches the operator's log pipeline.
  */
 import type { Logger } from 'pino';
+import type {
+  ContentReportPage,
+  ContentReportQuery,
+  NewContentReport,
+} from '../../storage/content-report-store.js';
+import type { Storage } from '../../storage/storage.js';
 
-export interface ContentReport {
-  readonly reporter: string;
-  /** The reported room, or the room of the reported event. */
-  readonly roomId?: string;
-  /** The reported event. */
-  readonly eventId?: string;
-  /** The reported user. */
-  readonly userId?: string;
-  readonly reason?: string;
-  readonly receivedTs: number;
-}
+export type ContentReport = NewContentReport;
 
 export interface ContentReports {
   record(report: ContentReport): Promise<void>;
-  /** Most recent first. */
-  list(): readonly ContentReport[];
+  list(query: ContentReportQuery): Promise<ContentReportPage>;
 }
 
-const MAX_KEPT_REPORTS = 10_000;
-
-export function createInMemoryContentReports(log: Pick<Logger, 'warn'>): ContentReports {
-  const reports: ContentReport[] = [];
+export function createContentReports(storage: Storage, log: Pick<Logger, 'warn'>): ContentReports {
   return {
     async record(report) {
-      log.warn({ contentReport: report }, 'Content reported');
-      reports.unshift(report);
-      if (reports.length > MAX_KEPT_REPORTS) reports.length = MAX_KEPT_REPORTS;
+      const reportId = await storage.contentReports.addReport(report);
+      log.warn({ contentReport: { reportId, ...report } }, 'Content reported');
     },
-    list: () => reports,
+    list: (query) => storage.contentReports.listReports(query),
   };
 }

@@ -14,6 +14,7 @@ import { isStateEvent, type StateMap, stateTupleKey } from '../../protocol/event
 import type { StoredEvent } from '../../storage/event-store.js';
 import type { Membership } from '../../storage/membership-store.js';
 import type { Storage } from '../../storage/storage.js';
+import { LazyLruCache } from '../lazy-lru-cache.js';
 
 export type HistoryVisibilitySetting = 'world_readable' | 'shared' | 'invited' | 'joined';
 
@@ -64,7 +65,7 @@ export function createHistoryVisibility(storage: Storage): HistoryVisibility {
   });
   const loading = new Map<number, Promise<StateMap>>();
   /** membership (of m.room.member events) or history_visibility (of m.room.history_visibility events). */
-  const eventValues = new LRUCache<string, string>({ max: 100_000 });
+  const eventValues = new LazyLruCache<string, string>({ max: 100_000 });
 
   async function stateAt(snapshotId: number | null): Promise<StateMap> {
     if (snapshotId === null) return NO_SNAPSHOT;

@@ -9,10 +9,11 @@
  * sender sees each message sent (stored), delivered and read. `m.fully_read`
  * is not a receipt but the user's room account data.
  */
-import { LRUCache } from 'lru-cache';
 import type { JsonObject } from '../../protocol/events.js';
 import type { ReceiptRecord } from '../../storage/receipt-store.js';
 import type { Storage } from '../../storage/storage.js';
+import { LazyLruCache } from '../lazy-lru-cache.js';
+import { ReceiptChanges } from './receipt-changes.js';
 
 export const RECEIPT_READ = 'm.read';
 export const RECEIPT_READ_PRIVATE = 'm.read.private';
@@ -61,7 +62,7 @@ export class ReceiptService {
   private readonly now: () => number;
   private readonly notifier: () => ReceiptWakeup | undefined;
   /** `${userId} ${roomId}` -> the user's latest delivered event there and its stream ordering. */
-  private readonly delivered: LRUCache<string, DeliveredMark>;
+  private readonly delivered: LazyLruCache<string, DeliveredMark>;
   /** Per receipt key, the write in progress: read-compare-write runs one at a time per key. */
   private readonly inFlight = new Map<string, Promise<void>>();
   /**
@@ -71,7 +72,9 @@ export class ReceiptService {
    * (waking every member for every member's delivery is quadratic in room size).
    */
   private readonly deliveredSendersToAnnounce = new Set<string>();
-  private readonly eventSenders = new LRUCache<string, string>({ max: 10_000 });
+  private readonly eventSenders = new LazyLruCache<string, string>({ max: 10_000 });
+  /** Where receipts last changed, so that syncs with nothing new skip the read. */
+  private readonly changes = new ReceiptChanges();
   private deliveredAnnounceTimer: NodeJS.Timeout | undefined;
   private readonly deliveredAnnounceDelayMs: number;
 
@@ -80,7 +83,7 @@ export class ReceiptService {
     this.now = options.now ?? Date.now;
     this.notifier = options.notifier ?? (() => undefined);
     this.deliveredAnnounceDelayMs = options.deliveredAnnounceDelayMs ?? 100;
-    this.delivered = new LRUCache({ max: options.deliveredCacheSize ?? 100_000 });
+    this.delivered = new LazyLruCache({ max: options.deliveredCacheSize ?? 100_000 });
   }
 
   /** Called, and awaited, after an m.read or m.read.private receipt moved and before syncs wake. */
@@ -110,14 +113,16 @@ export class ReceiptService {
       if (current?.eventId === input.eventId) return;
       if (current !== null && !(await this.isLater(input.eventId, current.eventId))) return;
       const data: JsonObject = { ts: this.now() };
-      await this.storage.receipts.putReceipt({
-        roomId: input.roomId,
-        receiptType: input.receiptType,
-        userId: input.userId,
-        threadId,
-        eventId: input.eventId,
-        data,
-      });
+      await this.tracked({ roomId: input.roomId }, () =>
+        this.storage.receipts.putReceipt({
+          roomId: input.roomId,
+          receiptType: input.receiptType,
+          userId: input.userId,
+          threadId,
+          eventId: input.eventId,
+          data,
+        }),
+      );
       if (input.receiptType === RECEIPT_READ || input.receiptType === RECEIPT_READ_PRIVATE) {
         const moved = { userId: input.userId, roomId: input.roomId, threadId, eventId: input.eventId };
         for (const listener of this.readListeners) await listener(moved);
@@ -159,18 +164,35 @@ export class ReceiptService {
         }
       }
       if (latest !== undefined && ordering <= latest.ordering) return;
-      await this.storage.receipts.putReceipt({
-        roomId,
-        receiptType: RECEIPT_DELIVERED,
-        userId,
-        threadId: null,
-        eventId,
-        data: { ts: this.now() },
-      });
-      this.delivered.set(cacheKey, { eventId, ordering });
       const sender = await this.senderOf(eventId);
+      // Shown only to the sender; with the sender unknown, counted as a change for the room.
+      await this.tracked(sender === undefined ? { roomId } : { roomId, deliveredTo: sender }, () =>
+        this.storage.receipts.putReceipt({
+          roomId,
+          receiptType: RECEIPT_DELIVERED,
+          userId,
+          threadId: null,
+          eventId,
+          data: { ts: this.now() },
+        }),
+      );
+      this.delivered.set(cacheKey, { eventId, ordering });
       if (sender !== undefined && sender !== userId) this.announceDeliveredLater(sender);
     });
+  }
+
+  /** A receipt write, announced to `changes` before it starts and recorded once it committed. */
+  private async tracked(
+    write: { roomId: string; deliveredTo?: string },
+    put: () => Promise<number>,
+  ): Promise<void> {
+    this.changes.begin(write);
+    let position: number | undefined;
+    try {
+      position = await put();
+    } finally {
+      this.changes.end(write, position);
+    }
   }
 
   private async senderOf(eventId: string): Promise<string | undefined> {
@@ -221,6 +243,11 @@ export class ReceiptService {
   ): Promise<Map<string, JsonObject>> {
     const contents = new Map<string, JsonObject>();
     if (roomIds.length === 0) return contents;
+    if (sincePosition !== null && sincePosition < upToPosition) {
+      if (!this.changes.tracking) this.changes.startAt(await this.storage.receipts.latestReceiptPosition());
+      // The stream moves with every member's delivery; most of those concern someone else.
+      if (this.changes.unchangedSince(requesterUserId, roomIds, sincePosition)) return contents;
+    }
     // Delivery receipts are for the senders of the delivered events only.
     const visibility = { deliveredVisibleTo: requesterUserId };
     const records =

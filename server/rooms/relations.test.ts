@@ -54,6 +54,40 @@ describe('RelationService', () => {
     expect(relatesToOf({ body: 'plain' })).to.equal(null);
   });
 
+  it('lets exactly one of several identical reactions sent at once through, as the send guard', async () => {
+    const target = await send(alice, 'm.room.message', { body: 'race' });
+    await harness.device(bob, 'DEV');
+    const content = { 'm.relates_to': { rel_type: 'm.annotation', event_id: target, key: '🏁' } };
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 5 }, (_, i) =>
+        harness.services.sender.sendEvent({
+          roomId,
+          sender: bob,
+          type: 'm.reaction',
+          content,
+          txn: { deviceId: 'DEV', txnId: `race-${i}` },
+          guard: () => relations.checkNewRelation(roomId, bob, 'm.reaction', content),
+        }),
+      ),
+    );
+    expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).to.have.length(1);
+    for (const outcome of outcomes) {
+      if (outcome.status === 'rejected') expect(outcome.reason.errcode).to.equal('M_DUPLICATE_ANNOTATION');
+    }
+    const stored = await harness.storage.relations.relationsOf(target, { limit: 10, direction: 'b' });
+    expect(stored).to.have.length(1);
+    // Once that send has settled, storage refuses the next one.
+    await expectDuplicate(relations.checkNewRelation(roomId, bob, 'm.reaction', content));
+  });
+
+  async function expectDuplicate(check: Promise<unknown>): Promise<void> {
+    const error = await check.then(
+      () => null,
+      (thrown: unknown) => thrown,
+    );
+    expect(error).to.have.property('errcode', 'M_DUPLICATE_ANNOTATION');
+  }
+
   it('lets unknown relation types and replies through', async () => {
     const target = await send(alice, 'm.room.message', { body: 'target' });
     await relations.checkNewRelation(roomId, bob, 'org.example', {

@@ -98,6 +98,9 @@ export interface RelationService {
    * The server-side checks on a relating event a local user is about to send;
    * throws a MatrixError when it must be refused. Costs nothing for events
    * without a cleartext `m.relates_to`. `stateKey` is given for state events.
+   * An annotation stays claimed until the returned release is called (when its send
+   * has settled), so that concurrent duplicates are refused too: use it as the
+   * send's `guard` (room-event-sender.ts).
    */
   checkNewRelation(
     roomId: string,
@@ -105,7 +108,7 @@ export interface RelationService {
     eventType: string,
     content: JsonObject,
     stateKey?: string | null,
-  ): Promise<void>;
+  ): Promise<(() => void) | undefined>;
   /** `unsigned["m.relations"]` for each of `events` that has any, keyed by event ID (batched reads). */
   bundledAggregations(
     events: readonly StoredEvent[],
@@ -130,6 +133,8 @@ class Relations implements RelationService {
   private readonly storage: Storage;
   private readonly visibility: () => HistoryVisibility;
   private readonly now: () => number;
+  /** Annotations checked and being sent (claimAnnotation). */
+  private readonly annotationsInFlight = new Set<string>();
 
   constructor(options: RelationServiceOptions) {
     this.storage = options.storage;
@@ -143,9 +148,9 @@ class Relations implements RelationService {
     eventType: string,
     content: JsonObject,
     stateKey?: string | null,
-  ): Promise<void> {
+  ): Promise<(() => void) | undefined> {
     const relation = relatesToOf(content);
-    if (relation === null) return;
+    if (relation === null) return undefined;
 
     // "both events are in the same room" (Forming relationships between events).
     // Like Synapse, a parent we do not hold is accepted only when others already relate to it.
@@ -155,11 +160,11 @@ class Relations implements RelationService {
       if (known.length === 0 || known[0]?.roomId !== roomId) {
         throw MatrixError.of('M_UNKNOWN', `Cannot send a relation to an unknown event ${relation.eventId}.`);
       }
-      if (relation.relType === REL_ANNOTATION) await this.checkAnnotation(relation, sender, eventType);
       if (relation.relType === REL_REPLACE) {
         throw MatrixError.invalidParam('The event to replace is unknown to this server.');
       }
-      return;
+      if (relation.relType === REL_ANNOTATION) return this.claimAnnotation(relation, sender, eventType);
+      return undefined;
     }
     if (parent.roomId !== roomId) {
       throw MatrixError.of('M_UNKNOWN', 'A relation must be in the same room as the event it relates to.');
@@ -167,24 +172,29 @@ class Relations implements RelationService {
 
     switch (relation.relType) {
       case REL_ANNOTATION:
-        await this.checkAnnotation(relation, sender, eventType);
-        return;
+        return this.claimAnnotation(relation, sender, eventType);
       case REL_REPLACE:
         checkReplacement(parent, sender, eventType, content, stateKey);
-        return;
+        return undefined;
       case REL_THREAD:
         // Threading "Validation of m.thread relationships": no thread off an event that
         // is itself a relation; no errcode exists, the spec says M_UNKNOWN with 400.
         if (relatesToOf(parent.pdu.content) !== null) {
           throw MatrixError.of('M_UNKNOWN', 'Cannot start a thread from an event with a relation.');
         }
-        return;
+        return undefined;
       default:
-        return;
+        return undefined;
     }
   }
 
-  private async checkAnnotation(relation: RelatesTo, sender: string, eventType: string): Promise<void> {
+  /**
+   * Event annotations "Avoiding duplicate annotations". The annotation is claimed in
+   * memory before storage is asked, with no await in between, so of two identical
+   * reactions sent at once exactly one passes; the claim lasts until its send settles
+   * (the returned release), after which storage knows it.
+   */
+  private async claimAnnotation(relation: RelatesTo, sender: string, eventType: string): Promise<() => void> {
     const key = relation.key;
     if (typeof key !== 'string') {
       throw MatrixError.invalidParam('An m.annotation relation needs a string `key`.');
@@ -194,10 +204,22 @@ class Relations implements RelationService {
         `An annotation key may be at most ${MAX_ANNOTATION_KEY_LENGTH} characters.`,
       );
     }
-    // Event annotations "Avoiding duplicate annotations".
-    if (await this.storage.relations.hasAnnotation(relation.eventId, sender, eventType, key)) {
-      throw MatrixError.of('M_DUPLICATE_ANNOTATION', 'You already sent this annotation to this event.');
+    const duplicate = () =>
+      MatrixError.of('M_DUPLICATE_ANNOTATION', 'You already sent this annotation to this event.');
+    const claim = JSON.stringify([relation.eventId, sender, eventType, key]);
+    if (this.annotationsInFlight.has(claim)) throw duplicate();
+    this.annotationsInFlight.add(claim);
+    const release = () => {
+      this.annotationsInFlight.delete(claim);
+    };
+    try {
+      if (await this.storage.relations.hasAnnotation(relation.eventId, sender, eventType, key))
+        throw duplicate();
+    } catch (error) {
+      release();
+      throw error;
     }
+    return release;
   }
 
   async bundledAggregations(

@@ -5,7 +5,6 @@
  * together with its state delta, forward extremities and transaction IDs. Listeners
  * (notifier, federation, push) hear of each event after the commit, never inside it.
  */
-import { LRUCache } from 'lru-cache';
 import { selectAuthEventKeys } from '../../protocol/auth-events-selection.js';
 import type { JsonObject, RoomEvent, StateMap } from '../../protocol/events.js';
 import { isStateEvent, stateTupleKey } from '../../protocol/events.js';
@@ -15,6 +14,7 @@ import type { PersistedEvent, StreamOrdering } from '../../storage/event-store.j
 import type { StateSnapshotInput } from '../../storage/state-store.js';
 import type { Storage, WriteTransaction } from '../../storage/storage.js';
 import { MatrixError } from '../errors.js';
+import { LazyLruCache } from '../lazy-lru-cache.js';
 import {
   type BuiltEvent,
   buildCreateEvent,
@@ -37,6 +37,12 @@ export interface SendEventRequest extends EventTemplate {
   readonly roomId: string;
   /** Makes the send idempotent: the same transaction from the same device gives the same event. */
   readonly txn?: ClientTransaction;
+  /**
+   * Checks run only when the event is really to be sent (not for a repeated transaction),
+   * e.g. relation rules; throwing refuses the send. What it returns is called once the send
+   * has settled (committed or failed): a claim taken by the check is held until then.
+   */
+  readonly guard?: () => Promise<(() => void) | undefined>;
 }
 
 export interface SentEvent {
@@ -114,7 +120,7 @@ export class RoomEventSender {
   private readonly signer: EventSigner;
   private readonly now: () => number;
   private readonly maxBatchSize: number;
-  private readonly heads: LRUCache<string, RoomHead>;
+  private readonly heads: LazyLruCache<string, RoomHead>;
   private readonly queue: KeyedBatchQueue<PendingSend>;
   private readonly listeners = new Set<EventPersistedListener>();
   private readonly txnsInFlight = new Map<string, Promise<SentEvent>>();
@@ -126,7 +132,7 @@ export class RoomEventSender {
     this.signer = { serverName: options.serverName, key: options.signingKey };
     this.now = options.now ?? Date.now;
     this.maxBatchSize = Math.max(1, options.maxBatchSize ?? 256);
-    this.heads = new LRUCache({ max: options.roomHeadCacheSize ?? 10_000 });
+    this.heads = new LazyLruCache({ max: options.roomHeadCacheSize ?? 10_000 });
     this.onListenerError = options.onListenerError ?? (() => {});
     this.queue = new KeyedBatchQueue(
       (roomId, pending) => this.runBatch(roomId, pending),
@@ -157,7 +163,7 @@ export class RoomEventSender {
     if (serverNameOf(request.sender) !== this.signer.serverName) {
       return Promise.reject(MatrixError.forbidden(`${request.sender} is not a user of this server`));
     }
-    if (request.txn === undefined) return this.enqueue(request, undefined);
+    if (request.txn === undefined) return this.guarded(request, undefined);
     const scopedTxnId = scopeTxnId(request, request.txn.txnId);
     const key = `${request.sender}\u0000${request.txn.deviceId}\u0000${scopedTxnId}`;
     const inFlight = this.txnsInFlight.get(key);
@@ -252,7 +258,16 @@ export class RoomEventSender {
       const stored = await this.storage.events.getEvent(eventId);
       if (stored !== null) return { eventId, streamOrdering: stored.streamOrdering };
     }
-    return this.enqueue(request, scopedTxnId);
+    return this.guarded(request, scopedTxnId);
+  }
+
+  private async guarded(request: SendEventRequest, scopedTxnId: string | undefined): Promise<SentEvent> {
+    const release = await request.guard?.();
+    try {
+      return await this.enqueue(request, scopedTxnId);
+    } finally {
+      release?.();
+    }
   }
 
   private enqueue(request: SendEventRequest, scopedTxnId: string | undefined): Promise<SentEvent> {

@@ -3,12 +3,12 @@
  * `/joined_rooms`, `/joined_members`, membership checks). History visibility is the
  * caller's to apply; these answer for the room as it is now.
  */
-import { LRUCache } from 'lru-cache';
 import type { StateTupleKey } from '../../protocol/events.js';
 import { type PowerLevels, powerLevelsOf, userPowerLevel } from '../../protocol/power-levels.js';
 import type { RoomVersionId, RoomVersionRules } from '../../protocol/room-versions.js';
 import type { StoredEvent } from '../../storage/event-store.js';
 import type { Storage } from '../../storage/storage.js';
+import { LazyLruCache } from '../lazy-lru-cache.js';
 import { roomVersionOfCreateEvent } from './room-head.js';
 
 /** Who may do what in a room now: its power levels and each user's level (room creators included). */
@@ -22,7 +22,7 @@ export interface RoomPowers {
 
 export class RoomReads {
   /** A room's version never changes, so it is cached without invalidation. */
-  private readonly versions = new LRUCache<string, RoomVersionRules>({ max: 100_000 });
+  private readonly versions = new LazyLruCache<string, RoomVersionRules>({ max: 100_000 });
 
   constructor(private readonly storage: Storage) {}
 

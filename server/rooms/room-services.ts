@@ -8,7 +8,7 @@ import type { SigningKey } from '../../protocol/signing.js';
 import { isStorageError } from '../../storage/errors.js';
 import type { Storage } from '../../storage/storage.js';
 import { MatrixError } from '../errors.js';
-import { type ContentReports, createInMemoryContentReports } from './content-reports.js';
+import { type ContentReports, createContentReports } from './content-reports.js';
 import { RoomMembership } from './membership.js';
 import { RoomRedactions } from './redactions.js';
 import {
@@ -65,7 +65,7 @@ export function createRoomServices(options: RoomServicesOptions): RoomServices {
     membership: new RoomMembership(options.storage, sender, reads, options.serverName),
     reads,
     redactions: new RoomRedactions(options.storage, sender, reads),
-    reports: createInMemoryContentReports(log),
+    reports: createContentReports(options.storage, log),
     createRoom: create,
     upgradeRoom: (request) =>
       upgradeRoom({ storage: options.storage, sender, reads, createRoom: create, log }, request),

@@ -4,10 +4,10 @@
  * from a handful of current state entries. Summaries are cached and dropped whenever the
  * room's state changes, so a directory page reads state only for rooms not seen since.
  */
-import { LRUCache } from 'lru-cache';
 import { isStateEvent, type JsonObject, type JsonValue } from '../../protocol/events.js';
 import type { StoredEvent } from '../../storage/event-store.js';
 import type { Storage } from '../../storage/storage.js';
+import { LazyLruCache } from '../lazy-lru-cache.js';
 import type { RoomEventSender } from './room-event-sender.js';
 
 export interface RoomSummary {
@@ -164,13 +164,13 @@ export interface RoomSummariesOptions {
 
 export class RoomSummaries {
   private readonly storage: Storage;
-  private readonly cache: LRUCache<string, RoomSummary>;
+  private readonly cache: LazyLruCache<string, RoomSummary>;
   /** Bumped by every state change of a room, so a load that raced with one is not cached. */
   private readonly generations = new Map<string, number>();
 
   constructor(options: RoomSummariesOptions) {
     this.storage = options.storage;
-    this.cache = new LRUCache({ max: options.maxCached ?? 50_000 });
+    this.cache = new LazyLruCache({ max: options.maxCached ?? 50_000 });
   }
 
   /**

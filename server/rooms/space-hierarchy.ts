@@ -6,12 +6,12 @@
  * minutes under the next_batch token.
  */
 import { randomBytes } from 'node:crypto';
-import { LRUCache } from 'lru-cache';
 import type { JsonObject, JsonValue } from '../../protocol/events.js';
 import { isKnownRoomVersion, roomVersionRules } from '../../protocol/room-versions.js';
 import type { StoredEvent } from '../../storage/event-store.js';
 import type { Storage } from '../../storage/storage.js';
 import { MatrixError } from '../errors.js';
+import { LazyLruCache } from '../lazy-lru-cache.js';
 import {
   type PublishedRoomsChunk,
   publishedRoomsChunk,
@@ -112,7 +112,7 @@ function isSuggested(content: JsonObject): boolean {
 }
 
 export class SpaceHierarchy {
-  private readonly sessions = new LRUCache<string, WalkSession>({ max: 10_000, ttl: SESSION_TTL_MS });
+  private readonly sessions = new LazyLruCache<string, WalkSession>({ max: 10_000, ttl: SESSION_TTL_MS });
 
   constructor(
     private readonly storage: Storage,

@@ -310,6 +310,8 @@ export const forgetRoute = defineRoute({
       throw MatrixError.of('M_UNKNOWN', `User ${userId} is in room ${roomId}`);
     }
     await hs.storage.memberships.forgetRoom(userId, roomId);
+    // Sync caches the user's memberships: a forgotten room leaves `rooms.leave` at once.
+    hs.sync.membershipChanged(roomId, userId);
     return reply(200, {});
   },
 });

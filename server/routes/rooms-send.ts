@@ -6,6 +6,7 @@
  *   PUT  /_matrix/client/v3/rooms/{roomId}/redact/{eventId}/{txnId}
  *   POST /_matrix/client/v3/rooms/{roomId}/report[/{eventId}]
  *   POST /_matrix/client/v3/users/{userId}/report
+ *   GET  /_synapse/admin/v1/event_reports   (Synapse's admin API, server admins only)
  * Sends are idempotent per device and transaction ID. As Synapse, a send to a room the
  * user is not in is 403 M_FORBIDDEN whether or not the room exists here; an event over
  * 65,536 bytes is 413 M_TOO_LARGE.
@@ -91,12 +92,12 @@ async function sendState(
   const type = checkedEventType(eventType);
   const sender = requester.userId;
   if (type === 'm.room.canonical_alias') await hs.directory.checkCanonicalAlias(roomId, content);
-  await hs.relations.checkNewRelation(roomId, sender, type, content, stateKey);
+  const guard = () => hs.relations.checkNewRelation(roomId, sender, type, content, stateKey);
   const sent = await asMember(
     hs,
     roomId,
     sender,
-    hs.rooms.sender.sendEvent({ roomId, sender, type, stateKey, content }),
+    hs.rooms.sender.sendEvent({ roomId, sender, type, stateKey, content, guard }),
   );
   return reply(200, { event_id: sent.eventId });
 }
@@ -129,12 +130,21 @@ export const sendMessage = defineRoute({
     const txn = transactionOf(req.requester, req.params.txnId);
     const sender = req.requester.userId;
     const content = req.body as JsonObject;
-    await hs.relations.checkNewRelation(roomId, sender, type, content);
+    // Relation checks run inside the send, only when the transaction is new: a retried
+    // reaction gets its event ID back, not M_DUPLICATE_ANNOTATION.
+    const guard = () => hs.relations.checkNewRelation(roomId, sender, type, content);
     const sent = await asMember(
       hs,
       roomId,
       sender,
-      hs.rooms.sender.sendEvent({ roomId, sender, type, content, ...(txn === undefined ? {} : { txn }) }),
+      hs.rooms.sender.sendEvent({
+        roomId,
+        sender,
+        type,
+        content,
+        guard,
+        ...(txn === undefined ? {} : { txn }),
+      }),
     );
     return reply(200, { event_id: sent.eventId });
   },
@@ -250,7 +260,7 @@ const ReportBody = Type.Object(
 );
 
 const reportStorageNote =
-  ' Reports are logged (structured, warn level) and kept in memory for the administrators; they do not yet survive a restart.';
+  ' Reports are stored for the administrators (GET /_synapse/admin/v1/event_reports lists event reports) and logged (structured, warn level).';
 
 export const reportEvent = defineRoute({
   method: 'POST',
@@ -353,6 +363,79 @@ export const reportUser = defineRoute({
   },
 });
 
+const EventReportBody = Type.Object(
+  {
+    id: Type.Integer({ description: 'The report ID.' }),
+    received_ts: Type.Integer({ description: 'When the report arrived, ms since the epoch.' }),
+    room_id: Type.String(),
+    event_id: Type.String(),
+    user_id: Type.String({ description: 'The reporter.' }),
+    reason: Type.Union([Type.String(), Type.Null()]),
+  },
+  { description: 'A report of an event.' },
+);
+
+export const listEventReports = defineRoute({
+  method: 'GET',
+  path: '/_synapse/admin/v1/event_reports',
+  operationId: 'listEventReports',
+  summary: 'Lists reported events (server admins only), as Synapse does.',
+  description:
+    'Pages with `from` (an offset) and `limit`; `dir` b (newest first, default) or f; filters `room_id` and `user_id` (the reporter). ' +
+    'Reports of whole rooms and of users are stored too but not listed here. 403 M_FORBIDDEN for non-admins.',
+  tags: ['Synapse admin API'],
+  resource: 'client',
+  auth: 'access-token',
+  rateLimit: 'client',
+  request: {
+    query: Type.Object({
+      from: Type.Optional(Type.Integer({ minimum: 0, default: 0, description: 'Reports to skip.' })),
+      limit: Type.Optional(Type.Integer({ minimum: 0, default: 100, description: 'Reports per page.' })),
+      dir: Type.Optional(Type.Union([Type.Literal('b'), Type.Literal('f')], { default: 'b' })),
+      room_id: Type.Optional(Type.String({ description: 'Only reports about this room.' })),
+      user_id: Type.Optional(Type.String({ description: 'Only reports by this user.' })),
+    }),
+  },
+  responses: {
+    200: Type.Object(
+      {
+        event_reports: Type.Array(EventReportBody),
+        next_token: Type.Optional(Type.Integer({ description: 'The `from` of the next page, if any.' })),
+        total: Type.Integer({ description: 'Matching reports over all pages.' }),
+      },
+      { description: 'A page of event reports.' },
+    ),
+    400: MatrixErrorBody,
+    403: MatrixErrorBody,
+    429: MatrixErrorBody,
+  },
+  async handler(req, hs) {
+    if (!req.requester.isAdmin) throw MatrixError.forbidden('You are not a server admin');
+    const from = req.query.from ?? 0;
+    const page = await hs.rooms.reports.list({
+      from,
+      limit: req.query.limit ?? 100,
+      direction: req.query.dir ?? 'b',
+      eventsOnly: true,
+      ...(req.query.room_id === undefined ? {} : { roomId: req.query.room_id }),
+      ...(req.query.user_id === undefined ? {} : { reporter: req.query.user_id }),
+    });
+    const next = from + page.reports.length;
+    return reply(200, {
+      event_reports: page.reports.map((report) => ({
+        id: report.reportId,
+        received_ts: report.receivedTs,
+        room_id: report.roomId ?? '',
+        event_id: report.eventId ?? '',
+        user_id: report.reporter,
+        reason: report.reason ?? null,
+      })),
+      ...(next < page.total && page.reports.length > 0 ? { next_token: next } : {}),
+      total: page.total,
+    });
+  },
+});
+
 export const roomSendRoutes = [
   sendMessage,
   setRoomState,
@@ -361,4 +444,5 @@ export const roomSendRoutes = [
   reportRoom,
   reportEvent,
   reportUser,
+  listEventReports,
 ];

@@ -5,10 +5,10 @@
  * on restart or eviction, which only makes the server send some again: redundant
  * membership events are allowed.
  */
-import { LRUCache } from 'lru-cache';
+import { LazyLruCache } from '../lazy-lru-cache.js';
 
 export class LazyMembersSent {
-  private readonly sent = new LRUCache<string, Set<string>>({ max: 100_000 });
+  private readonly sent = new LazyLruCache<string, Set<string>>({ max: 100_000 });
 
   private key(userId: string, deviceId: string | null, roomId: string): string {
     return `${userId}\u0000${deviceId ?? ''}\u0000${roomId}`;

@@ -54,7 +54,19 @@ export async function stateSection(
   const neededMembers = lazy ? membersToLoad(request, input.timeline) : null;
 
   const wanted: string[] = [];
-  for (const [key, eventId] of input.atStart) {
+  const lazyMembersOnly = neededMembers !== null && input.known === input.atStart;
+  if (lazyMembersOnly) {
+    // An incremental sync whose timeline is not limited: no state changed, only the lazy
+    // members may be due. Looked up by key: walking a big room's membership for every
+    // member woken by a message made each message cost O(members²).
+    for (const userId of neededMembers) {
+      const eventId = input.atStart.get(stateTupleKey(MEMBER, userId));
+      if (eventId === undefined || timelineIds.has(eventId)) continue;
+      const sentBefore = deps.lazyMembers.has(requester.userId, requester.deviceId, input.roomId, eventId);
+      if (!sentBefore || filter.includeRedundantMembers) wanted.push(eventId);
+    }
+  }
+  for (const [key, eventId] of lazyMembersOnly ? [] : input.atStart) {
     if (timelineIds.has(eventId)) continue;
     const changed = input.known === null || input.known.get(key) !== eventId;
     if (neededMembers !== null && isMemberKey(key)) {

@@ -5,9 +5,9 @@
  */
 
 import { Value } from '@sinclair/typebox/value';
-import { LRUCache } from 'lru-cache';
 import type { FilterStore } from '../../storage/filter-store.js';
 import { MatrixError } from '../errors.js';
+import { LazyLruCache } from '../lazy-lru-cache.js';
 import {
   type EventFilter,
   type Filter,
@@ -67,7 +67,7 @@ export function syncFilterOf(filter: Filter): SyncFilter {
 export const NO_FILTER: SyncFilter = syncFilterOf({});
 
 export class SyncFilterResolver {
-  private readonly stored = new LRUCache<string, SyncFilter>({ max: 10_000 });
+  private readonly stored = new LazyLruCache<string, SyncFilter>({ max: 10_000 });
 
   constructor(private readonly filters: FilterStore) {}
 

@@ -10,6 +10,7 @@ import type { StateMap } from '../../protocol/events.js';
 import type { StoredEvent } from '../../storage/event-store.js';
 import type { MembershipRecord } from '../../storage/membership-store.js';
 import type { Storage } from '../../storage/storage.js';
+import { LazyLruCache } from '../lazy-lru-cache.js';
 import type { PersistedRoomEvent } from '../rooms/room-event-sender.js';
 
 /** A room's events in (after, upTo], newest `limit` of them, oldest first. */
@@ -35,13 +36,13 @@ export class SyncReads {
     sizeCalculation: (state) => Math.max(1, state.size),
   });
   private readonly snapshotLoads = new Map<number, Promise<StateMap>>();
-  private readonly stateEvents = new LRUCache<string, StoredEvent>({ max: 200_000 });
-  private readonly changedRooms = new LRUCache<string, Promise<Map<string, number>>>({
+  private readonly stateEvents = new LazyLruCache<string, StoredEvent>({ max: 200_000 });
+  private readonly changedRooms = new LazyLruCache<string, Promise<Map<string, number>>>({
     max: 512,
     ttl: 60_000,
   });
-  private readonly slices = new LRUCache<string, Promise<TimelineSlice>>({ max: 20_000, ttl: 60_000 });
-  private readonly transactions = new LRUCache<string, SentTransaction | typeof NO_TRANSACTION>({
+  private readonly slices = new LazyLruCache<string, Promise<TimelineSlice>>({ max: 20_000, ttl: 60_000 });
+  private readonly transactions = new LazyLruCache<string, SentTransaction | typeof NO_TRANSACTION>({
     max: 100_000,
   });
 
@@ -58,13 +59,13 @@ export class SyncReads {
    * Each user's memberships, dropped when a membership event about them is persisted;
    * the TTL bounds how long a change without an event (/forget) goes unseen.
    */
-  private readonly userMemberships = new LRUCache<string, readonly MembershipRecord[]>({
+  private readonly userMemberships = new LazyLruCache<string, readonly MembershipRecord[]>({
     max: 100_000,
     ttl: 30_000,
   });
   private readonly userMembershipVersions = new Map<string, number>();
   /** The ignore list per user, valid while the account data stream has not moved. */
-  private readonly ignoreLists = new LRUCache<string, { position: number; users: ReadonlySet<string> }>({
+  private readonly ignoreLists = new LazyLruCache<string, { position: number; users: ReadonlySet<string> }>({
     max: 100_000,
   });
 

@@ -52,6 +52,16 @@ export function describeStateStoreContract(makeStorage: StorageFactory): void {
       for (let i = 0; i < ids.length; i++) {
         expect(await storage().state.stateAtSnapshot(ids[i]!), `snapshot ${i}`).to.deep.equal(expected[i]);
       }
+      // One key at a time gives what the whole state says, removals and full snapshots included.
+      const keys = [...Array.from({ length: 30 }, (_, u) => member(`@user${u}:example.org`))];
+      keys.push(stateTupleKey('m.room.name', ''), stateTupleKey('m.room.topic', ''));
+      for (const i of [0, 1, 57, 99, 100, 101, 149]) {
+        const entries = await storage().state.stateEntriesAtSnapshot(ids[i]!, keys);
+        const wanted = new Map(
+          keys.flatMap((key) => (expected[i]!.has(key) ? [[key, expected[i]!.get(key)!]] : [])),
+        );
+        expect(entries, `snapshot ${i}`).to.deep.equal(wanted);
+      }
     });
 
     it('branches snapshots from a shared parent without one branch leaking into another', async () => {

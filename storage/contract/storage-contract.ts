@@ -1,5 +1,6 @@
 import { describeAccountDataStoreContract } from './account-data-store.contract.js';
 import { describeAccountStoreContract } from './account-store.contract.js';
+import { describeContentReportStoreContract } from './content-report-store.contract.js';
 import type { StorageFactory } from './contract-harness.js';
 import { describeDeviceStoreContract } from './device-store.contract.js';
 import { describeE2eKeyStoreContract } from './e2e-key-store.contract.js';
@@ -54,5 +55,6 @@ export function describeStorageContract(name: string, makeStorage: StorageFactor
     describeE2eKeyStoreContract(makeStorage);
     describeMediaStoreContract(makeStorage);
     describePushStoreContract(makeStorage);
+    describeContentReportStoreContract(makeStorage);
   });
 }

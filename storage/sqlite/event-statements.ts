@@ -1,83 +1,94 @@
-import { and, eq, sql } from 'drizzle-orm';
-import type { SqliteDatabase } from './connection.js';
-import { eventAuthEdges, eventEdges, events, forwardExtremities, streamPositions } from './schema.js';
+import type Database from 'better-sqlite3';
+import type { Statement } from 'better-sqlite3';
+import type { events } from './schema.js';
 
-const p = sql.placeholder;
+/** An events row as drizzle types it (booleans as booleans). */
+type EventRow = typeof events.$inferSelect;
+
+/** The same row as better-sqlite3 returns it from the aliased columns below (booleans as 0/1). */
+export type RawEventRow = Omit<EventRow, 'outlier'> & { outlier: number };
+
+const EVENT_COLUMNS = `stream_ordering AS streamOrdering, event_id AS eventId, room_id AS roomId, type,
+  state_key AS stateKey, sender, depth, origin_server_ts AS originServerTs, outlier,
+  rejection_reason AS rejectionReason, state_before_snapshot_id AS stateBeforeSnapshotId,
+  state_after_snapshot_id AS stateAfterSnapshotId, json`;
+
+export interface EventInsert {
+  readonly streamOrdering: number;
+  readonly eventId: string;
+  readonly roomId: string;
+  readonly type: string;
+  readonly stateKey: string | null;
+  readonly sender: string;
+  readonly depth: number;
+  readonly originServerTs: number;
+  readonly outlier: number;
+  readonly rejectionReason: string | null;
+  readonly stateBeforeSnapshotId: number | null;
+  readonly stateAfterSnapshotId: number | null;
+  readonly json: string;
+}
 
 /**
- * The statements of the event write path, built and prepared once per
- * connection: building drizzle queries and compiling SQL on every persist
- * cost more than running them.
+ * The statements of the event write path (and the send path's transaction-ID
+ * lookups), prepared once per connection as plain better-sqlite3 statements:
+ * building drizzle queries per call, and even drizzle's prepared-query wrappers,
+ * cost more than running the SQL (send-path profiles, bench/README.md).
  */
-export function prepareEventStatements(db: SqliteDatabase) {
+export function prepareEventStatements(sqlite: Database.Database) {
   return {
-    eventById: db
-      .select()
-      .from(events)
-      .where(eq(events.eventId, p('eventId')))
-      .prepare(),
-    outlierFlag: db
-      .select({ outlier: events.outlier })
-      .from(events)
-      .where(eq(events.eventId, p('eventId')))
-      .prepare(),
-    nextStreamPosition: db
-      .update(streamPositions)
-      .set({ position: sql`${streamPositions.position} + 1` })
-      .where(eq(streamPositions.stream, p('stream')))
-      .returning({ position: streamPositions.position })
-      .prepare(),
-    insertEvent: db
-      .insert(events)
-      .values({
-        streamOrdering: p('streamOrdering'),
-        eventId: p('eventId'),
-        roomId: p('roomId'),
-        type: p('type'),
-        stateKey: p('stateKey'),
-        sender: p('sender'),
-        depth: p('depth'),
-        originServerTs: p('originServerTs'),
-        outlier: p('outlier'),
-        rejectionReason: p('rejectionReason'),
-        stateBeforeSnapshotId: p('stateBeforeSnapshotId'),
-        stateAfterSnapshotId: p('stateAfterSnapshotId'),
-        json: p('json'),
-      })
-      .prepare(),
-    insertEdge: db
-      .insert(eventEdges)
-      .values({ eventId: p('eventId'), prevEventId: p('prevEventId') })
-      .onConflictDoNothing()
-      .prepare(),
-    insertAuthEdge: db
-      .insert(eventAuthEdges)
-      .values({ eventId: p('eventId'), authEventId: p('authEventId') })
-      .onConflictDoNothing()
-      .prepare(),
-    deleteExtremity: db
-      .delete(forwardExtremities)
-      .where(and(eq(forwardExtremities.roomId, p('roomId')), eq(forwardExtremities.eventId, p('eventId'))))
-      .prepare(),
-    insertExtremity: db
-      .insert(forwardExtremities)
-      .values({ roomId: p('roomId'), eventId: p('eventId') })
-      .onConflictDoNothing()
-      .prepare(),
-    timelineChild: db
-      .select({ eventId: eventEdges.eventId })
-      .from(eventEdges)
-      .innerJoin(events, eq(events.eventId, eventEdges.eventId))
-      .where(
-        and(
-          eq(eventEdges.prevEventId, p('eventId')),
-          eq(events.outlier, false),
-          eq(events.roomId, p('roomId')),
-        ),
-      )
-      .limit(1)
-      .prepare(),
+    eventById: sqlite.prepare(`SELECT ${EVENT_COLUMNS} FROM events WHERE event_id = ?`) as Statement<
+      [string],
+      RawEventRow
+    >,
+    outlierFlag: sqlite.prepare('SELECT outlier FROM events WHERE event_id = ?') as Statement<
+      [string],
+      { outlier: number }
+    >,
+    nextStreamPosition: sqlite.prepare(
+      'UPDATE stream_positions SET position = position + 1 WHERE stream = ? RETURNING position',
+    ) as Statement<[string], { position: number }>,
+    insertEvent: sqlite.prepare(
+      `INSERT INTO events (stream_ordering, event_id, room_id, type, state_key, sender, depth,
+         origin_server_ts, outlier, rejection_reason, state_before_snapshot_id, state_after_snapshot_id, json)
+       VALUES (@streamOrdering, @eventId, @roomId, @type, @stateKey, @sender, @depth,
+         @originServerTs, @outlier, @rejectionReason, @stateBeforeSnapshotId, @stateAfterSnapshotId, @json)`,
+    ) as Statement<[EventInsert], void>,
+    insertEdge: sqlite.prepare(
+      'INSERT INTO event_edges (event_id, prev_event_id) VALUES (?, ?) ON CONFLICT DO NOTHING',
+    ) as Statement<[string, string], void>,
+    insertAuthEdge: sqlite.prepare(
+      'INSERT INTO event_auth_edges (event_id, auth_event_id) VALUES (?, ?) ON CONFLICT DO NOTHING',
+    ) as Statement<[string, string], void>,
+    deleteExtremity: sqlite.prepare(
+      'DELETE FROM forward_extremities WHERE room_id = ? AND event_id = ?',
+    ) as Statement<[string, string], void>,
+    insertExtremity: sqlite.prepare(
+      'INSERT INTO forward_extremities (room_id, event_id) VALUES (?, ?) ON CONFLICT DO NOTHING',
+    ) as Statement<[string, string], void>,
+    timelineChild: sqlite.prepare(
+      `SELECT ee.event_id FROM event_edges ee JOIN events e ON e.event_id = ee.event_id
+        WHERE ee.prev_event_id = ? AND e.outlier = 0 AND e.room_id = ? LIMIT 1`,
+    ) as Statement<[string, string], { event_id: string }>,
+    redactionOf: sqlite.prepare(
+      'SELECT redaction_event_id FROM redactions WHERE redacted_event_id = ?',
+    ) as Statement<[string], { redaction_event_id: string }>,
+    transactionOfEvent: sqlite.prepare(
+      'SELECT user_id, device_id, txn_id FROM transaction_ids WHERE event_id = ? LIMIT 1',
+    ) as Statement<[string], { user_id: string; device_id: string; txn_id: string }>,
+    transactionEvent: sqlite.prepare(
+      'SELECT event_id FROM transaction_ids WHERE user_id = ? AND device_id = ? AND txn_id = ?',
+    ) as Statement<[string, string, string], { event_id: string }>,
+    insertTransaction: sqlite.prepare(
+      `INSERT INTO transaction_ids (user_id, device_id, txn_id, event_id, created_ts)
+       VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+    ) as Statement<[string, string, string, string, number], void>,
   };
 }
 
 export type EventStatements = ReturnType<typeof prepareEventStatements>;
+
+/** A raw row as drizzle would have typed it. */
+export function eventRowOf(raw: RawEventRow): EventRow {
+  return { ...raw, outlier: raw.outlier !== 0 };
+}

@@ -4,11 +4,11 @@ import { StorageError } from '../errors.js';
 import type { EventStore, EventToPersist, PersistedEvent, StoredEvent } from '../event-store.js';
 import type { StateDelta, StateSnapshotId, StateSnapshotInput } from '../state-store.js';
 import type { SqliteConnection } from './connection.js';
-import type { EventStatements } from './event-statements.js';
+import { type EventStatements, eventRowOf } from './event-statements.js';
 import { applyMembershipDelta, type PersistingMemberEvent } from './membership-store.js';
 import { parameterChunks } from './parameter-chunks.js';
 import { deleteRelation, type EventRelation, insertRelation, relationOfEvent } from './relation-store.js';
-import { events, redactions, transactionIds } from './schema.js';
+import { events, redactions } from './schema.js';
 import { applyCurrentStateDelta, copyDelta, insertSnapshot } from './state-store.js';
 import { latestStreamPosition } from './stream-positions.js';
 import type { EnqueueWrite } from './write-queue.js';
@@ -37,8 +37,8 @@ export class SqliteEventStore implements EventStore {
   ) {}
 
   async getEvent(eventId: string): Promise<StoredEvent | null> {
-    const row = this.statements.eventById.get({ eventId });
-    return row ? toStoredEvent(row) : null;
+    const row = this.statements.eventById.get(eventId);
+    return row ? toStoredEvent(eventRowOf(row)) : null;
   }
 
   async getEvents(eventIds: readonly string[]): Promise<Map<string, StoredEvent>> {
@@ -189,28 +189,12 @@ export class SqliteEventStore implements EventStore {
   async transactionOfEvent(
     eventId: string,
   ): Promise<{ userId: string; deviceId: string; txnId: string } | null> {
-    return (
-      this.connection.db
-        .select({
-          userId: transactionIds.userId,
-          deviceId: transactionIds.deviceId,
-          txnId: transactionIds.txnId,
-        })
-        .from(transactionIds)
-        .where(eq(transactionIds.eventId, eventId))
-        .limit(1)
-        .get() ?? null
-    );
+    const row = this.statements.transactionOfEvent.get(eventId);
+    return row ? { userId: row.user_id, deviceId: row.device_id, txnId: row.txn_id } : null;
   }
 
   async redactionOf(eventId: string): Promise<string | null> {
-    return (
-      this.connection.db
-        .select({ redactionEventId: redactions.redactionEventId })
-        .from(redactions)
-        .where(eq(redactions.redactedEventId, eventId))
-        .get()?.redactionEventId ?? null
-    );
+    return this.statements.redactionOf.get(eventId)?.redaction_event_id ?? null;
   }
 
   applyRedaction(redactedEventId: string, redactedJson: string, redactionEventId: string): Promise<void> {
@@ -255,12 +239,12 @@ export class SqliteEventStore implements EventStore {
     const { db } = this.connection;
     const { statements } = this;
     const { row } = prepared;
-    const existing = statements.outlierFlag.get({ eventId: row.eventId });
+    const existing = statements.outlierFlag.get(row.eventId);
     // An outlier seen again as part of the timeline is promoted; any other repeat is a conflict.
-    const promoting = existing?.outlier === true && !row.outlier;
+    const promoting = existing !== undefined && existing.outlier !== 0 && !row.outlier;
     if (existing && !promoting) throw new StorageError('CONFLICT', `event ${row.eventId} is already stored`);
 
-    const streamOrdering = statements.nextStreamPosition.get({ stream: 'events' })!.position;
+    const streamOrdering = statements.nextStreamPosition.get('events')!.position;
     let stateBeforeSnapshotId: StateSnapshotId | null = null;
     let stateAfterSnapshotId: StateSnapshotId | null = null;
     if (!row.outlier && prepared.stateBefore) {
@@ -291,13 +275,10 @@ export class SqliteEventStore implements EventStore {
         .where(eq(events.eventId, row.eventId))
         .run();
     } else {
-      statements.insertEvent.run(values);
-      for (const prevEventId of prepared.prevEventIds) {
-        statements.insertEdge.run({ eventId: row.eventId, prevEventId });
-      }
-      for (const authEventId of prepared.authEventIds) {
-        statements.insertAuthEdge.run({ eventId: row.eventId, authEventId });
-      }
+      statements.insertEvent.run({ ...values, outlier: values.outlier ? 1 : 0 });
+      for (const prevEventId of prepared.prevEventIds) statements.insertEdge.run(row.eventId, prevEventId);
+      for (const authEventId of prepared.authEventIds)
+        statements.insertAuthEdge.run(row.eventId, authEventId);
     }
 
     if (prepared.updateForwardExtremities)
@@ -330,10 +311,10 @@ export class SqliteEventStore implements EventStore {
 
   private advanceForwardExtremities(roomId: string, eventId: string, prevEventIds: readonly string[]): void {
     const { statements } = this;
-    for (const prevEventId of prevEventIds) statements.deleteExtremity.run({ roomId, eventId: prevEventId });
+    for (const prevEventId of prevEventIds) statements.deleteExtremity.run(roomId, prevEventId);
     // An event that a stored timeline event already builds on (we got them out of order) is no extremity.
-    const child = statements.timelineChild.get({ roomId, eventId });
-    if (!child) statements.insertExtremity.run({ roomId, eventId });
+    const child = statements.timelineChild.get(eventId, roomId);
+    if (!child) statements.insertExtremity.run(roomId, eventId);
   }
 }
 

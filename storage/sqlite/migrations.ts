@@ -620,4 +620,30 @@ CREATE TABLE push_read_marks (
 ) STRICT, WITHOUT ROWID;
 `,
   },
+  {
+    version: 11,
+    name: 'content reports; receipts: delivery receipts indexed by the sender of the delivered event',
+    sql: `
+CREATE TABLE content_reports (
+  report_id INTEGER PRIMARY KEY AUTOINCREMENT,
+  received_ts INTEGER NOT NULL,
+  reporter TEXT NOT NULL,
+  room_id TEXT,
+  event_id TEXT,
+  user_id TEXT,
+  reason TEXT
+) STRICT;
+CREATE INDEX content_reports_by_room ON content_reports (room_id, report_id);
+
+-- Delivery receipts are shown only to the sender of the delivered event: with the sender
+-- on the row, a sync reads the receipts meant for it instead of scanning every member's.
+ALTER TABLE receipts ADD COLUMN event_sender TEXT;
+UPDATE receipts SET event_sender = (SELECT sender FROM events WHERE events.event_id = receipts.event_id)
+ WHERE receipt_type = 'io.myelin.delivered';
+CREATE INDEX receipts_shown_by_room_stream ON receipts (room_id, stream_position)
+ WHERE receipt_type <> 'io.myelin.delivered';
+CREATE INDEX receipts_delivered_by_sender ON receipts (event_sender, stream_position)
+ WHERE receipt_type = 'io.myelin.delivered';
+`,
+  },
 ];

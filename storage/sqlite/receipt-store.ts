@@ -1,3 +1,4 @@
+import type { Statement } from 'better-sqlite3';
 import type { JsonObject } from '../../protocol/events.js';
 import {
   RECEIPT_TYPE_DELIVERED,
@@ -26,13 +27,73 @@ interface ReceiptRow {
 
 const COLUMNS = 'room_id, receipt_type, user_id, thread_id, event_id, data, stream_position';
 
+const DELIVERED = `'${RECEIPT_TYPE_DELIVERED}'`;
+/** Matches the partial indexes of migration 4 word for word, so that SQLite uses them. */
+const SHOWN_TO_ALL = `receipt_type <> ${DELIVERED}`;
+const DELIVERED_ONLY = `receipt_type = ${DELIVERED}`;
+const IN_ROOMS = 'room_id IN (SELECT value FROM json_each(?))';
+
+type Range = [after: number, upTo: number];
+
 /**
- * With a viewer (the two trailing parameters), delivery receipts are kept only
- * on events the viewer sent: they exist for senders, and showing every
- * member's to every member would cost each sync work in proportion to the room.
+ * Receipts of rooms, optionally in a stream range. With a viewer, delivery receipts
+ * are kept only on events the viewer sent: they exist for senders. They are then read
+ * in two parts, each through its own index: the receipts everyone sees, and the
+ * delivery receipts of the viewer's events (by event_sender), so that a sync never
+ * scans the delivery receipts of every member of a big room.
  */
-const DELIVERED_VISIBLE = `(? IS NULL OR receipts.receipt_type <> '${RECEIPT_TYPE_DELIVERED}'
-  OR EXISTS (SELECT 1 FROM events WHERE events.event_id = receipts.event_id AND events.sender = ?))`;
+function receiptsQuery(
+  sqlite: SqliteConnection['sqlite'],
+  roomIds: readonly string[],
+  range: Range | null,
+  viewer: string | null,
+): ReceiptRow[] {
+  const inRange = range === null ? '' : ' AND stream_position > ? AND stream_position <= ?';
+  const rangeValues = range ?? [];
+  const found: ReceiptRow[] = [];
+  for (const chunk of parameterChunks([...new Set(roomIds)])) {
+    const rooms = JSON.stringify(chunk);
+    if (viewer === null) {
+      found.push(
+        ...cached(sqlite, `SELECT ${COLUMNS} FROM receipts WHERE ${IN_ROOMS}${inRange}`).all(
+          rooms,
+          ...rangeValues,
+        ),
+      );
+      continue;
+    }
+    found.push(
+      ...cached(
+        sqlite,
+        `SELECT ${COLUMNS} FROM receipts WHERE ${IN_ROOMS} AND ${SHOWN_TO_ALL}${inRange}`,
+      ).all(rooms, ...rangeValues),
+      ...cached(
+        sqlite,
+        `SELECT ${COLUMNS} FROM receipts WHERE event_sender = ? AND ${DELIVERED_ONLY}${inRange} AND ${IN_ROOMS}`,
+      ).all(viewer, ...rangeValues, rooms),
+    );
+  }
+  return found.sort((a, b) => a.stream_position - b.stream_position);
+}
+
+const statementCache = new WeakMap<
+  SqliteConnection['sqlite'],
+  Map<string, Statement<unknown[], ReceiptRow>>
+>();
+
+function cached(sqlite: SqliteConnection['sqlite'], text: string): Statement<unknown[], ReceiptRow> {
+  let statements = statementCache.get(sqlite);
+  if (statements === undefined) {
+    statements = new Map();
+    statementCache.set(sqlite, statements);
+  }
+  let statement = statements.get(text);
+  if (statement === undefined) {
+    statement = sqlite.prepare<unknown[], ReceiptRow>(text);
+    statements.set(text, statement);
+  }
+  return statement;
+}
 
 export class SqliteReceiptStore implements ReceiptStore {
   constructor(
@@ -51,14 +112,16 @@ export class SqliteReceiptStore implements ReceiptStore {
     };
     return this.enqueue(() => {
       const streamPosition = nextStreamPosition(this.connection.db, 'receipts');
-      this.connection.sqlite
-        .prepare(
-          `INSERT INTO receipts (${COLUMNS})
-           VALUES (@room_id, @receipt_type, @user_id, @thread_id, @event_id, @data, @stream_position)
-           ON CONFLICT (room_id, receipt_type, user_id, thread_id) DO UPDATE SET
-             event_id = excluded.event_id, data = excluded.data, stream_position = excluded.stream_position`,
-        )
-        .run({ ...row, stream_position: streamPosition });
+      cached(
+        this.connection.sqlite,
+        `INSERT INTO receipts (${COLUMNS}, event_sender)
+         VALUES (@room_id, @receipt_type, @user_id, @thread_id, @event_id, @data, @stream_position,
+           CASE WHEN @receipt_type = ${DELIVERED}
+             THEN (SELECT sender FROM events WHERE event_id = @event_id) END)
+         ON CONFLICT (room_id, receipt_type, user_id, thread_id) DO UPDATE SET
+           event_id = excluded.event_id, data = excluded.data, stream_position = excluded.stream_position,
+           event_sender = excluded.event_sender`,
+      ).run({ ...row, stream_position: streamPosition });
       return streamPosition;
     });
   }
@@ -69,24 +132,17 @@ export class SqliteReceiptStore implements ReceiptStore {
     userId: string,
     threadId: string | null,
   ): Promise<ReceiptRecord | null> {
-    const row = this.connection.sqlite
-      .prepare<[string, string, string, string], ReceiptRow>(
-        `SELECT ${COLUMNS} FROM receipts
-          WHERE room_id = ? AND receipt_type = ? AND user_id = ? AND thread_id = ?`,
-      )
-      .get(roomId, receiptType, userId, threadId ?? UNTHREADED);
+    const row = cached(
+      this.connection.sqlite,
+      `SELECT ${COLUMNS} FROM receipts WHERE room_id = ? AND receipt_type = ? AND user_id = ? AND thread_id = ?`,
+    ).get(roomId, receiptType, userId, threadId ?? UNTHREADED);
     return row ? toRecord(row) : null;
   }
 
   async receiptsOfRooms(roomIds: readonly string[], options?: ReceiptVisibility): Promise<ReceiptRecord[]> {
-    const statement = this.connection.sqlite.prepare<[string, string | null, string | null], ReceiptRow>(
-      `SELECT ${COLUMNS} FROM receipts WHERE room_id IN (SELECT value FROM json_each(?)) AND ${DELIVERED_VISIBLE}`,
+    return receiptsQuery(this.connection.sqlite, roomIds, null, options?.deliveredVisibleTo ?? null).map(
+      toRecord,
     );
-    const viewer = options?.deliveredVisibleTo ?? null;
-    const found: ReceiptRow[] = [];
-    for (const chunk of parameterChunks([...new Set(roomIds)]))
-      found.push(...statement.all(JSON.stringify(chunk), viewer, viewer));
-    return found.sort((a, b) => a.stream_position - b.stream_position).map(toRecord);
   }
 
   async receiptsChangedBetween(
@@ -95,20 +151,12 @@ export class SqliteReceiptStore implements ReceiptStore {
     upToPosition: number,
     options?: ReceiptVisibility,
   ): Promise<ReceiptRecord[]> {
-    const statement = this.connection.sqlite.prepare<
-      [string, number, number, string | null, string | null],
-      ReceiptRow
-    >(
-      `SELECT ${COLUMNS} FROM receipts
-        WHERE room_id IN (SELECT value FROM json_each(?)) AND stream_position > ? AND stream_position <= ?
-          AND ${DELIVERED_VISIBLE}`,
-    );
-    const viewer = options?.deliveredVisibleTo ?? null;
-    const found: ReceiptRow[] = [];
-    for (const chunk of parameterChunks([...new Set(roomIds)])) {
-      found.push(...statement.all(JSON.stringify(chunk), afterPosition, upToPosition, viewer, viewer));
-    }
-    return found.sort((a, b) => a.stream_position - b.stream_position).map(toRecord);
+    return receiptsQuery(
+      this.connection.sqlite,
+      roomIds,
+      [afterPosition, upToPosition],
+      options?.deliveredVisibleTo ?? null,
+    ).map(toRecord);
   }
 
   async latestReceiptPosition(): Promise<number> {

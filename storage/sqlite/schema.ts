@@ -296,10 +296,18 @@ export const receipts = sqliteTable(
     /** JSON object. */
     data: text('data').notNull(),
     streamPosition: integer('stream_position').notNull().unique(),
+    /** For delivery receipts, the sender of the delivered event (the only one shown them). */
+    eventSender: text('event_sender'),
   },
   (t) => [
     primaryKey({ columns: [t.roomId, t.receiptType, t.userId, t.threadId] }),
     index('receipts_by_room_stream').on(t.roomId, t.streamPosition),
+    index('receipts_shown_by_room_stream')
+      .on(t.roomId, t.streamPosition)
+      .where(sql`receipt_type <> 'io.myelin.delivered'`),
+    index('receipts_delivered_by_sender')
+      .on(t.eventSender, t.streamPosition)
+      .where(sql`receipt_type = 'io.myelin.delivered'`),
   ],
 );
 
@@ -633,6 +641,20 @@ export const pushReadMarks = sqliteTable(
   (t) => [primaryKey({ columns: [t.userId, t.roomId, t.threadId] })],
 );
 
+export const contentReports = sqliteTable(
+  'content_reports',
+  {
+    reportId: integer('report_id').primaryKey({ autoIncrement: true }),
+    receivedTs: integer('received_ts').notNull(),
+    reporter: text('reporter').notNull(),
+    roomId: text('room_id'),
+    eventId: text('event_id'),
+    userId: text('user_id'),
+    reason: text('reason'),
+  },
+  (t) => [index('content_reports_by_room').on(t.roomId, t.reportId)],
+);
+
 export const sqliteSchema = {
   streamPositions,
   stateSnapshots,
@@ -681,4 +703,5 @@ export const sqliteSchema = {
   pushers,
   pushNotifications,
   pushReadMarks,
+  contentReports,
 };

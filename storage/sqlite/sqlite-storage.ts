@@ -4,6 +4,7 @@ import { type MigrationReport, runMigrations } from '../migrations.js';
 import type { Storage, WriteTransaction } from '../storage.js';
 import { SqliteAccountDataStore } from './account-data-store.js';
 import { SqliteAccountStore } from './account-store.js';
+import { BackgroundCheckpointer, hasWalFile } from './checkpointer.js';
 import { ColdArchive, withColdReads } from './cold-archive.js';
 import {
   openSqliteConnection,
@@ -11,6 +12,7 @@ import {
   type SqliteConnectionOptions,
   sqliteMigrationTarget,
 } from './connection.js';
+import { SqliteContentReportStore } from './content-report-store.js';
 import { SqliteDeviceStore } from './device-store.js';
 import { SqliteE2eKeyStore } from './e2e-key-store.js';
 import { type EventStatements, prepareEventStatements } from './event-statements.js';
@@ -53,7 +55,10 @@ export async function openSqliteStorage(options: SqliteStorageOptions): Promise<
     const coldDirectory =
       options.coldDirectory ??
       (options.path === ':memory:' ? null : path.join(path.dirname(options.path), 'cold-archive'));
-    return new SqliteStorageImpl(connection, report, coldDirectory);
+    const checkpointer = hasWalFile(options.path)
+      ? new BackgroundCheckpointer(options.path, connection.sqlite)
+      : undefined;
+    return new SqliteStorageImpl(connection, report, coldDirectory, checkpointer);
   } catch (error) {
     connection.sqlite.close();
     throw error;
@@ -72,7 +77,7 @@ function storesOver(
     accounts: new SqliteAccountStore(connection, enqueue),
     devices: new SqliteDeviceStore(connection, enqueue),
     sessions: new SqliteSessionStore(connection, enqueue),
-    transactionIds: new SqliteTransactionIdStore(connection, enqueue),
+    transactionIds: new SqliteTransactionIdStore(connection, enqueue, statements),
     accountData: new SqliteAccountDataStore(connection, enqueue),
     rooms: new SqliteRoomStore(connection, enqueue),
   };
@@ -102,6 +107,7 @@ class SqliteStorageImpl implements SqliteStorage {
   readonly search: SqliteSearchIndex;
   readonly coldStorage: ColdArchive;
   readonly push: SqlitePushStore;
+  readonly contentReports: SqliteContentReportStore;
   private readonly writeQueue: SqliteWriteQueue;
   private readonly eventStatements: EventStatements;
   private closed = false;
@@ -110,9 +116,12 @@ class SqliteStorageImpl implements SqliteStorage {
     private readonly connection: SqliteConnection,
     readonly migrations: MigrationReport,
     coldDirectory: string | null,
+    private readonly checkpointer: BackgroundCheckpointer | undefined,
   ) {
-    this.writeQueue = new SqliteWriteQueue(connection.sqlite, translateSqliteError);
-    this.eventStatements = prepareEventStatements(connection.db);
+    this.writeQueue = new SqliteWriteQueue(connection.sqlite, translateSqliteError, () =>
+      checkpointer?.noteCommit(),
+    );
+    this.eventStatements = prepareEventStatements(connection.sqlite);
     this.coldStorage = new ColdArchive(connection, this.enqueueAlone, coldDirectory);
     const stores = storesOver(connection, this.eventStatements, this.enqueueAlone, this.coldStorage);
     this.events = stores.events;
@@ -137,6 +146,7 @@ class SqliteStorageImpl implements SqliteStorage {
     this.media = new SqliteMediaStore(connection, this.enqueueAlone);
     this.search = new SqliteSearchIndex(connection, this.enqueueAlone);
     this.push = new SqlitePushStore(connection, this.enqueueAlone);
+    this.contentReports = new SqliteContentReportStore(connection, this.enqueueAlone);
   }
 
   /** A writer called outside `transaction` is a transaction of its own (still group-committed). */
@@ -183,6 +193,7 @@ class SqliteStorageImpl implements SqliteStorage {
     if (this.closed) return;
     this.closed = true;
     this.writeQueue.flush();
+    await this.checkpointer?.stop();
     this.connection.sqlite.close();
   }
 }

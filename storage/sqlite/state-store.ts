@@ -1,5 +1,11 @@
+import type { Statement } from 'better-sqlite3';
 import { and, eq } from 'drizzle-orm';
-import { type StateMap, splitStateTupleKey, stateTupleKey } from '../../protocol/events.js';
+import {
+  type StateMap,
+  type StateTupleKey,
+  splitStateTupleKey,
+  stateTupleKey,
+} from '../../protocol/events.js';
 import { StorageError } from '../errors.js';
 import type { StateDelta, StateSnapshotId, StateStore } from '../state-store.js';
 import type { SqliteConnection, SqliteDatabase } from './connection.js';
@@ -15,7 +21,14 @@ import type { EnqueueWrite } from './write-queue.js';
  */
 export const MAX_STATE_DELTA_CHAIN = 100;
 
+/** Answers of stateEntriesAtSnapshot kept before the cache starts over (a few MB at most). */
+const MAX_ENTRIES_SEEN = 50_000;
+
 export class SqliteStateStore implements StateStore {
+  /** (snapshot, key) -> event ID or null (absent), for stateEntriesAtSnapshot. */
+  private readonly entriesSeen = new Map<string, string | null>();
+  private entryAtSnapshot: Statement<[number, string, string], { event_id: string | null }> | undefined;
+
   constructor(
     private readonly connection: SqliteConnection,
     private readonly enqueue: EnqueueWrite,
@@ -23,6 +36,43 @@ export class SqliteStateStore implements StateStore {
 
   async stateAtSnapshot(snapshotId: StateSnapshotId): Promise<StateMap> {
     return loadSnapshotState(this.connection, snapshotId);
+  }
+
+  async stateEntriesAtSnapshot(
+    snapshotId: StateSnapshotId,
+    keys: readonly StateTupleKey[],
+  ): Promise<Map<StateTupleKey, string>> {
+    const found = new Map<StateTupleKey, string>();
+    if (keys.length === 0) return found;
+    // Snapshots never change, so answers are kept (a big room's initial syncs ask the same ones).
+    if (this.entriesSeen.size > MAX_ENTRIES_SEEN) this.entriesSeen.clear();
+    this.entryAtSnapshot ??= this.connection.sqlite.prepare<
+      [number, string, string],
+      { event_id: string | null }
+    >(
+      // The nearest delta that mentions the key decides; each hop is one primary-key lookup.
+      `WITH RECURSIVE chain (snapshot_id, parent_id, distance) AS (
+         SELECT snapshot_id, parent_id, 0 FROM state_snapshots WHERE snapshot_id = ?
+         UNION ALL
+         SELECT s.snapshot_id, s.parent_id, chain.distance + 1
+           FROM state_snapshots s JOIN chain ON s.snapshot_id = chain.parent_id
+       )
+       SELECT e.event_id FROM chain
+         JOIN state_snapshot_entries e
+           ON e.snapshot_id = chain.snapshot_id AND e.type = ? AND e.state_key = ?
+        ORDER BY chain.distance ASC LIMIT 1`,
+    );
+    for (const key of new Set(keys)) {
+      const seenKey = `${snapshotId}\u0000${key}`;
+      let eventId = this.entriesSeen.get(seenKey);
+      if (eventId === undefined) {
+        const [type, stateKey] = splitStateTupleKey(key);
+        eventId = this.entryAtSnapshot.get(snapshotId, type, stateKey)?.event_id ?? null;
+        this.entriesSeen.set(seenKey, eventId);
+      }
+      if (eventId !== null) found.set(key, eventId);
+    }
+    return found;
   }
 
   async stateBeforeEvent(eventId: string): Promise<StateMap | null> {

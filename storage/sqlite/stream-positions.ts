@@ -1,28 +1,44 @@
-import { eq, sql } from 'drizzle-orm';
+import type Database from 'better-sqlite3';
+import type { Statement } from 'better-sqlite3';
 import type { SqliteDatabase } from './connection.js';
-import { streamPositions } from './schema.js';
 
 /** Streams whose positions live in the stream_positions table (seeded by the migrations). */
 export type StreamName = 'events' | 'account_data' | 'presence' | 'receipts' | 'to_device' | 'device_lists';
 
+interface PositionStatements {
+  readonly next: Statement<[string], { position: number }>;
+  readonly latest: Statement<[string], { position: number }>;
+}
+
+/**
+ * Prepared once per connection: every write of a stream and every sync reads these,
+ * and building and compiling them per call cost more than running them.
+ */
+const statementsByConnection = new WeakMap<Database.Database, PositionStatements>();
+
+function statementsOf(db: SqliteDatabase): PositionStatements {
+  // drizzle keeps the better-sqlite3 connection it wraps here.
+  const sqlite = (db as SqliteDatabase & { readonly $client: Database.Database }).$client;
+  let statements = statementsByConnection.get(sqlite);
+  if (statements === undefined) {
+    statements = {
+      next: sqlite.prepare(
+        'UPDATE stream_positions SET position = position + 1 WHERE stream = ? RETURNING position',
+      ),
+      latest: sqlite.prepare('SELECT position FROM stream_positions WHERE stream = ?'),
+    };
+    statementsByConnection.set(sqlite, statements);
+  }
+  return statements;
+}
+
 /** Takes the next position of a stream; call only inside a write transaction, so a rollback returns it. */
 export function nextStreamPosition(db: SqliteDatabase, stream: StreamName): number {
-  const row = db
-    .update(streamPositions)
-    .set({ position: sql`${streamPositions.position} + 1` })
-    .where(eq(streamPositions.stream, stream))
-    .returning({ position: streamPositions.position })
-    .get();
+  const row = statementsOf(db).next.get(stream);
   if (!row) throw new Error(`stream ${stream} is not seeded`);
   return row.position;
 }
 
 export function latestStreamPosition(db: SqliteDatabase, stream: StreamName): number {
-  return (
-    db
-      .select({ position: streamPositions.position })
-      .from(streamPositions)
-      .where(eq(streamPositions.stream, stream))
-      .get()?.position ?? 0
-  );
+  return statementsOf(db).latest.get(stream)?.position ?? 0;
 }

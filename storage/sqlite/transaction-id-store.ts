@@ -1,7 +1,8 @@
-import { and, eq, lt } from 'drizzle-orm';
+import { lt } from 'drizzle-orm';
 import { StorageError } from '../errors.js';
 import type { TransactionIdStore } from '../transaction-id-store.js';
 import type { SqliteConnection } from './connection.js';
+import type { EventStatements } from './event-statements.js';
 import { transactionIds } from './schema.js';
 import type { EnqueueWrite } from './write-queue.js';
 
@@ -9,6 +10,7 @@ export class SqliteTransactionIdStore implements TransactionIdStore {
   constructor(
     private readonly connection: SqliteConnection,
     private readonly enqueue: EnqueueWrite,
+    private readonly statements: EventStatements,
   ) {}
 
   async eventIdForTransaction(userId: string, deviceId: string, txnId: string): Promise<string | null> {
@@ -23,11 +25,7 @@ export class SqliteTransactionIdStore implements TransactionIdStore {
     createdTs: number,
   ): Promise<void> {
     return this.enqueue(() => {
-      const inserted = this.connection.db
-        .insert(transactionIds)
-        .values({ userId, deviceId, txnId, eventId, createdTs })
-        .onConflictDoNothing()
-        .run();
+      const inserted = this.statements.insertTransaction.run(userId, deviceId, txnId, eventId, createdTs);
       if (inserted.changes === 1) return;
       const recorded = this.lookup(userId, deviceId, txnId);
       if (recorded !== eventId) {
@@ -46,18 +44,6 @@ export class SqliteTransactionIdStore implements TransactionIdStore {
   }
 
   private lookup(userId: string, deviceId: string, txnId: string): string | null {
-    return (
-      this.connection.db
-        .select({ eventId: transactionIds.eventId })
-        .from(transactionIds)
-        .where(
-          and(
-            eq(transactionIds.userId, userId),
-            eq(transactionIds.deviceId, deviceId),
-            eq(transactionIds.txnId, txnId),
-          ),
-        )
-        .get()?.eventId ?? null
-    );
+    return this.statements.transactionEvent.get(userId, deviceId, txnId)?.event_id ?? null;
   }
 }

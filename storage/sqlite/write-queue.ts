@@ -63,6 +63,8 @@ export class SqliteWriteQueue {
   constructor(
     sqlite: Database.Database,
     private readonly translateError: (error: unknown) => unknown,
+    /** Called after each committed group (the checkpointer counts them). */
+    private readonly afterCommit: () => void = () => {},
   ) {
     // Called inside runGroup, better-sqlite3 turns this nested transaction into a savepoint.
     this.runBatch = sqlite.transaction((batch: WriteBatch) => batch.writes.map((queued) => queued.write()));
@@ -96,6 +98,7 @@ export class SqliteWriteQueue {
     let outcomes: BatchOutcome[];
     try {
       outcomes = this.runGroup.immediate(batches);
+      this.afterCommit();
     } catch (error) {
       // The commit itself failed (disk full, lock timeout): nothing of the group was kept.
       const translated = this.translateError(error);
