@@ -53,6 +53,8 @@ const STATUS_BY_ERRCODE = {
   M_DUPLICATE_ANNOTATION: 400,
   M_WRONG_ROOM_KEYS_VERSION: 403,
   M_INVALID_SIGNATURE: 400,
+  /** MSC4186 simplified sliding sync: a `pos` the server does not (or no longer) know; the client starts over. */
+  M_UNKNOWN_POS: 400,
 } as const;
 
 export type Errcode = keyof typeof STATUS_BY_ERRCODE;

@@ -52,6 +52,7 @@ import { createRoomServices } from './rooms/room-services.js';
 import { RoomTags } from './rooms/room-tags.js';
 import { stopTypingOnLeave, TypingService } from './rooms/typing.js';
 import { allRoutes } from './routes/index.js';
+import { SlidingSyncService } from './sliding-sync/sliding-sync-service.js';
 import { notifyOnPresence, notifyOnRoomEvents, SyncNotifier } from './sync/notifier.js';
 import { SyncService } from './sync/sync-service.js';
 import type { WebSocketLimits } from './ws/connection.js';
@@ -166,6 +167,8 @@ function assemble(
   notifyOnRoomEvents(notifier, rooms.sender);
   const sync = new SyncService(storage, () => context);
   rooms.sender.onEventPersisted((persisted) => sync.observe(persisted));
+  const slidingSync = new SlidingSyncService(() => context);
+  rooms.sender.onEventPersisted((persisted) => slidingSync.observe(persisted));
   presence.onPresenceChanged((record) => sync.observePresence(record));
   notifyOnPresence(notifier, presence, membership, (error) =>
     log.warn({ err: error }, 'Presence notification failed'),
@@ -194,6 +197,7 @@ function assemble(
     rooms,
     notifier,
     sync,
+    slidingSync,
     typing,
     receipts,
     tags: new RoomTags(storage, () => notifier),

@@ -27,6 +27,7 @@ import { roomMembershipRoutes } from './rooms-membership.js';
 import { roomsReadRoutes } from './rooms-read.js';
 import { roomSendRoutes } from './rooms-send.js';
 import { roomUpgradeRoutes } from './rooms-upgrade.js';
+import { slidingSyncRoutes } from './sliding-sync.js';
 import { synapseAdminRoutes } from './synapse-admin.js';
 import { syncRoutes } from './sync.js';
 import { tagRoutes } from './tags.js';
@@ -66,6 +67,7 @@ export const allRoutes: readonly Route[] = [
   ...directoryRoutes,
   ...webSocketRoutes,
   ...syncRoutes,
+  ...slidingSyncRoutes,
   ...keysRoutes,
   ...filterRoutes,
   ...toDeviceRoutes,
