@@ -9,7 +9,7 @@
 import { type JsonObject, type StateMap, splitStateTupleKey, stateTupleKey } from '../../protocol/events.js';
 import type { StoredEvent } from '../../storage/event-store.js';
 import type { MembershipRecord } from '../../storage/membership-store.js';
-import { toClientEvent, toClientEvents } from '../rooms/client-event-format.js';
+import { toClientEvent } from '../rooms/client-event-format.js';
 import { tokenBeforeEvent } from '../sync/sync-token.js';
 import type { RoomSent } from './connections.js';
 import type { CombinedRoomConfig } from './required-state.js';
@@ -109,21 +109,31 @@ async function memberRoom(ctx: SlidingSyncContext, input: RoomInput): Promise<Ro
 
   // Timeline: the newest `limit` events in (after, end], those the user may see.
   const after = initial || expanded ? 0 : prev!.position;
-  const newestFirst =
-    endPosition > after
-      ? await ctx.hs.storage.events.roomEventsBefore(roomId, endPosition + 1, limit + 1)
-      : [];
+  const newestFirst = endPosition > after ? await ctx.reads.newestEvents(roomId, endPosition, limit + 1) : [];
   const inRange = newestFirst.filter((event) => event.streamOrdering > after);
   const limited = inRange.length > limit;
   const candidates = inRange.slice(0, limit).reverse();
-  const timeline = await ctx.hs.historyVisibility.filterVisibleEvents(ctx.userId, roomId, candidates);
+  // Events after the user's join are theirs to see whatever the history visibility; only earlier ones are judged.
+  const joinedAt = joined ? record.streamOrdering : Number.POSITIVE_INFINITY;
+  const toJudge = candidates.filter((event) => event.streamOrdering <= joinedAt);
+  const visible =
+    toJudge.length === 0
+      ? new Set<string>()
+      : new Set(
+          (await ctx.hs.historyVisibility.filterVisibleEvents(ctx.userId, roomId, toJudge)).map(
+            (e) => e.eventId,
+          ),
+        );
+  const timeline = candidates.filter(
+    (event) => event.streamOrdering > joinedAt || visible.has(event.eventId),
+  );
   const newSincePrev =
     prev === undefined ? timeline : timeline.filter((e) => e.streamOrdering > prev.position);
 
   // Required state: entries asked for whose event the connection has not been sent.
   const state: StateMap =
     (joined
-      ? await ctx.hs.storage.state.currentState(roomId)
+      ? await ctx.reads.currentState(roomId)
       : await ctx.hs.storage.state.stateAfterEvent(record.eventId)) ?? new Map();
   const sentState = new Map(initial ? [] : prev!.state);
   const lazyWanted = new Set<string>();
@@ -160,7 +170,7 @@ async function memberRoom(ctx: SlidingSyncContext, input: RoomInput): Promise<Ro
   }
   const timelineIds = new Set(timeline.map((event) => event.eventId));
   const summaryIds = ['m.room.name', 'm.room.avatar'].map((type) => state.get(stateTupleKey(type, '')));
-  const loaded = await ctx.hs.storage.events.getEvents([
+  const loaded = await ctx.reads.events([
     ...stateIds.filter((id) => !timelineIds.has(id)),
     ...summaryIds.filter((id): id is string => id !== undefined),
   ]);
@@ -221,14 +231,12 @@ async function memberRoom(ctx: SlidingSyncContext, input: RoomInput): Promise<Ro
     delete formatted.room_id;
     return formatted;
   });
-  const formattedTimeline = await toClientEvents(
+  body.timeline = await ctx.reads.formatTimeline(
     ctx.hs,
     timeline,
     { userId: ctx.userId, deviceId: ctx.deviceId },
-    { now: ctx.now },
+    ctx.now,
   );
-  for (const event of formattedTimeline) delete event.room_id;
-  body.timeline = formattedTimeline;
   if (limit > 0 || timeline.length > 0) body.limited = limited;
   const liveAfter = ctx.baseEvents ?? Number.POSITIVE_INFINITY;
   body.num_live = timeline.filter((event) => event.streamOrdering > liveAfter).length;
@@ -262,7 +270,7 @@ async function roomSummary(
   loaded: Map<string, StoredEvent>,
   [nameId, avatarId]: (string | undefined)[],
 ): Promise<RoomSummaryFields> {
-  const members = await ctx.hs.storage.memberships.membersOfRoom(roomId, ['join', 'invite']);
+  const members = await ctx.reads.joinedAndInvited(roomId);
   const summary: RoomSummaryFields = {
     joinedCount: members.filter((member) => member.membership === 'join').length,
     invitedCount: members.filter((member) => member.membership === 'invite').length,
@@ -280,7 +288,7 @@ async function roomSummary(
       await ctx.hs.storage.memberships.membersOfRoom(roomId, ['leave', 'ban']),
       ctx.userId,
     );
-  const heroEvents = await ctx.hs.storage.events.getEvents(
+  const heroEvents = await ctx.reads.events(
     heroes.map((hero) => state.get(stateTupleKey(MEMBER, hero.userId)) ?? hero.eventId),
   );
   summary.heroes = heroes.map((hero) => {

@@ -4,6 +4,7 @@
  */
 import type { HomeserverContext } from '../context.js';
 import type { StreamPositions } from '../sync/sync-token.js';
+import type { SlidingSyncReads } from './shared-reads.js';
 
 export type SlidingSyncServices = Pick<
   HomeserverContext,
@@ -27,6 +28,8 @@ export interface UnreadCounts {
 
 export interface SlidingSyncContext {
   readonly hs: SlidingSyncServices;
+  /** Reads shared by the requests that make the same ones (shared-reads.ts). */
+  readonly reads: SlidingSyncReads;
   readonly userId: string;
   readonly deviceId: string | null;
   /** One clock for the response (unsigned.age). */

@@ -19,6 +19,7 @@ import { CombinedRoomConfig } from './required-state.js';
 import { RoomFacts } from './room-facts.js';
 import { FilterContext, inRanges, type ListedRoom, userRoomList } from './room-list.js';
 import { buildRoomResult } from './room-result.js';
+import { SlidingSyncReads } from './shared-reads.js';
 import type { SlidingSyncContext, SlidingSyncServices } from './sliding-sync-context.js';
 import { unreadCountsOf } from './unread-counts.js';
 
@@ -44,6 +45,7 @@ interface MatchedRoom {
 export class SlidingSyncService {
   readonly connections: SlidingSyncConnections;
   private readonly facts: RoomFacts;
+  private readonly reads: SlidingSyncReads;
   private composed: SlidingSyncServices | undefined;
 
   /** `services` is read on first use, so the service can be built before the context that holds it. */
@@ -53,6 +55,7 @@ export class SlidingSyncService {
   ) {
     this.connections = new SlidingSyncConnections(options);
     this.facts = new RoomFacts(() => this.hs.storage);
+    this.reads = new SlidingSyncReads(() => this.hs.storage);
   }
 
   private get hs(): SlidingSyncServices {
@@ -63,6 +66,7 @@ export class SlidingSyncService {
   /** Hears of every persisted event (bump stamps, encryption). */
   observe(persisted: PersistedRoomEvent): void {
     this.facts.observe(persisted.event, persisted.streamOrdering);
+    this.reads.observe(persisted);
   }
 
   /**
@@ -164,10 +168,11 @@ export class SlidingSyncService {
     const changed =
       base === null || base.events >= upTo.events
         ? new Map<string, number>()
-        : await storage.events.roomsChangedBetween(base.events, upTo.events);
+        : await this.reads.roomsChangedBetween(base.events, upTo.events);
     const directRooms = filters.directRooms();
     const ctx: SlidingSyncContext = {
       hs: this.hs,
+      reads: this.reads,
       userId,
       deviceId: requester.deviceId,
       now: Date.now(),
