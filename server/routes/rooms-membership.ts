@@ -306,6 +306,7 @@ export const forgetRoute = defineRoute({
       throw MatrixError.of('M_UNKNOWN', `User ${userId} is in room ${roomId}`);
     }
     await hs.storage.memberships.forgetRoom(userId, roomId);
+    hs.slidingSync.membershipChanged(roomId, userId);
     return reply(200, {});
   },
 });

@@ -23,6 +23,7 @@ const BUMP_TYPES = new Set(BUMP_EVENT_TYPES);
 const ROOMS_REMEMBERED = 500_000;
 /** A room without a bump event is not bumped: it sorts below every room that has one. */
 const NO_BUMP = 0;
+const MANY_ROOMS = 50;
 
 export class RoomFacts {
   private readonly bumps = new LRUCache<string, number>({ max: ROOMS_REMEMBERED });
@@ -40,9 +41,12 @@ export class RoomFacts {
   /** Feeds the caches from every persisted timeline event. */
   observe(event: RoomEvent, streamOrdering: number): void {
     const { type, state_key: stateKey } = event.pdu;
-    if (BUMP_TYPES.has(type)) {
-      const known = this.bumps.get(event.roomId);
-      if (known !== undefined) this.bumps.set(event.roomId, Math.max(known, streamOrdering));
+    // Stream orderings only grow: a bump event just persisted is the room's latest.
+    if (BUMP_TYPES.has(type))
+      this.bumps.set(event.roomId, Math.max(this.bumps.get(event.roomId) ?? NO_BUMP, streamOrdering));
+    if (type === 'm.room.create' && stateKey === '') {
+      const roomType = event.pdu.content.type;
+      this.types.set(event.roomId, typeof roomType === 'string' ? roomType : '');
     }
     if (type === 'm.room.encryption' && stateKey === '') this.encrypted.set(event.roomId, true);
   }
@@ -72,13 +76,22 @@ export class RoomFacts {
   async roomTypes(roomIds: readonly string[]): Promise<Map<string, string | null>> {
     const types = new Map<string, string | null>();
     const createIds = new Map<string, string>();
+    const missing: string[] = [];
     for (const roomId of roomIds) {
       const known = this.types.get(roomId);
-      if (known !== undefined) {
-        types.set(roomId, known === '' ? null : known);
-        continue;
-      }
-      const eventId = await this.storage.state.currentStateEventId(roomId, 'm.room.create', '');
+      if (known !== undefined) types.set(roomId, known === '' ? null : known);
+      else missing.push(roomId);
+    }
+    // Many unknown rooms (after a restart): one read of every room's create event ID beats one per room.
+    const everyCreate =
+      missing.length > MANY_ROOMS
+        ? await this.storage.state.roomsWithCurrentState('m.room.create', '')
+        : null;
+    for (const roomId of missing) {
+      const eventId =
+        everyCreate === null
+          ? await this.storage.state.currentStateEventId(roomId, 'm.room.create', '')
+          : (everyCreate.get(roomId) ?? null);
       if (eventId !== null) createIds.set(eventId, roomId);
     }
     if (createIds.size > 0) {

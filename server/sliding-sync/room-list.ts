@@ -68,7 +68,6 @@ async function selfLeaves(
 
 /** Per-request lookups the filters need, read once however many lists use them. */
 export class FilterContext {
-  private dmRooms: Promise<Set<string>> | undefined;
   private tags: Promise<Map<string, Set<string>>> | undefined;
   private readonly spaceChildren = new Map<string, Promise<Set<string>>>();
 
@@ -76,20 +75,9 @@ export class FilterContext {
     private readonly deps: RoomListDeps,
     private readonly userId: string,
     private readonly joinedRoomIds: ReadonlySet<string>,
+    /** Rooms in the user's m.direct. */
+    private readonly directRooms: () => Promise<Set<string>>,
   ) {}
-
-  /** Rooms named in the user's m.direct account data. */
-  directRooms(): Promise<Set<string>> {
-    this.dmRooms ??= this.deps.storage.accountData
-      .getAccountData(this.userId, null, 'm.direct')
-      .then((entry) => {
-        const rooms = new Set<string>();
-        for (const ids of Object.values(entry?.content ?? {}))
-          if (Array.isArray(ids)) for (const id of ids) if (typeof id === 'string') rooms.add(id);
-        return rooms;
-      });
-    return this.dmRooms;
-  }
 
   private roomTags(): Promise<Map<string, Set<string>>> {
     this.tags ??= this.deps.storage.accountData.accountDataChangedSince(this.userId, 0).then((entries) => {

@@ -35,7 +35,52 @@ export class SlidingSyncReads {
     ttl: 60_000,
   });
 
+  /**
+   * Each user's memberships, dropped when a membership event about them is persisted;
+   * the TTL bounds how long a change without an event (/forget, federation) goes unseen.
+   */
+  private readonly userMemberships = new LRUCache<string, Versioned<MembershipRecord[]>>({
+    max: 100_000,
+    ttl: 30_000,
+  });
+  private readonly userVersions = new Map<string, number>();
+  /** Rooms in each user's m.direct, valid while the account data stream has not passed `position`. */
+  private readonly direct = new LRUCache<string, { position: number; rooms: Promise<Set<string>> }>({
+    max: 100_000,
+  });
+
   constructor(private readonly storageOf: () => Storage) {}
+
+  /** The user's current memberships (shared until a membership event about them). */
+  membershipsOf(userId: string): Promise<MembershipRecord[]> {
+    const version = this.userVersions.get(userId) ?? 0;
+    const cached = this.userMemberships.get(userId);
+    if (cached !== undefined && cached.version === version) return cached.value;
+    const value = this.storage.memberships.membershipsOfUser(userId);
+    this.userMemberships.set(userId, { version, value });
+    value.catch(() => this.userMemberships.delete(userId));
+    return value;
+  }
+
+  /** A user's membership changed outside the send path (federation, /forget). */
+  forgetMembershipsOf(userId: string): void {
+    this.userVersions.set(userId, (this.userVersions.get(userId) ?? 0) + 1);
+  }
+
+  /** Rooms named in the user's m.direct account data, as of account data position `position` or later. */
+  directRooms(userId: string, position: number): Promise<Set<string>> {
+    const cached = this.direct.get(userId);
+    if (cached !== undefined && cached.position >= position) return cached.rooms;
+    const rooms = this.storage.accountData.getAccountData(userId, null, 'm.direct').then((entry) => {
+      const ids = new Set<string>();
+      for (const value of Object.values(entry?.content ?? {}))
+        if (Array.isArray(value)) for (const id of value) if (typeof id === 'string') ids.add(id);
+      return ids;
+    });
+    this.direct.set(userId, { position, rooms });
+    rooms.catch(() => this.direct.delete(userId));
+    return rooms;
+  }
 
   private get storage(): Storage {
     return this.storageOf();
@@ -44,6 +89,8 @@ export class SlidingSyncReads {
   observe(persisted: PersistedRoomEvent): void {
     const { event } = persisted;
     this.versions.set(event.roomId, (this.versions.get(event.roomId) ?? 0) + 1);
+    if (event.pdu.type === 'm.room.member' && typeof event.pdu.state_key === 'string')
+      this.forgetMembershipsOf(event.pdu.state_key);
     if (event.pdu.type === 'm.room.redaction') {
       const redacts = event.pdu.redacts ?? event.pdu.content.redacts;
       if (typeof redacts === 'string') this.forgetEvent(redacts);

@@ -70,6 +70,20 @@ export class SlidingSyncService {
   }
 
   /**
+   * A membership changed without passing through the local send path (an event from
+   * federation, a /forget): drops what was cached about it.
+   */
+  membershipChanged(roomId: string, userId: string): void {
+    this.reads.forgetRoom(roomId);
+    this.reads.forgetMembershipsOf(userId);
+  }
+
+  /** A stored event was rewritten outside the send path (e.g. a redaction applied later). */
+  forgetEvent(eventId: string): void {
+    this.reads.forgetEvent(eventId);
+  }
+
+  /**
    * The response body, `pos` included.
    * @throws MatrixError 400 M_UNKNOWN_POS for a `pos` this connection does not have.
    */
@@ -118,7 +132,7 @@ export class SlidingSyncService {
   ): Promise<Computed> {
     const { storage } = this.hs;
     const { userId } = requester;
-    const memberships = await storage.memberships.membershipsOfUser(userId);
+    const memberships = await this.reads.membershipsOf(userId);
     // A membership committed after the positions were read moves the events position up to
     // it, so that everything below it (committed in order) is read consistently.
     const upTo: StreamPositions = {
@@ -128,7 +142,8 @@ export class SlidingSyncService {
     const deps = { storage, facts: this.facts };
     const rooms = await userRoomList(deps, userId, memberships, (roomId) => base?.rooms.has(roomId) ?? false);
     const joinedIds = new Set(memberships.filter((r) => r.membership === 'join').map((r) => r.roomId));
-    const filters = new FilterContext(deps, userId, joinedIds);
+    const directRooms = () => this.reads.directRooms(userId, upTo.accountData);
+    const filters = new FilterContext(deps, userId, joinedIds, directRooms);
 
     // Lists: filter, count, take the ranges.
     const matched = new Map<string, MatchedRoom>();
@@ -169,7 +184,6 @@ export class SlidingSyncService {
       base === null || base.events >= upTo.events
         ? new Map<string, number>()
         : await this.reads.roomsChangedBetween(base.events, upTo.events);
-    const directRooms = filters.directRooms();
     const ctx: SlidingSyncContext = {
       hs: this.hs,
       reads: this.reads,
@@ -178,7 +192,7 @@ export class SlidingSyncService {
       now: Date.now(),
       upTo,
       baseEvents: base?.events ?? null,
-      directRooms: () => directRooms,
+      directRooms,
       unread: await unreadCountsOf(userId, [...matched.keys()]),
     };
 
