@@ -29,6 +29,7 @@ type Room = {
   joined_count?: number;
   prev_batch?: string;
   heroes?: { user_id: string }[];
+  lists?: string[];
 };
 type SlidingResponse = {
   pos: string;
@@ -331,6 +332,120 @@ describe('simplified sliding sync (MSC4186)', function () {
     await login(hs, bob.userId, bob.password);
     response = await slidingSync(hs, alicePhone, body(since), { pos: response.pos, timeout: 1000 });
     expect((response.extensions.e2ee!.device_lists as { changed: string[] }).changed).to.include(bob.userId);
+  });
+
+  it('sends account data, receipts and typing for the rooms the extensions name', async () => {
+    const [top, second] = [rooms[ROOM_COUNT - 1]!, rooms[ROOM_COUNT - 2]!];
+    await call(
+      hs,
+      alice,
+      'PUT',
+      `/_matrix/client/v3/user/${encodeURIComponent(alice.userId)}/account_data/org.example.global`,
+      { a: 1 },
+    );
+    const body = {
+      conn_id: 'extensions',
+      lists: { ...allRoomsList([0, 1]), top: { ...allRoomsList([0, 0]).all_rooms } },
+      extensions: {
+        account_data: { enabled: true },
+        receipts: { enabled: true, lists: ['top'] },
+        typing: { enabled: true, lists: ['top'] },
+      },
+    };
+    // Keep the first two rooms on top: a message in each, newest last.
+    await send(second, bob, 'second');
+    const message = await send(top, bob, 'top');
+    let response = await slidingSync(hs, alice, body);
+    expect(Object.keys(response.rooms)).to.have.members([top, second]);
+    const global = response.extensions.account_data!.global as { type: string; content: unknown }[];
+    expect(global).to.deep.include({ type: 'org.example.global', content: { a: 1 } });
+
+    await call(
+      hs,
+      alice,
+      'PUT',
+      `/_matrix/client/v3/user/${encodeURIComponent(alice.userId)}/rooms/${encodeURIComponent(top)}/account_data/org.example.room`,
+      { r: 2 },
+    );
+    await call(
+      hs,
+      bob,
+      'POST',
+      `/_matrix/client/v3/rooms/${encodeURIComponent(top)}/receipt/m.read/${encodeURIComponent(message.eventId)}`,
+      {},
+    );
+    await call(
+      hs,
+      bob,
+      'PUT',
+      `/_matrix/client/v3/rooms/${encodeURIComponent(second)}/typing/${encodeURIComponent(bob.userId)}`,
+      { typing: true, timeout: 30000 },
+    );
+    await call(
+      hs,
+      bob,
+      'PUT',
+      `/_matrix/client/v3/rooms/${encodeURIComponent(top)}/typing/${encodeURIComponent(bob.userId)}`,
+      { typing: true, timeout: 30000 },
+    );
+    response = await slidingSync(hs, alice, body, { pos: response.pos, timeout: 1000 });
+    const accountRooms = response.extensions.account_data!.rooms as Record<string, { type: string }[]>;
+    expect(accountRooms[top]).to.deep.equal([{ type: 'org.example.room', content: { r: 2 } }]);
+    expect(response.extensions.account_data!.global).to.deep.equal([]);
+    const receipts = response.extensions.receipts!.rooms as Record<
+      string,
+      { type: string; content: Record<string, Record<string, Record<string, unknown>>> }
+    >;
+    expect(Object.keys(receipts)).to.deep.equal([top]);
+    expect(receipts[top]!.type).to.equal('m.receipt');
+    expect(Object.keys(receipts[top]!.content[message.eventId]!['m.read']!)).to.deep.equal([bob.userId]);
+    // Typing in the second room is outside the `top` list the extension names.
+    const typing = response.extensions.typing!.rooms as Record<string, { content: { user_ids: string[] } }>;
+    expect(Object.keys(typing)).to.deep.equal([top]);
+    expect(typing[top]!.content.user_ids).to.deep.equal([bob.userId]);
+  });
+
+  it('filters lists: DMs by m.direct, spaces by room type', async () => {
+    const { roomId: dm } = await ctx.rooms.createRoom(bob.userId, {
+      preset: 'trusted_private_chat',
+      is_direct: true,
+      invite: [alice.userId],
+    });
+    await ctx.rooms.membership.join(dm, alice.userId);
+    await call(
+      hs,
+      alice,
+      'PUT',
+      `/_matrix/client/v3/user/${encodeURIComponent(alice.userId)}/account_data/m.direct`,
+      {
+        [bob.userId]: [dm],
+      },
+    );
+    const { roomId: space } = await ctx.rooms.createRoom(bob.userId, {
+      preset: 'public_chat',
+      creation_content: { type: 'm.space' },
+    });
+    await ctx.rooms.membership.join(space, alice.userId);
+    const list = (filters: Record<string, unknown>) => ({
+      ranges: [[0, 999]],
+      timeline_limit: 0,
+      required_state: [],
+      filters,
+    });
+    const response = await slidingSync(hs, alice, {
+      conn_id: 'filters',
+      lists: {
+        dms: list({ is_dm: true }),
+        spaces: list({ room_types: ['m.space'] }),
+        not_spaces: list({ not_room_types: ['m.space'] }),
+      },
+    });
+    expect(response.lists.dms!.count).to.equal(1);
+    expect(response.lists.spaces!.count).to.equal(1);
+    expect(response.rooms[dm]!.lists).to.include('dms');
+    expect(response.rooms[space]!.lists).to.deep.equal(['spaces']);
+    const all = await slidingSync(hs, alice, { conn_id: 'filters-all', lists: { all: list({}) } });
+    expect(response.lists.not_spaces!.count).to.equal(all.lists.all!.count - 1);
   });
 
   it('refuses an unknown or foreign pos with M_UNKNOWN_POS', async () => {
