@@ -9,7 +9,9 @@
  * Rooms are built through the room services directly (fast); syncs go over HTTP.
  */
 import { expect } from 'chai';
+import { pino } from 'pino';
 import type { HomeserverContext } from '../server/context.js';
+import { createHomeserver } from '../server/homeserver.js';
 import { call, createUser, fastAccounts, login, type TestUser } from './harness/accounts.js';
 import { TestHomeserver } from './harness/test-homeserver.js';
 
@@ -489,5 +491,53 @@ describe('simplified sliding sync (MSC4186)', function () {
     });
     expect(res.status).to.equal(400);
     expect(res.body.errcode).to.equal('M_INVALID_PARAM');
+  });
+});
+
+describe('simplified sliding sync across a restart', () => {
+  it('refuses the old pos with M_UNKNOWN_POS; a new connection gets every room and the message sent meanwhile', async () => {
+    const hs = await TestHomeserver.start({ configure: fastAccounts });
+    try {
+      const ctx = hs.homeserver.context;
+      const alice = await createUser(hs, 'alice');
+      const { roomId } = await ctx.rooms.createRoom(alice.userId, { preset: 'private_chat', name: 'Kept' });
+      const body = {
+        conn_id: 'main',
+        lists: allRoomsList([0, 9]),
+        extensions: { to_device: { enabled: true } },
+      };
+      const before = await slidingSync(hs, alice, body);
+      expect(Object.keys(before.rooms)).to.deep.equal([roomId]);
+      await hs.homeserver.stop();
+
+      const again = await createHomeserver(hs.config, { logger: pino({ level: 'silent' }) });
+      try {
+        const { ports } = await again.start();
+        await again.context.rooms.sender.sendEvent({
+          roomId,
+          sender: alice.userId,
+          type: 'm.room.message',
+          content: { msgtype: 'm.text', body: 'while you were away' },
+        });
+        const post = (query: string) =>
+          fetch(`http://127.0.0.1:${ports[0]}${SLIDING}${query}`, {
+            method: 'POST',
+            headers: { Authorization: `Bearer ${alice.accessToken}`, 'Content-Type': 'application/json' },
+            body: JSON.stringify(body),
+          });
+        const refused = await post(`?pos=${encodeURIComponent(before.pos)}&timeout=0`);
+        expect(refused.status).to.equal(400);
+        expect(((await refused.json()) as { errcode: string }).errcode).to.equal('M_UNKNOWN_POS');
+        const restarted = (await (await post('')).json()) as SlidingResponse;
+        const room = restarted.rooms[roomId]!;
+        expect(room.initial).to.equal(true);
+        expect(room.name).to.equal('Kept');
+        expect(room.timeline!.map((event) => event.content.body)).to.deep.equal(['while you were away']);
+      } finally {
+        await again.stop();
+      }
+    } finally {
+      await hs.stop();
+    }
   });
 });
