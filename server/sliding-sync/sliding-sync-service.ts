@@ -10,6 +10,7 @@ import type { JsonObject } from '../../protocol/events.js';
 import type { MembershipRecord } from '../../storage/membership-store.js';
 import type { AuthenticatedUser } from '../http/auth.js';
 import type { PersistedRoomEvent } from '../rooms/room-event-sender.js';
+import type { RoomStream } from '../sync/notifier.js';
 import { MAX_SYNC_TIMEOUT_MS } from '../sync/sync-service.js';
 import type { StreamPositions } from '../sync/sync-token.js';
 import { type ConnectionGeneration, type RoomSent, SlidingSyncConnections } from './connections.js';
@@ -109,6 +110,7 @@ export class SlidingSyncService {
         sinceMark: mark,
         timeoutMs: remaining,
         signal,
+        ignoredRoomStreams: ignoredStreams(request),
       });
       if (woken !== 'changed')
         return this.handOut(requester.userId, computed, connection.commit(computed.generation));
@@ -266,4 +268,17 @@ export class SlidingSyncService {
     const current = await presence.getPresence(userId);
     if (current?.state !== 'unavailable') await presence.setPresence(userId, 'unavailable');
   }
+}
+
+/**
+ * Room streams a connection has no extension for: their changes (every member's delivery
+ * receipt for a message, typing) would wake it for nothing.
+ */
+function ignoredStreams(request: SlidingSyncRequest): ReadonlySet<RoomStream> {
+  const ignored = new Set<RoomStream>(['presence']);
+  if (request.extensions.receipts === undefined) ignored.add('receipts');
+  if (request.extensions.typing === undefined) ignored.add('typing');
+  if (request.extensions.accountData === undefined) ignored.add('account_data');
+  if (request.extensions.e2ee === undefined) ignored.add('device_lists');
+  return ignored;
 }
