@@ -2,7 +2,7 @@
  * Sliding sync figures (issue #10), over HTTP:
  *  - first response of a new connection for a user in 1,000 rooms (a few messages
  *    each) with a 20-room window, timeline_limit 1 and Element X's required_state
- *    (target <= 150 ms); the very first one (bump stamps read from storage) apart;
+ *    (target <= 150 ms); the very first one (every cache cold) apart;
  *  - wake latency: 100 users, each with a sliding sync request waiting; one message
  *    in a room they all share wakes them all; time from the send to each answer,
  *    p50/p99 over several rounds (target p99 <= 50 ms). The clients share this
@@ -16,6 +16,7 @@ import { pino } from 'pino';
 import { defaultConfig } from '../server/config/index.js';
 import type { HomeserverContext } from '../server/context.js';
 import { createHomeserver, type Homeserver } from '../server/homeserver.js';
+import { parseSlidingSyncRequest } from '../server/sliding-sync/request.js';
 
 const SLIDING = '/_matrix/client/unstable/org.matrix.simplified_msc3575/sync';
 const MESSAGES_PER_ROOM = 5;
@@ -61,11 +62,11 @@ async function boot(): Promise<{ homeserver: Homeserver; port: number; dataDir: 
 async function userWithToken(
   hs: HomeserverContext,
   localpart: string,
-): Promise<{ userId: string; token: string }> {
+): Promise<{ userId: string; token: string; deviceId: string }> {
   const userId = `@${localpart}:bench.test`;
   await hs.storage.accounts.createAccount({ userId, passwordHash: null, createdTs: Date.now() });
   const session = await hs.sessions.createLoginSession({ userId, withRefreshToken: false });
-  return { userId, token: session.access_token };
+  return { userId, token: session.access_token, deviceId: session.device_id };
 }
 
 async function slidingSync(
@@ -113,27 +114,46 @@ async function firstResponseBench(roomCount: number): Promise<void> {
     }
     const setupMs = performance.now() - setupStart;
 
-    const times: number[] = [];
-    for (let run = 0; run < RUNS; run++) {
-      const started = performance.now();
-      const response = await slidingSync(port, alice.token, {
-        conn_id: `run-${run}`,
-        lists: { all_rooms: ELEMENT_X_LIST },
-        extensions: {
-          to_device: { enabled: true },
-          e2ee: { enabled: true },
-          account_data: { enabled: true },
-        },
-      });
-      times.push(performance.now() - started);
-      const sent = Object.keys(response.rooms).length;
-      if (sent !== 20) throw new Error(`expected 20 rooms, got ${sent}`);
+    const measure = async (serverPort: number): Promise<number[]> => {
+      const times: number[] = [];
+      for (let run = 0; run < RUNS; run++) {
+        const started = performance.now();
+        const response = await slidingSync(serverPort, alice.token, {
+          conn_id: `run-${run}`,
+          lists: { all_rooms: ELEMENT_X_LIST },
+          extensions: {
+            to_device: { enabled: true },
+            e2ee: { enabled: true },
+            account_data: { enabled: true },
+          },
+        });
+        times.push(performance.now() - started);
+        const sent = Object.keys(response.rooms).length;
+        if (sent !== 20) throw new Error(`expected 20 rooms, got ${sent}`);
+      }
+      return times;
+    };
+    const warm = await measure(port);
+    await homeserver.stop();
+    // After a restart nothing is cached: bump stamps, memberships, state are read from storage.
+    const restarted = await createHomeserver(homeserver.context.config, {
+      logger: pino({ level: 'silent' }),
+    });
+    const { ports } = await restarted.start();
+    let cold: number[];
+    try {
+      cold = await measure(ports[0]!);
+    } finally {
+      await restarted.stop();
     }
+    const line = (times: number[]) =>
+      `first ${times[0]!.toFixed(1)} ms, then median ${percentile(times.slice(1), 50).toFixed(1)} ms, ` +
+      `max ${Math.max(...times.slice(1)).toFixed(1)} ms`;
     console.log(
-      `sliding sync first response, ${roomCount} rooms x ${MESSAGES_PER_ROOM} messages, window [0,19] ` +
-        `(setup ${(setupMs / 1000).toFixed(1)} s):\n` +
-        `  very first ${times[0]!.toFixed(1)} ms (bump stamps read from storage), ` +
-        `then median ${percentile(times.slice(1), 50).toFixed(1)} ms, max ${Math.max(...times.slice(1)).toFixed(1)} ms`,
+      `sliding sync first response (new connection), ${roomCount} rooms x ${MESSAGES_PER_ROOM} messages, ` +
+        `window [0,19] (setup ${(setupMs / 1000).toFixed(1)} s):\n` +
+        `  same process as the set-up: ${line(warm)}\n` +
+        `  after a restart:            ${line(cold)}`,
     );
   } finally {
     await homeserver.stop();
@@ -189,10 +209,35 @@ async function wakeBench(userCount: number): Promise<void> {
       });
       await Promise.all(waits);
     }
+    // The same without HTTP: hs.slidingSync.sync called directly (the server's share alone).
+    const inProcess: number[] = [];
+    const parsed = (pos: string) => parseSlidingSyncRequest(body, { pos, timeout: 30_000 });
+    for (let round = 0; round < WAKE_ROUNDS; round++) {
+      let sentAt = 0;
+      const waits = users.map(async (_, i) => {
+        const response = await hs.slidingSync.sync(
+          users[i]!,
+          parsed(positions[i]!),
+          new AbortController().signal,
+        );
+        inProcess.push(performance.now() - sentAt);
+        positions[i] = response.pos as string;
+      });
+      while (hs.notifier.waiting < userCount) await new Promise((resolve) => setTimeout(resolve, 5));
+      sentAt = performance.now();
+      await hs.rooms.sender.sendEvent({
+        roomId,
+        sender: sender.userId,
+        type: 'm.room.message',
+        content: { msgtype: 'm.text', body: `in-process round ${round}` },
+      });
+      await Promise.all(waits);
+    }
     console.log(
       `sliding sync wake, ${userCount} waiting users, one message in a shared room, ${WAKE_ROUNDS} rounds:\n` +
         `  send -> answer p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms, ` +
-        `max ${Math.max(...latencies).toFixed(1)} ms`,
+        `max ${Math.max(...latencies).toFixed(1)} ms\n` +
+        `  in-process (no HTTP) p50 ${percentile(inProcess, 50).toFixed(1)} ms, p99 ${percentile(inProcess, 99).toFixed(1)} ms`,
     );
   } finally {
     await homeserver.stop();
