@@ -104,7 +104,7 @@ async function memberRoom(ctx: SlidingSyncContext, input: RoomInput): Promise<Ro
   const configChanged = prev !== undefined && prev.configKey !== config.key;
 
   if (!initial && !expanded && !membershipChanged && !configChanged && !input.mayHaveChanged) {
-    return { body: null, sent: { ...prev!, position: Math.max(prev!.position, endPosition) } };
+    return { body: null, sent: { ...prev!, position: Math.max(prev!.position, ctx.upTo.events) } };
   }
 
   // Timeline: the newest `limit` events in (after, end], those the user may see.
@@ -186,7 +186,8 @@ async function memberRoom(ctx: SlidingSyncContext, input: RoomInput): Promise<Ro
   const summaryChanged = prev === undefined || initial || prev.summary !== summaryKey;
 
   const sent: RoomSent = {
-    position: Math.max(endPosition, prev?.position ?? 0),
+    // Up to now, even for a room left: what follows a leave is not the user's to see.
+    position: Math.max(ctx.upTo.events, prev?.position ?? 0),
     timelineLimit: Math.max(limit, expanded || initial ? limit : prev!.timelineLimit),
     state: sentState,
     membershipEventId: record.eventId,
