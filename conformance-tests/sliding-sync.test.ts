@@ -450,6 +450,88 @@ describe('simplified sliding sync (MSC4186)', function () {
     expect(response.lists.not_spaces!.count).to.equal(all.lists.all!.count - 1);
   });
 
+  it('filters lists by space, tag and encryption', async () => {
+    const { roomId: space } = await ctx.rooms.createRoom(alice.userId, {
+      preset: 'public_chat',
+      creation_content: { type: 'm.space' },
+    });
+    const [child, tagged, encrypted] = rooms.slice(20, 23) as [string, string, string];
+    await ctx.rooms.sender.sendEvent({
+      roomId: space,
+      sender: alice.userId,
+      type: 'm.space.child',
+      stateKey: child,
+      content: { via: ['test'] },
+    });
+    const tag = await call(
+      hs,
+      alice,
+      'PUT',
+      `/_matrix/client/v3/user/${encodeURIComponent(alice.userId)}/rooms/${encodeURIComponent(tagged)}/tags/m.favourite`,
+      {},
+    );
+    expect(tag.status).to.equal(200);
+    await ctx.rooms.sender.sendEvent({
+      roomId: encrypted,
+      sender: bob.userId,
+      type: 'm.room.encryption',
+      stateKey: '',
+      content: { algorithm: 'm.megolm.v1.aes-sha2' },
+    });
+    const list = (filters: Record<string, unknown>) => ({
+      ranges: [[0, 999]],
+      timeline_limit: 0,
+      required_state: [],
+      filters,
+    });
+    const response = await slidingSync(hs, alice, {
+      conn_id: 'more-filters',
+      lists: {
+        in_space: list({ spaces: [space] }),
+        favourites: list({ tags: ['m.favourite'] }),
+        not_favourites: list({ not_tags: ['m.favourite'] }),
+        encrypted: list({ is_encrypted: true }),
+      },
+    });
+    expect(response.lists.in_space!.count).to.equal(1);
+    expect(response.rooms[child]!.lists).to.include('in_space');
+    expect(response.lists.favourites!.count).to.equal(1);
+    expect(response.rooms[tagged]!.lists).to.include('favourites').and.not.include('not_favourites');
+    expect(response.lists.encrypted!.count).to.equal(1);
+    expect(response.rooms[encrypted]!.lists).to.include('encrypted');
+  });
+
+  it('expands the timeline when the timeline_limit grows, and says so', async () => {
+    const roomId = rooms[30]!;
+    for (let i = 0; i < 4; i++) await send(roomId, bob, `history ${i}`);
+    const small = { [roomId]: { timeline_limit: 1, required_state: [] } };
+    let response = await slidingSync(hs, alice, { conn_id: 'expand', room_subscriptions: small });
+    expect(response.rooms[roomId]!.timeline!.map((event) => event.content.body)).to.deep.equal(['history 3']);
+    const large = { [roomId]: { timeline_limit: 3, required_state: [] } };
+    response = await slidingSync(
+      hs,
+      alice,
+      { conn_id: 'expand', room_subscriptions: large },
+      { pos: response.pos, timeout: 0 },
+    );
+    const room = response.rooms[roomId]! as Room & { expanded_timeline?: boolean };
+    expect(room.expanded_timeline).to.equal(true);
+    expect(room.initial).to.equal(undefined);
+    expect(room.timeline!.map((event) => event.content.body)).to.deep.equal([
+      'history 1',
+      'history 2',
+      'history 3',
+    ]);
+    // Once expanded, the same limit sends nothing more.
+    response = await slidingSync(
+      hs,
+      alice,
+      { conn_id: 'expand', room_subscriptions: large },
+      { pos: response.pos, timeout: 0 },
+    );
+    expect(response.rooms).to.deep.equal({});
+  });
+
   it('refuses an unknown or foreign pos with M_UNKNOWN_POS', async () => {
     const mine = await slidingSync(hs, alice, { conn_id: 'pos', lists: allRoomsList([0, 0]) });
     for (const [user, pos] of [
