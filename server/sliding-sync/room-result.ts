@@ -56,7 +56,7 @@ export async function buildRoomResult(ctx: SlidingSyncContext, input: RoomInput)
 async function strippedRoom(ctx: SlidingSyncContext, input: RoomInput): Promise<RoomOutcome> {
   const { record, prev } = input;
   const sent: RoomSent = {
-    position: record.streamOrdering,
+    position: ctx.upTo.events,
     timelineLimit: input.config.timelineLimit,
     state: new Map(),
     membershipEventId: record.eventId,
@@ -70,7 +70,7 @@ async function strippedRoom(ctx: SlidingSyncContext, input: RoomInput): Promise<
   const state = (await ctx.hs.storage.state.stateAfterEvent(event.eventId)) ?? new Map();
   const ids = STRIPPED_STATE_KEYS.map((key) => state.get(key)).filter((id): id is string => id !== undefined);
   const events = await ctx.hs.storage.events.getEvents(ids);
-  const stripped = [...ids.map((id) => events.get(id)), event]
+  const stripped: JsonObject[] = [...ids.map((id) => events.get(id)), event]
     .filter((stateEvent): stateEvent is StoredEvent => stateEvent !== undefined)
     .map((stateEvent) => ({
       type: stateEvent.pdu.type,
@@ -78,6 +78,13 @@ async function strippedRoom(ctx: SlidingSyncContext, input: RoomInput): Promise<
       sender: stateEvent.pdu.sender,
       content: stateEvent.pdu.content,
     }));
+  // An invite over federation comes without the room's state: the inviting server's
+  // invite_room_state (server-server "Inviting to a room") stands in for it.
+  const carried = (event.pdu.unsigned as JsonObject | undefined)?.invite_room_state;
+  if (state.size === 0 && Array.isArray(carried))
+    stripped.unshift(
+      ...carried.filter((entry): entry is JsonObject => entry !== null && typeof entry === 'object'),
+    );
   const body: JsonObject = {
     initial: true,
     membership: record.membership,
