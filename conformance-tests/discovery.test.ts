@@ -20,7 +20,8 @@ describe('discovery endpoints (client-server "API Standards", "Server Discovery"
     for (let minor = 1; minor <= 19; minor++) expect(body.versions).to.include(`v1.${minor}`);
     expect(body.versions).to.include.members(['r0.0.1', 'r0.5.0', 'r0.6.1']);
     expect(body.versions).not.to.include('v1.20');
-    expect(body.unstable_features).to.deep.equal({});
+    // Simplified sliding sync (MSC4186), the flag Element X and matrix-rust-sdk look for.
+    expect(body.unstable_features).to.deep.equal({ 'org.matrix.simplified_msc3575': true });
   });
 
   it('GET /_matrix/client/versions with an unknown token is 401 M_UNKNOWN_TOKEN (auth is optional, not ignored)', async () => {

@@ -35,6 +35,7 @@ import type { RoomServices } from './rooms/room-services.js';
 import type { RoomTags } from './rooms/room-tags.js';
 import type { TypingService } from './rooms/typing.js';
 import type { SearchService } from './search/search-service.js';
+import type { SlidingSyncService } from './sliding-sync/sliding-sync-service.js';
 import type { SyncNotifier } from './sync/notifier.js';
 import type { SyncService } from './sync/sync-service.js';
 
@@ -75,6 +76,8 @@ export interface HomeserverContext {
   readonly notifier: SyncNotifier;
   /** /sync computed for a user, long-polling included; the WebSocket pushes its results too (sync/sync-service.ts). */
   readonly sync: SyncService;
+  /** Simplified sliding sync (MSC4186): connections, room lists, extensions (sliding-sync/sliding-sync-service.ts). */
+  readonly slidingSync: SlidingSyncService;
   /** Who types where, in memory, with the typing stream's positions (rooms/typing.ts). */
   readonly typing: TypingService;
   /** Receipts (m.read, m.read.private, io.myelin.delivered) and m.fully_read markers (rooms/receipts.ts). */

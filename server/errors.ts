@@ -55,6 +55,8 @@ const STATUS_BY_ERRCODE = {
   M_INVALID_SIGNATURE: 400,
   M_CANNOT_OVERWRITE_MEDIA: 409,
   M_NOT_YET_UPLOADED: 504,
+  /** MSC4186 simplified sliding sync: a `pos` the server does not (or no longer) know; the client starts over. */
+  M_UNKNOWN_POS: 400,
 } as const;
 
 export type Errcode = keyof typeof STATUS_BY_ERRCODE;

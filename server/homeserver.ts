@@ -66,6 +66,7 @@ import { stopTypingOnLeave, TypingService } from './rooms/typing.js';
 import { allRoutes } from './routes/index.js';
 import { SearchIndexer } from './search/search-indexer.js';
 import { SearchService } from './search/search-service.js';
+import { SlidingSyncService } from './sliding-sync/sliding-sync-service.js';
 import { notifyOnPresence, notifyOnRoomEvents, SyncNotifier } from './sync/notifier.js';
 import { SyncService } from './sync/sync-service.js';
 import type { WebSocketLimits } from './ws/connection.js';
@@ -206,6 +207,8 @@ function assemble(
       log.warn({ err: error, roomId, eventId }, 'Clearing notifications after a receipt failed');
     }),
   );
+  const slidingSync = new SlidingSyncService(() => context);
+  rooms.sender.onEventPersisted((persisted) => slidingSync.observe(persisted));
   presence.onPresenceChanged((record) => sync.observePresence(record));
   notifyOnPresence(notifier, presence, membership, (error) =>
     log.warn({ err: error }, 'Presence notification failed'),
@@ -249,6 +252,7 @@ function assemble(
     rooms,
     notifier,
     sync,
+    slidingSync,
     typing,
     receipts,
     tags,

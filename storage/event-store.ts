@@ -74,6 +74,14 @@ export interface EventReader {
     limit: number,
   ): Promise<StoredEvent[]>;
   /**
+   * Per room, the stream ordering of its latest accepted timeline event of one of
+   * `types` (sliding sync's bump stamps); rooms with none are absent.
+   */
+  latestOrderingOfTypes(
+    roomIds: readonly string[],
+    types: readonly string[],
+  ): Promise<Map<string, StreamOrdering>>;
+  /**
    * The accepted timeline event closest to `ts` in the given direction
    * (f: first at or after ts, b: last at or before ts); null when none.
    */

@@ -37,6 +37,7 @@ import { roomsReadRoutes } from './rooms-read.js';
 import { roomSendRoutes } from './rooms-send.js';
 import { roomUpgradeRoutes } from './rooms-upgrade.js';
 import { searchRoutes } from './search.js';
+import { slidingSyncRoutes } from './sliding-sync.js';
 import { synapseAdminRoutes } from './synapse-admin.js';
 import { syncRoutes } from './sync.js';
 import { tagRoutes } from './tags.js';
@@ -79,6 +80,7 @@ export const allRoutes: readonly Route[] = [
   ...directoryRoutes,
   ...webSocketRoutes,
   ...syncRoutes,
+  ...slidingSyncRoutes,
   ...keysRoutes,
   ...filterRoutes,
   ...mutualRoomsRoutes,

@@ -312,6 +312,7 @@ export const forgetRoute = defineRoute({
     await hs.storage.memberships.forgetRoom(userId, roomId);
     // Sync caches the user's memberships: a forgotten room leaves `rooms.leave` at once.
     hs.sync.membershipChanged(roomId, userId);
+    hs.slidingSync.membershipChanged(roomId, userId);
     return reply(200, {});
   },
 });

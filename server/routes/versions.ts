@@ -18,6 +18,9 @@ export const SUPPORTED_SPEC_VERSIONS = [
   ...Array.from({ length: 19 }, (_, i) => `v1.${i + 1}`),
 ];
 
+/** MSC4186 simplified sliding sync (server/routes/sliding-sync.ts), under the flag clients look for. */
+const UNSTABLE_FEATURES = { 'org.matrix.simplified_msc3575': true };
+
 const VersionsResponse = Type.Object(
   {
     versions: Type.Array(Type.String(), { description: 'The supported versions.' }),
@@ -41,7 +44,7 @@ export const getVersions = defineRoute({
   rateLimit: 'none',
   responses: { 200: VersionsResponse },
   async handler() {
-    return reply(200, { versions: SUPPORTED_SPEC_VERSIONS, unstable_features: {} });
+    return reply(200, { versions: SUPPORTED_SPEC_VERSIONS, unstable_features: UNSTABLE_FEATURES });
   },
 });
 

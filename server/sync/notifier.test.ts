@@ -21,6 +21,27 @@ describe('SyncNotifier', () => {
     expect(notifier.waiting).to.equal(0);
   });
 
+  it('does not wake a wait for the room streams it ignores', async () => {
+    const notifier = new SyncNotifier({ receiptCoalesceMs: 0 });
+    let outcome: WaitOutcome | undefined;
+    const wait = notifier
+      .waitForChange({
+        userId: '@a:x',
+        roomIds: ['!r1'],
+        sinceMark: notifier.mark(),
+        timeoutMs: 1000,
+        ignoredRoomStreams: new Set(['receipts', 'typing']),
+      })
+      .then((result) => (outcome = result));
+    notifier.notifyRooms(['!r1'], 'receipts');
+    notifier.notifyRooms(['!r1'], 'typing');
+    await nextTurn();
+    expect(outcome).to.equal(undefined);
+    notifier.notifyRooms(['!r1'], 'events');
+    await wait;
+    expect(outcome).to.equal('changed');
+  });
+
   it('wakes a user for their own streams (invites, account data)', async () => {
     const notifier = new SyncNotifier();
     const wait = notifier.waitForChange({

@@ -22,6 +22,8 @@ export interface WaitRequest {
   readonly sinceMark: number;
   readonly timeoutMs: number;
   readonly signal?: AbortSignal;
+  /** Room streams whose changes this wait does not care about (a sliding sync without the receipts extension). */
+  readonly ignoredRoomStreams?: ReadonlySet<RoomStream>;
 }
 
 /** Why a wait ended. */
@@ -30,6 +32,7 @@ export type WaitOutcome = 'changed' | 'timeout' | 'aborted';
 interface Waiter {
   readonly userId: string;
   readonly roomIds: readonly string[];
+  readonly ignoredRoomStreams: ReadonlySet<RoomStream> | undefined;
   /** A receipts-only wake waiting for more receipts to come along. */
   deferredWake?: NodeJS.Timeout;
   settle(outcome: WaitOutcome): void;
@@ -72,6 +75,7 @@ export class SyncNotifier {
       const waiters = this.waitersByRoom.get(roomId);
       if (waiters === undefined) continue;
       for (const waiter of waiters) {
+        if (waiter.ignoredRoomStreams?.has(stream)) continue;
         if (defer) this.deferWake(waiter);
         else this.queueWake(waiter);
       }
@@ -99,6 +103,7 @@ export class SyncNotifier {
       const waiter: Waiter = {
         userId: request.userId,
         roomIds,
+        ignoredRoomStreams: request.ignoredRoomStreams,
         settle: (outcome) => {
           if (settled) return;
           settled = true;

@@ -40,6 +40,37 @@ export function describeEventStoreRoomsContract(makeStorage: StorageFactory): vo
       ).to.deep.equal(new Map());
     });
 
+    it('gives each room the ordering of its latest accepted event of the asked types', async () => {
+      const r1 = new TestRoom('!bump1:example.org');
+      const r2 = new TestRoom('!bump2:example.org');
+      const r3 = new TestRoom('!bump3:example.org');
+      const create = await storage().events.persistEvent({
+        event: r1.event({ type: 'm.room.create', stateKey: '', content: {} }),
+      });
+      const message = await storage().events.persistEvent({ event: r1.event() });
+      await storage().events.persistEvent({ event: r1.event({ type: 'm.reaction', content: {} }) });
+      await storage().events.persistEvent({ event: r1.event(), rejectionReason: 'auth' });
+      await storage().events.persistEvent({ event: r1.event(), outlier: true });
+      await storage().events.persistEvent({ event: r2.event({ type: 'm.reaction', content: {} }) });
+      const r3Create = await storage().events.persistEvent({
+        event: r3.event({ type: 'm.room.create', stateKey: '', content: {} }),
+      });
+
+      const types = ['m.room.create', 'm.room.message'];
+      expect(
+        await storage().events.latestOrderingOfTypes([r1.roomId, r2.roomId, r3.roomId], types),
+      ).to.deep.equal(
+        new Map([
+          [r1.roomId, message.streamOrdering],
+          [r3.roomId, r3Create.streamOrdering],
+        ]),
+      );
+      expect(await storage().events.latestOrderingOfTypes([r1.roomId], ['m.room.create'])).to.deep.equal(
+        new Map([[r1.roomId, create.streamOrdering]]),
+      );
+      expect(await storage().events.latestOrderingOfTypes([], types)).to.deep.equal(new Map());
+    });
+
     it('finds the timeline event closest to a timestamp in either direction', async () => {
       const room = new TestRoom('!ts:example.org');
       const other = new TestRoom('!ts-other:example.org');

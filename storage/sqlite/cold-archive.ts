@@ -396,6 +396,8 @@ export function withColdReads(hot: EventStore, cold: ColdArchive, enqueue: Enque
     },
     authChainEventIds: (eventIds) => hot.authChainEventIds(eventIds),
     roomsChangedBetween: (after, upTo) => hot.roomsChangedBetween(after, upTo),
+    // Bump stamps: the latest events of a room are never cold (the latest event stays hot).
+    latestOrderingOfTypes: (roomIds, types) => hot.latestOrderingOfTypes(roomIds, types),
     async timelineEventsBetween(afterOrdering, upToOrdering, limit) {
       const hotEvents = await hot.timelineEventsBetween(afterOrdering, upToOrdering, limit);
       const coldEvents = cold.eventsBetween(afterOrdering, upToOrdering, limit);

@@ -159,6 +159,27 @@ export class SqliteEventStore implements EventStore {
       .map(toStoredEvent);
   }
 
+  async latestOrderingOfTypes(
+    roomIds: readonly string[],
+    types: readonly string[],
+  ): Promise<Map<string, number>> {
+    const found = new Map<string, number>();
+    if (roomIds.length === 0 || types.length === 0) return found;
+    // One backward walk of the (room_id, stream_ordering) index per room: it stops at the
+    // first event of a wanted type, which for a lively room is among its last few.
+    const latest = this.connection.sqlite.prepare<[string, string], { latest: number }>(
+      `SELECT stream_ordering AS latest FROM events
+        WHERE room_id = ? AND type IN (SELECT value FROM json_each(?)) AND outlier = 0 AND rejection_reason IS NULL
+        ORDER BY stream_ordering DESC LIMIT 1`,
+    );
+    const typeList = JSON.stringify(types);
+    for (const roomId of new Set(roomIds)) {
+      const row = latest.get(roomId, typeList);
+      if (row !== undefined) found.set(roomId, row.latest);
+    }
+    return found;
+  }
+
   async closestEventByTimestamp(
     roomId: string,
     ts: number,

@@ -1,0 +1,163 @@
+import { expect } from 'chai';
+import { MatrixError } from '../errors.js';
+import { parseSlidingSyncRequest } from './request.js';
+import { CombinedRoomConfig } from './required-state.js';
+
+const ME = '@me:example.org';
+
+function invalid(body: Record<string, unknown>): MatrixError {
+  try {
+    parseSlidingSyncRequest(body, {});
+  } catch (error) {
+    expect(error).to.be.instanceOf(MatrixError);
+    return error as MatrixError;
+  }
+  throw new Error('expected a MatrixError');
+}
+
+describe('sliding sync request', () => {
+  it("reads matrix-rust-sdk's dialect: query pos and timeout, ranges, [type, state_key] pairs, is_invite", () => {
+    const request = parseSlidingSyncRequest(
+      {
+        conn_id: 'room-list',
+        txn_id: 't1',
+        lists: {
+          all: {
+            ranges: [[0, 19]],
+            timeline_limit: 1,
+            required_state: [
+              ['m.room.member', '$LAZY'],
+              ['m.room.member', '$ME'],
+              ['*', '*'],
+            ],
+            filters: { is_invite: true, not_room_types: ['m.space', null] },
+          },
+        },
+        extensions: {
+          to_device: { enabled: true, since: '12' },
+          e2ee: { enabled: true },
+          typing: { enabled: false },
+        },
+      },
+      { pos: 'abc.1', timeout: 30000 },
+    );
+    expect(request.pos).to.equal('abc.1');
+    expect(request.timeoutMs).to.equal(30000);
+    expect(request.txnId).to.equal('t1');
+    const list = request.lists.get('all')!;
+    expect(list.ranges).to.deep.equal([[0, 19]]);
+    expect(list.filters.isInvite).to.equal(true);
+    expect(list.filters.notRoomTypes).to.deep.equal(['m.space', null]);
+    expect(list.requiredState.lazyMembers).to.equal(true);
+    expect(request.extensions.toDevice).to.deep.equal({ since: 12, limit: 100 });
+    expect(request.extensions.e2ee).to.equal(true);
+    expect(request.extensions.typing).to.equal(undefined);
+  });
+
+  it("reads the MSC's latest dialect: body pos, range, include/exclude/lazy_members, is_invited", () => {
+    const request = parseSlidingSyncRequest(
+      {
+        pos: 'p.2',
+        timeout: 5,
+        lists: {
+          dms: {
+            range: [0, 9],
+            timeline_limit: 3,
+            required_state: {
+              include: [{}],
+              exclude: [{ type: 'm.room.create', state_key: '' }],
+              lazy_members: true,
+            },
+            filters: { is_invited: false, is_dm: true },
+          },
+        },
+        extensions: { receipts: { enabled: true, lists: ['dms'] } },
+      },
+      {},
+    );
+    expect(request.pos).to.equal('p.2');
+    expect(request.timeoutMs).to.equal(5);
+    const list = request.lists.get('dms')!;
+    expect(list.ranges).to.deep.equal([[0, 9]]);
+    expect(list.filters).to.include({ isInvite: false, isDm: true });
+    expect(request.extensions.receipts).to.deep.equal({ lists: ['dms'], rooms: ['*'] });
+    const config = CombinedRoomConfig.of([list]);
+    expect(config.lazyMembers).to.equal(true);
+    expect(config.wants('m.room.topic', '', ME)).to.equal(true);
+    expect(config.wants('m.room.create', '', ME)).to.equal(false);
+  });
+
+  it('ignores timeout without pos (an initial request answers at once)', () => {
+    expect(parseSlidingSyncRequest({ timeout: 3000 }, {}).timeoutMs).to.equal(0);
+  });
+
+  it('refuses bad ranges, limits, required_state, set_presence and to-device since', () => {
+    for (const body of [
+      { lists: { a: { ranges: [[3, 1]], timeline_limit: 1 } } },
+      { lists: { a: { ranges: [[0]], timeline_limit: 1 } } },
+      { lists: { a: { ranges: [[0, 1]], timeline_limit: -1 } } },
+      { lists: { a: { ranges: [[0, 1]], timeline_limit: 1001 } } },
+      { lists: { a: { timeline_limit: 1, required_state: [['m.room.name']] } } },
+      { lists: 'all' },
+      { set_presence: 'busy' },
+      { extensions: { to_device: { enabled: true, since: 'abc' } } },
+      { room_subscriptions: { 'not-a-room': { timeline_limit: 1 } } },
+      { lists: Object.fromEntries(Array.from({ length: 101 }, (_, i) => [`l${i}`, { timeline_limit: 1 }])) },
+    ]) {
+      const error = invalid(body);
+      expect(error.status, JSON.stringify(body).slice(0, 80)).to.equal(400);
+      expect(error.errcode).to.equal('M_INVALID_PARAM');
+    }
+  });
+});
+
+describe('combined room config', () => {
+  it('is the union of the configs: largest timeline_limit, any config wanting a state entry', () => {
+    const config = CombinedRoomConfig.of([
+      {
+        timelineLimit: 1,
+        requiredState: { include: [{ type: 'm.room.name', stateKey: '' }], exclude: [], lazyMembers: false },
+      },
+      {
+        timelineLimit: 20,
+        requiredState: {
+          include: [{ type: 'm.room.member', stateKey: '$ME' }],
+          exclude: [],
+          lazyMembers: true,
+        },
+      },
+    ]);
+    expect(config.timelineLimit).to.equal(20);
+    expect(config.lazyMembers).to.equal(true);
+    expect(config.wants('m.room.member', ME, ME)).to.equal(true);
+    expect(config.wants('m.room.member', '@other:example.org', ME)).to.equal(false);
+    expect(config.exactKeys(ME)).to.deep.equal([
+      ['m.room.name', ''],
+      ['m.room.member', ME],
+    ]);
+  });
+
+  it('looks through all state when a config has a wildcard; exclude applies to its own include only', () => {
+    const config = CombinedRoomConfig.of([
+      {
+        timelineLimit: 1,
+        requiredState: {
+          include: [{ type: null, stateKey: null }],
+          exclude: [{ type: 'm.room.create', stateKey: null }],
+          lazyMembers: false,
+        },
+      },
+      {
+        timelineLimit: 1,
+        requiredState: {
+          include: [{ type: 'm.room.create', stateKey: '' }],
+          exclude: [],
+          lazyMembers: false,
+        },
+      },
+    ]);
+    expect(config.exactKeys(ME)).to.equal(null);
+    expect(config.wants('m.room.create', '', ME)).to.equal(true);
+    expect(config.wants('anything', 'x', ME)).to.equal(true);
+  });
+});
