@@ -259,6 +259,59 @@ describe('Sync', function () {
     });
   });
 
+  describe('use_state_after (v1.16)', () => {
+    type StateAfterRoom = {
+      state?: unknown;
+      state_after?: { events: SyncEvent[] };
+      timeline: { events: SyncEvent[] };
+    };
+    const joinedRoom = (body: SyncBody, roomId: string) =>
+      (body.rooms.join as unknown as Record<string, StateAfterRoom>)[roomId]!;
+    const topicOf = (events: SyncEvent[]) =>
+      events.find((event) => event.type === 'm.room.topic')?.content.topic;
+
+    it('sends state_after (state at the end of the timeline) instead of state', async () => {
+      const roomId = await createRoom(alice, { topic: 'first' });
+      await send(alice, roomId, 'before');
+      const initial = joinedRoom(await sync(alice, { use_state_after: true }), roomId);
+      expect(initial).not.to.have.property('state');
+      expect(topicOf(initial.state_after!.events)).to.equal('first');
+      // The timeline's own state events count: the topic set in it is in state_after too.
+      expect(topicOf(initial.timeline.events)).to.equal('first');
+    });
+
+    it('carries a state change that happened in the timeline, and nothing when state did not change', async () => {
+      const roomId = await createRoom(alice, { topic: 'old' });
+      const start = await sync(alice, { use_state_after: true });
+      const topic = await call(hs, alice, 'PUT', room(roomId, '/state/m.room.topic/'), { topic: 'new' });
+      expect(topic.status).to.equal(200);
+      await send(alice, roomId, 'after the topic');
+      const next = await sync(alice, { since: start.next_batch, use_state_after: true });
+      const changed = joinedRoom(next, roomId);
+      expect(changed.state_after!.events.map((event) => event.type)).to.deep.equal(['m.room.topic']);
+      expect(topicOf(changed.state_after!.events)).to.equal('new');
+
+      await send(alice, roomId, 'only a message');
+      const quiet = joinedRoom(await sync(alice, { since: next.next_batch, use_state_after: true }), roomId);
+      expect(quiet.state_after).to.deep.equal({ events: [] });
+      expect(bodies(quiet.timeline.events)).to.deep.equal(['only a message']);
+    });
+
+    it('reports the state at the end of a limited timeline, changes before it included', async () => {
+      const roomId = await createRoom(alice, { topic: 'one' });
+      const start = await sync(alice, { use_state_after: true });
+      await call(hs, alice, 'PUT', room(roomId, '/state/m.room.topic/'), { topic: 'two' });
+      for (let i = 0; i < 5; i++) await send(alice, roomId, `filler ${i}`);
+      const filter = JSON.stringify({ room: { timeline: { limit: 2 } } });
+      const next = joinedRoom(
+        await sync(alice, { since: start.next_batch, filter, use_state_after: true }),
+        roomId,
+      );
+      expect(topicOf(next.timeline.events)).to.equal(undefined);
+      expect(topicOf(next.state_after!.events)).to.equal('two');
+    });
+  });
+
   describe('ephemeral and account data', () => {
     it('shows typing and receipts in ephemeral, and account data globally and per room', async () => {
       const roomId = await createRoom(alice);

@@ -2,8 +2,8 @@
  * client-server "Syncing" (sync.yaml):
  *   GET /_matrix/client/v3/sync
  * Thin: the query is validated here, the work is hs.sync's (sync/sync-service.ts).
- * use_state_after (v1.16) is accepted and not implemented: `state_after` is never
- * sent, which tells clients to use `state` and `timeline` as before.
+ * With use_state_after (v1.16) each room carries `state_after` (state up to the end
+ * of the timeline) instead of `state`.
  */
 import { Type } from '@sinclair/typebox';
 import { defineRoute, MatrixErrorBody, reply } from '../http/route.js';
@@ -78,7 +78,10 @@ export const sync = defineRoute({
         Type.Integer({ minimum: 0, description: 'Most milliseconds to wait for something new (default 0).' }),
       ),
       use_state_after: Type.Optional(
-        Type.Boolean({ description: 'Accepted; `state_after` is not sent yet.' }),
+        Type.Boolean({
+          description:
+            'Send `state_after` (the state up to the end of the timeline) instead of `state` in each room (v1.16).',
+        }),
       ),
     }),
   },
@@ -93,6 +96,7 @@ export const sync = defineRoute({
         timeoutMs: query.timeout ?? 0,
         fullState: query.full_state ?? false,
         setPresence: query.set_presence ?? 'online',
+        useStateAfter: query.use_state_after ?? false,
       },
       req.signal,
     );

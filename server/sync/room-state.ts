@@ -40,6 +40,8 @@ export interface StateSectionInput {
   /** What the client already has (state at `since`); null: send it all. */
   readonly known: StateMap | null;
   readonly timeline: readonly StoredEvent[];
+  /** Send state events that are also in the timeline (state_after: the timeline does not count as state). */
+  readonly keepTimelineEvents?: boolean;
 }
 
 /** The state events to send, filtered, oldest first. */
@@ -50,7 +52,7 @@ export async function stateSection(
 ): Promise<StoredEvent[]> {
   const { filter, requester } = request;
   const lazy = filter.lazyLoadMembers;
-  const timelineIds = new Set(input.timeline.map((event) => event.eventId));
+  const timelineIds = new Set(input.keepTimelineEvents ? [] : input.timeline.map((event) => event.eventId));
   const neededMembers = lazy ? membersToLoad(request, input.timeline) : null;
 
   const wanted: string[] = [];
@@ -104,6 +106,47 @@ export async function stateSection(
     );
   }
   return section;
+}
+
+export interface StateAfterInput {
+  readonly roomId: string;
+  readonly timeline: readonly StoredEvent[];
+  readonly limited: boolean;
+  /** The room is sent whole (initial sync, newly joined, full_state). */
+  readonly sendAll: boolean;
+  /** The stream position the timeline starts after (the client's `since` for an incremental sync). */
+  readonly after: number;
+  /** The end of the range, for a room whose timeline is empty. */
+  readonly upTo: number;
+}
+
+/**
+ * `state_after` (use_state_after, v1.16): the state at the END of the timeline that the
+ * client lacks: all of it for a room sent whole, else what changed since `since`, state
+ * events of the timeline included (the client takes state from this list only).
+ */
+export async function stateAfterSection(
+  deps: SyncDeps,
+  request: SyncRequest,
+  input: StateAfterInput,
+): Promise<StoredEvent[]> {
+  const { timeline, roomId } = input;
+  const timelineHasState = timeline.some((event) => event.pdu.state_key !== undefined);
+  // Nothing changed since `since` and no members to load: no reads at all (the common woken sync).
+  if (!input.sendAll && !input.limited && !timelineHasState && !request.filter.lazyLoadMembers) return [];
+  const last = timeline.at(-1) ?? (await deps.reads.lastEventAtOrBefore(roomId, input.upTo));
+  const atEnd = last === null ? new Map() : await deps.reads.stateAfter(last);
+  let known: StateMap | null;
+  if (input.sendAll) {
+    deps.lazyMembers.reset(request.requester.userId, request.requester.deviceId, roomId);
+    known = null;
+  } else if (input.limited) {
+    known = await stateAtPosition(deps, roomId, input.after);
+  } else {
+    const first = timeline[0];
+    known = first === undefined ? atEnd : await deps.reads.stateBefore(first);
+  }
+  return stateSection(deps, request, { roomId, atStart: atEnd, known, timeline, keepTimelineEvents: true });
 }
 
 /** Senders of the timeline and the user themself (clients want their own membership). */

@@ -35,6 +35,8 @@ export interface SyncRequest {
   /** The positions this response covers (its next_batch). */
   readonly upTo: StreamPositions;
   readonly fullState: boolean;
+  /** use_state_after: rooms carry `state_after` (state at the end of the timeline) instead of `state`. */
+  readonly useStateAfter?: boolean;
   /** Senders whose events the user ignores (m.ignored_user_list). */
   readonly ignoredUsers: ReadonlySet<string>;
   /** One clock for the whole response (unsigned.age, last_active_ago). */

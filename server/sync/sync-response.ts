@@ -14,7 +14,7 @@ import { deviceKeySections } from './device-keys.js';
 import { ephemeralEvents } from './ephemeral.js';
 import { formatStateEvents, formatTimelineEvents, type SharedEventFormatting } from './event-format.js';
 import { presenceEvents } from './presence.js';
-import { stateAtPosition, stateAtTimelineStart, stateSection } from './room-state.js';
+import { stateAfterSection, stateAtPosition, stateAtTimelineStart, stateSection } from './room-state.js';
 import { roomSummary } from './room-summary.js';
 import { roomTimeline } from './room-timeline.js';
 import { strippedStateAt } from './stripped-state.js';
@@ -200,7 +200,16 @@ async function joinedRoom(
 
   let state: StoredEvent[] = [];
   const sendAll = plan.full || request.fullState;
-  if (sendAll || timeline.limited || request.filter.lazyLoadMembers) {
+  if (request.useStateAfter) {
+    state = await stateAfterSection(deps, request, {
+      roomId,
+      timeline: timeline.events,
+      limited: timeline.limited,
+      sendAll,
+      after,
+      upTo: upTo.events,
+    });
+  } else if (sendAll || timeline.limited || request.filter.lazyLoadMembers) {
     const endEvent = first === null ? await deps.reads.lastEventAtOrBefore(roomId, upTo.events) : null;
     const atStart = await stateAtTimelineStart(deps, { timelineStart: first, endEvent });
     if (sendAll) deps.lazyMembers.reset(requester.userId, requester.deviceId, roomId);
@@ -230,7 +239,7 @@ async function joinedRoom(
   };
   const body: JsonObject = {
     timeline: timelineSection,
-    state: { events: formatStateEvents(request, state) },
+    [request.useStateAfter ? 'state_after' : 'state']: { events: formatStateEvents(request, state) },
     ephemeral: { events: roomEphemeral },
     account_data: { events: roomAccountData },
     // unread_notifications (and unread_thread_notifications) are added per slice: addUnreadCounts.
@@ -339,7 +348,16 @@ async function leftRoom(
   const timeline = await roomTimeline(deps, request, roomId, { after, upTo: leftAt, joinedAt: null });
   const first = timeline.events[0] ?? null;
   let state: StoredEvent[] = [];
-  if (plan.full || timeline.limited) {
+  if (request.useStateAfter) {
+    state = await stateAfterSection(deps, request, {
+      roomId,
+      timeline: timeline.events,
+      limited: timeline.limited,
+      sendAll: plan.full,
+      after,
+      upTo: leftAt,
+    });
+  } else if (plan.full || timeline.limited) {
     const endEvent = first === null ? await deps.reads.lastEventAtOrBefore(roomId, leftAt) : null;
     const atStart = await stateAtTimelineStart(deps, { timelineStart: first, endEvent });
     const known = plan.full ? null : await stateAtPosition(deps, roomId, after);
@@ -354,7 +372,7 @@ async function leftRoom(
           ? formatSyncToken({ ...request.upTo, events: leftAt })
           : tokenBeforeEvent(request.upTo, first.streamOrdering),
     },
-    state: { events: formatStateEvents(request, state) },
+    [request.useStateAfter ? 'state_after' : 'state']: { events: formatStateEvents(request, state) },
     account_data: { events: accountData.byRoom.get(roomId) ?? [] },
   };
 }

@@ -26,6 +26,8 @@ export interface SyncParams {
   /** How long to wait for something new (0: answer at once). */
   readonly timeoutMs: number;
   readonly fullState: boolean;
+  /** use_state_after (v1.16): `state_after` instead of `state` in each room. */
+  readonly useStateAfter?: boolean;
   readonly setPresence?: 'online' | 'offline' | 'unavailable';
   /**
    * Whether `since` confirms the to-device messages handed out before it (default true, as a
@@ -120,6 +122,7 @@ export class SyncService {
           since,
           upTo: current,
           fullState: params.fullState,
+          useStateAfter: params.useStateAfter === true,
           ignoredUsers: await this.reads.ignoredUsers(requester.userId, current.accountData),
           now: Date.now(),
           acknowledgeToDevice: params.acknowledgeToDevice ?? true,
