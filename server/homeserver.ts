@@ -6,9 +6,14 @@
 import { setMaxListeners } from 'node:events';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { createFederation } from '../federation/compose.js';
+import { oldSigningKeysPath, readOldSigningKeys } from '../federation/old-signing-keys.js';
+import { createRoomFederation, type RoomFederation } from '../federation/room-federation.js';
+import type { OldVerifyKey } from '../protocol/server-keys.js';
 import {
   formatSigningKeyFile,
   generateSigningKey,
@@ -34,7 +39,7 @@ import { createUserInteractiveAuthState } from './accounts/user-interactive-auth
 import type { ListenerConfig, MyelinConfig } from './config/index.js';
 import type { HomeserverContext } from './context.js';
 import { createHttpApp, createRouteDispatcher } from './http/app.js';
-import { type Authenticator, authenticatorWithoutAccounts } from './http/auth.js';
+import type { Authenticator } from './http/auth.js';
 import { createRateLimiter } from './http/rate-limit.js';
 import type { Resource, Route } from './http/route.js';
 import { createRequestValidation } from './http/validation.js';
@@ -92,9 +97,10 @@ export async function createHomeserver(
     jwtLogin: await loadJwtLoginVerifier(config),
     registrationSharedSecret: await loadOrCreateRegistrationSharedSecret(config, log),
   };
+  const federationFiles = await loadFederationFiles(config);
   const storage = await openStorage(config);
   try {
-    return assemble(config, options, log, signingKey, storage, accountKeys);
+    return assemble(config, options, log, signingKey, storage, accountKeys, federationFiles);
   } catch (error) {
     await storage.close();
     throw error;
@@ -112,6 +118,7 @@ function assemble(
     jwtLogin: JwtLoginVerifier | undefined;
     registrationSharedSecret: string;
   },
+  federationFiles: FederationFiles,
 ): Homeserver {
   const routes = options.routes ?? allRoutes;
   const shutdown = new AbortController();
@@ -160,6 +167,34 @@ function assemble(
   notifyOnPresence(notifier, presence, membership, (error) =>
     log.warn({ err: error }, 'Presence notification failed'),
   );
+  let roomFederation: RoomFederation | undefined;
+  const federation = createFederation({
+    config,
+    storage,
+    signingKey,
+    oldKeys: federationFiles.oldKeys,
+    extraCa: federationFiles.extraCa,
+    log,
+    typing,
+    receipts,
+    presence,
+    inbound: (built) => {
+      roomFederation = createRoomFederation({
+        federation: built,
+        storage,
+        sender: rooms.sender,
+        serverName: config.server_name,
+        signingKey,
+        log,
+        onMembershipChanged: (roomId, userId) => {
+          sync.membershipChanged(roomId, userId);
+          notifier.notifyUsers([userId], 'invites');
+          notifier.notifyRooms([roomId], 'events');
+        },
+      });
+      return roomFederation.inbound;
+    },
+  });
   const context: HomeserverContext = {
     config,
     log,
@@ -191,6 +226,8 @@ function assemble(
     sharedSecretRegistration: createSharedSecretRegistration(accountKeys.registrationSharedSecret),
     historyVisibility: createHistoryVisibility(storage),
     relations: createRelationService({ storage, visibility: () => context.historyVisibility }),
+    federation,
+    roomFederation: roomFederation!,
     shutdownSignal: shutdown.signal,
     openApiDocument: () => {
       openApi ??= buildOpenApiDocument(
@@ -203,8 +240,7 @@ function assemble(
   const pipeline = {
     context,
     authenticator:
-      options.authenticator ??
-      createAccountsAuthenticator(sessions, authenticatorWithoutAccounts.authenticateServer),
+      options.authenticator ?? createAccountsAuthenticator(sessions, federation.authenticateServer),
     rateLimiter,
     validation: createRequestValidation(),
     maxRequestBodyBytes: config.limits.max_request_body_bytes,
@@ -239,7 +275,12 @@ function assemble(
     });
     webSockets.push(webSocket);
     for (const _address of listener.bind_addresses) {
-      const server = createServer(app.callback());
+      const server = listener.tls.cert_file
+        ? createTlsServer(
+            { cert: federationFiles.tls.get(listener)!.cert, key: federationFiles.tls.get(listener)!.key },
+            app.callback(),
+          )
+        : createServer(app.callback());
       server.on('upgrade', webSocket.handleUpgrade);
       servers.push(server);
     }
@@ -255,6 +296,7 @@ function assemble(
       started = true;
       await presence.start();
       typing.start();
+      await federation.start();
       const ports: number[] = [];
       let index = 0;
       for (const listener of config.listeners) {
@@ -275,6 +317,7 @@ function assemble(
           ...webSockets.map((webSocket) => webSocket.close(deadline)),
           ...servers.filter((server) => server.listening).map((server) => drain(server, deadline)),
         ]);
+        await federation.stop();
         await presence.stop();
         typing.close();
         await rooms.close();
@@ -291,6 +334,29 @@ function servedBy(listener: ListenerConfig, config: MyelinConfig): Set<Resource>
   const resources = new Set<Resource>(listener.resources);
   if (!config.docs.enabled) resources.delete('docs');
   return resources;
+}
+
+interface FederationFiles {
+  readonly oldKeys: OldVerifyKey[];
+  readonly extraCa: string | undefined;
+  /** Each TLS listener's certificate chain and key (PEM). */
+  readonly tls: Map<ListenerConfig, { cert: string; key: string }>;
+}
+
+/** Old signing keys, the extra CA bundle and listener certificates, read once at start-up. */
+async function loadFederationFiles(config: MyelinConfig): Promise<FederationFiles> {
+  const tls = new Map<ListenerConfig, { cert: string; key: string }>();
+  for (const listener of config.listeners) {
+    const { cert_file: certFile, key_file: keyFile } = listener.tls;
+    if (!certFile && !keyFile) continue;
+    if (!certFile || !keyFile) throw new Error('A TLS listener needs both tls.cert_file and tls.key_file.');
+    tls.set(listener, { cert: await readFile(certFile, 'utf8'), key: await readFile(keyFile, 'utf8') });
+  }
+  return {
+    oldKeys: await readOldSigningKeys(oldSigningKeysPath(config)),
+    extraCa: config.federation.ca_file ? await readFile(config.federation.ca_file, 'utf8') : undefined,
+    tls,
+  };
 }
 
 /** The configured database, migrated; also used by CLI commands that work on it directly. */

@@ -2,6 +2,7 @@ import type { AccountDataStore, AccountDataWriter } from './account-data-store.j
 import type { AccountStore, AccountWriter } from './account-store.js';
 import type { DeviceStore, DeviceWriter } from './device-store.js';
 import type { EventStore, EventWriter } from './event-store.js';
+import type { FederationStore } from './federation-store.js';
 import type { FilterStore } from './filter-store.js';
 import type { LoginTokenStore } from './login-token-store.js';
 import type { MembershipStore } from './membership-store.js';
@@ -51,6 +52,8 @@ export interface Storage {
   /** Derived from events by persistEvent (and applyRedaction); read-only. */
   readonly relations: RelationStore;
   readonly filters: FilterStore;
+  /** Federation transport: remote keys, the outbound queue, inbound transaction IDs. */
+  readonly federation: FederationStore;
 
   /**
    * Groups writes of several stores into one atomic transaction. `queueWrites`

@@ -10,6 +10,9 @@ import { capabilitiesRoutes } from './capabilities.js';
 import { deviceRoutes } from './devices.js';
 import { directoryRoutes } from './directory.js';
 import { docsRoutes } from './docs.js';
+import { federationKeyRoutes } from './federation-keys.js';
+import { federationRoomRoutes } from './federation-rooms.js';
+import { federationTransactionRoutes } from './federation-transactions.js';
 import { filterRoutes } from './filters.js';
 import { healthRoutes } from './health.js';
 import { loginRoutes } from './login.js';
@@ -64,4 +67,7 @@ export const allRoutes: readonly Route[] = [
   ...webSocketRoutes,
   ...syncRoutes,
   ...filterRoutes,
+  ...federationKeyRoutes,
+  ...federationTransactionRoutes,
+  ...federationRoomRoutes,
 ];

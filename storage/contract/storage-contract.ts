@@ -4,6 +4,7 @@ import type { StorageFactory } from './contract-harness.js';
 import { describeDeviceStoreContract } from './device-store.contract.js';
 import { describeEventStoreContract } from './event-store.contract.js';
 import { describeEventStoreRoomsContract } from './event-store-rooms.contract.js';
+import { describeFederationStoreContract } from './federation-store.contract.js';
 import { describeFilterStoreContract } from './filter-store.contract.js';
 import { describeLoginTokenStoreContract } from './login-token-store.contract.js';
 import { describeMembershipStoreContract } from './membership-store.contract.js';
@@ -44,5 +45,6 @@ export function describeStorageContract(name: string, makeStorage: StorageFactor
     describeReceiptStoreContract(makeStorage);
     describeRelationStoreContract(makeStorage);
     describeFilterStoreContract(makeStorage);
+    describeFederationStoreContract(makeStorage);
   });
 }

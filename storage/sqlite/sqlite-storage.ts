@@ -12,6 +12,7 @@ import {
 import { SqliteDeviceStore } from './device-store.js';
 import { type EventStatements, prepareEventStatements } from './event-statements.js';
 import { SqliteEventStore } from './event-store.js';
+import { SqliteFederationStore } from './federation-store.js';
 import { SqliteFilterStore } from './filter-store.js';
 import { SqliteLoginTokenStore } from './login-token-store.js';
 import { SqliteMembershipStore } from './membership-store.js';
@@ -79,6 +80,7 @@ class SqliteStorageImpl implements SqliteStorage {
   readonly receipts: SqliteReceiptStore;
   readonly relations: SqliteRelationStore;
   readonly filters: SqliteFilterStore;
+  readonly federation: SqliteFederationStore;
   private readonly writeQueue: SqliteWriteQueue;
   private readonly eventStatements: EventStatements;
   private closed = false;
@@ -106,6 +108,7 @@ class SqliteStorageImpl implements SqliteStorage {
     this.receipts = new SqliteReceiptStore(connection, this.enqueueAlone);
     this.relations = new SqliteRelationStore(connection);
     this.filters = new SqliteFilterStore(connection, this.enqueueAlone);
+    this.federation = new SqliteFederationStore(connection, this.enqueueAlone);
   }
 
   /** A writer called outside `transaction` is a transaction of its own (still group-committed). */
