@@ -150,7 +150,10 @@ export function createKeyRing(options: KeyRingOptions): KeyRing & {
     enforce: boolean,
     direct = false,
   ): Promise<PublishedKey | undefined> => {
-    if (serverName === options.serverName) return ownKey(keyId);
+    if (serverName === options.serverName) {
+      const own = ownKey(keyId);
+      return usable(own, atTs, enforce) ? own : undefined;
+    }
     const stored = await store.getServerKey(serverName, keyId);
     if (usable(stored, atTs, enforce)) return stored!;
     const missKey = `${serverName} ${keyId}`;
