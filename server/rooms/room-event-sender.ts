@@ -86,6 +86,11 @@ export interface RoomEventSenderOptions {
   readonly onListenerError?: (error: unknown, persisted: PersistedRoomEvent) => void;
 }
 
+/** Work that must not interleave with the room's sends (events persisted by federation). */
+interface ExclusiveTask {
+  readonly exclusive: () => Promise<void>;
+}
+
 interface PendingSend {
   readonly request: SendEventRequest;
   readonly scopedTxnId: string | undefined;
@@ -115,7 +120,7 @@ export class RoomEventSender {
   private readonly now: () => number;
   private readonly maxBatchSize: number;
   private readonly heads: LRUCache<string, RoomHead>;
-  private readonly queue: KeyedBatchQueue<PendingSend>;
+  private readonly queue: KeyedBatchQueue<PendingSend | ExclusiveTask>;
   private readonly listeners = new Set<EventPersistedListener>();
   private readonly txnsInFlight = new Map<string, Promise<SentEvent>>();
   private lastCreateTs = 0;
@@ -131,7 +136,7 @@ export class RoomEventSender {
     this.queue = new KeyedBatchQueue(
       (roomId, pending) => this.runBatch(roomId, pending),
       (error, _roomId, dropped) => {
-        for (const pending of dropped) pending.reject(error);
+        for (const pending of dropped) if ('reject' in pending) pending.reject(error);
       },
     );
   }
@@ -228,6 +233,35 @@ export class RoomEventSender {
     return { roomId, events: sent };
   }
 
+  /**
+   * Runs `work` in the room's queue, between two batches of sends, so that whatever it
+   * writes to the room (events received over federation) never interleaves with a local
+   * send. The room's cached head is dropped afterwards: the next send reads it afresh.
+   */
+  runExclusive<T>(roomId: string, work: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push(roomId, {
+        exclusive: async () => {
+          try {
+            resolve(await work());
+          } catch (error) {
+            reject(error);
+          } finally {
+            this.heads.delete(roomId);
+          }
+        },
+      });
+    });
+  }
+
+  /**
+   * Tells the listeners (notifier, sync, directory, federation...) of an event persisted
+   * outside this sender (received over federation), as if the sender had stored it.
+   */
+  announcePersisted(persisted: PersistedRoomEvent): void {
+    this.announce(persisted);
+  }
+
   /** Forgets what is cached about a room (after something else wrote its events, e.g. federation). */
   invalidateRoom(roomId: string): void {
     this.heads.delete(roomId);
@@ -285,7 +319,25 @@ export class RoomEventSender {
     return pending.splice(0, count);
   }
 
-  private async runBatch(roomId: string, pending: PendingSend[]): Promise<void> {
+  private async runBatch(roomId: string, queued: (PendingSend | ExclusiveTask)[]): Promise<void> {
+    const first = queued[0]!;
+    if ('exclusive' in first) {
+      queued.shift();
+      await first.exclusive();
+      return;
+    }
+    // The sends up to the next exclusive task form this round's batch; the rest waits its turn.
+    const boundary = queued.findIndex((item) => 'exclusive' in item);
+    const pending = (boundary < 0 ? queued : queued.slice(0, boundary)) as PendingSend[];
+    const before = pending.length;
+    try {
+      await this.runSends(roomId, pending);
+    } finally {
+      if (boundary >= 0) queued.splice(0, before, ...pending);
+    }
+  }
+
+  private async runSends(roomId: string, pending: PendingSend[]): Promise<void> {
     let head: RoomHead | null;
     try {
       head = await this.roomHead(roomId);

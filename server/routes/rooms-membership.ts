@@ -12,6 +12,7 @@
  * it knows no server to ask; inviting a remote user answers 403 M_FORBIDDEN.
  */
 import { Type } from '@sinclair/typebox';
+import type { JsonObject } from '../../protocol/events.js';
 import { isValidRoomAlias, isValidRoomId, isValidUserId } from '../../protocol/identifiers.js';
 import type { HomeserverContext } from '../context.js';
 import { MatrixError } from '../errors.js';
@@ -89,45 +90,83 @@ function checkedUserId(userId: string): string {
   return userId;
 }
 
-/** The room a room ID or alias names, when this server knows it. */
-async function resolveRoom(hs: HomeserverContext, roomIdOrAlias: string): Promise<string> {
+interface ResolvedRoom {
+  readonly roomId: string;
+  /** Servers that may be in the room (from a remote alias's directory answer). */
+  readonly servers: readonly string[];
+}
+
+/** The room a room ID or alias names: local aliases here, remote ones through /query/directory. */
+async function resolveRoom(hs: HomeserverContext, roomIdOrAlias: string): Promise<ResolvedRoom> {
   if (roomIdOrAlias.startsWith('#')) {
     if (!isValidRoomAlias(roomIdOrAlias)) {
       throw MatrixError.invalidParam(`Invalid room alias: ${JSON.stringify(roomIdOrAlias)}`);
     }
-    const resolved = await hs.directory.resolveAlias(roomIdOrAlias);
-    if (resolved === null) {
-      const local = roomIdOrAlias.endsWith(`:${hs.config.server_name}`);
-      throw MatrixError.notFound(
-        local
-          ? `Room alias ${roomIdOrAlias} not found`
-          : `Room alias ${roomIdOrAlias} is on another server; resolving it needs federation, which this server does not do yet`,
-      );
+    const aliasServer = roomIdOrAlias.slice(roomIdOrAlias.indexOf(':') + 1);
+    if (aliasServer !== hs.config.server_name) {
+      try {
+        const remote = await hs.roomFederation.remote.queryDirectory(aliasServer, roomIdOrAlias);
+        return { roomId: remote.roomId, servers: [...remote.servers, aliasServer] };
+      } catch {
+        throw MatrixError.notFound(`Room alias ${roomIdOrAlias} not found`);
+      }
     }
-    return resolved.room_id;
+    const resolved = await hs.directory.resolveAlias(roomIdOrAlias);
+    if (resolved === null) throw MatrixError.notFound(`Room alias ${roomIdOrAlias} not found`);
+    return { roomId: resolved.room_id, servers: resolved.servers };
   }
   if (!roomIdOrAlias.startsWith('!')) {
     throw MatrixError.invalidParam('roomIdOrAlias must be a room ID (!...) or a room alias (#...)');
   }
-  return checkedRoomId(roomIdOrAlias);
+  return { roomId: checkedRoomId(roomIdOrAlias), servers: [] };
 }
 
-/** Joining or knocking works only in rooms this server is in until federation exists. */
+/** Knocking works only in rooms this server is in (knocking over federation is not done yet). */
 async function assertRoomKnown(hs: HomeserverContext, roomId: string): Promise<void> {
   if ((await hs.rooms.reads.roomRules(roomId)) === null) {
-    throw MatrixError.notFound(
-      `No known servers for room ${roomId}: this server is not in it and cannot join over federation yet`,
-    );
+    throw MatrixError.notFound(`No known servers for room ${roomId}: this server is not in it`);
   }
+}
+
+/**
+ * Servers to join a room this server is not in through: those the client named, those of
+ * the alias, the server of a pending invite's sender, and the room ID's server (v1-11).
+ */
+async function joinCandidates(
+  hs: HomeserverContext,
+  userId: string,
+  room: ResolvedRoom,
+  via: readonly string[],
+): Promise<string[]> {
+  const servers = [...via, ...room.servers];
+  const inviteId = await hs.storage.state.currentStateEventId(room.roomId, 'm.room.member', userId);
+  const invite = inviteId === null ? null : await hs.storage.events.getEvent(inviteId);
+  if (invite?.pdu.content.membership === 'invite') servers.push(serverOfId(invite.pdu.sender));
+  if (room.roomId.includes(':')) servers.push(serverOfId(room.roomId));
+  return [...new Set(servers)].filter((server) => server !== hs.config.server_name);
+}
+
+function serverOfId(id: string): string {
+  return id.slice(id.indexOf(':') + 1);
 }
 
 async function join(
   hs: HomeserverContext,
   requester: AuthenticatedUser,
-  roomId: string,
+  room: ResolvedRoom,
   reasonText?: string,
+  via: readonly string[] = [],
 ) {
-  await assertRoomKnown(hs, roomId);
+  const { roomId } = room;
+  if ((await hs.rooms.reads.roomRules(roomId)) === null) {
+    // server-server "Joining Rooms": a room this server is not in is joined through a resident server.
+    if (requester.isGuest)
+      throw MatrixError.of('M_GUEST_ACCESS_FORBIDDEN', 'Guests cannot join rooms over federation');
+    const servers = await joinCandidates(hs, requester.userId, room, via);
+    if (servers.length === 0) throw MatrixError.notFound(`No known servers for room ${roomId}`);
+    await hs.roomFederation.handshakes.joinRemote(roomId, requester.userId, servers, reasonText);
+    return reply(200, { room_id: roomId });
+  }
   if (requester.isGuest) {
     // client-server "Guest access": guests join only rooms whose m.room.guest_access is can_join.
     const guestAccess = await hs.rooms.reads.stateEvent(roomId, 'm.room.guest_access', '');
@@ -168,7 +207,12 @@ export const joinRoomById = defineRoute({
   responses: { 200: RoomIdResponse, ...errors },
   async handler(req, hs) {
     refuseThirdPartySigned(req.body);
-    return join(hs, req.requester, checkedRoomId(req.params.roomId), req.body.reason);
+    return join(
+      hs,
+      req.requester,
+      { roomId: checkedRoomId(req.params.roomId), servers: [] },
+      req.body.reason,
+    );
   },
 });
 
@@ -187,7 +231,8 @@ export const joinRoomByIdOrAlias = defineRoute({
   responses: { 200: RoomIdResponse, ...errors },
   async handler(req, hs) {
     refuseThirdPartySigned(req.body);
-    return join(hs, req.requester, await resolveRoom(hs, req.params.roomIdOrAlias), req.body.reason);
+    const via = [...(req.query.via ?? []), ...(req.query.server_name ?? [])];
+    return join(hs, req.requester, await resolveRoom(hs, req.params.roomIdOrAlias), req.body.reason, via);
   },
 });
 
@@ -206,7 +251,7 @@ export const knockRoute = defineRoute({
   request: { params: RoomIdOrAliasParams, query: ViaQuery, body: ReasonBody, allowEmptyBody: true },
   responses: { 200: RoomIdResponse, ...errors },
   async handler(req, hs) {
-    const roomId = await resolveRoom(hs, req.params.roomIdOrAlias);
+    const { roomId } = await resolveRoom(hs, req.params.roomIdOrAlias);
     await assertRoomKnown(hs, roomId);
     await hs.rooms.membership.knock(roomId, req.requester.userId, reasonOption(req.body.reason));
     return reply(200, { room_id: roomId });
@@ -248,9 +293,11 @@ export const inviteRoute = defineRoute({
     }
     const invitee = checkedUserId(req.body.user_id);
     if (!invitee.endsWith(`:${hs.config.server_name}`)) {
-      throw MatrixError.forbidden(
-        'Inviting users of other servers needs federation, which this server does not do yet',
-      );
+      // server-server "Inviting to a room": the invitee's server signs the invite first.
+      const content: JsonObject = { membership: 'invite' };
+      if (req.body.reason !== undefined) content.reason = req.body.reason;
+      await hs.roomFederation.handshakes.inviteRemote(roomId, req.requester.userId, invitee, content);
+      return reply(200, {});
     }
     await hs.rooms.membership.invite(roomId, req.requester.userId, invitee, reasonOption(req.body.reason));
     return reply(200, {});
@@ -273,6 +320,11 @@ export const leaveRoute = defineRoute({
   async handler(req, hs) {
     const roomId = checkedRoomId(req.params.roomId);
     if ((await hs.rooms.reads.roomRules(roomId)) === null) {
+      // An invite to a room this server is not in is rejected through the inviting server.
+      if ((await hs.rooms.reads.membership(roomId, req.requester.userId)) === 'invite') {
+        await hs.roomFederation.handshakes.leaveRemote(roomId, req.requester.userId, req.body.reason);
+        return reply(200, {});
+      }
       throw MatrixError.notFound(`Unknown room ${roomId}`);
     }
     await hs.rooms.membership.leave(roomId, req.requester.userId, reasonOption(req.body.reason));

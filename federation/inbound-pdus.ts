@@ -1,0 +1,433 @@
+/**
+ * Inbound PDUs (server-server "Checks performed on receipt of a PDU", "Retrieving events"):
+ * each PDU of a /send transaction (or fetched to fill a gap) goes through the spec's checks
+ * in order, then is persisted like a local event and announced to the same listeners
+ * (notifier, sync, directory), so that syncs wake as for the local send path.
+ *
+ * Per-room serialisation: a room's PDUs are handled one after the other inside the send
+ * path's queue for that room (RoomEventSender.runExclusive), so they never interleave with
+ * local sends; different rooms run concurrently.
+ */
+import type { Logger } from 'pino';
+import { selectAuthEventKeys } from '../protocol/auth-events-selection.js';
+import type { AuthVerdict } from '../protocol/auth-rules.js';
+import { type RoomEvent, referencedEventIds, type StateMap, stateTupleKey } from '../protocol/events.js';
+import type { RoomVersionRules } from '../protocol/room-versions.js';
+import type { RoomEventSender } from '../server/rooms/room-event-sender.js';
+import { roomVersionOfCreateEvent } from '../server/rooms/room-head.js';
+import type { StoredEvent } from '../storage/event-store.js';
+import type { StateSnapshotInput } from '../storage/state-store.js';
+import type { Storage } from '../storage/storage.js';
+import type { KeyRing } from './federation.js';
+import {
+  checkAgainstAuthEvents,
+  checkAgainstState,
+  describeVerdict,
+  type IntegrityVerdict,
+  integrityVerdict,
+  parseReceivedPdu,
+} from './pdu-checks.js';
+import type { RemoteRooms } from './remote-rooms.js';
+import {
+  loadStateLookup,
+  resolveStates,
+  stateAfter,
+  stateDelta,
+  stateFromPrevEvents,
+} from './stored-state.js';
+
+/** The /send answer for one PDU: `{}` when processed, `{ error }` when not. */
+export type PduResult = { error?: string };
+
+/** spec: get_missing_events is bounded; we ask for at most this many events per gap. */
+export const MISSING_EVENTS_LIMIT = 20;
+/** Events we fetch one by one (auth events, state) for one PDU at most. */
+const MAX_FETCHED_EVENTS = 2_000;
+
+export interface InboundPdusOptions {
+  readonly storage: Storage;
+  readonly sender: RoomEventSender;
+  readonly remote: RemoteRooms;
+  /** Signatures then content hash, keys fetched as needed (the federation key ring). */
+  readonly keys: Pick<KeyRing, 'checkReceivedEvent'>;
+  readonly log: Pick<Logger, 'warn' | 'debug'>;
+}
+
+export interface FederatedRoom {
+  readonly roomId: string;
+  readonly rules: RoomVersionRules;
+  readonly createEvent: StoredEvent;
+}
+
+export class InboundPdus {
+  constructor(private readonly options: InboundPdusOptions) {}
+
+  /**
+   * Handles a transaction's PDUs: rooms concurrently, each room's PDUs in order. PDUs of rooms
+   * we are not in, or without a parsable room, are answered with an error and dropped.
+   */
+  async handlePdus(origin: string, pdus: readonly unknown[]): Promise<Record<string, PduResult>> {
+    const results: Record<string, PduResult> = {};
+    const byRoom = new Map<string, unknown[]>();
+    for (const pdu of pdus) {
+      const roomId = roomIdOf(pdu);
+      if (roomId === undefined) continue;
+      const list = byRoom.get(roomId);
+      if (list === undefined) byRoom.set(roomId, [pdu]);
+      else list.push(pdu);
+    }
+    await Promise.all(
+      [...byRoom].map(([roomId, roomPdus]) =>
+        this.options.sender.runExclusive(roomId, async () => {
+          const room = await this.roomContext(roomId);
+          for (const pdu of roomPdus) {
+            if (room === null) {
+              const id = (pdu as { event_id?: unknown }).event_id;
+              if (typeof id === 'string') results[id] = { error: `Unknown room ${roomId}` };
+              continue;
+            }
+            const parsed = parseReceivedPdu(pdu, room.rules);
+            if (!parsed.ok) continue; // no event ID to answer under
+            try {
+              const error = await this.receiveInRoom(origin, room, parsed.event, true);
+              results[parsed.event.eventId] = error === undefined ? {} : { error };
+            } catch (error) {
+              this.options.log.warn({ err: error, eventId: parsed.event.eventId }, 'Inbound PDU failed');
+              results[parsed.event.eventId] = { error: 'Internal error handling the event' };
+            }
+          }
+        }),
+      ),
+    );
+    return results;
+  }
+
+  /** The room's version and create event, when this server knows the room. */
+  async roomContext(roomId: string): Promise<FederatedRoom | null> {
+    const { storage } = this.options;
+    const createId = await storage.state.currentStateEventId(roomId, 'm.room.create', '');
+    if (createId === null) return null;
+    const createEvent = await storage.events.getEvent(createId);
+    if (createEvent === null) return null;
+    return { roomId, rules: roomVersionOfCreateEvent(createEvent), createEvent };
+  }
+
+  /** Steps 2-3 for any event from elsewhere: keys fetched, signatures verified, hash checked. */
+  async verifyIntegrity(event: RoomEvent, rules: RoomVersionRules): Promise<IntegrityVerdict> {
+    return integrityVerdict(event, await this.options.keys.checkReceivedEvent(event.pdu, rules));
+  }
+
+  /**
+   * One PDU through the checks, in the spec's order, then persisted. Call it inside the
+   * room's turn (sender.runExclusive).
+   * @returns undefined when the event was accepted, soft-failed or already known, else why not.
+   */
+  async receiveInRoom(
+    origin: string,
+    room: FederatedRoom,
+    received: RoomEvent,
+    fillGaps: boolean,
+  ): Promise<string | undefined> {
+    const { storage } = this.options;
+    const { rules } = room;
+    if (received.roomId !== room.roomId) return 'Event is for another room';
+    const known = await storage.events.getEvent(received.eventId);
+    if (known !== null && !known.outlier) return known.rejectionReason ?? undefined;
+
+    // Steps 2-3: signatures (drop), content hash (keep the redacted event).
+    const integrity = await this.verifyIntegrity(received, rules);
+    if (!integrity.ok) return integrity.reason;
+    const event = integrity.event;
+    const json = JSON.stringify(event.pdu);
+
+    // Step 4: against its auth events, fetched first if we lack some.
+    const authIds = referencedEventIds(event.pdu.auth_events);
+    await this.fetchOutliers(origin, room, authIds);
+    const authEvents = await storage.events.getEvents(authIds);
+    const authVerdict = checkAgainstAuthEvents(
+      event,
+      authEvents,
+      room.createEvent,
+      rules,
+      (id) => authEvents.get(id)?.rejectionReason != null,
+    );
+    if (!authVerdict.allowed) return this.persistRejected(event, json, authVerdict, undefined);
+
+    // Fill a gap before the event: get_missing_events between our extremities and it.
+    const prevIds = referencedEventIds(event.pdu.prev_events);
+    let missing = await this.missingPrevEvents(prevIds);
+    if (missing.length > 0 && fillGaps) {
+      await this.fillGap(origin, room, event);
+      missing = await this.missingPrevEvents(prevIds);
+    }
+
+    // Step 5: against the state before it (from its prev events, or asked of the origin).
+    let stateBefore = missing.length === 0 ? await stateFromPrevEvents(storage, rules, prevIds) : null;
+    if (stateBefore === null) stateBefore = await this.remoteStateBefore(origin, room, event);
+    if (stateBefore === null) return 'Could not determine the state before the event';
+    const neededKeys = [...selectAuthEventKeys(event.pdu, rules), ['m.room.create', ''] as [string, string]];
+    const stateVerdict = checkAgainstState(
+      event,
+      await loadStateLookup(storage, stateBefore, neededKeys),
+      rules,
+    );
+    if (!stateVerdict.allowed) return this.persistRejected(event, json, stateVerdict, stateBefore);
+
+    // Step 6: against the current state; failing it soft-fails the event.
+    const currentState = await storage.state.currentState(room.roomId);
+    const currentVerdict = checkAgainstState(
+      event,
+      await loadStateLookup(storage, currentState, neededKeys),
+      rules,
+    );
+    if (!currentVerdict.allowed) {
+      // Kept (so later events can cite it) but never shown to clients nor built upon.
+      await storage.events.persistEvent({
+        event,
+        json,
+        rejectionReason: `soft-failed: ${describeVerdict(currentVerdict)}`,
+        stateBefore: { parentSnapshotId: null, delta: { set: stateBefore } },
+      });
+      return undefined;
+    }
+
+    await this.persistAccepted(room, event, json, prevIds, stateBefore, currentState);
+    return undefined;
+  }
+
+  /** Persists an accepted timeline event with its state, moves current state on, announces it. */
+  private async persistAccepted(
+    room: FederatedRoom,
+    event: RoomEvent,
+    json: string,
+    prevIds: readonly string[],
+    stateBefore: StateMap,
+    currentState: StateMap,
+  ): Promise<void> {
+    const { storage, sender } = this.options;
+    const extremities = await storage.state.forwardExtremities(room.roomId);
+    const after = stateAfter(stateBefore, event, true);
+    // The room's new extremities: ours replaces the prev events it cites.
+    const prevSet = new Set(prevIds);
+    const others = extremities.filter((id) => !prevSet.has(id) && id !== event.eventId);
+    let newCurrent: StateMap;
+    if (others.length === 0) {
+      newCurrent = after;
+    } else {
+      // Forks meet: the current state is the resolution of the states after each extremity.
+      const sets: StateMap[] = [after];
+      for (const id of others) {
+        const otherState = await storage.state.stateAfterEvent(id);
+        if (otherState !== null) sets.push(otherState);
+      }
+      newCurrent = await resolveStates(storage, room.rules, sets);
+    }
+    const single = prevIds.length === 1 ? await storage.events.getEvent(prevIds[0]!) : null;
+    const stateInput: StateSnapshotInput =
+      single?.stateAfterSnapshotId != null &&
+      sameKeys(stateBefore, await storage.state.stateAfterEvent(single.eventId))
+        ? { snapshotId: single.stateAfterSnapshotId }
+        : { parentSnapshotId: null, delta: { set: stateBefore } };
+    const persisted = await storage.events.persistEvent({
+      event,
+      json,
+      stateBefore: stateInput,
+      currentStateDelta: stateDelta(currentState, newCurrent),
+    });
+    sender.announcePersisted({ event, json, streamOrdering: persisted.streamOrdering });
+  }
+
+  private async persistRejected(
+    event: RoomEvent,
+    json: string,
+    verdict: AuthVerdict,
+    stateBefore: StateMap | undefined,
+  ): Promise<string> {
+    const reason = describeVerdict(verdict);
+    const stored = await this.options.storage.events.getEvent(event.eventId);
+    if (stored === null) {
+      await this.options.storage.events.persistEvent({
+        event,
+        json,
+        rejectionReason: reason,
+        ...(stateBefore === undefined
+          ? { outlier: true }
+          : { stateBefore: { parentSnapshotId: null, delta: { set: stateBefore } } }),
+      });
+    } else {
+      await this.options.storage.events.setRejectionReason(event.eventId, reason);
+    }
+    return `Event rejected: ${reason}`;
+  }
+
+  /** Prev events we do not hold as timeline events (outliers have no state to build on). */
+  private async missingPrevEvents(prevIds: readonly string[]): Promise<string[]> {
+    const stored = await this.options.storage.events.getEvents(prevIds);
+    return prevIds.filter((id) => {
+      const event = stored.get(id);
+      return event === undefined || event.outlier;
+    });
+  }
+
+  /**
+   * server-server "Retrieving events" / get_missing_events: the events between our forward
+   * extremities and `event`, at most MISSING_EVENTS_LIMIT, handled oldest first (without
+   * filling further gaps: what is still missing then comes from /state_ids).
+   */
+  private async fillGap(origin: string, room: FederatedRoom, event: RoomEvent): Promise<void> {
+    const { storage, remote, log } = this.options;
+    const extremities = await storage.state.forwardExtremities(room.roomId);
+    const stored = await storage.events.getEvents(extremities);
+    let minDepth = Number.MAX_SAFE_INTEGER;
+    for (const e of stored.values()) minDepth = Math.min(minDepth, e.pdu.depth);
+    let fetched: unknown[];
+    try {
+      fetched = await remote.missingEvents(origin, room.roomId, {
+        earliest_events: extremities,
+        latest_events: [event.eventId],
+        limit: MISSING_EVENTS_LIMIT,
+        min_depth: minDepth === Number.MAX_SAFE_INTEGER ? 0 : minDepth,
+      });
+    } catch (error) {
+      log.debug({ err: error, origin, roomId: room.roomId }, 'get_missing_events failed');
+      return;
+    }
+    const events: RoomEvent[] = [];
+    for (const json of fetched.slice(0, MISSING_EVENTS_LIMIT)) {
+      const parsed = parseReceivedPdu(json, room.rules);
+      if (parsed.ok && parsed.event.eventId !== event.eventId) events.push(parsed.event);
+    }
+    events.sort((a, b) => a.pdu.depth - b.pdu.depth || a.pdu.origin_server_ts - b.pdu.origin_server_ts);
+    for (const missingEvent of events) await this.receiveInRoom(origin, room, missingEvent, false);
+  }
+
+  /**
+   * The state before `event` as the origin reports it (/state_ids at the event), its events
+   * fetched and stored as outliers; null when the origin does not answer.
+   */
+  private async remoteStateBefore(
+    origin: string,
+    room: FederatedRoom,
+    event: RoomEvent,
+  ): Promise<StateMap | null> {
+    const { storage, remote, log } = this.options;
+    let ids: { pduIds: string[]; authChainIds: string[] };
+    try {
+      ids = await remote.stateIds(origin, room.roomId, event.eventId);
+    } catch (error) {
+      log.debug({ err: error, origin, eventId: event.eventId }, 'state_ids failed');
+      return null;
+    }
+    await this.fetchOutliers(origin, room, [...ids.authChainIds, ...ids.pduIds]);
+    const events = await storage.events.getEvents(ids.pduIds);
+    const state: StateMap = new Map();
+    for (const stateEvent of events.values()) {
+      if (stateEvent.rejectionReason !== null || typeof stateEvent.pdu.state_key !== 'string') continue;
+      state.set(stateTupleKey(stateEvent.pdu.type, stateEvent.pdu.state_key), stateEvent.eventId);
+    }
+    return state;
+  }
+
+  /**
+   * Fetches the events among `eventIds` we do not have (GET /event each), checks their
+   * signatures and hashes, and stores them as outliers, oldest first, each checked against
+   * its own auth events (rejected if it fails them). Bounded by MAX_FETCHED_EVENTS.
+   */
+  async fetchOutliers(origin: string, room: FederatedRoom, eventIds: readonly string[]): Promise<void> {
+    const { storage, remote, log } = this.options;
+    const have = await storage.events.haveEvents(eventIds);
+    const wanted = [...new Set(eventIds)].filter((id) => !have.has(id));
+    const fetched = new Map<string, RoomEvent>();
+    const queue = [...wanted];
+    while (queue.length > 0 && fetched.size < MAX_FETCHED_EVENTS) {
+      const id = queue.shift()!;
+      if (fetched.has(id)) continue;
+      let json: unknown;
+      try {
+        json = await remote.event(origin, id);
+      } catch (error) {
+        log.debug({ err: error, origin, eventId: id }, 'Fetching an event failed');
+        continue;
+      }
+      const parsed = parseReceivedPdu(json, room.rules);
+      if (!parsed.ok || parsed.event.eventId !== id || parsed.event.roomId !== room.roomId) continue;
+      fetched.set(id, parsed.event);
+      // Its auth events too, unless we have them.
+      const authIds = referencedEventIds(parsed.event.pdu.auth_events);
+      const haveAuth = await storage.events.haveEvents(authIds);
+      for (const authId of authIds) if (!haveAuth.has(authId) && !fetched.has(authId)) queue.push(authId);
+    }
+    await this.persistOutliers(room, [...fetched.values()]);
+  }
+
+  /** Stores events known by their IDs only as outliers: integrity checked, auth against their own auth events. */
+  async persistOutliers(room: FederatedRoom, events: readonly RoomEvent[]): Promise<void> {
+    const { storage } = this.options;
+    const ordered = orderByAuth(events);
+    const inBatch = new Map<string, RoomEvent & { rejected: boolean }>();
+    for (const received of ordered) {
+      if ((await storage.events.haveEvents([received.eventId])).size > 0) continue;
+      const integrity = await this.verifyIntegrity(received, room.rules);
+      if (!integrity.ok) continue;
+      const event = integrity.event;
+      const authIds = referencedEventIds(event.pdu.auth_events);
+      const authEvents = new Map<string, RoomEvent>();
+      const rejected = new Set<string>();
+      for (const [id, stored] of await storage.events.getEvents(authIds)) {
+        authEvents.set(id, stored);
+        if (stored.rejectionReason !== null) rejected.add(id);
+      }
+      for (const id of authIds) {
+        const batchEvent = inBatch.get(id);
+        if (batchEvent !== undefined) {
+          authEvents.set(id, batchEvent);
+          if (batchEvent.rejected) rejected.add(id);
+        }
+      }
+      const createEvent = event.pdu.type === 'm.room.create' ? undefined : room.createEvent;
+      const verdict = checkAgainstAuthEvents(event, authEvents, createEvent, room.rules, (id) =>
+        rejected.has(id),
+      );
+      const rejectionReason = verdict.allowed ? null : describeVerdict(verdict);
+      await storage.events.persistEvent({
+        event,
+        json: JSON.stringify(event.pdu),
+        outlier: true,
+        rejectionReason,
+      });
+      inBatch.set(event.eventId, { ...event, rejected: rejectionReason !== null });
+    }
+  }
+}
+
+function roomIdOf(pdu: unknown): string | undefined {
+  if (typeof pdu !== 'object' || pdu === null) return undefined;
+  const roomId = (pdu as { room_id?: unknown }).room_id;
+  return typeof roomId === 'string' ? roomId : undefined;
+}
+
+function sameKeys(a: StateMap, b: StateMap | null): boolean {
+  if (b === null || a.size !== b.size) return false;
+  for (const [key, id] of a) if (b.get(key) !== id) return false;
+  return true;
+}
+
+/** Events ordered so that each comes after the auth events it cites among them (then by depth). */
+export function orderByAuth<E extends RoomEvent>(events: readonly E[]): E[] {
+  const byId = new Map(events.map((event) => [event.eventId, event]));
+  const done = new Set<string>();
+  const ordered: E[] = [];
+  const visit = (event: E, path: Set<string>) => {
+    if (done.has(event.eventId) || path.has(event.eventId)) return;
+    path.add(event.eventId);
+    for (const id of referencedEventIds(event.pdu.auth_events)) {
+      const authEvent = byId.get(id);
+      if (authEvent !== undefined) visit(authEvent, path);
+    }
+    path.delete(event.eventId);
+    done.add(event.eventId);
+    ordered.push(event);
+  };
+  for (const event of [...events].sort((a, b) => a.pdu.depth - b.pdu.depth)) visit(event, new Set());
+  return ordered;
+}
