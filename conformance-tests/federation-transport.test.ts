@@ -203,6 +203,85 @@ describe('federation transport (TLS, test CA)', function () {
     expect(typing).to.deep.equal([alice]);
   });
 
+  it('typing and read receipts of users in a room joined over federation reach the other server sync', async () => {
+    const carol = await createUser(a.server, 'carol');
+    const dave = await createUser(b.server, 'dave');
+    const created = await call(a.server, carol, 'POST', '/_matrix/client/v3/createRoom', {
+      preset: 'public_chat',
+    });
+    const roomId = created.body.room_id as string;
+    const room = encodeURIComponent(roomId);
+    const joined = await call(
+      b.server,
+      dave,
+      'POST',
+      `/_matrix/client/v3/join/${room}?server_name=${encodeURIComponent(a.serverName)}`,
+      {},
+    );
+    expect(joined.status, JSON.stringify(joined.body)).to.equal(200);
+    await until(async () =>
+      (await a.context.storage.memberships.getMembership(roomId, dave.userId))?.membership === 'join'
+        ? true
+        : undefined,
+    );
+    const ephemeralOf = async (server: FederatedServer, user: typeof carol, type: string) => {
+      const res = await call(server.server, user, 'GET', '/_matrix/client/v3/sync?timeout=0');
+      const rooms = res.body.rooms as
+        | {
+            join?: Record<
+              string,
+              { ephemeral?: { events: { type: string; content: Record<string, unknown> }[] } }
+            >;
+          }
+        | undefined;
+      return rooms?.join?.[roomId]?.ephemeral?.events.find((event) => event.type === type)?.content;
+    };
+
+    const typing = await call(
+      a.server,
+      carol,
+      'PUT',
+      `/_matrix/client/v3/rooms/${room}/typing/${encodeURIComponent(carol.userId)}`,
+      {
+        typing: true,
+        timeout: 20_000,
+      },
+    );
+    expect(typing.status).to.equal(200);
+    const seenByDave = await until(async () => {
+      const content = await ephemeralOf(b, dave, 'm.typing');
+      return (content?.user_ids as string[] | undefined)?.includes(carol.userId) ? content : undefined;
+    });
+    expect(seenByDave.user_ids).to.deep.equal([carol.userId]);
+
+    const sent = await call(
+      a.server,
+      carol,
+      'PUT',
+      `/_matrix/client/v3/rooms/${room}/send/m.room.message/t1`,
+      {
+        msgtype: 'm.text',
+        body: 'read me',
+      },
+    );
+    const eventId = sent.body.event_id as string;
+    await until(async () => ((await b.context.storage.events.getEvent(eventId)) ? true : undefined));
+    const receipt = await call(
+      b.server,
+      dave,
+      'POST',
+      `/_matrix/client/v3/rooms/${room}/receipt/m.read/${encodeURIComponent(eventId)}`,
+      {},
+    );
+    expect(receipt.status, JSON.stringify(receipt.body)).to.equal(200);
+    const receipts = await until(async () => {
+      const content = await ephemeralOf(a, carol, 'm.receipt');
+      const forEvent = content?.[eventId] as Record<string, Record<string, unknown>> | undefined;
+      return forEvent?.['m.read']?.[dave.userId] ? forEvent : undefined;
+    });
+    expect(receipts['m.read']).to.have.property(dave.userId);
+  });
+
   it('ignores a typing EDU for a user of another server', async () => {
     const roomId = '!somewhere:example.org';
     await b.context.federation.edus.dispatch(a.serverName, {

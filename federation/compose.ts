@@ -21,6 +21,7 @@ import type { Federation, FederationClient, InboundPduHandler } from './federati
 import { createFederationHttpClient, TlsAgents, wellKnownFetcher } from './http-client.js';
 import { createInboundTransactions, unimplementedPduHandler } from './inbound-transactions.js';
 import { createKeyRing } from './key-ring.js';
+import { createEduAnnouncer } from './outbound-edus.js';
 import { createOutboundQueue } from './outbound-queue.js';
 import { createServerAuthenticator } from './request-auth.js';
 import { createServerResolver, type ServerResolverOptions } from './server-resolver.js';
@@ -131,6 +132,7 @@ export function createFederation(deps: FederationDependencies): Federation {
       return inbound;
     },
     edus,
+    announce: createEduAnnouncer({ serverName, storage, queue, log, enabled: settings.enabled }),
     access,
     transactions,
     authenticateServer: createServerAuthenticator({

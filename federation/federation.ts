@@ -168,6 +168,14 @@ export interface EduRegistry {
   dispatch(origin: string, edu: unknown): Promise<void>;
 }
 
+/** Tells the other servers of a room what a local user did (EDUs through the outbound queue). */
+export interface EduAnnouncer {
+  /** A local user started or stopped typing (m.typing). */
+  typing(roomId: string, userId: string, typing: boolean): void;
+  /** A local user's public read receipt moved (m.receipt, m.read); threadId null for an unthreaded one. */
+  readReceipt(roomId: string, userId: string, eventId: string, threadId: string | null): void;
+}
+
 export interface FederationAccess {
   /** The config's allow/deny lists: may we talk to (and hear from) this server at all? */
   isServerAllowed(serverName: string): boolean;
@@ -183,6 +191,8 @@ export interface Federation {
   readonly queue: OutboundQueue;
   readonly inbound: InboundPduHandler;
   readonly edus: EduRegistry;
+  /** Outbound typing and receipt EDUs of local users. */
+  readonly announce: EduAnnouncer;
   readonly access: FederationAccess;
   /** Inbound PUT /send: dedupe, per-origin order, PDUs to `inbound`, EDUs to `edus`. */
   readonly transactions: InboundTransactions;

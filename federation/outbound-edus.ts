@@ -1,0 +1,44 @@
+/**
+ * What local users do that other servers in their rooms hear of as EDUs
+ * (server-server "Typing Notifications", "Receipts"): sent to every other
+ * server with a joined member, through the outbound queue. Fire and forget:
+ * a failure is logged, the user's request has already succeeded.
+ */
+import type { Logger } from 'pino';
+import type { Storage } from '../storage/storage.js';
+import type { EduAnnouncer, OutboundQueue } from './federation.js';
+import { serversInRoom } from './outbound-events.js';
+
+export function createEduAnnouncer(options: {
+  readonly serverName: string;
+  readonly storage: Storage;
+  readonly queue: OutboundQueue;
+  readonly log: Logger;
+  readonly enabled: boolean;
+}): EduAnnouncer {
+  const { serverName, storage, queue, log } = options;
+  const toRoomServers = (roomId: string, eduType: string, content: Record<string, unknown>) => {
+    if (!options.enabled) return;
+    void (async () => {
+      const servers = await serversInRoom(storage, roomId);
+      servers.delete(serverName);
+      for (const destination of servers) {
+        await queue.sendEdu(destination, { edu_type: eduType, content: content as never });
+      }
+    })().catch((error: unknown) => log.warn({ err: error, roomId, eduType }, 'Could not queue an EDU'));
+  };
+  const isLocal = (userId: string) => userId.endsWith(`:${serverName}`);
+  return {
+    typing(roomId, userId, typing) {
+      if (isLocal(userId)) toRoomServers(roomId, 'm.typing', { room_id: roomId, user_id: userId, typing });
+    },
+    readReceipt(roomId, userId, eventId, threadId) {
+      if (!isLocal(userId)) return;
+      const data: Record<string, unknown> = { ts: Date.now() };
+      if (threadId !== null) data.thread_id = threadId;
+      toRoomServers(roomId, 'm.receipt', {
+        [roomId]: { 'm.read': { [userId]: { event_ids: [eventId], data } } },
+      });
+    },
+  };
+}
