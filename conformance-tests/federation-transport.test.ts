@@ -110,6 +110,20 @@ describe('federation transport (TLS, test CA)', function () {
     expect(known?.publicKey).to.equal(a.context.signingKey.publicKey);
   });
 
+  it('accepts a full-size transaction, larger than the client API body limit', async () => {
+    const edus = Array.from({ length: 30 }, (_, n) => ({
+      edu_type: 'org.example.big',
+      content: { n, pad: 'x'.repeat(60_000) },
+    }));
+    const answer = await a.context.federation.client.request({
+      destination: b.serverName,
+      method: 'PUT',
+      path: '/_matrix/federation/v1/send/big-1',
+      body: { origin: a.serverName, origin_server_ts: Date.now(), pdus: [], edus },
+    });
+    expect(answer).to.deep.equal({ pdus: {} });
+  });
+
   describe('refuses unauthenticated requests with M_UNAUTHORIZED', () => {
     const body = () => ({ origin: a.serverName, origin_server_ts: Date.now(), pdus: [] });
 

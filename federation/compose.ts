@@ -119,6 +119,10 @@ export function createFederation(deps: FederationDependencies): Federation {
     pdus: () => inbound,
     edus,
     log,
+    acl: {
+      access,
+      roomVersionOf: async (roomId) => (await storage.rooms.getRoom(roomId))?.roomVersion,
+    },
   });
   const ownServerKeys = () =>
     buildServerKeys({ serverName, key: signingKey, oldKeys: deps.oldKeys, validUntilTs: ownValidUntilTs() });

@@ -1,5 +1,8 @@
 import { expect } from 'chai';
 import { pino } from 'pino';
+import type { Pdu } from '../protocol/events.js';
+import { computeEventId } from '../protocol/hashing.js';
+import { roomVersionRules } from '../protocol/room-versions.js';
 import { openSqliteStorage, type SqliteStorage } from '../storage/sqlite/sqlite-storage.js';
 import { createEduRegistry } from './edu-registry.js';
 import type { InboundPduHandler } from './federation.js';
@@ -85,6 +88,45 @@ describe('inbound transactions', () => {
     const { transactions, handled } = setUp();
     await Promise.all([1, 2, 3].map((n) => transactions.receive('a.example', `t${n}`, body([{ n }]))));
     expect(handled.map((entry) => entry.pdus[0])).to.deep.equal([{ n: 1 }, { n: 2 }, { n: 3 }]);
+  });
+
+  it('refuses PDUs of rooms whose server ACL denies the origin, keyed by their event ID, and passes the others', async () => {
+    const handled: unknown[][] = [];
+    const transactions = createInboundTransactions({
+      store: storage.federation,
+      pdus: () => ({
+        async handlePdus(_origin, pdus) {
+          handled.push([...pdus]);
+          return {};
+        },
+      }),
+      edus: createEduRegistry(log),
+      log,
+      acl: {
+        access: {
+          isServerAllowed: () => true,
+          isAllowedInRoom: async (_server, roomId) => roomId !== '!denied:b.example',
+        },
+        roomVersionOf: async () => '10',
+      },
+    });
+    const pdu = (roomId: string) => ({
+      type: 'm.room.message',
+      room_id: roomId,
+      sender: '@u:a.example',
+      origin_server_ts: 1,
+      content: { body: 'x' },
+      depth: 2,
+      prev_events: [],
+      auth_events: [],
+      hashes: { sha256: 'abc' },
+      signatures: {},
+    });
+    const denied = pdu('!denied:b.example');
+    const response = await transactions.receive('a.example', 'acl', body([denied, pdu('!open:b.example')]));
+    const eventId = computeEventId(denied as unknown as Pdu, roomVersionRules('10'));
+    expect(response.pdus).to.deep.equal({ [eventId]: { error: 'The room server ACL denies the origin' } });
+    expect(handled).to.deep.equal([[pdu('!open:b.example')]]);
   });
 
   it('the default PDU seam answers each PDU it can name with an error', async () => {

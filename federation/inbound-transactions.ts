@@ -6,9 +6,11 @@
  * InboundPduHandler, EDUs to their registered handlers.
  */
 import type { Logger } from 'pino';
-import type { JsonObject } from '../protocol/events.js';
+import type { JsonObject, Pdu } from '../protocol/events.js';
+import { computeEventId } from '../protocol/hashing.js';
+import { isKnownRoomVersion, roomVersionRules } from '../protocol/room-versions.js';
 import type { FederationStore } from '../storage/federation-store.js';
-import type { EduRegistry, InboundPduHandler, PduProcessingResult } from './federation.js';
+import type { EduRegistry, FederationAccess, InboundPduHandler, PduProcessingResult } from './federation.js';
 
 export interface TransactionBody {
   readonly origin: string;
@@ -33,6 +35,11 @@ export function createInboundTransactions(options: {
   readonly pdus: () => InboundPduHandler;
   readonly edus: EduRegistry;
   readonly log: Logger;
+  /** Room ACLs: PDUs of rooms whose m.room.server_acl denies the origin are refused here. */
+  readonly acl?: {
+    readonly access: FederationAccess;
+    readonly roomVersionOf: (roomId: string) => Promise<string | undefined>;
+  };
   readonly now?: () => number;
 }): InboundTransactions {
   const now = options.now ?? Date.now;
@@ -48,7 +55,9 @@ export function createInboundTransactions(options: {
   ): Promise<TransactionResponse> => {
     const stored = await options.store.getInboundTransaction(origin, txnId);
     if (stored !== null) return stored as unknown as TransactionResponse;
-    const pdus = body.pdus.length > 0 ? await options.pdus().handlePdus(origin, body.pdus) : {};
+    const { admitted, refused } = await admittedByAcl(origin, body.pdus);
+    const pdus = admitted.length > 0 ? await options.pdus().handlePdus(origin, admitted) : {};
+    Object.assign(pdus, refused);
     for (const edu of body.edus ?? []) await options.edus.dispatch(origin, edu);
     const response: TransactionResponse = { pdus };
     await options.store.putInboundTransaction(origin, txnId, response as unknown as JsonObject, now());
@@ -61,6 +70,37 @@ export function createInboundTransactions(options: {
         });
     }
     return response;
+  };
+
+  /**
+   * client-server "Server Access Control Lists": each PDU of a transaction is
+   * checked against its room's ACL; a denied one is answered with an error
+   * (keyed by its event ID, computed with the room's version) and dropped.
+   */
+  const admittedByAcl = async (origin: string, pdus: readonly unknown[]) => {
+    const refused: Record<string, PduProcessingResult> = {};
+    if (!options.acl) return { admitted: pdus, refused };
+    const admitted: unknown[] = [];
+    const allowedIn = new Map<string, boolean>();
+    for (const pdu of pdus) {
+      const roomId = (pdu as { room_id?: unknown } | null)?.room_id;
+      if (typeof roomId !== 'string') {
+        admitted.push(pdu);
+        continue;
+      }
+      let allowed = allowedIn.get(roomId);
+      if (allowed === undefined) {
+        allowed = await options.acl.access.isAllowedInRoom(origin, roomId);
+        allowedIn.set(roomId, allowed);
+      }
+      if (allowed) {
+        admitted.push(pdu);
+        continue;
+      }
+      const eventId = await eventIdOf(pdu as Pdu, roomId, options.acl.roomVersionOf);
+      if (eventId !== undefined) refused[eventId] = { error: 'The room server ACL denies the origin' };
+    }
+    return { admitted, refused };
   };
 
   return {
@@ -80,6 +120,21 @@ export function createInboundTransactions(options: {
       return result;
     },
   };
+}
+
+async function eventIdOf(
+  pdu: Pdu,
+  roomId: string,
+  roomVersionOf: (roomId: string) => Promise<string | undefined>,
+): Promise<string | undefined> {
+  if (typeof pdu.event_id === 'string') return pdu.event_id;
+  const version = await roomVersionOf(roomId);
+  if (version === undefined || !isKnownRoomVersion(version)) return undefined;
+  try {
+    return computeEventId(pdu, roomVersionRules(version));
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -109,6 +109,8 @@ export interface RouteDefinition<
     readonly body?: B;
     /** An empty body reads as `{}` rather than M_NOT_JSON. */
     readonly allowEmptyBody?: boolean;
+    /** Largest body accepted, when this route needs more (or less) than limits.max_request_body_bytes. */
+    readonly maxBodyBytes?: number;
   };
   readonly responses: R;
   /** Left out of the OpenAPI document (static assets). */

@@ -47,6 +47,8 @@ export const sendTransaction = defineRoute({
   auth: 'x-matrix',
   rateLimit: 'none',
   request: {
+    // 50 PDUs and 100 EDUs of up to 64 KiB each, with room to spare.
+    maxBodyBytes: 12 * 1024 * 1024,
     params: Type.Object({ txnId: Type.String({ description: 'The transaction ID.' }) }),
     body: Type.Object(
       {
