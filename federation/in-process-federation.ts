@@ -32,6 +32,8 @@ export interface InProcessServer {
   readonly reads: PeerReads;
   /** PDUs this server queued for others: [destinations, pdu]. */
   readonly sent: Array<[readonly string[], Pdu]>;
+  /** What the inbound pipeline logged as failures (tests expect none). */
+  readonly warnings: unknown[];
   /** Events announced to listeners (local sends and accepted federation events). */
   readonly announced: PersistedRoomEvent[];
   account(localpart: string): Promise<string>;
@@ -99,7 +101,8 @@ export function openInProcessFederation(): InProcessFederation {
       const signingKey = generateSigningKey();
       const rooms = createRoomServices({ storage, serverName: name, signingKey });
       const remote = new RemoteRooms(requesterFor(name));
-      const log = { warn: () => {}, debug: () => {} };
+      const warnings: unknown[] = [];
+      const log = { warn: (details: unknown) => void warnings.push(details), debug: () => {} };
       const inbound = new InboundPdus({ storage, sender: rooms.sender, remote, keys, log });
       const handshakes = new MembershipHandshakes({
         storage,
@@ -133,6 +136,7 @@ export function openInProcessFederation(): InProcessFederation {
         handshakes,
         reads: new PeerReads(storage),
         sent,
+        warnings,
         announced,
         async account(localpart) {
           const userId = `@${localpart}:${name}`;

@@ -10,8 +10,10 @@
  */
 import type { Logger } from 'pino';
 import { selectAuthEventKeys } from '../protocol/auth-events-selection.js';
-import type { AuthVerdict } from '../protocol/auth-rules.js';
+import type { AuthStateLookup, AuthVerdict } from '../protocol/auth-rules.js';
 import { type RoomEvent, referencedEventIds, type StateMap, stateTupleKey } from '../protocol/events.js';
+import { powerLevelsOf, userPowerLevel } from '../protocol/power-levels.js';
+import { redactEvent } from '../protocol/redaction.js';
 import type { RoomVersionRules } from '../protocol/room-versions.js';
 import type { RoomEventSender } from '../server/rooms/room-event-sender.js';
 import { roomVersionOfCreateEvent } from '../server/rooms/room-head.js';
@@ -161,17 +163,48 @@ export class InboundPdus {
       missing = await this.missingPrevEvents(prevIds);
     }
 
+    const neededKeys = [...selectAuthEventKeys(event.pdu, rules), ['m.room.create', ''] as [string, string]];
+
+    // The common case: the event extends our only forward extremity, so the state before it
+    // is the current state, steps 5 and 6 are one check, and only the keys it needs are read.
+    const sole = missing.length === 0 ? await this.soleExtremityCited(room.roomId, prevIds) : null;
+    if (sole !== null) {
+      const verdict = checkAgainstState(
+        event,
+        await currentStateLookup(storage, room.roomId, neededKeys),
+        rules,
+      );
+      const stateInput: StateSnapshotInput = { snapshotId: sole };
+      if (!verdict.allowed) return this.persistRejected(event, json, verdict, stateInput);
+      const { pdu } = event;
+      const persisted = await storage.events.persistEvent({
+        event,
+        json,
+        stateBefore: stateInput,
+        currentStateDelta:
+          typeof pdu.state_key === 'string'
+            ? { set: new Map([[stateTupleKey(pdu.type, pdu.state_key), event.eventId]]) }
+            : undefined,
+      });
+      await this.afterAccepted(room, event, json, persisted.streamOrdering);
+      return undefined;
+    }
+
     // Step 5: against the state before it (from its prev events, or asked of the origin).
     let stateBefore = missing.length === 0 ? await stateFromPrevEvents(storage, rules, prevIds) : null;
     if (stateBefore === null) stateBefore = await this.remoteStateBefore(origin, room, event);
     if (stateBefore === null) return 'Could not determine the state before the event';
-    const neededKeys = [...selectAuthEventKeys(event.pdu, rules), ['m.room.create', ''] as [string, string]];
     const stateVerdict = checkAgainstState(
       event,
       await loadStateLookup(storage, stateBefore, neededKeys),
       rules,
     );
-    if (!stateVerdict.allowed) return this.persistRejected(event, json, stateVerdict, stateBefore);
+    if (!stateVerdict.allowed) {
+      return this.persistRejected(event, json, stateVerdict, {
+        parentSnapshotId: null,
+        delta: { set: stateBefore },
+      });
+    }
 
     // Step 6: against the current state; failing it soft-fails the event.
     const currentState = await storage.state.currentState(room.roomId);
@@ -220,7 +253,7 @@ export class InboundPdus {
         const otherState = await storage.state.stateAfterEvent(id);
         if (otherState !== null) sets.push(otherState);
       }
-      newCurrent = await resolveStates(storage, room.rules, sets);
+      newCurrent = await resolveStates(storage, room.rules, sets, [event]);
     }
     const single = prevIds.length === 1 ? await storage.events.getEvent(prevIds[0]!) : null;
     const stateInput: StateSnapshotInput =
@@ -234,30 +267,84 @@ export class InboundPdus {
       stateBefore: stateInput,
       currentStateDelta: stateDelta(currentState, newCurrent),
     });
-    sender.announcePersisted({ event, json, streamOrdering: persisted.streamOrdering });
+    await this.afterAccepted(room, event, json, persisted.streamOrdering);
   }
 
   private async persistRejected(
     event: RoomEvent,
     json: string,
     verdict: AuthVerdict,
-    stateBefore: StateMap | undefined,
+    stateBefore: StateSnapshotInput | undefined,
   ): Promise<string> {
     const reason = describeVerdict(verdict);
     const stored = await this.options.storage.events.getEvent(event.eventId);
-    if (stored === null) {
+    if (stored === null || (stored.outlier && stateBefore !== undefined)) {
       await this.options.storage.events.persistEvent({
         event,
         json,
         rejectionReason: reason,
-        ...(stateBefore === undefined
-          ? { outlier: true }
-          : { stateBefore: { parentSnapshotId: null, delta: { set: stateBefore } } }),
+        ...(stateBefore === undefined ? { outlier: true } : { stateBefore }),
       });
     } else {
       await this.options.storage.events.setRejectionReason(event.eventId, reason);
     }
     return `Event rejected: ${reason}`;
+  }
+
+  /**
+   * The state snapshot after our only forward extremity, when the event cites exactly that
+   * extremity (then the state before the event is the current state); null otherwise.
+   */
+  private async soleExtremityCited(roomId: string, prevIds: readonly string[]): Promise<number | null> {
+    if (prevIds.length !== 1) return null;
+    const extremities = await this.options.storage.state.forwardExtremities(roomId);
+    if (extremities.length !== 1 || extremities[0] !== prevIds[0]) return null;
+    const prev = await this.options.storage.events.getEvent(prevIds[0]!);
+    return prev?.stateAfterSnapshotId ?? null;
+  }
+
+  /** What follows an accepted timeline event: listeners told, redactions applied. */
+  private async afterAccepted(
+    room: FederatedRoom,
+    event: RoomEvent,
+    json: string,
+    streamOrdering: number,
+  ): Promise<void> {
+    // The target is stripped first, so that sync, hearing of the redaction, reads it redacted.
+    if (event.pdu.type === 'm.room.redaction') await this.applyRedaction(room, event);
+    this.options.sender.announcePersisted({ event, json, streamOrdering });
+  }
+
+  /**
+   * An accepted redaction strips its target when the sender may redact it (server-server
+   * "Redactions": from v3 the receiving server checks on use): same server as the target's
+   * sender, or the redact power level.
+   */
+  private async applyRedaction(room: FederatedRoom, redaction: RoomEvent): Promise<void> {
+    const { storage } = this.options;
+    const { pdu } = redaction;
+    const fromContent = room.rules.redactsInContent ? pdu.content.redacts : undefined;
+    const targetId = typeof fromContent === 'string' ? fromContent : pdu.redacts;
+    if (typeof targetId !== 'string') return;
+    const target = await storage.events.getEvent(targetId);
+    if (target === null || target.roomId !== room.roomId || target.pdu.type === 'm.room.create') return;
+    let allowed = serverOfUser(target.pdu.sender) === serverOfUser(pdu.sender);
+    if (!allowed) {
+      const plId = await storage.state.currentStateEventId(room.roomId, 'm.room.power_levels', '');
+      const plEvent = plId === null ? undefined : ((await storage.events.getEvent(plId)) ?? undefined);
+      try {
+        const level = userPowerLevel(pdu.sender, plEvent, room.createEvent, room.rules);
+        allowed = level >= powerLevelsOf(plEvent, room.rules).redact;
+      } catch {
+        allowed = false;
+      }
+    }
+    if (!allowed) return;
+    await storage.events.applyRedaction(
+      targetId,
+      JSON.stringify(redactEvent(target.pdu, room.rules)),
+      redaction.eventId,
+    );
   }
 
   /** Prev events we do not hold as timeline events (outliers have no state to build on). */
@@ -398,6 +485,28 @@ export class InboundPdus {
       inBatch.set(event.eventId, { ...event, rejected: rejectionReason !== null });
     }
   }
+}
+
+function serverOfUser(userId: string): string {
+  return userId.slice(userId.indexOf(':') + 1);
+}
+
+/** A lookup over the room's current state, reading only the given keys. */
+async function currentStateLookup(
+  storage: Storage,
+  roomId: string,
+  keys: Iterable<[string, string]>,
+): Promise<AuthStateLookup> {
+  const ids = new Map<string, string>();
+  for (const [type, stateKey] of keys) {
+    const id = await storage.state.currentStateEventId(roomId, type, stateKey);
+    if (id !== null) ids.set(stateTupleKey(type, stateKey), id);
+  }
+  const events = await storage.events.getEvents([...ids.values()]);
+  return (type, stateKey) => {
+    const id = ids.get(stateTupleKey(type, stateKey));
+    return id === undefined ? undefined : events.get(id);
+  };
 }
 
 function roomIdOf(pdu: unknown): string | undefined {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import type { JsonObject, Pdu } from '../protocol/events.js';
+import { type JsonObject, type Pdu, stateTupleKey } from '../protocol/events.js';
 import { hashAndSignEvent, toRoomEvent } from '../protocol/hashing.js';
 import { roomVersionRules } from '../protocol/room-versions.js';
 import { MatrixError } from '../server/errors.js';
@@ -39,7 +39,9 @@ describe('Room federation (in process)', () => {
         }));
       });
       afterEach(async () => {
+        const warnings = [...fed.servers.values()].flatMap((server) => server.warnings);
         await fed.close();
+        expect(warnings).to.deep.equal([]);
       });
 
       it('joins a remote room: state and auth chain verified and stored, the join in both timelines', async () => {
@@ -169,6 +171,83 @@ describe('Room federation (in process)', () => {
         await b.handshakes.joinRemote(roomId, bob, ['a.test']);
         const state = await a.reads.stateAt('b.test', roomId, eventId);
         expect(state.state.length).to.be.greaterThan(3);
+      });
+    });
+  }
+
+  for (const version of ['10', '12'] as const) {
+    describe(`forks, soft-fail and redactions (room version ${version})`, () => {
+      let fed: InProcessFederation;
+      let a: InProcessServer;
+      let b: InProcessServer;
+      let alice: string;
+      let bob: string;
+      let roomId: string;
+
+      beforeEach(async () => {
+        fed = openInProcessFederation();
+        a = await fed.add('a.test');
+        b = await fed.add('b.test');
+        alice = await a.account('alice');
+        bob = await b.account('bob');
+        ({ roomId } = await a.rooms.createRoom(alice, { preset: 'public_chat', room_version: version }));
+        await b.handshakes.joinRemote(roomId, bob, ['a.test']);
+        await fed.deliver('a.test');
+      });
+      afterEach(async () => {
+        const warnings = [...fed.servers.values()].flatMap((server) => server.warnings);
+        await fed.close();
+        expect(warnings).to.deep.equal([]);
+      });
+
+      it('soft-fails an event allowed by the state before it but not by the current state', async () => {
+        await a.rooms.membership.ban(roomId, alice, bob);
+        // B has not heard of the ban: bob's message is fine by B's state.
+        const sent = await b.rooms.sender.sendEvent({ roomId, sender: bob, ...text('after the ban') });
+        await fed.deliver('b.test');
+        const onA = await a.storage.events.getEvent(sent.eventId);
+        expect(onA?.rejectionReason).to.match(/^soft-failed/);
+        expect((await timeline(a, roomId)).map((e) => e.eventId)).to.not.include(sent.eventId);
+      });
+
+      it('resolves state where concurrent branches meet: both servers agree on the current state', async () => {
+        await a.rooms.sender.sendEvent({
+          roomId,
+          sender: alice,
+          type: 'm.room.name',
+          stateKey: '',
+          content: { name: 'From A' },
+        });
+        await b.rooms.sender.sendEvent({
+          roomId,
+          sender: bob,
+          type: 'm.room.member',
+          stateKey: bob,
+          content: { membership: 'join', displayname: 'Bob on B' },
+        });
+        await fed.deliver('a.test');
+        await fed.deliver('b.test');
+        // Each now has two forward extremities; the next event of each merges them.
+        expect(await a.storage.state.forwardExtremities(roomId)).to.have.length(2);
+        await a.rooms.sender.sendEvent({ roomId, sender: alice, ...text('merge') });
+        await fed.deliver('a.test');
+        const stateA = await a.storage.state.currentState(roomId);
+        const stateB = await b.storage.state.currentState(roomId);
+        expect([...stateB].sort()).to.deep.equal([...stateA].sort());
+        const nameId = stateB.get(stateTupleKey('m.room.name', ''));
+        expect((await b.storage.events.getEvent(nameId!))!.pdu.content.name).to.equal('From A');
+        const bobId = stateA.get(stateTupleKey('m.room.member', bob));
+        expect((await a.storage.events.getEvent(bobId!))!.pdu.content.displayname).to.equal('Bob on B');
+        expect(await b.storage.state.forwardExtremities(roomId)).to.have.length(1);
+      });
+
+      it('applies a redaction received from the sender of the redacted event', async () => {
+        const sent = await b.rooms.sender.sendEvent({ roomId, sender: bob, ...text('regret') });
+        await fed.deliver('b.test');
+        await b.rooms.redactions.redact({ roomId, sender: bob, targetEventId: sent.eventId });
+        await fed.deliver('b.test');
+        expect((await a.storage.events.getEvent(sent.eventId))!.pdu.content).to.deep.equal({});
+        expect(await a.storage.events.redactionOf(sent.eventId)).to.be.a('string');
       });
     });
   }

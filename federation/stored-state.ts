@@ -5,7 +5,7 @@
  */
 import type { AuthStateLookup } from '../protocol/auth-rules.js';
 import type { RoomEvent, StateMap } from '../protocol/events.js';
-import { stateTupleKey } from '../protocol/events.js';
+import { referencedEventIds, stateTupleKey } from '../protocol/events.js';
 import type { RoomVersionRules } from '../protocol/room-versions.js';
 import { resolveState } from '../protocol/state-resolution.js';
 import type { StoredEvent } from '../storage/event-store.js';
@@ -20,20 +20,24 @@ export async function resolveStates(
   storage: Storage,
   rules: RoomVersionRules,
   stateSets: readonly StateMap[],
+  /** Events not stored yet that the states name (the event being persisted). */
+  unstored: readonly RoomEvent[] = [],
 ): Promise<StateMap> {
   if (stateSets.length === 0) return new Map();
   if (stateSets.length === 1 || stateSets.every((set) => sameState(set, stateSets[0]!))) {
     return new Map(stateSets[0]!);
   }
   // resolveState looks events up synchronously: the states' events and their auth chains.
+  const extra = new Map(unstored.map((event) => [event.eventId, event]));
   const ids = new Set<string>();
-  for (const set of stateSets) for (const id of set.values()) ids.add(id);
+  for (const set of stateSets) for (const id of set.values()) if (!extra.has(id)) ids.add(id);
+  for (const event of extra.values()) for (const id of referencedEventIds(event.pdu.auth_events)) ids.add(id);
   for (const id of await storage.events.authChainEventIds([...ids])) ids.add(id);
   const events = await storage.events.getEvents([...ids]);
   return resolveState({
     rules,
     stateSets,
-    getEvent: (id) => events.get(id),
+    getEvent: (id) => extra.get(id) ?? events.get(id),
     isRejected: (id) => events.get(id)?.rejectionReason != null,
   });
 }
