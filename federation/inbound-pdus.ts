@@ -237,7 +237,7 @@ export class InboundPdus {
     stateBefore: StateMap,
     currentState: StateMap,
   ): Promise<void> {
-    const { storage, sender } = this.options;
+    const { storage } = this.options;
     const extremities = await storage.state.forwardExtremities(room.roomId);
     const after = stateAfter(stateBefore, event, true);
     // The room's new extremities: ours replaces the prev events it cites.
