@@ -217,7 +217,7 @@ describe('federation transport (TLS, test CA)', function () {
     expect(typing).to.deep.equal([alice]);
   });
 
-  it('typing and read receipts of users in a room joined over federation reach the other server sync', async () => {
+  it('typing, read receipts and presence of users in a room joined over federation reach the other server sync', async () => {
     const carol = await createUser(a.server, 'carol');
     const dave = await createUser(b.server, 'dave');
     const created = await call(a.server, carol, 'POST', '/_matrix/client/v3/createRoom', {
@@ -294,6 +294,28 @@ describe('federation transport (TLS, test CA)', function () {
       return forEvent?.['m.read']?.[dave.userId] ? forEvent : undefined;
     });
     expect(receipts['m.read']).to.have.property(dave.userId);
+
+    const status = await call(
+      a.server,
+      carol,
+      'PUT',
+      `/_matrix/client/v3/presence/${encodeURIComponent(carol.userId)}/status`,
+      {
+        presence: 'unavailable',
+        status_msg: 'out for lunch 🥪',
+      },
+    );
+    expect(status.status).to.equal(200);
+    // Seen in B's sync (GET /presence/{userId}/status answers only for local accounts).
+    const presence = await until(async () => {
+      const res = await call(b.server, dave, 'GET', '/_matrix/client/v3/sync?timeout=0');
+      const events = (
+        res.body.presence as { events?: { sender: string; content: Record<string, unknown> }[] } | undefined
+      )?.events;
+      const content = events?.find((event) => event.sender === carol.userId)?.content;
+      return content?.status_msg === 'out for lunch 🥪' ? content : undefined;
+    });
+    expect(presence.presence).to.equal('unavailable');
   });
 
   it('ignores a typing EDU for a user of another server', async () => {

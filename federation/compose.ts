@@ -113,6 +113,8 @@ export function createFederation(deps: FederationDependencies): Federation {
     access,
     log,
   });
+  const announce = createEduAnnouncer({ serverName, storage, queue, log, enabled: settings.enabled });
+  deps.presence.onPresenceChanged((record) => announce.presence(record));
   let inbound: InboundPduHandler = unimplementedPduHandler;
   const transactions = createInboundTransactions({
     store: storage.federation,
@@ -136,7 +138,7 @@ export function createFederation(deps: FederationDependencies): Federation {
       return inbound;
     },
     edus,
-    announce: createEduAnnouncer({ serverName, storage, queue, log, enabled: settings.enabled }),
+    announce,
     access,
     transactions,
     authenticateServer: createServerAuthenticator({

@@ -17,6 +17,7 @@ import type { EventSignatureVerdict, ReceivedEventCheck } from '../protocol/hash
 import type { RoomVersionRules } from '../protocol/room-versions.js';
 import type { ServerKeysObject } from '../protocol/server-keys.js';
 import type { AuthenticatedServer, SignedRequest } from '../server/http/auth.js';
+import type { PresenceRecord } from '../storage/presence-store.js';
 import type { InboundTransactions } from './inbound-transactions.js';
 
 export type FederationMethod = 'GET' | 'PUT' | 'POST' | 'DELETE';
@@ -172,6 +173,8 @@ export interface EduRegistry {
 export interface EduAnnouncer {
   /** A local user started or stopped typing (m.typing). */
   typing(roomId: string, userId: string, typing: boolean): void;
+  /** A local user's presence changed (m.presence, to every server sharing a room with them). */
+  presence(record: PresenceRecord): void;
   /** A local user's public read receipt moved (m.receipt, m.read); threadId null for an unthreaded one. */
   readReceipt(roomId: string, userId: string, eventId: string, threadId: string | null): void;
 }
