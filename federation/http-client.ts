@@ -26,6 +26,7 @@ export interface FederationHttpOptions {
 
 const WELL_KNOWN_TIMEOUT_MS = 10_000;
 const WELL_KNOWN_MAX_BYTES = 50_000;
+const WELL_KNOWN_MAX_REDIRECTS = 5;
 const AGENT_CACHE_LIMIT = 1000;
 
 /** One pool of TLS connections per (certificate name, CA set): undici pools per origin inside it. */
@@ -154,28 +155,45 @@ export function createFederationHttpClient(
   };
 }
 
-/** GET https://hostname/.well-known/matrix/server, for the resolver (step 3); no redirects followed. */
-export function wellKnownFetcher(agents: TlsAgents): (hostname: string) => Promise<WellKnownResult> {
+/**
+ * GET https://hostname/.well-known/matrix/server, for the resolver (step 3),
+ * following up to 5 redirects (to https URLs only, each checked by TLS).
+ */
+export function wellKnownFetcher(
+  agents: TlsAgents,
+  /** 443 but in tests. */
+  port = 443,
+): (hostname: string) => Promise<WellKnownResult> {
   return async (hostname) => {
+    let url = new URL(`https://${urlHost(hostname)}:${port}/.well-known/matrix/server`);
     try {
-      const { status, json, headers } = await exchange({
-        destination: hostname,
-        url: `https://${urlHost(hostname)}/.well-known/matrix/server`,
-        agent: agents.agentFor(hostname),
-        method: 'GET',
-        headers: { accept: 'application/json' },
-        body: undefined,
-        timeoutMs: WELL_KNOWN_TIMEOUT_MS,
-        maxBytes: WELL_KNOWN_MAX_BYTES,
-        signal: undefined,
-      });
-      if (status !== 200 || json === undefined) return { ok: false };
-      const cacheControl = headers['cache-control'];
-      return {
-        ok: true,
-        body: json,
-        maxAgeMs: maxAgeOf(Array.isArray(cacheControl) ? cacheControl.join(',') : cacheControl),
-      };
+      for (let hops = 0; hops <= WELL_KNOWN_MAX_REDIRECTS; hops++) {
+        const { status, json, headers } = await exchange({
+          destination: hostname,
+          url: url.href,
+          agent: agents.agentFor(url.hostname.replace(/^\[|\]$/g, '')),
+          method: 'GET',
+          headers: { accept: 'application/json' },
+          body: undefined,
+          timeoutMs: WELL_KNOWN_TIMEOUT_MS,
+          maxBytes: WELL_KNOWN_MAX_BYTES,
+          signal: undefined,
+        });
+        const location = headers.location;
+        if (status >= 300 && status < 400 && typeof location === 'string') {
+          url = new URL(location, url);
+          if (url.protocol !== 'https:') return { ok: false };
+          continue;
+        }
+        if (status !== 200 || json === undefined) return { ok: false };
+        const cacheControl = headers['cache-control'];
+        return {
+          ok: true,
+          body: json,
+          maxAgeMs: maxAgeOf(Array.isArray(cacheControl) ? cacheControl.join(',') : cacheControl),
+        };
+      }
+      return { ok: false };
     } catch {
       return { ok: false };
     }

@@ -108,6 +108,17 @@ describe('key ring', () => {
     ).to.equal(remoteKey.publicKey);
   });
 
+  it('trusts a key at most 7 days ahead, whatever valid_until_ts it claims', async () => {
+    const day = 24 * 3600_000;
+    const ring = ringWith(keyServers({ remoteUp: true, validUntilTs: Date.now() + 30 * day }).client);
+    expect(await ring.verifyKeyFor('remote.example', remoteKey.keyId, Date.now() + 6 * day)).to.equal(
+      remoteKey.publicKey,
+    );
+    expect(await ring.verifyKeyFor('remote.example', remoteKey.keyId, Date.now() + 8 * day)).to.equal(
+      undefined,
+    );
+  });
+
   it('asks the trusted notaries when the server does not answer, checking the notary signature', async () => {
     const good = keyServers({ remoteUp: false, validUntilTs: Date.now() + 3600_000 });
     expect(

@@ -23,6 +23,7 @@ import { type SigningKey, verifyJsonSignature } from '../protocol/signing.js';
 import type { FederationStore } from '../storage/federation-store.js';
 import type { FederationClient, KeyRing, SignatureCheck } from './federation.js';
 
+const MAX_KEY_VALIDITY_MS = 7 * 24 * 3600_000;
 /** After a fetch that did not find a valid key, do not ask again for this long. */
 const FETCH_RETRY_AFTER_MS = 30_000;
 
@@ -88,7 +89,12 @@ export function createKeyRing(options: KeyRingOptions): KeyRing & {
         return false;
       }
     }
-    await store.putServerKeys(serverName, verdict.keys, response as JsonObject, now());
+    // spec "Retrieving server keys": a key is not trusted more than 7 days ahead, whatever it claims.
+    const horizon = now() + MAX_KEY_VALIDITY_MS;
+    const keys = verdict.keys.map((key) =>
+      key.expired || key.validUntilTs <= horizon ? key : { ...key, validUntilTs: horizon },
+    );
+    await store.putServerKeys(serverName, keys, response as JsonObject, now());
     return true;
   };
 

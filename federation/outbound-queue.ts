@@ -49,6 +49,8 @@ export function createOutboundQueue(options: OutboundQueueOptions): OutboundQueu
   const loops = new Set<Promise<void>>();
   let started = false;
   let stopping = false;
+  /** Aborts requests in flight when the queue stops (they are resent at the next start). */
+  let inFlight = new AbortController();
 
   const stateOf = (destination: string): DestinationState => {
     let state = destinations.get(destination);
@@ -102,6 +104,7 @@ export function createOutboundQueue(options: OutboundQueueOptions): OutboundQueu
         );
         if (txn === null) break;
         const outcome = await send(destination, txn.txnId, txn.pdus, txn.edus);
+        if (stopping) return;
         if (outcome === 'retry') {
           await backOff(destination, state);
           return;
@@ -127,6 +130,7 @@ export function createOutboundQueue(options: OutboundQueueOptions): OutboundQueu
         destination,
         method: 'PUT',
         path: `/_matrix/federation/v1/send/${encodeURIComponent(txnId)}`,
+        signal: inFlight.signal,
         body: {
           origin: options.serverName,
           origin_server_ts: now(),
@@ -194,6 +198,7 @@ export function createOutboundQueue(options: OutboundQueueOptions): OutboundQueu
       if (started) return;
       started = true;
       stopping = false;
+      inFlight = new AbortController();
       for (const pending of await store.pendingDestinations()) {
         const state = stateOf(pending.destination);
         state.retryAfterTs = pending.retry?.retryAfterTs ?? 0;
@@ -203,6 +208,7 @@ export function createOutboundQueue(options: OutboundQueueOptions): OutboundQueu
     },
     async stop() {
       stopping = true;
+      inFlight.abort();
       for (const state of destinations.values()) {
         clearTimeout(state.timer);
         state.timer = undefined;
