@@ -116,7 +116,9 @@ describe('federation operator commands', function () {
       const signedBefore = signJson({ hello: 'world' }, a.serverName, oldKey);
       const keys = b.context.federation.keys;
       expect((await keys.verifySignedBy(signedBefore, a.serverName, expiredTs - 1)).ok).to.equal(true);
-      expect((await keys.verifySignedBy(signedBefore, a.serverName, expiredTs + 3600_000)).ok).to.equal(false);
+      expect((await keys.verifySignedBy(signedBefore, a.serverName, expiredTs + 3600_000)).ok).to.equal(
+        false,
+      );
       await a.server.stop();
     } finally {
       await federation.stop();
