@@ -130,8 +130,12 @@ export interface OutboundQueue {
    * resolves: survives a restart, sent exactly once per destination.
    */
   sendPdu(destinations: Iterable<string>, pdu: object): Promise<void>;
-  /** Queues one EDU for a destination, like sendPdu. */
-  sendEdu(destination: string, edu: Edu): Promise<void>;
+  /**
+   * Queues one EDU for a destination, like sendPdu. With `ttlMs`, an EDU still
+   * unsent after that long (the destination was down) is dropped, not sent
+   * late: for what only matters now (typing).
+   */
+  sendEdu(destination: string, edu: Edu, options?: { ttlMs?: number }): Promise<void>;
   /** The destination contacted us: if it was backed off, try it now. */
   wake(destination: string): void;
   /** Loads pending destinations from storage and starts sending. */

@@ -10,6 +10,9 @@ import type { Storage } from '../storage/storage.js';
 import type { EduAnnouncer, OutboundQueue } from './federation.js';
 import { serversInRoom } from './outbound-events.js';
 
+/** A typing notification not sent within this long is dropped: it would be stale (receivers time typing out at 30 s). */
+const TYPING_TTL_MS = 30_000;
+
 export function createEduAnnouncer(options: {
   readonly serverName: string;
   readonly storage: Storage;
@@ -18,20 +21,31 @@ export function createEduAnnouncer(options: {
   readonly enabled: boolean;
 }): EduAnnouncer {
   const { serverName, storage, queue, log } = options;
-  const toRoomServers = (roomId: string, eduType: string, content: Record<string, unknown>) => {
+  const toRoomServers = (
+    roomId: string,
+    eduType: string,
+    content: Record<string, unknown>,
+    ttlMs?: number,
+  ) => {
     if (!options.enabled) return;
     void (async () => {
       const servers = await serversInRoom(storage, roomId);
       servers.delete(serverName);
       for (const destination of servers) {
-        await queue.sendEdu(destination, { edu_type: eduType, content: content as never });
+        await queue.sendEdu(
+          destination,
+          { edu_type: eduType, content: content as never },
+          ttlMs !== undefined ? { ttlMs } : undefined,
+        );
       }
     })().catch((error: unknown) => log.warn({ err: error, roomId, eduType }, 'Could not queue an EDU'));
   };
   const isLocal = (userId: string) => userId.endsWith(`:${serverName}`);
   return {
     typing(roomId, userId, typing) {
-      if (isLocal(userId)) toRoomServers(roomId, 'm.typing', { room_id: roomId, user_id: userId, typing });
+      if (isLocal(userId)) {
+        toRoomServers(roomId, 'm.typing', { room_id: roomId, user_id: userId, typing }, TYPING_TTL_MS);
+      }
     },
     presence(record) {
       if (!options.enabled || !isLocal(record.userId)) return;

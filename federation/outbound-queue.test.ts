@@ -139,6 +139,27 @@ describe('outbound federation queue', () => {
     await queue.stop();
   });
 
+  it('drops an EDU with a time to live that could not be sent in time, keeps the others', async () => {
+    const stub = stubClient();
+    stub.down.add('b.example');
+    const queue = queueWith(stub.client);
+    await queue.start();
+    await queue.sendPdu(['b.example'], { n: 1 });
+    await queue.settled();
+    // The first transaction (the PDU) is claimed and failed; these wait behind it.
+    await queue.sendEdu('b.example', { edu_type: 'm.typing', content: { typing: true } }, { ttlMs: 30_000 });
+    await queue.sendEdu('b.example', { edu_type: 'm.receipt', content: {} });
+    stub.down.delete('b.example');
+    now += 60_000;
+    queue.wake('b.example');
+    await queue.settled();
+    expect(stub.sent.map((txn) => [txn.pdus, txn.edus])).to.deep.equal([
+      [[{ n: 1 }], []],
+      [[], [{ edu_type: 'm.receipt', content: {} }]],
+    ]);
+    await queue.stop();
+  });
+
   it('after a restart resends an interrupted transaction under the same ID, then the rest, nothing twice', async () => {
     const stub = stubClient();
     stub.down.add('b.example');

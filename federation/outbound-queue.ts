@@ -9,7 +9,7 @@
  * jitter, kept in storage; it is retried at once when it contacts us.
  */
 import type { Logger } from 'pino';
-import type { FederationStore } from '../storage/federation-store.js';
+import type { FederationStore, OutboxItem } from '../storage/federation-store.js';
 import { type Edu, type FederationClient, FederationRequestError, type OutboundQueue } from './federation.js';
 
 export const MAX_PDUS_PER_TRANSACTION = 50;
@@ -101,6 +101,7 @@ export function createOutboundQueue(options: OutboundQueueOptions): OutboundQueu
           destination,
           MAX_PDUS_PER_TRANSACTION,
           MAX_EDUS_PER_TRANSACTION,
+          now(),
         );
         if (txn === null) break;
         const outcome = await send(destination, txn.txnId, txn.pdus, txn.edus);
@@ -167,7 +168,7 @@ export function createOutboundQueue(options: OutboundQueueOptions): OutboundQueu
     schedule(destination, state.retryAfterTs);
   };
 
-  const enqueue = async (items: { destination: string; kind: 'pdu' | 'edu'; json: string }[]) => {
+  const enqueue = async (items: OutboxItem[]) => {
     const wanted = items.filter(
       (item) =>
         item.destination !== options.serverName &&
@@ -182,8 +183,12 @@ export function createOutboundQueue(options: OutboundQueueOptions): OutboundQueu
       const json = JSON.stringify(pdu);
       await enqueue([...new Set(targets)].map((destination) => ({ destination, kind: 'pdu', json })));
     },
-    async sendEdu(destination, edu: Edu) {
-      await enqueue([{ destination, kind: 'edu', json: JSON.stringify(edu) }]);
+    async sendEdu(destination, edu: Edu, sendOptions) {
+      const json = JSON.stringify(edu);
+      const ttlMs = sendOptions?.ttlMs;
+      await enqueue([
+        { destination, kind: 'edu', json, ...(ttlMs !== undefined ? { expiresTs: now() + ttlMs } : {}) },
+      ]);
     },
     wake(destination) {
       const state = destinations.get(destination);

@@ -22,6 +22,8 @@ export interface OutboxItem {
   readonly kind: OutboxKind;
   /** The PDU or EDU as JSON text, sent as is. */
   readonly json: string;
+  /** Drop the item instead of sending it if it is still unsent at this time (ms); absent: keep until sent. */
+  readonly expiresTs?: number;
 }
 
 /** One transaction's worth of queued items, claimed under a transaction ID. */
@@ -56,9 +58,15 @@ export interface FederationStore {
    * The destination's next transaction: the one already claimed and not yet
    * completed (it is resent under the same ID after a failure or restart), or
    * else up to `maxPdus` PDUs and `maxEdus` EDUs in queue order, claimed under
-   * a new ID never used for this destination before. Null when nothing waits.
+   * a new ID never used for this destination before; unclaimed items expired
+   * by `nowTs` are dropped first. Null when nothing waits.
    */
-  claimTransaction(destination: string, maxPdus: number, maxEdus: number): Promise<ClaimedTransaction | null>;
+  claimTransaction(
+    destination: string,
+    maxPdus: number,
+    maxEdus: number,
+    nowTs?: number,
+  ): Promise<ClaimedTransaction | null>;
   /** Removes a transaction's items (it was delivered, or refused for good). */
   completeTransaction(destination: string, txnId: string): Promise<void>;
   /** Destinations with queued items, and their retry state if backed off. */

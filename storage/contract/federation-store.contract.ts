@@ -64,6 +64,26 @@ export function describeFederationStoreContract(makeStorage: StorageFactory): vo
       expect((await store.claimTransaction('b', 2, 2))?.pdus).to.deep.equal(['"b0"']);
     });
 
+    it('drops unclaimed items past their expiry at the next claim, never a claimed one', async () => {
+      const store = storage().federation;
+      await store.enqueueOutbound([
+        { destination: 'a', kind: 'edu', json: '"typing"', expiresTs: 100 },
+        { destination: 'a', kind: 'edu', json: '"receipt"' },
+      ]);
+      const claimed = await store.claimTransaction('a', 10, 10, 50);
+      expect(claimed?.edus).to.deep.equal(['"typing"', '"receipt"']);
+      // Claimed before it expired: resent as it was.
+      expect((await store.claimTransaction('a', 10, 10, 500))?.edus).to.deep.equal(['"typing"', '"receipt"']);
+      await store.completeTransaction('a', claimed!.txnId);
+      await store.enqueueOutbound([
+        { destination: 'a', kind: 'edu', json: '"late typing"', expiresTs: 100 },
+        { destination: 'a', kind: 'pdu', json: '"pdu"' },
+      ]);
+      const next = await store.claimTransaction('a', 10, 10, 101);
+      expect(next?.edus).to.deep.equal([]);
+      expect(next?.pdus).to.deep.equal(['"pdu"']);
+    });
+
     it('lists pending destinations with their retry state', async () => {
       const store = storage().federation;
       await store.enqueueOutbound([

@@ -100,9 +100,9 @@ export class SqliteFederationStore implements FederationStore {
     if (items.length === 0) return Promise.resolve();
     return this.enqueue(() => {
       const insert = this.sqlite.prepare(
-        'INSERT INTO federation_outbox (destination, kind, json) VALUES (?, ?, ?)',
+        'INSERT INTO federation_outbox (destination, kind, json, expires_ts) VALUES (?, ?, ?, ?)',
       );
-      for (const item of items) insert.run(item.destination, item.kind, item.json);
+      for (const item of items) insert.run(item.destination, item.kind, item.json, item.expiresTs ?? null);
     });
   }
 
@@ -110,6 +110,7 @@ export class SqliteFederationStore implements FederationStore {
     destination: string,
     maxPdus: number,
     maxEdus: number,
+    nowTs = Date.now(),
   ): Promise<ClaimedTransaction | null> {
     return this.enqueue(() => {
       const claimed = this.sqlite
@@ -119,6 +120,11 @@ export class SqliteFederationStore implements FederationStore {
         )
         .all(destination);
       if (claimed.length > 0) return transactionOf(claimed[0]!.txn_id!, claimed);
+      this.sqlite
+        .prepare(
+          'DELETE FROM federation_outbox WHERE destination = ? AND txn_id IS NULL AND expires_ts IS NOT NULL AND expires_ts <= ?',
+        )
+        .run(destination, nowTs);
       const select = this.sqlite.prepare<[string, string, number], OutboxRow>(
         `SELECT position, kind, json, txn_id FROM federation_outbox
           WHERE destination = ? AND kind = ? AND txn_id IS NULL ORDER BY position LIMIT ?`,

@@ -329,7 +329,9 @@ CREATE TABLE federation_outbox (
   kind TEXT NOT NULL,
   json TEXT NOT NULL,
   -- Set once the item is part of a transaction being sent; resent under the same ID until delivered.
-  txn_id TEXT
+  txn_id TEXT,
+  -- Ephemeral items (typing) not yet claimed by then are dropped rather than sent late.
+  expires_ts INTEGER
 ) STRICT;
 CREATE INDEX federation_outbox_by_destination ON federation_outbox (destination, kind, txn_id, position);
 

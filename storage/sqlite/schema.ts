@@ -364,6 +364,7 @@ export const federationOutbox = sqliteTable(
     kind: text('kind').notNull(),
     json: text('json').notNull(),
     txnId: text('txn_id'),
+    expiresTs: integer('expires_ts'),
   },
   (t) => [index('federation_outbox_by_destination').on(t.destination, t.kind, t.txnId, t.position)],
 );
