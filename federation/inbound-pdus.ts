@@ -10,13 +10,13 @@
  */
 import type { Logger } from 'pino';
 import { selectAuthEventKeys } from '../protocol/auth-events-selection.js';
-import type { AuthStateLookup, AuthVerdict } from '../protocol/auth-rules.js';
+import type { AuthVerdict } from '../protocol/auth-rules.js';
 import { type RoomEvent, referencedEventIds, type StateMap, stateTupleKey } from '../protocol/events.js';
 import { powerLevelsOf, userPowerLevel } from '../protocol/power-levels.js';
 import { redactEvent } from '../protocol/redaction.js';
 import type { RoomVersionRules } from '../protocol/room-versions.js';
-import type { RoomEventSender } from '../server/rooms/room-event-sender.js';
-import { roomVersionOfCreateEvent } from '../server/rooms/room-head.js';
+import type { ExclusiveRoom, RoomEventSender } from '../server/rooms/room-event-sender.js';
+import { eventReference, type RoomHead, roomVersionOfCreateEvent } from '../server/rooms/room-head.js';
 import type { StoredEvent } from '../storage/event-store.js';
 import type { StateSnapshotInput } from '../storage/state-store.js';
 import type { Storage } from '../storage/storage.js';
@@ -80,7 +80,7 @@ export class InboundPdus {
     }
     await Promise.all(
       [...byRoom].map(([roomId, roomPdus]) =>
-        this.options.sender.runExclusive(roomId, async () => {
+        this.options.sender.runExclusive(roomId, async (turn) => {
           const room = await this.roomContext(roomId);
           for (const pdu of roomPdus) {
             if (room === null) {
@@ -91,13 +91,16 @@ export class InboundPdus {
             const parsed = parseReceivedPdu(pdu, room.rules);
             if (!parsed.ok) continue; // no event ID to answer under
             try {
-              const error = await this.receiveInRoom(origin, room, parsed.event, true);
+              const error = await this.receiveInRoom(origin, room, parsed.event, true, turn);
               results[parsed.event.eventId] = error === undefined ? {} : { error };
             } catch (error) {
               this.options.log.warn({ err: error, eventId: parsed.event.eventId }, 'Inbound PDU failed');
               results[parsed.event.eventId] = { error: 'Internal error handling the event' };
+              turn.invalidate();
             }
           }
+          // Every path that did not keep the head in step dropped it.
+          turn.keepHead();
         }),
       ),
     );
@@ -121,7 +124,7 @@ export class InboundPdus {
 
   /**
    * One PDU through the checks, in the spec's order, then persisted. Call it inside the
-   * room's turn (sender.runExclusive).
+   * room's turn (sender.runExclusive), handing over that turn.
    * @returns undefined when the event was accepted, soft-failed or already known, else why not.
    */
   async receiveInRoom(
@@ -129,6 +132,7 @@ export class InboundPdus {
     room: FederatedRoom,
     received: RoomEvent,
     fillGaps: boolean,
+    turn: ExclusiveRoom,
   ): Promise<string | undefined> {
     const { storage } = this.options;
     const { rules } = room;
@@ -142,52 +146,80 @@ export class InboundPdus {
     const event = integrity.event;
     const json = JSON.stringify(event.pdu);
 
-    // Step 4: against its auth events, fetched first if we lack some.
-    const authIds = referencedEventIds(event.pdu.auth_events);
-    await this.fetchOutliers(origin, room, authIds);
-    const authEvents = await storage.events.getEvents(authIds);
+    // Step 4: against its auth events (usually current state, which the head holds), fetched if we lack some.
+    const head = await turn.head();
+    const neededKeys = [...selectAuthEventKeys(event.pdu, rules), ['m.room.create', ''] as [string, string]];
+    if (head !== null) await head.load(storage, neededKeys);
+    const authEvents = await this.authEventsOf(origin, room, event, head, neededKeys);
     const authVerdict = checkAgainstAuthEvents(
       event,
       authEvents,
       room.createEvent,
       rules,
-      (id) => authEvents.get(id)?.rejectionReason != null,
+      (id) => (authEvents.get(id) as StoredEvent | undefined)?.rejectionReason != null,
     );
     if (!authVerdict.allowed) return this.persistRejected(event, json, authVerdict, undefined);
 
-    // Fill a gap before the event: get_missing_events between our extremities and it.
-    const prevIds = referencedEventIds(event.pdu.prev_events);
-    let missing = await this.missingPrevEvents(prevIds);
-    if (missing.length > 0 && fillGaps) {
-      await this.fillGap(origin, room, event);
-      missing = await this.missingPrevEvents(prevIds);
-    }
-
-    const neededKeys = [...selectAuthEventKeys(event.pdu, rules), ['m.room.create', ''] as [string, string]];
-
     // The common case: the event extends our only forward extremity, so the state before it
-    // is the current state, steps 5 and 6 are one check, and only the keys it needs are read.
-    const sole = missing.length === 0 ? await this.soleExtremityCited(room.roomId, prevIds) : null;
-    if (sole !== null) {
-      const verdict = checkAgainstState(
-        event,
-        await currentStateLookup(storage, room.roomId, neededKeys),
-        rules,
-      );
-      const stateInput: StateSnapshotInput = { snapshotId: sole };
+    // is the current state, steps 5 and 6 are one check against the head's auth state, and
+    // the head moves on with the event (no state is read from storage).
+    const prevIds = referencedEventIds(event.pdu.prev_events);
+    const sole = head?.extremities.length === 1 ? head.extremities[0]! : undefined;
+    if (
+      head !== null &&
+      head.stateSnapshotId !== null &&
+      prevIds.length === 1 &&
+      prevIds[0] === sole?.eventId
+    ) {
+      const verdict = checkAgainstState(event, (type, key) => head.lookup(type, key), rules);
+      const stateInput: StateSnapshotInput = { snapshotId: head.stateSnapshotId };
       if (!verdict.allowed) return this.persistRejected(event, json, verdict, stateInput);
       const { pdu } = event;
+      const isState = typeof pdu.state_key === 'string';
       const persisted = await storage.events.persistEvent({
         event,
         json,
         stateBefore: stateInput,
-        currentStateDelta:
-          typeof pdu.state_key === 'string'
-            ? { set: new Map([[stateTupleKey(pdu.type, pdu.state_key), event.eventId]]) }
-            : undefined,
+        currentStateDelta: isState
+          ? { set: new Map([[stateTupleKey(pdu.type, pdu.state_key!), event.eventId]]) }
+          : undefined,
       });
+      head.extremities = [
+        { eventId: event.eventId, depth: pdu.depth, reference: eventReference(event, rules) },
+      ];
+      head.stateSnapshotId = persisted.stateAfterSnapshotId;
+      if (isState) head.remember(pdu.type, pdu.state_key!, event);
       await this.afterAccepted(room, event, json, persisted.streamOrdering);
       return undefined;
+    }
+
+    // Anything else may move the room's state in ways the head does not follow.
+    turn.invalidate();
+    try {
+      return await this.receiveAfterFork(origin, room, event, json, prevIds, neededKeys, fillGaps, turn);
+    } finally {
+      turn.invalidate();
+    }
+  }
+
+  /** Steps 5-6 for an event that does not simply extend our only extremity (gaps, forks). */
+  private async receiveAfterFork(
+    origin: string,
+    room: FederatedRoom,
+    event: RoomEvent,
+    json: string,
+    prevIds: readonly string[],
+    neededKeys: readonly [string, string][],
+    fillGaps: boolean,
+    turn: ExclusiveRoom,
+  ): Promise<string | undefined> {
+    const { storage } = this.options;
+    const { rules } = room;
+    // Fill a gap before the event: get_missing_events between our extremities and it.
+    let missing = await this.missingPrevEvents(prevIds);
+    if (missing.length > 0 && fillGaps) {
+      await this.fillGap(origin, room, event, turn);
+      missing = await this.missingPrevEvents(prevIds);
     }
 
     // Step 5: against the state before it (from its prev events, or asked of the origin).
@@ -291,18 +323,6 @@ export class InboundPdus {
     return `Event rejected: ${reason}`;
   }
 
-  /**
-   * The state snapshot after our only forward extremity, when the event cites exactly that
-   * extremity (then the state before the event is the current state); null otherwise.
-   */
-  private async soleExtremityCited(roomId: string, prevIds: readonly string[]): Promise<number | null> {
-    if (prevIds.length !== 1) return null;
-    const extremities = await this.options.storage.state.forwardExtremities(roomId);
-    if (extremities.length !== 1 || extremities[0] !== prevIds[0]) return null;
-    const prev = await this.options.storage.events.getEvent(prevIds[0]!);
-    return prev?.stateAfterSnapshotId ?? null;
-  }
-
   /** What follows an accepted timeline event: listeners told, redactions applied. */
   private async afterAccepted(
     room: FederatedRoom,
@@ -347,6 +367,34 @@ export class InboundPdus {
     );
   }
 
+  /**
+   * The auth events an event cites: from the head's current state when they are the ones it
+   * holds, the rest from storage, fetched from the origin first if we lack them.
+   */
+  private async authEventsOf(
+    origin: string,
+    room: FederatedRoom,
+    event: RoomEvent,
+    head: RoomHead | null,
+    keys: readonly [string, string][],
+  ): Promise<Map<string, RoomEvent>> {
+    const authIds = referencedEventIds(event.pdu.auth_events);
+    const found = new Map<string, RoomEvent>();
+    if (head !== null) {
+      const wanted = new Set(authIds);
+      for (const [type, stateKey] of keys) {
+        const current = head.lookup(type, stateKey);
+        if (current !== undefined && wanted.has(current.eventId)) found.set(current.eventId, current);
+      }
+    }
+    const rest = authIds.filter((id) => !found.has(id));
+    if (rest.length > 0) {
+      await this.fetchOutliers(origin, room, rest);
+      for (const [id, stored] of await this.options.storage.events.getEvents(rest)) found.set(id, stored);
+    }
+    return found;
+  }
+
   /** Prev events we do not hold as timeline events (outliers have no state to build on). */
   private async missingPrevEvents(prevIds: readonly string[]): Promise<string[]> {
     const stored = await this.options.storage.events.getEvents(prevIds);
@@ -361,7 +409,12 @@ export class InboundPdus {
    * extremities and `event`, at most MISSING_EVENTS_LIMIT, handled oldest first (without
    * filling further gaps: what is still missing then comes from /state_ids).
    */
-  private async fillGap(origin: string, room: FederatedRoom, event: RoomEvent): Promise<void> {
+  private async fillGap(
+    origin: string,
+    room: FederatedRoom,
+    event: RoomEvent,
+    turn: ExclusiveRoom,
+  ): Promise<void> {
     const { storage, remote, log } = this.options;
     const extremities = await storage.state.forwardExtremities(room.roomId);
     const stored = await storage.events.getEvents(extremities);
@@ -385,7 +438,7 @@ export class InboundPdus {
       if (parsed.ok && parsed.event.eventId !== event.eventId) events.push(parsed.event);
     }
     events.sort((a, b) => a.pdu.depth - b.pdu.depth || a.pdu.origin_server_ts - b.pdu.origin_server_ts);
-    for (const missingEvent of events) await this.receiveInRoom(origin, room, missingEvent, false);
+    for (const missingEvent of events) await this.receiveInRoom(origin, room, missingEvent, false, turn);
   }
 
   /**
@@ -450,63 +503,54 @@ export class InboundPdus {
   /** Stores events known by their IDs only as outliers: integrity checked, auth against their own auth events. */
   async persistOutliers(room: FederatedRoom, events: readonly RoomEvent[]): Promise<void> {
     const { storage } = this.options;
-    const ordered = orderByAuth(events);
-    const inBatch = new Map<string, RoomEvent & { rejected: boolean }>();
-    for (const received of ordered) {
-      if ((await storage.events.haveEvents([received.eventId])).size > 0) continue;
-      const integrity = await this.verifyIntegrity(received, room.rules);
-      if (!integrity.ok) continue;
-      const event = integrity.event;
-      const authIds = referencedEventIds(event.pdu.auth_events);
+    const have = await storage.events.haveEvents(events.map((event) => event.eventId));
+    const fresh = orderByAuth(events.filter((event) => !have.has(event.eventId)));
+    // Steps 2-3 for all of them (keys are fetched once per server by the key ring).
+    const verdicts = await Promise.all(fresh.map((event) => this.verifyIntegrity(event, room.rules)));
+    const checked = fresh.flatMap((_, i) => {
+      const verdict = verdicts[i]!;
+      return verdict.ok ? [verdict.event] : [];
+    });
+    // Their auth events: among them, or stored already (one read for all).
+    const inBatch = new Map(checked.map((event) => [event.eventId, event]));
+    const citedElsewhere = new Set<string>();
+    for (const event of checked) {
+      for (const id of referencedEventIds(event.pdu.auth_events))
+        if (!inBatch.has(id)) citedElsewhere.add(id);
+    }
+    const stored = await storage.events.getEvents([...citedElsewhere]);
+    const rejected = new Set<string>();
+    for (const [id, event] of stored) if (event.rejectionReason !== null) rejected.add(id);
+    // Step 4 for each, in auth order, then all stored in one transaction.
+    const toPersist: { event: RoomEvent; rejectionReason: string | null }[] = [];
+    for (const event of checked) {
       const authEvents = new Map<string, RoomEvent>();
-      const rejected = new Set<string>();
-      for (const [id, stored] of await storage.events.getEvents(authIds)) {
-        authEvents.set(id, stored);
-        if (stored.rejectionReason !== null) rejected.add(id);
-      }
-      for (const id of authIds) {
-        const batchEvent = inBatch.get(id);
-        if (batchEvent !== undefined) {
-          authEvents.set(id, batchEvent);
-          if (batchEvent.rejected) rejected.add(id);
-        }
+      for (const id of referencedEventIds(event.pdu.auth_events)) {
+        const authEvent = inBatch.get(id) ?? stored.get(id);
+        if (authEvent !== undefined) authEvents.set(id, authEvent);
       }
       const createEvent = event.pdu.type === 'm.room.create' ? undefined : room.createEvent;
       const verdict = checkAgainstAuthEvents(event, authEvents, createEvent, room.rules, (id) =>
         rejected.has(id),
       );
       const rejectionReason = verdict.allowed ? null : describeVerdict(verdict);
-      await storage.events.persistEvent({
-        event,
-        json: JSON.stringify(event.pdu),
-        outlier: true,
-        rejectionReason,
-      });
-      inBatch.set(event.eventId, { ...event, rejected: rejectionReason !== null });
+      if (rejectionReason !== null) rejected.add(event.eventId);
+      toPersist.push({ event, rejectionReason });
     }
+    const writes: Promise<unknown>[] = [];
+    await storage.transaction((tx) => {
+      for (const { event, rejectionReason } of toPersist) {
+        writes.push(
+          tx.events.persistEvent({ event, json: JSON.stringify(event.pdu), outlier: true, rejectionReason }),
+        );
+      }
+    });
+    await Promise.all(writes);
   }
 }
 
 function serverOfUser(userId: string): string {
   return userId.slice(userId.indexOf(':') + 1);
-}
-
-/** A lookup over the room's current state, reading only the given keys. */
-async function currentStateLookup(
-  storage: Storage,
-  roomId: string,
-  keys: Iterable<[string, string]>,
-): Promise<AuthStateLookup> {
-  const ids = new Map<string, string>();
-  for (const [type, stateKey] of keys) {
-    const id = await storage.state.currentStateEventId(roomId, type, stateKey);
-    if (id !== null) ids.set(stateTupleKey(type, stateKey), id);
-  }
-  const events = await storage.events.getEvents([...ids.values()]);
-  return (type, stateKey) => {
-    const id = ids.get(stateTupleKey(type, stateKey));
-    return id === undefined ? undefined : events.get(id);
-  };
 }
 
 function roomIdOf(pdu: unknown): string | undefined {

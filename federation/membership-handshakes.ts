@@ -123,7 +123,7 @@ export class MembershipHandshakes {
     json: unknown,
   ): Promise<{ event: Pdu; state: StateMap | null }> {
     const { storage, sender, inbound } = this.options;
-    return sender.runExclusive(roomId, async () => {
+    return sender.runExclusive(roomId, async (turn) => {
       const room = await inbound.roomContext(roomId);
       if (room === null) throw MatrixError.notFound(`Unknown room ${roomId}`);
       const parsed = parseReceivedPdu(json, room.rules);
@@ -137,7 +137,7 @@ export class MembershipHandshakes {
       }
       if (serverOf(pdu.sender) !== origin)
         throw MatrixError.forbidden(`${pdu.sender} is not a user of ${origin}`);
-      const error = await inbound.receiveInRoom(origin, room, event, false);
+      const error = await inbound.receiveInRoom(origin, room, event, false, turn);
       if (error !== undefined) throw MatrixError.forbidden(error);
       const stored = await storage.events.getEvent(eventId);
       if (stored === null || stored.rejectionReason !== null) {
@@ -397,7 +397,7 @@ export class MembershipHandshakes {
    */
   async inviteRemote(roomId: string, inviter: string, invitee: string, content: JsonObject): Promise<string> {
     const { storage, sender, remote, inbound, serverName, signingKey } = this.options;
-    return sender.runExclusive(roomId, async () => {
+    return sender.runExclusive(roomId, async (turn) => {
       const head = await loadRoomHead(storage, roomId);
       if (head === null) throw MatrixError.notFound(`Unknown room ${roomId}`);
       const template = { sender: inviter, type: 'm.room.member', stateKey: invitee, content };
@@ -426,7 +426,7 @@ export class MembershipHandshakes {
       }
       const room = await inbound.roomContext(roomId);
       if (room === null) throw MatrixError.notFound(`Unknown room ${roomId}`);
-      const error = await inbound.receiveInRoom(serverName, room, parsed.event, false);
+      const error = await inbound.receiveInRoom(serverName, room, parsed.event, false, turn);
       if (error !== undefined) throw MatrixError.forbidden(error);
       return built.event.eventId;
     });

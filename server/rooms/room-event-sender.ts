@@ -86,6 +86,16 @@ export interface RoomEventSenderOptions {
   readonly onListenerError?: (error: unknown, persisted: PersistedRoomEvent) => void;
 }
 
+/** What work run in a room's turn (runExclusive) may do with the send path's cached head. */
+export interface ExclusiveRoom {
+  /** The cached head (loaded if need be); null when the room is unknown here. */
+  head(): Promise<RoomHead | null>;
+  /** The work changed the room in a way it did not apply to the head: drop it now. */
+  invalidate(): void;
+  /** The work kept the head exactly in step with what it wrote: keep it afterwards. */
+  keepHead(): void;
+}
+
 /** Work that must not interleave with the room's sends (events persisted by federation). */
 interface ExclusiveTask {
   readonly exclusive: () => Promise<void>;
@@ -236,18 +246,29 @@ export class RoomEventSender {
   /**
    * Runs `work` in the room's queue, between two batches of sends, so that whatever it
    * writes to the room (events received over federation) never interleaves with a local
-   * send. The room's cached head is dropped afterwards: the next send reads it afresh.
+   * send. The room's cached head is dropped afterwards (the next send reads it afresh)
+   * unless the work kept it up to date and says so with `keepHead()`.
    */
-  runExclusive<T>(roomId: string, work: () => Promise<T>): Promise<T> {
+  runExclusive<T>(roomId: string, work: (room: ExclusiveRoom) => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.queue.push(roomId, {
         exclusive: async () => {
+          let keep = false;
+          const room: ExclusiveRoom = {
+            head: () => this.roomHead(roomId),
+            invalidate: () => {
+              this.heads.delete(roomId);
+            },
+            keepHead: () => {
+              keep = true;
+            },
+          };
           try {
-            resolve(await work());
+            resolve(await work(room));
           } catch (error) {
             reject(error);
           } finally {
-            this.heads.delete(roomId);
+            if (!keep) this.heads.delete(roomId);
           }
         },
       });
