@@ -265,19 +265,58 @@ describe('federation: rooms across servers (TLS, test CA)', function () {
     expect(joined.body.joined_rooms).to.deep.equal([]);
   });
 
-  it('joins a public room of the other server without an invite, and fills a gap with get_missing_events', async () => {
+  it('reads the profile of a user of another server through the client API', async () => {
+    const set = await call(
+      b.server,
+      bob,
+      'PUT',
+      `/_matrix/client/v3/profile/${encodeURIComponent(bob.userId)}/displayname`,
+      {
+        displayname: 'Bob ⛵',
+      },
+    );
+    expect(set.status).to.equal(200);
+    const profile = await call(
+      a.server,
+      alice,
+      'GET',
+      `/_matrix/client/v3/profile/${encodeURIComponent(bob.userId)}`,
+    );
+    expect(profile.status, JSON.stringify(profile.body)).to.equal(200);
+    expect(profile.body.displayname).to.equal('Bob ⛵');
+    const field = await call(
+      a.server,
+      alice,
+      'GET',
+      `/_matrix/client/v3/profile/${encodeURIComponent(bob.userId)}/displayname`,
+    );
+    expect(field.body).to.deep.equal({ displayname: 'Bob ⛵' });
+    const unknown = await call(
+      a.server,
+      alice,
+      'GET',
+      `/_matrix/client/v3/profile/${encodeURIComponent(`@nobody:${b.serverName}`)}`,
+    );
+    expect(unknown.status).to.equal(404);
+  });
+
+  it('joins a public room of the other server by its alias, and fills a gap with get_missing_events', async () => {
     const created = await call(b.server, bob, 'POST', '/_matrix/client/v3/createRoom', {
       preset: 'public_chat',
+      room_alias_name: 'lobby',
     });
+    expect(created.status, JSON.stringify(created.body)).to.equal(200);
     const publicRoom = created.body.room_id as string;
+    const alias = `#lobby:${b.serverName}`;
     const joined = await call(
       a.server,
       alice,
       'POST',
-      `/_matrix/client/v3/join/${encodeURIComponent(publicRoom)}?via=${encodeURIComponent(b.serverName)}`,
+      `/_matrix/client/v3/join/${encodeURIComponent(alias)}`,
       {},
     );
     expect(joined.status, JSON.stringify(joined.body)).to.equal(200);
+    expect(joined.body.room_id).to.equal(publicRoom);
     // B stops sending on its own: three messages stay on B, then only the last is pushed to A.
     b.context.roomFederation.close();
     const ids = [

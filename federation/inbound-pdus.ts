@@ -52,6 +52,8 @@ export interface InboundPdusOptions {
   readonly remote: RemoteRooms;
   /** Signatures then content hash, keys fetched as needed (the federation key ring). */
   readonly keys: Pick<KeyRing, 'checkReceivedEvent'>;
+  /** The room's server ACL (m.room.server_acl): PDUs from a denied origin are refused. */
+  readonly isAllowedInRoom?: (serverName: string, roomId: string) => Promise<boolean>;
   readonly log: Pick<Logger, 'warn' | 'debug'>;
 }
 
@@ -81,11 +83,16 @@ export class InboundPdus {
     await Promise.all(
       [...byRoom].map(([roomId, roomPdus]) =>
         this.options.sender.runExclusive(roomId, async (turn) => {
-          const room = await this.roomContext(roomId);
+          // spec: server-server "Server Access Control Lists": a denied origin's PDUs are dropped.
+          const allowed = (await this.options.isAllowedInRoom?.(origin, roomId)) ?? true;
+          const room = allowed ? await this.roomContext(roomId) : null;
           for (const pdu of roomPdus) {
             if (room === null) {
               const id = (pdu as { event_id?: unknown }).event_id;
-              if (typeof id === 'string') results[id] = { error: `Unknown room ${roomId}` };
+              const error = allowed
+                ? `Unknown room ${roomId}`
+                : `${origin} is denied by the room's server ACL`;
+              if (typeof id === 'string') results[id] = { error };
               continue;
             }
             const parsed = parseReceivedPdu(pdu, room.rules);

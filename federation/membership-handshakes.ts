@@ -42,6 +42,24 @@ type MembershipKind = 'join' | 'leave' | 'knock';
 
 export const SUPPORTED_ROOM_VERSIONS = ['1', '2', '3', '4', '5', '6', '7', '8', '9', '10', '11', '12'];
 
+/**
+ * A remote server's refusal as our client's error: its 4xx passes through (403 stays 403),
+ * no answer or a 5xx is 502 (as Synapse answers when a federation request fails).
+ */
+export function matrixErrorOfRemote(error: unknown, action: string): MatrixError {
+  if (error instanceof FederationRequestError && error.status >= 400 && error.status < 500) {
+    const errcode = error.status === 403 ? 'M_FORBIDDEN' : error.status === 404 ? 'M_NOT_FOUND' : 'M_UNKNOWN';
+    return new MatrixError(
+      error.status,
+      errcode,
+      `${error.destination} refused to ${action}: ${error.message}`,
+    );
+  }
+  if (error instanceof MatrixError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new MatrixError(502, 'M_UNKNOWN', `Could not ${action}: ${message}`);
+}
+
 export function serverOf(id: string): string {
   return id.slice(id.indexOf(':') + 1);
 }
@@ -257,8 +275,8 @@ export class MembershipHandshakes {
       }
     }
     if (lastError instanceof MatrixError) throw lastError;
-    throw MatrixError.of(
-      'M_UNKNOWN',
+    // None of them answered, or none knows the room: as Synapse, the room cannot be found.
+    throw MatrixError.notFound(
       `Could not join ${roomId} through ${candidates.join(', ')}: ${String((lastError as Error)?.message ?? lastError)}`,
     );
   }
@@ -415,11 +433,16 @@ export class MembershipHandshakes {
         this.now(),
       );
       const inviteState = await this.strippedState(roomId);
-      const signedJson = await remote.invite(serverOf(invitee), roomId, built.event.eventId, {
-        event: built.event.pdu,
-        room_version: head.rules.id,
-        invite_room_state: inviteState,
-      });
+      let signedJson: unknown;
+      try {
+        signedJson = await remote.invite(serverOf(invitee), roomId, built.event.eventId, {
+          event: built.event.pdu,
+          room_version: head.rules.id,
+          invite_room_state: inviteState,
+        });
+      } catch (error) {
+        throw matrixErrorOfRemote(error, `invite ${invitee}`);
+      }
       const parsed = parseReceivedPdu(signedJson, head.rules);
       if (!parsed.ok || parsed.event.eventId !== built.event.eventId) {
         throw MatrixError.of('M_UNKNOWN', `${serverOf(invitee)} answered the invite with another event`);

@@ -5,18 +5,20 @@
  * sends our own events to the other servers of each room.
  */
 import type { Logger } from 'pino';
+import type { JsonObject } from '../protocol/events.js';
 import type { SigningKey } from '../protocol/signing.js';
+import { MatrixError } from '../server/errors.js';
 import type { RoomEventSender } from '../server/rooms/room-event-sender.js';
 import type { Storage } from '../storage/storage.js';
 import type { Federation } from './federation.js';
 import { InboundPdus } from './inbound-pdus.js';
-import { MembershipHandshakes } from './membership-handshakes.js';
+import { MembershipHandshakes, serverOf } from './membership-handshakes.js';
 import { sendLocalEvents } from './outbound-events.js';
 import { PeerReads } from './peer-reads.js';
 import { RemoteRooms, requesterOver } from './remote-rooms.js';
 
 export interface RoomFederationOptions {
-  readonly federation: Pick<Federation, 'client' | 'keys' | 'queue'>;
+  readonly federation: Pick<Federation, 'client' | 'keys' | 'queue' | 'access'>;
   readonly storage: Storage;
   readonly sender: RoomEventSender;
   readonly serverName: string;
@@ -31,6 +33,12 @@ export interface RoomFederation {
   readonly handshakes: MembershipHandshakes;
   readonly reads: PeerReads;
   readonly remote: RemoteRooms;
+  /**
+   * A user of another server's profile, or one field of it (server-server "Querying for
+   * information": query/profile). 404 M_NOT_FOUND when their server does not know them or
+   * does not answer.
+   */
+  remoteProfile(userId: string, field?: string): Promise<JsonObject>;
   /** Stops sending our events to other servers. */
   close(): void;
 }
@@ -38,7 +46,14 @@ export interface RoomFederation {
 export function createRoomFederation(options: RoomFederationOptions): RoomFederation {
   const { federation, storage, sender, serverName, signingKey, log } = options;
   const remote = new RemoteRooms(requesterOver(federation.client));
-  const inbound = new InboundPdus({ storage, sender, remote, keys: federation.keys, log });
+  const inbound = new InboundPdus({
+    storage,
+    sender,
+    remote,
+    keys: federation.keys,
+    isAllowedInRoom: (server, roomId) => federation.access.isAllowedInRoom(server, roomId),
+    log,
+  });
   const handshakes = new MembershipHandshakes({
     storage,
     sender,
@@ -57,5 +72,19 @@ export function createRoomFederation(options: RoomFederationOptions): RoomFedera
         log.warn({ err: error, eventId }, 'Queueing an event for other servers failed'),
     }),
   );
-  return { inbound, handshakes, reads: new PeerReads(storage), remote, close: unsubscribe };
+  return {
+    inbound,
+    handshakes,
+    reads: new PeerReads(storage),
+    remote,
+    async remoteProfile(userId, field) {
+      try {
+        return await remote.queryProfile(serverOf(userId), userId, field);
+      } catch (error) {
+        log.debug({ err: error, userId }, 'Remote profile query failed');
+        throw MatrixError.notFound(`Profile of ${userId} not found`);
+      }
+    },
+    close: unsubscribe,
+  };
 }

@@ -7,9 +7,11 @@
  *   POST /_matrix/client/v3/rooms/{roomId}/kick      POST /_matrix/client/v3/rooms/{roomId}/ban
  *   POST /_matrix/client/v3/rooms/{roomId}/unban
  * Each change is an m.room.member event whose fate the auth rules decide (403 M_FORBIDDEN
- * with their reason). Rooms this server is not in, and users of other servers, need
- * federation (issue #7): joining such a room answers 404 M_NOT_FOUND as Synapse does when
- * it knows no server to ask; inviting a remote user answers 403 M_FORBIDDEN.
+ * with their reason). Rooms this server is not in are joined over federation (make_join and
+ * send_join on a resident server: `via`/`server_name`, the alias's servers, the inviter's
+ * server); an invite to such a room is declined through the inviting server (make_leave,
+ * send_leave); users of other servers are invited through their server (invite v2).
+ * Knocking on a room this server is not in is not done yet (404 M_NOT_FOUND).
  */
 import { Type } from '@sinclair/typebox';
 import type { JsonObject } from '../../protocol/events.js';
@@ -197,8 +199,9 @@ export const joinRoomById = defineRoute({
   operationId: 'joinRoomById',
   summary: 'Start the requesting user participating in a particular room.',
   description:
-    'Joins a room this server is in (an invite, or the join rules, must allow it). A room this server is not in ' +
-    'answers 404 M_NOT_FOUND until federation exists; guests need m.room.guest_access can_join (403 M_GUEST_ACCESS_FORBIDDEN).',
+    'Joins a room (an invite, or the join rules, must allow it). A room this server is not in is joined over ' +
+    'federation through the inviting server or the room ID’s server (404 M_NOT_FOUND when there is none to ask); ' +
+    'guests need m.room.guest_access can_join (403 M_GUEST_ACCESS_FORBIDDEN) and cannot join over federation.',
   tags: TAGS,
   resource: 'client',
   auth: 'access-token',
@@ -222,7 +225,8 @@ export const joinRoomByIdOrAlias = defineRoute({
   operationId: 'joinRoom',
   summary: 'Start the requesting user participating in a particular room.',
   description:
-    'As /rooms/{roomId}/join, naming the room by ID or alias (aliases of this server; other servers need federation).',
+    'As /rooms/{roomId}/join, naming the room by ID or alias (aliases of other servers are resolved through ' +
+    'their server); `via` (or the deprecated `server_name`) names servers to join through.',
   tags: TAGS,
   resource: 'client',
   auth: 'access-token',
@@ -276,7 +280,7 @@ export const inviteRoute = defineRoute({
   summary: 'Invite a user to participate in a particular room.',
   description:
     'Any valid user ID of this server may be invited (as Synapse, whether or not the account exists); users of other ' +
-    'servers need federation (403 M_FORBIDDEN). Third-party invites are not supported (400 M_UNKNOWN).',
+    'servers are invited through their server, which must sign the invite. Third-party invites are not supported (400 M_UNKNOWN).',
   tags: TAGS,
   resource: 'client',
   auth: 'access-token',
