@@ -138,6 +138,11 @@ export class MatrixError extends Error {
   }
 }
 
+/** A known errcode (e.g. one a remote server answered with), so it can be passed on. */
+export function isErrcode(text: unknown): text is Errcode {
+  return typeof text === 'string' && Object.hasOwn(STATUS_BY_ERRCODE, text);
+}
+
 export function isMatrixError(e: unknown): e is MatrixError {
   return e instanceof MatrixError;
 }
