@@ -213,6 +213,10 @@ async function dispatch(
     const answer = await target.handshakes.joinAnswer(args[1]!, state ?? new Map());
     return { origin: target.name, members_omitted: false, ...answer };
   }
+  if (endpoint === 'send_knock') {
+    await target.handshakes.sendMembership(origin, 'knock', args[0]!, args[1]!, body);
+    return { knock_room_state: await target.handshakes.strippedState(args[0]!) };
+  }
   if (endpoint === 'send_leave') {
     await target.handshakes.sendMembership(origin, 'leave', args[0]!, args[1]!, body);
     return {};

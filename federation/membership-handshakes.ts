@@ -374,16 +374,17 @@ export class MembershipHandshakes {
   }
 
   /**
-   * Rejects an invite to a room this server is not in: make_leave/send_leave through the
-   * inviting server, then the leave is kept (as an outlier) so the invite leaves the user's sync.
+   * Rejects an invite to (or withdraws a knock on) a room this server is not in:
+   * make_leave/send_leave through the inviting server (or the room ID's server), then the
+   * leave is kept (as an outlier) so the invite or knock leaves the user's sync.
    */
   async leaveRemote(roomId: string, userId: string, reason?: string): Promise<void> {
     const { storage, remote } = this.options;
     const inviteId = await storage.state.currentStateEventId(roomId, 'm.room.member', userId);
     const invite = inviteId === null ? null : await storage.events.getEvent(inviteId);
     if (invite === null) throw MatrixError.notFound(`Unknown room ${roomId}`);
-    const servers = [serverOf(invite.pdu.sender), serverOf(roomId)].filter(
-      (s) => s !== this.options.serverName,
+    const servers = [serverOf(invite.pdu.sender), ...(roomId.includes(':') ? [serverOf(roomId)] : [])].filter(
+      (server) => server !== this.options.serverName,
     );
     let lastError: unknown = MatrixError.notFound(`No server to leave ${roomId} through`);
     for (const server of new Set(servers)) {
@@ -406,6 +407,48 @@ export class MembershipHandshakes {
       }
     }
     throw lastError;
+  }
+
+  /**
+   * Knocks on a room this server is not in (server-server "Knocking upon a room"): make_knock,
+   * sign, send_knock; the knock is kept (as an outlier, with the stripped state the resident
+   * server answered) so that it shows in the user's sync.
+   */
+  async knockRemote(
+    roomId: string,
+    userId: string,
+    servers: readonly string[],
+    reason?: string,
+  ): Promise<void> {
+    const { storage, remote } = this.options;
+    const candidates = servers.filter((server) => server !== this.options.serverName);
+    if (candidates.length === 0) throw MatrixError.notFound(`No known servers for room ${roomId}`);
+    let lastError: unknown;
+    for (const server of candidates) {
+      try {
+        const made = await this.makeRemote(server, 'knock', roomId, userId);
+        const content: JsonObject = { membership: 'knock', ...(await memberProfile(storage, userId)) };
+        if (reason !== undefined) content.reason = reason;
+        const { event } = this.signTemplate(made, roomId, userId, content);
+        const answer = await remote.sendMembership(server, 'knock', roomId, event.eventId, event.pdu);
+        const knockState = Array.isArray(answer.knock_room_state) ? answer.knock_room_state : [];
+        const stored: Pdu = { ...event.pdu, unsigned: { knock_room_state: knockState } };
+        await storage.events.persistEvent({
+          event: { ...event, pdu: stored },
+          json: JSON.stringify(stored),
+          outlier: true,
+          currentStateDelta: { set: new Map([[stateTupleKey('m.room.member', userId), event.eventId]]) },
+        });
+        this.options.onMembershipChanged(roomId, userId);
+        return;
+      } catch (error) {
+        if (error instanceof FederationRequestError && error.status === 403)
+          throw matrixErrorOfRemote(error, 'knock');
+        if (error instanceof MatrixError && error.status === 403) throw error;
+        lastError = error;
+      }
+    }
+    throw matrixErrorOfRemote(lastError, `knock on ${roomId}`);
   }
 
   /**

@@ -307,6 +307,35 @@ describe('Room federation (in process)', () => {
       expect((error as MatrixError).status).to.equal(403);
     });
 
+    it('knocks on a remote room; once invited, the knocker joins', async () => {
+      const alice = await a.account('alice');
+      const bob = await b.account('bob');
+      const { roomId } = await a.rooms.createRoom(alice, {
+        preset: 'private_chat',
+        room_version: '10',
+        name: 'Knock here',
+        initial_state: [{ type: 'm.room.join_rules', state_key: '', content: { join_rule: 'knock' } }],
+      });
+      await b.handshakes.knockRemote(roomId, bob, ['a.test'], 'let me in');
+      const onA = await a.storage.state.currentStateEventId(roomId, 'm.room.member', bob);
+      expect((await a.storage.events.getEvent(onA!))!.pdu.content).to.include({
+        membership: 'knock',
+        reason: 'let me in',
+      });
+      const knocks = await b.storage.memberships.membershipsOfUser(bob, ['knock']);
+      expect(knocks.map((m) => m.roomId)).to.deep.equal([roomId]);
+      const stored = await b.storage.events.getEvent(knocks[0]!.eventId);
+      expect((stored!.pdu.unsigned!.knock_room_state as JsonObject[]).map((e) => e.type)).to.include(
+        'm.room.name',
+      );
+
+      await a.handshakes.inviteRemote(roomId, alice, bob, { membership: 'invite' });
+      await b.handshakes.joinRemote(roomId, bob, ['a.test']);
+      expect(
+        (await b.storage.memberships.membershipsOfUser(bob, ['join'])).map((m) => m.roomId),
+      ).to.deep.equal([roomId]);
+    });
+
     it('rejects a remote invite through make_leave/send_leave', async () => {
       const alice = await a.account('alice');
       const bob = await b.account('bob');

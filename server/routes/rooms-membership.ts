@@ -11,7 +11,7 @@
  * send_join on a resident server: `via`/`server_name`, the alias's servers, the inviter's
  * server); an invite to such a room is declined through the inviting server (make_leave,
  * send_leave); users of other servers are invited through their server (invite v2).
- * Knocking on a room this server is not in is not done yet (404 M_NOT_FOUND).
+ * Knocks on rooms this server is not in go through a resident server (make_knock, send_knock).
  */
 import { Type } from '@sinclair/typebox';
 import type { JsonObject } from '../../protocol/events.js';
@@ -121,13 +121,6 @@ async function resolveRoom(hs: HomeserverContext, roomIdOrAlias: string): Promis
     throw MatrixError.invalidParam('roomIdOrAlias must be a room ID (!...) or a room alias (#...)');
   }
   return { roomId: checkedRoomId(roomIdOrAlias), servers: [] };
-}
-
-/** Knocking works only in rooms this server is in (knocking over federation is not done yet). */
-async function assertRoomKnown(hs: HomeserverContext, roomId: string): Promise<void> {
-  if ((await hs.rooms.reads.roomRules(roomId)) === null) {
-    throw MatrixError.notFound(`No known servers for room ${roomId}: this server is not in it`);
-  }
 }
 
 /**
@@ -247,7 +240,8 @@ export const knockRoute = defineRoute({
   summary: 'Knock on a room, requesting permission to join.',
   description:
     'Only in rooms whose join rule is knock (or knock_restricted) and of a version that has knocking (7+); ' +
-    'the auth rules refuse it otherwise (403 M_FORBIDDEN).',
+    'the auth rules refuse it otherwise (403 M_FORBIDDEN). A room this server is not in is knocked on through ' +
+    "a resident server (`via`, the alias's servers, the room ID's server).",
   tags: TAGS,
   resource: 'client',
   auth: 'access-token',
@@ -255,8 +249,15 @@ export const knockRoute = defineRoute({
   request: { params: RoomIdOrAliasParams, query: ViaQuery, body: ReasonBody, allowEmptyBody: true },
   responses: { 200: RoomIdResponse, ...errors },
   async handler(req, hs) {
-    const { roomId } = await resolveRoom(hs, req.params.roomIdOrAlias);
-    await assertRoomKnown(hs, roomId);
+    const room = await resolveRoom(hs, req.params.roomIdOrAlias);
+    const { roomId } = room;
+    if ((await hs.rooms.reads.roomRules(roomId)) === null) {
+      // server-server "Knocking upon a room": through a resident server.
+      const via = [...(req.query.via ?? []), ...(req.query.server_name ?? [])];
+      const servers = await joinCandidates(hs, req.requester.userId, room, via);
+      await hs.roomFederation.handshakes.knockRemote(roomId, req.requester.userId, servers, req.body.reason);
+      return reply(200, { room_id: roomId });
+    }
     await hs.rooms.membership.knock(roomId, req.requester.userId, reasonOption(req.body.reason));
     return reply(200, { room_id: roomId });
   },
@@ -324,8 +325,9 @@ export const leaveRoute = defineRoute({
   async handler(req, hs) {
     const roomId = checkedRoomId(req.params.roomId);
     if ((await hs.rooms.reads.roomRules(roomId)) === null) {
-      // An invite to a room this server is not in is rejected through the inviting server.
-      if ((await hs.rooms.reads.membership(roomId, req.requester.userId)) === 'invite') {
+      // An invite to (or a knock on) a room this server is not in is withdrawn through a resident server.
+      const pending = await hs.rooms.reads.membership(roomId, req.requester.userId);
+      if (pending === 'invite' || pending === 'knock') {
         await hs.roomFederation.handshakes.leaveRemote(roomId, req.requester.userId, req.body.reason);
         return reply(200, {});
       }

@@ -19,8 +19,10 @@ const PREJOIN_STATE_KEYS = [
 ];
 
 export async function strippedStateAt(deps: SyncDeps, membershipEvent: StoredEvent): Promise<JsonObject[]> {
-  // An invite received over federation to a room this server is not in carries its stripped state.
-  const carried = membershipEvent.outlier ? membershipEvent.pdu.unsigned?.invite_room_state : undefined;
+  // An invite received (or a knock made) over federation for a room this server is not in
+  // carries its stripped state.
+  const unsigned = membershipEvent.outlier ? membershipEvent.pdu.unsigned : undefined;
+  const carried = unsigned?.invite_room_state ?? unsigned?.knock_room_state;
   if (Array.isArray(carried)) {
     const stripped = carried.filter(
       (item): item is JsonObject => typeof item === 'object' && item !== null && !Array.isArray(item),
