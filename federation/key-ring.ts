@@ -6,6 +6,7 @@
  * checked (self-signed, names the server, notary-signed when via a notary)
  * before it is kept.
  */
+import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { JsonObject, Pdu } from '../protocol/events.js';
 import {
@@ -24,6 +25,7 @@ import type { FederationStore } from '../storage/federation-store.js';
 import type { FederationClient, KeyRing, SignatureCheck } from './federation.js';
 
 const MAX_KEY_VALIDITY_MS = 7 * 24 * 3600_000;
+const KEY_MEMO_SIZE = 10_000;
 /** After a fetch that did not find a valid key, do not ask again for this long. */
 const FETCH_RETRY_AFTER_MS = 30_000;
 
@@ -47,6 +49,16 @@ export function createKeyRing(options: KeyRingOptions): KeyRing & {
   const now = options.now ?? Date.now;
   const { store, client, log } = options;
   const inFlight = new Map<string, Promise<void>>();
+  /** Keys read or fetched, in memory: checking a busy room's PDUs must not read the database per signature. */
+  const memo = new LRUCache<string, PublishedKey>({ max: KEY_MEMO_SIZE });
+  const storedKey = async (serverName: string, keyId: string): Promise<PublishedKey | null> => {
+    const memoKey = `${serverName} ${keyId}`;
+    const cached = memo.get(memoKey);
+    if (cached) return cached;
+    const stored = await store.getServerKey(serverName, keyId);
+    if (stored) memo.set(memoKey, stored);
+    return stored;
+  };
   /** `${server} ${keyId}` -> when a fetch last failed to produce a usable key. */
   const lastMiss = new Map<string, number>();
 
@@ -95,6 +107,7 @@ export function createKeyRing(options: KeyRingOptions): KeyRing & {
       key.expired || key.validUntilTs <= horizon ? key : { ...key, validUntilTs: horizon },
     );
     await store.putServerKeys(serverName, keys, response as JsonObject, now());
+    for (const key of keys) memo.set(`${serverName} ${key.keyId}`, key);
     return true;
   };
 
@@ -141,7 +154,7 @@ export function createKeyRing(options: KeyRingOptions): KeyRing & {
     if (!flight) {
       flight = (async () => {
         await fetchDirect(serverName);
-        const found = await store.getServerKey(serverName, keyId);
+        const found = await storedKey(serverName, keyId);
         if (!direct && !usable(found, atTs, true)) await fetchViaNotaries(serverName, keyId, atTs);
       })().finally(() => inFlight.delete(flightKey));
       inFlight.set(flightKey, flight);
@@ -160,13 +173,13 @@ export function createKeyRing(options: KeyRingOptions): KeyRing & {
       const own = ownKey(keyId);
       return usable(own, atTs, enforce) ? own : undefined;
     }
-    const stored = await store.getServerKey(serverName, keyId);
+    const stored = await storedKey(serverName, keyId);
     if (usable(stored, atTs, enforce)) return stored!;
     const missKey = `${serverName} ${keyId}`;
     const missedAt = lastMiss.get(missKey);
     if (missedAt === undefined || now() - missedAt >= FETCH_RETRY_AFTER_MS) {
       await fetchKeys(serverName, keyId, atTs, direct);
-      const fetched = await store.getServerKey(serverName, keyId);
+      const fetched = await storedKey(serverName, keyId);
       if (usable(fetched, atTs, enforce)) {
         lastMiss.delete(missKey);
         return fetched!;

@@ -183,6 +183,30 @@ describe('outbound federation queue', () => {
     await second.stop();
   });
 
+  it('sends to many destinations at once, but never more than 64 transactions in flight', async () => {
+    let inFlight = 0;
+    let most = 0;
+    const delivered = new Set<string>();
+    const client: FederationClient = {
+      async request<T>(req: FederationRequest): Promise<T> {
+        most = Math.max(most, ++inFlight);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        inFlight--;
+        delivered.add(req.destination);
+        return { pdus: {} } as T;
+      },
+      async close() {},
+    };
+    const queue = queueWith(client);
+    await queue.start();
+    const destinations = Array.from({ length: 150 }, (_, i) => `d${i}.example`);
+    await queue.sendPdu(destinations, { n: 1 });
+    await queue.settled();
+    expect(delivered.size).to.equal(150);
+    expect(most).to.be.at.most(64).and.at.least(32);
+    await queue.stop();
+  });
+
   it('drops a transaction the destination refuses as malformed or forbidden, and goes on', async () => {
     const stub = stubClient();
     stub.down.add('b.example');

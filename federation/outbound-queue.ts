@@ -14,6 +14,8 @@ import { type Edu, type FederationClient, FederationRequestError, type OutboundQ
 
 export const MAX_PDUS_PER_TRANSACTION = 50;
 export const MAX_EDUS_PER_TRANSACTION = 100;
+/** Transactions in flight at once, all destinations together: a burst to thousands of servers must not open thousands of TLS connections at once. */
+const MAX_CONCURRENT_SENDS = 64;
 
 export interface OutboundQueueOptions {
   readonly serverName: string;
@@ -51,6 +53,20 @@ export function createOutboundQueue(options: OutboundQueueOptions): OutboundQueu
   let stopping = false;
   /** Aborts requests in flight when the queue stops (they are resent at the next start). */
   let inFlight = new AbortController();
+  let sending = 0;
+  const waitingForSlot: (() => void)[] = [];
+  const withSendSlot = async <T>(work: () => Promise<T>): Promise<T> => {
+    if (sending < MAX_CONCURRENT_SENDS) sending++;
+    // A released slot is handed to the next waiter as it is, so the count never overshoots.
+    else await new Promise<void>((resolve) => waitingForSlot.push(resolve));
+    try {
+      return await work();
+    } finally {
+      const next = waitingForSlot.shift();
+      if (next) next();
+      else sending--;
+    }
+  };
 
   const stateOf = (destination: string): DestinationState => {
     let state = destinations.get(destination);
@@ -104,7 +120,7 @@ export function createOutboundQueue(options: OutboundQueueOptions): OutboundQueu
           now(),
         );
         if (txn === null) break;
-        const outcome = await send(destination, txn.txnId, txn.pdus, txn.edus);
+        const outcome = await withSendSlot(() => send(destination, txn.txnId, txn.pdus, txn.edus));
         if (stopping) return;
         if (outcome === 'retry') {
           await backOff(destination, state);
