@@ -17,7 +17,7 @@ import { openSqliteStorage, type SqliteStorage } from '../storage/sqlite/sqlite-
 import { FederationRequestError, type KeyRing } from './federation.js';
 import { InboundPdus } from './inbound-pdus.js';
 import { MembershipHandshakes } from './membership-handshakes.js';
-import { sendLocalEvents } from './outbound-events.js';
+import { relayEvent, sendLocalEvents } from './outbound-events.js';
 import { PeerReads } from './peer-reads.js';
 import { type FederationRequester, RemoteRooms } from './remote-rooms.js';
 
@@ -104,6 +104,16 @@ export function openInProcessFederation(): InProcessFederation {
       const warnings: unknown[] = [];
       const log = { warn: (details: unknown) => void warnings.push(details), debug: () => {} };
       const inbound = new InboundPdus({ storage, sender: rooms.sender, remote, keys, log });
+      const sent: Array<[readonly string[], Pdu]> = [];
+      const announced: PersistedRoomEvent[] = [];
+      const outbound = {
+        storage,
+        serverName: name,
+        queue: (destinations: readonly string[], pdu: Pdu) => {
+          sent.push([destinations, pdu]);
+        },
+        onError: () => {},
+      };
       const handshakes = new MembershipHandshakes({
         storage,
         sender: rooms.sender,
@@ -112,20 +122,10 @@ export function openInProcessFederation(): InProcessFederation {
         serverName: name,
         signingKey,
         onMembershipChanged: () => {},
+        relay: relayEvent(outbound),
       });
-      const sent: Array<[readonly string[], Pdu]> = [];
-      const announced: PersistedRoomEvent[] = [];
       rooms.sender.onEventPersisted((persisted) => announced.push(persisted));
-      rooms.sender.onEventPersisted(
-        sendLocalEvents({
-          storage,
-          serverName: name,
-          queue: (destinations, pdu) => {
-            sent.push([destinations, pdu]);
-          },
-          onError: () => {},
-        }),
-      );
+      rooms.sender.onEventPersisted(sendLocalEvents(outbound));
       const server: InProcessServer = {
         name,
         dir,

@@ -10,7 +10,12 @@ import { checkAuthRules } from '../protocol/auth-rules.js';
 import type { JsonObject, Pdu, RoomEvent, StateMap } from '../protocol/events.js';
 import { stateTupleKey } from '../protocol/events.js';
 import { hashAndSignEvent, toRoomEvent, type UnsignedPdu } from '../protocol/hashing.js';
-import { isKnownRoomVersion, type RoomVersionRules, roomVersionRules } from '../protocol/room-versions.js';
+import {
+  isKnownRoomVersion,
+  ROOM_VERSIONS,
+  type RoomVersionRules,
+  roomVersionRules,
+} from '../protocol/room-versions.js';
 import type { SigningKey } from '../protocol/signing.js';
 import { MatrixError } from '../server/errors.js';
 import { buildRoomEvent, randomOpaqueId } from '../server/rooms/event-builder.js';
@@ -35,12 +40,19 @@ export interface MembershipHandshakesOptions {
   readonly signingKey: SigningKey;
   /** An invite for a local user arrived from elsewhere (stored): wake their syncs. */
   readonly onMembershipChanged: (roomId: string, userId: string) => void;
+  /**
+   * Sends an event a joining (leaving, knocking) server handed us to the room's other
+   * servers: that server only told us (server-server "Joining Rooms": the resident server
+   * sends the join on).
+   */
+  readonly relay?: (event: Pdu, roomId: string, origin: string) => void;
   readonly now?: () => number;
 }
 
 type MembershipKind = 'join' | 'leave' | 'knock';
 
-export const SUPPORTED_ROOM_VERSIONS = ['1', '2', '3', '4', '5', '6', '7', '8', '9', '10', '11', '12'];
+/** The `ver` we send with make_join/make_knock: every room version we implement. */
+export const SUPPORTED_ROOM_VERSIONS: readonly string[] = [...ROOM_VERSIONS.keys()];
 
 /**
  * A remote server's refusal as our client's error: its 4xx passes through (403 stays 403),
@@ -161,6 +173,7 @@ export class MembershipHandshakes {
       if (stored === null || stored.rejectionReason !== null) {
         throw MatrixError.forbidden(`The ${kind} was not accepted: ${stored?.rejectionReason ?? 'unknown'}`);
       }
+      this.options.relay?.(stored.pdu, roomId, origin);
       const state = kind === 'join' ? await storage.state.stateBeforeEvent(eventId) : null;
       return { event: stored.pdu, state };
     });

@@ -30,6 +30,21 @@ export async function serversInRoom(storage: Storage, roomId: string): Promise<S
   return servers;
 }
 
+/** Sends an event another server handed us (a join through send_join) to the room's other servers. */
+export function relayEvent(
+  options: OutboundEventsOptions,
+): (pdu: Pdu, roomId: string, origin: string) => void {
+  const { storage, serverName, queue, onError } = options;
+  return (pdu, roomId, origin) => {
+    void (async () => {
+      const destinations = await serversInRoom(storage, roomId);
+      destinations.delete(serverName);
+      destinations.delete(origin);
+      if (destinations.size > 0) await queue([...destinations], pdu);
+    })().catch((error: unknown) => onError(error, String(pdu.event_id ?? roomId)));
+  };
+}
+
 /** A listener for RoomEventSender.onEventPersisted. */
 export function sendLocalEvents(options: OutboundEventsOptions): (persisted: PersistedRoomEvent) => void {
   const { storage, serverName, queue, onError } = options;

@@ -110,9 +110,9 @@ export class PeerReads {
   }
 
   /**
-   * POST /get_missing_events: walking back from `latest` through prev_events, the events
-   * not reachable from... that is, before reaching `earliest`, at or above `minDepth`, at most
-   * `limit`, oldest first.
+   * POST /get_missing_events: the events found walking back from `latest_events` through
+   * prev_events, stopping at `earliest_events` (which the requester has) and below
+   * `min_depth`; at most `limit` (capped at 100), oldest first, only those it may see.
    */
   async missingEvents(
     server: string,

@@ -252,6 +252,37 @@ describe('Room federation (in process)', () => {
     });
   }
 
+  describe('three servers', () => {
+    it('relays a join to the room’s other servers, so that everyone’s events reach everyone', async () => {
+      const fed = openInProcessFederation();
+      try {
+        const a = await fed.add('a.test');
+        const b = await fed.add('b.test');
+        const c = await fed.add('c.test');
+        const alice = await a.account('alice');
+        const bob = await b.account('bob');
+        const carol = await c.account('carol');
+        const { roomId } = await a.rooms.createRoom(alice, { preset: 'public_chat' });
+        await b.handshakes.joinRemote(roomId, bob, ['a.test']);
+        const carolJoin = await c.handshakes.joinRemote(roomId, carol, ['a.test']);
+        await fed.deliver('a.test');
+        expect(await b.storage.state.currentStateEventId(roomId, 'm.room.member', carol)).to.equal(carolJoin);
+        const fromCarol = await c.rooms.sender.sendEvent({ roomId, sender: carol, ...text('from C') });
+        const fromBob = await b.rooms.sender.sendEvent({ roomId, sender: bob, ...text('from B') });
+        await fed.deliver('c.test');
+        await fed.deliver('b.test');
+        for (const server of [a, b, c]) {
+          const ids = (await timeline(server, roomId)).map((e) => e.eventId);
+          expect(ids, server.name).to.include.members([fromCarol.eventId, fromBob.eventId]);
+        }
+        const warnings = [a, b, c].flatMap((server) => server.warnings);
+        expect(warnings).to.deep.equal([]);
+      } finally {
+        await fed.close();
+      }
+    });
+  });
+
   describe('invites', () => {
     let fed: InProcessFederation;
     let a: InProcessServer;

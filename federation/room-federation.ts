@@ -5,7 +5,7 @@
  * sends our own events to the other servers of each room.
  */
 import type { Logger } from 'pino';
-import type { JsonObject } from '../protocol/events.js';
+import type { JsonObject, Pdu } from '../protocol/events.js';
 import type { SigningKey } from '../protocol/signing.js';
 import { MatrixError } from '../server/errors.js';
 import type { RoomEventSender } from '../server/rooms/room-event-sender.js';
@@ -13,7 +13,7 @@ import type { Storage } from '../storage/storage.js';
 import type { Federation } from './federation.js';
 import { InboundPdus } from './inbound-pdus.js';
 import { MembershipHandshakes, serverOf } from './membership-handshakes.js';
-import { sendLocalEvents } from './outbound-events.js';
+import { relayEvent, sendLocalEvents } from './outbound-events.js';
 import { PeerReads } from './peer-reads.js';
 import { RemoteRooms, requesterOver } from './remote-rooms.js';
 
@@ -54,6 +54,13 @@ export function createRoomFederation(options: RoomFederationOptions): RoomFedera
     isAllowedInRoom: (server, roomId) => federation.access.isAllowedInRoom(server, roomId),
     log,
   });
+  const outbound = {
+    storage,
+    serverName,
+    queue: (destinations: readonly string[], pdu: Pdu) => federation.queue.sendPdu(destinations, pdu),
+    onError: (error: unknown, eventId: string) =>
+      log.warn({ err: error, eventId }, 'Queueing an event for other servers failed'),
+  };
   const handshakes = new MembershipHandshakes({
     storage,
     sender,
@@ -62,16 +69,9 @@ export function createRoomFederation(options: RoomFederationOptions): RoomFedera
     serverName,
     signingKey,
     onMembershipChanged: options.onMembershipChanged,
+    relay: relayEvent(outbound),
   });
-  const unsubscribe = sender.onEventPersisted(
-    sendLocalEvents({
-      storage,
-      serverName,
-      queue: (destinations, pdu) => federation.queue.sendPdu(destinations, pdu),
-      onError: (error, eventId) =>
-        log.warn({ err: error, eventId }, 'Queueing an event for other servers failed'),
-    }),
-  );
+  const unsubscribe = sender.onEventPersisted(sendLocalEvents(outbound));
   return {
     inbound,
     handshakes,
