@@ -167,6 +167,49 @@ describe('federation transport (TLS, test CA)', function () {
     });
   });
 
+  it('refuses a transaction whose body names another origin than the signature', async () => {
+    const error = (await a.context.federation.client
+      .request({
+        destination: b.serverName,
+        method: 'PUT',
+        path: '/_matrix/federation/v1/send/spoofed-origin',
+        body: { origin: 'someone.else', origin_server_ts: Date.now(), pdus: [] },
+      })
+      .catch((e: unknown) => e)) as FederationRequestError;
+    expect([error.status, error.errcode]).to.deep.equal([403, 'M_FORBIDDEN']);
+  });
+
+  it('a server on the deny list is refused both ways', async () => {
+    const guarded = await federation.startServer({
+      configure: (config) => {
+        config.federation.domain_denylist = [a.serverName];
+      },
+    });
+    try {
+      const inbound = (await a.context.federation.client
+        .request({
+          destination: guarded.serverName,
+          method: 'PUT',
+          path: '/_matrix/federation/v1/send/denied',
+          body: { origin: a.serverName, origin_server_ts: Date.now(), pdus: [] },
+        })
+        .catch((e: unknown) => e)) as FederationRequestError;
+      expect([inbound.status, inbound.errcode]).to.deep.equal([403, 'M_FORBIDDEN']);
+      const outbound = (await guarded.context.federation.client
+        .request({ destination: a.serverName, method: 'GET', path: '/_matrix/federation/v1/version' })
+        .catch((e: unknown) => e)) as FederationRequestError;
+      expect(outbound.errcode).to.equal('M_FORBIDDEN');
+      // B is not on the list.
+      await guarded.context.federation.client.request({
+        destination: b.serverName,
+        method: 'GET',
+        path: '/_matrix/federation/v1/version',
+      });
+    } finally {
+      await guarded.server.stop();
+    }
+  });
+
   it('refuses a server whose certificate it cannot verify (no test CA trusted)', async () => {
     const stranger = await federation.startServer({ untrustingCa: true });
     try {
