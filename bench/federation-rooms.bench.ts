@@ -57,8 +57,13 @@ async function inboundThroughput(rooms: number): Promise<void> {
     errors += Object.values(results).filter((r) => r.error !== undefined).length;
   }
   const seconds = (performance.now() - start) / 1000;
+  let inTimelines = 0;
+  for (const roomId of roomIds) {
+    const events = await b.storage.events.roomEventsAfter(roomId, 0, 100_000);
+    inTimelines += events.filter((event) => event.pdu.type === 'm.room.message').length;
+  }
   console.log(
-    `inbound /send, ${rooms} room(s): ${pdus.length} PDUs in ${seconds.toFixed(2)} s = ${Math.round(pdus.length / seconds)} PDUs/s (${errors} errors)`,
+    `inbound /send, ${rooms} room(s): ${pdus.length} PDUs in ${seconds.toFixed(2)} s = ${Math.round(pdus.length / seconds)} PDUs/s (${errors} errors, ${inTimelines} in B's timelines)`,
   );
   await fed.close();
 }

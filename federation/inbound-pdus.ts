@@ -17,7 +17,7 @@ import { redactEvent } from '../protocol/redaction.js';
 import type { RoomVersionRules } from '../protocol/room-versions.js';
 import type { ExclusiveRoom, RoomEventSender } from '../server/rooms/room-event-sender.js';
 import { eventReference, type RoomHead, roomVersionOfCreateEvent } from '../server/rooms/room-head.js';
-import type { StoredEvent } from '../storage/event-store.js';
+import type { PersistedEvent, StoredEvent } from '../storage/event-store.js';
 import type { StateSnapshotInput } from '../storage/state-store.js';
 import type { Storage } from '../storage/storage.js';
 import type { KeyRing } from './federation.js';
@@ -63,8 +63,49 @@ export interface FederatedRoom {
   readonly createEvent: StoredEvent;
 }
 
+interface DeferredWrite {
+  readonly room: FederatedRoom;
+  readonly event: RoomEvent;
+  readonly json: string;
+  readonly write: Promise<PersistedEvent>;
+}
+
 export class InboundPdus {
+  /** Accepted messages whose writes are queued but not yet awaited, per room (within its turn). */
+  private readonly pending = new Map<string, DeferredWrite[]>();
+
   constructor(private readonly options: InboundPdusOptions) {}
+
+  private deferWrite(
+    room: FederatedRoom,
+    event: RoomEvent,
+    json: string,
+    write: Promise<PersistedEvent>,
+  ): void {
+    const list = this.pending.get(room.roomId);
+    if (list === undefined) this.pending.set(room.roomId, [{ room, event, json, write }]);
+    else list.push({ room, event, json, write });
+  }
+
+  /**
+   * Awaits the room's deferred writes, in order, and announces each stored event.
+   * @returns the events whose write failed, with the error.
+   */
+  private async flushPending(roomId: string): Promise<Map<string, unknown>> {
+    const failed = new Map<string, unknown>();
+    const list = this.pending.get(roomId);
+    if (list === undefined) return failed;
+    this.pending.delete(roomId);
+    for (const { room, event, json, write } of list) {
+      try {
+        const persisted = await write;
+        await this.afterAccepted(room, event, json, persisted.streamOrdering);
+      } catch (error) {
+        failed.set(event.eventId, error);
+      }
+    }
+    return failed;
+  }
 
   /**
    * Handles a transaction's PDUs: rooms concurrently, each room's PDUs in order. PDUs of rooms
@@ -106,8 +147,13 @@ export class InboundPdus {
               turn.invalidate();
             }
           }
-          // Every path that did not keep the head in step dropped it.
-          turn.keepHead();
+          const failed = await this.flushPending(roomId);
+          for (const [eventId, error] of failed) {
+            this.options.log.warn({ err: error, eventId }, 'Storing an inbound PDU failed');
+            results[eventId] = { error: 'Internal error handling the event' };
+          }
+          // Every path that did not keep the head in step dropped it (a failed write included).
+          if (failed.size === 0) turn.keepHead();
         }),
       ),
     );
@@ -146,6 +192,8 @@ export class InboundPdus {
     if (received.roomId !== room.roomId) return 'Event is for another room';
     const known = await storage.events.getEvent(received.eventId);
     if (known !== null && !known.outlier) return known.rejectionReason ?? undefined;
+    if (this.pending.get(room.roomId)?.some((write) => write.event.eventId === received.eventId))
+      return undefined;
 
     // Steps 2-3: signatures (drop), content hash (keep the redacted event).
     const integrity = await this.verifyIntegrity(received, rules);
@@ -183,6 +231,18 @@ export class InboundPdus {
       if (!verdict.allowed) return this.persistRejected(event, json, verdict, stateInput);
       const { pdu } = event;
       const isState = typeof pdu.state_key === 'string';
+      if (!isState && known === null) {
+        // A message leaves the state (and the head's snapshot) as it was: its write need not be
+        // awaited before the next PDU, so a transaction's messages commit together.
+        const write = storage.events.persistEvent({ event, json, stateBefore: stateInput });
+        write.catch(() => {});
+        this.deferWrite(room, event, json, write);
+        head.extremities = [
+          { eventId: event.eventId, depth: pdu.depth, reference: eventReference(event, rules) },
+        ];
+        return undefined;
+      }
+      await this.flushPending(room.roomId);
       const persisted = await storage.events.persistEvent({
         event,
         json,
@@ -201,6 +261,7 @@ export class InboundPdus {
     }
 
     // Anything else may move the room's state in ways the head does not follow.
+    await this.flushPending(room.roomId);
     turn.invalidate();
     try {
       return await this.receiveAfterFork(origin, room, event, json, prevIds, neededKeys, fillGaps, turn);
@@ -316,6 +377,7 @@ export class InboundPdus {
     stateBefore: StateSnapshotInput | undefined,
   ): Promise<string> {
     const reason = describeVerdict(verdict);
+    await this.flushPending(event.roomId);
     const stored = await this.options.storage.events.getEvent(event.eventId);
     if (stored === null || (stored.outlier && stateBefore !== undefined)) {
       await this.options.storage.events.persistEvent({
@@ -446,6 +508,10 @@ export class InboundPdus {
     }
     events.sort((a, b) => a.pdu.depth - b.pdu.depth || a.pdu.origin_server_ts - b.pdu.origin_server_ts);
     for (const missingEvent of events) await this.receiveInRoom(origin, room, missingEvent, false, turn);
+    // What comes next reads them from storage.
+    for (const [eventId, error] of await this.flushPending(room.roomId)) {
+      log.warn({ err: error, eventId }, 'Storing a missing event failed');
+    }
   }
 
   /**
