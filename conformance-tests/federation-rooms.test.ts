@@ -4,6 +4,9 @@
  * leaving; PDUs with bad signatures or failing auth refused; a gap filled with
  * get_missing_events; state and events refused to a server with no member in the room.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { expect } from 'chai';
 import { FederationRequestError } from '../federation/federation.js';
 import type { JsonObject, Pdu } from '../protocol/events.js';
@@ -333,5 +336,70 @@ describe('federation: rooms across servers (TLS, test CA)', function () {
     });
     const order = timeline.map((e) => e.event_id).filter((id) => ids.includes(id as string));
     expect(order).to.deep.equal(ids);
+  });
+});
+
+describe('federation: a room across an outage of one server', function () {
+  this.timeout(120_000);
+  let federation: TestFederation;
+  const dataDirs: string[] = [];
+
+  before(async () => {
+    federation = await TestFederation.start(0);
+  });
+  after(async () => {
+    await federation?.stop();
+    await Promise.all(dataDirs.map((dir) => rm(dir, { recursive: true, force: true })));
+  });
+
+  it('B is stopped while A sends 200 messages; restarted, B receives each exactly once, in order', async () => {
+    const dirB = await mkdtemp(path.join(tmpdir(), 'myelin-fed-rooms-b-'));
+    dataDirs.push(dirB);
+    const a = await federation.startServer();
+    let b = await federation.startServer({ dataDir: dirB });
+    const portB = b.federationPort;
+    const alice = await createUser(a.server, 'alice');
+    const bob = await createUser(b.server, 'bob');
+    const created = await call(a.server, alice, 'POST', '/_matrix/client/v3/createRoom', {
+      preset: 'public_chat',
+    });
+    const roomId = created.body.room_id as string;
+    const joined = await call(
+      b.server,
+      bob,
+      'POST',
+      `/_matrix/client/v3/join/${encodeURIComponent(roomId)}?via=${encodeURIComponent(a.serverName)}`,
+      {},
+    );
+    expect(joined.status, JSON.stringify(joined.body)).to.equal(200);
+
+    await b.server.stop();
+    const sent: string[] = [];
+    for (let n = 0; n < 200; n++) sent.push(await send(a, alice, roomId, `while you were away ${n} 💤`));
+
+    b = await federation.startServer({ dataDir: dirB, federationPort: portB });
+    // B contacts A (as it would on its own soon enough): A stops backing off and sends at once.
+    await b.context.federation.client.request({
+      destination: a.serverName,
+      method: 'PUT',
+      path: '/_matrix/federation/v1/send/back-again',
+      body: { origin: b.serverName, origin_server_ts: Date.now(), pdus: [] },
+    });
+    const received = await until(async () => {
+      const events = await b.context.storage.events.roomEventsAfter(roomId, 0, 10_000);
+      const messages = events.filter((event) => event.pdu.type === 'm.room.message');
+      return messages.length >= 200 ? messages : undefined;
+    }, 60_000);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const again = await b.context.storage.events.roomEventsAfter(roomId, 0, 10_000);
+    const ids = again.filter((event) => event.pdu.type === 'm.room.message').map((event) => event.eventId);
+    expect(ids).to.deep.equal(sent);
+    expect(received.map((event) => event.pdu.content.body)).to.deep.equal(
+      sent.map((_, n) => `while you were away ${n} 💤`),
+    );
+    // And bob's sync shows the latest of them.
+    const timeline = await timelineOf(b, bob, roomId);
+    expect(timeline.at(-1)?.event_id).to.equal(sent.at(-1));
+    await b.server.stop();
   });
 });
