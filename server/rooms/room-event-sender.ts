@@ -348,13 +348,15 @@ export class RoomEventSender {
       return;
     }
     // The sends up to the next exclusive task form this round's batch; the rest waits its turn.
+    // A copy: whatever is queued while the batch runs (an exclusive task too) must not join it.
     const boundary = queued.findIndex((item) => 'exclusive' in item);
-    const pending = (boundary < 0 ? queued : queued.slice(0, boundary)) as PendingSend[];
+    const pending = queued.slice(0, boundary < 0 ? queued.length : boundary) as PendingSend[];
     const before = pending.length;
     try {
       await this.runSends(roomId, pending);
     } finally {
-      if (boundary >= 0) queued.splice(0, before, ...pending);
+      // What the batch did not take (or put back for a retry) goes back to the front.
+      queued.splice(0, before, ...pending);
     }
   }
 
