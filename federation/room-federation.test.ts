@@ -241,6 +241,34 @@ describe('Room federation (in process)', () => {
         expect(await b.storage.state.forwardExtremities(roomId)).to.have.length(1);
       });
 
+      it('interleaves local sends with PDUs arriving for the same room; both servers end with every event', async () => {
+        const fromB: string[] = [];
+        for (let n = 0; n < 60; n++)
+          fromB.push((await b.rooms.sender.sendEvent({ roomId, sender: bob, ...text(`b${n}`) })).eventId);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        const pdus = b.sent.filter(([d]) => d.includes('a.test')).map(([, pdu]) => pdu);
+        const fromA: Promise<{ eventId: string }>[] = [];
+        const deliveries: Promise<unknown>[] = [];
+        for (let i = 0; i < pdus.length; i += 10) {
+          deliveries.push(a.inbound.handlePdus('b.test', pdus.slice(i, i + 10)));
+          for (let k = 0; k < 5; k++)
+            fromA.push(a.rooms.sender.sendEvent({ roomId, sender: alice, ...text(`a${i + k}`) }));
+        }
+        const results = await Promise.all(deliveries);
+        for (const result of results)
+          for (const value of Object.values(result as object)) expect(value).to.deep.equal({});
+        const aIds = (await Promise.all(fromA)).map((sent) => sent.eventId);
+        await fed.deliver('a.test');
+        for (const server of [a, b]) {
+          const ids = new Set((await timeline(server, roomId)).map((e) => e.eventId));
+          for (const id of [...fromB, ...aIds])
+            expect(ids.has(id), `${server.name} lacks ${id}`).to.equal(true);
+        }
+        const stateA = await a.storage.state.currentState(roomId);
+        const stateB = await b.storage.state.currentState(roomId);
+        expect([...stateB].sort()).to.deep.equal([...stateA].sort());
+      });
+
       it('applies a redaction received from the sender of the redacted event', async () => {
         const sent = await b.rooms.sender.sendEvent({ roomId, sender: bob, ...text('regret') });
         await fed.deliver('b.test');
