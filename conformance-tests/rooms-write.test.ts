@@ -178,12 +178,12 @@ describe('Room writes (client-server "Rooms": creation, membership, events, reda
       expect(after.rooms.join).to.not.have.property(roomId);
     });
 
-    it('refuses invites of users of other servers and malformed user IDs', async () => {
+    it("answers 502 when the invitee's server cannot be reached, and refuses malformed user IDs", async () => {
       const roomId = await createRoom(alice);
       const remote = await call(hs, alice, 'POST', `${room(roomId)}/invite`, {
         user_id: '@x:remote.example',
       });
-      expect(remote.status).to.equal(403);
+      expect(remote.status).to.equal(502);
       const bad = await call(hs, alice, 'POST', `${room(roomId)}/invite`, { user_id: 'bob' });
       expect(bad.status).to.equal(400);
       expect(bad.body.errcode).to.equal('M_INVALID_PARAM');

@@ -11,6 +11,7 @@ export type ProtocolErrorCode =
   | 'BAD_SIGNATURE'
   | 'MISSING_SIGNATURE'
   | 'BAD_KEY'
+  | 'BAD_AUTHORIZATION' // a malformed X-Matrix Authorization header
   | 'UNSUPPORTED_ROOM_VERSION'
   | 'MISSING_EVENT'; // a lookup the algorithm needs returned nothing
 

@@ -31,11 +31,17 @@ Commands:
       Start the homeserver. Without --config, uses ./${DEFAULT_CONFIG_PATH},
       generating a development config (SQLite under ./data) on first start.
   generate-config --server-name NAME --data-dir DIR [--port N] [--open-registration] [--public-baseurl URL]
-      Print a complete, commented YAML config to stdout.
+                  [--federation-port N --tls-cert FILE --tls-key FILE] [--ca-file FILE] [--resolve NAME=HOST:PORT]...
+      Print a complete, commented YAML config to stdout. --federation-port adds a TLS listener
+      for the federation API; --ca-file trusts extra CAs for outbound federation; --resolve
+      (repeatable) connects to HOST:PORT for server NAME instead of resolving it.
   register-user --config FILE --user NAME --password PW [--admin]
       Create an account directly in the configured database (reserved names allowed).
   create-registration-token --config FILE [--token T] [--uses N] [--expires-in-hours H]
       Create a token for registration mode 'token'; prints it.
+  rotate-signing-key --config FILE
+      Replace the signing key with a new one; the old key stays published as an old
+      verify key so that what it signed still verifies. Restart the server afterwards.
   help
       Show this text.
 
@@ -54,6 +60,8 @@ export async function main(argv: string[]): Promise<number> {
         return await registerUser(rest);
       case 'create-registration-token':
         return await createRegistrationToken(rest);
+      case 'rotate-signing-key':
+        return await rotateSigningKeyCommand(rest);
       case 'help':
       case '--help':
       case '-h':
@@ -164,18 +172,34 @@ function generateConfig(args: string[]): number {
     port: { type: 'string' },
     'open-registration': { type: 'boolean' },
     'public-baseurl': { type: 'string' },
+    'federation-port': { type: 'string' },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
+    'ca-file': { type: 'string' },
+    resolve: { type: 'string', multiple: true },
   });
   const serverName = values['server-name'];
   const dataDir = values['data-dir'];
   if (typeof serverName !== 'string' || typeof dataDir !== 'string') {
     throw new UsageError('generate-config needs --server-name and --data-dir.');
   }
-  let port: number | undefined;
-  if (typeof values.port === 'string') {
-    port = Number(values.port);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) {
-      throw new UsageError(`--port must be an integer from 0 to 65535, not '${values.port}'.`);
+  const port = optionalPort(values.port, '--port');
+  const federationPort = optionalPort(values['federation-port'], '--federation-port');
+  const tlsCert = values['tls-cert'];
+  const tlsKey = values['tls-key'];
+  if ((typeof tlsCert === 'string') !== (typeof tlsKey === 'string')) {
+    throw new UsageError('--tls-cert and --tls-key go together.');
+  }
+  if (typeof tlsCert === 'string' && federationPort === undefined) {
+    throw new UsageError('--tls-cert and --tls-key need --federation-port.');
+  }
+  const resolverOverrides: Record<string, string> = {};
+  for (const entry of (values.resolve as string[] | undefined) ?? []) {
+    const equals = entry.indexOf('=');
+    if (equals < 1 || equals === entry.length - 1) {
+      throw new UsageError(`--resolve takes NAME=HOST:PORT, not '${entry}'.`);
     }
+    resolverOverrides[entry.slice(0, equals)] = entry.slice(equals + 1);
   }
   const config = configForNewServer({
     serverName,
@@ -183,8 +207,38 @@ function generateConfig(args: string[]): number {
     port,
     openRegistration: values['open-registration'] === true,
     publicBaseUrl: typeof values['public-baseurl'] === 'string' ? values['public-baseurl'] : undefined,
+    federation: {
+      ...(federationPort !== undefined ? { port: federationPort } : {}),
+      ...(typeof tlsCert === 'string' && typeof tlsKey === 'string'
+        ? { tlsCertFile: path.resolve(tlsCert), tlsKeyFile: path.resolve(tlsKey) }
+        : {}),
+      ...(typeof values['ca-file'] === 'string' ? { caFile: path.resolve(values['ca-file']) } : {}),
+      resolverOverrides,
+    },
   });
   process.stdout.write(renderConfigYaml(config, `Myelin homeserver config for ${serverName}.`));
+  return 0;
+}
+
+function optionalPort(value: unknown, flag: string): number | undefined {
+  if (typeof value !== 'string') return undefined;
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new UsageError(`${flag} must be an integer from 0 to 65535, not '${value}'.`);
+  }
+  return port;
+}
+
+async function rotateSigningKeyCommand(args: string[]): Promise<number> {
+  const values = parse(args, { config: { type: 'string' } });
+  if (typeof values.config !== 'string') throw new UsageError('rotate-signing-key needs --config.');
+  const config = loadConfigFile(path.resolve(values.config));
+  const { rotateSigningKey } = await import('../federation/rotate-signing-key.js');
+  const rotated = await rotateSigningKey(config);
+  process.stdout.write(`${rotated.newKeyId}\n`);
+  process.stderr.write(
+    `myelin: signing key ${rotated.oldKeyId} replaced by ${rotated.newKeyId}; the old key is kept in ${rotated.oldKeysFile}. Restart the server to use the new key.\n`,
+  );
   return 0;
 }
 

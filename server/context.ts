@@ -4,6 +4,8 @@
  * services here (rooms, sync, media...).
  */
 import type { Logger } from 'pino';
+import type { Federation } from '../federation/federation.js';
+import type { RoomFederation } from '../federation/room-federation.js';
 import type { SigningKey } from '../protocol/signing.js';
 import type { Storage } from '../storage/storage.js';
 import type { JwtLoginVerifier } from './accounts/jwt-login.js';
@@ -108,6 +110,10 @@ export interface HomeserverContext {
   readonly search: SearchService;
   /** Operator retention: moves old history to cold storage on a schedule (retention/retention-service.ts). */
   readonly retention: RetentionService;
+  /** Server-Server API: signed client, key ring, outbound queue, inbound transactions and EDUs (federation/federation.ts). */
+  readonly federation: Federation;
+  /** Rooms over federation: inbound PDUs, join/leave/invite handshakes, reads for peers (federation/room-federation.ts). */
+  readonly roomFederation: RoomFederation;
   /** Aborted when the server begins to stop. */
   readonly shutdownSignal: AbortSignal;
   /** The OpenAPI document of every route this server declares (built on first use). */

@@ -151,6 +151,11 @@ export class MatrixError extends Error {
   }
 }
 
+/** A known errcode (e.g. one a remote server answered with), so it can be passed on. */
+export function isErrcode(text: unknown): text is Errcode {
+  return typeof text === 'string' && Object.hasOwn(STATUS_BY_ERRCODE, text);
+}
+
 export function isMatrixError(e: unknown): e is MatrixError {
   return e instanceof MatrixError;
 }
@@ -199,6 +204,7 @@ const ERRCODE_BY_PROTOCOL_CODE: Record<ProtocolErrorCode, Errcode> = {
   BAD_SIGNATURE: 'M_INVALID_PARAM',
   MISSING_SIGNATURE: 'M_INVALID_PARAM',
   BAD_KEY: 'M_INVALID_PARAM',
+  BAD_AUTHORIZATION: 'M_UNAUTHORIZED',
   UNSUPPORTED_ROOM_VERSION: 'M_UNSUPPORTED_ROOM_VERSION',
   MISSING_EVENT: 'M_NOT_FOUND',
 };

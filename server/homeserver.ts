@@ -6,9 +6,14 @@
 import { setMaxListeners } from 'node:events';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { createFederation } from '../federation/compose.js';
+import { oldSigningKeysPath, readOldSigningKeys } from '../federation/old-signing-keys.js';
+import { createRoomFederation, type RoomFederation } from '../federation/room-federation.js';
+import type { OldVerifyKey } from '../protocol/server-keys.js';
 import {
   formatSigningKeyFile,
   generateSigningKey,
@@ -40,7 +45,7 @@ import { createDeviceKeysService } from './e2e/device-keys.js';
 import { KeyBackupService } from './e2e/key-backup.js';
 import { ToDeviceService } from './e2e/to-device.js';
 import { createHttpApp, createRouteDispatcher } from './http/app.js';
-import { type Authenticator, authenticatorWithoutAccounts } from './http/auth.js';
+import type { Authenticator } from './http/auth.js';
 import { createRateLimiter } from './http/rate-limit.js';
 import type { Resource, Route } from './http/route.js';
 import { createRequestValidation } from './http/validation.js';
@@ -111,11 +116,22 @@ export async function createHomeserver(
     registrationSharedSecret: await loadOrCreateRegistrationSharedSecret(config, log),
   };
   const mediaParts = await prepareMedia(config, log);
+  const federationFiles = await loadFederationFiles(config);
   const storage = await openStorage(config);
   let searchIndex: SearchIndex | undefined;
   try {
     searchIndex = await openSearchIndex(config, storage);
-    return assemble(config, options, log, signingKey, storage, searchIndex, accountKeys, mediaParts);
+    return assemble(
+      config,
+      options,
+      log,
+      signingKey,
+      storage,
+      searchIndex,
+      accountKeys,
+      mediaParts,
+      federationFiles,
+    );
   } catch (error) {
     if (searchIndex !== undefined && searchIndex !== storage.search) await searchIndex.close();
     await storage.close();
@@ -136,6 +152,7 @@ function assemble(
     registrationSharedSecret: string;
   },
   mediaParts: { blobs: BlobStore; transcoder: Transcoder },
+  federationFiles: FederationFiles,
 ): Homeserver {
   const routes = options.routes ?? allRoutes;
   const shutdown = new AbortController();
@@ -222,6 +239,35 @@ function assemble(
     log,
   });
   const urlPreviews = new UrlPreviewService({ config, media, log });
+  let roomFederation: RoomFederation | undefined;
+  const federation = createFederation({
+    config,
+    storage,
+    signingKey,
+    oldKeys: federationFiles.oldKeys,
+    extraCa: federationFiles.extraCa,
+    log,
+    typing,
+    receipts,
+    presence,
+    inbound: (built) => {
+      roomFederation = createRoomFederation({
+        federation: built,
+        storage,
+        sender: rooms.sender,
+        serverName: config.server_name,
+        signingKey,
+        log,
+        onMembershipChanged: (roomId, userId) => {
+          sync.membershipChanged(roomId, userId);
+          slidingSync.membershipChanged(roomId, userId);
+          notifier.notifyUsers([userId], 'invites');
+          notifier.notifyRooms([roomId], 'events');
+        },
+      });
+      return roomFederation.inbound;
+    },
+  });
   const context: HomeserverContext = {
     config,
     log,
@@ -275,6 +321,8 @@ function assemble(
     media,
     urlPreviews,
     search: new SearchService(() => context, searchIndexer, searchIndex),
+    federation,
+    roomFederation: roomFederation!,
     shutdownSignal: shutdown.signal,
     openApiDocument: () => {
       openApi ??= buildOpenApiDocument(
@@ -287,8 +335,7 @@ function assemble(
   const pipeline = {
     context,
     authenticator:
-      options.authenticator ??
-      createAccountsAuthenticator(sessions, authenticatorWithoutAccounts.authenticateServer),
+      options.authenticator ?? createAccountsAuthenticator(sessions, federation.authenticateServer),
     rateLimiter,
     validation: createRequestValidation(),
     maxRequestBodyBytes: config.limits.max_request_body_bytes,
@@ -323,7 +370,12 @@ function assemble(
     });
     webSockets.push(webSocket);
     for (const _address of listener.bind_addresses) {
-      const server = createServer(app.callback());
+      const server = listener.tls.cert_file
+        ? createTlsServer(
+            { cert: federationFiles.tls.get(listener)!.cert, key: federationFiles.tls.get(listener)!.key },
+            app.callback(),
+          )
+        : createServer(app.callback());
       server.on('upgrade', webSocket.handleUpgrade);
       servers.push(server);
     }
@@ -344,6 +396,7 @@ function assemble(
       // Events stored while the server was down (or before the index existed) become searchable.
       searchIndexer.catchUp().catch((error: unknown) => log.warn({ err: error }, 'Search indexing failed'));
       retention.start();
+      await federation.start();
       const ports: number[] = [];
       let index = 0;
       for (const listener of config.listeners) {
@@ -364,6 +417,7 @@ function assemble(
           ...webSockets.map((webSocket) => webSocket.close(deadline)),
           ...servers.filter((server) => server.listening).map((server) => drain(server, deadline)),
         ]);
+        await federation.stop();
         await presence.stop();
         typing.close();
         await rooms.close();
@@ -406,6 +460,29 @@ async function prepareMedia(
   const blobs = new BlobStore(config.media.store_path, key, encryption.enabled);
   await blobs.init();
   return { blobs, transcoder: await createTranscoder(log) };
+}
+
+interface FederationFiles {
+  readonly oldKeys: OldVerifyKey[];
+  readonly extraCa: string | undefined;
+  /** Each TLS listener's certificate chain and key (PEM). */
+  readonly tls: Map<ListenerConfig, { cert: string; key: string }>;
+}
+
+/** Old signing keys, the extra CA bundle and listener certificates, read once at start-up. */
+async function loadFederationFiles(config: MyelinConfig): Promise<FederationFiles> {
+  const tls = new Map<ListenerConfig, { cert: string; key: string }>();
+  for (const listener of config.listeners) {
+    const { cert_file: certFile, key_file: keyFile } = listener.tls;
+    if (!certFile && !keyFile) continue;
+    if (!certFile || !keyFile) throw new Error('A TLS listener needs both tls.cert_file and tls.key_file.');
+    tls.set(listener, { cert: await readFile(certFile, 'utf8'), key: await readFile(keyFile, 'utf8') });
+  }
+  return {
+    oldKeys: await readOldSigningKeys(oldSigningKeysPath(config)),
+    extraCa: config.federation.ca_file ? await readFile(config.federation.ca_file, 'utf8') : undefined,
+    tls,
+  };
 }
 
 /** The configured database, migrated; also used by CLI commands that work on it directly. */

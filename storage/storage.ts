@@ -5,6 +5,7 @@ import type { ContentReportStore } from './content-report-store.js';
 import type { DeviceStore, DeviceWriter } from './device-store.js';
 import type { E2eKeyStore } from './e2e-key-store.js';
 import type { EventStore, EventWriter } from './event-store.js';
+import type { FederationStore } from './federation-store.js';
 import type { FilterStore } from './filter-store.js';
 import type { KeyBackupStore } from './key-backup-store.js';
 import type { LoginTokenStore } from './login-token-store.js';
@@ -74,6 +75,8 @@ export interface Storage {
   /** Push rules, pushers, notifications and read marks (issue #8). */
   readonly push: PushStore;
   readonly contentReports: ContentReportStore;
+  /** Federation transport: remote keys, the outbound queue, inbound transaction IDs. */
+  readonly federation: FederationStore;
 
   /**
    * Groups writes of several stores into one atomic transaction. `queueWrites`

@@ -21,7 +21,7 @@ export interface TestHomeserverOptions {
   readonly extraRoutes?: readonly Route[];
   readonly authenticator?: HomeserverOptions['authenticator'];
   readonly shutdownTimeoutMs?: number;
-  /** Boot over this existing data folder instead of a fresh one (restart tests). */
+  /** Use this data folder (a restart of an earlier server); the caller owns it and removes it. */
   readonly dataDir?: string;
 }
 
@@ -34,9 +34,11 @@ export class TestHomeserver {
     readonly port: number,
     /** Every JSON log line the server wrote, in order. */
     readonly logLines: string[],
+    private readonly ownsDataDir: boolean,
   ) {}
 
   static async start(options: TestHomeserverOptions = {}): Promise<TestHomeserver> {
+    const ownsDataDir = options.dataDir === undefined;
     const dataDir = options.dataDir ?? (await mkdtemp(path.join(tmpdir(), 'myelin-test-')));
     const logLines: string[] = [];
     try {
@@ -61,9 +63,9 @@ export class TestHomeserver {
       });
       // defaultConfig derived public_baseurl from port 0; point it at the port the listener really got.
       config.public_baseurl = `http://127.0.0.1:${ports[0]}/`;
-      return new TestHomeserver(homeserver, dataDir, ports[0]!, logLines);
+      return new TestHomeserver(homeserver, dataDir, ports[0]!, logLines, ownsDataDir);
     } catch (error) {
-      if (options.dataDir === undefined) await rm(dataDir, { recursive: true, force: true });
+      if (ownsDataDir) await rm(dataDir, { recursive: true, force: true });
       throw error;
     }
   }
@@ -102,7 +104,7 @@ export class TestHomeserver {
     try {
       await this.homeserver.stop();
     } finally {
-      await rm(this.dataDir, { recursive: true, force: true });
+      if (this.ownsDataDir) await rm(this.dataDir, { recursive: true, force: true });
     }
   }
 }

@@ -13,6 +13,14 @@ export interface GenerateConfigOptions {
   port?: number;
   openRegistration?: boolean;
   publicBaseUrl?: string;
+  /** A TLS federation listener, extra CAs and resolver overrides (generate-config flags). */
+  federation?: {
+    port?: number;
+    tlsCertFile?: string;
+    tlsKeyFile?: string;
+    caFile?: string;
+    resolverOverrides?: Record<string, string>;
+  };
 }
 
 /** A complete config for a new server; paths are made absolute so the server can start from any folder. */
@@ -35,7 +43,28 @@ export function configForNewServer(options: GenerateConfigOptions): MyelinConfig
       shared_secret_path: path.join(dataDir, 'registration_shared_secret'),
     },
     sessions: { secret_path: path.join(dataDir, 'session.key') },
+    federation: {
+      ca_file: options.federation?.caFile ?? '',
+      resolver_overrides: options.federation?.resolverOverrides ?? {},
+    },
   }) as MyelinConfig;
+  const federationPort = options.federation?.port;
+  if (federationPort !== undefined) {
+    // The federation API moves to its own (TLS) listener.
+    const client = config.listeners[0]!;
+    client.resources = client.resources.filter((resource) => resource !== 'federation');
+    config.listeners.push(
+      withDefaults(ConfigSchema.properties.listeners.items, {
+        port: federationPort,
+        bind_addresses: ['0.0.0.0'],
+        resources: ['federation'],
+        tls: {
+          cert_file: options.federation?.tlsCertFile ?? '',
+          key_file: options.federation?.tlsKeyFile ?? '',
+        },
+      }) as MyelinConfig['listeners'][number],
+    );
+  }
   return config;
 }
 

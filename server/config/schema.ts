@@ -48,6 +48,21 @@ const Listener = Type.Object(
       default: ['client', 'federation', 'media', 'docs', 'health', 'metrics'],
       description: 'APIs served on this listener.',
     }),
+    tls: Type.Object(
+      {
+        cert_file: Type.String({
+          default: '',
+          description:
+            'PEM certificate chain; with key_file, this listener speaks HTTPS (federation: port 8448).',
+        }),
+        key_file: Type.String({ default: '', description: 'PEM private key of cert_file.' }),
+      },
+      {
+        description: 'TLS for this listener; both empty means plain HTTP (behind a TLS-terminating proxy).',
+        additionalProperties: false,
+        default: {},
+      },
+    ),
   },
   { additionalProperties: false },
 );
@@ -450,7 +465,49 @@ export const ConfigSchema = Type.Object(
       domain_denylist: Type.Array(Type.String(), { default: [], description: 'Never federate with these.' }),
       trusted_key_servers: Type.Array(Type.String(), {
         default: ['matrix.org'],
-        description: 'Notary servers asked for other servers signing keys.',
+        description:
+          "Notary servers asked for other servers' signing keys when a server cannot be asked itself (their own keys are fetched from them directly).",
+      }),
+      ca_file: Type.String({
+        default: '',
+        description:
+          'PEM file of extra certificate authorities trusted for outbound federation TLS, besides the system roots (private deployments, tests).',
+      }),
+      resolver_overrides: Type.Record(Type.String(), Type.String(), {
+        default: {},
+        description:
+          'Server name -> host:port to connect to instead of resolving it (private deployments, tests); TLS is still checked, against the server name.',
+      }),
+      request_timeout_ms: Type.Integer({
+        minimum: 1000,
+        default: 60_000,
+        description: 'Longest an outbound federation request may take, connection included.',
+      }),
+      max_response_bytes: Type.Integer({
+        minimum: 65_536,
+        default: 67_108_864,
+        description: 'Largest outbound federation response body accepted.',
+      }),
+      key_validity_period_ms: Type.Integer({
+        minimum: 3_600_000,
+        default: 86_400_000,
+        description: "How far ahead this server's published keys are declared valid (valid_until_ts).",
+      }),
+      old_signing_keys_path: Type.String({
+        default: '',
+        description:
+          'JSON file of keys this server signed with before (written by `myelin rotate-signing-key`), published as old_verify_keys; empty means SIGNING_KEY_PATH.old.json.',
+      }),
+      retry_min_backoff_ms: Type.Integer({
+        minimum: 10,
+        default: 5_000,
+        description:
+          'First wait before retrying a destination that failed; doubled (with jitter) at each failure.',
+      }),
+      retry_max_backoff_ms: Type.Integer({
+        minimum: 10,
+        default: 3_600_000,
+        description: 'Longest wait between retries of a destination that is down.',
       }),
     }),
     search: Section('Server-side search (/search) and its index.', {

@@ -6,6 +6,8 @@
  */
 import type { Middleware } from 'koa';
 import type { Logger } from 'pino';
+import { matrixErrorFromFederation } from '../../federation/errors.js';
+import { FederationRequestError } from '../../federation/federation.js';
 import { isProtocolError } from '../../protocol/errors.js';
 import { isMatrixError, MatrixError, matrixErrorFromProtocolError } from '../errors.js';
 import { RequestAbortedError } from './request-body.js';
@@ -36,6 +38,10 @@ export function errorResponses(): Middleware<RequestState> {
 export function matrixErrorFor(thrown: unknown, log: Logger): MatrixError {
   if (isMatrixError(thrown)) return thrown;
   if (isProtocolError(thrown)) return matrixErrorFromProtocolError(thrown);
+  if (thrown instanceof FederationRequestError) {
+    log.info({ err: thrown }, 'A federation request failed');
+    return matrixErrorFromFederation(thrown);
+  }
   log.error({ err: thrown }, 'Unhandled error while serving a request');
   return MatrixError.internal();
 }

@@ -73,11 +73,12 @@ export function compileRoute(route: Route, deps: PipelineDependencies): RouteRun
   const validators = deps.validation.compile(route);
   const hasBody = route.request?.body !== undefined;
   const allowEmptyBody = route.request?.allowEmptyBody ?? false;
+  const bodyLimit = route.request?.maxBodyBytes ?? deps.maxRequestBodyBytes;
 
   return async (incoming, rawParams) => {
     const params = decodePathParams(rawParams);
     const query: Record<string, unknown> = { ...incoming.query };
-    const rawBody = hasBody ? await incoming.readBody(deps.maxRequestBodyBytes) : undefined;
+    const rawBody = hasBody ? await incoming.readBody(bodyLimit) : undefined;
 
     // A failed authentication still draws from the caller's bucket, so guessing tokens is rate limited too.
     const authentication = await authenticate(route, incoming, query, rawBody, deps.authenticator).then(

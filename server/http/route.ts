@@ -118,6 +118,8 @@ export interface RouteDefinition<
      * with `bodyStream()` (uploads of any size), after authentication.
      */
     readonly streamBody?: { readonly contentType: string; readonly description: string };
+    /** Largest body accepted, when this route needs more (or less) than limits.max_request_body_bytes. */
+    readonly maxBodyBytes?: number;
   };
   readonly responses: R;
   /** Left out of the OpenAPI document (static assets). */

@@ -377,4 +377,28 @@ describe('RoomEventSender', () => {
     await rejectionOf(h.services.sender.sendEvent({ roomId, sender: bob, ...message('x') }));
     expect(heard).to.deep.equal([]);
   });
+
+  it('runs exclusive work between sends of the room, in arrival order, and reloads the head after it', async () => {
+    const { roomId } = await h.services.createRoom(alice, { preset: 'public_chat' });
+    const order: string[] = [];
+    const before = h.services.sender
+      .sendEvent({ roomId, sender: alice, ...message('before') })
+      .then(() => order.push('before'));
+    const exclusive = h.services.sender.runExclusive(roomId, async (turn) => {
+      order.push('exclusive');
+      const head = await turn.head();
+      // Everything queued before the work has committed: the head stands on it.
+      const latest = (await timeline(h, roomId)).at(-1)!;
+      expect(head!.extremities.map((e) => e.eventId)).to.deep.equal([latest.eventId]);
+      return 'done';
+    });
+    const after = h.services.sender
+      .sendEvent({ roomId, sender: alice, ...message('after') })
+      .then(() => order.push('after'));
+    expect(await exclusive).to.equal('done');
+    await Promise.all([before, after]);
+    expect(order).to.deep.equal(['before', 'exclusive', 'after']);
+    const bodies = (await timeline(h, roomId)).slice(-2).map((e) => e.pdu.content.body);
+    expect(bodies).to.deep.equal(['before', 'after']);
+  });
 });

@@ -92,6 +92,21 @@ export interface RoomEventSenderOptions {
   readonly onListenerError?: (error: unknown, persisted: PersistedRoomEvent) => void;
 }
 
+/** What work run in a room's turn (runExclusive) may do with the send path's cached head. */
+export interface ExclusiveRoom {
+  /** The cached head (loaded if need be); null when the room is unknown here. */
+  head(): Promise<RoomHead | null>;
+  /** The work changed the room in a way it did not apply to the head: drop it now. */
+  invalidate(): void;
+  /** The work kept the head exactly in step with what it wrote: keep it afterwards. */
+  keepHead(): void;
+}
+
+/** Work that must not interleave with the room's sends (events persisted by federation). */
+interface ExclusiveTask {
+  readonly exclusive: () => Promise<void>;
+}
+
 interface PendingSend {
   readonly request: SendEventRequest;
   readonly scopedTxnId: string | undefined;
@@ -121,7 +136,7 @@ export class RoomEventSender {
   private readonly now: () => number;
   private readonly maxBatchSize: number;
   private readonly heads: LazyLruCache<string, RoomHead>;
-  private readonly queue: KeyedBatchQueue<PendingSend>;
+  private readonly queue: KeyedBatchQueue<PendingSend | ExclusiveTask>;
   private readonly listeners = new Set<EventPersistedListener>();
   private readonly txnsInFlight = new Map<string, Promise<SentEvent>>();
   private lastCreateTs = 0;
@@ -137,7 +152,7 @@ export class RoomEventSender {
     this.queue = new KeyedBatchQueue(
       (roomId, pending) => this.runBatch(roomId, pending),
       (error, _roomId, dropped) => {
-        for (const pending of dropped) pending.reject(error);
+        for (const pending of dropped) if ('reject' in pending) pending.reject(error);
       },
     );
   }
@@ -234,6 +249,46 @@ export class RoomEventSender {
     return { roomId, events: sent };
   }
 
+  /**
+   * Runs `work` in the room's queue, between two batches of sends, so that whatever it
+   * writes to the room (events received over federation) never interleaves with a local
+   * send. The room's cached head is dropped afterwards (the next send reads it afresh)
+   * unless the work kept it up to date and says so with `keepHead()`.
+   */
+  runExclusive<T>(roomId: string, work: (room: ExclusiveRoom) => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push(roomId, {
+        exclusive: async () => {
+          let keep = false;
+          const room: ExclusiveRoom = {
+            head: () => this.roomHead(roomId),
+            invalidate: () => {
+              this.heads.delete(roomId);
+            },
+            keepHead: () => {
+              keep = true;
+            },
+          };
+          try {
+            resolve(await work(room));
+          } catch (error) {
+            reject(error);
+          } finally {
+            if (!keep) this.heads.delete(roomId);
+          }
+        },
+      });
+    });
+  }
+
+  /**
+   * Tells the listeners (notifier, sync, directory, federation...) of an event persisted
+   * outside this sender (received over federation), as if the sender had stored it.
+   */
+  announcePersisted(persisted: PersistedRoomEvent): void {
+    this.announce(persisted);
+  }
+
   /** Forgets what is cached about a room (after something else wrote its events, e.g. federation). */
   invalidateRoom(roomId: string): void {
     this.heads.delete(roomId);
@@ -300,7 +355,27 @@ export class RoomEventSender {
     return pending.splice(0, count);
   }
 
-  private async runBatch(roomId: string, pending: PendingSend[]): Promise<void> {
+  private async runBatch(roomId: string, queued: (PendingSend | ExclusiveTask)[]): Promise<void> {
+    const first = queued[0]!;
+    if ('exclusive' in first) {
+      queued.shift();
+      await first.exclusive();
+      return;
+    }
+    // The sends up to the next exclusive task form this round's batch; the rest waits its turn.
+    // A copy: whatever is queued while the batch runs (an exclusive task too) must not join it.
+    const boundary = queued.findIndex((item) => 'exclusive' in item);
+    const pending = queued.slice(0, boundary < 0 ? queued.length : boundary) as PendingSend[];
+    const before = pending.length;
+    try {
+      await this.runSends(roomId, pending);
+    } finally {
+      // What the batch did not take (or put back for a retry) goes back to the front.
+      queued.splice(0, before, ...pending);
+    }
+  }
+
+  private async runSends(roomId: string, pending: PendingSend[]): Promise<void> {
     let head: RoomHead | null;
     try {
       head = await this.roomHead(roomId);

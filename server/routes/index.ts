@@ -12,6 +12,9 @@ import { capabilitiesRoutes } from './capabilities.js';
 import { deviceRoutes } from './devices.js';
 import { directoryRoutes } from './directory.js';
 import { docsRoutes } from './docs.js';
+import { federationKeyRoutes } from './federation-keys.js';
+import { federationRoomRoutes } from './federation-rooms.js';
+import { federationTransactionRoutes } from './federation-transactions.js';
 import { filterRoutes } from './filters.js';
 import { healthRoutes } from './health.js';
 import { keysRoutes } from './keys.js';
@@ -96,4 +99,7 @@ export const allRoutes: readonly Route[] = [
   ...searchRoutes,
   ...pushRuleRoutes,
   ...pusherRoutes,
+  ...federationKeyRoutes,
+  ...federationTransactionRoutes,
+  ...federationRoomRoutes,
 ];

@@ -4,17 +4,23 @@
  *   GET    /_matrix/client/v3/profile/{userId}/{keyName}
  *   PUT    /_matrix/client/v3/profile/{userId}/{keyName}
  *   DELETE /_matrix/client/v3/profile/{userId}/{keyName}
- * keyName is displayname, avatar_url, m.tz or a custom field (v1.16). Any
+ * keyName is displayname, avatar_url, m.tz or a custom field (v1.16). Profiles of users
+ * of other servers are asked of their server (federation query/profile). Any
  * profile may be read (the spec's minimum is users visible through rooms;
  * it allows more); only its owner may change it.
  */
 import { Type } from '@sinclair/typebox';
 import type { JsonValue } from '../../protocol/events.js';
+import { isValidUserId } from '../../protocol/identifiers.js';
 import { checkProfileKey } from '../accounts/profile-service.js';
 import { MatrixError } from '../errors.js';
 import { defineRoute, MatrixErrorBody, reply } from '../http/route.js';
 
 const PROFILE_PATH = '/_matrix/client/v3/profile/{userId}';
+
+function isRemoteUser(userId: string, serverName: string): boolean {
+  return isValidUserId(userId, { historical: true }) && !userId.endsWith(`:${serverName}`);
+}
 
 const UserIdParams = Type.Object({
   userId: Type.String({ description: 'The user whose profile to use.' }),
@@ -58,7 +64,11 @@ export const getProfile = defineRoute({
   request: { params: UserIdParams },
   responses: { 200: ProfileBody, 400: MatrixErrorBody, 404: MatrixErrorBody, 429: MatrixErrorBody },
   async handler(req, hs) {
-    return reply(200, await hs.profiles.getProfile(req.params.userId));
+    const { userId } = req.params;
+    // A user of another server: asked of their server (server-server query/profile).
+    if (isRemoteUser(userId, hs.config.server_name))
+      return reply(200, await hs.roomFederation.remoteProfile(userId));
+    return reply(200, await hs.profiles.getProfile(userId));
   },
 });
 
@@ -75,6 +85,11 @@ export const getProfileField = defineRoute({
   responses: { 200: FieldBody, 400: MatrixErrorBody, 404: MatrixErrorBody, 429: MatrixErrorBody },
   async handler(req, hs) {
     const { userId, keyName } = req.params;
+    if (isRemoteUser(userId, hs.config.server_name)) {
+      const remote = await hs.roomFederation.remoteProfile(userId, keyName);
+      if (remote[keyName] === undefined) throw MatrixError.notFound(`${userId} has no ${keyName}`);
+      return reply(200, { [keyName]: remote[keyName] });
+    }
     return reply(200, { [keyName]: await hs.profiles.getField(userId, keyName) });
   },
 });

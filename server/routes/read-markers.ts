@@ -62,7 +62,11 @@ export const setReadMarker = defineRoute({
       if (eventId !== undefined) markers.push({ receiptType, eventId });
     }
     for (const marker of markers) await checkReceiptTarget(hs, userId, roomId, marker.eventId);
-    for (const marker of markers) await hs.receipts.setReceipt({ roomId, userId, ...marker });
+    for (const marker of markers) {
+      await hs.receipts.setReceipt({ roomId, userId, ...marker });
+      if (marker.receiptType === 'm.read')
+        hs.federation.announce.readReceipt(roomId, userId, marker.eventId, null);
+    }
     return reply(200, {});
   },
 });

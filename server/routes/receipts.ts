@@ -11,7 +11,7 @@ import { isValidEventId, isValidRoomId } from '../../protocol/identifiers.js';
 import type { HomeserverContext } from '../context.js';
 import { MatrixError } from '../errors.js';
 import { defineRoute, MatrixErrorBody, reply } from '../http/route.js';
-import { CLIENT_RECEIPT_TYPES, FULLY_READ } from '../rooms/receipts.js';
+import { CLIENT_RECEIPT_TYPES, FULLY_READ, RECEIPT_READ } from '../rooms/receipts.js';
 
 const MAIN_THREAD = 'main';
 
@@ -118,6 +118,7 @@ export const postReceipt = defineRoute({
       if (mismatch) throw MatrixError.invalidParam('The event is not in the thread given by thread_id');
     }
     await hs.receipts.setReceipt({ roomId, userId, receiptType, eventId, threadId });
+    if (receiptType === RECEIPT_READ) hs.federation.announce.readReceipt(roomId, userId, eventId, threadId);
     return reply(200, {});
   },
 });

@@ -7,11 +7,14 @@
  *   POST /_matrix/client/v3/rooms/{roomId}/kick      POST /_matrix/client/v3/rooms/{roomId}/ban
  *   POST /_matrix/client/v3/rooms/{roomId}/unban
  * Each change is an m.room.member event whose fate the auth rules decide (403 M_FORBIDDEN
- * with their reason). Rooms this server is not in, and users of other servers, need
- * federation (issue #7): joining such a room answers 404 M_NOT_FOUND as Synapse does when
- * it knows no server to ask; inviting a remote user answers 403 M_FORBIDDEN.
+ * with their reason). Rooms this server is not in are joined over federation (make_join and
+ * send_join on a resident server: `via`/`server_name`, the alias's servers, the inviter's
+ * server); an invite to such a room is declined through the inviting server (make_leave,
+ * send_leave); users of other servers are invited through their server (invite v2).
+ * Knocks on rooms this server is not in go through a resident server (make_knock, send_knock).
  */
 import { Type } from '@sinclair/typebox';
+import type { JsonObject } from '../../protocol/events.js';
 import { isValidRoomAlias, isValidRoomId, isValidUserId } from '../../protocol/identifiers.js';
 import type { HomeserverContext } from '../context.js';
 import { MatrixError } from '../errors.js';
@@ -89,45 +92,76 @@ function checkedUserId(userId: string): string {
   return userId;
 }
 
-/** The room a room ID or alias names, when this server knows it. */
-async function resolveRoom(hs: HomeserverContext, roomIdOrAlias: string): Promise<string> {
+interface ResolvedRoom {
+  readonly roomId: string;
+  /** Servers that may be in the room (from a remote alias's directory answer). */
+  readonly servers: readonly string[];
+}
+
+/** The room a room ID or alias names: local aliases here, remote ones through /query/directory. */
+async function resolveRoom(hs: HomeserverContext, roomIdOrAlias: string): Promise<ResolvedRoom> {
   if (roomIdOrAlias.startsWith('#')) {
     if (!isValidRoomAlias(roomIdOrAlias)) {
       throw MatrixError.invalidParam(`Invalid room alias: ${JSON.stringify(roomIdOrAlias)}`);
     }
-    const resolved = await hs.directory.resolveAlias(roomIdOrAlias);
-    if (resolved === null) {
-      const local = roomIdOrAlias.endsWith(`:${hs.config.server_name}`);
-      throw MatrixError.notFound(
-        local
-          ? `Room alias ${roomIdOrAlias} not found`
-          : `Room alias ${roomIdOrAlias} is on another server; resolving it needs federation, which this server does not do yet`,
-      );
+    const aliasServer = roomIdOrAlias.slice(roomIdOrAlias.indexOf(':') + 1);
+    if (aliasServer !== hs.config.server_name) {
+      try {
+        const remote = await hs.roomFederation.remote.queryDirectory(aliasServer, roomIdOrAlias);
+        return { roomId: remote.roomId, servers: [...remote.servers, aliasServer] };
+      } catch {
+        throw MatrixError.notFound(`Room alias ${roomIdOrAlias} not found`);
+      }
     }
-    return resolved.room_id;
+    const resolved = await hs.directory.resolveAlias(roomIdOrAlias);
+    if (resolved === null) throw MatrixError.notFound(`Room alias ${roomIdOrAlias} not found`);
+    return { roomId: resolved.room_id, servers: resolved.servers };
   }
   if (!roomIdOrAlias.startsWith('!')) {
     throw MatrixError.invalidParam('roomIdOrAlias must be a room ID (!...) or a room alias (#...)');
   }
-  return checkedRoomId(roomIdOrAlias);
+  return { roomId: checkedRoomId(roomIdOrAlias), servers: [] };
 }
 
-/** Joining or knocking works only in rooms this server is in until federation exists. */
-async function assertRoomKnown(hs: HomeserverContext, roomId: string): Promise<void> {
-  if ((await hs.rooms.reads.roomRules(roomId)) === null) {
-    throw MatrixError.notFound(
-      `No known servers for room ${roomId}: this server is not in it and cannot join over federation yet`,
-    );
-  }
+/**
+ * Servers to join a room this server is not in through: those the client named, those of
+ * the alias, the server of a pending invite's sender, and the room ID's server (v1-11).
+ */
+async function joinCandidates(
+  hs: HomeserverContext,
+  userId: string,
+  room: ResolvedRoom,
+  via: readonly string[],
+): Promise<string[]> {
+  const servers = [...via, ...room.servers];
+  const inviteId = await hs.storage.state.currentStateEventId(room.roomId, 'm.room.member', userId);
+  const invite = inviteId === null ? null : await hs.storage.events.getEvent(inviteId);
+  if (invite?.pdu.content.membership === 'invite') servers.push(serverOfId(invite.pdu.sender));
+  if (room.roomId.includes(':')) servers.push(serverOfId(room.roomId));
+  return [...new Set(servers)].filter((server) => server !== hs.config.server_name);
+}
+
+function serverOfId(id: string): string {
+  return id.slice(id.indexOf(':') + 1);
 }
 
 async function join(
   hs: HomeserverContext,
   requester: AuthenticatedUser,
-  roomId: string,
+  room: ResolvedRoom,
   reasonText?: string,
+  via: readonly string[] = [],
 ) {
-  await assertRoomKnown(hs, roomId);
+  const { roomId } = room;
+  if ((await hs.rooms.reads.roomRules(roomId)) === null) {
+    // server-server "Joining Rooms": a room this server is not in is joined through a resident server.
+    if (requester.isGuest)
+      throw MatrixError.of('M_GUEST_ACCESS_FORBIDDEN', 'Guests cannot join rooms over federation');
+    const servers = await joinCandidates(hs, requester.userId, room, via);
+    if (servers.length === 0) throw MatrixError.notFound(`No known servers for room ${roomId}`);
+    await hs.roomFederation.handshakes.joinRemote(roomId, requester.userId, servers, reasonText);
+    return reply(200, { room_id: roomId });
+  }
   if (requester.isGuest) {
     // client-server "Guest access": guests join only rooms whose m.room.guest_access is can_join.
     const guestAccess = await hs.rooms.reads.stateEvent(roomId, 'm.room.guest_access', '');
@@ -158,8 +192,9 @@ export const joinRoomById = defineRoute({
   operationId: 'joinRoomById',
   summary: 'Start the requesting user participating in a particular room.',
   description:
-    'Joins a room this server is in (an invite, or the join rules, must allow it). A room this server is not in ' +
-    'answers 404 M_NOT_FOUND until federation exists; guests need m.room.guest_access can_join (403 M_GUEST_ACCESS_FORBIDDEN).',
+    'Joins a room (an invite, or the join rules, must allow it). A room this server is not in is joined over ' +
+    'federation through the inviting server or the room ID’s server (404 M_NOT_FOUND when there is none to ask); ' +
+    'guests need m.room.guest_access can_join (403 M_GUEST_ACCESS_FORBIDDEN) and cannot join over federation.',
   tags: TAGS,
   resource: 'client',
   auth: 'access-token',
@@ -169,7 +204,12 @@ export const joinRoomById = defineRoute({
   responses: { 200: RoomIdResponse, ...errors },
   async handler(req, hs) {
     refuseThirdPartySigned(req.body);
-    return join(hs, req.requester, checkedRoomId(req.params.roomId), req.body.reason);
+    return join(
+      hs,
+      req.requester,
+      { roomId: checkedRoomId(req.params.roomId), servers: [] },
+      req.body.reason,
+    );
   },
 });
 
@@ -179,7 +219,8 @@ export const joinRoomByIdOrAlias = defineRoute({
   operationId: 'joinRoom',
   summary: 'Start the requesting user participating in a particular room.',
   description:
-    'As /rooms/{roomId}/join, naming the room by ID or alias (aliases of this server; other servers need federation).',
+    'As /rooms/{roomId}/join, naming the room by ID or alias (aliases of other servers are resolved through ' +
+    'their server); `via` (or the deprecated `server_name`) names servers to join through.',
   tags: TAGS,
   resource: 'client',
   auth: 'access-token',
@@ -189,7 +230,8 @@ export const joinRoomByIdOrAlias = defineRoute({
   responses: { 200: RoomIdResponse, ...errors },
   async handler(req, hs) {
     refuseThirdPartySigned(req.body);
-    return join(hs, req.requester, await resolveRoom(hs, req.params.roomIdOrAlias), req.body.reason);
+    const via = [...(req.query.via ?? []), ...(req.query.server_name ?? [])];
+    return join(hs, req.requester, await resolveRoom(hs, req.params.roomIdOrAlias), req.body.reason, via);
   },
 });
 
@@ -200,7 +242,8 @@ export const knockRoute = defineRoute({
   summary: 'Knock on a room, requesting permission to join.',
   description:
     'Only in rooms whose join rule is knock (or knock_restricted) and of a version that has knocking (7+); ' +
-    'the auth rules refuse it otherwise (403 M_FORBIDDEN).',
+    'the auth rules refuse it otherwise (403 M_FORBIDDEN). A room this server is not in is knocked on through ' +
+    "a resident server (`via`, the alias's servers, the room ID's server).",
   tags: TAGS,
   resource: 'client',
   auth: 'access-token',
@@ -209,8 +252,15 @@ export const knockRoute = defineRoute({
   request: { params: RoomIdOrAliasParams, query: ViaQuery, body: ReasonBody, allowEmptyBody: true },
   responses: { 200: RoomIdResponse, ...errors },
   async handler(req, hs) {
-    const roomId = await resolveRoom(hs, req.params.roomIdOrAlias);
-    await assertRoomKnown(hs, roomId);
+    const room = await resolveRoom(hs, req.params.roomIdOrAlias);
+    const { roomId } = room;
+    if ((await hs.rooms.reads.roomRules(roomId)) === null) {
+      // server-server "Knocking upon a room": through a resident server.
+      const via = [...(req.query.via ?? []), ...(req.query.server_name ?? [])];
+      const servers = await joinCandidates(hs, req.requester.userId, room, via);
+      await hs.roomFederation.handshakes.knockRemote(roomId, req.requester.userId, servers, req.body.reason);
+      return reply(200, { room_id: roomId });
+    }
     await hs.rooms.membership.knock(roomId, req.requester.userId, reasonOption(req.body.reason));
     return reply(200, { room_id: roomId });
   },
@@ -234,7 +284,7 @@ export const inviteRoute = defineRoute({
   summary: 'Invite a user to participate in a particular room.',
   description:
     'Any valid user ID of this server may be invited (as Synapse, whether or not the account exists); users of other ' +
-    'servers need federation (403 M_FORBIDDEN). Third-party invites are not supported (400 M_UNKNOWN).',
+    'servers are invited through their server, which must sign the invite. Third-party invites are not supported (400 M_UNKNOWN).',
   tags: TAGS,
   resource: 'client',
   auth: 'access-token',
@@ -252,9 +302,11 @@ export const inviteRoute = defineRoute({
     }
     const invitee = checkedUserId(req.body.user_id);
     if (!invitee.endsWith(`:${hs.config.server_name}`)) {
-      throw MatrixError.forbidden(
-        'Inviting users of other servers needs federation, which this server does not do yet',
-      );
+      // server-server "Inviting to a room": the invitee's server signs the invite first.
+      const content: JsonObject = { membership: 'invite' };
+      if (req.body.reason !== undefined) content.reason = req.body.reason;
+      await hs.roomFederation.handshakes.inviteRemote(roomId, req.requester.userId, invitee, content);
+      return reply(200, {});
     }
     await hs.rooms.membership.invite(roomId, req.requester.userId, invitee, reasonOption(req.body.reason));
     return reply(200, {});
@@ -277,6 +329,12 @@ export const leaveRoute = defineRoute({
   async handler(req, hs) {
     const roomId = checkedRoomId(req.params.roomId);
     if ((await hs.rooms.reads.roomRules(roomId)) === null) {
+      // An invite to (or a knock on) a room this server is not in is withdrawn through a resident server.
+      const pending = await hs.rooms.reads.membership(roomId, req.requester.userId);
+      if (pending === 'invite' || pending === 'knock') {
+        await hs.roomFederation.handshakes.leaveRemote(roomId, req.requester.userId, req.body.reason);
+        return reply(200, {});
+      }
       throw MatrixError.notFound(`Unknown room ${roomId}`);
     }
     await hs.rooms.membership.leave(roomId, req.requester.userId, reasonOption(req.body.reason));

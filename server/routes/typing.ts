@@ -57,6 +57,7 @@ export const setTyping = defineRoute({
     const membership = await hs.storage.memberships.getMembership(roomId, userId);
     if (membership?.membership !== 'join') throw MatrixError.forbidden('You are not joined to this room');
     hs.typing.setTyping(roomId, userId, req.body.typing, req.body.timeout);
+    hs.federation.announce.typing(roomId, userId, req.body.typing);
     return reply(200, {});
   },
 });

@@ -19,6 +19,16 @@ const PREJOIN_STATE_KEYS = [
 ];
 
 export async function strippedStateAt(deps: SyncDeps, membershipEvent: StoredEvent): Promise<JsonObject[]> {
+  // An invite received (or a knock made) over federation for a room this server is not in
+  // carries its stripped state.
+  const unsigned = membershipEvent.outlier ? membershipEvent.pdu.unsigned : undefined;
+  const carried = unsigned?.invite_room_state ?? unsigned?.knock_room_state;
+  if (Array.isArray(carried)) {
+    const stripped = carried.filter(
+      (item): item is JsonObject => typeof item === 'object' && item !== null && !Array.isArray(item),
+    );
+    return [...stripped, strip(membershipEvent)];
+  }
   const state = await deps.reads.stateAfter(membershipEvent);
   const ids = PREJOIN_STATE_KEYS.map((key) => state.get(key)).filter((id): id is string => id !== undefined);
   const events = await deps.reads.events(ids);

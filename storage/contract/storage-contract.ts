@@ -6,6 +6,7 @@ import { describeDeviceStoreContract } from './device-store.contract.js';
 import { describeE2eKeyStoreContract } from './e2e-key-store.contract.js';
 import { describeEventStoreContract } from './event-store.contract.js';
 import { describeEventStoreRoomsContract } from './event-store-rooms.contract.js';
+import { describeFederationStoreContract } from './federation-store.contract.js';
 import { describeFilterStoreContract } from './filter-store.contract.js';
 import { describeKeyBackupStoreContract } from './key-backup-store.contract.js';
 import { describeLoginTokenStoreContract } from './login-token-store.contract.js';
@@ -56,5 +57,6 @@ export function describeStorageContract(name: string, makeStorage: StorageFactor
     describeMediaStoreContract(makeStorage);
     describePushStoreContract(makeStorage);
     describeContentReportStoreContract(makeStorage);
+    describeFederationStoreContract(makeStorage);
   });
 }

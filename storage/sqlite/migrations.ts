@@ -646,4 +646,54 @@ CREATE INDEX receipts_delivered_by_sender ON receipts (event_sender, stream_posi
  WHERE receipt_type = 'io.myelin.delivered';
 `,
   },
+  {
+    version: 12,
+    name: 'federation transport: remote server keys and key responses, outbound queue per destination with retry state, inbound transaction IDs',
+    sql: `
+CREATE TABLE federation_server_keys (
+  server_name TEXT NOT NULL,
+  key_id TEXT NOT NULL,
+  public_key TEXT NOT NULL,
+  -- valid_until_ts of the response for a current key, expired_ts for an old one.
+  valid_until_ts INTEGER NOT NULL,
+  expired INTEGER NOT NULL,
+  fetched_ts INTEGER NOT NULL,
+  PRIMARY KEY (server_name, key_id)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE federation_server_key_responses (
+  server_name TEXT PRIMARY KEY NOT NULL,
+  response TEXT NOT NULL,
+  valid_until_ts INTEGER NOT NULL,
+  fetched_ts INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE federation_outbox (
+  position INTEGER PRIMARY KEY AUTOINCREMENT,
+  destination TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  json TEXT NOT NULL,
+  -- Set once the item is part of a transaction being sent; resent under the same ID until delivered.
+  txn_id TEXT,
+  -- Ephemeral items (typing) not yet claimed by then are dropped rather than sent late.
+  expires_ts INTEGER
+) STRICT;
+CREATE INDEX federation_outbox_by_destination ON federation_outbox (destination, kind, txn_id, position);
+
+CREATE TABLE federation_destinations (
+  destination TEXT PRIMARY KEY NOT NULL,
+  retry_after_ts INTEGER NOT NULL,
+  backoff_ms INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE federation_inbound_transactions (
+  origin TEXT NOT NULL,
+  txn_id TEXT NOT NULL,
+  response TEXT NOT NULL,
+  received_ts INTEGER NOT NULL,
+  PRIMARY KEY (origin, txn_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX federation_inbound_transactions_by_time ON federation_inbound_transactions (received_ts);
+`,
+  },
 ];

@@ -655,6 +655,59 @@ export const contentReports = sqliteTable(
   (t) => [index('content_reports_by_room').on(t.roomId, t.reportId)],
 );
 
+export const federationServerKeys = sqliteTable(
+  'federation_server_keys',
+  {
+    serverName: text('server_name').notNull(),
+    keyId: text('key_id').notNull(),
+    publicKey: text('public_key').notNull(),
+    validUntilTs: integer('valid_until_ts').notNull(),
+    expired: integer('expired', { mode: 'boolean' }).notNull(),
+    fetchedTs: integer('fetched_ts').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.serverName, t.keyId] })],
+);
+
+export const federationServerKeyResponses = sqliteTable('federation_server_key_responses', {
+  serverName: text('server_name').primaryKey(),
+  response: text('response').notNull(),
+  validUntilTs: integer('valid_until_ts').notNull(),
+  fetchedTs: integer('fetched_ts').notNull(),
+});
+
+export const federationOutbox = sqliteTable(
+  'federation_outbox',
+  {
+    position: integer('position').primaryKey({ autoIncrement: true }),
+    destination: text('destination').notNull(),
+    kind: text('kind').notNull(),
+    json: text('json').notNull(),
+    txnId: text('txn_id'),
+    expiresTs: integer('expires_ts'),
+  },
+  (t) => [index('federation_outbox_by_destination').on(t.destination, t.kind, t.txnId, t.position)],
+);
+
+export const federationDestinations = sqliteTable('federation_destinations', {
+  destination: text('destination').primaryKey(),
+  retryAfterTs: integer('retry_after_ts').notNull(),
+  backoffMs: integer('backoff_ms').notNull(),
+});
+
+export const federationInboundTransactions = sqliteTable(
+  'federation_inbound_transactions',
+  {
+    origin: text('origin').notNull(),
+    txnId: text('txn_id').notNull(),
+    response: text('response').notNull(),
+    receivedTs: integer('received_ts').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.origin, t.txnId] }),
+    index('federation_inbound_transactions_by_time').on(t.receivedTs),
+  ],
+);
+
 export const sqliteSchema = {
   streamPositions,
   stateSnapshots,
@@ -704,4 +757,9 @@ export const sqliteSchema = {
   pushNotifications,
   pushReadMarks,
   contentReports,
+  federationServerKeys,
+  federationServerKeyResponses,
+  federationOutbox,
+  federationDestinations,
+  federationInboundTransactions,
 };

@@ -17,6 +17,7 @@ import { SqliteDeviceStore } from './device-store.js';
 import { SqliteE2eKeyStore } from './e2e-key-store.js';
 import { type EventStatements, prepareEventStatements } from './event-statements.js';
 import { SqliteEventStore } from './event-store.js';
+import { SqliteFederationStore } from './federation-store.js';
 import { SqliteFilterStore } from './filter-store.js';
 import { SqliteKeyBackupStore } from './key-backup-store.js';
 import { SqliteLoginTokenStore } from './login-token-store.js';
@@ -108,6 +109,7 @@ class SqliteStorageImpl implements SqliteStorage {
   readonly coldStorage: ColdArchive;
   readonly push: SqlitePushStore;
   readonly contentReports: SqliteContentReportStore;
+  readonly federation: SqliteFederationStore;
   private readonly writeQueue: SqliteWriteQueue;
   private readonly eventStatements: EventStatements;
   private closed = false;
@@ -147,6 +149,7 @@ class SqliteStorageImpl implements SqliteStorage {
     this.search = new SqliteSearchIndex(connection, this.enqueueAlone);
     this.push = new SqlitePushStore(connection, this.enqueueAlone);
     this.contentReports = new SqliteContentReportStore(connection, this.enqueueAlone);
+    this.federation = new SqliteFederationStore(connection, this.enqueueAlone);
   }
 
   /** A writer called outside `transaction` is a transaction of its own (still group-committed). */

@@ -1,0 +1,90 @@
+/**
+ * Room federation, composed once per Homeserver over `hs.federation` (client, key ring,
+ * queue): the inbound PDU pipeline (the InboundPduHandler PUT /send hands PDUs to), the
+ * membership handshakes both ways, the reads other servers may make, and the listener that
+ * sends our own events to the other servers of each room.
+ */
+import type { Logger } from 'pino';
+import type { JsonObject, Pdu } from '../protocol/events.js';
+import type { SigningKey } from '../protocol/signing.js';
+import { MatrixError } from '../server/errors.js';
+import type { RoomEventSender } from '../server/rooms/room-event-sender.js';
+import type { Storage } from '../storage/storage.js';
+import type { Federation } from './federation.js';
+import { InboundPdus } from './inbound-pdus.js';
+import { MembershipHandshakes, serverOf } from './membership-handshakes.js';
+import { relayEvent, sendLocalEvents } from './outbound-events.js';
+import { PeerReads } from './peer-reads.js';
+import { RemoteRooms, requesterOver } from './remote-rooms.js';
+
+export interface RoomFederationOptions {
+  readonly federation: Pick<Federation, 'client' | 'keys' | 'queue' | 'access'>;
+  readonly storage: Storage;
+  readonly sender: RoomEventSender;
+  readonly serverName: string;
+  readonly signingKey: SigningKey;
+  readonly log: Logger;
+  /** A membership of a local user changed outside the send path (a remote invite, a remote join). */
+  readonly onMembershipChanged: (roomId: string, userId: string) => void;
+}
+
+export interface RoomFederation {
+  readonly inbound: InboundPdus;
+  readonly handshakes: MembershipHandshakes;
+  readonly reads: PeerReads;
+  readonly remote: RemoteRooms;
+  /**
+   * A user of another server's profile, or one field of it (server-server "Querying for
+   * information": query/profile). 404 M_NOT_FOUND when their server does not know them or
+   * does not answer.
+   */
+  remoteProfile(userId: string, field?: string): Promise<JsonObject>;
+  /** Stops sending our events to other servers. */
+  close(): void;
+}
+
+export function createRoomFederation(options: RoomFederationOptions): RoomFederation {
+  const { federation, storage, sender, serverName, signingKey, log } = options;
+  const remote = new RemoteRooms(requesterOver(federation.client));
+  const inbound = new InboundPdus({
+    storage,
+    sender,
+    remote,
+    keys: federation.keys,
+    isAllowedInRoom: (server, roomId) => federation.access.isAllowedInRoom(server, roomId),
+    log,
+  });
+  const outbound = {
+    storage,
+    serverName,
+    queue: (destinations: readonly string[], pdu: Pdu) => federation.queue.sendPdu(destinations, pdu),
+    onError: (error: unknown, eventId: string) =>
+      log.warn({ err: error, eventId }, 'Queueing an event for other servers failed'),
+  };
+  const handshakes = new MembershipHandshakes({
+    storage,
+    sender,
+    inbound,
+    remote,
+    serverName,
+    signingKey,
+    onMembershipChanged: options.onMembershipChanged,
+    relay: relayEvent(outbound),
+  });
+  const unsubscribe = sender.onEventPersisted(sendLocalEvents(outbound));
+  return {
+    inbound,
+    handshakes,
+    reads: new PeerReads(storage),
+    remote,
+    async remoteProfile(userId, field) {
+      try {
+        return await remote.queryProfile(serverOf(userId), userId, field);
+      } catch (error) {
+        log.debug({ err: error, userId }, 'Remote profile query failed');
+        throw MatrixError.notFound(`Profile of ${userId} not found`);
+      }
+    },
+    close: unsubscribe,
+  };
+}
