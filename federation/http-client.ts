@@ -6,9 +6,10 @@
  */
 import { isIP } from 'node:net';
 import { rootCertificates } from 'node:tls';
-import { Agent, request as undiciRequest } from 'undici';
+import type { Agent } from 'undici';
 import type { SigningKey } from '../protocol/signing.js';
 import { signRequest } from '../protocol/x-matrix.js';
+import { undici } from '../server/http/undici.js';
 import { type FederationClient, type FederationRequest, FederationRequestError } from './federation.js';
 import type { ResolvedServer, ServerResolver, WellKnownResult } from './server-resolver.js';
 import { maxAgeOf } from './server-resolver.js';
@@ -46,7 +47,7 @@ export class TlsAgents {
         this.agents.delete(oldest);
         void oldestAgent.close();
       }
-      agent = new Agent({
+      agent = new (undici().Agent)({
         connections: 32,
         keepAliveTimeout: 30_000,
         connect: {
@@ -221,7 +222,7 @@ async function exchange(ex: Exchange): Promise<{
   const timeout = AbortSignal.timeout(ex.timeoutMs);
   const signal = ex.signal ? AbortSignal.any([timeout, ex.signal]) : timeout;
   try {
-    const response = await undiciRequest(ex.url, {
+    const response = await undici().request(ex.url, {
       dispatcher: ex.agent,
       method: ex.method as 'GET',
       headers: ex.headers,

@@ -6,7 +6,7 @@
  * checked (self-signed, names the server, notary-signed when via a notary)
  * before it is kept.
  */
-import { LRUCache } from 'lru-cache';
+
 import type { Logger } from 'pino';
 import type { JsonObject, Pdu } from '../protocol/events.js';
 import {
@@ -21,6 +21,7 @@ import { redactEvent } from '../protocol/redaction.js';
 import type { RoomVersionRules } from '../protocol/room-versions.js';
 import { checkServerKeys, type OldVerifyKey, type PublishedKey } from '../protocol/server-keys.js';
 import { type SigningKey, verifyJsonSignature } from '../protocol/signing.js';
+import { LazyLruCache } from '../server/lazy-lru-cache.js';
 import type { FederationStore } from '../storage/federation-store.js';
 import type { FederationClient, KeyRing, SignatureCheck } from './federation.js';
 
@@ -50,7 +51,7 @@ export function createKeyRing(options: KeyRingOptions): KeyRing & {
   const { store, client, log } = options;
   const inFlight = new Map<string, Promise<void>>();
   /** Keys read or fetched, in memory: checking a busy room's PDUs must not read the database per signature. */
-  const memo = new LRUCache<string, PublishedKey>({ max: KEY_MEMO_SIZE });
+  const memo = new LazyLruCache<string, PublishedKey>({ max: KEY_MEMO_SIZE });
   const storedKey = async (serverName: string, keyId: string): Promise<PublishedKey | null> => {
     const memoKey = `${serverName} ${keyId}`;
     const cached = memo.get(memoKey);

@@ -20,7 +20,6 @@ import {
   parseSigningKeyFile,
   type SigningKey,
 } from '../protocol/signing.js';
-import { openPostgresSearchIndex } from '../storage/postgres/search-index.js';
 import type { SearchIndex } from '../storage/search-index.js';
 import { openSqliteStorage } from '../storage/sqlite/sqlite-storage.js';
 import type { Storage } from '../storage/storage.js';
@@ -499,6 +498,8 @@ export async function openStorage(config: MyelinConfig): Promise<Storage> {
 async function openSearchIndex(config: MyelinConfig, storage: Storage): Promise<SearchIndex> {
   if (config.search.backend !== 'postgres') return storage.search;
   const { url, schema, pool_size: poolSize } = config.search.postgres;
+  // Loaded only for this backend: the PostgreSQL client costs ~15 MB of RSS.
+  const { openPostgresSearchIndex } = await import('../storage/postgres/search-index.js');
   return openPostgresSearchIndex({ url, schema, poolSize });
 }
 

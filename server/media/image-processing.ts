@@ -6,7 +6,7 @@
  */
 import type { Readable } from 'node:stream';
 import { encode as encodeBlurhash } from 'blurhash';
-import sharp, { type Sharp, type SharpOptions } from 'sharp';
+import type { Sharp, SharpOptions } from 'sharp';
 import type { ThumbnailMethod } from '../../storage/media-store.js';
 
 /** Types sharp decodes that we thumbnail and describe. */
@@ -31,7 +31,11 @@ export interface ImageFacts {
 /** Where an image's bytes come from: a plaintext file's path (fastest: shrink-on-load), or a stream. */
 export type ImageSource = () => Promise<string | Readable>;
 
+/** sharp (with libvips, ~20 MB of RSS) is loaded on the first image, not at start-up. */
+let sharpModule: Promise<typeof import('sharp')> | undefined;
+
 async function sharpOf(source: ImageSource, options: SharpOptions): Promise<Sharp> {
+  const sharp = (await (sharpModule ??= import('sharp'))).default;
   const input = await source();
   return typeof input === 'string' ? sharp(input, options) : input.pipe(sharp(options));
 }

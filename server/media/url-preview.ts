@@ -14,10 +14,11 @@ import { Parser } from 'htmlparser2';
 import ipaddr from 'ipaddr.js';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
-import { Agent, request } from 'undici';
+import type { Agent } from 'undici';
 import type { JsonObject } from '../../protocol/events.js';
 import type { MyelinConfig } from '../config/index.js';
 import { MatrixError } from '../errors.js';
+import { undici } from '../http/undici.js';
 import type { MediaService } from './media-service.js';
 
 const MAX_REDIRECTS = 5;
@@ -70,13 +71,12 @@ class ForbiddenAddressError extends Error {
 
 export class UrlPreviewService {
   private readonly guard: AddressGuard;
-  private readonly agent: Agent;
+  private agentMade: Agent | undefined;
   private readonly cache: LRUCache<string, JsonObject>;
 
   constructor(private readonly deps: { config: MyelinConfig; media: MediaService; log: Logger }) {
     const settings = deps.config.media.url_preview;
     this.guard = new AddressGuard(settings.ip_allowlist, settings.ip_denylist);
-    this.agent = new Agent({ connect: { lookup: this.guard.lookup, timeout: settings.timeout_ms } });
     this.cache = new LRUCache({ max: 1000, ttl: Math.max(1, settings.cache_ttl_ms) });
   }
 
@@ -143,20 +143,22 @@ export class UrlPreviewService {
       const host = target.hostname.replace(/^\[|\]$/g, '');
       // Literal addresses skip DNS (and so the lookup hook): vet them here.
       if (isIP(host) && !this.guard.permits(host)) throw forbidden();
-      const response = await request(target, {
-        dispatcher: this.agent,
-        method: 'GET',
-        signal,
-        headers: { 'user-agent': 'Myelin URL preview', accept: 'text/html,image/*;q=0.9,*/*;q=0.5' },
-      }).catch((error: unknown) => {
-        if (
-          error instanceof ForbiddenAddressError ||
-          (error as { cause?: unknown }).cause instanceof ForbiddenAddressError
-        ) {
-          throw forbidden();
-        }
-        throw error;
-      });
+      const response = await undici()
+        .request(target, {
+          dispatcher: this.agent(),
+          method: 'GET',
+          signal,
+          headers: { 'user-agent': 'Myelin URL preview', accept: 'text/html,image/*;q=0.9,*/*;q=0.5' },
+        })
+        .catch((error: unknown) => {
+          if (
+            error instanceof ForbiddenAddressError ||
+            (error as { cause?: unknown }).cause instanceof ForbiddenAddressError
+          ) {
+            throw forbidden();
+          }
+          throw error;
+        });
       const location = response.headers.location;
       if (response.statusCode >= 300 && response.statusCode < 400 && typeof location === 'string') {
         await response.body.dump();
@@ -187,8 +189,17 @@ export class UrlPreviewService {
     throw new MatrixError(502, 'M_UNKNOWN', 'Too many redirects');
   }
 
+  /** The guarded connection pool, made with the first preview. */
+  private agent(): Agent {
+    const settings = this.deps.config.media.url_preview;
+    this.agentMade ??= new (undici().Agent)({
+      connect: { lookup: this.guard.lookup, timeout: settings.timeout_ms },
+    });
+    return this.agentMade;
+  }
+
   close(): Promise<void> {
-    return this.agent.close();
+    return this.agentMade?.close() ?? Promise.resolve();
   }
 }
 

@@ -6,7 +6,8 @@
  * order); other 4xx answers drop it. Pushkeys the gateway lists as `rejected`
  * are reported. No storage here: this runs in the delivery worker thread.
  */
-import { Agent, request } from 'undici';
+import type { Agent } from 'undici';
+import { undici } from '../http/undici.js';
 import { type GatewayPolicy, guardedLookup } from './gateway-address.js';
 
 /** Who one device entry of a request belongs to. */
@@ -49,7 +50,7 @@ export class GatewayQueues {
   private stopped = false;
 
   constructor(private readonly options: GatewayQueuesOptions) {
-    this.agent = new Agent({
+    this.agent = new (undici().Agent)({
       connect: { lookup: guardedLookup(options.policy) as never, timeout: options.requestTimeoutMs },
       headersTimeout: options.requestTimeoutMs,
       bodyTimeout: options.requestTimeoutMs,
@@ -117,7 +118,7 @@ export class GatewayQueues {
   private async send(item: Queued): Promise<'done' | 'retry'> {
     item.attempts++;
     try {
-      const response = await request(item.url, {
+      const response = await undici().request(item.url, {
         method: 'POST',
         dispatcher: this.agent,
         headers: { 'content-type': 'application/json' },

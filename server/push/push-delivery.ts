@@ -12,11 +12,11 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { LRUCache } from 'lru-cache';
 import type { JsonObject } from '../../protocol/events.js';
 import { tweaksOf } from '../../protocol/push-rules/index.js';
 import type { PusherRecord } from '../../storage/push-store.js';
 import type { Storage } from '../../storage/storage.js';
+import { LazyLruCache } from '../lazy-lru-cache.js';
 import type { DeliveryWorkerData, FromWorker, ToWorker } from './delivery-worker.js';
 import type { GatewayPolicy } from './gateway-address.js';
 import { type GatewayPush, GatewayQueues, type PushTarget } from './gateway-queues.js';
@@ -50,7 +50,7 @@ interface PushSink {
 
 export class PushDelivery {
   private sink: PushSink | undefined;
-  private readonly pushers = new LRUCache<string, readonly PusherRecord[]>({ max: 10_000 });
+  private readonly pushers = new LazyLruCache<string, readonly PusherRecord[]>({ max: 10_000 });
   private stopped = false;
   /** Pushes handed to the sink and not yet settled, plus preparations in progress. */
   private outstanding = 0;

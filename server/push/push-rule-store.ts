@@ -5,7 +5,7 @@
  * "Push Rules: Events"), which sync hands to their clients. Clients cannot write
  * that account data directly (routes/account-data.ts refuses it).
  */
-import { LRUCache } from 'lru-cache';
+
 import type { JsonObject } from '../../protocol/events.js';
 import {
   CompiledPushRules,
@@ -17,6 +17,7 @@ import {
 } from '../../protocol/push-rules/index.js';
 import type { Storage } from '../../storage/storage.js';
 import { MatrixError } from '../errors.js';
+import { LazyLruCache } from '../lazy-lru-cache.js';
 
 export const PUSH_RULES_ACCOUNT_DATA = 'm.push_rules';
 
@@ -34,12 +35,12 @@ export interface PushRuleStoreOptions {
 }
 
 export class PushRuleStore {
-  private readonly cache: LRUCache<string, CachedRules>;
+  private readonly cache: LazyLruCache<string, CachedRules>;
   /** Per user, the change in progress: read-modify-write runs one at a time per user. */
   private readonly changing = new Map<string, Promise<unknown>>();
 
   constructor(private readonly options: PushRuleStoreOptions) {
-    this.cache = new LRUCache({ max: options.cacheSize ?? 10_000 });
+    this.cache = new LazyLruCache({ max: options.cacheSize ?? 10_000 });
   }
 
   /** The rule set in force (what GET /pushrules shows). */

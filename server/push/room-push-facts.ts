@@ -4,9 +4,10 @@
  * contains_display_name and the gateway's sender_display_name), which of them are
  * local, its name, and its power levels (sender_notification_permission).
  */
-import { LRUCache } from 'lru-cache';
+
 import { notificationPowerLevel } from '../../protocol/power-levels.js';
 import type { Storage } from '../../storage/storage.js';
+import { LazyLruCache } from '../lazy-lru-cache.js';
 import type { RoomReads } from '../rooms/room-reads.js';
 
 export interface RoomPushFacts {
@@ -18,7 +19,7 @@ export interface RoomPushFacts {
 }
 
 export class RoomPushFactsCache {
-  private readonly cache: LRUCache<string, Promise<RoomPushFacts>>;
+  private readonly cache: LazyLruCache<string, Promise<RoomPushFacts>>;
 
   constructor(
     private readonly storage: Storage,
@@ -26,7 +27,7 @@ export class RoomPushFactsCache {
     private readonly isLocalUser: (userId: string) => boolean,
     size = 5_000,
   ) {
-    this.cache = new LRUCache({ max: size });
+    this.cache = new LazyLruCache({ max: size });
   }
 
   facts(roomId: string): Promise<RoomPushFacts> {

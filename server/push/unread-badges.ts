@@ -5,18 +5,19 @@
  * to date: +1 per new notification, forgotten (read again next time) whenever
  * the user's read marks move.
  */
-import { LRUCache } from 'lru-cache';
+
 import type { NewNotification } from '../../storage/push-store.js';
 import type { Storage } from '../../storage/storage.js';
+import { LazyLruCache } from '../lazy-lru-cache.js';
 
 export class UnreadBadges {
-  private readonly counts: LRUCache<string, number>;
+  private readonly counts: LazyLruCache<string, number>;
 
   constructor(
     private readonly storage: Storage,
     size = 10_000,
   ) {
-    this.counts = new LRUCache({ max: size });
+    this.counts = new LazyLruCache({ max: size });
   }
 
   async count(userId: string): Promise<number> {

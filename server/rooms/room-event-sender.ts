@@ -316,13 +316,18 @@ export class RoomEventSender {
     return this.guarded(request, scopedTxnId);
   }
 
-  private async guarded(request: SendEventRequest, scopedTxnId: string | undefined): Promise<SentEvent> {
-    const release = await request.guard?.();
-    try {
-      return await this.enqueue(request, scopedTxnId);
-    } finally {
-      release?.();
-    }
+  /** A send without a guard is queued at once, so sends and exclusive work keep their arrival order. */
+  private guarded(request: SendEventRequest, scopedTxnId: string | undefined): Promise<SentEvent> {
+    const { guard } = request;
+    if (guard === undefined) return this.enqueue(request, scopedTxnId);
+    return (async () => {
+      const release = await guard();
+      try {
+        return await this.enqueue(request, scopedTxnId);
+      } finally {
+        release?.();
+      }
+    })();
   }
 
   private enqueue(request: SendEventRequest, scopedTxnId: string | undefined): Promise<SentEvent> {

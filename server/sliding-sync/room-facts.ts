@@ -5,9 +5,10 @@
  * changes) and whether it is encrypted (m.room.encryption cannot be removed).
  * Loaded from storage on first need, then kept current by the send path.
  */
-import { LRUCache } from 'lru-cache';
+
 import type { RoomEvent } from '../../protocol/events.js';
 import type { Storage } from '../../storage/storage.js';
+import { LazyLruCache } from '../lazy-lru-cache.js';
 
 /** MSC4186 `bump_stamp`, as Synapse's DEFAULT_BUMP_EVENT_TYPES. */
 export const BUMP_EVENT_TYPES: readonly string[] = [
@@ -26,10 +27,10 @@ const NO_BUMP = 0;
 const MANY_ROOMS = 50;
 
 export class RoomFacts {
-  private readonly bumps = new LRUCache<string, number>({ max: ROOMS_REMEMBERED });
+  private readonly bumps = new LazyLruCache<string, number>({ max: ROOMS_REMEMBERED });
   /** The empty string stands for a room without a type (the cache holds no nulls). */
-  private readonly types = new LRUCache<string, string>({ max: ROOMS_REMEMBERED });
-  private readonly encrypted = new LRUCache<string, boolean>({ max: ROOMS_REMEMBERED });
+  private readonly types = new LazyLruCache<string, string>({ max: ROOMS_REMEMBERED });
+  private readonly encrypted = new LazyLruCache<string, boolean>({ max: ROOMS_REMEMBERED });
 
   /** `storage` is read on first use, so the facts can be built before the storage is open. */
   constructor(private readonly storageOf: () => Pick<Storage, 'events' | 'state'>) {}

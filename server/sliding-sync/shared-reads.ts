@@ -6,11 +6,12 @@
  * in a stream range, and timelines formatted for nobody in particular (each user
  * then gets their own `age` and, for their own events, `transaction_id`).
  */
-import { LRUCache } from 'lru-cache';
+
 import type { JsonObject, StateMap } from '../../protocol/events.js';
 import type { StoredEvent } from '../../storage/event-store.js';
 import type { MembershipRecord } from '../../storage/membership-store.js';
 import type { Storage } from '../../storage/storage.js';
+import { LazyLruCache } from '../lazy-lru-cache.js';
 import { toClientEvents } from '../rooms/client-event-format.js';
 import type { PersistedRoomEvent } from '../rooms/room-event-sender.js';
 import type { SlidingSyncServices } from './sliding-sync-context.js';
@@ -25,12 +26,15 @@ const GET_EVENTS_CHUNK = 500;
 export class SlidingSyncReads {
   /** Bumped by every event persisted in the room: cached room reads of an older version are stale. */
   private readonly versions = new Map<string, number>();
-  private readonly states = new LRUCache<string, Versioned<StateMap>>({ max: 5_000 });
-  private readonly members = new LRUCache<string, Versioned<readonly MembershipRecord[]>>({ max: 5_000 });
-  private readonly stateEvents = new LRUCache<string, StoredEvent>({ max: 200_000 });
-  private readonly latest = new LRUCache<string, Promise<StoredEvent[]>>({ max: 10_000, ttl: 60_000 });
-  private readonly changed = new LRUCache<string, Promise<Map<string, number>>>({ max: 256, ttl: 60_000 });
-  private readonly formatted = new LRUCache<string, Promise<Map<string, JsonObject> | null>>({
+  private readonly states = new LazyLruCache<string, Versioned<StateMap>>({ max: 5_000 });
+  private readonly members = new LazyLruCache<string, Versioned<readonly MembershipRecord[]>>({ max: 5_000 });
+  private readonly stateEvents = new LazyLruCache<string, StoredEvent>({ max: 200_000 });
+  private readonly latest = new LazyLruCache<string, Promise<StoredEvent[]>>({ max: 10_000, ttl: 60_000 });
+  private readonly changed = new LazyLruCache<string, Promise<Map<string, number>>>({
+    max: 256,
+    ttl: 60_000,
+  });
+  private readonly formatted = new LazyLruCache<string, Promise<Map<string, JsonObject> | null>>({
     max: 10_000,
     ttl: 60_000,
   });
@@ -39,13 +43,13 @@ export class SlidingSyncReads {
    * Each user's memberships, dropped when a membership event about them is persisted;
    * the TTL bounds how long a change without an event (/forget, federation) goes unseen.
    */
-  private readonly userMemberships = new LRUCache<string, Versioned<MembershipRecord[]>>({
+  private readonly userMemberships = new LazyLruCache<string, Versioned<MembershipRecord[]>>({
     max: 100_000,
     ttl: 30_000,
   });
   private readonly userVersions = new Map<string, number>();
   /** Rooms in each user's m.direct, valid while the account data stream has not passed `position`. */
-  private readonly direct = new LRUCache<string, { position: number; rooms: Promise<Set<string>> }>({
+  private readonly direct = new LazyLruCache<string, { position: number; rooms: Promise<Set<string>> }>({
     max: 100_000,
   });
 
@@ -119,7 +123,7 @@ export class SlidingSyncReads {
   }
 
   private versioned<T>(
-    cache: LRUCache<string, Versioned<T>>,
+    cache: LazyLruCache<string, Versioned<T>>,
     roomId: string,
     read: () => Promise<T>,
   ): Promise<T> {
