@@ -35,7 +35,8 @@ export type ImageSource = () => Promise<string | Readable>;
 let sharpModule: Promise<typeof import('sharp')> | undefined;
 
 async function sharpOf(source: ImageSource, options: SharpOptions): Promise<Sharp> {
-  const sharp = (await (sharpModule ??= import('sharp'))).default;
+  sharpModule ??= import('sharp');
+  const sharp = (await sharpModule).default;
   const input = await source();
   return typeof input === 'string' ? sharp(input, options) : input.pipe(sharp(options));
 }
