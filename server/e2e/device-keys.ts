@@ -121,6 +121,8 @@ export interface DeviceKeysDeps {
   readonly log: Logger;
   /** Federation (#7); absent, other servers' users are reported as failures. */
   readonly remote?: () => RemoteKeyQueries | undefined;
+  /** Told when a local user's devices or keys change (federation sends m.device_list_update). */
+  readonly onLocalChange?: () => ((userId: string) => void) | undefined;
 }
 
 /** The algorithm clients count on being reported, even at zero (Synapse does the same; Element relies on it). */
@@ -141,6 +143,7 @@ export function createDeviceKeysService(deps: DeviceKeysDeps): DeviceKeysService
   const devicesChanged = (userId: string): void => {
     const notifier = deps.notifier();
     notifier.notifyUsers([userId], 'device_lists');
+    if (isLocal(userId)) deps.onLocalChange?.()?.(userId);
     storage.memberships.membershipsOfUser(userId, ['join']).then(
       (rooms) =>
         notifier.notifyRooms(
