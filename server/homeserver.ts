@@ -14,6 +14,7 @@ import { createFederation } from '../federation/compose.js';
 import { createDeviceListAnnouncer, registerE2eEduHandlers } from '../federation/e2e-edus.js';
 import { oldSigningKeysPath, readOldSigningKeys } from '../federation/old-signing-keys.js';
 import { createRemoteKeyQueries } from '../federation/remote-keys.js';
+import { createRemoteMediaSource } from '../federation/remote-media.js';
 import { createRoomFederation, type RoomFederation } from '../federation/room-federation.js';
 import type { OldVerifyKey } from '../protocol/server-keys.js';
 import {
@@ -54,7 +55,7 @@ import { createRequestValidation } from './http/validation.js';
 import { createLogger } from './logger.js';
 import { BlobStore } from './media/blob-store.js';
 import { loadMediaKey } from './media/encryption.js';
-import { MediaService, noRemoteMedia } from './media/media-service.js';
+import { MediaService, noRemoteMedia, type RemoteMediaSource } from './media/media-service.js';
 import { scheduleMediaRetention } from './media/retention.js';
 import { createTranscoder, type Transcoder } from './media/transcoder.js';
 import { UrlPreviewService } from './media/url-preview.js';
@@ -249,10 +250,11 @@ function assemble(
     config,
     storage,
     ...mediaParts,
-    // Federation (#7) plugs remote media in here; until then remote media is 404 M_NOT_FOUND.
-    remote: noRemoteMedia,
+    // Remote media through federation (set below); disabled federation: 404 M_NOT_FOUND.
+    remote: { fetch: (serverName, mediaId) => remoteMedia.fetch(serverName, mediaId) },
     log,
   });
+  let remoteMedia: RemoteMediaSource = noRemoteMedia;
   const urlPreviews = new UrlPreviewService({ config, media, log });
   let roomFederation: RoomFederation | undefined;
   const federation = createFederation({
@@ -285,6 +287,13 @@ function assemble(
   });
   if (federation.enabled) {
     remoteKeys = createRemoteKeyQueries(federation.client);
+    remoteMedia = createRemoteMediaSource({
+      client: federation.client,
+      storage,
+      media: () => media,
+      maxBytes: config.media.max_upload_bytes,
+      log,
+    });
     remoteToDevice = (destination, content) =>
       federation.queue.sendEdu(destination, { edu_type: 'm.direct_to_device', content: content as never });
     announceDeviceList = createDeviceListAnnouncer({

@@ -14,6 +14,7 @@ import { directoryRoutes } from './directory.js';
 import { docsRoutes } from './docs.js';
 import { federationE2eRoutes } from './federation-e2e.js';
 import { federationKeyRoutes } from './federation-keys.js';
+import { federationMediaRoutes } from './federation-media.js';
 import { federationRoomRoutes } from './federation-rooms.js';
 import { federationTransactionRoutes } from './federation-transactions.js';
 import { filterRoutes } from './filters.js';
@@ -104,4 +105,5 @@ export const allRoutes: readonly Route[] = [
   ...federationTransactionRoutes,
   ...federationRoomRoutes,
   ...federationE2eRoutes,
+  ...federationMediaRoutes,
 ];
