@@ -234,4 +234,35 @@ describe('federation: end-to-end encryption across servers (TLS, test CA)', func
     ]![alice.user.deviceId]!;
     expect(device.unsigned).to.deep.equal({ device_display_name: 'Alice laptop' });
   });
+
+  it('announces new cross-signing keys (m.signing_key_update): the peer lists the user as changed and serves the master key', async () => {
+    const initial = await call(b.server, bob.user, 'GET', `${V3}/sync?timeout=0`);
+    const since = initial.body.next_batch as string;
+    const signing = new Olm.PkSigning();
+    const publicKey = signing.init_with_seed(signing.generate_seed());
+    const master = {
+      user_id: alice.user.userId,
+      usage: ['master'],
+      keys: { [`ed25519:${publicKey}`]: publicKey },
+    };
+    const uploaded = await call(a.server, alice.user, 'POST', `${V3}/keys/device_signing/upload`, {
+      master_key: master,
+    });
+    expect(uploaded.status, JSON.stringify(uploaded.body)).to.equal(200);
+    await until(async () => {
+      const sync = await call(
+        b.server,
+        bob.user,
+        'GET',
+        `${V3}/sync?timeout=0&since=${encodeURIComponent(since)}`,
+      );
+      const list = (sync.body.device_lists as { changed?: string[] } | undefined)?.changed ?? [];
+      return list.includes(alice.user.userId) ? true : undefined;
+    });
+    const query = await call(b.server, bob.user, 'POST', `${V3}/keys/query`, {
+      device_keys: { [alice.user.userId]: [] },
+    });
+    expect((query.body.master_keys as Record<string, unknown>)[alice.user.userId]).to.deep.equal(master);
+    signing.free();
+  });
 });

@@ -9,6 +9,8 @@
  * - m.device_list_update out: when a local user's devices or keys change, one EDU per
  *   current device to every other server sharing a room with them. Receivers that track
  *   stream IDs resync through /user/devices when prev_id does not match theirs.
+ * - m.signing_key_update out: when their cross-signing keys change, the master and
+ *   self-signing keys (the user-signing key never leaves the server).
  */
 import type { Logger } from 'pino';
 import type { DeviceKeysService } from '../server/e2e/device-keys.js';
@@ -45,7 +47,7 @@ export function createDeviceListAnnouncer(options: {
   readonly storage: Storage;
   readonly queue: OutboundQueue;
   readonly log: Logger;
-}): (userId: string) => void {
+}): (userId: string, what: 'devices' | 'signing_keys') => void {
   const { serverName, storage, queue, log } = options;
   /** Our last stream ID per user, sent as prev_id of the next update. */
   const lastStreamId = new Map<string, number>();

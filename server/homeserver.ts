@@ -205,7 +205,7 @@ function assemble(
     onLocalChange: () => announceDeviceList,
   });
   let remoteKeys: RemoteKeyQueries | undefined;
-  let announceDeviceList: ((userId: string) => void) | undefined;
+  let announceDeviceList: ((userId: string, what: 'devices' | 'signing_keys') => void) | undefined;
   let remoteToDevice: RemoteToDeviceSender | undefined;
   const toDevice = new ToDeviceService({
     store: storage.toDevice,
