@@ -265,4 +265,43 @@ describe('federation: end-to-end encryption across servers (TLS, test CA)', func
     expect((query.body.master_keys as Record<string, unknown>)[alice.user.userId]).to.deep.equal(master);
     signing.free();
   });
+
+  it('drops to-device EDUs whose sender is not a user of the sending server', async () => {
+    const initial = await call(a.server, alice.user, 'GET', `${V3}/sync?timeout=0`);
+    const since = initial.body.next_batch as string;
+    const edu = (sender: string, messageId: string) => ({
+      edu_type: 'm.direct_to_device',
+      content: {
+        sender,
+        type: 'org.example.spoof',
+        message_id: messageId,
+        messages: { [alice.user.userId]: { [alice.user.deviceId]: { from: sender } } },
+      },
+    });
+    await b.context.federation.client.request({
+      destination: a.serverName,
+      method: 'PUT',
+      path: `/_matrix/federation/v1/send/spoof-${Date.now()}`,
+      body: {
+        origin: b.serverName,
+        origin_server_ts: Date.now(),
+        pdus: [],
+        // A user of A, claimed by B: dropped. Bob (of B): delivered.
+        edus: [edu(`@mallory:${a.serverName}`, 'm1'), edu(bob.user.userId, 'm2')],
+      },
+    });
+    const events = await until(async () => {
+      const sync = await call(
+        a.server,
+        alice.user,
+        'GET',
+        `${V3}/sync?timeout=0&since=${encodeURIComponent(since)}`,
+      );
+      const got = ((sync.body as SyncBody).to_device?.events ?? []).filter(
+        (e) => e.type === 'org.example.spoof',
+      );
+      return got.length > 0 ? got : undefined;
+    });
+    expect(events.map((e) => e.sender)).to.deep.equal([bob.user.userId]);
+  });
 });
