@@ -4,8 +4,8 @@
  * that sync reads. Each accepts only users of the sending server, in rooms
  * where the user is joined and the room's ACL admits the sender.
  *
- * Not handled yet, with their types reserved for later: m.device_list_update,
- * m.signing_key_update, m.direct_to_device (register them on `hs.federation.edus`).
+ * The end-to-end encryption EDUs (m.device_list_update, m.signing_key_update,
+ * m.direct_to_device) are handled in federation/e2e-edus.ts.
  */
 import type { Logger } from 'pino';
 import type { PresenceService } from '../server/accounts/presence-service.js';

@@ -65,6 +65,14 @@ export interface FederationClient {
    * @throws FederationRequestError
    */
   request<T = unknown>(request: FederationRequest): Promise<T>;
+  /**
+   * Like `request`, for answers that are not JSON (media): the raw body of a
+   * 2xx answer and its headers. Optional so test doubles may leave it out.
+   * @throws FederationRequestError
+   */
+  requestBytes?(
+    request: FederationRequest,
+  ): Promise<{ headers: Record<string, string | string[] | undefined>; body: Buffer }>;
   /** Closes pooled connections. */
   close(): Promise<void>;
 }

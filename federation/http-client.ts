@@ -75,73 +75,71 @@ export function createFederationHttpClient(
   resolver: ServerResolver,
   agents: TlsAgents,
 ): FederationClient {
+  /** Sends a signed request and resolves with the raw answer (any status). */
+  const send = async (req: FederationRequest, accept: string) => {
+    if (options.isServerAllowed && !options.isServerAllowed(req.destination)) {
+      throw new FederationRequestError(
+        req.destination,
+        0,
+        'M_FORBIDDEN',
+        'Federation with this server is not allowed',
+      );
+    }
+    let target: ResolvedServer;
+    try {
+      target = await resolver.resolve(req.destination);
+    } catch (error) {
+      throw new FederationRequestError(req.destination, 0, undefined, `Cannot resolve: ${messageOf(error)}`);
+    }
+    const uri = `${req.path}${queryString(req.query)}`;
+    const headers: Record<string, string> = { host: target.hostHeader, accept };
+    let body: string | undefined;
+    if (req.body !== undefined) {
+      body = JSON.stringify(req.body);
+      headers['content-type'] = 'application/json';
+    }
+    if (req.signed ?? true) {
+      headers.authorization = signRequest(
+        {
+          method: req.method,
+          uri,
+          origin: options.serverName,
+          destination: req.destination,
+          ...(req.body !== undefined ? { content: req.body } : {}),
+        },
+        options.signingKey,
+      );
+    }
+    return exchange({
+      destination: req.destination,
+      url: `https://${urlHost(target.connectHost)}:${target.port}${uri}`,
+      agent: agents.agentFor(target.tlsName),
+      method: req.method,
+      headers,
+      body,
+      timeoutMs: req.timeoutMs ?? options.requestTimeoutMs,
+      maxBytes: req.maxResponseBytes ?? options.maxResponseBytes,
+      signal: req.signal,
+    });
+  };
+  const failure = (req: FederationRequest, status: number, json: unknown) => {
+    const errcode =
+      typeof json === 'object' && json !== null && typeof (json as { errcode?: unknown }).errcode === 'string'
+        ? (json as { errcode: string }).errcode
+        : undefined;
+    const error = (json as { error?: unknown } | undefined)?.error;
+    return new FederationRequestError(
+      req.destination,
+      status,
+      errcode,
+      `${req.method} ${req.path} answered ${status}${typeof error === 'string' ? `: ${error}` : ''}`,
+      json,
+    );
+  };
   return {
     async request<T>(req: FederationRequest): Promise<T> {
-      if (options.isServerAllowed && !options.isServerAllowed(req.destination)) {
-        throw new FederationRequestError(
-          req.destination,
-          0,
-          'M_FORBIDDEN',
-          'Federation with this server is not allowed',
-        );
-      }
-      let target: ResolvedServer;
-      try {
-        target = await resolver.resolve(req.destination);
-      } catch (error) {
-        throw new FederationRequestError(
-          req.destination,
-          0,
-          undefined,
-          `Cannot resolve: ${messageOf(error)}`,
-        );
-      }
-      const uri = `${req.path}${queryString(req.query)}`;
-      const headers: Record<string, string> = { host: target.hostHeader, accept: 'application/json' };
-      let body: string | undefined;
-      if (req.body !== undefined) {
-        body = JSON.stringify(req.body);
-        headers['content-type'] = 'application/json';
-      }
-      if (req.signed ?? true) {
-        headers.authorization = signRequest(
-          {
-            method: req.method,
-            uri,
-            origin: options.serverName,
-            destination: req.destination,
-            ...(req.body !== undefined ? { content: req.body } : {}),
-          },
-          options.signingKey,
-        );
-      }
-      const { status, json, text } = await exchange({
-        destination: req.destination,
-        url: `https://${urlHost(target.connectHost)}:${target.port}${uri}`,
-        agent: agents.agentFor(target.tlsName),
-        method: req.method,
-        headers,
-        body,
-        timeoutMs: req.timeoutMs ?? options.requestTimeoutMs,
-        maxBytes: req.maxResponseBytes ?? options.maxResponseBytes,
-        signal: req.signal,
-      });
-      if (status < 200 || status >= 300) {
-        const errcode =
-          typeof json === 'object' &&
-          json !== null &&
-          typeof (json as { errcode?: unknown }).errcode === 'string'
-            ? (json as { errcode: string }).errcode
-            : undefined;
-        const error = (json as { error?: unknown } | undefined)?.error;
-        throw new FederationRequestError(
-          req.destination,
-          status,
-          errcode,
-          `${req.method} ${req.path} answered ${status}${typeof error === 'string' ? `: ${error}` : ''}`,
-          json,
-        );
-      }
+      const { status, json, text } = await send(req, 'application/json');
+      if (status < 200 || status >= 300) throw failure(req, status, json);
       if (json === undefined) {
         throw new FederationRequestError(
           req.destination,
@@ -151,6 +149,11 @@ export function createFederationHttpClient(
         );
       }
       return json as T;
+    },
+    async requestBytes(req) {
+      const { status, json, bytes, headers } = await send(req, '*/*');
+      if (status < 200 || status >= 300) throw failure(req, status, json);
+      return { headers, body: bytes };
     },
     close: () => agents.close(),
   };
@@ -217,6 +220,7 @@ async function exchange(ex: Exchange): Promise<{
   status: number;
   json: unknown;
   text: string;
+  bytes: Buffer;
   headers: Record<string, string | string[] | undefined>;
 }> {
   const timeout = AbortSignal.timeout(ex.timeoutMs);
@@ -256,14 +260,15 @@ async function exchange(ex: Exchange): Promise<{
       }
       chunks.push(chunk as Buffer);
     }
-    const text = Buffer.concat(chunks).toString('utf8');
+    const bytes = Buffer.concat(chunks);
+    const text = bytes.toString('utf8');
     let json: unknown;
     try {
       json = text === '' ? undefined : JSON.parse(text);
     } catch {
       json = undefined;
     }
-    return { status: response.statusCode, json, text, headers: response.headers };
+    return { status: response.statusCode, json, text, bytes, headers: response.headers };
   } catch (error) {
     if (error instanceof FederationRequestError) throw error;
     const reason = timeout.aborted ? `timed out after ${ex.timeoutMs} ms` : messageOf(error);

@@ -11,7 +11,10 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { createFederation } from '../federation/compose.js';
+import { createDeviceListAnnouncer, registerE2eEduHandlers } from '../federation/e2e-edus.js';
 import { oldSigningKeysPath, readOldSigningKeys } from '../federation/old-signing-keys.js';
+import { createRemoteKeyQueries } from '../federation/remote-keys.js';
+import { createRemoteMediaSource } from '../federation/remote-media.js';
 import { createRoomFederation, type RoomFederation } from '../federation/room-federation.js';
 import type { OldVerifyKey } from '../protocol/server-keys.js';
 import {
@@ -40,9 +43,9 @@ import {
 import { createUserInteractiveAuthState } from './accounts/user-interactive-auth.js';
 import type { ListenerConfig, MyelinConfig } from './config/index.js';
 import type { HomeserverContext } from './context.js';
-import { createDeviceKeysService } from './e2e/device-keys.js';
+import { createDeviceKeysService, type RemoteKeyQueries } from './e2e/device-keys.js';
 import { KeyBackupService } from './e2e/key-backup.js';
-import { ToDeviceService } from './e2e/to-device.js';
+import { type RemoteToDeviceSender, ToDeviceService } from './e2e/to-device.js';
 import { createHttpApp, createRouteDispatcher } from './http/app.js';
 import type { Authenticator } from './http/auth.js';
 import { createRateLimiter } from './http/rate-limit.js';
@@ -51,7 +54,7 @@ import { createRequestValidation } from './http/validation.js';
 import { createLogger } from './logger.js';
 import { BlobStore } from './media/blob-store.js';
 import { loadMediaKey } from './media/encryption.js';
-import { MediaService, noRemoteMedia } from './media/media-service.js';
+import { MediaService, noRemoteMedia, type RemoteMediaSource } from './media/media-service.js';
 import { scheduleMediaRetention } from './media/retention.js';
 import { createTranscoder, type Transcoder } from './media/transcoder.js';
 import { UrlPreviewService } from './media/url-preview.js';
@@ -196,6 +199,19 @@ function assemble(
     serverName: config.server_name,
     notifier: () => notifier,
     log,
+    // Federation is built below; until then (and when disabled) remote users are failures.
+    remote: () => remoteKeys,
+    onLocalChange: () => announceDeviceList,
+  });
+  let remoteKeys: RemoteKeyQueries | undefined;
+  let announceDeviceList: ((userId: string, what: 'devices' | 'signing_keys') => void) | undefined;
+  let remoteToDevice: RemoteToDeviceSender | undefined;
+  const toDevice = new ToDeviceService({
+    store: storage.toDevice,
+    serverName: config.server_name,
+    notifier: () => notifier,
+    log,
+    remote: () => remoteToDevice,
   });
   const typing = new TypingService({ notifier: () => notifier });
   stopTypingOnLeave(typing, rooms.sender);
@@ -233,10 +249,11 @@ function assemble(
     config,
     storage,
     ...mediaParts,
-    // Federation (#7) plugs remote media in here; until then remote media is 404 M_NOT_FOUND.
-    remote: noRemoteMedia,
+    // Remote media through federation (set below); disabled federation: 404 M_NOT_FOUND.
+    remote: { fetch: (serverName, mediaId) => remoteMedia.fetch(serverName, mediaId) },
     log,
   });
+  let remoteMedia: RemoteMediaSource = noRemoteMedia;
   const urlPreviews = new UrlPreviewService({ config, media, log });
   let roomFederation: RoomFederation | undefined;
   const federation = createFederation({
@@ -267,6 +284,25 @@ function assemble(
       return roomFederation.inbound;
     },
   });
+  if (federation.enabled) {
+    remoteKeys = createRemoteKeyQueries(federation.client);
+    remoteMedia = createRemoteMediaSource({
+      client: federation.client,
+      storage,
+      media: () => media,
+      maxBytes: config.media.max_upload_bytes,
+      log,
+    });
+    remoteToDevice = (destination, content) =>
+      federation.queue.sendEdu(destination, { edu_type: 'm.direct_to_device', content: content as never });
+    announceDeviceList = createDeviceListAnnouncer({
+      serverName: config.server_name,
+      storage,
+      queue: federation.queue,
+      log,
+    });
+  }
+  registerE2eEduHandlers(federation.edus, { toDevice, deviceKeys, storage });
   const context: HomeserverContext = {
     config,
     log,
@@ -309,12 +345,7 @@ function assemble(
     historyVisibility: createHistoryVisibility(storage),
     relations: createRelationService({ storage, visibility: () => context.historyVisibility }),
     openIdTokens: createOpenIdTokens(accountKeys.sessionSecret, config.server_name),
-    toDevice: new ToDeviceService({
-      store: storage.toDevice,
-      serverName: config.server_name,
-      notifier: () => notifier,
-      log,
-    }),
+    toDevice,
     keyBackup: new KeyBackupService(storage.keyBackups),
     deviceKeys,
     media,

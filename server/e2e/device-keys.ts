@@ -121,6 +121,11 @@ export interface DeviceKeysDeps {
   readonly log: Logger;
   /** Federation (#7); absent, other servers' users are reported as failures. */
   readonly remote?: () => RemoteKeyQueries | undefined;
+  /**
+   * Told when a local user's devices or device keys change, or their cross-signing keys
+   * (federation sends m.device_list_update or m.signing_key_update).
+   */
+  readonly onLocalChange?: () => ((userId: string, what: 'devices' | 'signing_keys') => void) | undefined;
 }
 
 /** The algorithm clients count on being reported, even at zero (Synapse does the same; Element relies on it). */
@@ -138,9 +143,10 @@ export function createDeviceKeysService(deps: DeviceKeysDeps): DeviceKeysService
     ...(await keys.oneTimeKeyCounts(userId, deviceId)),
   });
 
-  const devicesChanged = (userId: string): void => {
+  const devicesChanged = (userId: string, what: 'devices' | 'signing_keys' = 'devices'): void => {
     const notifier = deps.notifier();
     notifier.notifyUsers([userId], 'device_lists');
+    if (isLocal(userId)) deps.onLocalChange?.()?.(userId, what);
     storage.memberships.membershipsOfUser(userId, ['join']).then(
       (rooms) =>
         notifier.notifyRooms(
@@ -212,7 +218,7 @@ export function createDeviceKeysService(deps: DeviceKeysDeps): DeviceKeysService
     oneTimeKeyCounts,
     unusedFallbackKeyTypes: (userId, deviceId) => keys.unusedFallbackKeyTypes(userId, deviceId),
     latestDeviceListPosition: () => keys.latestDeviceListPosition(),
-    devicesChanged,
+    devicesChanged: (userId) => devicesChanged(userId),
     deviceListChanges: (userId, afterPosition, upToPosition) =>
       deviceListChangesFor(storage, userId, afterPosition, upToPosition),
 
@@ -389,7 +395,7 @@ export function createDeviceKeysService(deps: DeviceKeysDeps): DeviceKeysService
       const deviceIds = new Set((await storage.devices.listDevices(userId)).map((device) => device.deviceId));
       if (given.some((key) => deviceIds.has(key.publicKey))) throw MatrixError.forbidden('Key ID in use');
       await keys.setCrossSigningKeys(userId, given);
-      devicesChanged(userId);
+      devicesChanged(userId, 'signing_keys');
     },
 
     async uploadSignatures(requester, signed) {

@@ -98,4 +98,58 @@ describe('ToDeviceService', () => {
     await sendToBob('old');
     expect((await service.pending(bob, 'B', 0, await service.latestPosition(), 10)).events).to.have.length(3);
   });
+
+  it('queues one EDU per remote server with a message_id that is the same for a retried send', async () => {
+    const edus: { destination: string; content: JsonObject }[] = [];
+    const federated = new ToDeviceService({
+      store: storage.toDevice,
+      serverName: 'example.org',
+      notifier: () => notifier,
+      log: pino({ level: 'silent' }),
+      remote: () => async (destination, content) => {
+        edus.push({ destination, content: content as unknown as JsonObject });
+      },
+    });
+    const request = {
+      type: 'm.test',
+      txnId: 'r1',
+      messages: {
+        '@carol:other.org': { C1: { n: 1 } },
+        '@dave:other.org': { '*': { n: 2 } },
+        '@erin:third.org': { E: { n: 3 } },
+        [bob]: { B: { n: 4 } },
+      },
+    };
+    await federated.send({ userId: alice, deviceId: 'A' }, request);
+    await federated.send({ userId: alice, deviceId: 'A' }, request);
+    expect(edus.map((e) => e.destination)).to.deep.equal([
+      'other.org',
+      'third.org',
+      'other.org',
+      'third.org',
+    ]);
+    expect(edus[0]!.content).to.deep.include({
+      sender: alice,
+      type: 'm.test',
+      messages: { '@carol:other.org': { C1: { n: 1 } }, '@dave:other.org': { '*': { n: 2 } } },
+    });
+    expect(edus[2]!.content.message_id).to.equal(edus[0]!.content.message_id);
+  });
+
+  it('stores a received EDU once per message_id, for local devices only, from a sender of the origin', async () => {
+    const content = (messageId: string, sender = '@carol:other.org') => ({
+      sender,
+      type: 'm.test',
+      message_id: messageId,
+      messages: { [bob]: { '*': { hi: true } }, '@zed:elsewhere.org': { Z: {} } },
+    });
+    await service.receiveRemote('other.org', content('m1'));
+    await service.receiveRemote('other.org', content('m1'));
+    await service.receiveRemote('other.org', content('m2', '@mallory:example.org'));
+    await service.receiveRemote('other.org', 'not an object');
+    const pending = await service.pending(bob, 'B', 0, await service.latestPosition(), 10);
+    expect(pending.events).to.deep.equal([
+      { sender: '@carol:other.org', type: 'm.test', content: { hi: true } },
+    ]);
+  });
 });

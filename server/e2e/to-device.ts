@@ -4,6 +4,8 @@
  * device its pending messages, oldest first, until it acknowledges them by
  * syncing past them (so a response lost on the way is sent again).
  */
+import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { JsonObject } from '../../protocol/events.js';
 import { parseUserId } from '../../protocol/identifiers.js';
@@ -31,6 +33,20 @@ export interface ToDeviceSendRequest {
   readonly messages: Readonly<Record<string, Readonly<Record<string, JsonObject>>>>;
 }
 
+/** The content of an m.direct_to_device EDU (server-server "Send-to-device messaging"). */
+export interface DirectToDeviceContent {
+  readonly sender: string;
+  readonly type: string;
+  readonly message_id: string;
+  readonly messages: Record<string, Record<string, JsonObject>>;
+}
+
+/** Queues an m.direct_to_device EDU for a server (federation supplies it). */
+export type RemoteToDeviceSender = (destination: string, content: DirectToDeviceContent) => Promise<void>;
+
+/** How many received message IDs are remembered to drop a repeat (transactions are deduplicated too). */
+const REMEMBERED_MESSAGE_IDS = 10_000;
+
 export class ToDeviceService {
   constructor(
     private readonly deps: {
@@ -39,18 +55,24 @@ export class ToDeviceService {
       readonly notifier: () => SyncNotifier;
       readonly log: Logger;
       readonly now?: () => number;
+      /** Federation (#7); absent, messages for other servers' users are dropped. */
+      readonly remote?: () => RemoteToDeviceSender | undefined;
     },
   ) {}
 
   private lastSweep = 0;
+  private readonly receivedMessageIds = new LRUCache<string, true>({ max: REMEMBERED_MESSAGE_IDS });
 
   /**
    * Stores the messages for local recipients once per transaction and wakes their
-   * syncs. Messages for other servers are left for federation (#7).
+   * syncs. Messages for users of other servers go to each server as one
+   * m.direct_to_device EDU, whose message_id is derived from the send's
+   * transaction, so a retried send is recognised by the receiver too.
    * @throws MatrixError 400 M_INVALID_PARAM for a key of `messages` that is not a user ID.
    */
   async send(sender: ToDeviceSender, request: ToDeviceSendRequest): Promise<void> {
     const recipients: ToDeviceRecipient[] = [];
+    const byServer = new Map<string, Record<string, Record<string, JsonObject>>>();
     for (const [userId, byDevice] of Object.entries(request.messages)) {
       let serverName: string;
       try {
@@ -58,7 +80,12 @@ export class ToDeviceService {
       } catch {
         throw MatrixError.invalidParam(`Not a user ID: ${JSON.stringify(userId)}`);
       }
-      if (serverName !== this.deps.serverName) continue;
+      if (serverName !== this.deps.serverName) {
+        const messages = byServer.get(serverName) ?? {};
+        messages[userId] = { ...byDevice };
+        byServer.set(serverName, messages);
+        continue;
+      }
       for (const [deviceId, content] of Object.entries(byDevice))
         recipients.push({ userId, deviceId, content });
     }
@@ -73,6 +100,68 @@ export class ToDeviceService {
       this.deps.notifier().notifyUsers(new Set(result.delivered.map((d) => d.userId)), 'to_device');
     }
     this.sweepTransactions();
+    if (byServer.size > 0) await this.sendRemote(sender, request, byServer);
+  }
+
+  private async sendRemote(
+    sender: ToDeviceSender,
+    request: ToDeviceSendRequest,
+    byServer: Map<string, Record<string, Record<string, JsonObject>>>,
+  ): Promise<void> {
+    const remote = this.deps.remote?.();
+    if (remote === undefined) return;
+    const messageId = createHash('sha256')
+      .update(JSON.stringify([sender.userId, sender.deviceId, request.type, request.txnId]))
+      .digest('base64url')
+      .slice(0, 22);
+    for (const [destination, messages] of byServer) {
+      await remote(destination, {
+        sender: sender.userId,
+        type: request.type,
+        message_id: messageId,
+        messages,
+      });
+    }
+  }
+
+  /**
+   * An m.direct_to_device EDU from `origin`: stored for the local devices it
+   * names (`*` for all), once per message_id. The sender must be a user of
+   * the origin.
+   */
+  async receiveRemote(origin: string, content: unknown): Promise<void> {
+    if (!isRecord(content)) return;
+    const { sender, type, message_id: messageId, messages } = content;
+    if (typeof sender !== 'string' || typeof type !== 'string' || typeof messageId !== 'string') return;
+    if (!isRecord(messages)) return;
+    let senderServer: string;
+    try {
+      senderServer = parseUserId(sender, { historical: true }).serverName;
+    } catch {
+      return;
+    }
+    if (senderServer !== origin) return;
+    const key = `${origin}\n${messageId}`;
+    if (this.receivedMessageIds.has(key)) return;
+    this.receivedMessageIds.set(key, true);
+    const recipients: ToDeviceRecipient[] = [];
+    for (const [userId, byDevice] of Object.entries(messages)) {
+      if (!userId.endsWith(`:${this.deps.serverName}`) || !isRecord(byDevice)) continue;
+      for (const [deviceId, message] of Object.entries(byDevice)) {
+        if (isRecord(message)) recipients.push({ userId, deviceId, content: message as JsonObject });
+      }
+    }
+    if (recipients.length === 0) return;
+    const result = await this.deps.store.sendToDevices({
+      sender,
+      senderDeviceId: null,
+      type,
+      txnId: messageId,
+      recipients,
+    });
+    if (result.delivered.length > 0) {
+      this.deps.notifier().notifyUsers(new Set(result.delivered.map((d) => d.userId)), 'to_device');
+    }
   }
 
   /** At most hourly, on a send: forgets transaction IDs older than a day, so the table does not grow for ever. */
@@ -122,4 +211,8 @@ export class ToDeviceService {
   latestPosition(): Promise<number> {
     return this.deps.store.latestToDevicePosition();
   }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

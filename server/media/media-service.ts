@@ -32,8 +32,9 @@ import type { Transcoder } from './transcoder.js';
 export const PREVIEW_KEY = 'io.myelin.preview';
 
 /**
- * The seam for media of other servers: federation (#7) fetches and caches
- * them. Until then every remote media ID is unknown (404 M_NOT_FOUND).
+ * The seam for media of other servers: federation fetches and caches them
+ * (federation/remote-media.ts). Without federation every remote media ID is
+ * unknown (404 M_NOT_FOUND).
  */
 export interface RemoteMediaSource {
   fetch(serverName: string, mediaId: string): Promise<MediaRecord | null>;
@@ -384,6 +385,42 @@ export class MediaService {
       await this.deps.blobs.discard(pending);
     }
     return { blob: pending.blob, contentType: thumbnail.contentType };
+  }
+
+  /**
+   * Keeps a copy of another server's media, fetched over federation, under that
+   * server's name and media ID: later downloads are served from it.
+   */
+  async storeRemote(
+    serverName: string,
+    mediaId: string,
+    content: { bytes: Buffer; contentType: string; fileName: string | null },
+  ): Promise<MediaRecord | null> {
+    if (content.bytes.length > this.media.max_upload_bytes)
+      throw MatrixError.tooLarge('Remote media too large');
+    const pending = await this.deps.blobs.writeBuffer(content.bytes);
+    try {
+      await this.commit(pending, () =>
+        this.deps.storage.media.putMediaContent(
+          {
+            serverName,
+            mediaId,
+            userId: null,
+            createdTs: Date.now(),
+            blob: pending.blob,
+            contentType: content.contentType,
+            uploadName: content.fileName,
+            originalSize: content.bytes.length,
+            authenticatedOnly: false,
+            preview: null,
+          },
+          Date.now(),
+        ),
+      );
+    } finally {
+      await this.deps.blobs.discard(pending);
+    }
+    return this.deps.storage.media.getMedia(serverName, mediaId);
   }
 
   /** Admin: quarantined media is never served. */

@@ -12,7 +12,9 @@ import { capabilitiesRoutes } from './capabilities.js';
 import { deviceRoutes } from './devices.js';
 import { directoryRoutes } from './directory.js';
 import { docsRoutes } from './docs.js';
+import { federationE2eRoutes } from './federation-e2e.js';
 import { federationKeyRoutes } from './federation-keys.js';
+import { federationMediaRoutes } from './federation-media.js';
 import { federationRoomRoutes } from './federation-rooms.js';
 import { federationTransactionRoutes } from './federation-transactions.js';
 import { filterRoutes } from './filters.js';
@@ -102,4 +104,6 @@ export const allRoutes: readonly Route[] = [
   ...federationKeyRoutes,
   ...federationTransactionRoutes,
   ...federationRoomRoutes,
+  ...federationE2eRoutes,
+  ...federationMediaRoutes,
 ];

@@ -1,0 +1,124 @@
+/**
+ * Media across two real Myelin servers federating over TLS (issue #7): the peer endpoints
+ * /_matrix/federation/v1/media/download and /thumbnail answer multipart/mixed (JSON metadata,
+ * then the bytes); a client of B downloads A's media by its mxc URI through B, which fetches it
+ * over federation once and serves its copy after (even with A gone); thumbnails of remote media.
+ */
+import { expect } from 'chai';
+import sharp from 'sharp';
+import { FederationRequestError } from '../federation/federation.js';
+import { decodeMultipart, multipartBoundary } from '../protocol/multipart.js';
+import { createUser, type TestUser } from './harness/accounts.js';
+import { type FederatedServer, TestFederation } from './harness/test-federation.js';
+
+function clientGet(server: FederatedServer, user: TestUser, path: string) {
+  return server.server.fetch(path, { headers: { Authorization: `Bearer ${user.accessToken}` } });
+}
+
+describe('federation: media across servers (TLS, test CA)', function () {
+  this.timeout(90_000);
+  let federation: TestFederation;
+  let a: FederatedServer;
+  let b: FederatedServer;
+  let alice: TestUser;
+  let bob: TestUser;
+  let mediaId: string;
+  let original: Buffer;
+
+  before(async () => {
+    federation = await TestFederation.start(2);
+    [a, b] = federation.servers as [FederatedServer, FederatedServer];
+    alice = await createUser(a.server, 'alice');
+    bob = await createUser(b.server, 'bob');
+    const image = await sharp({ create: { width: 120, height: 80, channels: 3, background: '#3366cc' } })
+      .png()
+      .toBuffer();
+    const uploaded = await a.server.fetch(
+      `/_matrix/media/v3/upload?filename=${encodeURIComponent('map 🌍.png')}`,
+      {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${alice.accessToken}`, 'Content-Type': 'image/png' },
+        body: image,
+      },
+    );
+    expect(uploaded.status).to.equal(200);
+    const contentUri = ((await uploaded.json()) as { content_uri: string }).content_uri;
+    mediaId = contentUri.split('/').pop()!;
+    const onA = await clientGet(a, alice, `/_matrix/client/v1/media/download/${a.serverName}/${mediaId}`);
+    original = Buffer.from(await onA.arrayBuffer());
+  });
+  after(async () => {
+    await federation?.stop();
+  });
+
+  it('serves its own media to a peer as multipart/mixed: a JSON part, then the bytes', async () => {
+    const answer = await b.context.federation.client.requestBytes!({
+      destination: a.serverName,
+      method: 'GET',
+      path: `/_matrix/federation/v1/media/download/${mediaId}`,
+    });
+    const boundary = multipartBoundary(String(answer.headers['content-type']));
+    expect(boundary, String(answer.headers['content-type'])).to.be.a('string');
+    const [metadata, content] = decodeMultipart(answer.body, boundary!);
+    expect(metadata!.headers['content-type']).to.equal('application/json');
+    expect(JSON.parse(metadata!.body.toString())).to.deep.equal({});
+    expect(content!.headers['content-type']).to.equal('image/png');
+    expect(content!.headers['content-disposition']).to.match(
+      /^inline; filename\*=utf-8''map%20%F0%9F%8C%8D\.png$/,
+    );
+    expect(content!.body.equals(original)).to.equal(true);
+
+    const thumb = await b.context.federation.client.requestBytes!({
+      destination: a.serverName,
+      method: 'GET',
+      path: `/_matrix/federation/v1/media/thumbnail/${mediaId}`,
+      query: { width: 32, height: 32, method: 'crop' },
+    });
+    const thumbParts = decodeMultipart(thumb.body, multipartBoundary(String(thumb.headers['content-type']))!);
+    const meta = await sharp(thumbParts[1]!.body).metadata();
+    expect([meta.width, meta.height]).to.deep.equal([32, 32]);
+  });
+
+  it('refuses unsigned requests and answers 404 for unknown media', async () => {
+    const unsigned = await b.context.federation.client.requestBytes!({
+      destination: a.serverName,
+      method: 'GET',
+      path: `/_matrix/federation/v1/media/download/${mediaId}`,
+      signed: false,
+    }).catch((error: unknown) => error);
+    expect((unsigned as FederationRequestError).status).to.equal(401);
+    const unknown = await b.context.federation.client.requestBytes!({
+      destination: a.serverName,
+      method: 'GET',
+      path: '/_matrix/federation/v1/media/download/nope',
+    }).catch((error: unknown) => error);
+    expect(unknown).to.be.instanceOf(FederationRequestError);
+    expect((unknown as FederationRequestError).status).to.equal(404);
+    const viaClient = await clientGet(b, bob, `/_matrix/client/v1/media/download/${a.serverName}/nope`);
+    expect(viaClient.status).to.equal(404);
+    expect(((await viaClient.json()) as { errcode: string }).errcode).to.equal('M_NOT_FOUND');
+  });
+
+  it("a client of B downloads A's media through B, with its type and name; thumbnails too", async () => {
+    const res = await clientGet(b, bob, `/_matrix/client/v1/media/download/${a.serverName}/${mediaId}`);
+    expect(res.status).to.equal(200);
+    expect(res.headers.get('content-type')).to.equal('image/png');
+    expect(res.headers.get('content-disposition')).to.include("filename*=utf-8''map%20%F0%9F%8C%8D.png");
+    expect(Buffer.from(await res.arrayBuffer()).equals(original)).to.equal(true);
+    const thumb = await clientGet(
+      b,
+      bob,
+      `/_matrix/client/v1/media/thumbnail/${a.serverName}/${mediaId}?width=32&height=32&method=crop`,
+    );
+    expect(thumb.status).to.equal(200);
+    const meta = await sharp(Buffer.from(await thumb.arrayBuffer())).metadata();
+    expect([meta.width, meta.height]).to.deep.equal([32, 32]);
+  });
+
+  it('serves the cached copy once the origin server is gone', async () => {
+    await a.server.stop();
+    const res = await clientGet(b, bob, `/_matrix/client/v1/media/download/${a.serverName}/${mediaId}`);
+    expect(res.status).to.equal(200);
+    expect(Buffer.from(await res.arrayBuffer()).equals(original)).to.equal(true);
+  });
+});

@@ -1,0 +1,85 @@
+/**
+ * The EDUs of end-to-end encryption (server-server "Send-to-device messaging",
+ * "Device Management", "End-to-End Encryption"):
+ *
+ * - m.direct_to_device in: stored for the local devices it names (ToDeviceService.receiveRemote).
+ * - m.device_list_update and m.signing_key_update in: the remote user's devices or keys
+ *   changed, so the syncs of local users sharing a room with them list them in
+ *   device_lists.changed (their clients then query the keys again, over federation).
+ * - m.device_list_update out: when a local user's devices or keys change, one EDU per
+ *   current device to every other server sharing a room with them. Receivers that track
+ *   stream IDs resync through /user/devices when prev_id does not match theirs.
+ * - m.signing_key_update out: when their cross-signing keys change, the master and
+ *   self-signing keys (the user-signing key never leaves the server).
+ */
+import type { Logger } from 'pino';
+import type { DeviceKeysService } from '../server/e2e/device-keys.js';
+import type { ToDeviceService } from '../server/e2e/to-device.js';
+import type { Storage } from '../storage/storage.js';
+import type { EduRegistry, OutboundQueue } from './federation.js';
+import { serversInRoom } from './outbound-events.js';
+
+export function registerE2eEduHandlers(
+  registry: EduRegistry,
+  deps: {
+    readonly toDevice: ToDeviceService;
+    readonly deviceKeys: DeviceKeysService;
+    readonly storage: Pick<Storage, 'e2eKeys'>;
+  },
+): void {
+  registry.register('m.direct_to_device', (origin, content) => deps.toDevice.receiveRemote(origin, content));
+
+  const remoteUserChanged = async (origin: string, content: unknown) => {
+    if (typeof content !== 'object' || content === null) return;
+    const userId = (content as { user_id?: unknown }).user_id;
+    // Only the user's own server may say their devices changed.
+    if (typeof userId !== 'string' || !userId.endsWith(`:${origin}`)) return;
+    await deps.storage.e2eKeys.recordDeviceListChange(userId);
+    deps.deviceKeys.devicesChanged(userId);
+  };
+  registry.register('m.device_list_update', remoteUserChanged);
+  registry.register('m.signing_key_update', remoteUserChanged);
+}
+
+/** Tells the servers sharing a room with a local user that their devices or keys changed. */
+export function createDeviceListAnnouncer(options: {
+  readonly serverName: string;
+  readonly storage: Storage;
+  readonly queue: OutboundQueue;
+  readonly log: Logger;
+}): (userId: string, what: 'devices' | 'signing_keys') => void {
+  const { serverName, storage, queue, log } = options;
+  /** Our last stream ID per user, sent as prev_id of the next update. */
+  const lastStreamId = new Map<string, number>();
+  return (userId) => {
+    void (async () => {
+      const rooms = await storage.memberships.membershipsOfUser(userId, ['join']);
+      const servers = new Set<string>();
+      for (const room of rooms)
+        for (const server of await serversInRoom(storage, room.roomId)) servers.add(server);
+      servers.delete(serverName);
+      if (servers.size === 0) return;
+      const [devices, keys, streamId] = await Promise.all([
+        storage.devices.listDevices(userId),
+        storage.e2eKeys.deviceKeys(userId),
+        storage.e2eKeys.latestDeviceListPosition(),
+      ]);
+      const previous = lastStreamId.get(userId);
+      lastStreamId.set(userId, streamId);
+      for (const device of devices) {
+        const content: Record<string, unknown> = {
+          user_id: userId,
+          device_id: device.deviceId,
+          stream_id: streamId,
+          prev_id: previous !== undefined ? [previous] : [],
+        };
+        if (device.displayName) content.device_display_name = device.displayName;
+        const held = keys.get(device.deviceId);
+        if (held !== undefined) content.keys = held;
+        for (const destination of servers) {
+          await queue.sendEdu(destination, { edu_type: 'm.device_list_update', content: content as never });
+        }
+      }
+    })().catch((error: unknown) => log.warn({ err: error, userId }, 'Could not queue a device list update'));
+  };
+}

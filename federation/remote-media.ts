@@ -1,0 +1,90 @@
+/**
+ * Media of other servers for our clients (client-server "Content repository": the
+ * server fetches remote media and caches it): fetched once over federation
+ * (server-server GET /_matrix/federation/v1/media/download, multipart/mixed), kept
+ * under the origin's server name and media ID, and served from the copy after.
+ * Requests go through the signed federation client only (its resolver, TLS checks,
+ * allow list and size cap), never to a URL a remote server names: a part that
+ * redirects with Location is not followed.
+ */
+import type { Logger } from 'pino';
+import { decodeMultipart, multipartBoundary } from '../protocol/multipart.js';
+import type { MediaService, RemoteMediaSource } from '../server/media/media-service.js';
+import type { MediaRecord } from '../storage/media-store.js';
+import type { Storage } from '../storage/storage.js';
+import { type FederationClient, FederationRequestError } from './federation.js';
+
+/** Room for the multipart framing around the largest media accepted. */
+const FRAMING_BYTES = 64 * 1024;
+const REMOTE_MEDIA_TIMEOUT_MS = 30_000;
+
+export function createRemoteMediaSource(deps: {
+  readonly client: FederationClient;
+  readonly storage: Pick<Storage, 'media'>;
+  readonly media: () => MediaService;
+  readonly maxBytes: number;
+  readonly log: Logger;
+}): RemoteMediaSource {
+  /** One fetch per media at a time: concurrent downloads of the same media wait for it. */
+  const inFlight = new Map<string, Promise<MediaRecord | null>>();
+
+  const download = async (serverName: string, mediaId: string): Promise<MediaRecord | null> => {
+    if (deps.client.requestBytes === undefined) return null;
+    let answer: Awaited<ReturnType<NonNullable<FederationClient['requestBytes']>>>;
+    try {
+      answer = await deps.client.requestBytes({
+        destination: serverName,
+        method: 'GET',
+        path: `/_matrix/federation/v1/media/download/${encodeURIComponent(mediaId)}`,
+        query: { timeout_ms: 20_000 },
+        timeoutMs: REMOTE_MEDIA_TIMEOUT_MS,
+        maxResponseBytes: deps.maxBytes + FRAMING_BYTES,
+      });
+    } catch (error) {
+      if (!(error instanceof FederationRequestError && error.status === 404)) {
+        deps.log.info({ err: error, serverName, mediaId }, 'Could not fetch remote media');
+      }
+      return null;
+    }
+    const contentType = answer.headers['content-type'];
+    const boundary = multipartBoundary(typeof contentType === 'string' ? contentType : undefined);
+    if (boundary === undefined) return null;
+    const parts = decodeMultipart(answer.body, boundary);
+    const content = parts[1];
+    if (content === undefined || content.headers.location !== undefined) return null;
+    return deps.media().storeRemote(serverName, mediaId, {
+      bytes: content.body,
+      contentType: content.headers['content-type'] ?? 'application/octet-stream',
+      fileName: fileNameOf(content.headers['content-disposition']),
+    });
+  };
+
+  return {
+    async fetch(serverName, mediaId) {
+      const cached = await deps.storage.media.getMedia(serverName, mediaId);
+      if (cached !== null && cached.blob !== null) return cached;
+      const key = `${serverName}/${mediaId}`;
+      let pending = inFlight.get(key);
+      if (pending === undefined) {
+        pending = download(serverName, mediaId).finally(() => inFlight.delete(key));
+        inFlight.set(key, pending);
+      }
+      return pending;
+    },
+  };
+}
+
+/** The file name of a Content-Disposition header (filename*=utf-8'' first, then filename). */
+export function fileNameOf(disposition: string | undefined): string | null {
+  if (disposition === undefined) return null;
+  const extended = /filename\*\s*=\s*utf-8''([^;]+)/i.exec(disposition);
+  if (extended) {
+    try {
+      return decodeURIComponent(extended[1]!.trim());
+    } catch {
+      return null;
+    }
+  }
+  const plain = /filename\s*=\s*(?:"([^"]*)"|([^;\s]+))/i.exec(disposition);
+  return plain?.[1] ?? plain?.[2] ?? null;
+}

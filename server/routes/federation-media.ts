@@ -1,0 +1,131 @@
+/**
+ * server-server "Content Repository" (v1.11+, content_repository.yaml), this server's own media only:
+ *   GET /_matrix/federation/v1/media/download/{mediaId}
+ *   GET /_matrix/federation/v1/media/thumbnail/{mediaId}
+ * X-Matrix authenticated. The answer is multipart/mixed: a JSON metadata part (empty), then
+ * the bytes with their Content-Type and Content-Disposition (never a redirect).
+ */
+import { randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { Type } from '@sinclair/typebox';
+import { encodeMultipartMixed } from '../../protocol/multipart.js';
+import type { MediaBlob } from '../../storage/media-store.js';
+import type { HomeserverContext } from '../context.js';
+import { defineRoute, MatrixErrorBody, rawResponse, reply } from '../http/route.js';
+import { contentDisposition } from '../media/content-type.js';
+
+const TAGS = ['Federation media'];
+const DEFAULT_WAIT_MS = 20_000;
+const MAX_WAIT_MS = 60_000;
+const MediaIdParams = Type.Object({
+  mediaId: Type.String({ description: 'The media ID of an mxc:// URI of this server.' }),
+});
+const TimeoutQuery = Type.Optional(
+  Type.Integer({
+    minimum: 0,
+    description: 'How long to wait for media not uploaded yet (default 20000, at most 60000).',
+  }),
+);
+const responses = {
+  200: rawResponse(
+    'multipart/mixed',
+    'A JSON metadata part, then the content with its Content-Type and Content-Disposition.',
+  ),
+  400: MatrixErrorBody,
+  404: MatrixErrorBody,
+  413: MatrixErrorBody,
+  502: MatrixErrorBody,
+};
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+async function multipartReply(
+  hs: HomeserverContext,
+  blob: MediaBlob,
+  contentType: string,
+  fileName: string | null,
+) {
+  const bytes = await readAll(await hs.media.open(blob));
+  const { contentType: multipartType, body } = encodeMultipartMixed(
+    [
+      { headers: { 'Content-Type': 'application/json' }, body: '{}' },
+      {
+        headers: {
+          'Content-Type': contentType,
+          'Content-Disposition': contentDisposition(contentType, fileName),
+        },
+        body: bytes,
+      },
+    ],
+    randomBytes(16).toString('hex'),
+  );
+  return reply(200 as const, body, { 'Content-Type': multipartType, 'Content-Length': String(body.length) });
+}
+
+const waitOf = (timeoutMs: number | undefined) => Math.min(timeoutMs ?? DEFAULT_WAIT_MS, MAX_WAIT_MS);
+
+export const federationDownload = defineRoute({
+  method: 'GET',
+  path: '/_matrix/federation/v1/media/download/{mediaId}',
+  operationId: 'getFederationContent',
+  summary: 'Download content of this server for another server.',
+  tags: TAGS,
+  resource: 'federation',
+  auth: 'x-matrix',
+  rateLimit: 'none',
+  request: { params: MediaIdParams, query: Type.Object({ timeout_ms: TimeoutQuery }) },
+  responses,
+  async handler(req, hs) {
+    const record = await hs.media.resolve(hs.config.server_name, req.params.mediaId, {
+      authenticated: true,
+      waitMs: waitOf(req.query.timeout_ms),
+    });
+    return multipartReply(hs, record.blob, record.contentType, record.uploadName);
+  },
+});
+
+export const federationThumbnail = defineRoute({
+  method: 'GET',
+  path: '/_matrix/federation/v1/media/thumbnail/{mediaId}',
+  operationId: 'getFederationContentThumbnail',
+  summary: 'Download a thumbnail of content of this server for another server.',
+  description: 'The size snaps up to the nearest recommended size, as for the client endpoint.',
+  tags: TAGS,
+  resource: 'federation',
+  auth: 'x-matrix',
+  rateLimit: 'none',
+  request: {
+    params: MediaIdParams,
+    query: Type.Object({
+      width: Type.Integer({ minimum: 1, description: 'The desired width.' }),
+      height: Type.Integer({ minimum: 1, description: 'The desired height.' }),
+      method: Type.Optional(
+        Type.Union([Type.Literal('crop'), Type.Literal('scale')], {
+          description: 'crop or scale (default scale).',
+        }),
+      ),
+      animated: Type.Optional(Type.Boolean({ description: 'Prefer an animated thumbnail.' })),
+      timeout_ms: TimeoutQuery,
+    }),
+  },
+  responses,
+  async handler(req, hs) {
+    const record = await hs.media.resolve(hs.config.server_name, req.params.mediaId, {
+      authenticated: true,
+      waitMs: waitOf(req.query.timeout_ms),
+    });
+    const thumbnail = await hs.media.thumbnail(record, {
+      width: req.query.width,
+      height: req.query.height,
+      method: req.query.method ?? 'scale',
+      animated: req.query.animated ?? false,
+    });
+    return multipartReply(hs, thumbnail.blob, thumbnail.contentType, null);
+  },
+});
+
+export const federationMediaRoutes = [federationDownload, federationThumbnail];
