@@ -518,11 +518,7 @@ export class InboundPdus {
    * The state before `event` as the origin reports it (/state_ids at the event), its events
    * fetched and stored as outliers; null when the origin does not answer.
    */
-  private async remoteStateBefore(
-    origin: string,
-    room: FederatedRoom,
-    event: RoomEvent,
-  ): Promise<StateMap | null> {
+  async remoteStateBefore(origin: string, room: FederatedRoom, event: RoomEvent): Promise<StateMap | null> {
     const { storage, remote, log } = this.options;
     let ids: { pduIds: string[]; authChainIds: string[] };
     try {

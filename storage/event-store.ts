@@ -33,6 +33,13 @@ export interface EventToPersist {
    * already names it as a prev event.
    */
   readonly updateForwardExtremities?: boolean;
+  /**
+   * History older than anything stored (federation backfill): the event gets a negative
+   * stream ordering below every stored one, so it sorts before them in the timeline while
+   * syncs (which read forward from a positive position) never see it as new. Persist a
+   * backfilled batch newest first.
+   */
+  readonly backfilled?: boolean;
 }
 
 export interface PersistedEvent {

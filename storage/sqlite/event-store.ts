@@ -27,6 +27,8 @@ interface PreparedEvent {
   readonly member: PersistingMemberEvent | null;
   /** Indexed for accepted timeline events only. */
   readonly relation: EventRelation | null;
+  /** Older history: a negative stream ordering (see EventToPersist.backfilled). */
+  readonly backfilled: boolean;
 }
 
 export class SqliteEventStore implements EventStore {
@@ -265,7 +267,9 @@ export class SqliteEventStore implements EventStore {
     const promoting = existing !== undefined && existing.outlier !== 0 && !row.outlier;
     if (existing && !promoting) throw new StorageError('CONFLICT', `event ${row.eventId} is already stored`);
 
-    const streamOrdering = statements.nextStreamPosition.get('events')!.position;
+    const streamOrdering = prepared.backfilled
+      ? statements.nextBackfillPosition.get()!.position
+      : statements.nextStreamPosition.get('events')!.position;
     let stateBeforeSnapshotId: StateSnapshotId | null = null;
     let stateAfterSnapshotId: StateSnapshotId | null = null;
     if (!row.outlier && prepared.stateBefore) {
@@ -366,7 +370,7 @@ function prepareEvent(input: EventToPersist): PreparedEvent {
         : { parentSnapshotId: stateBefore.parentSnapshotId, delta: copyDelta(stateBefore.delta) },
     currentStateDelta: input.currentStateDelta ? copyDelta(input.currentStateDelta) : undefined,
     updateForwardExtremities:
-      !outlier && rejectionReason === null && (input.updateForwardExtremities ?? true),
+      !outlier && rejectionReason === null && !input.backfilled && (input.updateForwardExtremities ?? true),
     member:
       pdu.type === 'm.room.member'
         ? {
@@ -375,6 +379,7 @@ function prepareEvent(input: EventToPersist): PreparedEvent {
           }
         : null,
     relation: relationOfEvent(pdu),
+    backfilled: input.backfilled ?? false,
   };
 }
 
