@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import type { AuthStateLookup } from '../protocol/auth-rules.js';
 import { type RoomEvent, referencedEventIds, type StateMap, stateTupleKey } from '../protocol/events.js';
 import type { RoomEventSender } from '../server/rooms/room-event-sender.js';
-import type { StoredEvent } from '../storage/event-store.js';
+import { isRejected, type StoredEvent } from '../storage/event-store.js';
 import type { StateSnapshotId, StateSnapshotInput } from '../storage/state-store.js';
 import type { Storage } from '../storage/storage.js';
 import type { FederatedRoom, InboundPdus } from './inbound-pdus.js';
@@ -158,13 +158,10 @@ export class Backfiller {
       }
       const createEvent = event.pdu.type === 'm.room.create' ? undefined : room.createEvent;
       // Step 4 against its auth events, step 5 against the state before it.
-      let verdict = checkAgainstAuthEvents(
-        event,
-        authEvents,
-        createEvent,
-        rules,
-        (id) => rejected.has(id) || storedAuth.get(id)?.rejectionReason != null,
-      );
+      let verdict = checkAgainstAuthEvents(event, authEvents, createEvent, rules, (id) => {
+        const stored = storedAuth.get(id);
+        return rejected.has(id) || (stored !== undefined && isRejected(stored));
+      });
       if (verdict.allowed) {
         let lookup = lookups.get(stateBefore);
         if (lookup === undefined) {

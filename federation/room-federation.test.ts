@@ -210,6 +210,33 @@ describe('Room federation (in process)', () => {
         expect((await timeline(a, roomId)).map((e) => e.eventId)).to.not.include(sent.eventId);
       });
 
+      it('keeps a soft-failed state event’s state (spec "Soft failure") but neither shows nor builds on it', async () => {
+        await a.rooms.membership.ban(roomId, alice, bob);
+        // B has not heard of the ban: bob's new display name is fine by B's state.
+        const sent = await b.rooms.sender.sendEvent({
+          roomId,
+          sender: bob,
+          type: 'm.room.member',
+          stateKey: bob,
+          content: { membership: 'join', displayname: 'Bob, banned' },
+        });
+        await fed.deliver('b.test');
+        const onA = await a.storage.events.getEvent(sent.eventId);
+        expect(onA?.outlier).to.equal(false);
+        expect(onA?.rejectionReason).to.match(/^soft-failed/);
+        // Its state counts: the state after it has it (what state resolution reads when later
+        // events cite it), while the current state keeps the ban and no new event cites it.
+        const after = await a.storage.state.stateAfterEvent(sent.eventId);
+        expect(after?.get(stateTupleKey('m.room.member', bob))).to.equal(sent.eventId);
+        const current = await a.storage.state.currentStateEventId(roomId, 'm.room.member', bob);
+        expect(current).to.not.equal(sent.eventId);
+        expect(await a.storage.state.forwardExtremities(roomId)).to.not.include(sent.eventId);
+        expect((await timeline(a, roomId)).map((e) => e.eventId)).to.not.include(sent.eventId);
+        // Not an error for the sender (it is valid), and not handled twice.
+        const again = await a.inbound.handlePdus('b.test', [onA!.pdu]);
+        expect(again[sent.eventId]).to.deep.equal({});
+      });
+
       it('resolves state where concurrent branches meet: both servers agree on the current state', async () => {
         await a.rooms.sender.sendEvent({
           roomId,

@@ -1,7 +1,13 @@
 import { and, asc, desc, eq, gt, gte, inArray, isNull, lt, lte } from 'drizzle-orm';
 import { isStateEvent, type Pdu, referencedEventIds, stateTupleKey } from '../../protocol/events.js';
 import { StorageError } from '../errors.js';
-import type { EventStore, EventToPersist, PersistedEvent, StoredEvent } from '../event-store.js';
+import {
+  type EventStore,
+  type EventToPersist,
+  isRejected,
+  type PersistedEvent,
+  type StoredEvent,
+} from '../event-store.js';
 import type { StateDelta, StateSnapshotId, StateSnapshotInput } from '../state-store.js';
 import type { SqliteConnection } from './connection.js';
 import { type EventStatements, eventRowOf } from './event-statements.js';
@@ -283,7 +289,7 @@ export class SqliteEventStore implements EventStore {
               prepared.stateBefore.delta,
             );
       stateAfterSnapshotId =
-        row.stateKey !== null && row.rejectionReason === null
+        row.stateKey !== null && !isRejected(row)
           ? insertSnapshot(this.connection, row.roomId, stateBeforeSnapshotId, {
               set: new Map([[stateTupleKey(row.type, row.stateKey), row.eventId]]),
             })
