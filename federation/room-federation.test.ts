@@ -4,11 +4,13 @@ import { hashAndSignEvent, toRoomEvent } from '../protocol/hashing.js';
 import { roomVersionRules } from '../protocol/room-versions.js';
 import { MatrixError } from '../server/errors.js';
 import type { StoredEvent } from '../storage/event-store.js';
+import type { Storage } from '../storage/storage.js';
 import {
   type InProcessFederation,
   type InProcessServer,
   openInProcessFederation,
 } from './in-process-federation.js';
+import { PeerReads } from './peer-reads.js';
 
 async function timeline(server: InProcessServer, roomId: string): Promise<StoredEvent[]> {
   return server.storage.events.roomEventsAfter(roomId, 0, 10_000);
@@ -148,6 +150,35 @@ describe('Room federation (in process)', () => {
         const result = await b.inbound.handlePdus('a.test', [pdu]);
         expect(result[eventId]?.error).to.match(/rejected/);
         expect((await timeline(b, roomId)).map((e) => e.eventId)).to.not.include(eventId);
+      });
+
+      it('judges what a server may see in /backfill and /get_missing_events by key, never loading a whole state', async () => {
+        const ids: string[] = [];
+        for (let i = 0; i < 30; i++)
+          ids.push((await a.rooms.sender.sendEvent({ roomId, sender: alice, ...text(`m${i}`) })).eventId);
+        await b.handshakes.joinRemote(roomId, bob, ['a.test']);
+        let wholeStates = 0;
+        const counted = new Set(['stateAtSnapshot', 'stateBeforeEvent', 'stateAfterEvent', 'currentState']);
+        const state = new Proxy(a.storage.state, {
+          get(target, key, receiver) {
+            const value = Reflect.get(target, key, receiver);
+            if (typeof value !== 'function') return value;
+            return (...args: unknown[]) => {
+              if (counted.has(String(key))) wholeStates++;
+              return value.apply(target, args);
+            };
+          },
+        });
+        const reads = new PeerReads({ ...a.storage, state } as Storage);
+        const back = await reads.backfill('b.test', roomId, [ids.at(-1)!], 20);
+        expect(back.map((e) => e.eventId)).to.deep.equal(ids.slice(-20).reverse());
+        const missing = await reads.missingEvents('b.test', roomId, {
+          earliest_events: [ids[0]!],
+          latest_events: [ids.at(-1)!],
+          limit: 50,
+        });
+        expect(missing.map((e) => e.eventId)).to.deep.equal(ids.slice(1, -1));
+        expect(wholeStates).to.equal(0);
       });
 
       it('refuses state_ids, state and events to a server with no member in the room', async () => {
