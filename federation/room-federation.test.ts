@@ -206,6 +206,78 @@ describe('Room federation (in process)', () => {
     });
   }
 
+  describe('restricted joins over federation', () => {
+    let fed: InProcessFederation;
+    afterEach(async () => {
+      const warnings = [...fed.servers.values()].flatMap((server) => server.warnings);
+      await fed.close();
+      expect(warnings).to.deep.equal([]);
+    });
+
+    it('the resident names and signs the authoriser; the joining side keeps the resident’s signed copy', async () => {
+      fed = openInProcessFederation();
+      const a = await fed.add('a.test');
+      const b = await fed.add('b.test');
+      const alice = await a.account('alice');
+      const bob = await b.account('bob');
+      const { roomId: space } = await a.rooms.createRoom(alice, {
+        preset: 'public_chat',
+        room_version: '10',
+      });
+      const { roomId } = await a.rooms.createRoom(alice, {
+        preset: 'private_chat',
+        room_version: '10',
+        initial_state: [
+          {
+            type: 'm.room.join_rules',
+            state_key: '',
+            content: { join_rule: 'restricted', allow: [{ type: 'm.room_membership', room_id: space }] },
+          },
+        ],
+      });
+      await b.handshakes.joinRemote(space, bob, ['a.test']);
+      const joinId = await b.handshakes.joinRemote(roomId, bob, ['a.test']);
+      const onB = await b.storage.events.getEvent(joinId);
+      expect(onB?.pdu.content.join_authorised_via_users_server).to.equal(alice);
+      expect(Object.keys(onB!.pdu.signatures)).to.have.members(['a.test', 'b.test']);
+      const onA = await a.storage.events.getEvent(joinId);
+      expect(onA?.rejectionReason).to.equal(null);
+      expect(onA?.pdu.signatures).to.deep.equal(onB!.pdu.signatures);
+      expect(await a.storage.state.currentStateEventId(roomId, 'm.room.member', bob)).to.equal(joinId);
+    });
+
+    it('refuses the join of a user in none of the allowed rooms', async () => {
+      fed = openInProcessFederation();
+      const a = await fed.add('a.test');
+      const b = await fed.add('b.test');
+      const alice = await a.account('alice');
+      const bob = await b.account('bob');
+      const { roomId: space } = await a.rooms.createRoom(alice, {
+        preset: 'public_chat',
+        room_version: '10',
+      });
+      const { roomId } = await a.rooms.createRoom(alice, {
+        preset: 'private_chat',
+        room_version: '10',
+        initial_state: [
+          {
+            type: 'm.room.join_rules',
+            state_key: '',
+            content: { join_rule: 'restricted', allow: [{ type: 'm.room_membership', room_id: space }] },
+          },
+        ],
+      });
+      let error: unknown;
+      try {
+        await b.handshakes.joinRemote(roomId, bob, ['a.test']);
+      } catch (e) {
+        error = e;
+      }
+      expect(error).to.be.instanceOf(MatrixError);
+      expect(await a.storage.state.currentStateEventId(roomId, 'm.room.member', bob)).to.equal(null);
+    });
+  });
+
   for (const version of ['10', '12'] as const) {
     describe(`forks, soft-fail and redactions (room version ${version})`, () => {
       let fed: InProcessFederation;
