@@ -34,6 +34,7 @@ export const BACKFILL_LIMIT = 100;
 const OLDEST_EVENTS_EXAMINED = 50;
 /** After a fruitless attempt, a room is not backfilled again for this long. */
 const RETRY_AFTER_MS = 30_000;
+const MAX_RESTING_ROOMS = 10_000;
 
 export interface BackfillOptions {
   readonly storage: Storage;
@@ -62,6 +63,8 @@ export class Backfiller {
   async backfill(roomId: string): Promise<boolean> {
     const quiet = this.quietUntil.get(roomId);
     if (quiet !== undefined && quiet > Date.now()) return false;
+    // Most rooms reach their create event: nothing is missing, nothing is asked.
+    if ((await this.backwardExtremities(roomId)).length === 0) return false;
     const room = await this.options.inbound.roomContext(roomId);
     if (room === null) return false;
     // In the room's turn: no inbound PDU or local send stores the same events meanwhile.
@@ -70,9 +73,19 @@ export class Backfiller {
       turn.keepHead(); // neither current state nor extremities moved
       return count;
     });
-    if (added === 0) this.quietUntil.set(roomId, Date.now() + RETRY_AFTER_MS);
+    if (added === 0) this.rest(roomId);
     else this.quietUntil.delete(roomId);
     return added > 0;
+  }
+
+  /** No server gave us anything: leave the room alone for a while (entries expire). */
+  private rest(roomId: string): void {
+    const now = Date.now();
+    if (this.quietUntil.size >= MAX_RESTING_ROOMS) {
+      for (const [id, until] of this.quietUntil) if (until <= now) this.quietUntil.delete(id);
+      if (this.quietUntil.size >= MAX_RESTING_ROOMS) this.quietUntil.clear();
+    }
+    this.quietUntil.set(roomId, now + RETRY_AFTER_MS);
   }
 
   /** Prev events of the room's oldest timeline events that we lack as timeline events. */
