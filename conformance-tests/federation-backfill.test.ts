@@ -1,7 +1,8 @@
 /**
  * Backfill across real Myelin servers (server-server "Backfilling and retrieving missing
  * events"): a user of B, joining a room with history on A, pages back with /messages past
- * the join and gets A's older history, fetched with /backfill, in order and exactly once.
+ * the join and gets A's older history, fetched with /backfill, in order and exactly once;
+ * none of it when the room shows history to joined members only.
  */
 import { expect } from 'chai';
 import type { JsonObject } from '../protocol/events.js';
@@ -97,5 +98,37 @@ describe('federation: backfill', function () {
     // Once backfilled, paging again asks A nothing and gives the same events.
     const again = await pageBack(b, bob, roomId, 40);
     expect(again.map((e) => e.event_id)).to.deep.equal(ids);
+  });
+
+  it('gets nothing from before its join in a room whose history is visible to joined members only', async () => {
+    const created = await call(a.server, alice, 'POST', '/_matrix/client/v3/createRoom', {
+      preset: 'public_chat',
+      initial_state: [
+        { type: 'm.room.history_visibility', state_key: '', content: { history_visibility: 'joined' } },
+      ],
+    });
+    expect(created.status, JSON.stringify(created.body)).to.equal(200);
+    const roomId = created.body.room_id as string;
+    for (let i = 1; i <= 5; i++) {
+      const res = await call(
+        a.server,
+        alice,
+        'PUT',
+        `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/m.room.message/secret${i}`,
+        { msgtype: 'm.text', body: `before bob ${i}` },
+      );
+      expect(res.status, JSON.stringify(res.body)).to.equal(200);
+    }
+    const joined = await call(
+      b.server,
+      bob,
+      'POST',
+      `/_matrix/client/v3/join/${encodeURIComponent(roomId)}?server_name=${encodeURIComponent(a.serverName)}`,
+      {},
+    );
+    expect(joined.status, JSON.stringify(joined.body)).to.equal(200);
+    const events = await pageBack(b, bob, roomId, 10);
+    expect(events.filter((e) => e.type === 'm.room.message')).to.deep.equal([]);
+    expect(events[0]).to.include({ type: 'm.room.member', state_key: bob.userId });
   });
 });
