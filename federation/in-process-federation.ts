@@ -209,9 +209,9 @@ async function dispatch(
     );
   }
   if (endpoint === 'send_join' && version === 'v2') {
-    const { state } = await target.handshakes.sendMembership(origin, 'join', args[0]!, args[1]!, body);
+    const { event, state } = await target.handshakes.sendMembership(origin, 'join', args[0]!, args[1]!, body);
     const answer = await target.handshakes.joinAnswer(args[1]!, state ?? new Map());
-    return { origin: target.name, members_omitted: false, ...answer };
+    return { origin: target.name, members_omitted: false, ...answer, event };
   }
   if (endpoint === 'send_knock') {
     await target.handshakes.sendMembership(origin, 'knock', args[0]!, args[1]!, body);

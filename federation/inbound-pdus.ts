@@ -17,7 +17,12 @@ import { redactEvent } from '../protocol/redaction.js';
 import type { RoomVersionRules } from '../protocol/room-versions.js';
 import type { ExclusiveRoom, RoomEventSender } from '../server/rooms/room-event-sender.js';
 import { eventReference, type RoomHead, roomVersionOfCreateEvent } from '../server/rooms/room-head.js';
-import type { PersistedEvent, StoredEvent } from '../storage/event-store.js';
+import {
+  isRejected,
+  type PersistedEvent,
+  SOFT_FAILED_PREFIX,
+  type StoredEvent,
+} from '../storage/event-store.js';
 import type { StateSnapshotInput } from '../storage/state-store.js';
 import type { Storage } from '../storage/storage.js';
 import type { KeyRing } from './federation.js';
@@ -191,7 +196,7 @@ export class InboundPdus {
     const { rules } = room;
     if (received.roomId !== room.roomId) return 'Event is for another room';
     const known = await storage.events.getEvent(received.eventId);
-    if (known !== null && !known.outlier) return known.rejectionReason ?? undefined;
+    if (known !== null && !known.outlier) return isRejected(known) ? known.rejectionReason! : undefined;
     if (this.pending.get(room.roomId)?.some((write) => write.event.eventId === received.eventId))
       return undefined;
 
@@ -206,13 +211,10 @@ export class InboundPdus {
     const neededKeys = [...selectAuthEventKeys(event.pdu, rules), ['m.room.create', ''] as [string, string]];
     if (head !== null) await head.load(storage, neededKeys);
     const authEvents = await this.authEventsOf(origin, room, event, head, neededKeys);
-    const authVerdict = checkAgainstAuthEvents(
-      event,
-      authEvents,
-      room.createEvent,
-      rules,
-      (id) => (authEvents.get(id) as StoredEvent | undefined)?.rejectionReason != null,
-    );
+    const authVerdict = checkAgainstAuthEvents(event, authEvents, room.createEvent, rules, (id) => {
+      const authEvent = authEvents.get(id) as StoredEvent | undefined;
+      return authEvent?.rejectionReason !== undefined && isRejected(authEvent);
+    });
     if (!authVerdict.allowed) return this.persistRejected(event, json, authVerdict, undefined);
 
     // The common case: the event extends our only forward extremity, so the state before it
@@ -314,11 +316,12 @@ export class InboundPdus {
       rules,
     );
     if (!currentVerdict.allowed) {
-      // Kept (so later events can cite it) but never shown to clients nor built upon.
+      // Kept with its state (later events citing it resolve state with it) but never shown to
+      // clients nor built upon: not a forward extremity, current state untouched.
       await storage.events.persistEvent({
         event,
         json,
-        rejectionReason: `soft-failed: ${describeVerdict(currentVerdict)}`,
+        rejectionReason: `${SOFT_FAILED_PREFIX}${describeVerdict(currentVerdict)}`,
         stateBefore: { parentSnapshotId: null, delta: { set: stateBefore } },
       });
       return undefined;
@@ -518,11 +521,7 @@ export class InboundPdus {
    * The state before `event` as the origin reports it (/state_ids at the event), its events
    * fetched and stored as outliers; null when the origin does not answer.
    */
-  private async remoteStateBefore(
-    origin: string,
-    room: FederatedRoom,
-    event: RoomEvent,
-  ): Promise<StateMap | null> {
+  async remoteStateBefore(origin: string, room: FederatedRoom, event: RoomEvent): Promise<StateMap | null> {
     const { storage, remote, log } = this.options;
     let ids: { pduIds: string[]; authChainIds: string[] };
     try {
@@ -535,7 +534,7 @@ export class InboundPdus {
     const events = await storage.events.getEvents(ids.pduIds);
     const state: StateMap = new Map();
     for (const stateEvent of events.values()) {
-      if (stateEvent.rejectionReason !== null || typeof stateEvent.pdu.state_key !== 'string') continue;
+      if (isRejected(stateEvent) || typeof stateEvent.pdu.state_key !== 'string') continue;
       state.set(stateTupleKey(stateEvent.pdu.type, stateEvent.pdu.state_key), stateEvent.eventId);
     }
     return state;
@@ -593,7 +592,7 @@ export class InboundPdus {
     }
     const stored = await storage.events.getEvents([...citedElsewhere]);
     const rejected = new Set<string>();
-    for (const [id, event] of stored) if (event.rejectionReason !== null) rejected.add(id);
+    for (const [id, event] of stored) if (isRejected(event)) rejected.add(id);
     // Step 4 for each, in auth order, then all stored in one transaction.
     const toPersist: { event: RoomEvent; rejectionReason: string | null }[] = [];
     for (const event of checked) {

@@ -20,9 +20,11 @@ import type { SigningKey } from '../protocol/signing.js';
 import { MatrixError } from '../server/errors.js';
 import { buildRoomEvent, randomOpaqueId } from '../server/rooms/event-builder.js';
 import { memberProfile } from '../server/rooms/membership.js';
+import { restrictedJoinAuthoriser } from '../server/rooms/restricted-join.js';
 import { RoomDraft } from '../server/rooms/room-draft.js';
 import type { RoomEventSender } from '../server/rooms/room-event-sender.js';
 import { eventReference, extremitiesToCite, loadRoomHead, type RoomHead } from '../server/rooms/room-head.js';
+import { RoomReads } from '../server/rooms/room-reads.js';
 import type { StoredEvent } from '../storage/event-store.js';
 import type { Storage } from '../storage/storage.js';
 import { FederationRequestError } from './federation.js';
@@ -84,9 +86,11 @@ async function stateEvents(storage: Storage, state: StateMap): Promise<StoredEve
 
 export class MembershipHandshakes {
   private readonly now: () => number;
+  private readonly reads: RoomReads;
 
   constructor(private readonly options: MembershipHandshakesOptions) {
     this.now = options.now ?? Date.now;
+    this.reads = new RoomReads(options.storage);
   }
 
   // ---- resident side -----------------------------------------------------------------------
@@ -122,17 +126,33 @@ export class MembershipHandshakes {
       if (kind === 'knock' && !rules.knockAllowed)
         throw MatrixError.forbidden('This room version has no knocking');
       const content: JsonObject = { membership: kind };
+      // Restricted rooms (server-server "Joining Rooms", restricted): a local member able to
+      // invite vouches for the join, and we sign it at send_join (auth rule 4.3.5).
+      if (kind === 'join') {
+        const authoriser = await restrictedJoinAuthoriser(
+          this.reads,
+          this.options.serverName,
+          roomId,
+          userId,
+        );
+        if (authoriser !== undefined) content.join_authorised_via_users_server = authoriser;
+      }
       const template = await this.template(head, {
         type: 'm.room.member',
         sender: userId,
         stateKey: userId,
         content,
       });
-      // The auth rules against the current state, on a placeholder event ID.
+      // The auth rules against the current state, on a placeholder event ID (signed by us as
+      // we will sign a restricted join at send_join).
       const probe: RoomEvent = {
         eventId: '$probe',
         roomId,
-        pdu: { ...template, hashes: { sha256: '' }, signatures: {} } as Pdu,
+        pdu: {
+          ...template,
+          hashes: { sha256: '' },
+          signatures: { [this.options.serverName]: { probe: '' } },
+        } as Pdu,
       };
       const draft = new RoomDraft(head);
       const verdict = checkAuthRules(probe, draft.lookup, rules);
@@ -167,7 +187,8 @@ export class MembershipHandshakes {
       }
       if (serverOf(pdu.sender) !== origin)
         throw MatrixError.forbidden(`${pdu.sender} is not a user of ${origin}`);
-      const error = await inbound.receiveInRoom(origin, room, event, false, turn);
+      const received = kind === 'join' ? this.vouchForJoin(event, room.rules) : event;
+      const error = await inbound.receiveInRoom(origin, room, received, false, turn);
       if (error !== undefined) throw MatrixError.forbidden(error);
       const stored = await storage.events.getEvent(eventId);
       if (stored === null || stored.rejectionReason !== null) {
@@ -177,6 +198,41 @@ export class MembershipHandshakes {
       const state = kind === 'join' ? await storage.state.stateBeforeEvent(eventId) : null;
       return { event: stored.pdu, state };
     });
+  }
+
+  /**
+   * A restricted join naming one of our users in `join_authorised_via_users_server` gets our
+   * signature added (the joining server's stays); the hashes and event ID do not change.
+   */
+  private vouchForJoin(event: RoomEvent, rules: RoomVersionRules): RoomEvent {
+    const authoriser = event.pdu.content.join_authorised_via_users_server;
+    if (typeof authoriser !== 'string' || serverOf(authoriser) !== this.options.serverName) return event;
+    const { signatures: _signatures, unsigned: _unsigned, hashes, ...rest } = event.pdu;
+    const ours = hashAndSignEvent(
+      rest as UnsignedPdu,
+      this.options.serverName,
+      this.options.signingKey,
+      rules,
+    );
+    if (ours.hashes.sha256 !== hashes.sha256) return event; // a content hash mismatch: leave it to the checks
+    const signatures = { ...event.pdu.signatures, ...ours.signatures };
+    return { ...event, pdu: { ...event.pdu, signatures } };
+  }
+
+  /**
+   * The join as the resident server returned it when it is ours with more signatures (same
+   * event ID, so the same content and hashes); else ours.
+   */
+  private residentCopy(returned: unknown, ours: RoomEvent, rules: RoomVersionRules): RoomEvent {
+    if (returned === undefined) return ours;
+    const parsed = parseReceivedPdu(returned, rules);
+    if (!parsed.ok || parsed.event.eventId !== ours.eventId) return ours;
+    const ourSignatures = ours.pdu.signatures[this.options.serverName];
+    const { unsigned: _unsigned, ...pdu } = parsed.event.pdu;
+    // Our own signature must be the one we made.
+    if (JSON.stringify(pdu.signatures[this.options.serverName]) !== JSON.stringify(ourSignatures))
+      return ours;
+    return { ...parsed.event, pdu: pdu as Pdu };
   }
 
   /** The send_join answer: state before the join and the auth chain of that state and the join. */
@@ -303,8 +359,10 @@ export class MembershipHandshakes {
       ...(await memberProfile(storage, userId)),
     };
     if (reason !== undefined) content.reason = reason;
-    const { event, rules } = this.signTemplate(made, roomId, userId, content);
-    const answer = await remote.sendJoin(server, roomId, event.eventId, event.pdu);
+    const { event: ours, rules } = this.signTemplate(made, roomId, userId, content);
+    const answer = await remote.sendJoin(server, roomId, ours.eventId, ours.pdu);
+    // A restricted join comes back with the resident's signature too: that copy is the one kept.
+    const event = this.residentCopy(answer.event, ours, rules);
 
     return sender.runExclusive(roomId, async () => {
       // Parse the returned state and auth chain in the room's version.

@@ -4,7 +4,7 @@
  * the room at that point (server-server "Server access to events": a server sees an event
  * when one of its users may, by the room's history visibility).
  */
-import { referencedEventIds, type StateMap, stateTupleKey } from '../protocol/events.js';
+import { referencedEventIds, stateTupleKey } from '../protocol/events.js';
 import { MatrixError } from '../server/errors.js';
 import type { StoredEvent } from '../storage/event-store.js';
 import type { Storage } from '../storage/storage.js';
@@ -20,40 +20,79 @@ export class PeerReads {
    * or joined now).
    */
   async serverMaySee(server: string, roomId: string, event?: StoredEvent): Promise<boolean> {
-    const state =
-      event !== undefined && !event.outlier
-        ? await this.storage.state.stateAfterEvent(event.eventId)
-        : await this.storage.state.currentState(roomId);
-    if (state === null) return false;
-    const visibilityId = state.get(stateTupleKey('m.room.history_visibility', ''));
-    const visibilityEvent =
-      visibilityId === undefined ? null : await this.storage.events.getEvent(visibilityId);
-    const visibility = visibilityEvent?.pdu.content.history_visibility ?? 'shared';
-    if (visibility === 'world_readable') return true;
-    const allowed = visibility === 'invited' || visibility === 'shared' ? ['join', 'invite'] : ['join'];
-    if (await this.hasMember(state, server, allowed)) return true;
-    if (visibility === 'shared' && event !== undefined) {
-      // shared: members who joined later may read back.
-      return this.hasMember(await this.storage.state.currentState(roomId), server, ['join']);
-    }
-    return false;
+    return (await this.visibilityFor(server, roomId))(event);
   }
 
-  private async hasMember(state: StateMap, server: string, memberships: readonly string[]): Promise<boolean> {
-    const ids: string[] = [];
-    for (const [key, id] of state) {
-      if (
-        key.startsWith('m.room.member\u0000') &&
-        serverOf(key.slice('m.room.member\u0000'.length)) === server
-      )
-        ids.push(id);
+  /**
+   * A judge of what `server` may see in the room, for many events in a row: it reads only the
+   * history visibility and the server's users' member entries of each event's state (by key,
+   * cached per snapshot by the state store), never a whole state.
+   */
+  private async visibilityFor(
+    server: string,
+    roomId: string,
+  ): Promise<(event?: StoredEvent) => Promise<boolean>> {
+    const { storage } = this;
+    // The server's users that ever had a membership: the member keys of the current state.
+    const currentMembers = await storage.state.currentStateOfType(roomId, 'm.room.member');
+    const memberKeys: string[] = [];
+    const currentMemberIds: string[] = [];
+    for (const [userId, eventId] of currentMembers) {
+      if (serverOf(userId) !== server) continue;
+      memberKeys.push(stateTupleKey('m.room.member', userId));
+      currentMemberIds.push(eventId);
     }
-    if (ids.length === 0) return false;
-    const events = await this.storage.events.getEvents(ids);
-    for (const event of events.values()) {
-      if (memberships.includes(String(event.pdu.content.membership))) return true;
-    }
-    return false;
+    const values = new Map<string, string>();
+    const valuesOf = async (ids: readonly string[], field: string): Promise<string[]> => {
+      const missing = ids.filter((id) => !values.has(id));
+      if (missing.length > 0) {
+        for (const [id, event] of await storage.events.getEvents(missing))
+          values.set(id, String(event.pdu.content[field] ?? ''));
+      }
+      return ids.flatMap((id) => {
+        const value = values.get(id);
+        return value === undefined ? [] : [value];
+      });
+    };
+    const memberships = (ids: readonly string[]) => valuesOf(ids, 'membership');
+    let joinedNow: Promise<boolean> | undefined;
+    const isJoinedNow = () => {
+      joinedNow ??= memberships(currentMemberIds).then((list) => list.includes('join'));
+      return joinedNow;
+    };
+    const visibilityKey = stateTupleKey('m.room.history_visibility', '');
+
+    return async (event) => {
+      let visibilityId: string | undefined;
+      let memberIds: string[];
+      if (event !== undefined && !event.outlier && event.stateAfterSnapshotId !== null) {
+        const entries = await storage.state.stateEntriesAtSnapshot(event.stateAfterSnapshotId, [
+          visibilityKey,
+          ...memberKeys,
+        ]);
+        visibilityId = entries.get(visibilityKey);
+        memberIds = memberKeys.flatMap((key) => {
+          const id = entries.get(key);
+          return id === undefined ? [] : [id];
+        });
+      } else if (event !== undefined && !event.outlier) {
+        return false; // no state known at it
+      } else {
+        const create = await storage.state.currentStateEventId(roomId, 'm.room.create', '');
+        if (create === null) return false;
+        visibilityId =
+          (await storage.state.currentStateEventId(roomId, 'm.room.history_visibility', '')) ?? undefined;
+        memberIds = currentMemberIds;
+      }
+      const [setting] =
+        visibilityId === undefined ? [] : await valuesOf([visibilityId], 'history_visibility');
+      const visibility = setting === undefined || setting === '' ? 'shared' : setting;
+      if (visibility === 'world_readable') return true;
+      const allowed = visibility === 'invited' || visibility === 'shared' ? ['join', 'invite'] : ['join'];
+      if ((await memberships(memberIds)).some((m) => allowed.includes(m))) return true;
+      // shared: members who joined later may read back.
+      return visibility === 'shared' && event !== undefined && isJoinedNow();
+    };
   }
 
   private async visibleEvent(
@@ -129,6 +168,7 @@ export class PeerReads {
     for (const event of latest.values()) {
       if (event.roomId === roomId) frontier.push(...referencedEventIds(event.pdu.prev_events));
     }
+    const maySee = await this.visibilityFor(server, roomId);
     const found: StoredEvent[] = [];
     while (frontier.length > 0 && found.length < limit) {
       const next: string[] = [];
@@ -139,7 +179,7 @@ export class PeerReads {
         const event = batch.get(id);
         if (event === undefined || event.roomId !== roomId || event.pdu.depth < minDepth) continue;
         if (found.length >= limit) break;
-        if (!(await this.serverMaySee(server, roomId, event))) continue;
+        if (!(await maySee(event))) continue;
         found.push(event);
         next.push(...referencedEventIds(event.pdu.prev_events));
       }
@@ -159,6 +199,7 @@ export class PeerReads {
     const cap = Math.min(Math.max(limit, 0), 100);
     const seen = new Set<string>();
     let frontier = [...from];
+    const maySee = await this.visibilityFor(server, roomId);
     const found: StoredEvent[] = [];
     while (frontier.length > 0 && found.length < cap) {
       const batch = await this.storage.events.getEvents(frontier.filter((id) => !seen.has(id)));
@@ -168,7 +209,7 @@ export class PeerReads {
         seen.add(id);
         const event = batch.get(id);
         if (event === undefined || event.roomId !== roomId) continue;
-        if (!(await this.serverMaySee(server, roomId, event))) continue;
+        if (!(await maySee(event))) continue;
         found.push(event);
         next.push(...referencedEventIds(event.pdu.prev_events));
       }

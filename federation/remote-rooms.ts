@@ -83,6 +83,24 @@ export class RemoteRooms {
     return array(answer.events);
   }
 
+  /** GET /_matrix/federation/v1/backfill/{roomId}: the PDUs from `from` (included) back, newest first. */
+  async backfill(
+    destination: string,
+    roomId: string,
+    from: readonly string[],
+    limit: number,
+  ): Promise<unknown[]> {
+    const answer = object(
+      await this.request(destination, {
+        method: 'GET',
+        path: `/_matrix/federation/v1/backfill/${enc(roomId)}`,
+        query: { v: from, limit },
+      }),
+      'backfill',
+    );
+    return array(answer.pdus);
+  }
+
   /** GET /_matrix/federation/v1/state_ids/{roomId}?event_id=: the state before the event. */
   async stateIds(destination: string, roomId: string, eventId: string): Promise<StateIds> {
     const answer = object(

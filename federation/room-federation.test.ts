@@ -4,11 +4,13 @@ import { hashAndSignEvent, toRoomEvent } from '../protocol/hashing.js';
 import { roomVersionRules } from '../protocol/room-versions.js';
 import { MatrixError } from '../server/errors.js';
 import type { StoredEvent } from '../storage/event-store.js';
+import type { Storage } from '../storage/storage.js';
 import {
   type InProcessFederation,
   type InProcessServer,
   openInProcessFederation,
 } from './in-process-federation.js';
+import { PeerReads } from './peer-reads.js';
 
 async function timeline(server: InProcessServer, roomId: string): Promise<StoredEvent[]> {
   return server.storage.events.roomEventsAfter(roomId, 0, 10_000);
@@ -150,6 +152,35 @@ describe('Room federation (in process)', () => {
         expect((await timeline(b, roomId)).map((e) => e.eventId)).to.not.include(eventId);
       });
 
+      it('judges what a server may see in /backfill and /get_missing_events by key, never loading a whole state', async () => {
+        const ids: string[] = [];
+        for (let i = 0; i < 30; i++)
+          ids.push((await a.rooms.sender.sendEvent({ roomId, sender: alice, ...text(`m${i}`) })).eventId);
+        await b.handshakes.joinRemote(roomId, bob, ['a.test']);
+        let wholeStates = 0;
+        const counted = new Set(['stateAtSnapshot', 'stateBeforeEvent', 'stateAfterEvent', 'currentState']);
+        const state = new Proxy(a.storage.state, {
+          get(target, key, receiver) {
+            const value = Reflect.get(target, key, receiver);
+            if (typeof value !== 'function') return value;
+            return (...args: unknown[]) => {
+              if (counted.has(String(key))) wholeStates++;
+              return value.apply(target, args);
+            };
+          },
+        });
+        const reads = new PeerReads({ ...a.storage, state } as Storage);
+        const back = await reads.backfill('b.test', roomId, [ids.at(-1)!], 20);
+        expect(back.map((e) => e.eventId)).to.deep.equal(ids.slice(-20).reverse());
+        const missing = await reads.missingEvents('b.test', roomId, {
+          earliest_events: [ids[0]!],
+          latest_events: [ids.at(-1)!],
+          limit: 50,
+        });
+        expect(missing.map((e) => e.eventId)).to.deep.equal(ids.slice(1, -1));
+        expect(wholeStates).to.equal(0);
+      });
+
       it('refuses state_ids, state and events to a server with no member in the room', async () => {
         const c = await fed.add('c.test');
         const eventId = (await a.storage.state.forwardExtremities(roomId))[0]!;
@@ -174,6 +205,78 @@ describe('Room federation (in process)', () => {
       });
     });
   }
+
+  describe('restricted joins over federation', () => {
+    let fed: InProcessFederation;
+    afterEach(async () => {
+      const warnings = [...fed.servers.values()].flatMap((server) => server.warnings);
+      await fed.close();
+      expect(warnings).to.deep.equal([]);
+    });
+
+    it('the resident names and signs the authoriser; the joining side keeps the resident’s signed copy', async () => {
+      fed = openInProcessFederation();
+      const a = await fed.add('a.test');
+      const b = await fed.add('b.test');
+      const alice = await a.account('alice');
+      const bob = await b.account('bob');
+      const { roomId: space } = await a.rooms.createRoom(alice, {
+        preset: 'public_chat',
+        room_version: '10',
+      });
+      const { roomId } = await a.rooms.createRoom(alice, {
+        preset: 'private_chat',
+        room_version: '10',
+        initial_state: [
+          {
+            type: 'm.room.join_rules',
+            state_key: '',
+            content: { join_rule: 'restricted', allow: [{ type: 'm.room_membership', room_id: space }] },
+          },
+        ],
+      });
+      await b.handshakes.joinRemote(space, bob, ['a.test']);
+      const joinId = await b.handshakes.joinRemote(roomId, bob, ['a.test']);
+      const onB = await b.storage.events.getEvent(joinId);
+      expect(onB?.pdu.content.join_authorised_via_users_server).to.equal(alice);
+      expect(Object.keys(onB!.pdu.signatures)).to.have.members(['a.test', 'b.test']);
+      const onA = await a.storage.events.getEvent(joinId);
+      expect(onA?.rejectionReason).to.equal(null);
+      expect(onA?.pdu.signatures).to.deep.equal(onB!.pdu.signatures);
+      expect(await a.storage.state.currentStateEventId(roomId, 'm.room.member', bob)).to.equal(joinId);
+    });
+
+    it('refuses the join of a user in none of the allowed rooms', async () => {
+      fed = openInProcessFederation();
+      const a = await fed.add('a.test');
+      const b = await fed.add('b.test');
+      const alice = await a.account('alice');
+      const bob = await b.account('bob');
+      const { roomId: space } = await a.rooms.createRoom(alice, {
+        preset: 'public_chat',
+        room_version: '10',
+      });
+      const { roomId } = await a.rooms.createRoom(alice, {
+        preset: 'private_chat',
+        room_version: '10',
+        initial_state: [
+          {
+            type: 'm.room.join_rules',
+            state_key: '',
+            content: { join_rule: 'restricted', allow: [{ type: 'm.room_membership', room_id: space }] },
+          },
+        ],
+      });
+      let error: unknown;
+      try {
+        await b.handshakes.joinRemote(roomId, bob, ['a.test']);
+      } catch (e) {
+        error = e;
+      }
+      expect(error).to.be.instanceOf(MatrixError);
+      expect(await a.storage.state.currentStateEventId(roomId, 'm.room.member', bob)).to.equal(null);
+    });
+  });
 
   for (const version of ['10', '12'] as const) {
     describe(`forks, soft-fail and redactions (room version ${version})`, () => {
@@ -208,6 +311,33 @@ describe('Room federation (in process)', () => {
         const onA = await a.storage.events.getEvent(sent.eventId);
         expect(onA?.rejectionReason).to.match(/^soft-failed/);
         expect((await timeline(a, roomId)).map((e) => e.eventId)).to.not.include(sent.eventId);
+      });
+
+      it('keeps a soft-failed state event’s state (spec "Soft failure") but neither shows nor builds on it', async () => {
+        await a.rooms.membership.ban(roomId, alice, bob);
+        // B has not heard of the ban: bob's new display name is fine by B's state.
+        const sent = await b.rooms.sender.sendEvent({
+          roomId,
+          sender: bob,
+          type: 'm.room.member',
+          stateKey: bob,
+          content: { membership: 'join', displayname: 'Bob, banned' },
+        });
+        await fed.deliver('b.test');
+        const onA = await a.storage.events.getEvent(sent.eventId);
+        expect(onA?.outlier).to.equal(false);
+        expect(onA?.rejectionReason).to.match(/^soft-failed/);
+        // Its state counts: the state after it has it (what state resolution reads when later
+        // events cite it), while the current state keeps the ban and no new event cites it.
+        const after = await a.storage.state.stateAfterEvent(sent.eventId);
+        expect(after?.get(stateTupleKey('m.room.member', bob))).to.equal(sent.eventId);
+        const current = await a.storage.state.currentStateEventId(roomId, 'm.room.member', bob);
+        expect(current).to.not.equal(sent.eventId);
+        expect(await a.storage.state.forwardExtremities(roomId)).to.not.include(sent.eventId);
+        expect((await timeline(a, roomId)).map((e) => e.eventId)).to.not.include(sent.eventId);
+        // Not an error for the sender (it is valid), and not handled twice.
+        const again = await a.inbound.handlePdus('b.test', [onA!.pdu]);
+        expect(again[sent.eventId]).to.deep.equal({});
       });
 
       it('resolves state where concurrent branches meet: both servers agree on the current state', async () => {

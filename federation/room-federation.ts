@@ -10,6 +10,7 @@ import type { SigningKey } from '../protocol/signing.js';
 import { MatrixError } from '../server/errors.js';
 import type { RoomEventSender } from '../server/rooms/room-event-sender.js';
 import type { Storage } from '../storage/storage.js';
+import { Backfiller } from './backfill.js';
 import type { Federation } from './federation.js';
 import { InboundPdus } from './inbound-pdus.js';
 import { MembershipHandshakes, serverOf } from './membership-handshakes.js';
@@ -33,6 +34,11 @@ export interface RoomFederation {
   readonly handshakes: MembershipHandshakes;
   readonly reads: PeerReads;
   readonly remote: RemoteRooms;
+  /**
+   * Fetches one batch of the room's history before the oldest event we hold from a resident
+   * server (/backfill); whether any event was added. For /messages reaching the start.
+   */
+  backfill(roomId: string): Promise<boolean>;
   /**
    * A user of another server's profile, or one field of it (server-server "Querying for
    * information": query/profile). 404 M_NOT_FOUND when their server does not know them or
@@ -72,11 +78,13 @@ export function createRoomFederation(options: RoomFederationOptions): RoomFedera
     relay: relayEvent(outbound),
   });
   const unsubscribe = sender.onEventPersisted(sendLocalEvents(outbound));
+  const backfiller = new Backfiller({ storage, sender, inbound, remote, serverName, log });
   return {
     inbound,
     handshakes,
     reads: new PeerReads(storage),
     remote,
+    backfill: (roomId) => backfiller.backfill(roomId),
     async remoteProfile(userId, field) {
       try {
         return await remote.queryProfile(serverOf(userId), userId, field);

@@ -8,7 +8,7 @@ import type { RoomEvent, StateMap } from '../protocol/events.js';
 import { referencedEventIds, stateTupleKey } from '../protocol/events.js';
 import type { RoomVersionRules } from '../protocol/room-versions.js';
 import { resolveState } from '../protocol/state-resolution.js';
-import type { StoredEvent } from '../storage/event-store.js';
+import { isRejected, type StoredEvent } from '../storage/event-store.js';
 import type { StateDelta } from '../storage/state-store.js';
 import type { Storage } from '../storage/storage.js';
 
@@ -38,7 +38,10 @@ export async function resolveStates(
     rules,
     stateSets,
     getEvent: (id) => extra.get(id) ?? events.get(id),
-    isRejected: (id) => events.get(id)?.rejectionReason != null,
+    isRejected: (id) => {
+      const event = events.get(id);
+      return event !== undefined && isRejected(event);
+    },
   });
 }
 

@@ -16,12 +16,30 @@ export interface StoredEvent extends RoomEvent {
   readonly stateAfterSnapshotId: StateSnapshotId | null;
 }
 
+/**
+ * The rejection reason of a soft-failed event (server-server "Soft failure": it passed auth
+ * against the state before it but not against the current state). Such an event is kept out
+ * of everything clients see and out of the forward extremities, like a rejected one, but is
+ * otherwise accepted: its state counts in the state after it and in state resolution.
+ */
+export const SOFT_FAILED_PREFIX = 'soft-failed: ';
+
+export function isSoftFailed(event: Pick<StoredEvent, 'rejectionReason'>): boolean {
+  return event.rejectionReason?.startsWith(SOFT_FAILED_PREFIX) ?? false;
+}
+
+/** Rejected by the auth rules (a soft-failed event is not). */
+export function isRejected(event: Pick<StoredEvent, 'rejectionReason'>): boolean {
+  return event.rejectionReason !== null && !isSoftFailed(event);
+}
+
 export interface EventToPersist {
   readonly event: RoomEvent;
   /** The JSON text as received; when absent `JSON.stringify(event.pdu)` is stored. */
   readonly json?: string;
   /** Defaults to false. Outliers get no state, touch no extremities and stay out of the timeline. */
   readonly outlier?: boolean;
+  /** Null when accepted; SOFT_FAILED_PREFIX + why for a soft-failed event. */
   readonly rejectionReason?: string | null;
   /** State before the event; the state after it is derived (plus the event if it is an accepted state event). */
   readonly stateBefore?: StateSnapshotInput;
@@ -33,6 +51,13 @@ export interface EventToPersist {
    * already names it as a prev event.
    */
   readonly updateForwardExtremities?: boolean;
+  /**
+   * History older than anything stored (federation backfill): the event gets a negative
+   * stream ordering below every stored one, so it sorts before them in the timeline while
+   * syncs (which read forward from a positive position) never see it as new. Persist a
+   * backfilled batch newest first.
+   */
+  readonly backfilled?: boolean;
 }
 
 export interface PersistedEvent {

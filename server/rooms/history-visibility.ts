@@ -52,7 +52,7 @@ export interface HistoryVisibility {
 /** Up to when "the user joined the room at any point after the event was sent" holds. */
 interface UserRoomHistory {
   readonly current: Membership | null;
-  /** Events with a lower stream ordering had the user joined after them; -1: none. */
+  /** Events with a lower stream ordering had the user joined after them (backfilled ones are negative). */
   readonly joinedAfterBelow: number;
 }
 
@@ -102,10 +102,10 @@ export function createHistoryVisibility(storage: Storage): HistoryVisibility {
 
   async function userHistory(userId: string, roomId: string): Promise<UserRoomHistory> {
     const record = await storage.memberships.getMembership(roomId, userId);
-    if (record === null) return { current: null, joinedAfterBelow: -1 };
+    if (record === null) return { current: null, joinedAfterBelow: Number.NEGATIVE_INFINITY };
     if (record.membership === 'join') return { current: 'join', joinedAfterBelow: Number.POSITIVE_INFINITY };
     if (record.membership !== 'leave' && record.membership !== 'ban') {
-      return { current: record.membership, joinedAfterBelow: -1 };
+      return { current: record.membership, joinedAfterBelow: Number.NEGATIVE_INFINITY };
     }
     // Left or banned: they were joined after an event if they were joined right before leaving.
     const leave = await storage.events.getEvent(record.eventId);
@@ -114,7 +114,7 @@ export function createHistoryVisibility(storage: Storage): HistoryVisibility {
     const previous = previousId === undefined ? undefined : (await valuesOf([previousId])).get(previousId);
     return {
       current: record.membership,
-      joinedAfterBelow: previous === 'join' ? record.streamOrdering : -1,
+      joinedAfterBelow: previous === 'join' ? record.streamOrdering : Number.NEGATIVE_INFINITY,
     };
   }
 

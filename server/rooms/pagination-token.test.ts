@@ -4,7 +4,7 @@ import { encodeTimelineToken, parseTimelineToken, tryParseTimelineToken } from '
 
 describe('Timeline pagination tokens', () => {
   it('round-trips positions', () => {
-    for (const position of [0, 1, 42, 9_007_199_254]) {
+    for (const position of [0, 1, 42, 9_007_199_254, -1, -250]) {
       expect(parseTimelineToken(encodeTimelineToken(position))).to.equal(position);
     }
   });
@@ -14,7 +14,7 @@ describe('Timeline pagination tokens', () => {
   });
 
   it('refuses anything else with 400 M_INVALID_PARAM', () => {
-    for (const token of ['', 't', 't-1', 't1.5', 'x12', 's1_2', 't1234567890123456', '12']) {
+    for (const token of ['', 't', 't-', 't--1', 't1.5', 'x12', 's1_2', 't1234567890123456', '12']) {
       expect(tryParseTimelineToken(token), token).to.equal(null);
       try {
         parseTimelineToken(token, 'from');

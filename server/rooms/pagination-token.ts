@@ -14,13 +14,19 @@ import { tryParseSyncToken } from '../sync/sync-token.js';
 
 export type TimelinePosition = number;
 
+/**
+ * Below every event: history backfilled from other servers has negative positions
+ * (storage EventToPersist.backfilled), so tokens may be negative too.
+ */
+export const EARLIEST_POSITION = -(2 ** 49);
+
 export function encodeTimelineToken(position: TimelinePosition): string {
-  return `t${Math.max(0, Math.trunc(position))}`;
+  return `t${Math.max(EARLIEST_POSITION, Math.trunc(position))}`;
 }
 
 /** The position a token stands for; null when it is not a token of ours. */
 export function tryParseTimelineToken(token: string): TimelinePosition | null {
-  if (/^t\d{1,15}$/.test(token)) return Number(token.slice(1));
+  if (/^t-?\d{1,15}$/.test(token)) return Number(token.slice(1));
   return tryParseSyncToken(token)?.events ?? null;
 }
 

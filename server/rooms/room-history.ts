@@ -12,7 +12,7 @@ import type { HomeserverContext } from '../context.js';
 import { MatrixError } from '../errors.js';
 import { matchesRoomEventFilter, type RoomEventFilter } from './event-filter.js';
 import type { RoomReadAccess } from './history-visibility.js';
-import type { TimelinePosition } from './pagination-token.js';
+import { EARLIEST_POSITION, type TimelinePosition } from './pagination-token.js';
 
 export interface Reader {
   readonly userId: string;
@@ -21,6 +21,8 @@ export interface Reader {
 
 /** The most events one /messages request reads from storage, however few pass the filters. */
 const MAX_EVENTS_SCANNED = 1000;
+/** Federation backfill requests one /messages page may make when it reaches the start. */
+const MAX_BACKFILLS_PER_PAGE = 3;
 
 /** Whether the user may read the room; 403 M_FORBIDDEN when not. */
 export async function requireReadAccess(
@@ -101,9 +103,9 @@ export async function paginateRoom(
   const cap = access.readUpTo ?? Number.POSITIVE_INFINITY;
   let start: TimelinePosition;
   if (request.from !== undefined) start = backwards ? Math.min(request.from, cap) : request.from;
-  else start = backwards ? Math.min(await hs.storage.events.latestStreamOrdering(), cap) : 0;
+  else start = backwards ? Math.min(await hs.storage.events.latestStreamOrdering(), cap) : EARLIEST_POSITION;
   // Events with an ordering beyond these bounds are not part of this page.
-  const lowest = backwards ? (request.to ?? 0) : start;
+  const lowest = backwards ? (request.to ?? EARLIEST_POSITION) : start;
   const highest = backwards ? start : Math.min(request.to ?? Number.POSITIVE_INFINITY, cap);
 
   const ignored = await ignoredUsers(hs, reader.userId);
@@ -111,6 +113,7 @@ export async function paginateRoom(
   let position = start;
   let scanned = 0;
   let exhausted = false;
+  let backfills = 0;
   if (request.limit === 0) return { chunk, start, end: start };
   const batchSize = Math.min(Math.max(request.limit * 2, 20), MAX_EVENTS_SCANNED);
 
@@ -141,6 +144,20 @@ export async function paginateRoom(
     const last = inBounds[taken - 1];
     if (last !== undefined) position = backwards ? last.streamOrdering - 1 : last.streamOrdering;
     if (taken < inBounds.length) exhausted = false;
+    // The start of what we hold of a room joined over federation: older history is fetched
+    // from a resident server (stored below everything, so the scan goes on from here).
+    const reachedStart = backwards && batch.length < batchSize && inBounds.length === batch.length;
+    if (
+      exhausted &&
+      reachedStart &&
+      chunk.length < request.limit &&
+      backfills < MAX_BACKFILLS_PER_PAGE &&
+      (await hs.roomFederation?.backfill(roomId))
+    ) {
+      backfills++;
+      exhausted = false;
+      continue;
+    }
     if (exhausted) break;
   }
 

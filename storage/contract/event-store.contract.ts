@@ -145,6 +145,36 @@ export function describeEventStoreContract(makeStorage: StorageFactory): void {
       expect(await storage().events.roomEventsAfter(room.roomId, latest, 10)).to.deep.equal([]);
     });
 
+    it('stores backfilled history below everything, newest first, without moving extremities', async () => {
+      const room = new TestRoom('!backfill:example.org');
+      const old1 = room.event();
+      const old2 = room.event({ prevEvents: [old1.eventId] });
+      const join = room.event({ prevEvents: [old2.eventId] });
+      const empty = { parentSnapshotId: null, delta: {} };
+      const live = await storage().events.persistEvent({ event: join, stateBefore: empty });
+      // Checked oldest first elsewhere, persisted newest first: each gets a lower position.
+      const second = await storage().events.persistEvent({
+        event: old2,
+        stateBefore: empty,
+        backfilled: true,
+      });
+      const first = await storage().events.persistEvent({
+        event: old1,
+        stateBefore: empty,
+        backfilled: true,
+      });
+      expect(second.streamOrdering).to.be.lessThan(0);
+      expect(first.streamOrdering).to.be.lessThan(second.streamOrdering);
+      expect(live.streamOrdering).to.be.greaterThan(0);
+      const back = await storage().events.roomEventsBefore(room.roomId, live.streamOrdering + 1, 10);
+      expect(back.map((e) => e.eventId)).to.deep.equal([join.eventId, old2.eventId, old1.eventId]);
+      expect(await storage().state.forwardExtremities(room.roomId)).to.deep.equal([join.eventId]);
+      // Live positions go on from where they were; a sync reading forward from 0 sees no backfill.
+      expect(await storage().events.latestStreamOrdering()).to.equal(live.streamOrdering);
+      const changed = await storage().events.roomsChangedBetween(0, live.streamOrdering);
+      expect(changed.get(room.roomId)).to.equal(live.streamOrdering);
+    });
+
     it('keeps outliers out of state and extremities, and promotes one that later joins the timeline', async () => {
       const room = new TestRoom('!outlier:example.org');
       const first = room.event();

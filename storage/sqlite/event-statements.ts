@@ -48,6 +48,11 @@ export function prepareEventStatements(sqlite: Database.Database) {
     nextStreamPosition: sqlite.prepare(
       'UPDATE stream_positions SET position = position + 1 WHERE stream = ? RETURNING position',
     ) as Statement<[string], { position: number }>,
+    // Backfilled events count down from 0 (the 'events_backfill' stream): each batch of older
+    // history sorts before everything stored so far, and live positions stay untouched.
+    nextBackfillPosition: sqlite.prepare(
+      "UPDATE stream_positions SET position = position - 1 WHERE stream = 'events_backfill' RETURNING position",
+    ) as Statement<[], { position: number }>,
     insertEvent: sqlite.prepare(
       `INSERT INTO events (stream_ordering, event_id, room_id, type, state_key, sender, depth,
          origin_server_ts, outlier, rejection_reason, state_before_snapshot_id, state_after_snapshot_id, json)

@@ -1,7 +1,13 @@
 import { and, asc, desc, eq, gt, gte, inArray, isNull, lt, lte } from 'drizzle-orm';
 import { isStateEvent, type Pdu, referencedEventIds, stateTupleKey } from '../../protocol/events.js';
 import { StorageError } from '../errors.js';
-import type { EventStore, EventToPersist, PersistedEvent, StoredEvent } from '../event-store.js';
+import {
+  type EventStore,
+  type EventToPersist,
+  isRejected,
+  type PersistedEvent,
+  type StoredEvent,
+} from '../event-store.js';
 import type { StateDelta, StateSnapshotId, StateSnapshotInput } from '../state-store.js';
 import type { SqliteConnection } from './connection.js';
 import { type EventStatements, eventRowOf } from './event-statements.js';
@@ -27,6 +33,8 @@ interface PreparedEvent {
   readonly member: PersistingMemberEvent | null;
   /** Indexed for accepted timeline events only. */
   readonly relation: EventRelation | null;
+  /** Older history: a negative stream ordering (see EventToPersist.backfilled). */
+  readonly backfilled: boolean;
 }
 
 export class SqliteEventStore implements EventStore {
@@ -265,7 +273,9 @@ export class SqliteEventStore implements EventStore {
     const promoting = existing !== undefined && existing.outlier !== 0 && !row.outlier;
     if (existing && !promoting) throw new StorageError('CONFLICT', `event ${row.eventId} is already stored`);
 
-    const streamOrdering = statements.nextStreamPosition.get('events')!.position;
+    const streamOrdering = prepared.backfilled
+      ? statements.nextBackfillPosition.get()!.position
+      : statements.nextStreamPosition.get('events')!.position;
     let stateBeforeSnapshotId: StateSnapshotId | null = null;
     let stateAfterSnapshotId: StateSnapshotId | null = null;
     if (!row.outlier && prepared.stateBefore) {
@@ -279,7 +289,7 @@ export class SqliteEventStore implements EventStore {
               prepared.stateBefore.delta,
             );
       stateAfterSnapshotId =
-        row.stateKey !== null && row.rejectionReason === null
+        row.stateKey !== null && !isRejected(row)
           ? insertSnapshot(this.connection, row.roomId, stateBeforeSnapshotId, {
               set: new Map([[stateTupleKey(row.type, row.stateKey), row.eventId]]),
             })
@@ -366,7 +376,7 @@ function prepareEvent(input: EventToPersist): PreparedEvent {
         : { parentSnapshotId: stateBefore.parentSnapshotId, delta: copyDelta(stateBefore.delta) },
     currentStateDelta: input.currentStateDelta ? copyDelta(input.currentStateDelta) : undefined,
     updateForwardExtremities:
-      !outlier && rejectionReason === null && (input.updateForwardExtremities ?? true),
+      !outlier && rejectionReason === null && !input.backfilled && (input.updateForwardExtremities ?? true),
     member:
       pdu.type === 'm.room.member'
         ? {
@@ -375,6 +385,7 @@ function prepareEvent(input: EventToPersist): PreparedEvent {
           }
         : null,
     relation: relationOfEvent(pdu),
+    backfilled: input.backfilled ?? false,
   };
 }
 

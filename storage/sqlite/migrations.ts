@@ -696,4 +696,13 @@ CREATE TABLE federation_inbound_transactions (
 CREATE INDEX federation_inbound_transactions_by_time ON federation_inbound_transactions (received_ts);
 `,
   },
+  {
+    version: 13,
+    name: 'federation backfill: negative stream orderings for history fetched from other servers',
+    sql: `
+-- Backfilled events take positions counting down from 0 (-1, -2, ...), as Synapse does:
+-- older history sorts before the join, and no sync token (always >= 0) moves back.
+INSERT INTO stream_positions (stream, position) VALUES ('events_backfill', 0);
+`,
+  },
 ];
