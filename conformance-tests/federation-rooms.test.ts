@@ -121,6 +121,21 @@ describe('federation: rooms across servers (TLS, test CA)', function () {
     expect((name!.content as JsonObject).name).to.equal('Across 🌍');
   });
 
+  it('invites users of another server named in createRoom, through their server (a direct chat)', async () => {
+    const created = await call(a.server, alice, 'POST', '/_matrix/client/v3/createRoom', {
+      preset: 'trusted_private_chat',
+      is_direct: true,
+      invite: [bob.userId],
+    });
+    expect(created.status, JSON.stringify(created.body)).to.equal(200);
+    const directRoom = created.body.room_id as string;
+    const invite = await until(async () => (await syncRooms(b, bob)).invite?.[directRoom]);
+    const member = invite.invite_state.events.find(
+      (e) => e.type === 'm.room.member' && e.state_key === bob.userId,
+    );
+    expect(member!.content).to.deep.include({ membership: 'invite', is_direct: true });
+  });
+
   it('joins through the resident server; both servers see the join', async () => {
     const res = await call(
       b.server,

@@ -235,8 +235,10 @@ export async function createRoom(
       state('m.room.topic', { topic: request.topic, 'm.topic': { 'm.text': [{ body: request.topic }] } }),
     );
   }
-  // 8. Invites.
-  for (const invitee of invitees) {
+  // 8. Invites of local users; users of other servers are invited through their server
+  // once the room exists (server-server "Inviting to a room": their server signs first).
+  const localSuffix = creator.slice(creator.indexOf(':'));
+  for (const invitee of invitees.filter((userId) => userId.endsWith(localSuffix))) {
     const content: JsonObject = { membership: 'invite', ...(await memberProfile(storage, invitee)) };
     if (request.is_direct === true) content.is_direct = true;
     events.push({ sender: creator, type: 'm.room.member', stateKey: invitee, content });

@@ -122,6 +122,14 @@ export const createRoomRoute = defineRoute({
             })),
           }),
     });
+    // Users of other servers: each invite goes through their server, as POST /invite does.
+    const localSuffix = `:${hs.config.server_name}`;
+    for (const invitee of new Set(rest.invite ?? [])) {
+      if (invitee.endsWith(localSuffix)) continue;
+      const content: JsonObject = { membership: 'invite' };
+      if (rest.is_direct === true) content.is_direct = true;
+      await hs.roomFederation.handshakes.inviteRemote(created.roomId, req.requester.userId, invitee, content);
+    }
     return reply(200, { room_id: created.roomId });
   },
 });
