@@ -98,12 +98,21 @@ export class SqlitePushStore implements PushStore {
       marksOfRoom: db.prepare<[string, string], { thread_id: string; stream_ordering: number }>(
         'SELECT thread_id, stream_ordering FROM push_read_marks WHERE user_id = ? AND room_id = ?',
       ),
+      // Counted in SQLite: unread after the unthreaded mark and after the mark of its own thread
+      // (isUnread). Materialising every unread row per sync grew with the unread count.
       unreadInRoom: db.prepare<
-        [string, string, number],
-        Pick<NotificationRow, 'thread_id' | 'stream_ordering' | 'highlight'>
+        [string, string, string, string],
+        { thread_id: string; notifications: number; highlights: number }
       >(
-        `SELECT thread_id, stream_ordering, highlight FROM push_notifications
-          WHERE user_id = ? AND room_id = ? AND stream_ordering > ?`,
+        `SELECT n.thread_id, count(*) AS notifications, sum(n.highlight) AS highlights
+           FROM push_notifications n
+           LEFT JOIN push_read_marks t
+             ON t.user_id = n.user_id AND t.room_id = n.room_id AND t.thread_id = n.thread_id
+          WHERE n.user_id = ? AND n.room_id = ?
+            AND n.stream_ordering > coalesce(
+              (SELECT stream_ordering FROM push_read_marks WHERE user_id = ? AND room_id = ? AND thread_id = ''), 0)
+            AND n.stream_ordering > coalesce(t.stream_ordering, 0)
+          GROUP BY n.thread_id`,
       ),
       roomsWithNotifications: db
         .prepare<[string], string>('SELECT DISTINCT room_id FROM push_notifications WHERE user_id = ?')
@@ -245,30 +254,16 @@ export class SqlitePushStore implements PushStore {
   async unreadCounts(userId: string, roomIds: readonly string[]): Promise<Map<string, RoomUnreadCounts>> {
     const counts = new Map<string, RoomUnreadCounts>();
     for (const roomId of roomIds) {
-      const marks = this.marksOf(userId, roomId);
-      const rows = this.statements.unreadInRoom.all(userId, roomId, marks.get(UNTHREADED) ?? 0);
-      if (rows.length === 0) continue;
+      const rows = this.statements.unreadInRoom.all(userId, roomId, userId, roomId);
       let notificationCount = 0;
       let highlightCount = 0;
-      const threads = new Map<string, { notificationCount: number; highlightCount: number }>();
+      const threads = new Map<string, UnreadCount>();
       for (const row of rows) {
-        if (!isUnread(row, marks)) continue;
-        notificationCount++;
-        highlightCount += row.highlight;
-        let thread = threads.get(row.thread_id);
-        if (thread === undefined) {
-          thread = { notificationCount: 0, highlightCount: 0 };
-          threads.set(row.thread_id, thread);
-        }
-        thread.notificationCount++;
-        thread.highlightCount += row.highlight;
+        notificationCount += row.notifications;
+        highlightCount += row.highlights;
+        threads.set(row.thread_id, { notificationCount: row.notifications, highlightCount: row.highlights });
       }
-      if (notificationCount > 0)
-        counts.set(roomId, {
-          notificationCount,
-          highlightCount,
-          threads: threads as Map<string, UnreadCount>,
-        });
+      if (notificationCount > 0) counts.set(roomId, { notificationCount, highlightCount, threads });
     }
     return counts;
   }
