@@ -242,6 +242,20 @@ export class ReceiptService {
   }
 
   /**
+   * Whether nothing `viewer` could see in `roomIds` changed in (sincePosition, upToPosition]
+   * (false when unsure): a sync may then skip receipts without reading them.
+   */
+  unchangedFor(
+    viewer: string,
+    roomIds: readonly string[],
+    sincePosition: number,
+    upToPosition: number,
+  ): boolean {
+    if (sincePosition >= upToPosition) return true;
+    return this.changes.unchangedSince(viewer, roomIds, sincePosition);
+  }
+
+  /**
    * The `m.receipt` content per room for a sync: every current receipt when
    * `sincePosition` is null (initial sync), else those changed in
    * (sincePosition, upToPosition]. Other users' m.read.private are left out;
