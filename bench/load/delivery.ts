@@ -58,6 +58,11 @@ export interface DeliveryResult {
   readonly connectSeconds: number;
   /** The send phase (first send to end of drain) on the monotonic clock, in microseconds. */
   readonly sendPhase: { readonly fromMicros: number; readonly toMicros: number };
+  /**
+   * The server's CPU time (all its threads) over the send phase, per message sent: holds up
+   * better than latency when other work shares the machine, so compare code versions by it.
+   */
+  readonly serverCpuPerMessage: number;
   /** WebSocket only: before any socket, with every socket authenticated, with every socket syncing. */
   readonly memory?: {
     /** Sockets opened and authenticated in time. */
@@ -257,13 +262,16 @@ async function sendAndDrain(
   ledger: DeliveryLedger,
   runTag: string,
   eventsPerSecond: number,
-): Promise<{ sendFailures: number; fromMicros: number; toMicros: number }> {
+): Promise<{ sendFailures: number; fromMicros: number; toMicros: number; serverCpuPerMessage: number }> {
   ledger.syncResponses = 0;
+  const cpuAtStart = await server.cpuMicros();
   const fromMicros = monotonicMicros();
   const deadline = performance.now() + (ledger.events / eventsPerSecond) * 1000 + DRAIN_MS;
   const sendFailures = await sendAtRate(server, sender, roomId, ledger, runTag, eventsPerSecond, deadline);
   while (!ledger.complete && performance.now() < deadline) await sleep(50);
-  return { sendFailures, fromMicros, toMicros: monotonicMicros() };
+  const toMicros = monotonicMicros();
+  const serverCpuPerMessage = ((await server.cpuMicros()) - cpuAtStart) / Math.max(1, ledger.events);
+  return { sendFailures, fromMicros, toMicros, serverCpuPerMessage };
 }
 
 /** A receiver's socket: opened and authenticated with the Authorization header; sync started on request. */
@@ -387,6 +395,7 @@ export async function runWebSocketDelivery(
       syncResponses: ledger.syncResponses,
       connectSeconds,
       sendPhase: { fromMicros: phase.fromMicros, toMicros: phase.toMicros },
+      serverCpuPerMessage: phase.serverCpuPerMessage,
       memory: { sockets: opened.length, before, authenticated, syncing: syncingMemory },
     };
   } finally {
@@ -480,6 +489,7 @@ export async function runLongPollDelivery(
       syncResponses: ledger.syncResponses,
       connectSeconds,
       sendPhase: { fromMicros: phase.fromMicros, toMicros: phase.toMicros },
+      serverCpuPerMessage: phase.serverCpuPerMessage,
     };
   } finally {
     stop.abort();

@@ -84,6 +84,7 @@ function deliveryRow(result: DeliveryResult): string[] {
     String(result.sendFailures + result.receiveErrors),
     String(result.syncResponses),
     `${result.connectSeconds.toFixed(1)} s`,
+    `${(result.serverCpuPerMessage / 1000).toFixed(1)} ms`,
   ];
 }
 
@@ -209,6 +210,7 @@ async function main(): Promise<void> {
           'errors',
           'sync answers',
           'connect',
+          'server CPU/msg',
         ],
         deliveryRows,
       );

@@ -72,7 +72,8 @@ export class ReceiptService {
    * (waking every member for every member's delivery is quadratic in room size).
    */
   private readonly deliveredSendersToAnnounce = new Set<string>();
-  private readonly eventSenders = new LazyLruCache<string, string>({ max: 10_000 });
+  /** Promises, so the 1,000 members of a room marking one event delivered at once read it once. */
+  private readonly eventSenders = new LazyLruCache<string, Promise<string | undefined>>({ max: 10_000 });
   /** Where receipts last changed, so that syncs with nothing new skip the read. */
   private readonly changes = new ReceiptChanges();
   private deliveredAnnounceTimer: NodeJS.Timeout | undefined;
@@ -195,11 +196,22 @@ export class ReceiptService {
     }
   }
 
-  private async senderOf(eventId: string): Promise<string | undefined> {
+  private senderOf(eventId: string): Promise<string | undefined> {
     let sender = this.eventSenders.get(eventId);
     if (sender === undefined) {
-      sender = (await this.storage.events.getEvent(eventId))?.pdu.sender;
-      if (sender !== undefined) this.eventSenders.set(eventId, sender);
+      const reading = this.storage.events.getEvent(eventId).then((event) => event?.pdu.sender);
+      sender = reading;
+      this.eventSenders.set(eventId, reading);
+      // Not cached when unknown (or failed): the event may be stored later.
+      reading.then(
+        (found) => {
+          if (found === undefined && this.eventSenders.get(eventId) === reading)
+            this.eventSenders.delete(eventId);
+        },
+        () => {
+          if (this.eventSenders.get(eventId) === reading) this.eventSenders.delete(eventId);
+        },
+      );
     }
     return sender;
   }
@@ -227,6 +239,20 @@ export class ReceiptService {
   /** The receipts stream's current position (for sync tokens). */
   position(): Promise<number> {
     return this.storage.receipts.latestReceiptPosition();
+  }
+
+  /**
+   * Whether nothing `viewer` could see in `roomIds` changed in (sincePosition, upToPosition]
+   * (false when unsure): a sync may then skip receipts without reading them.
+   */
+  unchangedFor(
+    viewer: string,
+    roomIds: readonly string[],
+    sincePosition: number,
+    upToPosition: number,
+  ): boolean {
+    if (sincePosition >= upToPosition) return true;
+    return this.changes.unchangedSince(viewer, roomIds, sincePosition);
   }
 
   /**

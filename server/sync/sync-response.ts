@@ -58,10 +58,7 @@ export async function buildSyncResponse(
   );
   const request: SyncRequest = { ...baseRequest, upTo: { ...baseRequest.upTo, events: eventsUpTo } };
   const { since, filter } = request;
-  const archived = filter.archived === 'include' ? null : await deps.hs.archive.archivedRooms(userId);
-  const inFilter = (roomId: string) =>
-    matchesRoomList({ rooms: filter.rooms, not_rooms: filter.notRooms }, roomId) &&
-    (archived === null || archived.has(roomId) === (filter.archived === 'only'));
+  const inFilter = await roomFilterOf(deps, userId, filter);
   const changedInRange = (record: MembershipRecord) =>
     since === null || (record.streamOrdering > since.events && record.streamOrdering <= eventsUpTo);
 
@@ -167,6 +164,52 @@ export async function buildSyncResponse(
   // Joined rooms only: invites, knocks and their outcomes are membership events about the
   // user, which wake the user directly (notifyOnRoomEvents).
   return { body, isEmpty, next, roomsToWatch: joinedIds, delivered };
+}
+
+/** Whether a room passes the filter's room list and archive choice (rooms/not_rooms, io.myelin.archived). */
+async function roomFilterOf(
+  deps: SyncDeps,
+  userId: string,
+  filter: SyncRequest['filter'],
+): Promise<(roomId: string) => boolean> {
+  const archived = filter.archived === 'include' ? null : await deps.hs.archive.archivedRooms(userId);
+  return (roomId) =>
+    matchesRoomList({ rooms: filter.rooms, not_rooms: filter.notRooms }, roomId) &&
+    (archived === null || archived.has(roomId) === (filter.archived === 'only'));
+}
+
+/**
+ * The rooms an incremental sync from `since` would watch, when it is certain before building
+ * anything that the response would be empty; null when it might not be (then build it).
+ * Empty because no stream moved past `since` — but for receipts none of which the user can
+ * see — and no membership of the user is newer than `since`. A woken member's next sync
+ * starts from the token it was just given, so most of them end here and wait at once
+ * instead of building an empty response first.
+ */
+export async function quietSince(
+  deps: SyncDeps,
+  request: Pick<SyncRequest, 'requester' | 'filter' | 'upTo'> & { readonly since: StreamPositions },
+): Promise<readonly string[] | null> {
+  const { since, upTo } = request;
+  if (
+    since.events !== upTo.events ||
+    since.accountData !== upTo.accountData ||
+    since.typing !== upTo.typing ||
+    since.presence !== upTo.presence ||
+    since.toDevice !== upTo.toDevice ||
+    since.deviceLists !== upTo.deviceLists
+  ) {
+    return null;
+  }
+  const { userId } = request.requester;
+  const memberships = await deps.reads.membershipsOf(userId);
+  if (memberships.some((record) => record.streamOrdering > since.events)) return null;
+  const inFilter = await roomFilterOf(deps, userId, request.filter);
+  const watched = memberships
+    .filter((record) => record.membership === 'join' && inFilter(record.roomId))
+    .map((record) => record.roomId);
+  if (!deps.hs.receipts.unchangedFor(userId, watched, since.receipts, upTo.receipts)) return null;
+  return watched;
 }
 
 /** A joined room's section, its timeline not yet formatted (that is done for many rooms at once). */

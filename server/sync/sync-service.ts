@@ -16,7 +16,7 @@ import { PresenceChangeLog } from './presence.js';
 import type { SyncDeps, SyncServices } from './sync-context.js';
 import { SyncFilterResolver } from './sync-filter.js';
 import { SyncReads } from './sync-reads.js';
-import { buildSyncResponse, type SyncOutcome } from './sync-response.js';
+import { buildSyncResponse, quietSince, type SyncOutcome } from './sync-response.js';
 import { clampToCurrent, formatSyncToken, parseSyncToken, type StreamPositions } from './sync-token.js';
 
 export interface SyncParams {
@@ -114,6 +114,21 @@ export class SyncService {
       const mark = notifier.mark();
       const current = await this.currentPositions();
       const since = parsedSince === null ? null : clampToCurrent(parsedSince, current);
+      if (since !== null && !params.fullState && deadline > Date.now() && !signal.aborted) {
+        const quiet = await quietSince(this.deps, { requester, filter, since, upTo: current });
+        if (quiet !== null) {
+          // Nothing to say yet: wait first. Whatever ends the wait, the next round builds
+          // (and answers, once the deadline has passed or the request is gone).
+          await notifier.waitForChange({
+            userId: requester.userId,
+            roomIds: quiet,
+            sinceMark: mark,
+            timeoutMs: deadline - Date.now(),
+            signal,
+          });
+          continue;
+        }
+      }
       const outcome = await buildSyncResponse(
         this.deps,
         {

@@ -136,6 +136,46 @@ export function describePushStoreContract(makeStorage: StorageFactory): void {
       expect((await storage().push.unreadCounts(alice, [room])).has(room)).to.equal(false);
     });
 
+    it('keeps counts right as notifications arrive after a count (per thread, read threads, the same row again)', async () => {
+      await storage().push.addNotifications([notification(1)]);
+      expect((await storage().push.unreadCounts(alice, [room])).get(room)).to.deep.include({
+        notificationCount: 1,
+      });
+      await storage().push.advanceReadMark({
+        userId: alice,
+        roomId: room,
+        threadId: '$read',
+        streamOrdering: 10,
+      });
+      expect((await storage().push.unreadCounts(alice, [room])).get(room)).to.deep.include({
+        notificationCount: 1,
+      });
+      await storage().push.addNotifications([
+        notification(2, { highlight: true }),
+        notification(3, { threadId: '$root' }),
+        notification(4, { threadId: '$read' }),
+      ]);
+      let counts = (await storage().push.unreadCounts(alice, [room])).get(room)!;
+      expect(counts).to.deep.include({ notificationCount: 3, highlightCount: 1 });
+      expect(counts.threads.get('$root')).to.deep.equal({ notificationCount: 1, highlightCount: 0 });
+      expect(counts.threads.has('$read')).to.equal(false);
+      // The same event evaluated again replaces its row: still counted once.
+      await storage().push.addNotifications([notification(3, { threadId: '$root' })]);
+      counts = (await storage().push.unreadCounts(alice, [room])).get(room)!;
+      expect(counts).to.deep.include({ notificationCount: 3, highlightCount: 1 });
+      await storage().push.addNotifications([notification(11, { threadId: '$read', highlight: true })]);
+      counts = (await storage().push.unreadCounts(alice, [room])).get(room)!;
+      expect(counts).to.deep.include({ notificationCount: 4, highlightCount: 2 });
+      expect(counts.threads.get('$read')).to.deep.equal({ notificationCount: 1, highlightCount: 1 });
+      await storage().push.advanceReadMark({
+        userId: alice,
+        roomId: room,
+        threadId: null,
+        streamOrdering: 11,
+      });
+      expect((await storage().push.unreadCounts(alice, [room])).has(room)).to.equal(false);
+    });
+
     it('lists notifications newest first, paged, highlights only on request, with read flags', async () => {
       const events = await storeEvents(storage(), 4);
       expect([...events.keys()]).to.deep.equal([1, 2, 3, 4]);

@@ -26,27 +26,36 @@ interface MembershipRow {
 const COLUMNS = 'room_id, user_id, membership, event_id, stream_ordering, forgotten';
 
 export class SqliteMembershipStore implements MembershipStore {
+  /** Statements prepared once: members of a room are read per message sent (federation's destinations). */
+  private readonly prepared = new Map<string, Database.Statement>();
+
   constructor(
     private readonly connection: SqliteConnection,
     private readonly enqueue: EnqueueWrite,
   ) {}
 
+  private statement<P extends unknown[], R>(sql: string): Database.Statement<P, R> {
+    let statement = this.prepared.get(sql);
+    if (statement === undefined) {
+      statement = this.connection.sqlite.prepare(sql);
+      this.prepared.set(sql, statement);
+    }
+    return statement as unknown as Database.Statement<P, R>;
+  }
+
   async membershipsOfUser(userId: string, memberships?: readonly Membership[]): Promise<MembershipRecord[]> {
-    const { sqlite } = this.connection;
     if (memberships === undefined) {
-      return sqlite
-        .prepare<[string], MembershipRow>(
-          `SELECT ${COLUMNS} FROM memberships WHERE user_id = ? ORDER BY stream_ordering, room_id`,
-        )
+      return this.statement<[string], MembershipRow>(
+        `SELECT ${COLUMNS} FROM memberships WHERE user_id = ? ORDER BY stream_ordering, room_id`,
+      )
         .all(userId)
         .map(toRecord);
     }
-    return sqlite
-      .prepare<[string, string], MembershipRow>(
-        `SELECT ${COLUMNS} FROM memberships
+    return this.statement<[string, string], MembershipRow>(
+      `SELECT ${COLUMNS} FROM memberships
           WHERE user_id = ? AND membership IN (SELECT value FROM json_each(?))
           ORDER BY stream_ordering, room_id`,
-      )
+    )
       .all(userId, JSON.stringify(memberships))
       .map(toRecord);
   }
@@ -70,12 +79,11 @@ export class SqliteMembershipStore implements MembershipStore {
     roomId: string,
     memberships: readonly Membership[] = ['join'],
   ): Promise<MembershipRecord[]> {
-    return this.connection.sqlite
-      .prepare<[string, string], MembershipRow>(
-        `SELECT ${COLUMNS} FROM memberships
+    return this.statement<[string, string], MembershipRow>(
+      `SELECT ${COLUMNS} FROM memberships
           WHERE room_id = ? AND membership IN (SELECT value FROM json_each(?))
           ORDER BY user_id`,
-      )
+    )
       .all(roomId, JSON.stringify(memberships))
       .map(toRecord);
   }

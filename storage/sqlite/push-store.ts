@@ -48,8 +48,26 @@ function notificationValues(row: NotificationRow): unknown[] {
   return [row.user_id, row.room_id, row.stream_ordering, row.thread_id, row.actions, row.highlight];
 }
 
+/**
+ * A (user, room)'s unread counts as last read, kept current as notifications are added, so
+ * that the 1,000 members woken by a message do not each count their rows again.
+ */
+interface CachedUnread {
+  readonly counts: RoomUnreadCounts;
+  /** The read marks the counts were made against (unthreaded under UNTHREADED). */
+  readonly marks: ReadonlyMap<string, number>;
+  /** The newest notification counted: a row at or below it may already be in the counts. */
+  readonly newest: number;
+}
+
+const UNREAD_CACHE_MAX = 100_000;
+
+const NO_UNREAD: RoomUnreadCounts = { notificationCount: 0, highlightCount: 0, threads: new Map() };
+
 export class SqlitePushStore implements PushStore {
   private readonly statements;
+  /** Bounded by dropping the oldest entry (insertion order) past UNREAD_CACHE_MAX. */
+  private readonly unread = new Map<string, CachedUnread>();
 
   constructor(
     private readonly connection: SqliteConnection,
@@ -98,12 +116,22 @@ export class SqlitePushStore implements PushStore {
       marksOfRoom: db.prepare<[string, string], { thread_id: string; stream_ordering: number }>(
         'SELECT thread_id, stream_ordering FROM push_read_marks WHERE user_id = ? AND room_id = ?',
       ),
+      // Counted in SQLite: unread after the unthreaded mark and after the mark of its own thread
+      // (isUnread). Materialising every unread row per sync grew with the unread count.
       unreadInRoom: db.prepare<
-        [string, string, number],
-        Pick<NotificationRow, 'thread_id' | 'stream_ordering' | 'highlight'>
+        [string, string, string, string],
+        { thread_id: string; notifications: number; highlights: number; newest: number }
       >(
-        `SELECT thread_id, stream_ordering, highlight FROM push_notifications
-          WHERE user_id = ? AND room_id = ? AND stream_ordering > ?`,
+        `SELECT n.thread_id, count(*) AS notifications, sum(n.highlight) AS highlights,
+                max(n.stream_ordering) AS newest
+           FROM push_notifications n
+           LEFT JOIN push_read_marks t
+             ON t.user_id = n.user_id AND t.room_id = n.room_id AND t.thread_id = n.thread_id
+          WHERE n.user_id = ? AND n.room_id = ?
+            AND n.stream_ordering > coalesce(
+              (SELECT stream_ordering FROM push_read_marks WHERE user_id = ? AND room_id = ? AND thread_id = ''), 0)
+            AND n.stream_ordering > coalesce(t.stream_ordering, 0)
+          GROUP BY n.thread_id`,
       ),
       roomsWithNotifications: db
         .prepare<[string], string>('SELECT DISTINCT room_id FROM push_notifications WHERE user_id = ?')
@@ -197,7 +225,37 @@ export class SqlitePushStore implements PushStore {
         );
       }
       for (; at < rows.length; at++) this.statements.insertNotification.run(rows[at]!);
-    });
+    }).then(() => this.countAdded(rows));
+  }
+
+  /** Committed notifications, added to the cached counts they belong to (before anyone awaiting them reads). */
+  private countAdded(rows: readonly NotificationRow[]): void {
+    for (const row of rows) {
+      const key = unreadKey(row.user_id, row.room_id);
+      const cached = this.unread.get(key);
+      if (cached === undefined) continue;
+      // Maybe counted already (read after the commit) or replaced: count again on next use.
+      if (row.stream_ordering <= cached.newest) {
+        this.unread.delete(key);
+        continue;
+      }
+      if (!isUnread(row, cached.marks)) continue;
+      const threads = new Map(cached.counts.threads);
+      const thread = threads.get(row.thread_id);
+      threads.set(row.thread_id, {
+        notificationCount: (thread?.notificationCount ?? 0) + 1,
+        highlightCount: (thread?.highlightCount ?? 0) + row.highlight,
+      });
+      this.unread.set(key, {
+        marks: cached.marks,
+        newest: row.stream_ordering,
+        counts: {
+          notificationCount: cached.counts.notificationCount + 1,
+          highlightCount: cached.counts.highlightCount + row.highlight,
+          threads,
+        },
+      });
+    }
   }
 
   async notificationsOf(
@@ -233,6 +291,8 @@ export class SqlitePushStore implements PushStore {
 
   advanceReadMark(mark: ReadMark): Promise<void> {
     return this.enqueue(() => {
+      // In the transaction: nothing reads between this and the commit (it is synchronous).
+      this.unread.delete(unreadKey(mark.userId, mark.roomId));
       this.statements.advanceMark.run(
         mark.userId,
         mark.roomId,
@@ -245,30 +305,8 @@ export class SqlitePushStore implements PushStore {
   async unreadCounts(userId: string, roomIds: readonly string[]): Promise<Map<string, RoomUnreadCounts>> {
     const counts = new Map<string, RoomUnreadCounts>();
     for (const roomId of roomIds) {
-      const marks = this.marksOf(userId, roomId);
-      const rows = this.statements.unreadInRoom.all(userId, roomId, marks.get(UNTHREADED) ?? 0);
-      if (rows.length === 0) continue;
-      let notificationCount = 0;
-      let highlightCount = 0;
-      const threads = new Map<string, { notificationCount: number; highlightCount: number }>();
-      for (const row of rows) {
-        if (!isUnread(row, marks)) continue;
-        notificationCount++;
-        highlightCount += row.highlight;
-        let thread = threads.get(row.thread_id);
-        if (thread === undefined) {
-          thread = { notificationCount: 0, highlightCount: 0 };
-          threads.set(row.thread_id, thread);
-        }
-        thread.notificationCount++;
-        thread.highlightCount += row.highlight;
-      }
-      if (notificationCount > 0)
-        counts.set(roomId, {
-          notificationCount,
-          highlightCount,
-          threads: threads as Map<string, UnreadCount>,
-        });
+      const room = this.unreadInRoom(userId, roomId);
+      if (room.notificationCount > 0) counts.set(roomId, room);
     }
     return counts;
   }
@@ -280,12 +318,39 @@ export class SqlitePushStore implements PushStore {
     return total;
   }
 
+  private unreadInRoom(userId: string, roomId: string): RoomUnreadCounts {
+    const key = unreadKey(userId, roomId);
+    const cached = this.unread.get(key);
+    if (cached !== undefined) return cached.counts;
+    // Synchronous from here on: the marks and the counts are read from the same committed state.
+    const marks = this.marksOf(userId, roomId);
+    const rows = this.statements.unreadInRoom.all(userId, roomId, userId, roomId);
+    let notificationCount = 0;
+    let highlightCount = 0;
+    let newest = 0;
+    const threads = new Map<string, UnreadCount>();
+    for (const row of rows) {
+      notificationCount += row.notifications;
+      highlightCount += row.highlights;
+      newest = Math.max(newest, row.newest);
+      threads.set(row.thread_id, { notificationCount: row.notifications, highlightCount: row.highlights });
+    }
+    const counts = notificationCount === 0 ? NO_UNREAD : { notificationCount, highlightCount, threads };
+    this.unread.set(key, { counts, marks, newest });
+    if (this.unread.size > UNREAD_CACHE_MAX) this.unread.delete(this.unread.keys().next().value!);
+    return counts;
+  }
+
   private marksOf(userId: string, roomId: string): Map<string, number> {
     const marks = new Map<string, number>();
     for (const row of this.statements.marksOfRoom.all(userId, roomId))
       marks.set(row.thread_id, row.stream_ordering);
     return marks;
   }
+}
+
+function unreadKey(userId: string, roomId: string): string {
+  return `${userId}\u0000${roomId}`;
 }
 
 /** Unread: after the unthreaded mark and after the mark of its own thread. */
