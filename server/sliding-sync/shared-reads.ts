@@ -14,14 +14,13 @@ import type { Storage } from '../../storage/storage.js';
 import { LazyLruCache } from '../lazy-lru-cache.js';
 import { toClientEvents } from '../rooms/client-event-format.js';
 import type { PersistedRoomEvent } from '../rooms/room-event-sender.js';
+import { eventsThroughCache } from '../sync/cached-events.js';
 import type { SlidingSyncServices } from './sliding-sync-context.js';
 
 interface Versioned<T> {
   readonly version: number;
   readonly value: Promise<T>;
 }
-
-const GET_EVENTS_CHUNK = 500;
 
 export class SlidingSyncReads {
   /** Bumped by every event persisted in the room: cached room reads of an older version are stale. */
@@ -161,22 +160,8 @@ export class SlidingSyncReads {
   }
 
   /** Events by ID (state and membership events, cached); unknown IDs are absent. */
-  async events(eventIds: Iterable<string>): Promise<Map<string, StoredEvent>> {
-    const found = new Map<string, StoredEvent>();
-    const missing: string[] = [];
-    for (const eventId of eventIds) {
-      const cached = this.stateEvents.get(eventId);
-      if (cached !== undefined) found.set(eventId, cached);
-      else missing.push(eventId);
-    }
-    for (let start = 0; start < missing.length; start += GET_EVENTS_CHUNK) {
-      const loaded = await this.storage.events.getEvents(missing.slice(start, start + GET_EVENTS_CHUNK));
-      for (const [eventId, event] of loaded) {
-        found.set(eventId, event);
-        this.stateEvents.set(eventId, event);
-      }
-    }
-    return found;
+  events(eventIds: Iterable<string>): Promise<Map<string, StoredEvent>> {
+    return eventsThroughCache(this.stateEvents, this.storage.events, eventIds);
   }
 
   /**

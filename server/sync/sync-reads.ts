@@ -12,6 +12,7 @@ import type { MembershipRecord } from '../../storage/membership-store.js';
 import type { Storage } from '../../storage/storage.js';
 import { LazyLruCache } from '../lazy-lru-cache.js';
 import type { PersistedRoomEvent } from '../rooms/room-event-sender.js';
+import { eventsThroughCache } from './cached-events.js';
 
 /** A room's events in (after, upTo], newest `limit` of them, oldest first. */
 export interface TimelineSlice {
@@ -28,7 +29,6 @@ export interface SentTransaction {
 
 const NO_TRANSACTION = Symbol('none');
 /** sqlite's default host-parameter limit is far above this; chunks keep each IN list short. */
-const GET_EVENTS_CHUNK = 500;
 
 export class SyncReads {
   private readonly snapshots = new LRUCache<number, StateMap>({
@@ -186,22 +186,8 @@ export class SyncReads {
   }
 
   /** State events by ID (cached); unknown IDs are absent. */
-  async events(eventIds: Iterable<string>): Promise<Map<string, StoredEvent>> {
-    const found = new Map<string, StoredEvent>();
-    const missing: string[] = [];
-    for (const eventId of eventIds) {
-      const cached = this.stateEvents.get(eventId);
-      if (cached !== undefined) found.set(eventId, cached);
-      else missing.push(eventId);
-    }
-    for (let start = 0; start < missing.length; start += GET_EVENTS_CHUNK) {
-      const loaded = await this.storage.events.getEvents(missing.slice(start, start + GET_EVENTS_CHUNK));
-      for (const [eventId, event] of loaded) {
-        found.set(eventId, event);
-        this.stateEvents.set(eventId, event);
-      }
-    }
-    return found;
+  events(eventIds: Iterable<string>): Promise<Map<string, StoredEvent>> {
+    return eventsThroughCache(this.stateEvents, this.storage.events, eventIds);
   }
 
   /** Rooms with timeline events in (after, upTo], with their highest ordering there; one read per range. */
