@@ -33,7 +33,7 @@ describe('Small client-server modules', () => {
   });
   after(() => hs.stop());
 
-  describe('GET /user/mutual_rooms', () => {
+  describe('GET /mutual_rooms', () => {
     it('lists exactly the rooms both users are joined to, in batches', async () => {
       const shared: string[] = [];
       for (let i = 0; i < 3; i++) {
@@ -49,12 +49,7 @@ describe('Small client-server modules', () => {
       await call(hs, bob, 'POST', `${V3}/join/${enc(left.body.room_id as string)}`, {});
       await call(hs, bob, 'POST', `${V3}/rooms/${enc(left.body.room_id as string)}/leave`, {});
 
-      const res = await call(
-        hs,
-        alice,
-        'GET',
-        `/_matrix/client/v1/user/mutual_rooms?user_id=${enc(bob.userId)}`,
-      );
+      const res = await call(hs, alice, 'GET', `/_matrix/client/v1/mutual_rooms?user_id=${enc(bob.userId)}`);
       expect(res.status).to.equal(200);
       expect((res.body.joined as string[]).slice().sort()).to.deep.equal(shared.slice().sort());
       expect(res.body.count).to.equal(2);
@@ -63,14 +58,14 @@ describe('Small client-server modules', () => {
         hs,
         alice,
         'GET',
-        `/_matrix/client/v1/user/mutual_rooms?user_id=${enc(carol.userId)}`,
+        `/_matrix/client/v1/mutual_rooms?user_id=${enc(carol.userId)}`,
       );
       expect(none.body).to.deep.equal({ joined: [], count: 0 });
     });
 
     it('refuses a missing, malformed or own user ID with M_INVALID_PARAM', async () => {
       for (const query of ['', '?user_id=alice', `?user_id=${enc(alice.userId)}`]) {
-        const res = await call(hs, alice, 'GET', `/_matrix/client/v1/user/mutual_rooms${query}`);
+        const res = await call(hs, alice, 'GET', `/_matrix/client/v1/mutual_rooms${query}`);
         expect(res.status, query).to.equal(400);
         expect(res.body.errcode, query).to.be.oneOf(['M_INVALID_PARAM', 'M_MISSING_PARAM']);
       }

@@ -1,6 +1,6 @@
 /**
  * client-server "Mutual rooms" (mutual_rooms.yaml):
- *   GET /_matrix/client/v1/user/mutual_rooms?user_id=…&from=…
+ *   GET /_matrix/client/v1/mutual_rooms?user_id=…&from=…
  * The rooms both the requester and `user_id` are joined to, in batches. The
  * token is the last room ID of the previous batch (rooms are listed in room ID
  * order, so a batch boundary stays put while memberships change).
@@ -15,7 +15,7 @@ const BATCH_SIZE = 100;
 
 export const getMutualRooms = defineRoute({
   method: 'GET',
-  path: '/_matrix/client/v1/user/mutual_rooms',
+  path: '/_matrix/client/v1/mutual_rooms',
   operationId: 'getMutualRooms',
   summary: 'Get the list of rooms that the user shares with another user.',
   description:
