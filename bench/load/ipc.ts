@@ -29,6 +29,10 @@ export type ServerCommand =
   | { readonly op: 'memory' }
   /** CPU time the server process has used so far (all its threads), µs. */
   | { readonly op: 'cpu' }
+  /** How many sync requests (long-polls, sliding syncs) are waiting for news right now. */
+  | { readonly op: 'waiting' }
+  /** Resolves once push evaluation and delivery have caught up (set-up backlog out of the figures). */
+  | { readonly op: 'push-idle' }
   | { readonly op: 'stop' };
 
 export type ServerReply =
@@ -37,6 +41,8 @@ export type ServerReply =
   | { readonly op: 'fill'; readonly roomIds: string[]; readonly events: number }
   | { readonly op: 'memory'; readonly memory: ServerMemory }
   | { readonly op: 'cpu'; readonly micros: number }
+  | { readonly op: 'waiting'; readonly count: number }
+  | { readonly op: 'push-idle' }
   | { readonly op: 'stop' };
 
 export type ToServer = { readonly id: number; readonly command: ServerCommand };

@@ -109,6 +109,11 @@ async function perform(homeserver: Homeserver, command: ServerCommand): Promise<
       const usage = process.cpuUsage();
       return { op: 'cpu', micros: usage.user + usage.system };
     }
+    case 'waiting':
+      return { op: 'waiting', count: homeserver.context.notifier.waiting };
+    case 'push-idle':
+      await homeserver.context.push.idle();
+      return { op: 'push-idle' };
     case 'stop':
       return { op: 'stop' };
   }
