@@ -27,9 +27,13 @@ export const MAX_INDEXED_TOKENS = 16_000;
 
 const SEGMENT =
   /(\p{Regional_Indicator}{2})|(\p{Extended_Pictographic})|([\p{sc=Han}\p{sc=Hiragana}\p{sc=Katakana}])|([\p{L}\p{N}][\p{L}\p{N}\p{M}]*)/gu;
+/** SEGMENT's twin for the exec loop of `scan`, so no caller's iteration over SEGMENT shares its lastIndex. */
+const SCAN = new RegExp(SEGMENT);
 /** Nothing outside ASCII (where folding is only lower-casing). */
 const NON_ASCII = /[^\u0020-\u007e\t\n\r]/;
 const FOLDED_SCRIPTS = /([\p{sc=Latin}\p{sc=Greek}\p{sc=Cyrillic}])\p{Mn}+/gu;
+/** FOLDED_SCRIPTS can only match where a nonspacing mark is. */
+const NONSPACING_MARK = /\p{Mn}/u;
 
 type TokenKind = 'emoji' | 'ideograph' | 'word';
 
@@ -38,30 +42,53 @@ interface RawToken {
   readonly kind: TokenKind;
 }
 
-function segment(text: string): RawToken[] {
+/** Lower-cased, with the diacritics of Latin, Greek and Cyrillic letters dropped. */
+function fold(text: string): string {
   // Most text is ASCII: nothing to fold but case.
-  const folded = !NON_ASCII.test(text)
-    ? text.toLowerCase()
-    : text.normalize('NFD').replace(FOLDED_SCRIPTS, '$1').normalize('NFC').toLowerCase();
-  const tokens: RawToken[] = [];
-  for (const match of folded.matchAll(SEGMENT)) {
-    const [, flag, emoji, ideograph, word] = match;
-    if (flag !== undefined || emoji !== undefined) {
-      const codepoints = [...(flag ?? emoji!)].map((c) => c.codePointAt(0)!.toString(16)).join('');
-      tokens.push({ text: `${EMOJI_TOKEN_PREFIX}${codepoints}`, kind: 'emoji' });
-    } else if (ideograph !== undefined) {
-      tokens.push({ text: ideograph, kind: 'ideograph' });
-    } else if (word !== undefined) {
-      tokens.push({ text: word.slice(0, MAX_TOKEN_LENGTH), kind: 'word' });
-    }
+  if (!NON_ASCII.test(text)) return text.toLowerCase();
+  const decomposed = text.normalize('NFD');
+  // Emoji and most non-Latin text decompose to no marks: skip the script-aware replace.
+  const stripped = NONSPACING_MARK.test(decomposed) ? decomposed.replace(FOLDED_SCRIPTS, '$1') : decomposed;
+  return stripped.normalize('NFC').toLowerCase();
+}
+
+/** `xemoji` and the hex code points of an emoji (one code point, or two for a flag). */
+function emojiToken(emoji: string): string {
+  let token = EMOJI_TOKEN_PREFIX;
+  for (let i = 0; i < emoji.length; ) {
+    const codePoint = emoji.codePointAt(i)!;
+    token += codePoint.toString(16);
+    i += codePoint > 0xffff ? 2 : 1;
   }
+  return token;
+}
+
+/** Calls `found` with each token of the folded text and its kind, in order. */
+function scan(text: string, found: (token: string, kind: TokenKind) => void): void {
+  const folded = fold(text);
+  SCAN.lastIndex = 0;
+  for (let match = SCAN.exec(folded); match !== null; match = SCAN.exec(folded)) {
+    const [, flag, emoji, ideograph, word] = match;
+    if (flag !== undefined || emoji !== undefined) found(emojiToken(flag ?? emoji!), 'emoji');
+    else if (ideograph !== undefined) found(ideograph, 'ideograph');
+    else if (word !== undefined)
+      found(word.length > MAX_TOKEN_LENGTH ? word.slice(0, MAX_TOKEN_LENGTH) : word, 'word');
+  }
+}
+
+function segment(text: string): RawToken[] {
+  const tokens: RawToken[] = [];
+  scan(text, (token, kind) => tokens.push({ text: token, kind }));
   return tokens;
 }
 
 /** The tokens of a text field, in order (what backends index, position by position). */
 export function tokenize(text: string): string[] {
-  const tokens = segment(text).map((token) => token.text);
-  return tokens.length > MAX_INDEXED_TOKENS ? tokens.slice(0, MAX_INDEXED_TOKENS) : tokens;
+  const tokens: string[] = [];
+  scan(text, (token) => {
+    if (tokens.length < MAX_INDEXED_TOKENS) tokens.push(token);
+  });
+  return tokens;
 }
 
 /** A term: one token (a prefix for words) or a phrase of several in a row. */

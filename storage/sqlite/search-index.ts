@@ -53,13 +53,14 @@ export class SqliteSearchIndex implements SearchIndex {
       const findRow = this.prepared('SELECT stream_ordering FROM search_documents WHERE event_id = ?');
       const deleteFts = this.prepared('DELETE FROM search_fts WHERE rowid = ?');
       const deleteDocument = this.prepared('DELETE FROM search_documents WHERE stream_ordering = ?');
+      // An event indexed before (under another stream ordering) is replaced; the insert finds out.
       const insertDocument = this.prepared(
         `INSERT INTO search_documents
            (stream_ordering, event_id, room_id, sender, type, msgtype, contains_url, origin_server_ts)
-         VALUES (@streamOrdering, @eventId, @roomId, @sender, @type, @msgtype, @containsUrl, @originServerTs)`,
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING`,
       );
       const insertFts = this.prepared(
-        'INSERT INTO search_fts (rowid, body, name, topic) VALUES (@streamOrdering, @body, @name, @topic)',
+        'INSERT INTO search_fts (rowid, body, name, topic) VALUES (?, ?, ?, ?)',
       );
       const removeEvent = (eventId: string) => {
         const existing = findRow.get(eventId) as { stream_ordering: number } | undefined;
@@ -68,9 +69,21 @@ export class SqliteSearchIndex implements SearchIndex {
         deleteDocument.run(existing.stream_ordering);
       };
       for (const row of add) {
-        removeEvent(row.eventId);
-        insertDocument.run(row);
-        insertFts.run(row);
+        const document = [
+          row.streamOrdering,
+          row.eventId,
+          row.roomId,
+          row.sender,
+          row.type,
+          row.msgtype,
+          row.containsUrl,
+          row.originServerTs,
+        ];
+        if (insertDocument.run(...document).changes === 0) {
+          removeEvent(row.eventId);
+          insertDocument.run(...document);
+        }
+        insertFts.run(row.streamOrdering, row.body, row.name, row.topic);
       }
       for (const eventId of remove) removeEvent(eventId);
       this.prepared('UPDATE search_position SET indexed_up_to = max(indexed_up_to, ?) WHERE id = 1').run(
