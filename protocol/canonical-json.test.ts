@@ -44,10 +44,12 @@ function referenceCanonical(value: unknown): string {
 function reverseKeyOrder(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(reverseKeyOrder);
   if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const key of Object.keys(value).reverse())
-      out[key] = reverseKeyOrder((value as Record<string, unknown>)[key]);
-    return out;
+    // fromEntries defines own properties: a generated "__proto__" key stays a key.
+    return Object.fromEntries(
+      Object.keys(value)
+        .reverse()
+        .map((key) => [key, reverseKeyOrder((value as Record<string, unknown>)[key])]),
+    );
   }
   return value;
 }
@@ -56,9 +58,7 @@ function integersOnly(v: unknown): unknown {
   if (typeof v === 'number') return Math.trunc(v) % Number.MAX_SAFE_INTEGER || 0;
   if (Array.isArray(v)) return v.map(integersOnly);
   if (v !== null && typeof v === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) out[k] = integersOnly(x);
-    return out;
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, integersOnly(x)]));
   }
   return v;
 }
