@@ -27,6 +27,8 @@ export interface EventSpec {
   auth?: readonly string[];
   /** Names of the prev events. */
   prev?: readonly string[];
+  /** The event's depth (only room version 1's resolution reads it); 0 when not given. */
+  depth?: number;
 }
 
 export function eventId(name: string): string {
@@ -53,7 +55,7 @@ export class RoomFixture {
       sender: spec.sender,
       origin_server_ts: ts,
       content: spec.content ?? {},
-      depth: 0,
+      depth: spec.depth ?? 0,
       prev_events: (spec.prev ?? []).map(eventId),
       auth_events: (spec.auth ?? []).map(eventId),
       hashes: { sha256: '' },

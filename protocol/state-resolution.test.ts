@@ -87,15 +87,6 @@ describe('state resolution: unconflicted and conflicted state', () => {
     expect(resolveState({ rules: v11, stateSets: [], getEvent: room.getEvent }).size).to.equal(0);
   });
 
-  it('refuses room version 1 (state resolution v1 is not implemented)', () => {
-    const room = new RoomFixture(roomVersionRules('1'));
-    expect(() =>
-      resolveState({ rules: roomVersionRules('1'), stateSets: [new Map()], getEvent: room.getEvent }),
-    )
-      .to.throw(ProtocolError)
-      .with.property('code', 'UNSUPPORTED_ROOM_VERSION');
-  });
-
   it('throws MISSING_EVENT when an event the algorithm needs is unknown', () => {
     const room = graphRoom({ A: [], B: ['A', 'GONE'] });
     const stateSets: StateMap[] = [new Map([['k', '$A']]), new Map([['k', '$B']])];
@@ -696,4 +687,108 @@ describe('state resolution: determinism', () => {
       );
     });
   }
+});
+
+describe('state resolution v1 (room version 1)', () => {
+  const v1 = roomVersionRules('1');
+  const refuse =
+    (...names: string[]): AuthCheck =>
+    (event) =>
+      names.map(eventId).includes(event.eventId)
+        ? { allowed: false, rule: 'test', reason: 'refused' }
+        : { allowed: true };
+  const room = new RoomFixture(v1);
+  room.add({
+    name: 'CREATE',
+    sender: ALICE,
+    type: 'm.room.create',
+    stateKey: '',
+    content: { creator: ALICE },
+  });
+  for (const [name, depth] of [
+    ['PL1', 3],
+    ['PL2', 5],
+    ['PL3', 7],
+    ['TOPIC_OLD', 4],
+    ['TOPIC_NEW', 9],
+  ] as const) {
+    const type = name.startsWith('PL') ? 'm.room.power_levels' : 'm.room.topic';
+    room.add({ name, sender: ALICE, type, stateKey: '', content: { n: name }, depth, auth: ['CREATE'] });
+  }
+  const resolve = (stateSets: StateMap[], authCheck: AuthCheck = allowAll) =>
+    resolveState({ rules: v1, stateSets, getEvent: room.getEvent, authCheck });
+  const pl = stateTupleKey('m.room.power_levels', '');
+  const topic = stateTupleKey('m.room.topic', '');
+
+  it('keeps unconflicted state and applies power levels in ascending depth while the auth rules allow', () => {
+    const resolved = resolve([
+      room.state('CREATE', 'PL3'),
+      room.state('CREATE', 'PL1'),
+      room.state('CREATE', 'PL2'),
+    ]);
+    expect(resolved.get(stateTupleKey('m.room.create', ''))).to.equal(eventId('CREATE'));
+    expect(resolved.get(pl)).to.equal(eventId('PL3'));
+  });
+
+  it('stops at the first power levels event the auth rules refuse', () => {
+    const stateSets = [room.state('CREATE', 'PL1'), room.state('CREATE', 'PL2'), room.state('CREATE', 'PL3')];
+    expect(resolve(stateSets, refuse('PL2')).get(pl)).to.equal(eventId('PL1'));
+  });
+
+  it('picks the deepest other event that passes the auth rules', () => {
+    const stateSets = [room.state('CREATE', 'TOPIC_OLD'), room.state('CREATE', 'TOPIC_NEW')];
+    expect(resolve(stateSets).get(topic)).to.equal(eventId('TOPIC_NEW'));
+    expect(resolve(stateSets, refuse('TOPIC_NEW')).get(topic)).to.equal(eventId('TOPIC_OLD'));
+  });
+
+  it('does not depend on the order of the state sets', () => {
+    const a = room.state('CREATE', 'PL2', 'TOPIC_OLD');
+    const b = room.state('CREATE', 'PL3', 'TOPIC_NEW');
+    expect([...resolve([a, b])]).to.deep.equal([...resolve([b, a])]);
+  });
+
+  it('resolves with the real auth rules: a topic by a user without power is refused', () => {
+    const real = new RoomFixture(v1);
+    real.add({
+      name: 'CREATE',
+      sender: ALICE,
+      type: 'm.room.create',
+      stateKey: '',
+      content: { creator: ALICE },
+    });
+    real.add({
+      name: 'JOIN',
+      sender: ALICE,
+      type: 'm.room.member',
+      stateKey: ALICE,
+      content: { membership: 'join' },
+      auth: ['CREATE'],
+      depth: 1,
+    });
+    real.add({
+      name: 'T_ALICE',
+      sender: ALICE,
+      type: 'm.room.topic',
+      stateKey: '',
+      content: { topic: 'a' },
+      auth: ['CREATE', 'JOIN'],
+      depth: 2,
+    });
+    real.add({
+      name: 'T_BOB',
+      sender: BOB,
+      type: 'm.room.topic',
+      stateKey: '',
+      content: { topic: 'b' },
+      auth: ['CREATE'],
+      depth: 5,
+    });
+    const resolved = resolveState({
+      rules: v1,
+      stateSets: [real.state('CREATE', 'JOIN', 'T_ALICE'), real.state('CREATE', 'JOIN', 'T_BOB')],
+      getEvent: real.getEvent,
+    });
+    // Bob is not in the room, so his deeper topic fails the auth rules in R.
+    expect(resolved.get(topic)).to.equal(eventId('T_ALICE'));
+  });
 });

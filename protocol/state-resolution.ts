@@ -1,7 +1,7 @@
 /**
  * State resolution v2 (room versions 2-11) and v2.1 (room version 12+)
- * (spec: rooms/v2 "State resolution"; rooms/v12 "State resolution").
- * Room version 1's algorithm is not implemented.
+ * (spec: rooms/v2 "State resolution"; rooms/v12 "State resolution"); room
+ * version 1's algorithm is in state-resolution-v1.ts.
  */
 
 import { selectAuthEventKeys } from './auth-events-selection.js';
@@ -24,6 +24,7 @@ import {
   mainlineOrder,
   type PowerOrderKey,
 } from './state-resolution-ordering.js';
+import { resolveStateV1 } from './state-resolution-v1.js';
 
 export type AuthCheck = (
   event: RoomEvent,
@@ -202,10 +203,9 @@ function sortedByKey(state: StateMap): StateMap {
 export function resolveState(input: StateResolutionInput): StateMap {
   const { rules, stateSets } = input;
   if (rules.stateResolution === 'v1') {
-    throw new ProtocolError(
-      'UNSUPPORTED_ROOM_VERSION',
-      `State resolution v1 (room version ${rules.id}) is not supported`,
-    );
+    const split = splitConflictedState(stateSets);
+    if (split.conflicted.size === 0) return sortedByKey(split.unconflicted);
+    return sortedByKey(resolveStateV1(input, split));
   }
   const isV21 = rules.stateResolution === 'v2.1';
   const authCheck = input.authCheck ?? checkAuthRules;
