@@ -42,6 +42,8 @@ interface PreparedEvent {
 
 export class SqliteEventStore implements EventStore {
   private timelineBetween: Statement<[number, number, number], TimelineTuple> | undefined;
+  /** Sliding sync's bump stamps, asked on every request: prepared once. */
+  private latestOfTypes: Statement<[string, string], { latest: number }> | undefined;
 
   constructor(
     private readonly connection: SqliteConnection,
@@ -186,11 +188,12 @@ export class SqliteEventStore implements EventStore {
     if (roomIds.length === 0 || types.length === 0) return found;
     // One backward walk of the (room_id, stream_ordering) index per room: it stops at the
     // first event of a wanted type, which for a lively room is among its last few.
-    const latest = this.connection.sqlite.prepare<[string, string], { latest: number }>(
+    this.latestOfTypes ??= this.connection.sqlite.prepare<[string, string], { latest: number }>(
       `SELECT stream_ordering AS latest FROM events
         WHERE room_id = ? AND type IN (SELECT value FROM json_each(?)) AND outlier = 0 AND rejection_reason IS NULL
         ORDER BY stream_ordering DESC LIMIT 1`,
     );
+    const latest = this.latestOfTypes;
     const typeList = JSON.stringify(types);
     for (const roomId of new Set(roomIds)) {
       const row = latest.get(roomId, typeList);

@@ -91,7 +91,7 @@ export class SqliteMembershipStore implements MembershipStore {
   async joinedMemberCounts(roomIds: readonly string[]): Promise<Map<string, number>> {
     const ids = [...new Set(roomIds)];
     const counts = new Map(ids.map((roomId) => [roomId, 0]));
-    const statement = this.connection.sqlite.prepare<[string], { room_id: string; joined: number }>(
+    const statement = this.statement<[string], { room_id: string; joined: number }>(
       `SELECT room_id, count(*) AS joined FROM memberships
         WHERE room_id IN (SELECT value FROM json_each(?)) AND membership = 'join'
         GROUP BY room_id`,
