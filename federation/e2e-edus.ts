@@ -12,7 +12,9 @@
  * - m.signing_key_update out: when their cross-signing keys change, the master and
  *   self-signing keys (the user-signing key never leaves the server).
  */
+
 import type { Logger } from 'pino';
+import { belongsToServer } from '../protocol/identifiers.js';
 import type { DeviceKeysService } from '../server/e2e/device-keys.js';
 import type { ToDeviceService } from '../server/e2e/to-device.js';
 import type { Storage } from '../storage/storage.js';
@@ -33,7 +35,7 @@ export function registerE2eEduHandlers(
     if (typeof content !== 'object' || content === null) return;
     const userId = (content as { user_id?: unknown }).user_id;
     // Only the user's own server may say their devices changed.
-    if (typeof userId !== 'string' || !userId.endsWith(`:${origin}`)) return;
+    if (typeof userId !== 'string' || !belongsToServer(userId, origin)) return;
     await deps.storage.e2eKeys.recordDeviceListChange(userId);
     deps.deviceKeys.devicesChanged(userId);
   };

@@ -4,7 +4,9 @@
  * server with a joined member, through the outbound queue. Fire and forget:
  * a failure is logged, the user's request has already succeeded.
  */
+
 import type { Logger } from 'pino';
+import { belongsToServer } from '../protocol/identifiers.js';
 import { presenceContent } from '../server/accounts/presence-service.js';
 import type { Storage } from '../storage/storage.js';
 import type { EduAnnouncer, OutboundQueue } from './federation.js';
@@ -40,7 +42,7 @@ export function createEduAnnouncer(options: {
       }
     })().catch((error: unknown) => log.warn({ err: error, roomId, eduType }, 'Could not queue an EDU'));
   };
-  const isLocal = (userId: string) => userId.endsWith(`:${serverName}`);
+  const isLocal = (userId: string) => belongsToServer(userId, serverName);
   return {
     typing(roomId, userId, typing) {
       if (isLocal(userId)) {

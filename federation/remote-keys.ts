@@ -4,7 +4,9 @@
  * client (hs.deviceKeys groups users per server and applies the timeout).
  * Only what the answering server says about its own users is kept.
  */
+
 import type { JsonObject } from '../protocol/events.js';
+import { belongsToServer } from '../protocol/identifiers.js';
 import type { RemoteKeyQueries } from '../server/e2e/device-keys.js';
 import type { FederationClient } from './federation.js';
 
@@ -47,7 +49,7 @@ function ownUsers(serverName: string, byUser: unknown): Record<string, JsonObjec
   if (typeof byUser !== 'object' || byUser === null || Array.isArray(byUser)) return {};
   const kept: Record<string, JsonObject> = {};
   for (const [userId, value] of Object.entries(byUser)) {
-    if (!userId.endsWith(`:${serverName}`)) continue;
+    if (!belongsToServer(userId, serverName)) continue;
     if (typeof value === 'object' && value !== null && !Array.isArray(value))
       kept[userId] = value as JsonObject;
   }

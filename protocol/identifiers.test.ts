@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { ProtocolError } from './errors.js';
 import {
+  belongsToServer,
   isValidEventId,
   isValidLocalpartForRegistration,
   isValidRoomAlias,
@@ -414,5 +415,15 @@ describe('identifiers', () => {
       expect(isValidRoomAlias(`#${'€'.repeat(84)}:a`)).to.equal(true);
       expect(isValidRoomAlias(`#${'€'.repeat(84)}:ab`)).to.equal(false);
     });
+  });
+});
+
+describe('belongsToServer', () => {
+  it('compares everything after the first colon with the server name, ports included', () => {
+    expect(belongsToServer('@alice:example.org', 'example.org')).to.equal(true);
+    expect(belongsToServer('#room:localhost:8008', 'localhost:8008')).to.equal(true);
+    expect(belongsToServer('@alice:sub.example.org', 'example.org')).to.equal(false);
+    expect(belongsToServer('@alice:example.org:8448', 'example.org')).to.equal(false);
+    expect(belongsToServer('no-colon', 'example.org')).to.equal(false);
   });
 });

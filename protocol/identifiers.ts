@@ -246,6 +246,15 @@ export function userIdFor(localpart: string, serverName: string): UserId {
   return parseUserId(`@${localpart}:${serverName}`).userId;
 }
 
+/**
+ * Whether a user ID or room alias belongs to `serverName` (everything after the first `:`:
+ * localparts cannot contain one). Cheap enough for per-member loops; validity is the edge's job.
+ */
+export function belongsToServer(id: string, serverName: string): boolean {
+  const colon = id.indexOf(':');
+  return colon >= 0 && id.slice(colon + 1) === serverName;
+}
+
 type RoomIdRules = Pick<RoomVersionRules, 'roomIdIsCreateEventHash'>;
 
 function checkRoomId(text: unknown, rules: RoomIdRules | undefined): Verdict<ParsedRoomId> {

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { JsonObject } from '../../protocol/events.js';
-import { parseUserId } from '../../protocol/identifiers.js';
+import { belongsToServer, parseUserId } from '../../protocol/identifiers.js';
 import type { ToDeviceRecipient, ToDeviceStore } from '../../storage/to-device-store.js';
 import { MatrixError } from '../errors.js';
 import type { SyncNotifier } from '../sync/notifier.js';
@@ -146,7 +146,7 @@ export class ToDeviceService {
     this.receivedMessageIds.set(key, true);
     const recipients: ToDeviceRecipient[] = [];
     for (const [userId, byDevice] of Object.entries(messages)) {
-      if (!userId.endsWith(`:${this.deps.serverName}`) || !isRecord(byDevice)) continue;
+      if (!belongsToServer(userId, this.deps.serverName) || !isRecord(byDevice)) continue;
       for (const [deviceId, message] of Object.entries(byDevice)) {
         if (isRecord(message)) recipients.push({ userId, deviceId, content: message as JsonObject });
       }

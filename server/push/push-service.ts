@@ -3,7 +3,9 @@
  * push rules per user, pushers, evaluation of persisted events off the send
  * path, unread counts for sync and /notifications, delivery to push gateways.
  */
+
 import type { Logger } from 'pino';
+import { belongsToServer } from '../../protocol/identifiers.js';
 import type { PusherRecord, RoomUnreadCounts } from '../../storage/push-store.js';
 import type { Storage } from '../../storage/storage.js';
 import type { MyelinConfig } from '../config/index.js';
@@ -53,8 +55,7 @@ export class PushService {
   constructor(options: PushServiceOptions) {
     const { config, storage, log } = options;
     this.storage = storage;
-    const suffix = `:${config.server_name}`;
-    const isLocalUser = (userId: string) => userId.endsWith(suffix);
+    const isLocalUser = (userId: string) => belongsToServer(userId, config.server_name);
     this.policy = {
       allowPrivate: config.push.allow_private_gateways,
       allowedHosts: config.push.allowed_gateway_hosts.map((host) => host.toLowerCase()),

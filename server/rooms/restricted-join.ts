@@ -5,6 +5,7 @@
  * join then names, in `join_authorised_via_users_server`, a local member able to
  * invite, whose server (this one) signs it — auth rule 4.3.5 checks exactly that.
  */
+import { belongsToServer } from '../../protocol/identifiers.js';
 import { MatrixError } from '../errors.js';
 import type { RoomReads } from './room-reads.js';
 import { allowedRoomIds } from './room-summaries.js';
@@ -46,11 +47,10 @@ export async function restrictedJoinAuthoriser(
 
   const powers = await reads.powers(roomId);
   if (powers === null) return undefined;
-  const suffix = `:${serverName}`;
   // The most powerful local member able to invite: creators and admins before moderators.
   let best: { userId: string; level: number } | undefined;
   for (const member of (await reads.joinedMembers(roomId)).keys()) {
-    if (!member.endsWith(suffix)) continue;
+    if (!belongsToServer(member, serverName)) continue;
     const level = powers.levelOf(member);
     if (level >= powers.levels.invite && (best === undefined || level > best.level)) {
       best = { userId: member, level };

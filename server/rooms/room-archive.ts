@@ -12,8 +12,10 @@
  * m.lowpriority). Who archived what is cached per user and per room, filled
  * on first use and kept current by RoomTags' change listeners.
  */
+
 import type { Logger } from 'pino';
 import type { JsonObject, RoomEvent } from '../../protocol/events.js';
+import { belongsToServer } from '../../protocol/identifiers.js';
 import type { Storage } from '../../storage/storage.js';
 import type { RoomTags } from './room-tags.js';
 
@@ -126,7 +128,7 @@ export class RoomArchive {
     const watchers = new Set<string>();
     const members = await this.storage.memberships.membersOfRoom(roomId, ['join', 'invite']);
     for (const { userId } of members) {
-      if (!userId.endsWith(`:${this.serverName}`)) continue;
+      if (!belongsToServer(userId, this.serverName)) continue;
       const archived = (await this.tags.tagsOf(userId, roomId))[ARCHIVE_TAG];
       if (isObject(archived) && archived.unarchive_on_activity === true) watchers.add(userId);
     }

@@ -4,7 +4,12 @@
  * the events in the spec's order and hands them to the send path, which authorises each.
  */
 import type { JsonObject } from '../../protocol/events.js';
-import { isValidRoomAlias, isValidUserId, type RoomAlias } from '../../protocol/identifiers.js';
+import {
+  belongsToServer,
+  isValidRoomAlias,
+  isValidUserId,
+  type RoomAlias,
+} from '../../protocol/identifiers.js';
 import {
   DEFAULT_ROOM_VERSION,
   isKnownRoomVersion,
@@ -237,8 +242,8 @@ export async function createRoom(
   }
   // 8. Invites of local users; users of other servers are invited through their server
   // once the room exists (server-server "Inviting to a room": their server signs first).
-  const localSuffix = creator.slice(creator.indexOf(':'));
-  for (const invitee of invitees.filter((userId) => userId.endsWith(localSuffix))) {
+  const localServer = creator.slice(creator.indexOf(':') + 1);
+  for (const invitee of invitees.filter((userId) => belongsToServer(userId, localServer))) {
     const content: JsonObject = { membership: 'invite', ...(await memberProfile(storage, invitee)) };
     if (request.is_direct === true) content.is_direct = true;
     events.push({ sender: creator, type: 'm.room.member', stateKey: invitee, content });

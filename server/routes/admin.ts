@@ -10,7 +10,7 @@
  * so the answers tell nothing about who exists.
  */
 import { type Static, type TBoolean, type TObject, Type } from '@sinclair/typebox';
-import { isValidUserId } from '../../protocol/identifiers.js';
+import { belongsToServer, isValidUserId } from '../../protocol/identifiers.js';
 import type { HomeserverContext } from '../context.js';
 import { MatrixError } from '../errors.js';
 import type { AuthenticatedUser } from '../http/auth.js';
@@ -78,7 +78,7 @@ async function moderationTarget(
   changing: boolean,
 ) {
   if (!requester.isAdmin) throw MatrixError.forbidden('Requesting user is not a server administrator');
-  if (!isValidUserId(userId, { historical: true }) || !userId.endsWith(`:${hs.config.server_name}`)) {
+  if (!isValidUserId(userId, { historical: true }) || !belongsToServer(userId, hs.config.server_name)) {
     throw MatrixError.invalidParam('User does not belong to the local server');
   }
   const account = await hs.storage.accounts.getAccount(userId);

@@ -8,7 +8,7 @@
  */
 import { Type } from '@sinclair/typebox';
 import type { JsonObject } from '../../protocol/events.js';
-import { isValidUserId } from '../../protocol/identifiers.js';
+import { belongsToServer, isValidUserId } from '../../protocol/identifiers.js';
 import type { HomeserverContext } from '../context.js';
 import { MatrixError } from '../errors.js';
 import { defineRoute, MatrixErrorBody, reply } from '../http/route.js';
@@ -18,7 +18,7 @@ const AnyObject = (description: string) => Type.Object({}, { additionalPropertie
 const errors = { 400: MatrixErrorBody, 403: MatrixErrorBody, 404: MatrixErrorBody };
 
 function isLocalUser(hs: HomeserverContext, userId: string): boolean {
-  return isValidUserId(userId, { historical: true }) && userId.endsWith(`:${hs.config.server_name}`);
+  return isValidUserId(userId, { historical: true }) && belongsToServer(userId, hs.config.server_name);
 }
 
 /** Only this server's users: a peer asks each server for its own users. */

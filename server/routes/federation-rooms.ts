@@ -15,7 +15,12 @@
  */
 import { type TSchema, Type } from '@sinclair/typebox';
 import type { JsonObject, Pdu } from '../../protocol/events.js';
-import { isValidRoomAlias, isValidRoomId, isValidUserId } from '../../protocol/identifiers.js';
+import {
+  belongsToServer,
+  isValidRoomAlias,
+  isValidRoomId,
+  isValidUserId,
+} from '../../protocol/identifiers.js';
 import type { StoredEvent } from '../../storage/event-store.js';
 import type { HomeserverContext } from '../context.js';
 import { MatrixError } from '../errors.js';
@@ -459,7 +464,7 @@ export const queryDirectory = defineRoute({
   async handler(req, hs) {
     const alias = req.query.room_alias;
     if (!isValidRoomAlias(alias)) throw MatrixError.invalidParam('Invalid room alias');
-    if (!alias.endsWith(`:${hs.config.server_name}`))
+    if (!belongsToServer(alias, hs.config.server_name))
       throw MatrixError.notFound(`${alias} is not an alias of this server`);
     const resolved = await hs.directory.resolveAlias(alias);
     if (resolved === null) throw MatrixError.notFound(`Room alias ${alias} not found`);
@@ -485,7 +490,7 @@ export const queryProfile = defineRoute({
   responses: { 200: Anything, ...errors },
   async handler(req, hs) {
     const userId = req.query.user_id;
-    if (!isValidUserId(userId, { historical: true }) || !userId.endsWith(`:${hs.config.server_name}`)) {
+    if (!isValidUserId(userId, { historical: true }) || !belongsToServer(userId, hs.config.server_name)) {
       throw MatrixError.notFound(`${userId} is not a user of this server`);
     }
     if (req.query.field !== undefined) {

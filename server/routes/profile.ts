@@ -11,7 +11,7 @@
  */
 import { Type } from '@sinclair/typebox';
 import type { JsonValue } from '../../protocol/events.js';
-import { isValidUserId } from '../../protocol/identifiers.js';
+import { belongsToServer, isValidUserId } from '../../protocol/identifiers.js';
 import { checkProfileKey } from '../accounts/profile-service.js';
 import { MatrixError } from '../errors.js';
 import { defineRoute, MatrixErrorBody, reply } from '../http/route.js';
@@ -19,7 +19,7 @@ import { defineRoute, MatrixErrorBody, reply } from '../http/route.js';
 const PROFILE_PATH = '/_matrix/client/v3/profile/{userId}';
 
 function isRemoteUser(userId: string, serverName: string): boolean {
-  return isValidUserId(userId, { historical: true }) && !userId.endsWith(`:${serverName}`);
+  return isValidUserId(userId, { historical: true }) && !belongsToServer(userId, serverName);
 }
 
 const UserIdParams = Type.Object({

@@ -4,8 +4,10 @@
  * The room is recorded with its version, creator and directory visibility; its alias,
  * when asked for, goes through the room directory (M_ROOM_IN_USE when taken).
  */
+
 import { Type } from '@sinclair/typebox';
 import type { JsonObject } from '../../protocol/events.js';
+import { belongsToServer } from '../../protocol/identifiers.js';
 import { MatrixError } from '../errors.js';
 import { defineRoute, MatrixErrorBody, reply } from '../http/route.js';
 
@@ -123,9 +125,8 @@ export const createRoomRoute = defineRoute({
           }),
     });
     // Users of other servers: each invite goes through their server, as POST /invite does.
-    const localSuffix = `:${hs.config.server_name}`;
     for (const invitee of new Set(rest.invite ?? [])) {
-      if (invitee.endsWith(localSuffix)) continue;
+      if (belongsToServer(invitee, hs.config.server_name)) continue;
       const content: JsonObject = { membership: 'invite' };
       if (rest.is_direct === true) content.is_direct = true;
       await hs.roomFederation.handshakes.inviteRemote(created.roomId, req.requester.userId, invitee, content);

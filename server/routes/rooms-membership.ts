@@ -15,7 +15,12 @@
  */
 import { Type } from '@sinclair/typebox';
 import type { JsonObject } from '../../protocol/events.js';
-import { isValidRoomAlias, isValidRoomId, isValidUserId } from '../../protocol/identifiers.js';
+import {
+  belongsToServer,
+  isValidRoomAlias,
+  isValidRoomId,
+  isValidUserId,
+} from '../../protocol/identifiers.js';
 import type { HomeserverContext } from '../context.js';
 import { MatrixError } from '../errors.js';
 import type { AuthenticatedUser } from '../http/auth.js';
@@ -301,7 +306,7 @@ export const inviteRoute = defineRoute({
       throw MatrixError.missingParam('Missing user_id');
     }
     const invitee = checkedUserId(req.body.user_id);
-    if (!invitee.endsWith(`:${hs.config.server_name}`)) {
+    if (!belongsToServer(invitee, hs.config.server_name)) {
       // server-server "Inviting to a room": the invitee's server signs the invite first.
       const content: JsonObject = { membership: 'invite' };
       if (req.body.reason !== undefined) content.reason = req.body.reason;

@@ -13,7 +13,7 @@
  */
 import { Type } from '@sinclair/typebox';
 import type { JsonObject } from '../../protocol/events.js';
-import { isValidEventId, isValidRoomId, isValidUserId } from '../../protocol/identifiers.js';
+import { belongsToServer, isValidEventId, isValidRoomId, isValidUserId } from '../../protocol/identifiers.js';
 import type { HomeserverContext } from '../context.js';
 import { isMatrixError, MatrixError } from '../errors.js';
 import type { AuthenticatedUser } from '../http/auth.js';
@@ -348,7 +348,7 @@ export const reportUser = defineRoute({
     const { userId } = req.params;
     if (!isValidUserId(userId, { historical: true })) throw MatrixError.invalidParam('Invalid user ID');
     if (
-      userId.endsWith(`:${hs.config.server_name}`) &&
+      belongsToServer(userId, hs.config.server_name) &&
       (await hs.storage.accounts.getAccount(userId)) === null
     ) {
       throw MatrixError.notFound('The user was not found.');
