@@ -718,6 +718,13 @@ ALTER TABLE events ADD COLUMN txn_id TEXT;
 UPDATE events SET txn_device_id = t.device_id, txn_id = t.txn_id
   FROM transaction_ids t
  WHERE t.event_id = events.event_id AND t.user_id = events.sender;
+-- History moved to cold storage keeps the link too (the sender's own device still sees its echo).
+ALTER TABLE cold_events ADD COLUMN txn_user_id TEXT;
+ALTER TABLE cold_events ADD COLUMN txn_device_id TEXT;
+ALTER TABLE cold_events ADD COLUMN txn_id TEXT;
+UPDATE cold_events SET txn_user_id = t.user_id, txn_device_id = t.device_id, txn_id = t.txn_id
+  FROM transaction_ids t
+ WHERE t.event_id = cold_events.event_id;
 DROP INDEX transaction_ids_by_event;
 DROP INDEX transaction_ids_by_created_ts;
 `,

@@ -262,6 +262,14 @@ describe('SQLite rooms schema (migration 3)', () => {
         'INSERT INTO transaction_ids (user_id, device_id, txn_id, event_id, created_ts) VALUES (?, ?, ?, ?, ?)',
       )
       .run(alice, 'PHONE', `${room}/m.room.message/t1`, '$sent', 12);
+    // An event already moved to cold storage keeps its transaction too.
+    v13.exec(`
+      INSERT INTO cold_segments (segment_id, room_id, file, event_count, created_ts) VALUES (1, '${room}', 'x.jsonl.gz', 1, 13);
+      INSERT INTO cold_events (event_id, room_id, stream_ordering, origin_server_ts, segment_id)
+        VALUES ('$archived', '${room}', 100, 13, 1);
+      INSERT INTO transaction_ids (user_id, device_id, txn_id, event_id, created_ts)
+        VALUES ('${alice}', 'PHONE', 't-old', '$archived', 13);
+    `);
     v13.close();
 
     const storage = await openSqliteStorage({ path });
@@ -272,6 +280,11 @@ describe('SQLite rooms schema (migration 3)', () => {
         txnId: `${room}/m.room.message/t1`,
       });
       expect(await storage.events.transactionOfEvent('$other')).to.equal(null);
+      expect(await storage.events.transactionOfEvent('$archived')).to.deep.equal({
+        userId: alice,
+        deviceId: 'PHONE',
+        txnId: 't-old',
+      });
       expect(
         await storage.transactionIds.eventIdForTransaction(alice, 'PHONE', `${room}/m.room.message/t1`),
       ).to.equal('$sent');

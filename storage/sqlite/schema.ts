@@ -573,6 +573,10 @@ export const coldEvents = sqliteTable(
     streamOrdering: integer('stream_ordering').notNull().unique(),
     originServerTs: integer('origin_server_ts').notNull(),
     segmentId: integer('segment_id').notNull(),
+    /** The client transaction of a local send, carried over from the hot row; null otherwise. */
+    txnUserId: text('txn_user_id'),
+    txnDeviceId: text('txn_device_id'),
+    txnId: text('txn_id'),
   },
   (t) => [
     index('cold_events_by_room').on(t.roomId, t.streamOrdering),
