@@ -353,8 +353,11 @@ describe('simplified sliding sync (MSC4186)', function () {
     }[];
     expect(events).to.deep.equal([{ sender: bob.userId, type: 'org.example.ping', content: { n: 1 } }]);
 
-    // Lost response: the same `since` hands the message out again; the next `since` confirms it.
-    const again = await slidingSync(hs, alicePhone, body(since), { pos: response.pos, timeout: 0 });
+    // Lost response: the same `since` hands the message out again, at once even to a long-poll
+    // (the request is the same as the one answered, but it has news); the next `since` confirms it.
+    const retriedAt = performance.now();
+    const again = await slidingSync(hs, alicePhone, body(since), { pos: response.pos, timeout: 20_000 });
+    expect(performance.now() - retriedAt).to.be.lessThan(10_000);
     expect(again.extensions.to_device!.events).to.have.length(1);
     since = again.extensions.to_device!.next_batch as string;
     response = await slidingSync(hs, alicePhone, body(since), { pos: again.pos, timeout: 0 });
@@ -599,6 +602,24 @@ describe('simplified sliding sync (MSC4186)', function () {
     const latency = performance.now() - sentAt;
     expect(woken.rooms[rooms[3]!]!.timeline!.map((event) => event.content.body)).to.deep.equal(['wake up']);
     expect(latency).to.be.lessThan(1000);
+  });
+
+  it('answers a long-poll at once when the request asks for more than the answer before it', async () => {
+    const narrow = { conn_id: 'widen', lists: allRoomsList([0, 1]) };
+    const first = await slidingSync(hs, alice, narrow);
+    expect(Object.keys(first.rooms)).to.have.length(2);
+    // Same request, nothing new: it waits out its timeout.
+    const idle = await slidingSync(hs, alice, narrow, { pos: first.pos, timeout: 300 });
+    expect(idle.rooms).to.deep.equal({});
+    const askedAt = performance.now();
+    const wider = await slidingSync(
+      hs,
+      alice,
+      { conn_id: 'widen', lists: allRoomsList([0, 4]) },
+      { pos: idle.pos, timeout: 20_000 },
+    );
+    expect(performance.now() - askedAt).to.be.lessThan(10_000);
+    expect(Object.keys(wider.rooms)).to.have.length(3);
   });
 
   it('rejects malformed requests with M_INVALID_PARAM', async () => {

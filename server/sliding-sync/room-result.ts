@@ -157,10 +157,9 @@ async function memberRoom(ctx: SlidingSyncContext, input: RoomInput): Promise<Ro
     stateIds.push(eventId);
     sentState.set(key, eventId);
   };
-  const exact = config.exactKeys(ctx.userId);
+  const exact = config.exactStateKeys(ctx.userId);
   if (exact !== null) {
-    for (const [type, stateKey] of exact) {
-      const key = stateTupleKey(type, stateKey);
+    for (const key of exact) {
       const eventId = state.get(key);
       if (eventId !== undefined) consider(key, eventId);
     }
@@ -230,9 +229,9 @@ async function memberRoom(ctx: SlidingSyncContext, input: RoomInput): Promise<Ro
     if (isDm) body.is_dm = true;
     else if (!initial) body.is_dm = false;
   }
-  const counts = ctx.unread.get(roomId);
-  body.notification_count = counts?.notificationCount ?? 0;
-  body.highlight_count = counts?.highlightCount ?? 0;
+  // Filled in for the rooms sent (SlidingSyncService.addUnreadCounts): one read for those only.
+  body.notification_count = 0;
+  body.highlight_count = 0;
 
   body.required_state = requiredState.map((event) => {
     const formatted = toClientEvent(event, { now: ctx.now });

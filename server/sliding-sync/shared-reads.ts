@@ -65,6 +65,11 @@ export class SlidingSyncReads {
     return value;
   }
 
+  /** Moves on whenever the user's memberships may have changed. */
+  membershipVersion(userId: string): number {
+    return this.userVersions.get(userId) ?? 0;
+  }
+
   /** A user's membership changed outside the send path (federation, /forget). */
   forgetMembershipsOf(userId: string): void {
     this.userVersions.set(userId, (this.userVersions.get(userId) ?? 0) + 1);
