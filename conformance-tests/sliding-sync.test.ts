@@ -29,8 +29,9 @@ type Room = {
   limited?: boolean;
   num_live?: number;
   joined_count?: number;
+  invited_count?: number;
   prev_batch?: string;
-  heroes?: { user_id: string }[];
+  heroes?: { user_id: string; displayname?: string }[];
   lists?: string[];
 };
 type SlidingResponse = {
@@ -238,6 +239,53 @@ describe('simplified sliding sync (MSC4186)', function () {
     // The receipt alone does not resend the room (as in Synapse); its next appearance carries the cleared counts.
     response = await slidingSync(hs, alice, { ...body, conn_id: 'counts after receipt' });
     expect(counts(response)).to.deep.equal([0, 0]);
+  });
+
+  it('names an unnamed room by its heroes (never the user themself), and sends changed counts again', async () => {
+    const dave = await createUser(hs, 'dave');
+    const erin = await createUser(hs, 'erin');
+    const named = await call(
+      hs,
+      dave,
+      'PUT',
+      `/_matrix/client/v3/profile/${encodeURIComponent(dave.userId)}/displayname`,
+      { displayname: 'Dave' },
+    );
+    expect(named.status).to.equal(200);
+    const { roomId } = await ctx.rooms.createRoom(dave.userId, { preset: 'private_chat' });
+    await ctx.rooms.membership.invite(roomId, dave.userId, alice.userId);
+    await ctx.rooms.membership.join(roomId, alice.userId);
+    await ctx.rooms.membership.invite(roomId, dave.userId, erin.userId);
+    const body = {
+      conn_id: 'heroes',
+      room_subscriptions: { [roomId]: { timeline_limit: 1, required_state: [] } },
+    };
+    let response = await slidingSync(hs, alice, body);
+    let room = response.rooms[roomId]!;
+    expect(room.name).to.equal(undefined);
+    expect(room.heroes!.map((hero) => hero.user_id)).to.deep.equal([dave.userId, erin.userId]);
+    expect(room.heroes![0]!.displayname).to.equal('Dave');
+    expect([room.joined_count, room.invited_count]).to.deep.equal([2, 1]);
+    const daves = await slidingSync(hs, dave, body);
+    expect(daves.rooms[roomId]!.heroes!.map((hero) => hero.user_id)).to.deep.equal([
+      alice.userId,
+      erin.userId,
+    ]);
+
+    await ctx.rooms.membership.join(roomId, erin.userId);
+    response = await slidingSync(hs, alice, body, { pos: response.pos, timeout: 1000 });
+    room = response.rooms[roomId]!;
+    expect([room.joined_count, room.invited_count]).to.deep.equal([2 + 1, 0]);
+
+    // Nobody else joined or invited: the heroes are those who left, in the order they came.
+    await ctx.rooms.membership.leave(roomId, dave.userId);
+    await ctx.rooms.membership.leave(roomId, erin.userId);
+    const fresh = await slidingSync(hs, alice, { ...body, conn_id: 'heroes-2' });
+    expect(fresh.rooms[roomId]!.heroes!.map((hero) => hero.user_id)).to.deep.equal([
+      dave.userId,
+      erin.userId,
+    ]);
+    expect(fresh.rooms[roomId]!.joined_count).to.equal(1);
   });
 
   it('sends subscribed rooms with the full requested state, wherever they sit in the list', async () => {

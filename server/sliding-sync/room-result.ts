@@ -13,10 +13,10 @@ import { toClientEvent } from '../rooms/client-event-format.js';
 import { tokenBeforeEvent } from '../sync/sync-token.js';
 import type { RoomSent } from './connections.js';
 import type { CombinedRoomConfig } from './required-state.js';
+import { summariseRoom, summaryFor } from './room-summary.js';
 import type { SlidingSyncContext } from './sliding-sync-context.js';
 
 const MEMBER = 'm.room.member';
-const MAX_HEROES = 5;
 /** What Synapse shares by default (room_prejoin_state), which the spec recommends. */
 const STRIPPED_STATE_KEYS = [
   'm.room.create',
@@ -175,20 +175,21 @@ async function memberRoom(ctx: SlidingSyncContext, input: RoomInput): Promise<Ro
     if (eventId !== undefined) consider(key, eventId);
   }
   const timelineIds = new Set(timeline.map((event) => event.eventId));
-  const summaryIds = ['m.room.name', 'm.room.avatar'].map((type) => state.get(stateTupleKey(type, '')));
-  const loaded = await ctx.reads.events([
-    ...stateIds.filter((id) => !timelineIds.has(id)),
-    ...summaryIds.filter((id): id is string => id !== undefined),
-  ]);
+  const loaded = await ctx.reads.events(stateIds.filter((id) => !timelineIds.has(id)));
   const requiredState = stateIds
     .filter((id) => !timelineIds.has(id))
     .map((id) => loaded.get(id))
     .filter((event): event is StoredEvent => event !== undefined)
     .sort((a, b) => a.streamOrdering - b.streamOrdering);
 
-  const summary = await roomSummary(ctx, roomId, state, loaded, summaryIds);
+  const summary = summaryFor(
+    joined
+      ? await ctx.reads.currentSummary(roomId)
+      : await summariseRoom(ctx.reads, ctx.hs.storage, roomId, state),
+    ctx.userId,
+  );
   const isDm = (await ctx.directRooms()).has(roomId);
-  const summaryKey = JSON.stringify([summary, isDm, record.membership]);
+  const summaryKey = `${summary.key}\u0000${isDm}\u0000${record.membership}`;
   const summaryChanged = prev === undefined || initial || prev.summary !== summaryKey;
 
   const sent: RoomSent = {
@@ -260,59 +261,4 @@ async function memberRoom(ctx: SlidingSyncContext, input: RoomInput): Promise<Ro
       ? {}
       : { lastFromOthers: { eventId: fromOthers.eventId, streamOrdering: fromOthers.streamOrdering } }),
   };
-}
-
-interface RoomSummaryFields {
-  name?: string;
-  avatar?: string;
-  heroes?: JsonObject[];
-  joinedCount: number;
-  invitedCount: number;
-}
-
-async function roomSummary(
-  ctx: SlidingSyncContext,
-  roomId: string,
-  state: StateMap,
-  loaded: Map<string, StoredEvent>,
-  [nameId, avatarId]: (string | undefined)[],
-): Promise<RoomSummaryFields> {
-  const members = await ctx.reads.joinedAndInvited(roomId);
-  const summary: RoomSummaryFields = {
-    joinedCount: members.filter((member) => member.membership === 'join').length,
-    invitedCount: members.filter((member) => member.membership === 'invite').length,
-  };
-  const name = nameId === undefined ? undefined : loaded.get(nameId)?.pdu.content.name;
-  if (typeof name === 'string' && name !== '') summary.name = name;
-  const avatar = avatarId === undefined ? undefined : loaded.get(avatarId)?.pdu.content.url;
-  if (typeof avatar === 'string' && avatar !== '') summary.avatar = avatar;
-  if (summary.name !== undefined) return summary;
-
-  // Heroes: the first other members, joined or invited, else those who left (as m.heroes in /sync).
-  let heroes = firstOthers(members, ctx.userId);
-  if (heroes.length === 0)
-    heroes = firstOthers(
-      await ctx.hs.storage.memberships.membersOfRoom(roomId, ['leave', 'ban']),
-      ctx.userId,
-    );
-  const heroEvents = await ctx.reads.events(
-    heroes.map((hero) => state.get(stateTupleKey(MEMBER, hero.userId)) ?? hero.eventId),
-  );
-  summary.heroes = heroes.map((hero) => {
-    const member = heroEvents.get(state.get(stateTupleKey(MEMBER, hero.userId)) ?? hero.eventId);
-    const entry: JsonObject = { user_id: hero.userId };
-    const displayName = member?.pdu.content.displayname;
-    if (typeof displayName === 'string') entry.displayname = displayName;
-    const avatarUrl = member?.pdu.content.avatar_url;
-    if (typeof avatarUrl === 'string') entry.avatar_url = avatarUrl;
-    return entry;
-  });
-  return summary;
-}
-
-function firstOthers(members: readonly MembershipRecord[], userId: string): MembershipRecord[] {
-  return members
-    .filter((member) => member.userId !== userId)
-    .sort((a, b) => a.streamOrdering - b.streamOrdering)
-    .slice(0, MAX_HEROES);
 }

@@ -1,7 +1,7 @@
 /**
  * Reads that the members of a room woken by the same event all make, made once
  * (ARCHITECTURE "Hot paths"): the room's current state and joined/invited
- * members (valid until the room's next event), its newest events up to a
+ * members and summary (valid until the room's next event), its newest events up to a
  * position, state events by ID (immutable but for redaction), the rooms changed
  * in a stream range, and timelines formatted for nobody in particular (each user
  * then gets their own `age` and, for their own events, `transaction_id`).
@@ -15,6 +15,7 @@ import { LazyLruCache } from '../lazy-lru-cache.js';
 import { toClientEvents } from '../rooms/client-event-format.js';
 import type { PersistedRoomEvent } from '../rooms/room-event-sender.js';
 import { eventsThroughCache } from '../sync/cached-events.js';
+import { type RoomSummary, summariseRoom } from './room-summary.js';
 import type { SlidingSyncServices } from './sliding-sync-context.js';
 
 interface Versioned<T> {
@@ -27,6 +28,7 @@ export class SlidingSyncReads {
   private readonly versions = new Map<string, number>();
   private readonly states = new LazyLruCache<string, Versioned<StateMap>>({ max: 5_000 });
   private readonly members = new LazyLruCache<string, Versioned<readonly MembershipRecord[]>>({ max: 5_000 });
+  private readonly summaries = new LazyLruCache<string, Versioned<RoomSummary>>({ max: 5_000 });
   private readonly stateEvents = new LazyLruCache<string, StoredEvent>({ max: 200_000 });
   private readonly latest = new LazyLruCache<string, Promise<StoredEvent[]>>({ max: 10_000, ttl: 60_000 });
   private readonly changed = new LazyLruCache<string, Promise<Map<string, number>>>({
@@ -123,6 +125,13 @@ export class SlidingSyncReads {
   joinedAndInvited(roomId: string): Promise<readonly MembershipRecord[]> {
     return this.versioned(this.members, roomId, () =>
       this.storage.memberships.membersOfRoom(roomId, ['join', 'invite']),
+    );
+  }
+
+  /** The room's summary from its current state (name, avatar, counts, hero candidates). */
+  currentSummary(roomId: string): Promise<RoomSummary> {
+    return this.versioned(this.summaries, roomId, async () =>
+      summariseRoom(this, this.storage, roomId, await this.currentState(roomId)),
     );
   }
 
