@@ -47,6 +47,22 @@ export interface RoomOutcome {
   readonly lastFromOthers?: { readonly eventId: string; readonly streamOrdering: number };
 }
 
+/**
+ * What the connection holds of a room it has had and that nothing can have changed for
+ * (same membership and config, no event since): its sent state moved up to `upTo`, with
+ * nothing to build. Undefined when the room has to be built (buildRoomResult).
+ */
+export function unchangedRoom(input: RoomInput, upTo: number): RoomSent | undefined {
+  const { record, prev, config } = input;
+  if (prev === undefined || input.mayHaveChanged) return undefined;
+  if (record.membership === 'invite' || record.membership === 'knock') return undefined;
+  // Joining a room the connection knew only as an invite (or from before a leave) starts it afresh.
+  if (record.membership === 'join' && prev.membership !== 'join') return undefined;
+  if (config.timelineLimit > prev.timelineLimit) return undefined;
+  if (prev.membershipEventId !== record.eventId || prev.configKey !== config.key) return undefined;
+  return prev.position >= upTo ? prev : { ...prev, position: upTo };
+}
+
 export async function buildRoomResult(ctx: SlidingSyncContext, input: RoomInput): Promise<RoomOutcome> {
   const { record } = input;
   if (record.membership === 'invite' || record.membership === 'knock') return strippedRoom(ctx, input);
@@ -108,11 +124,9 @@ async function memberRoom(ctx: SlidingSyncContext, input: RoomInput): Promise<Ro
   const limit = config.timelineLimit;
   const expanded = !initial && limit > prev!.timelineLimit;
   const membershipChanged = prev !== undefined && prev.membershipEventId !== record.eventId;
-  const configChanged = prev !== undefined && prev.configKey !== config.key;
 
-  if (!initial && !expanded && !membershipChanged && !configChanged && !input.mayHaveChanged) {
-    return { body: null, sent: { ...prev!, position: Math.max(prev!.position, ctx.upTo.events) } };
-  }
+  const unchanged = unchangedRoom(input, ctx.upTo.events);
+  if (unchanged !== undefined) return { body: null, sent: unchanged };
 
   // Timeline: the newest `limit` events in (after, end], those the user may see.
   const after = initial || expanded ? 0 : prev!.position;

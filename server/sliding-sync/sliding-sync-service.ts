@@ -24,7 +24,7 @@ import type { RoomConfig, SlidingSyncRequest } from './request.js';
 import { CombinedRoomConfig } from './required-state.js';
 import { RoomFacts } from './room-facts.js';
 import { FilterContext, inRanges, type ListedRoom, userRoomList } from './room-list.js';
-import { buildRoomResult } from './room-result.js';
+import { buildRoomResult, type RoomInput, unchangedRoom } from './room-result.js';
 import { SlidingSyncReads } from './shared-reads.js';
 import type { SlidingSyncContext, SlidingSyncServices } from './sliding-sync-context.js';
 import { unreadCountsOf } from './unread-counts.js';
@@ -217,9 +217,14 @@ export class SlidingSyncService {
       listsBody[name] = { count: filtered.length };
     }
     // Subscriptions: any room the user is or was in (MSC4186 "Subscriptions"); others are ignored.
-    const byRoom = new Map<string, ListedRoom>(rooms.map((room) => [room.record.roomId, room]));
-    const records = new Map<string, MembershipRecord>(memberships.map((record) => [record.roomId, record]));
     const subscribedRooms: string[] = [];
+    const { byRoom, records } =
+      request.subscriptions.size === 0
+        ? { byRoom: new Map<string, ListedRoom>(), records: new Map<string, MembershipRecord>() }
+        : {
+            byRoom: new Map<string, ListedRoom>(rooms.map((room) => [room.record.roomId, room])),
+            records: new Map<string, MembershipRecord>(memberships.map((record) => [record.roomId, record])),
+          };
     for (const [roomId, config] of request.subscriptions) {
       const record = records.get(roomId);
       if (record === undefined || record.forgotten) continue;
@@ -246,27 +251,30 @@ export class SlidingSyncService {
     const roomsBody: JsonObject = {};
     const sentRooms = new Map<string, RoomSent>(base?.rooms ?? []);
     const delivered: { roomId: string; eventId: string; streamOrdering: number }[] = [];
-    const entries = [...matched.values()];
-    for (let start = 0; start < entries.length; start += ROOMS_PER_SLICE) {
+    // Rooms the connection has had and that nothing changed for are settled here; the others are built.
+    const toBuild: RoomInput[] = [];
+    for (const entry of matched.values()) {
+      const { record } = entry.room;
+      const prev = base?.rooms.get(record.roomId);
+      const input: RoomInput = {
+        record,
+        bumpStamp: entry.room.bumpStamp,
+        config: CombinedRoomConfig.of(entry.configs),
+        prev,
+        lists: entry.lists,
+        mayHaveChanged:
+          prev === undefined || base === null || prev.position < base.events || changed.has(record.roomId),
+      };
+      const unchanged = unchangedRoom(input, upTo.events);
+      if (unchanged === undefined) toBuild.push(input);
+      else sentRooms.set(record.roomId, unchanged);
+    }
+    for (let start = 0; start < toBuild.length; start += ROOMS_PER_SLICE) {
       if (start > 0) await new Promise<void>((resolve) => setImmediate(resolve));
-      const slice = entries.slice(start, start + ROOMS_PER_SLICE);
-      const outcomes = await Promise.all(
-        slice.map((entry) => {
-          const { roomId } = entry.room.record;
-          const prev = base?.rooms.get(roomId);
-          return buildRoomResult(ctx, {
-            record: entry.room.record,
-            bumpStamp: entry.room.bumpStamp,
-            config: CombinedRoomConfig.of(entry.configs),
-            prev,
-            lists: entry.lists,
-            mayHaveChanged:
-              prev === undefined || base === null || prev.position < base.events || changed.has(roomId),
-          });
-        }),
-      );
+      const slice = toBuild.slice(start, start + ROOMS_PER_SLICE);
+      const outcomes = await Promise.all(slice.map((input) => buildRoomResult(ctx, input)));
       for (const [i, outcome] of outcomes.entries()) {
-        const { roomId } = slice[i]!.room.record;
+        const { roomId } = slice[i]!.record;
         sentRooms.set(roomId, outcome.sent);
         if (outcome.body === null) continue;
         roomsBody[roomId] = outcome.body;
@@ -342,6 +350,17 @@ export class SlidingSyncService {
  * receipt for a message, typing) would wake it for nothing.
  */
 function ignoredStreams(request: SlidingSyncRequest): ReadonlySet<RoomStream> {
+  let ignored = ignoredBySettings.get(request.settings);
+  if (ignored === undefined) {
+    ignored = ignoredStreamsOf(request);
+    ignoredBySettings.set(request.settings, ignored);
+  }
+  return ignored;
+}
+
+const ignoredBySettings = new WeakMap<object, ReadonlySet<RoomStream>>();
+
+function ignoredStreamsOf(request: SlidingSyncRequest): ReadonlySet<RoomStream> {
   const ignored = new Set<RoomStream>(['presence']);
   if (request.extensions.receipts === undefined) ignored.add('receipts');
   if (request.extensions.typing === undefined) ignored.add('typing');
