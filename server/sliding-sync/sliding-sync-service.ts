@@ -61,7 +61,10 @@ export class SlidingSyncService {
   ) {
     this.connections = new SlidingSyncConnections(options);
     this.facts = new RoomFacts(() => this.hs.storage);
-    this.reads = new SlidingSyncReads(() => this.hs.storage);
+    this.reads = new SlidingSyncReads(
+      () => this.hs.storage,
+      () => this.hs.sync.reads,
+    );
   }
 
   private get hs(): SlidingSyncServices {
