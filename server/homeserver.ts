@@ -13,8 +13,10 @@ import type { Logger } from 'pino';
 import { createFederation } from '../federation/compose.js';
 import { createDeviceListAnnouncer, registerE2eEduHandlers } from '../federation/e2e-edus.js';
 import { oldSigningKeysPath, readOldSigningKeys } from '../federation/old-signing-keys.js';
+import { RemoteHierarchy } from '../federation/remote-hierarchy.js';
 import { createRemoteKeyQueries } from '../federation/remote-keys.js';
 import { createRemoteMediaSource } from '../federation/remote-media.js';
+import { requesterOver } from '../federation/remote-rooms.js';
 import { createRoomFederation, type RoomFederation } from '../federation/room-federation.js';
 import type { OldVerifyKey } from '../protocol/server-keys.js';
 import {
@@ -295,6 +297,14 @@ function assemble(
     });
     remoteToDevice = (destination, content) =>
       federation.queue.sendEdu(destination, { edu_type: 'm.direct_to_device', content: content as never });
+    directory.useRemoteHierarchy(
+      new RemoteHierarchy({
+        request: requesterOver(federation.client),
+        serverName: config.server_name,
+        onError: (error, roomId, server) =>
+          log.debug({ err: error, roomId, server }, 'Remote space hierarchy request failed'),
+      }),
+    );
     announceDeviceList = createDeviceListAnnouncer({
       serverName: config.server_name,
       storage,

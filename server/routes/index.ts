@@ -15,6 +15,7 @@ import { docsRoutes } from './docs.js';
 import { federationE2eRoutes } from './federation-e2e.js';
 import { federationKeyRoutes } from './federation-keys.js';
 import { federationMediaRoutes } from './federation-media.js';
+import { federationQueryRoutes } from './federation-queries.js';
 import { federationRoomRoutes } from './federation-rooms.js';
 import { federationTransactionRoutes } from './federation-transactions.js';
 import { filterRoutes } from './filters.js';
@@ -106,4 +107,5 @@ export const allRoutes: readonly Route[] = [
   ...federationRoomRoutes,
   ...federationE2eRoutes,
   ...federationMediaRoutes,
+  ...federationQueryRoutes,
 ];
