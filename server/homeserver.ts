@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import { createFederation } from '../federation/compose.js';
 import { createDeviceListAnnouncer, registerE2eEduHandlers } from '../federation/e2e-edus.js';
 import { oldSigningKeysPath, readOldSigningKeys } from '../federation/old-signing-keys.js';
+import { RemoteDeviceLists } from '../federation/remote-device-lists.js';
 import { RemoteHierarchy } from '../federation/remote-hierarchy.js';
 import { createRemoteKeyQueries } from '../federation/remote-keys.js';
 import { createRemoteMediaSource } from '../federation/remote-media.js';
@@ -256,6 +257,7 @@ function assemble(
     log,
   });
   let remoteMedia: RemoteMediaSource = noRemoteMedia;
+  let remoteDeviceLists: RemoteDeviceLists | undefined;
   const urlPreviews = new UrlPreviewService({ config, media, log });
   let roomFederation: RoomFederation | undefined;
   const federation = createFederation({
@@ -287,7 +289,15 @@ function assemble(
     },
   });
   if (federation.enabled) {
-    remoteKeys = createRemoteKeyQueries(federation.client);
+    remoteDeviceLists = new RemoteDeviceLists({
+      upstream: createRemoteKeyQueries(federation.client),
+      client: federation.client,
+      storage,
+      serverName: config.server_name,
+      log,
+    });
+    rooms.sender.onEventPersisted(remoteDeviceLists.eventPersisted);
+    remoteKeys = remoteDeviceLists.queries;
     remoteMedia = createRemoteMediaSource({
       client: federation.client,
       storage,
@@ -312,7 +322,7 @@ function assemble(
       log,
     });
   }
-  registerE2eEduHandlers(federation.edus, { toDevice, deviceKeys, storage });
+  registerE2eEduHandlers(federation.edus, { toDevice, deviceKeys, storage, deviceLists: remoteDeviceLists });
   const context: HomeserverContext = {
     config,
     log,
@@ -363,6 +373,7 @@ function assemble(
     search: new SearchService(() => context, searchIndexer, searchIndex),
     federation,
     roomFederation: roomFederation!,
+    remoteDeviceLists,
     shutdownSignal: shutdown.signal,
     openApiDocument: () => {
       openApi ??= buildOpenApiDocument(
