@@ -25,6 +25,7 @@ import type { DeviceKeysService } from './e2e/device-keys.js';
 import type { KeyBackupService } from './e2e/key-backup.js';
 import type { ToDeviceService } from './e2e/to-device.js';
 import type { RateLimiter } from './http/rate-limit.js';
+import type { ThirdPartyInvites } from './identity/third-party-invites.js';
 import type { MediaService } from './media/media-service.js';
 import type { UrlPreviewService } from './media/url-preview.js';
 import type { OpenApiDocument } from './openapi/document.js';
@@ -116,6 +117,8 @@ export interface HomeserverContext {
   readonly federation: Federation;
   /** Rooms over federation: inbound PDUs, join/leave/invite handshakes, reads for peers (federation/room-federation.ts). */
   readonly roomFederation: RoomFederation;
+  /** Third-party (3PID) invites through identity servers, and their exchange over federation. */
+  readonly thirdPartyInvites: ThirdPartyInvites;
   /** The cache of other servers' users' device lists (absent when federation is disabled). */
   readonly remoteDeviceLists?: RemoteDeviceLists | undefined;
   /** Aborted when the server begins to stop. */

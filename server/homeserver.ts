@@ -54,6 +54,7 @@ import type { Authenticator } from './http/auth.js';
 import { createRateLimiter } from './http/rate-limit.js';
 import type { Resource, Route } from './http/route.js';
 import { createRequestValidation } from './http/validation.js';
+import { ThirdPartyInvites } from './identity/third-party-invites.js';
 import { createLogger } from './logger.js';
 import { BlobStore } from './media/blob-store.js';
 import { loadMediaKey } from './media/encryption.js';
@@ -259,6 +260,7 @@ function assemble(
   let remoteMedia: RemoteMediaSource = noRemoteMedia;
   let remoteDeviceLists: RemoteDeviceLists | undefined;
   const urlPreviews = new UrlPreviewService({ config, media, log });
+  const thirdPartyInvites = new ThirdPartyInvites(() => context, config, log);
   let roomFederation: RoomFederation | undefined;
   const federation = createFederation({
     config,
@@ -370,6 +372,7 @@ function assemble(
     deviceKeys,
     media,
     urlPreviews,
+    thirdPartyInvites,
     search: new SearchService(() => context, searchIndexer, searchIndex),
     federation,
     roomFederation: roomFederation!,
@@ -479,6 +482,7 @@ function assemble(
         await sessions.close();
         await mediaRetention?.destroy();
         await urlPreviews.close();
+        await thirdPartyInvites.close();
         await storage.close();
         log.info('Stopped');
       })();

@@ -17,6 +17,7 @@ import { federationKeyRoutes } from './federation-keys.js';
 import { federationMediaRoutes } from './federation-media.js';
 import { federationQueryRoutes } from './federation-queries.js';
 import { federationRoomRoutes } from './federation-rooms.js';
+import { federationThirdPartyRoutes } from './federation-third-party.js';
 import { federationTransactionRoutes } from './federation-transactions.js';
 import { filterRoutes } from './filters.js';
 import { healthRoutes } from './health.js';
@@ -108,4 +109,5 @@ export const allRoutes: readonly Route[] = [
   ...federationE2eRoutes,
   ...federationMediaRoutes,
   ...federationQueryRoutes,
+  ...federationThirdPartyRoutes,
 ];
