@@ -267,6 +267,33 @@ describe('federation: third-party invites through an identity server', function 
     expect(member.status).to.equal(404);
   });
 
+  it('createRoom with invite_3pid: a bound address is invited, an unbound one gets an m.room.third_party_invite', async () => {
+    identity.bindings.set('bob-again@example.org', bob.userId);
+    const stored = identity.requests.filter((r) => r.path === '/_matrix/identity/v2/store-invite').length;
+    const created = await call(a.server, alice, 'POST', `${V3}/createRoom`, {
+      invite_3pid: ['bob-again@example.org', 'erin@example.org'].map((address) => ({
+        id_server: identity.name,
+        id_access_token: ID_ACCESS_TOKEN,
+        medium: 'email',
+        address,
+      })),
+    });
+    expect(created.status, JSON.stringify(created.body)).to.equal(200);
+    const newRoom = created.body.room_id as string;
+    const state = await call(a.server, alice, 'GET', `${V3}/rooms/${enc(newRoom)}/state`);
+    const events = state.body as unknown as JsonObject[];
+    const invites = events.filter((event) => event.type === 'm.room.third_party_invite');
+    expect(invites).to.have.lengthOf(1);
+    expect((invites[0]!.content as JsonObject).public_key).to.equal(identity.key.publicKey);
+    const bobMember = events.find(
+      (event) => event.type === 'm.room.member' && event.state_key === bob.userId,
+    );
+    expect((bobMember?.content as JsonObject | undefined)?.membership).to.equal('invite');
+    expect(identity.requests.filter((r) => r.path === '/_matrix/identity/v2/store-invite')).to.have.lengthOf(
+      stored + 1,
+    );
+  });
+
   it('refuses an invite with only some of the third-party fields (400 M_MISSING_PARAM)', async () => {
     const res = await call(a.server, alice, 'POST', `${V3}/rooms/${enc(roomId)}/invite`, {
       id_server: identity.name,
