@@ -13,6 +13,7 @@ import { deviceRoutes } from './devices.js';
 import { directoryRoutes } from './directory.js';
 import { docsRoutes } from './docs.js';
 import { federationE2eRoutes } from './federation-e2e.js';
+import { federationInviteV1Routes } from './federation-invite-v1.js';
 import { federationKeyRoutes } from './federation-keys.js';
 import { federationMediaRoutes } from './federation-media.js';
 import { federationQueryRoutes } from './federation-queries.js';
@@ -110,4 +111,5 @@ export const allRoutes: readonly Route[] = [
   ...federationMediaRoutes,
   ...federationQueryRoutes,
   ...federationThirdPartyRoutes,
+  ...federationInviteV1Routes,
 ];
