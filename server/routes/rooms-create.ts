@@ -8,7 +8,6 @@
 import { Type } from '@sinclair/typebox';
 import type { JsonObject } from '../../protocol/events.js';
 import { belongsToServer } from '../../protocol/identifiers.js';
-import { MatrixError } from '../errors.js';
 import { defineRoute, MatrixErrorBody, reply } from '../http/route.js';
 
 const StateEvent = Type.Object(
