@@ -254,7 +254,11 @@ function assemble(
     storage,
     ...mediaParts,
     // Remote media through federation (set below); disabled federation: 404 M_NOT_FOUND.
-    remote: { fetch: (serverName, mediaId) => remoteMedia.fetch(serverName, mediaId) },
+    remote: {
+      fetch: (serverName, mediaId) => remoteMedia.fetch(serverName, mediaId),
+      fetchThumbnail: async (serverName, mediaId, size) =>
+        (await remoteMedia.fetchThumbnail?.(serverName, mediaId, size)) ?? null,
+    },
     log,
   });
   let remoteMedia: RemoteMediaSource = noRemoteMedia;
