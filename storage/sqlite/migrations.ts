@@ -729,4 +729,19 @@ DROP INDEX transaction_ids_by_event;
 DROP INDEX transaction_ids_by_created_ts;
 `,
   },
+  {
+    version: 15,
+    name: 'federation: to-device message IDs from other servers remembered across restarts',
+    sql: `
+-- m.direct_to_device is delivered once per (origin, message_id): a server retrying after
+-- our restart must not deliver the same message twice. Forgotten after a week.
+CREATE TABLE federation_to_device_message_ids (
+  origin TEXT NOT NULL,
+  message_id TEXT NOT NULL,
+  received_ts INTEGER NOT NULL,
+  PRIMARY KEY (origin, message_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX federation_to_device_message_ids_by_time ON federation_to_device_message_ids (received_ts);
+`,
+  },
 ];

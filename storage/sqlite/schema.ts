@@ -711,6 +711,21 @@ export const federationInboundTransactions = sqliteTable(
   ],
 );
 
+// Remote to-device message IDs (migration 14).
+
+export const federationToDeviceMessageIds = sqliteTable(
+  'federation_to_device_message_ids',
+  {
+    origin: text('origin').notNull(),
+    messageId: text('message_id').notNull(),
+    receivedTs: integer('received_ts').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.origin, t.messageId] }),
+    index('federation_to_device_message_ids_by_time').on(t.receivedTs),
+  ],
+);
+
 export const sqliteSchema = {
   streamPositions,
   stateSnapshots,
@@ -765,4 +780,5 @@ export const sqliteSchema = {
   federationOutbox,
   federationDestinations,
   federationInboundTransactions,
+  federationToDeviceMessageIds,
 };
