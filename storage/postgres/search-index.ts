@@ -61,6 +61,7 @@ export async function openPostgresSearchIndex(options: PostgresSearchIndexOption
         indexed_up_to bigint NOT NULL
       );
       INSERT INTO ${schema}.search_position (id, indexed_up_to) VALUES (1, 0) ON CONFLICT DO NOTHING;
+      ALTER TABLE ${schema}.search_position ADD COLUMN IF NOT EXISTS indexed_down_to bigint NOT NULL DEFAULT 0;
     `);
   } catch (error) {
     await pool.end();
@@ -80,6 +81,13 @@ class PostgresSearchIndex implements SearchIndex {
       `SELECT indexed_up_to FROM ${this.schema}.search_position WHERE id = 1`,
     );
     return Number(result.rows[0]?.indexed_up_to ?? 0);
+  }
+
+  async indexedDownTo(): Promise<number> {
+    const result = await this.pool.query<{ indexed_down_to: string }>(
+      `SELECT indexed_down_to FROM ${this.schema}.search_position WHERE id = 1`,
+    );
+    return Number(result.rows[0]?.indexed_down_to ?? 0);
   }
 
   async apply(batch: SearchIndexBatch): Promise<void> {
@@ -117,10 +125,18 @@ class PostgresSearchIndex implements SearchIndex {
           ],
         );
       }
-      await client.query(
-        `UPDATE ${this.schema}.search_position SET indexed_up_to = greatest(indexed_up_to, $1) WHERE id = 1`,
-        [batch.indexedUpTo],
-      );
+      if (batch.indexedUpTo !== undefined) {
+        await client.query(
+          `UPDATE ${this.schema}.search_position SET indexed_up_to = greatest(indexed_up_to, $1) WHERE id = 1`,
+          [batch.indexedUpTo],
+        );
+      }
+      if (batch.indexedDownTo !== undefined) {
+        await client.query(
+          `UPDATE ${this.schema}.search_position SET indexed_down_to = least(indexed_down_to, $1) WHERE id = 1`,
+          [batch.indexedDownTo],
+        );
+      }
       await client.query('COMMIT');
     } catch (error) {
       await client.query('ROLLBACK').catch(() => {});

@@ -705,4 +705,12 @@ CREATE INDEX federation_inbound_transactions_by_time ON federation_inbound_trans
 INSERT INTO stream_positions (stream, position) VALUES ('events_backfill', 0);
 `,
   },
+  {
+    version: 14,
+    name: 'search index: a second position for backfilled history',
+    // Backfilled events sit below 0 (migration 13); the indexer walks them downwards from 0.
+    sql: `
+ALTER TABLE search_position ADD COLUMN indexed_down_to INTEGER NOT NULL DEFAULT 0;
+`,
+  },
 ];

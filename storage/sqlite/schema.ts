@@ -555,6 +555,8 @@ export const searchDocuments = sqliteTable(
 export const searchPosition = sqliteTable('search_position', {
   id: integer('id').primaryKey(),
   indexedUpTo: integer('indexed_up_to').notNull(),
+  /** Backfilled history (negative stream orderings) is indexed down to here (migration 14). */
+  indexedDownTo: integer('indexed_down_to').notNull().default(0),
 });
 
 /** Cold storage (migration 9): segments of old events moved out of events (cold-archive.ts). */

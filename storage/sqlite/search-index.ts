@@ -46,6 +46,13 @@ export class SqliteSearchIndex implements SearchIndex {
     return row?.indexed_up_to ?? 0;
   }
 
+  async indexedDownTo(): Promise<number> {
+    const row = this.prepared('SELECT indexed_down_to FROM search_position WHERE id = 1').get() as
+      | { indexed_down_to: number }
+      | undefined;
+    return row?.indexed_down_to ?? 0;
+  }
+
   apply(batch: SearchIndexBatch): Promise<void> {
     const add = batch.add.map(documentRow);
     const remove = [...batch.remove];
@@ -86,9 +93,16 @@ export class SqliteSearchIndex implements SearchIndex {
         insertFts.run(row.streamOrdering, row.body, row.name, row.topic);
       }
       for (const eventId of remove) removeEvent(eventId);
-      this.prepared('UPDATE search_position SET indexed_up_to = max(indexed_up_to, ?) WHERE id = 1').run(
-        batch.indexedUpTo,
-      );
+      if (batch.indexedUpTo !== undefined) {
+        this.prepared('UPDATE search_position SET indexed_up_to = max(indexed_up_to, ?) WHERE id = 1').run(
+          batch.indexedUpTo,
+        );
+      }
+      if (batch.indexedDownTo !== undefined) {
+        this.prepared(
+          'UPDATE search_position SET indexed_down_to = min(indexed_down_to, ?) WHERE id = 1',
+        ).run(batch.indexedDownTo);
+      }
     });
   }
 
