@@ -114,7 +114,7 @@ for (const backend of backends) {
     });
 
     it('removes a backfilled document when it is redacted', async () => {
-      await opened!.index.apply({ add: [], remove: ['$event-3'], indexedUpTo: 6 });
+      await opened!.index.apply({ add: [], remove: [-3], indexedUpTo: 6 });
       expect(await found('quokka')).to.deep.equal([5]);
       expect(await found('backfilled')).to.deep.equal([]);
     });

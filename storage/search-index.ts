@@ -38,8 +38,8 @@ export interface SearchDocument {
  */
 export interface SearchIndexBatch {
   readonly add: readonly SearchDocument[];
-  /** Event IDs to remove (redacted events). */
-  readonly remove: readonly string[];
+  /** Stream orderings of documents to remove (redacted events). */
+  readonly remove: readonly number[];
   readonly indexedUpTo?: number;
   readonly indexedDownTo?: number;
 }

@@ -114,7 +114,7 @@ export class SearchIndexer {
     let from = await this.index.indexedUpTo();
     while (from < target && !this.closed) {
       const upTo = Math.min(from + STREAM_RANGE_PER_BATCH, target);
-      const batch = documentsOf(await events.timelineContentsBetween(from, upTo, READ_TYPES));
+      const batch = await this.batchOf(await events.timelineContentsBetween(from, upTo, READ_TYPES));
       await this.index.apply({ ...batch, indexedUpTo: upTo });
       from = upTo;
     }
@@ -123,29 +123,40 @@ export class SearchIndexer {
     let downTo = await this.index.indexedDownTo();
     while (downTo > earliest && !this.closed) {
       const lowest = Math.max(downTo - STREAM_RANGE_PER_BATCH, earliest);
-      const batch = documentsOf(await events.timelineContentsBetween(lowest - 1, downTo - 1, READ_TYPES));
-      await this.index.apply({ ...batch, indexedDownTo: lowest });
+      const contents = await events.timelineContentsBetween(lowest - 1, downTo - 1, READ_TYPES);
+      await this.index.apply({ ...(await this.batchOf(contents)), indexedDownTo: lowest });
       downTo = lowest;
     }
+  }
+
+  /** The documents of the events, and the stream orderings of the events they redact. */
+  private async batchOf(
+    events: readonly TimelineContent[],
+  ): Promise<{ add: SearchDocument[]; remove: number[] }> {
+    const { add, redacted } = documentsOf(events);
+    if (redacted.length === 0) return { add, remove: [] };
+    // Redacted events are looked up where they are stored (hot or cold); unknown ones have nothing indexed.
+    const stored = await this.storage.events.getEvents(redacted);
+    return { add, remove: [...stored.values()].map((event) => event.streamOrdering) };
   }
 }
 
 /** What the indexer reads: the indexed types, and redactions (which remove their target). */
 const READ_TYPES: readonly string[] = [...INDEXED_TYPES, 'm.room.redaction'];
 
-function documentsOf(events: readonly TimelineContent[]): { add: SearchDocument[]; remove: string[] } {
+function documentsOf(events: readonly TimelineContent[]): { add: SearchDocument[]; redacted: string[] } {
   const add: SearchDocument[] = [];
-  const remove: string[] = [];
+  const redacted: string[] = [];
   for (const event of events) {
     if (event.type === 'm.room.redaction') {
       const redacts = event.redacts ?? contentOf(event).redacts;
-      if (typeof redacts === 'string') remove.push(redacts);
+      if (typeof redacts === 'string') redacted.push(redacts);
       continue;
     }
     const document = searchDocumentOf(event);
     if (document !== null) add.push(document);
   }
-  return { add, remove };
+  return { add, redacted };
 }
 
 function contentOf(event: TimelineContent): Record<string, unknown> {

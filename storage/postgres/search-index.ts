@@ -94,10 +94,16 @@ class PostgresSearchIndex implements SearchIndex {
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
-      const removed = [...batch.remove, ...batch.add.map((document) => document.eventId)];
-      if (removed.length > 0) {
+      if (batch.remove.length > 0) {
+        await client.query(
+          `DELETE FROM ${this.schema}.search_documents WHERE stream_ordering = ANY($1::bigint[])`,
+          [batch.remove],
+        );
+      }
+      // An event indexed before under another stream ordering is replaced.
+      if (batch.add.length > 0) {
         await client.query(`DELETE FROM ${this.schema}.search_documents WHERE event_id = ANY($1::text[])`, [
-          removed,
+          batch.add.map((document) => document.eventId),
         ]);
       }
       if (batch.add.length > 0) {
