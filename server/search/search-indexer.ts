@@ -2,12 +2,13 @@
  * Keeps the search index in step with the room event stream, off the send
  * path: persisted events only wake it, and it then reads every accepted
  * timeline event after the index's recorded position, in batches, and writes
- * each batch with its new position in one index transaction. It follows the
- * event stream, not a send path, so events sent here, received over federation
- * and backfilled (below 0, indexed downwards from a second position) are all
- * covered. So it catches up after a restart (or after the index was created
- * over an existing database) and never indexes an event twice or skips one. A search first waits for the
- * catch-up, so results always include what was sent before the request.
+ * each batch with its new position in one index transaction. So it catches up
+ * after a restart (or after the index was created over an existing database)
+ * and never indexes an event twice or skips one. It follows the event stream,
+ * not a send path, so events sent here, received over federation and
+ * backfilled (below 0, indexed downwards from a second position) are all
+ * covered. A search first waits for the catch-up, so results always include
+ * what was sent before the request.
  *
  * What is indexed (client-server "Search", as Synapse): the body of
  * m.room.message (plus the file name of media), the name of m.room.name and
