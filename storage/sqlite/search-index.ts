@@ -98,10 +98,16 @@ export class SqliteSearchIndex implements SearchIndex {
 
   removeSender(userId: string): Promise<void> {
     return this.enqueue(() => {
-      this.prepared(
-        'DELETE FROM search_fts WHERE rowid IN (SELECT stream_ordering FROM search_documents WHERE sender = ?)',
-      ).run(userId);
-      this.prepared('DELETE FROM search_documents WHERE sender = ?').run(userId);
+      // One scan (erasure is too rare to index documents by sender for), then deletes by key.
+      const orderings = this.prepared('SELECT stream_ordering FROM search_documents WHERE sender = ?')
+        .raw(true)
+        .all(userId) as [number][];
+      const deleteDocument = this.prepared('DELETE FROM search_documents WHERE stream_ordering = ?');
+      const deleteFts = this.prepared('DELETE FROM search_fts WHERE rowid = ?');
+      for (const [streamOrdering] of orderings) {
+        deleteDocument.run(streamOrdering);
+        deleteFts.run(streamOrdering);
+      }
     });
   }
 
