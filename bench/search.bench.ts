@@ -2,10 +2,14 @@
  * Search: (1) first-page latency of /search's service (index query, history
  * visibility, client formatting; no HTTP) over a corpus of N messages (default
  * 1,000,000) in 100 rooms, persisted directly through the storage layer and
- * indexed by the real indexer; (2) what indexing costs the send path: events/s
- * through RoomEventSender.sendEvent with and without the indexer listening.
- * Prints figures, asserts nothing.
- * Run: node --import tsx bench/search.bench.ts   (SEARCH_BENCH_MESSAGES=200000 for a smaller corpus)
+ * indexed by the real indexer; (2) what indexing costs the send path, through
+ * RoomEventSender.sendEvent: the CPU time (whole process, every thread) of
+ * indexing a round's events against that of sending them, and live, events/s
+ * and CPU per event with and without the indexer listening, in alternating
+ * rounds. CPU time is the load-independent figure; wall-time figures beside it
+ * move with whatever else the machine runs. Prints figures, asserts nothing.
+ * Run: node --import tsx bench/search.bench.ts   (SEARCH_BENCH_MESSAGES=200000 for a smaller corpus;
+ *      SEARCH_BENCH_SKIP_QUERIES=1 or SEARCH_BENCH_SKIP_SEND=1 for one half only)
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,6 +32,9 @@ const ROOMS = 100;
 const PER_TRANSACTION = 1000;
 const VOCABULARY = 20_000;
 const RUNS = 30;
+/** Rounds of the send-vs-index work measure, and alternating rounds of the live comparison. */
+const ROUNDS_OF_SHARE = 5;
+const ROUNDS_LIVE = 8;
 
 /** A deterministic pseudo-random sequence (mulberry32). */
 function random(seed: number): () => number {
@@ -191,6 +198,18 @@ async function sendRate(services: RoomServices, user: string, rooms: string[], m
   return sent / ((performance.now() - start) / 1000);
 }
 
+/** CPU time of the whole process (every thread: the main one and SQLite's checkpointer), in µs. */
+function cpuMicros(): number {
+  const { user, system } = process.cpuUsage();
+  return user + system;
+}
+
+const median = (list: readonly number[]) => {
+  const sorted = [...list].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+};
+
 async function measureSendCost(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'myelin-search-send-'));
   const storage = await openSqliteStorage({ path: join(dir, 'bench.db') });
@@ -203,43 +222,64 @@ async function measureSendCost(): Promise<void> {
     const indexer = new SearchIndexer({ storage, index: storage.search, log: pino({ level: 'silent' }) });
     await sendRate(services, user, rooms, 1000); // warm-up
     await indexer.catchUp();
-    // Work per event, measured apart: sending (build, sign, authorise, persist) vs indexing the same events.
-    const shares: number[] = [];
-    for (let round = 0; round < 3; round++) {
+    // Work per event, measured apart: sending (build, sign, authorise, persist) vs indexing the same
+    // events. CPU time (all threads) is the figure: it does not grow with other load on the machine
+    // the way wall time does; wall time is shown beside it.
+    const cpuShares: number[] = [];
+    const wallShares: number[] = [];
+    for (let round = 0; round < ROUNDS_OF_SHARE; round++) {
       const from = await storage.events.latestStreamOrdering();
+      const sendCpu = cpuMicros();
       const sendStart = performance.now();
       const rate = await sendRate(services, user, rooms, 2000);
       const sendMs = performance.now() - sendStart;
+      const sendUs = cpuMicros() - sendCpu;
       const sent = (await storage.events.latestStreamOrdering()) - from;
+      const indexCpu = cpuMicros();
       const indexStart = performance.now();
       await indexer.catchUp();
       const indexMs = performance.now() - indexStart;
-      shares.push(indexMs / (sendMs + indexMs));
+      const indexUs = cpuMicros() - indexCpu;
+      cpuShares.push(indexUs / (sendUs + indexUs));
+      wallShares.push(indexMs / (sendMs + indexMs));
       console.log(
-        `send path, round ${round + 1}: ${sent} events sent at ${Math.round(rate)} events/s (${((sendMs * 1000) / sent).toFixed(0)} us each), indexed in ${indexMs.toFixed(0)} ms (${((indexMs * 1000) / sent).toFixed(0)} us each)`,
+        `send path, round ${round + 1}: ${sent} events at ${Math.round(rate)} events/s; CPU per event: send ${(sendUs / sent).toFixed(0)} us, index ${(indexUs / sent).toFixed(1)} us; wall: send ${((sendMs * 1000) / sent).toFixed(0)} us, index ${((indexMs * 1000) / sent).toFixed(1)} us`,
       );
     }
-    const share = [...shares].sort((a, b) => a - b)[1]!;
     console.log(
-      `indexing share of send-path work: ${(share * 100).toFixed(1)}% (median of 3; the send throughput it costs when CPU-bound)`,
+      `indexing share of send-path work: ${(median(cpuShares) * 100).toFixed(1)}% of CPU time (median of ${ROUNDS_OF_SHARE}; range ${(Math.min(...cpuShares) * 100).toFixed(1)}-${(Math.max(...cpuShares) * 100).toFixed(1)}%), ${(median(wallShares) * 100).toFixed(1)}% of wall time`,
     );
-    // The same live: senders with and without the indexer listening, alternating (noisy on a shared machine).
+    // The same live: senders with and without the indexer listening, rounds alternating. Per round:
+    // throughput, and CPU per sent event; a "with" round's CPU includes indexing what it left pending.
     let unsubscribe: (() => void) | null = null;
     const rates: Record<'without' | 'with', number[]> = { without: [], with: [] };
-    for (let round = 0; round < 3; round++) {
-      for (const mode of ['without', 'with'] as const) {
+    const cpuPerEvent: Record<'without' | 'with', number[]> = { without: [], with: [] };
+    for (let round = 0; round < ROUNDS_LIVE; round++) {
+      // Which mode goes first alternates too, so a trend in the machine's load favours neither.
+      const order = round % 2 === 0 ? (['without', 'with'] as const) : (['with', 'without'] as const);
+      for (const mode of order) {
+        await indexer.catchUp();
         if (mode === 'with') unsubscribe = services.sender.onEventPersisted(indexer.eventPersisted);
-        rates[mode].push(await sendRate(services, user, rooms, 3000));
+        const from = await storage.events.latestStreamOrdering();
+        const cpu = cpuMicros();
+        rates[mode].push(await sendRate(services, user, rooms, 2000));
         unsubscribe?.();
         unsubscribe = null;
-        await indexer.catchUp();
+        if (mode === 'with') await indexer.catchUp();
+        const used = cpuMicros() - cpu;
+        cpuPerEvent[mode].push(used / ((await storage.events.latestStreamOrdering()) - from));
       }
     }
-    const median = (list: number[]) => [...list].sort((a, b) => a - b)[1]!;
-    const without = median(rates.without);
-    const withIndexer = median(rates.with);
+    // Each round's pair ran back to back: comparing within pairs cancels drifts of the machine's load.
+    const pairs = rates.with.map((_, i) => i);
+    const throughputCosts = pairs.map((i) => 1 - rates.with[i]! / rates.without[i]!);
+    const liveShares = pairs.map((i) => 1 - cpuPerEvent.without[i]! / cpuPerEvent.with[i]!);
+    const percent = (share: number) => `${(share * 100).toFixed(1)}%`;
     console.log(
-      `send path live, 20 rooms x 1 sender: without indexer ${Math.round(without)} events/s, with ${Math.round(withIndexer)} events/s (${(((without - withIndexer) / without) * 100).toFixed(1)}% difference; median of 3 alternating rounds)`,
+      `send path live, 20 rooms x 1 sender, ${ROUNDS_LIVE} alternating pairs of rounds: without indexer ${Math.round(median(rates.without))} events/s, with ${Math.round(median(rates.with))} events/s (medians); ${percent(median(throughputCosts))} fewer (median of the pairs)`,
+    );
+    console.log(
+      `  CPU per event (all threads): without ${median(cpuPerEvent.without).toFixed(0)} us, with ${median(cpuPerEvent.with).toFixed(0)} us; indexing's share of the work with it: ${percent(median(liveShares))} (median of the pairs; range ${percent(Math.min(...liveShares))} to ${percent(Math.max(...liveShares))})`,
     );
     await indexer.close();
   } finally {
@@ -255,11 +295,12 @@ const dir = keptDir ?? mkdtempSync(join(tmpdir(), 'myelin-search-bench-'));
 try {
   const words = vocabulary();
   const user = `@alice:${SERVER_NAME}`;
-  if (keptDir === undefined || !existsSync(join(dir, 'homeserver.db'))) {
+  const corpusWanted = !process.env.SEARCH_BENCH_SKIP_QUERIES;
+  if (corpusWanted && (keptDir === undefined || !existsSync(join(dir, 'homeserver.db')))) {
     mkdirSync(dir, { recursive: true });
     await buildCorpus(dir, words);
   }
-  await measureQueries(dir, user, words);
+  if (!process.env.SEARCH_BENCH_SKIP_QUERIES) await measureQueries(dir, user, words);
   if (!process.env.SEARCH_BENCH_SKIP_SEND) await measureSendCost();
 } finally {
   if (keptDir === undefined) rmSync(dir, { recursive: true, force: true });

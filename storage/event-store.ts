@@ -66,6 +66,21 @@ export interface EventToPersist {
   readonly transaction?: { readonly deviceId: string; readonly txnId: string };
 }
 
+/** What an indexer reads of an accepted timeline event (EventReader.timelineContentsBetween). */
+export interface TimelineContent {
+  readonly streamOrdering: StreamOrdering;
+  readonly eventId: string;
+  readonly roomId: string;
+  readonly type: string;
+  readonly stateKey: string | null;
+  readonly sender: string;
+  readonly originServerTs: number;
+  /** The event's `content`, as JSON text. */
+  readonly contentJson: string;
+  /** The top-level `redacts` of a redaction (room versions before 11), when a string. */
+  readonly redacts: string | null;
+}
+
 export interface PersistedEvent {
   readonly eventId: string;
   readonly streamOrdering: StreamOrdering;
@@ -81,6 +96,8 @@ export interface EventReader {
   haveEvents(eventIds: readonly string[]): Promise<Set<string>>;
   /** The highest stream ordering assigned so far (0 when there are no events). */
   latestStreamOrdering(): Promise<StreamOrdering>;
+  /** The lowest stream ordering assigned so far: negative once history was backfilled, else 0. */
+  earliestStreamOrdering(): Promise<StreamOrdering>;
   /** Accepted timeline events of a room after `afterOrdering`, oldest first. */
   roomEventsAfter(roomId: string, afterOrdering: StreamOrdering, limit: number): Promise<StoredEvent[]>;
   /** Accepted timeline events of a room before `beforeOrdering`, newest first (backward pagination). */
@@ -96,14 +113,15 @@ export interface EventReader {
     upToOrdering: StreamOrdering,
   ): Promise<Map<string, StreamOrdering>>;
   /**
-   * Accepted timeline events of every room in (afterOrdering, upToOrdering], oldest
-   * first, at most `limit` (indexers following the stream: search).
+   * Accepted timeline events of `types` in every room in (afterOrdering, upToOrdering],
+   * oldest first, each with only its content as JSON text (indexers following the
+   * stream: search; parsing whole signed events cost them more than their own work).
    */
-  timelineEventsBetween(
+  timelineContentsBetween(
     afterOrdering: StreamOrdering,
     upToOrdering: StreamOrdering,
-    limit: number,
-  ): Promise<StoredEvent[]>;
+    types: readonly string[],
+  ): Promise<TimelineContent[]>;
   /**
    * Per room, the stream ordering of its latest accepted timeline event of one of
    * `types` (sliding sync's bump stamps); rooms with none are absent.

@@ -6,8 +6,9 @@
  *
  * The index holds documents derived from events (tokens come from
  * search-text.ts, so every backend matches alike) and the stream ordering it
- * has indexed up to, written atomically with the documents so an indexer can
- * resume after a restart without loss or repeats. It answers with hits only;
+ * has indexed up to (and down to, for history backfilled below 0), written
+ * atomically with the documents so an indexer can resume after a restart
+ * without loss or repeats. It answers with hits only;
  * who may see them is decided above it.
  */
 import type { SearchExpression } from './search-text.js';
@@ -31,12 +32,16 @@ export interface SearchDocument {
   readonly tokens: { readonly [K in SearchKey]: readonly string[] };
 }
 
-/** Changes to apply atomically, ending with the new indexed-up-to position. */
+/**
+ * Changes to apply atomically, with the new position: new events move indexedUpTo up,
+ * backfilled history (negative stream orderings) moves indexedDownTo down.
+ */
 export interface SearchIndexBatch {
   readonly add: readonly SearchDocument[];
-  /** Event IDs to remove (redacted events). */
-  readonly remove: readonly string[];
-  readonly indexedUpTo: number;
+  /** Stream orderings of documents to remove (redacted events). */
+  readonly remove: readonly number[];
+  readonly indexedUpTo?: number;
+  readonly indexedDownTo?: number;
 }
 
 export interface SearchIndexQuery {
@@ -70,6 +75,8 @@ export interface SearchHit {
 export interface SearchIndex {
   /** The stream ordering up to which events have been indexed (0 at first). */
   indexedUpTo(): Promise<number>;
+  /** The lowest (backfilled, negative) stream ordering from which events have been indexed (0 at first). */
+  indexedDownTo(): Promise<number>;
   /** Applies one batch atomically (documents already indexed are replaced). */
   apply(batch: SearchIndexBatch): Promise<void>;
   /** Removes every document sent by the user (GDPR erasure). */

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { matchedWords, parseSearchTerm, positiveTerms, tokenize } from './search-text.js';
+import fc from 'fast-check';
+import { matchedWords, parseSearchTerm, positiveTerms, segment, tokenize } from './search-text.js';
 
 describe('search text', () => {
   it('tokenizes words lower-cased, with Latin, Greek and Cyrillic accents folded', () => {
@@ -20,6 +21,57 @@ describe('search text', () => {
     expect(tokenize('ok👍🏽 great❤️')).to.deep.equal(['ok', thumbs, 'great', tokenize('❤')[0]]);
     expect(tokenize('🇫🇷')).to.have.length(1);
     expect(thumbs).to.match(/^[a-z0-9]+$/);
+  });
+
+  it('tokenizes exactly as the Unicode scanner alone does (ASCII takes a faster path)', () => {
+    const pieces = fc.constantFrom(
+      ' ',
+      '\t',
+      '\n',
+      '\r',
+      '\v',
+      '.',
+      '-',
+      "'",
+      '_',
+      'a',
+      'Z',
+      '9',
+      'word',
+      'Crème',
+      'BRÛLÉE',
+      'ΟΔΟΣ',
+      'Σ',
+      'naïve',
+      'e\u0301',
+      '\u0301',
+      'İ',
+      '東京',
+      'タワー',
+      '한국어',
+      '👍',
+      '🏽',
+      '❤️',
+      '🇫🇷',
+      '👩‍💻',
+      '\u200d',
+      '\u00a0',
+      'ǅ',
+      'ß',
+      '\u0000',
+    );
+    const text = fc.oneof(
+      fc.array(pieces, { maxLength: 30 }).map((parts) => parts.join('')),
+      fc.string({ unit: 'binary', maxLength: 80 }),
+      fc.string({ unit: 'binary-ascii', maxLength: 200 }),
+    );
+    fc.assert(
+      fc.property(text, (sample) => {
+        expect(tokenize(sample)).to.deep.equal(segment(sample).map((token) => token.text));
+      }),
+      { numRuns: 1000 },
+    );
+    expect(tokenize(`${'a'.repeat(70)} ${'B'.repeat(70)}é`)).to.deep.equal(['a'.repeat(64), 'b'.repeat(64)]);
   });
 
   it('splits Han and kana into single characters, keeps Hangul words', () => {

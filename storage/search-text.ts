@@ -76,18 +76,52 @@ function scan(text: string, found: (token: string, kind: TokenKind) => void): vo
   }
 }
 
-function segment(text: string): RawToken[] {
+/** Every token of the text with its kind, by the Unicode scanner alone (queries; the reference for tokenize). */
+export function segment(text: string): RawToken[] {
   const tokens: RawToken[] = [];
   scan(text, (token, kind) => tokens.push({ text: token, kind }));
   return tokens;
 }
 
-/** The tokens of a text field, in order (what backends index, position by position). */
+/** In ASCII, SEGMENT matches exactly these (no emoji, ideographs or marks there). */
+const ASCII_WORD = /[a-z0-9]+/g;
+const NON_ASCII_ANYWHERE = new RegExp(NON_ASCII.source, 'g');
+
+/** Never part of a token, and no neighbour folds differently across them: text splits there safely. */
+function isSeparator(code: number): boolean {
+  return code === 0x20 || code === 0x0a || code === 0x09 || code === 0x0d;
+}
+
+function pushAsciiTokens(text: string, tokens: string[]): void {
+  for (const word of text.toLowerCase().match(ASCII_WORD) ?? [])
+    tokens.push(word.length > MAX_TOKEN_LENGTH ? word.slice(0, MAX_TOKEN_LENGTH) : word);
+}
+
+/**
+ * The tokens of a text field, in order (what backends index, position by position):
+ * segment's tokens, but only the whitespace-delimited chunks holding something
+ * outside ASCII go through the Unicode scanner (most text is mostly ASCII).
+ */
 export function tokenize(text: string): string[] {
   const tokens: string[] = [];
-  scan(text, (token) => {
-    if (tokens.length < MAX_INDEXED_TOKENS) tokens.push(token);
-  });
+  let asciiFrom = 0;
+  NON_ASCII_ANYWHERE.lastIndex = 0;
+  for (
+    let found = NON_ASCII_ANYWHERE.exec(text);
+    found !== null && tokens.length < MAX_INDEXED_TOKENS;
+    found = NON_ASCII_ANYWHERE.exec(text)
+  ) {
+    let start = found.index;
+    while (start > asciiFrom && !isSeparator(text.charCodeAt(start - 1))) start--;
+    let end = found.index + 1;
+    while (end < text.length && !isSeparator(text.charCodeAt(end))) end++;
+    pushAsciiTokens(text.slice(asciiFrom, start), tokens);
+    scan(text.slice(start, end), (token) => tokens.push(token));
+    asciiFrom = end;
+    NON_ASCII_ANYWHERE.lastIndex = end;
+  }
+  if (tokens.length < MAX_INDEXED_TOKENS) pushAsciiTokens(text.slice(asciiFrom), tokens);
+  if (tokens.length > MAX_INDEXED_TOKENS) tokens.length = MAX_INDEXED_TOKENS;
   return tokens;
 }
 

@@ -61,6 +61,7 @@ export async function openPostgresSearchIndex(options: PostgresSearchIndexOption
         indexed_up_to bigint NOT NULL
       );
       INSERT INTO ${schema}.search_position (id, indexed_up_to) VALUES (1, 0) ON CONFLICT DO NOTHING;
+      ALTER TABLE ${schema}.search_position ADD COLUMN IF NOT EXISTS indexed_down_to bigint NOT NULL DEFAULT 0;
     `);
   } catch (error) {
     await pool.end();
@@ -82,14 +83,27 @@ class PostgresSearchIndex implements SearchIndex {
     return Number(result.rows[0]?.indexed_up_to ?? 0);
   }
 
+  async indexedDownTo(): Promise<number> {
+    const result = await this.pool.query<{ indexed_down_to: string }>(
+      `SELECT indexed_down_to FROM ${this.schema}.search_position WHERE id = 1`,
+    );
+    return Number(result.rows[0]?.indexed_down_to ?? 0);
+  }
+
   async apply(batch: SearchIndexBatch): Promise<void> {
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
-      const removed = [...batch.remove, ...batch.add.map((document) => document.eventId)];
-      if (removed.length > 0) {
+      if (batch.remove.length > 0) {
+        await client.query(
+          `DELETE FROM ${this.schema}.search_documents WHERE stream_ordering = ANY($1::bigint[])`,
+          [batch.remove],
+        );
+      }
+      // An event indexed before under another stream ordering is replaced.
+      if (batch.add.length > 0) {
         await client.query(`DELETE FROM ${this.schema}.search_documents WHERE event_id = ANY($1::text[])`, [
-          removed,
+          batch.add.map((document) => document.eventId),
         ]);
       }
       if (batch.add.length > 0) {
@@ -117,10 +131,18 @@ class PostgresSearchIndex implements SearchIndex {
           ],
         );
       }
-      await client.query(
-        `UPDATE ${this.schema}.search_position SET indexed_up_to = greatest(indexed_up_to, $1) WHERE id = 1`,
-        [batch.indexedUpTo],
-      );
+      if (batch.indexedUpTo !== undefined) {
+        await client.query(
+          `UPDATE ${this.schema}.search_position SET indexed_up_to = greatest(indexed_up_to, $1) WHERE id = 1`,
+          [batch.indexedUpTo],
+        );
+      }
+      if (batch.indexedDownTo !== undefined) {
+        await client.query(
+          `UPDATE ${this.schema}.search_position SET indexed_down_to = least(indexed_down_to, $1) WHERE id = 1`,
+          [batch.indexedDownTo],
+        );
+      }
       await client.query('COMMIT');
     } catch (error) {
       await client.query('ROLLBACK').catch(() => {});

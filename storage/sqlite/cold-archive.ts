@@ -28,7 +28,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { LRUCache } from 'lru-cache';
 import type { ColdMoveResult, ColdStorage } from '../cold-storage.js';
 import { isStorageError, StorageError } from '../errors.js';
-import type { EventStore, StoredEvent } from '../event-store.js';
+import type { EventStore, StoredEvent, TimelineContent } from '../event-store.js';
 import type { SqliteConnection } from './connection.js';
 import type { EnqueueWrite } from './write-queue.js';
 
@@ -422,10 +422,16 @@ export function withColdReads(hot: EventStore, cold: ColdArchive, enqueue: Enque
     roomsChangedBetween: (after, upTo) => hot.roomsChangedBetween(after, upTo),
     // Bump stamps: the latest events of a room are never cold (the latest event stays hot).
     latestOrderingOfTypes: (roomIds, types) => hot.latestOrderingOfTypes(roomIds, types),
-    async timelineEventsBetween(afterOrdering, upToOrdering, limit) {
-      const hotEvents = await hot.timelineEventsBetween(afterOrdering, upToOrdering, limit);
-      const coldEvents = cold.eventsBetween(afterOrdering, upToOrdering, limit);
-      return coldEvents.length === 0 ? hotEvents : merge(hotEvents, coldEvents, false, limit);
+    earliestStreamOrdering: () => hot.earliestStreamOrdering(),
+    async timelineContentsBetween(afterOrdering, upToOrdering, types) {
+      const hotEvents = await hot.timelineContentsBetween(afterOrdering, upToOrdering, types);
+      const wanted = new Set(types);
+      const coldEvents = cold
+        .eventsBetween(afterOrdering, upToOrdering, Number.MAX_SAFE_INTEGER)
+        .filter((event) => wanted.has(event.pdu.type))
+        .map(timelineContentOf);
+      if (coldEvents.length === 0) return hotEvents;
+      return [...hotEvents, ...coldEvents].sort((x, y) => x.streamOrdering - y.streamOrdering);
     },
     async closestEventByTimestamp(roomId, ts, direction) {
       const hotEvent = await hot.closestEventByTimestamp(roomId, ts, direction);
@@ -451,5 +457,20 @@ export function withColdReads(hot: EventStore, cold: ColdArchive, enqueue: Enque
         throw error;
       });
     },
+  };
+}
+
+function timelineContentOf(event: StoredEvent): TimelineContent {
+  const { pdu } = event;
+  return {
+    streamOrdering: event.streamOrdering,
+    eventId: event.eventId,
+    roomId: event.roomId,
+    type: pdu.type,
+    stateKey: typeof pdu.state_key === 'string' ? pdu.state_key : null,
+    sender: pdu.sender,
+    originServerTs: pdu.origin_server_ts,
+    contentJson: JSON.stringify(pdu.content),
+    redacts: typeof pdu.redacts === 'string' ? pdu.redacts : null,
   };
 }

@@ -8,6 +8,7 @@ import {
   isRejected,
   type PersistedEvent,
   type StoredEvent,
+  type TimelineContent,
 } from '../event-store.js';
 import type { StateDelta, StateSnapshotId, StateSnapshotInput } from '../state-store.js';
 import type { SqliteConnection } from './connection.js';
@@ -21,8 +22,8 @@ import { latestStreamPosition } from './stream-positions.js';
 import type { EnqueueWrite } from './write-queue.js';
 
 type EventRow = typeof events.$inferSelect;
-/** A row of timelineEventsBetween's statement, read raw (an array in its column order). */
-type TimelineTuple = [number, string, string, string, number | null, number | null];
+/** A row of timelineContentsBetween's statement, read raw (an array in its column order). */
+type TimelineContentTuple = [number, string, string, string, string | null, string, number, string, unknown];
 
 /** Everything a persist needs, computed before the write is queued (no JSON work inside the transaction). */
 interface PreparedEvent {
@@ -41,7 +42,8 @@ interface PreparedEvent {
 }
 
 export class SqliteEventStore implements EventStore {
-  private timelineBetween: Statement<[number, number, number], TimelineTuple> | undefined;
+  private timelineContents: Statement<[number, number, string], TimelineContentTuple> | undefined;
+  private earliestOrdering: Statement<[], { position: number }> | undefined;
   /** Sliding sync's bump stamps, asked on every request: prepared once. */
   private latestOfTypes: Statement<[string, string], { latest: number }> | undefined;
 
@@ -85,6 +87,14 @@ export class SqliteEventStore implements EventStore {
 
   async latestStreamOrdering(): Promise<number> {
     return latestStreamPosition(this.connection.db, 'events');
+  }
+
+  async earliestStreamOrdering(): Promise<number> {
+    // Backfill counts down from 0 (migration 13).
+    this.earliestOrdering ??= this.connection.sqlite.prepare(
+      "SELECT position FROM stream_positions WHERE stream = 'events_backfill'",
+    );
+    return this.earliestOrdering.get()?.position ?? 0;
   }
 
   async roomEventsAfter(roomId: string, afterOrdering: number, limit: number): Promise<StoredEvent[]> {
@@ -151,33 +161,37 @@ export class SqliteEventStore implements EventStore {
     return new Map(rows.map((row) => [row.room_id, row.latest]));
   }
 
-  async timelineEventsBetween(
+  async timelineContentsBetween(
     afterOrdering: number,
     upToOrdering: number,
-    limit: number,
-  ): Promise<StoredEvent[]> {
-    // A range scan of the stream-ordering primary key. Raw rows, not drizzle's: the search
-    // indexer reads every event through here, and drizzle's query building and row mapping weighed on it.
-    this.timelineBetween ??= this.connection.sqlite
-      .prepare<[number, number, number], TimelineTuple>(
-        `SELECT stream_ordering, event_id, room_id, json, state_before_snapshot_id, state_after_snapshot_id
+    types: readonly string[],
+  ): Promise<TimelineContent[]> {
+    // A range scan of the stream-ordering primary key, raw rows. SQLite's JSON reader hands back
+    // only the content: the indexer then parses and keeps a fraction of each signed event.
+    this.timelineContents ??= this.connection.sqlite
+      .prepare<[number, number, string], TimelineContentTuple>(
+        `SELECT stream_ordering, event_id, room_id, type, state_key, sender, origin_server_ts,
+                coalesce(json -> '$.content', '{}'), json ->> '$.redacts'
            FROM events
           WHERE stream_ordering > ? AND stream_ordering <= ? AND outlier = 0 AND rejection_reason IS NULL
-          ORDER BY stream_ordering LIMIT ?`,
+            AND type IN (SELECT value FROM json_each(?))
+          ORDER BY stream_ordering`,
       )
       .raw(true);
-    const rows = this.timelineBetween.all(afterOrdering, upToOrdering, limit);
-    return rows.map(([streamOrdering, eventId, roomId, json, stateBefore, stateAfter]) => ({
-      eventId,
-      roomId,
-      pdu: JSON.parse(json),
-      json,
-      streamOrdering,
-      outlier: false,
-      rejectionReason: null,
-      stateBeforeSnapshotId: stateBefore,
-      stateAfterSnapshotId: stateAfter,
-    }));
+    const rows = this.timelineContents.all(afterOrdering, upToOrdering, JSON.stringify(types));
+    return rows.map(
+      ([streamOrdering, eventId, roomId, type, stateKey, sender, originServerTs, contentJson, redacts]) => ({
+        streamOrdering,
+        eventId,
+        roomId,
+        type,
+        stateKey,
+        sender,
+        originServerTs,
+        contentJson,
+        redacts: typeof redacts === 'string' ? redacts : null,
+      }),
+    );
   }
 
   async latestOrderingOfTypes(

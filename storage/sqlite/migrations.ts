@@ -744,4 +744,31 @@ CREATE TABLE federation_to_device_message_ids (
 CREATE INDEX federation_to_device_message_ids_by_time ON federation_to_device_message_ids (received_ts);
 `,
   },
+  {
+    version: 16,
+    name: 'search index: a second position for backfilled history; documents without per-event-ID and sender indexes',
+    // Backfilled events sit below 0 (migration 13); the indexer walks them downwards from 0.
+    // search_documents loses its event_id and sender indexes: each cost every indexed event a
+    // B-tree insert (event IDs at random places), for lookups a redaction now makes by stream
+    // ordering and an erasure makes rarely enough to scan.
+    sql: `
+ALTER TABLE search_position ADD COLUMN indexed_down_to INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE search_documents_new (
+  stream_ordering INTEGER PRIMARY KEY NOT NULL,
+  event_id TEXT NOT NULL,
+  room_id TEXT NOT NULL,
+  sender TEXT NOT NULL,
+  type TEXT NOT NULL,
+  msgtype TEXT,
+  contains_url INTEGER NOT NULL,
+  origin_server_ts INTEGER NOT NULL
+) STRICT;
+INSERT INTO search_documents_new
+  SELECT stream_ordering, event_id, room_id, sender, type, msgtype, contains_url, origin_server_ts
+    FROM search_documents;
+DROP TABLE search_documents;
+ALTER TABLE search_documents_new RENAME TO search_documents;
+CREATE INDEX search_documents_by_room ON search_documents (room_id, stream_ordering);
+`,
+  },
 ];

@@ -532,12 +532,12 @@ export const roomKeyBackupKeys = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.userId, t.version, t.roomId, t.sessionId] })],
 );
-/** Search documents (migration 8); their text is in the FTS5 virtual table search_fts, which drizzle does not model. */
+/** Search documents (migrations 8 and 14); their text is in the FTS5 virtual table search_fts, which drizzle does not model. */
 export const searchDocuments = sqliteTable(
   'search_documents',
   {
     streamOrdering: integer('stream_ordering').primaryKey(),
-    eventId: text('event_id').notNull().unique(),
+    eventId: text('event_id').notNull(),
     roomId: text('room_id').notNull(),
     sender: text('sender').notNull(),
     type: text('type').notNull(),
@@ -545,15 +545,14 @@ export const searchDocuments = sqliteTable(
     containsUrl: integer('contains_url', { mode: 'boolean' }).notNull(),
     originServerTs: integer('origin_server_ts').notNull(),
   },
-  (t) => [
-    index('search_documents_by_room').on(t.roomId, t.streamOrdering),
-    index('search_documents_by_sender').on(t.sender),
-  ],
+  (t) => [index('search_documents_by_room').on(t.roomId, t.streamOrdering)],
 );
 
 export const searchPosition = sqliteTable('search_position', {
   id: integer('id').primaryKey(),
   indexedUpTo: integer('indexed_up_to').notNull(),
+  /** Backfilled history (negative stream orderings) is indexed down to here (migration 14). */
+  indexedDownTo: integer('indexed_down_to').notNull().default(0),
 });
 
 /** Cold storage (migration 9): segments of old events moved out of events (cold-archive.ts). */

@@ -46,30 +46,29 @@ export class SqliteSearchIndex implements SearchIndex {
     return row?.indexed_up_to ?? 0;
   }
 
+  async indexedDownTo(): Promise<number> {
+    const row = this.prepared('SELECT indexed_down_to FROM search_position WHERE id = 1').get() as
+      | { indexed_down_to: number }
+      | undefined;
+    return row?.indexed_down_to ?? 0;
+  }
+
   apply(batch: SearchIndexBatch): Promise<void> {
     const add = batch.add.map(documentRow);
     const remove = [...batch.remove];
     return this.enqueue(() => {
-      const findRow = this.prepared('SELECT stream_ordering FROM search_documents WHERE event_id = ?');
-      const deleteFts = this.prepared('DELETE FROM search_fts WHERE rowid = ?');
-      const deleteDocument = this.prepared('DELETE FROM search_documents WHERE stream_ordering = ?');
-      // An event indexed before (under another stream ordering) is replaced; the insert finds out.
       const insertDocument = this.prepared(
         `INSERT INTO search_documents
            (stream_ordering, event_id, room_id, sender, type, msgtype, contains_url, origin_server_ts)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING`,
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       );
       const insertFts = this.prepared(
         'INSERT INTO search_fts (rowid, body, name, topic) VALUES (?, ?, ?, ?)',
       );
-      const removeEvent = (eventId: string) => {
-        const existing = findRow.get(eventId) as { stream_ordering: number } | undefined;
-        if (existing === undefined) return;
-        deleteFts.run(existing.stream_ordering);
-        deleteDocument.run(existing.stream_ordering);
-      };
+      const deleteDocument = this.prepared('DELETE FROM search_documents WHERE stream_ordering = ?');
+      const deleteFts = this.prepared('DELETE FROM search_fts WHERE rowid = ?');
       for (const row of add) {
-        const document = [
+        insertDocument.run(
           row.streamOrdering,
           row.eventId,
           row.roomId,
@@ -78,26 +77,37 @@ export class SqliteSearchIndex implements SearchIndex {
           row.msgtype,
           row.containsUrl,
           row.originServerTs,
-        ];
-        if (insertDocument.run(...document).changes === 0) {
-          removeEvent(row.eventId);
-          insertDocument.run(...document);
-        }
+        );
         insertFts.run(row.streamOrdering, row.body, row.name, row.topic);
       }
-      for (const eventId of remove) removeEvent(eventId);
-      this.prepared('UPDATE search_position SET indexed_up_to = max(indexed_up_to, ?) WHERE id = 1').run(
-        batch.indexedUpTo,
-      );
+      for (const streamOrdering of remove) {
+        if (deleteDocument.run(streamOrdering).changes > 0) deleteFts.run(streamOrdering);
+      }
+      if (batch.indexedUpTo !== undefined) {
+        this.prepared('UPDATE search_position SET indexed_up_to = max(indexed_up_to, ?) WHERE id = 1').run(
+          batch.indexedUpTo,
+        );
+      }
+      if (batch.indexedDownTo !== undefined) {
+        this.prepared(
+          'UPDATE search_position SET indexed_down_to = min(indexed_down_to, ?) WHERE id = 1',
+        ).run(batch.indexedDownTo);
+      }
     });
   }
 
   removeSender(userId: string): Promise<void> {
     return this.enqueue(() => {
-      this.prepared(
-        'DELETE FROM search_fts WHERE rowid IN (SELECT stream_ordering FROM search_documents WHERE sender = ?)',
-      ).run(userId);
-      this.prepared('DELETE FROM search_documents WHERE sender = ?').run(userId);
+      // One scan (erasure is too rare to index documents by sender for), then deletes by key.
+      const orderings = this.prepared('SELECT stream_ordering FROM search_documents WHERE sender = ?')
+        .raw(true)
+        .all(userId) as [number][];
+      const deleteDocument = this.prepared('DELETE FROM search_documents WHERE stream_ordering = ?');
+      const deleteFts = this.prepared('DELETE FROM search_fts WHERE rowid = ?');
+      for (const [streamOrdering] of orderings) {
+        deleteDocument.run(streamOrdering);
+        deleteFts.run(streamOrdering);
+      }
     });
   }
 
