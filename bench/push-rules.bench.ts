@@ -11,7 +11,7 @@
  * Run: node --import tsx bench/push-rules.bench.ts [--members=1000] [--sends=300] [--only=1|2|3]
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -204,6 +204,19 @@ async function startGateway(): Promise<{ url: string; requests: () => Promise<nu
   };
 }
 
+/**
+ * CPU time of this (the main) thread so far, in ms: unlike latency, it hardly depends on what
+ * else runs on the machine. Linux only (10 ms ticks, fine over hundreds of sends); NaN elsewhere.
+ */
+function mainThreadCpuMs(): number {
+  try {
+    const fields = readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 async function sendLatency(): Promise<void> {
   const gateway = await startGateway();
   try {
@@ -217,6 +230,8 @@ async function sendLatency(): Promise<void> {
         const run = async () => {
           const samples: number[] = [];
           const loopBefore = performance.eventLoopUtilization();
+          const cpuBefore = process.cpuUsage();
+          const threadBefore = mainThreadCpuMs();
           for (let i = 0; i < SENDS; i++) {
             const start = performance.now();
             await rooms.sender.sendEvent({
@@ -230,7 +245,14 @@ async function sendLatency(): Promise<void> {
           await push.idle();
           // Main-thread busy time over the run, deliveries' completion included.
           const loop = performance.eventLoopUtilization(loopBefore);
-          return { samples: samples.slice(20), busyMsPerSend: loop.active / SENDS };
+          // The whole server process: the main thread, the delivery worker and SQLite.
+          const cpu = process.cpuUsage(cpuBefore);
+          return {
+            samples: samples.slice(20),
+            busyMsPerSend: loop.active / SENDS,
+            cpuMsPerSend: (cpu.user + cpu.system) / 1000 / SENDS,
+            mainCpuMsPerSend: (mainThreadCpuMs() - threadBefore) / SENDS,
+          };
         };
         await push.idle();
         const without = await run();
@@ -248,10 +270,10 @@ async function sendLatency(): Promise<void> {
         const withPushers = await run();
         console.log(`3. send latency, room of 100 members, ${SENDS} sequential sends each:`);
         console.log(
-          `   without pushers:   ${summary(without.samples)}; main thread busy ${without.busyMsPerSend.toFixed(2)} ms per send`,
+          `   without pushers:   ${summary(without.samples)}; main thread busy ${without.busyMsPerSend.toFixed(2)} ms, main thread CPU ${without.mainCpuMsPerSend.toFixed(2)} ms, server CPU ${without.cpuMsPerSend.toFixed(2)} ms per send`,
         );
         console.log(
-          `   with 100 pushers:  ${summary(withPushers.samples)}; main thread busy ${withPushers.busyMsPerSend.toFixed(2)} ms per send (${await gateway.requests()} gateway requests)`,
+          `   with 100 pushers:  ${summary(withPushers.samples)}; main thread busy ${withPushers.busyMsPerSend.toFixed(2)} ms, main thread CPU ${withPushers.mainCpuMsPerSend.toFixed(2)} ms, server CPU ${withPushers.cpuMsPerSend.toFixed(2)} ms per send (${await gateway.requests()} gateway requests)`,
         );
       },
     );
