@@ -8,7 +8,9 @@
  *   3. Send latency (RoomEventSender.sendEvent, closed loop, one client) in a room of
  *      100 members, without pushers and then with each member holding a pusher to a
  *      loopback gateway (delivery runs on the same event loop, off the send path).
- * Run: node --import tsx bench/push-rules.bench.ts [--members=1000] [--sends=300] [--only=1|2|3]
+ *   4. After a burst of concurrent sends, how long the unread counts a sync reports wait
+ *      for push evaluation to catch up.
+ * Run: node --import tsx bench/push-rules.bench.ts [--members=1000] [--sends=300] [--only=1|2|3|4]
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -282,6 +284,47 @@ async function sendLatency(): Promise<void> {
   }
 }
 
+/**
+ * 4. After a burst of sends, how long a sync waits for its unread counts: what
+ *    PushService.unreadCounts (sync's and sliding sync's call) takes for a member when
+ *    the burst's last send returns, i.e. the push evaluation backlog it waits behind.
+ */
+async function countsAfterBurst(): Promise<void> {
+  await withServer(
+    () => {},
+    async (hs) => {
+      const { roomId, members } = await roomWithMembers(hs, 100);
+      const { rooms, push } = hs.context;
+      await push.idle();
+      const waits: number[] = [];
+      const BURST = 200;
+      for (let round = 0; round < 5; round++) {
+        const sent = await Promise.all(
+          Array.from({ length: BURST }, (_, i) =>
+            rooms.sender.sendEvent({
+              roomId,
+              sender: '@sender:bench.test',
+              type: 'm.room.message',
+              content: { msgtype: 'm.text', body: `burst ${round} ${i}` },
+            }),
+          ),
+        );
+        const upTo = Math.max(...sent.map((event) => event.streamOrdering));
+        const start = performance.now();
+        const counts = await push.unreadCounts(members[round]!, [roomId], upTo);
+        waits.push(performance.now() - start);
+        if (counts.get(roomId)?.notificationCount !== BURST * (round + 1))
+          console.log(`   (round ${round}: count ${counts.get(roomId)?.notificationCount}, not yet exact)`);
+        await push.idle();
+      }
+      console.log(
+        `4. unread counts right after a burst of ${BURST} concurrent sends (100 members), 5 rounds:`,
+      );
+      console.log(`   wait: ${waits.map((ms) => ms.toFixed(1)).join(', ')} ms`);
+    },
+  );
+}
+
 console.log(
   `load average ${loadavg()
     .map((l) => l.toFixed(2))
@@ -291,6 +334,7 @@ const only = arg('only', 0);
 if (only === 0 || only === 1) pureEvaluation();
 if (only === 0 || only === 2) await serverEvaluation();
 if (only === 0 || only === 3) await sendLatency();
+if (only === 0 || only === 4) await countsAfterBurst();
 console.log(
   `load average ${loadavg()
     .map((l) => l.toFixed(2))
