@@ -19,7 +19,7 @@ import type { DeliveryWorkerData, FromWorker } from './delivery-worker.js';
 import type { GatewayPolicy } from './gateway-address.js';
 import type { PushTarget } from './gateway-queues.js';
 import type { ProducedNotification } from './push-evaluator.js';
-import { DeliveryLine, type EventNotification, type NotifiedUser, type ToDelivery } from './push-preparer.js';
+import { DeliveryLine, type EventNotification, type ToDelivery } from './push-preparer.js';
 import type { UnreadBadges } from './unread-badges.js';
 
 export interface PushDeliveryOptions {
@@ -124,16 +124,15 @@ export class PushDelivery {
   private async prepare(notifications: readonly ProducedNotification[]): Promise<void> {
     const withPushers = await this.withPushers([...new Set(notifications.map((n) => n.userId))]);
     if (withPushers.size === 0 || this.stopped) return;
-    const byEvent = new Map<string, { notification: EventNotification; users: NotifiedUser[] }>();
+    const byEvent = new Map<string, { notification: EventNotification; actionIndex: Map<string, number> }>();
     for (const produced of notifications) {
       if (!withPushers.has(produced.userId)) continue;
       const { event, room } = produced;
       let entry = byEvent.get(event.eventId);
       if (entry === undefined) {
         const { pdu } = event;
-        const users: NotifiedUser[] = [];
         entry = {
-          users,
+          actionIndex: new Map(),
           notification: {
             event: {
               eventId: event.eventId,
@@ -145,16 +144,28 @@ export class PushDelivery {
               senderDisplayName: room.joined.get(pdu.sender),
               roomName: room.roomName,
             },
-            users,
+            userIds: [],
+            unread: [],
+            actionSets: [],
+            actionOf: [],
           },
         };
         byEvent.set(event.eventId, entry);
       }
-      entry.users.push({
-        userId: produced.userId,
-        actions: produced.outcome.actions,
-        unread: await this.options.badges.count(produced.userId),
-      });
+      const { notification, actionIndex } = entry;
+      // Members whose rules gave the same actions share one entry.
+      const { actions } = produced.outcome;
+      const key = actionsKey(actions);
+      let index = actionIndex.get(key);
+      if (index === undefined) {
+        index = notification.actionSets.push([...actions]) - 1;
+        actionIndex.set(key, index);
+      }
+      notification.userIds.push(produced.userId);
+      const { badges } = this.options;
+      // Known for nearly every user: no await (a microtask per user) unless storage must be read.
+      notification.unread.push(badges.cached(produced.userId) ?? (await badges.count(produced.userId)));
+      notification.actionOf.push(index);
     }
     if (byEvent.size === 0 || this.stopped) return;
     this.outstanding += byEvent.size;
@@ -244,6 +255,18 @@ export class PushDelivery {
       );
     }
   }
+}
+
+/** Compiled rules keep their action lists: each is serialised once. */
+const actionKeys = new WeakMap<readonly unknown[], string>();
+
+function actionsKey(actions: readonly unknown[]): string {
+  let key = actionKeys.get(actions);
+  if (key === undefined) {
+    key = JSON.stringify(actions);
+    actionKeys.set(actions, key);
+  }
+  return key;
 }
 
 /**

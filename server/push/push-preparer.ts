@@ -32,10 +32,18 @@ export interface NotifiedUser {
   readonly unread: number;
 }
 
-/** One event's pushes, as posted to the worker. */
+/**
+ * One event's pushes, as posted to the worker: its recipients in flat arrays (the
+ * i-th user, their badge, the index of their actions in `actionSets`), which cost
+ * far less to copy between threads than one object per user.
+ */
 export interface EventNotification {
   readonly event: NotifiedEvent;
-  readonly users: readonly NotifiedUser[];
+  readonly userIds: string[];
+  readonly unread: number[];
+  /** The distinct action lists of this event's recipients (usually one or two). */
+  readonly actionSets: (string | JsonObject)[][];
+  readonly actionOf: number[];
 }
 
 /** A push made from one EventNotification: settling all of them settles the notification. */
@@ -63,7 +71,12 @@ export class PushPreparer {
     const batch = { remaining: 0 };
     const pushes: PreparedPush[] = [];
     let shared: SharedJson | undefined;
-    for (const user of notification.users) {
+    for (let i = 0; i < notification.userIds.length; i++) {
+      const user: NotifiedUser = {
+        userId: notification.userIds[i]!,
+        actions: notification.actionSets[notification.actionOf[i]!]!,
+        unread: notification.unread[i]!,
+      };
       const userPushers = this.pushers.get(user.userId);
       if (userPushers === undefined) continue;
       shared ??= sharedJson(event);
