@@ -72,7 +72,7 @@ const UNREAD_CACHE_MAX = 100_000;
  */
 const UNWRITTEN_DELAY_MS = 100;
 /** Writing starts at once past this many unwritten rows. */
-const UNWRITTEN_ROWS_MAX = 2_000;
+const UNWRITTEN_ROWS_MAX = 10_000;
 /** Rows per write (each its own group commit, sorted by key): sends committing meanwhile wait little. */
 const ROWS_PER_WRITE = 500;
 
