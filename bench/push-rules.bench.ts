@@ -4,10 +4,13 @@
  *      member of a 1,000-member room, each member with their own compiled rule set
  *      (one in ten with custom rules: a muted room, a keyword, a sender rule).
  *   2. The server's evaluation of one event in a room of 1,000 local members: from
- *      the persisted event to its notifications stored (PushService.idle()).
+ *      the persisted event to its notifications counted (PushService.idle(); the rows
+ *      themselves are written in batches a little later).
  *   3. Send latency (RoomEventSender.sendEvent, closed loop, one client) in a room of
  *      100 members, without pushers and then with each member holding a pusher to a
- *      loopback gateway (delivery runs on the same event loop, off the send path).
+ *      loopback gateway (a child process; delivery runs in the server's delivery worker
+ *      thread). Beside latency: main-thread CPU per send (hardly load-dependent) and the
+ *      whole server process's.
  *   4. After a burst of concurrent sends, how long the unread counts a sync reports wait
  *      for push evaluation to catch up.
  * Run: node --import tsx bench/push-rules.bench.ts [--members=1000] [--sends=300] [--only=1|2|3|4]
@@ -168,9 +171,9 @@ async function serverEvaluation(): Promise<void> {
         cpuSamples.push((used.user + used.system) / 1000);
       }
       console.log(
-        `2. server evaluation of one event, ${MEMBERS} local members (rules cached, notifications stored):`,
+        `2. server evaluation of one event, ${MEMBERS} local members (rules cached, until its notifications count):`,
       );
-      console.log(`   after the send returned, until stored: ${summary(samples.slice(10))}`);
+      console.log(`   after the send returned, until counted: ${summary(samples.slice(10))}`);
       console.log(`   process CPU time in that span: ${summary(cpuSamples.slice(10))}`);
     },
   );
