@@ -271,7 +271,7 @@ export class SqlitePushStore implements PushStore {
     this.closing = true;
     if (this.writeTimer !== null) clearTimeout(this.writeTimer);
     this.writeTimer = null;
-    return this.writeChunk(Number.POSITIVE_INFINITY);
+    return this.writeChunk([...this.unwritten.keys()]);
   }
 
   private scheduleWrite(): void {
@@ -313,22 +313,30 @@ export class SqlitePushStore implements PushStore {
   }
 
   private async writeAll(): Promise<void> {
-    while (this.unwrittenRows > 0) await this.writeChunk(ROWS_PER_WRITE);
+    // Sorted once per round: rows added meanwhile under new keys wait for the next round.
+    const keys = [...this.unwritten.keys()].sort();
+    let next = 0;
+    while (next < keys.length) {
+      const from = next;
+      let rows = 0;
+      while (next < keys.length && rows < ROWS_PER_WRITE)
+        rows += this.unwritten.get(keys[next++]!)?.length ?? 0;
+      await this.writeChunk(keys.slice(from, next));
+    }
   }
 
   /**
-   * Writes about `maxRows` unwritten rows, whole (user, room) lists in key order so that a
-   * chunk touches few pages. The rows leave memory inside the write: no read can run between
-   * that and the commit (the transaction is synchronous), so each row is always seen exactly once.
+   * Writes the unwritten rows of these (user, room) keys: given in key order, a chunk
+   * touches few pages. The rows leave memory inside the write: no read can run between that
+   * and the commit (the transaction is synchronous), so each row is always seen exactly once.
    */
-  private writeChunk(maxRows: number): Promise<void> {
+  private writeChunk(keys: readonly string[]): Promise<void> {
     let taken: NotificationRow[][] = [];
     return this.enqueue(() => {
-      const keys = [...this.unwritten.keys()].sort();
       let count = 0;
       for (const key of keys) {
-        if (count >= maxRows) break;
-        const list = this.unwritten.get(key)!;
+        const list = this.unwritten.get(key);
+        if (list === undefined) continue;
         this.unwritten.delete(key);
         taken.push(list);
         count += list.length;
