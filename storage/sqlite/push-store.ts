@@ -240,7 +240,7 @@ export class SqlitePushStore implements PushStore {
       room_id: record.roomId,
       stream_ordering: record.streamOrdering,
       thread_id: record.threadId,
-      actions: JSON.stringify(record.actions),
+      actions: actionsJson(record.actions),
       highlight: record.highlight ? 1 : 0,
     }));
     this.countAdded(rows);
@@ -531,6 +531,18 @@ export class SqlitePushStore implements PushStore {
       marks.set(row.thread_id, row.stream_ordering);
     return marks;
   }
+}
+
+/** Compiled push rules keep their action lists: each is serialised once, not once per row. */
+const serialisedActions = new WeakMap<object, string>();
+
+function actionsJson(actions: NewNotification['actions']): string {
+  let json = serialisedActions.get(actions);
+  if (json === undefined) {
+    json = JSON.stringify(actions);
+    serialisedActions.set(actions, json);
+  }
+  return json;
 }
 
 function unreadKey(userId: string, roomId: string): string {
