@@ -124,7 +124,7 @@ export class PushDelivery {
   private async prepare(notifications: readonly ProducedNotification[]): Promise<void> {
     const withPushers = await this.withPushers([...new Set(notifications.map((n) => n.userId))]);
     if (withPushers.size === 0 || this.stopped) return;
-    const byEvent = new Map<string, { notification: EventNotification; actionIndex: Map<string, number> }>();
+    const byEvent = new Map<string, { notification: DraftNotification; actionIndex: Map<string, number> }>();
     for (const produced of notifications) {
       if (!withPushers.has(produced.userId)) continue;
       const { event, room } = produced;
@@ -171,7 +171,13 @@ export class PushDelivery {
     this.outstanding += byEvent.size;
     this.sinkNow().post({
       type: 'notify',
-      notifications: [...byEvent.values()].map((entry) => entry.notification),
+      notifications: [...byEvent.values()].map(({ notification }) => ({
+        event: notification.event,
+        userIds: notification.userIds.join('\n'),
+        unread: Uint32Array.from(notification.unread),
+        actionSets: notification.actionSets,
+        actionOf: Uint16Array.from(notification.actionOf),
+      })),
     });
   }
 
@@ -255,6 +261,15 @@ export class PushDelivery {
       );
     }
   }
+}
+
+/** An EventNotification being gathered, in plain arrays. */
+interface DraftNotification {
+  readonly event: EventNotification['event'];
+  readonly userIds: string[];
+  readonly unread: number[];
+  readonly actionSets: EventNotification['actionSets'];
+  readonly actionOf: number[];
 }
 
 /** Compiled rules keep their action lists: each is serialised once. */

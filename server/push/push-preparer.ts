@@ -33,17 +33,18 @@ export interface NotifiedUser {
 }
 
 /**
- * One event's pushes, as posted to the worker: its recipients in flat arrays (the
- * i-th user, their badge, the index of their actions in `actionSets`), which cost
- * far less to copy between threads than one object per user.
+ * One event's pushes, as posted to the worker: its recipients in flat form (user IDs
+ * joined by newlines, which user IDs never contain; each one's badge and the index of
+ * their actions in `actionSets` in typed arrays), which costs far less to copy between
+ * threads than one object per user.
  */
 export interface EventNotification {
   readonly event: NotifiedEvent;
-  readonly userIds: string[];
-  readonly unread: number[];
+  readonly userIds: string;
+  readonly unread: Uint32Array;
   /** The distinct action lists of this event's recipients (usually one or two). */
   readonly actionSets: (string | JsonObject)[][];
-  readonly actionOf: number[];
+  readonly actionOf: Uint16Array;
 }
 
 /** A push made from one EventNotification: settling all of them settles the notification. */
@@ -71,9 +72,10 @@ export class PushPreparer {
     const batch = { remaining: 0 };
     const pushes: PreparedPush[] = [];
     let shared: SharedJson | undefined;
-    for (let i = 0; i < notification.userIds.length; i++) {
+    const userIds = notification.userIds.split('\n');
+    for (let i = 0; i < userIds.length; i++) {
       const user: NotifiedUser = {
-        userId: notification.userIds[i]!,
+        userId: userIds[i]!,
         actions: notification.actionSets[notification.actionOf[i]!]!,
         unread: notification.unread[i]!,
       };
