@@ -4,14 +4,19 @@
  *      member of a 1,000-member room, each member with their own compiled rule set
  *      (one in ten with custom rules: a muted room, a keyword, a sender rule).
  *   2. The server's evaluation of one event in a room of 1,000 local members: from
- *      the persisted event to its notifications stored (PushService.idle()).
+ *      the persisted event to its notifications counted (PushService.idle(); the rows
+ *      themselves are written in batches a little later).
  *   3. Send latency (RoomEventSender.sendEvent, closed loop, one client) in a room of
  *      100 members, without pushers and then with each member holding a pusher to a
- *      loopback gateway (delivery runs on the same event loop, off the send path).
- * Run: node --import tsx bench/push-rules.bench.ts [--members=1000] [--sends=300] [--only=1|2|3]
+ *      loopback gateway (a child process; delivery runs in the server's delivery worker
+ *      thread). Beside latency: main-thread CPU per send (hardly load-dependent) and the
+ *      whole server process's.
+ *   4. After a burst of concurrent sends, how long the unread counts a sync reports wait
+ *      for push evaluation to catch up.
+ * Run: node --import tsx bench/push-rules.bench.ts [--members=1000] [--sends=300] [--only=1|2|3|4]
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -166,9 +171,9 @@ async function serverEvaluation(): Promise<void> {
         cpuSamples.push((used.user + used.system) / 1000);
       }
       console.log(
-        `2. server evaluation of one event, ${MEMBERS} local members (rules cached, notifications stored):`,
+        `2. server evaluation of one event, ${MEMBERS} local members (rules cached, until its notifications count):`,
       );
-      console.log(`   after the send returned, until stored: ${summary(samples.slice(10))}`);
+      console.log(`   after the send returned, until counted: ${summary(samples.slice(10))}`);
       console.log(`   process CPU time in that span: ${summary(cpuSamples.slice(10))}`);
     },
   );
@@ -204,6 +209,19 @@ async function startGateway(): Promise<{ url: string; requests: () => Promise<nu
   };
 }
 
+/**
+ * CPU time of this (the main) thread so far, in ms: unlike latency, it hardly depends on what
+ * else runs on the machine. Linux only (10 ms ticks, fine over hundreds of sends); NaN elsewhere.
+ */
+function mainThreadCpuMs(): number {
+  try {
+    const fields = readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 async function sendLatency(): Promise<void> {
   const gateway = await startGateway();
   try {
@@ -217,6 +235,8 @@ async function sendLatency(): Promise<void> {
         const run = async () => {
           const samples: number[] = [];
           const loopBefore = performance.eventLoopUtilization();
+          const cpuBefore = process.cpuUsage();
+          const threadBefore = mainThreadCpuMs();
           for (let i = 0; i < SENDS; i++) {
             const start = performance.now();
             await rooms.sender.sendEvent({
@@ -227,10 +247,19 @@ async function sendLatency(): Promise<void> {
             });
             samples.push(performance.now() - start);
           }
+          const sendingCpu = mainThreadCpuMs() - threadBefore;
           await push.idle();
           // Main-thread busy time over the run, deliveries' completion included.
           const loop = performance.eventLoopUtilization(loopBefore);
-          return { samples: samples.slice(20), busyMsPerSend: loop.active / SENDS };
+          // The whole server process: the main thread, the delivery worker and SQLite.
+          const cpu = process.cpuUsage(cpuBefore);
+          return {
+            samples: samples.slice(20),
+            busyMsPerSend: loop.active / SENDS,
+            cpuMsPerSend: (cpu.user + cpu.system) / 1000 / SENDS,
+            mainCpuMsPerSend: (mainThreadCpuMs() - threadBefore) / SENDS,
+            sendingCpuMsPerSend: sendingCpu / SENDS,
+          };
         };
         await push.idle();
         const without = await run();
@@ -248,16 +277,57 @@ async function sendLatency(): Promise<void> {
         const withPushers = await run();
         console.log(`3. send latency, room of 100 members, ${SENDS} sequential sends each:`);
         console.log(
-          `   without pushers:   ${summary(without.samples)}; main thread busy ${without.busyMsPerSend.toFixed(2)} ms per send`,
+          `   without pushers:   ${summary(without.samples)}; main thread busy ${without.busyMsPerSend.toFixed(2)} ms, main thread CPU ${without.mainCpuMsPerSend.toFixed(2)} ms (${without.sendingCpuMsPerSend.toFixed(2)} while sending), server CPU ${without.cpuMsPerSend.toFixed(2)} ms per send`,
         );
         console.log(
-          `   with 100 pushers:  ${summary(withPushers.samples)}; main thread busy ${withPushers.busyMsPerSend.toFixed(2)} ms per send (${await gateway.requests()} gateway requests)`,
+          `   with 100 pushers:  ${summary(withPushers.samples)}; main thread busy ${withPushers.busyMsPerSend.toFixed(2)} ms, main thread CPU ${withPushers.mainCpuMsPerSend.toFixed(2)} ms (${withPushers.sendingCpuMsPerSend.toFixed(2)} while sending), server CPU ${withPushers.cpuMsPerSend.toFixed(2)} ms per send (${await gateway.requests()} gateway requests)`,
         );
       },
     );
   } finally {
     gateway.stop();
   }
+}
+
+/**
+ * 4. After a burst of sends, how long a sync waits for its unread counts: what
+ *    PushService.unreadCounts (sync's and sliding sync's call) takes for a member when
+ *    the burst's last send returns, i.e. the push evaluation backlog it waits behind.
+ */
+async function countsAfterBurst(): Promise<void> {
+  await withServer(
+    () => {},
+    async (hs) => {
+      const { roomId, members } = await roomWithMembers(hs, 100);
+      const { rooms, push } = hs.context;
+      await push.idle();
+      const waits: number[] = [];
+      const BURST = 200;
+      for (let round = 0; round < 5; round++) {
+        const sent = await Promise.all(
+          Array.from({ length: BURST }, (_, i) =>
+            rooms.sender.sendEvent({
+              roomId,
+              sender: '@sender:bench.test',
+              type: 'm.room.message',
+              content: { msgtype: 'm.text', body: `burst ${round} ${i}` },
+            }),
+          ),
+        );
+        const upTo = Math.max(...sent.map((event) => event.streamOrdering));
+        const start = performance.now();
+        const counts = await push.unreadCounts(members[round]!, [roomId], upTo);
+        waits.push(performance.now() - start);
+        if (counts.get(roomId)?.notificationCount !== BURST * (round + 1))
+          console.log(`   (round ${round}: count ${counts.get(roomId)?.notificationCount}, not yet exact)`);
+        await push.idle();
+      }
+      console.log(
+        `4. unread counts right after a burst of ${BURST} concurrent sends (100 members), 5 rounds:`,
+      );
+      console.log(`   wait: ${waits.map((ms) => ms.toFixed(1)).join(', ')} ms`);
+    },
+  );
 }
 
 console.log(
@@ -269,6 +339,7 @@ const only = arg('only', 0);
 if (only === 0 || only === 1) pureEvaluation();
 if (only === 0 || only === 2) await serverEvaluation();
 if (only === 0 || only === 3) await sendLatency();
+if (only === 0 || only === 4) await countsAfterBurst();
 console.log(
   `load average ${loadavg()
     .map((l) => l.toFixed(2))

@@ -78,6 +78,10 @@ export interface PushStore {
   /** Removes a pushkey for every user (a gateway rejected it). */
   deletePushkey(appId: string, pushkey: string): Promise<number>;
 
+  /**
+   * Resolves once the notifications count in every read of this store; the backend may
+   * write them a little later (batched), but before it closes.
+   */
   addNotifications(records: readonly NewNotification[]): Promise<void>;
   /** Newest first; `before`: only stream orderings below it. Notifications whose event is gone are left out. */
   notificationsOf(

@@ -35,7 +35,7 @@ export interface GatewayQueuesOptions {
   readonly maxAttempts: number;
   readonly onRejected: (targets: readonly PushTarget[]) => void;
   /** A push is finished with (delivered, refused or given up on). */
-  readonly onSettled: () => void;
+  readonly onSettled: (push: GatewayPush) => void;
   readonly log: (level: 'info' | 'warn', fields: Record<string, unknown>, message: string) => void;
 }
 
@@ -59,7 +59,7 @@ export class GatewayQueues {
 
   add(push: GatewayPush): void {
     if (this.stopped) {
-      this.options.onSettled();
+      this.options.onSettled(push);
       return;
     }
     const queue = this.queues.get(push.key);
@@ -76,7 +76,7 @@ export class GatewayQueues {
     this.stopped = true;
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
-    for (const queue of this.queues.values()) for (const _ of queue) this.options.onSettled();
+    for (const queue of this.queues.values()) for (const push of queue) this.options.onSettled(push);
     this.queues.clear();
     await this.agent.close().catch(() => {});
   }
@@ -110,7 +110,7 @@ export class GatewayQueues {
         );
       }
       queue.shift();
-      this.options.onSettled();
+      this.options.onSettled(item);
       this.run(key, queue);
     });
   }

@@ -1,26 +1,25 @@
 /**
- * Delivery to push gateways (push-gateway API), prepared on the main thread and
- * sent from the delivery worker thread (delivery-worker.ts). A notification for
- * a user goes to all their pushers at once: pushers that share a gateway URL and
- * format share one request (its `devices` list), so a user's phone and tablet
- * cost one call. Preparing is done in bounded slices between yields; the HTTP
- * exchanges, retries and backoff run in the worker, started on first use. Where
- * no worker can start (the server running from a bundle), they run here.
- * Pushkeys a gateway rejects are removed from storage.
+ * Delivery to push gateways (push-gateway API). The main thread only decides who
+ * is pushed: for each notified event it keeps the recipients that have http
+ * pushers, adds their unread badge, and posts one message per batch of events
+ * to the delivery worker thread (delivery-worker.ts), which builds the request
+ * bodies and runs the HTTP exchanges, retries and backoff. Each user's pushers
+ * are posted to the worker once, and again when they change. Where no worker
+ * can start (the server running from a bundle), the same delivery line runs on
+ * this thread. Pushkeys a gateway rejects are removed from storage.
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { JsonObject } from '../../protocol/events.js';
-import { tweaksOf } from '../../protocol/push-rules/index.js';
 import type { PusherRecord } from '../../storage/push-store.js';
 import type { Storage } from '../../storage/storage.js';
 import { LazyLruCache } from '../lazy-lru-cache.js';
-import type { DeliveryWorkerData, FromWorker, ToWorker } from './delivery-worker.js';
+import type { DeliveryWorkerData, FromWorker } from './delivery-worker.js';
 import type { GatewayPolicy } from './gateway-address.js';
-import { type GatewayPush, GatewayQueues, type PushTarget } from './gateway-queues.js';
+import type { PushTarget } from './gateway-queues.js';
 import type { ProducedNotification } from './push-evaluator.js';
+import { DeliveryLine, type EventNotification, type ToDelivery } from './push-preparer.js';
 import type { UnreadBadges } from './unread-badges.js';
 
 export interface PushDeliveryOptions {
@@ -39,26 +38,27 @@ export interface PushDeliveryOptions {
   };
 }
 
-/** Users whose pushes are prepared between two yields to the event loop. */
-const USERS_PER_SLICE = 20;
+/** The worker's nice value: per thread on Linux; elsewhere it would slow the whole process. */
+const WORKER_NICENESS = process.platform === 'linux' ? 10 : 0;
 
-/** Where ready pushes go: the worker thread, or queues on this thread. */
-interface PushSink {
-  post(pushes: GatewayPush[]): void;
+/** Where delivery messages go: the worker thread, or a delivery line on this thread. */
+interface DeliverySink {
+  post(message: ToDelivery): void;
   stop(): Promise<void>;
 }
 
 export class PushDelivery {
-  private sink: PushSink | undefined;
+  private sink: DeliverySink | undefined;
+  /** Users' http pushers, as last posted to the sink (an empty list: none). */
   private readonly pushers = new LazyLruCache<string, readonly PusherRecord[]>({ max: 10_000 });
   private stopped = false;
-  /** Pushes handed to the sink and not yet settled, plus preparations in progress. */
+  /** Event notifications handed to the sink and not yet settled, plus preparations in progress. */
   private outstanding = 0;
   private readonly idleWaiters: (() => void)[] = [];
 
   constructor(private readonly options: PushDeliveryOptions) {}
 
-  /** Prepares and hands over the pushes for the users' http pushers. */
+  /** Hands the pushes of these notifications (one event's or several) to the delivery line. */
   async deliver(notifications: readonly ProducedNotification[]): Promise<void> {
     if (this.stopped || notifications.length === 0) return;
     this.outstanding++;
@@ -91,16 +91,20 @@ export class PushDelivery {
   forgetPushers(userId?: string): void {
     if (userId === undefined) this.pushers.clear();
     else this.pushers.delete(userId);
+    this.sink?.post({ type: 'forget', userId });
   }
 
-  /** The users' http pushers, from the cache or one read for those not cached (none is cached too). */
-  private async pushersOf(userIds: readonly string[]): Promise<Map<string, readonly PusherRecord[]>> {
-    const result = new Map<string, readonly PusherRecord[]>();
+  /**
+   * The users who have http pushers. Lists not cached are read in one query and
+   * posted to the sink before the notifications that need them (messages keep their order).
+   */
+  private async withPushers(userIds: readonly string[]): Promise<Set<string>> {
+    const result = new Set<string>();
     const missing: string[] = [];
     for (const userId of userIds) {
       const cached = this.pushers.get(userId);
       if (cached === undefined) missing.push(userId);
-      else if (cached.length > 0) result.set(userId, cached);
+      else if (cached.length > 0) result.add(userId);
     }
     if (missing.length === 0) return result;
     const read = new Map<string, PusherRecord[]>(missing.map((userId) => [userId, []]));
@@ -110,68 +114,86 @@ export class PushDelivery {
     }
     for (const [userId, list] of read) {
       this.pushers.set(userId, list);
-      if (list.length > 0) result.set(userId, list);
+      if (list.length === 0) continue;
+      result.add(userId);
+      this.sinkNow().post({ type: 'pushers', userId, pushers: list });
     }
     return result;
   }
 
   private async prepare(notifications: readonly ProducedNotification[]): Promise<void> {
-    const byUser = await this.pushersOf(notifications.map((n) => n.userId));
-    if (byUser.size === 0) return;
-    const shared = new SharedNotificationJson();
-    let pushes: GatewayPush[] = [];
-    let prepared = 0;
-    for (const notification of notifications) {
-      const userPushers = byUser.get(notification.userId);
-      if (userPushers === undefined) continue;
-      // Bounded slices: a room full of pushers must not hold the loop that sends run on.
-      if (++prepared % USERS_PER_SLICE === 0) {
-        this.hand(pushes);
-        pushes = [];
-        await new Promise<void>((resolve) => setImmediate(resolve));
+    const withPushers = await this.withPushers([...new Set(notifications.map((n) => n.userId))]);
+    if (withPushers.size === 0 || this.stopped) return;
+    const byEvent = new Map<string, { notification: DraftNotification; actionIndex: Map<string, number> }>();
+    for (const produced of notifications) {
+      if (!withPushers.has(produced.userId)) continue;
+      const { event, room } = produced;
+      let entry = byEvent.get(event.eventId);
+      if (entry === undefined) {
+        const { pdu } = event;
+        entry = {
+          actionIndex: new Map(),
+          notification: {
+            event: {
+              eventId: event.eventId,
+              roomId: event.roomId,
+              type: pdu.type,
+              sender: pdu.sender,
+              stateKey: typeof pdu.state_key === 'string' ? pdu.state_key : undefined,
+              content: pdu.content,
+              senderDisplayName: room.joined.get(pdu.sender),
+              roomName: room.roomName,
+            },
+            userIds: [],
+            unread: [],
+            actionSets: [],
+            actionOf: [],
+          },
+        };
+        byEvent.set(event.eventId, entry);
       }
-      const unread = await this.options.badges.count(notification.userId);
-      // One request per gateway URL and format: event_id_only devices never share a full payload.
-      const groups = new Map<string, PusherRecord[]>();
-      for (const pusher of userPushers) {
-        const key = `${pusher.data.format === 'event_id_only' ? 'id' : 'full'} ${pusher.data.url as string}`;
-        const group = groups.get(key);
-        if (group === undefined) groups.set(key, [pusher]);
-        else group.push(pusher);
+      const { notification, actionIndex } = entry;
+      // Members whose rules gave the same actions share one entry.
+      const { actions } = produced.outcome;
+      const key = actionsKey(actions);
+      let index = actionIndex.get(key);
+      if (index === undefined) {
+        index = notification.actionSets.push([...actions]) - 1;
+        actionIndex.set(key, index);
       }
-      for (const group of groups.values()) {
-        const url = group[0]!.data.url as string;
-        pushes.push({
-          key: `${notification.userId} ${url}`,
-          url,
-          body: shared.body(notification, group, unread),
-          eventId: notification.event.eventId,
-          targets: group.map((pusher) => ({
-            userId: pusher.userId,
-            appId: pusher.appId,
-            pushkey: pusher.pushkey,
-          })),
-        });
-      }
+      notification.userIds.push(produced.userId);
+      const { badges } = this.options;
+      // Known for nearly every user: no await (a microtask per user) unless storage must be read.
+      notification.unread.push(badges.cached(produced.userId) ?? (await badges.count(produced.userId)));
+      notification.actionOf.push(index);
     }
-    this.hand(pushes);
+    if (byEvent.size === 0 || this.stopped) return;
+    this.outstanding += byEvent.size;
+    this.sinkNow().post({
+      type: 'notify',
+      notifications: [...byEvent.values()].map(({ notification }) => ({
+        event: notification.event,
+        userIds: notification.userIds.join('\n'),
+        unread: Uint32Array.from(notification.unread),
+        actionSets: notification.actionSets,
+        actionOf: Uint16Array.from(notification.actionOf),
+      })),
+    });
   }
 
-  private hand(pushes: GatewayPush[]): void {
-    if (pushes.length === 0 || this.stopped) return;
-    this.outstanding += pushes.length;
+  private sinkNow(): DeliverySink {
     this.sink ??= this.startSink();
-    this.sink.post(pushes);
+    return this.sink;
   }
 
-  private startSink(): PushSink {
+  private startSink(): DeliverySink {
     const handlers = {
       onRejected: (targets: readonly PushTarget[]) => {
         this.removeRejected(targets).catch((error: unknown) =>
           this.options.log.warn({ err: error }, 'Removing rejected pushkeys failed'),
         );
       },
-      onSettled: () => this.settle(1),
+      onNotificationsSettled: (count: number) => this.settle(count),
       log: (level: 'info' | 'warn', fields: Record<string, unknown>, message: string) =>
         this.options.log[level](fields, message),
     };
@@ -181,6 +203,7 @@ export class PushDelivery {
       initialRetryDelayMs: this.options.initialRetryDelayMs,
       maxRetryDelayMs: this.options.maxRetryDelayMs,
       maxAttempts: this.options.maxAttempts,
+      niceness: WORKER_NICENESS,
     };
     let worker: Worker | null = null;
     try {
@@ -191,13 +214,11 @@ export class PushDelivery {
         'The push delivery worker cannot start; delivering on the main thread',
       );
     }
-    const inlineSink = (): PushSink => {
-      const queues = new GatewayQueues({ ...data, ...handlers });
+    const inlineSink = (): DeliverySink => {
+      const line = new DeliveryLine({ ...data, ...handlers });
       return {
-        post: (pushes) => {
-          for (const push of pushes) queues.add(push);
-        },
-        stop: () => queues.stop(),
+        post: (message) => void line.handle(message),
+        stop: () => line.handle({ type: 'stop' }),
       };
     };
     if (worker === null) return inlineSink();
@@ -211,11 +232,13 @@ export class PushDelivery {
     worker.on('error', (error) => {
       this.options.log.warn({ err: error }, 'The push delivery worker failed; delivering on the main thread');
       this.settle(this.outstanding);
+      // The new line knows no pushers yet: read them again on next use.
+      this.pushers.clear();
       this.sink = inlineSink();
     });
     worker.unref();
     return {
-      post: (pushes) => worker.postMessage({ type: 'push', pushes } satisfies ToWorker),
+      post: (message) => worker.postMessage(message),
       stop: () =>
         new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, 2_000);
@@ -223,7 +246,7 @@ export class PushDelivery {
             clearTimeout(timer);
             resolve();
           };
-          worker.postMessage({ type: 'stop' } satisfies ToWorker);
+          worker.postMessage({ type: 'stop' } satisfies ToDelivery);
         }).then(() => worker.terminate().then(() => {})),
     };
   }
@@ -240,6 +263,27 @@ export class PushDelivery {
   }
 }
 
+/** An EventNotification being gathered, in plain arrays. */
+interface DraftNotification {
+  readonly event: EventNotification['event'];
+  readonly userIds: string[];
+  readonly unread: number[];
+  readonly actionSets: EventNotification['actionSets'];
+  readonly actionOf: number[];
+}
+
+/** Compiled rules keep their action lists: each is serialised once. */
+const actionKeys = new WeakMap<readonly unknown[], string>();
+
+function actionsKey(actions: readonly unknown[]): string {
+  let key = actionKeys.get(actions);
+  if (key === undefined) {
+    key = JSON.stringify(actions);
+    actionKeys.set(actions, key);
+  }
+  return key;
+}
+
 /**
  * Starts delivery-worker beside this file: the .ts source through tsx when the
  * server runs from source, the compiled .js otherwise; null when the file is not
@@ -254,53 +298,6 @@ function startDeliveryWorker(data: DeliveryWorkerData): Worker | null {
     ? `import(${JSON.stringify(tsxApiUrl())}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}); })`
     : `import(${JSON.stringify(entry.href)})`;
   return new Worker(load, { eval: true, workerData: data });
-}
-
-/**
- * The JSON request body (push_notifier.yaml `notification`), written once per
- * event for what every recipient shares (the event's fields and content, or
- * its IDs alone for `event_id_only` pushers) and completed per user with their
- * priority, unread count and devices.
- */
-class SharedNotificationJson {
-  private readonly byEvent = new Map<string, { full: string; idOnly: string }>();
-
-  body(produced: ProducedNotification, pushers: readonly PusherRecord[], unread: number): string {
-    const { event, outcome, room, userId } = produced;
-    const { pdu } = event;
-    let shared = this.byEvent.get(event.eventId);
-    if (shared === undefined) {
-      const ids = { event_id: event.eventId, room_id: event.roomId };
-      const senderName = room.joined.get(pdu.sender);
-      const details: JsonObject = { ...ids, type: pdu.type, sender: pdu.sender };
-      if (senderName !== undefined) details.sender_display_name = senderName;
-      if (room.roomName !== undefined) details.room_name = room.roomName;
-      details.content = pdu.content;
-      // Without the closing brace: the per-user fields follow.
-      shared = { full: JSON.stringify(details).slice(0, -1), idOnly: JSON.stringify(ids).slice(0, -1) };
-      this.byEvent.set(event.eventId, shared);
-    }
-    const tweaks = tweaksOf(outcome.actions);
-    const devices = pushers.map((pusher) => {
-      const { url: _url, ...data } = pusher.data;
-      return {
-        app_id: pusher.appId,
-        pushkey: pusher.pushkey,
-        pushkey_ts: Math.floor(pusher.createdTs / 1000),
-        data,
-        tweaks,
-      };
-    });
-    // Synapse's rule: encrypted events and highlighted or sounding ones wake the device.
-    const prio =
-      pdu.type === 'm.room.encrypted' || tweaks.highlight === true || tweaks.sound !== undefined
-        ? 'high'
-        : 'low';
-    const idOnly = pushers.every((pusher) => pusher.data.format === 'event_id_only');
-    const target =
-      !idOnly && pdu.type === 'm.room.member' ? `,"user_is_target":${pdu.state_key === userId}` : '';
-    return `{"notification":${idOnly ? shared.idOnly : shared.full},"prio":"${prio}","counts":{"unread":${unread}},"devices":${JSON.stringify(devices)}${target}}}`;
-  }
 }
 
 /** tsx's ESM register API (its CommonJS build cannot register from a worker). */

@@ -12,7 +12,7 @@
  */
 import type { JsonObject, RoomEvent } from '../../protocol/events.js';
 import { PushEventView, type PushOutcome } from '../../protocol/push-rules/index.js';
-import type { NewNotification } from '../../storage/push-store.js';
+import type { NewNotification, ReadMark } from '../../storage/push-store.js';
 import type { Storage } from '../../storage/storage.js';
 import type { PersistedRoomEvent } from '../rooms/room-event-sender.js';
 import type { PushRuleStore } from './push-rule-store.js';
@@ -40,10 +40,19 @@ export interface PushEvaluatorOptions {
 
 /** spec push.md "Marking notifications as read": follow relations at most this far to find a thread. */
 const MAX_THREAD_HOPS = 3;
-/** Notification rows per storage write. */
-const ROWS_PER_WRITE = 200;
+/** Events evaluated together, at most (their writes share commits). */
+const MAX_BATCH_EVENTS = 64;
+/** Members evaluated per batch, at most: a batch of events in big rooms stays short. */
+const MAX_BATCH_MEMBERS = 4_000;
 /** How long a sync waits for evaluation to catch up before answering anyway. */
 const DEFAULT_SETTLE_TIMEOUT_MS = 2_000;
+
+/** What a batch of evaluations writes and delivers. */
+interface Evaluated {
+  readonly marks: ReadMark[];
+  readonly records: NewNotification[];
+  readonly produced: ProducedNotification[];
+}
 
 interface SettleWaiter {
   readonly upTo: number;
@@ -64,9 +73,7 @@ export class PushEvaluator {
   observe(persisted: PersistedRoomEvent): void {
     this.queue.push(persisted);
     this.pending.set(persisted.streamOrdering, persisted.event.roomId);
-    this.running ??= this.drain().finally(() => {
-      this.running = undefined;
-    });
+    this.running ??= this.drain();
   }
 
   /**
@@ -103,31 +110,80 @@ export class PushEvaluator {
     return true;
   }
 
+  /**
+   * Evaluates the queue in batches: every event queued so far (bounded) is evaluated,
+   * then all their read marks and notifications are written together and handed to
+   * delivery at once. A burst of sends thus costs one write per batch, not two
+   * commits per event, and the backlog a sync may wait for drains quickly.
+   */
   private async drain(): Promise<void> {
-    for (;;) {
-      const persisted = this.queue.shift();
-      if (persisted === undefined) return;
+    // Let observe() record this drain as running before anything else happens.
+    await null;
+    try {
+      for (;;) {
+        const batch = this.takeBatch();
+        // `finally` clears `running` in this same step: an event observed after it starts a new drain.
+        if (batch.length === 0) return;
+        await this.evaluateBatch(batch);
+      }
+    } finally {
+      this.running = undefined;
+    }
+  }
+
+  private async evaluateBatch(batch: readonly PersistedRoomEvent[]): Promise<void> {
+    const evaluated: Evaluated = { marks: [], records: [], produced: [] };
+    for (const persisted of batch) {
       try {
-        await this.evaluate(persisted);
+        await this.evaluate(persisted, evaluated);
       } catch (error) {
         this.options.onError(error, persisted.event.eventId);
       }
-      this.pending.delete(persisted.streamOrdering);
-      if (this.waiters.length > 0) {
-        const waiting = this.waiters;
-        this.waiters = [];
-        for (const waiter of waiting) {
-          if (this.isSettled(waiter.upTo, waiter.roomIds)) waiter.resolve();
-          else this.waiters.push(waiter);
-        }
+    }
+    try {
+      await this.store(evaluated);
+    } catch (error) {
+      this.options.onError(error, batch[0]!.event.eventId);
+    }
+    for (const persisted of batch) this.pending.delete(persisted.streamOrdering);
+    if (this.waiters.length > 0) {
+      const waiting = this.waiters;
+      this.waiters = [];
+      for (const waiter of waiting) {
+        if (this.isSettled(waiter.upTo, waiter.roomIds)) waiter.resolve();
+        else this.waiters.push(waiter);
       }
     }
   }
 
-  private async evaluate(persisted: PersistedRoomEvent): Promise<void> {
+  /** The next events to evaluate together: in stream order, bounded in count and in members to evaluate. */
+  private takeBatch(): PersistedRoomEvent[] {
+    const batch: PersistedRoomEvent[] = [];
+    let members = 0;
+    while (batch.length < MAX_BATCH_EVENTS && members < MAX_BATCH_MEMBERS) {
+      const persisted = this.queue.shift();
+      if (persisted === undefined) break;
+      batch.push(persisted);
+      members += this.options.rooms.cachedMemberCount(persisted.event.roomId);
+    }
+    return batch;
+  }
+
+  /** One batch's results, written together: read marks first (one group commit), then notifications. */
+  private async store({ marks, records, produced }: Evaluated): Promise<void> {
+    const { storage } = this.options;
+    await Promise.all(marks.map((mark) => storage.push.advanceReadMark(mark)));
+    for (const mark of marks) this.options.onStored?.([], mark.userId);
+    // Counted at once; storage writes the rows in its own batches.
+    await storage.push.addNotifications(records);
+    if (records.length > 0) this.options.onStored?.(records);
+    if (produced.length > 0) this.options.onNotified(produced);
+  }
+
+  private async evaluate(persisted: PersistedRoomEvent, out: Evaluated): Promise<void> {
     const { event, streamOrdering } = persisted;
     const { pdu } = event;
-    const { storage, rules, rooms, isLocalUser } = this.options;
+    const { rules, rooms, isLocalUser } = this.options;
     if (typeof pdu.state_key === 'string') rooms.forget(event.roomId);
     const room = await rooms.facts(event.roomId);
     const recipients = room.localJoined.filter((userId) => userId !== pdu.sender);
@@ -144,13 +200,12 @@ export class PushEvaluator {
     const threadId = await this.threadOf(pdu.content);
     if (isLocalUser(pdu.sender)) {
       // Sending is reading (push.md "Marking notifications as read": "by sending an event").
-      await storage.push.advanceReadMark({
+      out.marks.push({
         userId: pdu.sender,
         roomId: event.roomId,
         threadId: threadId === 'main' ? null : threadId,
         streamOrdering,
       });
-      this.options.onStored?.([], pdu.sender);
     }
     if (recipients.length === 0) return;
 
@@ -160,15 +215,13 @@ export class PushEvaluator {
       roomMemberCount: room.joined.size,
       senderMayNotify: (key) => room.senderMayNotify(pdu.sender, key),
     });
-    const records: NewNotification[] = [];
-    const produced: ProducedNotification[] = [];
     for (const userId of recipients) {
       const rules = compiled.get(userId);
       // Members whose rules cannot notify for this type (a muted account, muted reactions) are skipped.
       if (rules === undefined || !rules.couldNotify(pdu.type)) continue;
       const outcome = rules.evaluate(view, { displayName: room.joined.get(userId) });
       if (outcome === undefined || outcome === null || !outcome.notify) continue;
-      records.push({
+      out.records.push({
         userId,
         roomId: event.roomId,
         streamOrdering,
@@ -176,15 +229,8 @@ export class PushEvaluator {
         actions: outcome.actions,
         highlight: outcome.highlight,
       });
-      produced.push({ userId, event, streamOrdering, outcome, room });
+      out.produced.push({ userId, event, streamOrdering, outcome, room });
     }
-    // In chunks, each its own group commit: a send committing meanwhile never waits
-    // behind a thousand members' rows.
-    for (let at = 0; at < records.length; at += ROWS_PER_WRITE) {
-      await storage.push.addNotifications(records.slice(at, at + ROWS_PER_WRITE));
-    }
-    this.options.onStored?.(records);
-    if (produced.length > 0) this.options.onNotified(produced);
   }
 
   /** 'main', or the root of the thread the event belongs to, following relations up to 3 hops. */

@@ -56,11 +56,17 @@ export class PushRuleStore {
   /** Compiled rules of many users, reading only those not cached. */
   async compiledMany(userIds: readonly string[]): Promise<Map<string, CompiledPushRules>> {
     const result = new Map<string, CompiledPushRules>();
-    await Promise.all(
-      userIds.map(async (userId) => {
-        result.set(userId, (this.cache.get(userId) ?? (await this.load(userId))).compiled);
-      }),
-    );
+    // Nearly every member is cached: no promise per member (an event in a big room has thousands).
+    const missing: string[] = [];
+    for (const userId of userIds) {
+      const cached = this.cache.get(userId);
+      if (cached === undefined) missing.push(userId);
+      else result.set(userId, cached.compiled);
+    }
+    if (missing.length > 0) {
+      const loaded = await Promise.all(missing.map((userId) => this.load(userId)));
+      for (const [i, userId] of missing.entries()) result.set(userId, loaded[i]!.compiled);
+    }
     return result;
   }
 

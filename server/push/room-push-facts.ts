@@ -20,6 +20,8 @@ export interface RoomPushFacts {
 
 export class RoomPushFactsCache {
   private readonly cache: LazyLruCache<string, Promise<RoomPushFacts>>;
+  /** Local joined members per room whose facts were read (batch sizing; a guess, never a fact). */
+  private readonly localCounts: LazyLruCache<string, number>;
 
   constructor(
     private readonly storage: Storage,
@@ -28,6 +30,12 @@ export class RoomPushFactsCache {
     size = 5_000,
   ) {
     this.cache = new LazyLruCache({ max: size });
+    this.localCounts = new LazyLruCache({ max: size });
+  }
+
+  /** How many local members the room had when last read (1 when unknown). */
+  cachedMemberCount(roomId: string): number {
+    return this.localCounts.get(roomId) ?? 1;
   }
 
   facts(roomId: string): Promise<RoomPushFacts> {
@@ -59,6 +67,7 @@ export class RoomPushFactsCache {
       joined.set(member.userId, typeof name === 'string' ? name : undefined);
       if (this.isLocalUser(member.userId)) localJoined.push(member.userId);
     }
+    this.localCounts.set(roomId, Math.max(1, localJoined.length));
     const roomName = nameEvent?.pdu.content.name;
     return {
       joined,

@@ -20,6 +20,11 @@ export class UnreadBadges {
     this.counts = new LazyLruCache({ max: size });
   }
 
+  /** The count when it is known without reading storage. */
+  cached(userId: string): number | undefined {
+    return this.counts.get(userId);
+  }
+
   async count(userId: string): Promise<number> {
     const cached = this.counts.get(userId);
     if (cached !== undefined) return cached;

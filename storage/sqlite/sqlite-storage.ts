@@ -258,8 +258,11 @@ class SqliteStorageImpl implements SqliteStorage {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    // Notification rows kept in memory for a batched write (push-store.ts) go with this last commit.
+    const notifications = this.push.writeUnwritten();
     this.closed = true;
     this.writeQueue.flush();
+    await notifications.catch(() => {});
     await this.checkpointer?.stop();
     this.connection.sqlite.close();
   }

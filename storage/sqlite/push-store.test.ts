@@ -1,0 +1,109 @@
+/**
+ * The SQLite push store writes notification rows in batches a little after they are
+ * added (push-store.ts): counts and lists must be the same before and after the write,
+ * and a clean close must keep every row.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { expect } from 'chai';
+import { TestRoom } from '../contract/test-events.js';
+import type { NewNotification } from '../push-store.js';
+import { openSqliteStorage, type SqliteStorage } from './sqlite-storage.js';
+
+const alice = '@alice:example.org';
+const room = '!room:example.org';
+
+function notification(streamOrdering: number, fields: Partial<NewNotification> = {}): NewNotification {
+  return {
+    userId: alice,
+    roomId: room,
+    streamOrdering,
+    threadId: 'main',
+    actions: ['notify'],
+    highlight: false,
+    ...fields,
+  };
+}
+
+/** Rows on disk (read through a connection of its own), whatever the store still holds in memory. */
+function writtenRows(path: string): number {
+  const db = new Database(path, { readonly: true });
+  try {
+    return db.prepare('SELECT count(*) FROM push_notifications').pluck().get() as number;
+  } finally {
+    db.close();
+  }
+}
+
+async function until(condition: () => boolean, timeoutMs = 2_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe('SQLite push store: batched notification writes', () => {
+  let dir: string;
+  let path: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'myelin-push-store-'));
+    path = join(dir, 'myelin.db');
+  });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function storeEvents(storage: SqliteStorage, count: number): Promise<number[]> {
+    const testRoom = new TestRoom(room);
+    const orderings: number[] = [];
+    for (let i = 0; i < count; i++) {
+      orderings.push((await storage.events.persistEvent({ event: testRoom.event() })).streamOrdering);
+    }
+    return orderings;
+  }
+
+  it('counts and lists the same before and after the rows reach the disk, and an event evaluated again counts once', async () => {
+    const storage = await openSqliteStorage({ path });
+    try {
+      const [first, second, third] = await storeEvents(storage, 3);
+      await storage.push.addNotifications([notification(first!), notification(second!, { highlight: true })]);
+      const before = (await storage.push.unreadCounts(alice, [room])).get(room);
+      expect(before).to.deep.include({ notificationCount: 2, highlightCount: 1 });
+      expect(writtenRows(path)).to.equal(0);
+
+      await until(() => writtenRows(path) === 2);
+      expect((await storage.push.unreadCounts(alice, [room])).get(room)).to.deep.equal(before);
+
+      // Written rows, added again (unwritten) with a different outcome: the new one replaces the old.
+      await storage.push.addNotifications([notification(second!), notification(third!)]);
+      const counts = (await storage.push.unreadCounts(alice, [room])).get(room);
+      expect(counts).to.deep.include({ notificationCount: 3, highlightCount: 0 });
+      const listed = await storage.push.notificationsOf(alice, { limit: 10, onlyHighlight: false });
+      expect(listed.map((n) => [n.streamOrdering, n.highlight])).to.deep.equal([
+        [third, false],
+        [second, false],
+        [first, false],
+      ]);
+      expect(await storage.push.totalUnread(alice)).to.equal(3);
+    } finally {
+      await storage.close();
+    }
+  });
+
+  it('writes every row still in memory when it closes', async () => {
+    let storage = await openSqliteStorage({ path });
+    const orderings = await storeEvents(storage, 5);
+    await storage.push.addNotifications(orderings.map((ordering) => notification(ordering)));
+    await storage.close();
+    storage = await openSqliteStorage({ path });
+    try {
+      expect(writtenRows(path)).to.equal(5);
+      expect((await storage.push.unreadCounts(alice, [room])).get(room)?.notificationCount).to.equal(5);
+    } finally {
+      await storage.close();
+    }
+  });
+});
