@@ -75,6 +75,14 @@ describe('federation transport (TLS, test CA)', function () {
     expect(Object.keys(body.verify_keys as object)).to.deep.equal([a.context.signingKey.keyId]);
   });
 
+  it('also serves its keys at the deprecated /key/v2/server/{keyId}, which Synapse 1.67 fetches', async () => {
+    const keyId = a.context.signingKey.keyId;
+    const { status, body } = await fetchJson(a, 'GET', `/_matrix/key/v2/server/${encodeURIComponent(keyId)}`);
+    expect(status).to.equal(200);
+    expect(checkServerKeys(body, a.serverName).ok).to.equal(true);
+    expect(Object.keys(body.verify_keys as object)).to.deep.equal([keyId]);
+  });
+
   it('serves as a notary: GET and POST /key/v2/query give the origin-signed keys, countersigned', async () => {
     const viaGet = await fetchJson(b, 'GET', `/_matrix/key/v2/query/${encodeURIComponent(a.serverName)}`);
     const viaPost = await fetchJson(b, 'POST', '/_matrix/key/v2/query', {
