@@ -309,6 +309,22 @@ describe('federation: rooms across servers (TLS, test CA)', function () {
       `/_matrix/client/v3/profile/${encodeURIComponent(bob.userId)}/displayname`,
     );
     expect(field.body).to.deep.equal({ displayname: 'Bob ⛵' });
+    // An unset field is a 200 without it over federation (Synapse asks field by field and
+    // fails the whole lookup on a 404), and a 404 to the client.
+    const unsetOverFederation = await a.context.federation.client.request<JsonObject>({
+      destination: b.serverName,
+      method: 'GET',
+      path: '/_matrix/federation/v1/query/profile',
+      query: { user_id: bob.userId, field: 'avatar_url' },
+    });
+    expect(unsetOverFederation).to.deep.equal({});
+    const unsetField = await call(
+      a.server,
+      alice,
+      'GET',
+      `/_matrix/client/v3/profile/${encodeURIComponent(bob.userId)}/avatar_url`,
+    );
+    expect(unsetField.status).to.equal(404);
     const unknown = await call(
       a.server,
       alice,

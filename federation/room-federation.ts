@@ -87,7 +87,9 @@ export function createRoomFederation(options: RoomFederationOptions): RoomFedera
     backfill: (roomId) => backfiller.backfill(roomId),
     async remoteProfile(userId, field) {
       try {
-        return await remote.queryProfile(serverOf(userId), userId, field);
+        const profile = await remote.queryProfile(serverOf(userId), userId, field);
+        // Servers may send an unset field as null (Synapse does); our clients get it left out.
+        return Object.fromEntries(Object.entries(profile).filter(([, value]) => value !== null));
       } catch (error) {
         log.debug({ err: error, userId }, 'Remote profile query failed');
         throw MatrixError.notFound(`Profile of ${userId} not found`);
