@@ -283,6 +283,98 @@ describe('federation: rooms across servers (TLS, test CA)', function () {
     expect(joined.body.joined_rooms).to.deep.equal([]);
   });
 
+  it('keeps an invite that came only through /v2/invite for a room its server has left (as Synapse sends it)', async () => {
+    // Synapse sends room events only to servers with a joined member: once B has left, a new
+    // invite reaches B through /v2/invite alone, never through /send.
+    const rules = roomVersionRules('12');
+    const head = (await a.context.storage.state.forwardExtremities(roomId))[0]!;
+    const headEvent = await a.context.storage.events.getEvent(head);
+    const stateId = async (type: string, key: string) =>
+      (await a.context.storage.state.currentStateEventId(roomId, type, key))!;
+    const invite = hashAndSignEvent(
+      {
+        type: 'm.room.member',
+        room_id: roomId,
+        sender: alice.userId,
+        state_key: bob.userId,
+        content: { membership: 'invite' },
+        depth: headEvent!.pdu.depth + 1,
+        prev_events: [head],
+        auth_events: [
+          await stateId('m.room.power_levels', ''),
+          await stateId('m.room.join_rules', ''),
+          await stateId('m.room.member', alice.userId),
+          await stateId('m.room.member', bob.userId),
+        ],
+        origin_server_ts: Date.now(),
+      },
+      a.serverName,
+      a.context.signingKey,
+      rules,
+    );
+    const { eventId } = toRoomEvent(invite, rules);
+    await a.context.federation.client.request({
+      destination: b.serverName,
+      method: 'PUT',
+      path: `/_matrix/federation/v2/invite/${encodeURIComponent(roomId)}/${encodeURIComponent(eventId)}`,
+      body: { event: invite, room_version: '12', invite_room_state: [] },
+    });
+    const shown = await until(async () => (await syncRooms(b, bob)).invite?.[roomId]);
+    expect(shown.invite_state.events).to.be.an('array');
+    const membership = await b.context.storage.state.currentStateEventId(roomId, 'm.room.member', bob.userId);
+    expect(membership).to.equal(eventId);
+  });
+
+  it('rejoins a room its server has left through the resident server, and catches up on its state', async () => {
+    const renamed = await call(
+      a.server,
+      alice,
+      'PUT',
+      `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/state/m.room.name/`,
+      { name: 'Renamed while B was away' },
+    );
+    expect(renamed.status, JSON.stringify(renamed.body)).to.equal(200);
+    const invited = await call(
+      a.server,
+      alice,
+      'POST',
+      `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/invite`,
+      { user_id: bob.userId },
+    );
+    expect(invited.status, JSON.stringify(invited.body)).to.equal(200);
+    await until(async () => {
+      const m = await b.context.storage.state.currentStateEventId(roomId, 'm.room.member', bob.userId);
+      const e = m === null ? null : await b.context.storage.events.getEvent(m);
+      return e?.pdu.content.membership === 'invite' && e.pdu.sender === alice.userId ? true : undefined;
+    });
+    const joined = await call(
+      b.server,
+      bob,
+      'POST',
+      `/_matrix/client/v3/join/${encodeURIComponent(roomId)}`,
+      {},
+    );
+    expect(joined.status, JSON.stringify(joined.body)).to.equal(200);
+    // Joined through A (make_join): B learns the name set while it was away.
+    const name = await call(
+      b.server,
+      bob,
+      'GET',
+      `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/state/m.room.name/`,
+    );
+    expect(name.body).to.deep.equal({ name: 'Renamed while B was away' });
+    const fromB = await send(b, bob, roomId, 'back again 🔁');
+    await until(async () => ((await a.context.storage.events.getEvent(fromB)) !== null ? true : undefined));
+    const leave = await call(
+      b.server,
+      bob,
+      'POST',
+      `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/leave`,
+      {},
+    );
+    expect(leave.status).to.equal(200);
+  });
+
   it('reads the profile of a user of another server through the client API', async () => {
     const set = await call(
       b.server,

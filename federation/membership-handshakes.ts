@@ -29,6 +29,7 @@ import type { StoredEvent } from '../storage/event-store.js';
 import type { Storage } from '../storage/storage.js';
 import { FederationRequestError } from './federation.js';
 import { type FederatedRoom, type InboundPdus, orderByAuth } from './inbound-pdus.js';
+import { serversInRoom } from './outbound-events.js';
 import { lookupOver, parseReceivedPdu } from './pdu-checks.js';
 import type { RemoteRooms } from './remote-rooms.js';
 import { stateDelta } from './stored-state.js';
@@ -295,8 +296,12 @@ export class MembershipHandshakes {
 
     const { unsigned: _unsigned, ...withoutUnsigned } = pdu;
     const signed = hashAndSignEvent(withoutUnsigned, serverName, signingKey, rules);
-    const room = await inbound.roomContext(roomId);
-    if (room === null && (await storage.events.getEvent(eventId)) === null) {
+    // Kept when no user of ours is joined: the inviting server then sends the invite nowhere else
+    // (Synapse sends room events only to servers with a joined member), even to a room we knew
+    // and left. While one of ours is joined it comes with the room's events like any other.
+    const weAreJoined =
+      (await inbound.roomContext(roomId)) !== null && (await serversInRoom(storage, roomId)).has(serverName);
+    if (!weAreJoined && (await storage.events.getEvent(eventId)) === null) {
       // Kept with the stripped state it came with, for the invitee's sync (invite_state).
       const inviteRoomState = Array.isArray(body.invite_room_state) ? body.invite_room_state : [];
       const stored: Pdu = {
