@@ -426,6 +426,44 @@ describe('federation: rooms across servers (TLS, test CA)', function () {
     expect(unknown.status).to.equal(404);
   });
 
+  it("resolves another server's alias and lists its published rooms through the client API", async () => {
+    const created = await call(b.server, bob, 'POST', '/_matrix/client/v3/createRoom', {
+      preset: 'public_chat',
+      room_alias_name: 'plaza',
+      name: 'Plaza 🏛',
+      visibility: 'public',
+    });
+    expect(created.status, JSON.stringify(created.body)).to.equal(200);
+    const plaza = created.body.room_id as string;
+    const resolved = await call(
+      a.server,
+      alice,
+      'GET',
+      `/_matrix/client/v3/directory/room/${encodeURIComponent(`#plaza:${b.serverName}`)}`,
+    );
+    expect(resolved.status, JSON.stringify(resolved.body)).to.equal(200);
+    expect(resolved.body.room_id).to.equal(plaza);
+    expect(resolved.body.servers).to.include(b.serverName);
+    const unknown = await call(
+      a.server,
+      alice,
+      'GET',
+      `/_matrix/client/v3/directory/room/${encodeURIComponent(`#nowhere:${b.serverName}`)}`,
+    );
+    expect([unknown.status, unknown.body.errcode]).to.deep.equal([404, 'M_NOT_FOUND']);
+
+    const server = encodeURIComponent(b.serverName);
+    const listed = await call(a.server, alice, 'GET', `/_matrix/client/v3/publicRooms?server=${server}`);
+    expect(listed.status, JSON.stringify(listed.body)).to.equal(200);
+    const chunk = listed.body.chunk as JsonObject[];
+    expect(chunk.map((r) => r.room_id)).to.include(plaza);
+    const searched = await call(a.server, alice, 'POST', `/_matrix/client/v3/publicRooms?server=${server}`, {
+      filter: { generic_search_term: 'plaza' },
+    });
+    expect(searched.status, JSON.stringify(searched.body)).to.equal(200);
+    expect((searched.body.chunk as JsonObject[]).map((r) => r.name)).to.deep.equal(['Plaza 🏛']);
+  });
+
   it('joins a public room of the other server by its alias, and fills a gap with get_missing_events', async () => {
     const created = await call(b.server, bob, 'POST', '/_matrix/client/v3/createRoom', {
       preset: 'public_chat',
