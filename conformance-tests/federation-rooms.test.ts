@@ -464,6 +464,44 @@ describe('federation: rooms across servers (TLS, test CA)', function () {
     expect((searched.body.chunk as JsonObject[]).map((r) => r.name)).to.deep.equal(['Plaza 🏛']);
   });
 
+  it('knocks on a room of the other server; the answer carries the stripped state under both names', async () => {
+    const created = await call(b.server, bob, 'POST', '/_matrix/client/v3/createRoom', {
+      preset: 'private_chat',
+      name: 'Knock here 🚪',
+      initial_state: [{ type: 'm.room.join_rules', state_key: '', content: { join_rule: 'knock' } }],
+    });
+    expect(created.status, JSON.stringify(created.body)).to.equal(200);
+    const knockRoom = created.body.room_id as string;
+    // The raw send_knock answer: knock_room_state (spec) and knock_state_events, which Synapse
+    // 1.67 reads (it fails the knock with a 500 without it).
+    const kate = await createUser(a.server, 'kate');
+    const remote = a.context.roomFederation.remote;
+    const made = await remote.makeMembership(b.serverName, 'knock', knockRoom, kate.userId, ['12']);
+    const rules = roomVersionRules(made.roomVersion);
+    const template = { ...made.event, origin_server_ts: Date.now() } as unknown as Pdu;
+    const signed = hashAndSignEvent(template, a.serverName, a.context.signingKey, rules);
+    const { eventId } = toRoomEvent(signed, rules);
+    const answer = await remote.sendMembership(b.serverName, 'knock', knockRoom, eventId, signed);
+    const names = (list: unknown) =>
+      (list as JsonObject[]).map((e) => (e.type === 'm.room.name' ? (e.content as JsonObject).name : e.type));
+    expect(names(answer.knock_room_state)).to.include('Knock here 🚪');
+    expect(answer.knock_state_events).to.deep.equal(answer.knock_room_state);
+
+    // Through the client API: the knock shows in the knocker's sync with that state.
+    const res = await call(
+      a.server,
+      alice,
+      'POST',
+      `/_matrix/client/v3/knock/${encodeURIComponent(knockRoom)}?server_name=${encodeURIComponent(b.serverName)}`,
+      { reason: 'please' },
+    );
+    expect(res.status, JSON.stringify(res.body)).to.equal(200);
+    const sync = await call(a.server, alice, 'GET', '/_matrix/client/v3/sync?timeout=0');
+    const knock = (sync.body.rooms as { knock?: Record<string, { knock_state: { events: JsonObject[] } }> })
+      .knock?.[knockRoom];
+    expect(names(knock?.knock_state.events)).to.include('Knock here 🚪');
+  });
+
   it('joins a public room of the other server by its alias, and fills a gap with get_missing_events', async () => {
     const created = await call(b.server, bob, 'POST', '/_matrix/client/v3/createRoom', {
       preset: 'public_chat',

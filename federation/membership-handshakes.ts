@@ -507,7 +507,12 @@ export class MembershipHandshakes {
         if (reason !== undefined) content.reason = reason;
         const { event } = this.signTemplate(made, roomId, userId, content);
         const answer = await remote.sendMembership(server, 'knock', roomId, event.eventId, event.pdu);
-        const knockState = Array.isArray(answer.knock_room_state) ? answer.knock_room_state : [];
+        // Servers from before v1.1 of MSC2403's stabilisation (Synapse 1.67) answer knock_state_events.
+        const knockState = Array.isArray(answer.knock_room_state)
+          ? answer.knock_room_state
+          : Array.isArray(answer.knock_state_events)
+            ? answer.knock_state_events
+            : [];
         const stored: Pdu = { ...event.pdu, unsigned: { knock_room_state: knockState } };
         await storage.events.persistEvent({
           event: { ...event, pdu: stored },

@@ -180,7 +180,9 @@ function sendMembershipRoute(kind: 'leave' | 'knock') {
       const rooms = roomFederation(hs);
       await rooms.handshakes.sendMembership(origin, kind, roomId, req.params.eventId, req.body);
       if (kind === 'leave') return reply(200, {});
-      return reply(200, { knock_room_state: await rooms.handshakes.strippedState(roomId) });
+      const knockRoomState = await rooms.handshakes.strippedState(roomId);
+      // knock_state_events is MSC2403's name, which Synapse up to 1.9x reads (a 500 without it).
+      return reply(200, { knock_room_state: knockRoomState, knock_state_events: knockRoomState });
     },
   });
 }
