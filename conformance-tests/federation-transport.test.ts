@@ -357,7 +357,7 @@ describe('federation transport (TLS, test CA)', function () {
       },
     );
     expect(status.status).to.equal(200);
-    // Seen in B's sync (GET /presence/{userId}/status answers only for local accounts).
+    // Seen in B's sync.
     const presence = await until(async () => {
       const res = await call(b.server, dave, 'GET', '/_matrix/client/v3/sync?timeout=0');
       const events = (
@@ -367,6 +367,15 @@ describe('federation transport (TLS, test CA)', function () {
       return content?.status_msg === 'out for lunch 🥪' ? content : undefined;
     });
     expect(presence.presence).to.equal('unavailable');
+    // And asked directly (a user of another server has no account on B).
+    const direct = await call(
+      b.server,
+      dave,
+      'GET',
+      `/_matrix/client/v3/presence/${encodeURIComponent(carol.userId)}/status`,
+    );
+    expect(direct.status, JSON.stringify(direct.body)).to.equal(200);
+    expect(direct.body).to.include({ presence: 'unavailable', status_msg: 'out for lunch 🥪' });
   });
 
   it('ignores a typing EDU for a user of another server', async () => {
