@@ -17,7 +17,7 @@ import {
   roomVersionRules,
 } from '../protocol/room-versions.js';
 import type { SigningKey } from '../protocol/signing.js';
-import { MatrixError } from '../server/errors.js';
+import { type Errcode, MatrixError } from '../server/errors.js';
 import { buildRoomEvent, randomOpaqueId } from '../server/rooms/event-builder.js';
 import { memberProfile } from '../server/rooms/membership.js';
 import { restrictedJoinAuthoriser } from '../server/rooms/restricted-join.js';
@@ -63,7 +63,15 @@ export const SUPPORTED_ROOM_VERSIONS: readonly string[] = [...ROOM_VERSIONS.keys
  */
 export function matrixErrorOfRemote(error: unknown, action: string): MatrixError {
   if (error instanceof FederationRequestError && error.status >= 400 && error.status < 500) {
-    const errcode = error.status === 403 ? 'M_FORBIDDEN' : error.status === 404 ? 'M_NOT_FOUND' : 'M_UNKNOWN';
+    // A room version the other server cannot take is worth telling the client as such.
+    const errcode: Errcode =
+      error.errcode === 'M_INCOMPATIBLE_ROOM_VERSION' || error.errcode === 'M_UNSUPPORTED_ROOM_VERSION'
+        ? error.errcode
+        : error.status === 403
+          ? 'M_FORBIDDEN'
+          : error.status === 404
+            ? 'M_NOT_FOUND'
+            : 'M_UNKNOWN';
     return new MatrixError(
       error.status,
       errcode,
