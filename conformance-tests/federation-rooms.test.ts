@@ -364,7 +364,11 @@ describe('federation: rooms across servers (TLS, test CA)', function () {
     );
     expect(name.body).to.deep.equal({ name: 'Renamed while B was away' });
     const fromB = await send(b, bob, roomId, 'back again 🔁');
-    await until(async () => ((await a.context.storage.events.getEvent(fromB)) !== null ? true : undefined));
+    // 30 s: the full suite runs this on a loaded machine, where 10 s was once not enough.
+    await until(
+      async () => ((await a.context.storage.events.getEvent(fromB)) !== null ? true : undefined),
+      30_000,
+    );
     const leave = await call(
       b.server,
       bob,
