@@ -11,8 +11,9 @@
  *    counts); then server and clients in this one process (the clients steal the
  *    server's event loop); then in-process without HTTP (the server's share alone).
  * Prints figures and the load average, asserts nothing.
- * Run: node --import tsx bench/sliding-sync.bench.ts [rooms] [users] [--profile=DIR]
- * (`--profile=DIR`: the forked server runs its source under --cpu-prof, profile written into DIR.)
+ * Run: node --import tsx bench/sliding-sync.bench.ts [rooms] [users] [--profile=DIR] [--rounds=N] [--only=forked|in-process]
+ * (`--profile=DIR`: the forked server runs its source under --cpu-prof, profile written into DIR;
+ * `--rounds=N`: wake rounds, 20 by default; `--only=`: one of the two wake set-ups.)
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
@@ -29,7 +30,8 @@ import { ServerHandle } from './load/server-handle.js';
 const SLIDING = '/_matrix/client/unstable/org.matrix.simplified_msc3575/sync';
 const MESSAGES_PER_ROOM = 5;
 const RUNS = 9;
-const WAKE_ROUNDS = 20;
+const DEFAULT_WAKE_ROUNDS = 20;
+let WAKE_ROUNDS = DEFAULT_WAKE_ROUNDS;
 
 const ELEMENT_X_LIST = {
   ranges: [[0, 19]],
@@ -54,11 +56,14 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const profileDir = args.find((arg) => arg.startsWith('--profile='))?.slice('--profile='.length);
   const [rooms = 1000, users = 100] = args.filter((arg) => !arg.startsWith('--')).map(Number);
+  const rounds = args.find((arg) => arg.startsWith('--rounds='))?.slice('--rounds='.length);
+  if (rounds !== undefined) WAKE_ROUNDS = Number(rounds);
+  const only = args.find((arg) => arg.startsWith('--only='))?.slice('--only='.length);
   console.log(`load average at start (1/5/15 min): ${loadAverage()}`);
   if (rooms > 0) await firstResponseBench(rooms);
   if (users > 0) {
-    await forkedWakeBench(users, profileDir);
-    await wakeBench(users);
+    if (only !== 'in-process') await forkedWakeBench(users, profileDir);
+    if (only !== 'forked') await wakeBench(users);
   }
   console.log(`load average at end (1/5/15 min): ${loadAverage()}`);
 }
@@ -311,6 +316,7 @@ async function wakeBench(userCount: number): Promise<void> {
     // The same without HTTP: hs.slidingSync.sync called directly (the server's share alone).
     const inProcess: number[] = [];
     const parsed = (pos: string) => parseSlidingSyncRequest(body, { pos, timeout: 30_000 });
+    const cpuFrom = process.cpuUsage();
     for (let round = 0; round < WAKE_ROUNDS; round++) {
       let sentAt = 0;
       const waits = users.map(async (_, i) => {
@@ -332,11 +338,14 @@ async function wakeBench(userCount: number): Promise<void> {
       });
       await Promise.all(waits);
     }
+    const cpu = process.cpuUsage(cpuFrom);
+    const cpuPerWake = (cpu.user + cpu.system) / (WAKE_ROUNDS * userCount);
     console.log(
       `sliding sync wake, ${userCount} waiting users in the server's process, one message in a shared room, ${WAKE_ROUNDS} rounds:\n` +
         `  clients in the server's process: send -> answer p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms, ` +
         `max ${Math.max(...latencies).toFixed(1)} ms\n` +
-        `  in-process (no HTTP) p50 ${percentile(inProcess, 50).toFixed(1)} ms, p99 ${percentile(inProcess, 99).toFixed(1)} ms`,
+        `  in-process (no HTTP) p50 ${percentile(inProcess, 50).toFixed(1)} ms, p99 ${percentile(inProcess, 99).toFixed(1)} ms, ` +
+        `CPU per woken connection (answer and next call) ${(cpuPerWake / 1000).toFixed(3)} ms`,
     );
   } finally {
     await homeserver.stop();

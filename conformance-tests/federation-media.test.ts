@@ -27,6 +27,7 @@ describe('federation: media across servers (TLS, test CA)', function () {
   let bob: TestUser;
   let mediaId: string;
   let original: Buffer;
+  let mediaIdThumbnailOnly: string;
 
   before(async () => {
     federation = await TestFederation.start(2);
@@ -194,8 +195,44 @@ describe('federation: media across servers (TLS, test CA)', function () {
     }
   });
 
+  it("a remote thumbnail is asked of the origin's thumbnail endpoint, without downloading the whole file", async () => {
+    const image = await sharp({ create: { width: 400, height: 300, channels: 3, background: '#cc6633' } })
+      .png()
+      .toBuffer();
+    const uploaded = await a.server.fetch('/_matrix/media/v3/upload', {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${alice.accessToken}`, 'Content-Type': 'image/png' },
+      body: image,
+    });
+    const otherId = ((await uploaded.json()) as { content_uri: string }).content_uri.split('/').pop()!;
+    const path = `/_matrix/client/v1/media/thumbnail/${a.serverName}/${otherId}?width=96&height=96&method=crop`;
+    const thumb = await clientGet(b, bob, path);
+    expect(thumb.status).to.equal(200);
+    const meta = await sharp(Buffer.from(await thumb.arrayBuffer())).metadata();
+    expect([meta.width, meta.height]).to.deep.equal([96, 96]);
+    // B holds the thumbnail, not the file.
+    expect(await b.context.storage.media.getMedia(a.serverName, otherId)).to.equal(null);
+    const kept = await b.context.storage.media.getThumbnail({
+      serverName: a.serverName,
+      mediaId: otherId,
+      width: 96,
+      height: 96,
+      method: 'crop',
+      animated: false,
+    });
+    expect(kept?.contentType).to.match(/^image\//);
+    mediaIdThumbnailOnly = otherId;
+  });
+
   it('serves the cached copy once the origin server is gone', async () => {
     await a.server.stop();
+    // The remote thumbnail too, from B's copy.
+    const thumb = await clientGet(
+      b,
+      bob,
+      `/_matrix/client/v1/media/thumbnail/${a.serverName}/${mediaIdThumbnailOnly}?width=96&height=96&method=crop`,
+    );
+    expect(thumb.status).to.equal(200);
     const res = await clientGet(b, bob, `/_matrix/client/v1/media/download/${a.serverName}/${mediaId}`);
     expect(res.status).to.equal(200);
     expect(Buffer.from(await res.arrayBuffer()).equals(original)).to.equal(true);

@@ -29,8 +29,9 @@ type Room = {
   limited?: boolean;
   num_live?: number;
   joined_count?: number;
+  invited_count?: number;
   prev_batch?: string;
-  heroes?: { user_id: string }[];
+  heroes?: { user_id: string; displayname?: string }[];
   lists?: string[];
 };
 type SlidingResponse = {
@@ -240,6 +241,53 @@ describe('simplified sliding sync (MSC4186)', function () {
     expect(counts(response)).to.deep.equal([0, 0]);
   });
 
+  it('names an unnamed room by its heroes (never the user themself), and sends changed counts again', async () => {
+    const dave = await createUser(hs, 'dave');
+    const erin = await createUser(hs, 'erin');
+    const named = await call(
+      hs,
+      dave,
+      'PUT',
+      `/_matrix/client/v3/profile/${encodeURIComponent(dave.userId)}/displayname`,
+      { displayname: 'Dave' },
+    );
+    expect(named.status).to.equal(200);
+    const { roomId } = await ctx.rooms.createRoom(dave.userId, { preset: 'private_chat' });
+    await ctx.rooms.membership.invite(roomId, dave.userId, alice.userId);
+    await ctx.rooms.membership.join(roomId, alice.userId);
+    await ctx.rooms.membership.invite(roomId, dave.userId, erin.userId);
+    const body = {
+      conn_id: 'heroes',
+      room_subscriptions: { [roomId]: { timeline_limit: 1, required_state: [] } },
+    };
+    let response = await slidingSync(hs, alice, body);
+    let room = response.rooms[roomId]!;
+    expect(room.name).to.equal(undefined);
+    expect(room.heroes!.map((hero) => hero.user_id)).to.deep.equal([dave.userId, erin.userId]);
+    expect(room.heroes![0]!.displayname).to.equal('Dave');
+    expect([room.joined_count, room.invited_count]).to.deep.equal([2, 1]);
+    const daves = await slidingSync(hs, dave, body);
+    expect(daves.rooms[roomId]!.heroes!.map((hero) => hero.user_id)).to.deep.equal([
+      alice.userId,
+      erin.userId,
+    ]);
+
+    await ctx.rooms.membership.join(roomId, erin.userId);
+    response = await slidingSync(hs, alice, body, { pos: response.pos, timeout: 1000 });
+    room = response.rooms[roomId]!;
+    expect([room.joined_count, room.invited_count]).to.deep.equal([2 + 1, 0]);
+
+    // Nobody else joined or invited: the heroes are those who left, in the order they came.
+    await ctx.rooms.membership.leave(roomId, dave.userId);
+    await ctx.rooms.membership.leave(roomId, erin.userId);
+    const fresh = await slidingSync(hs, alice, { ...body, conn_id: 'heroes-2' });
+    expect(fresh.rooms[roomId]!.heroes!.map((hero) => hero.user_id)).to.deep.equal([
+      dave.userId,
+      erin.userId,
+    ]);
+    expect(fresh.rooms[roomId]!.joined_count).to.equal(1);
+  });
+
   it('sends subscribed rooms with the full requested state, wherever they sit in the list', async () => {
     const roomId = rooms[5]!;
     await ctx.rooms.sender.sendEvent({
@@ -353,8 +401,11 @@ describe('simplified sliding sync (MSC4186)', function () {
     }[];
     expect(events).to.deep.equal([{ sender: bob.userId, type: 'org.example.ping', content: { n: 1 } }]);
 
-    // Lost response: the same `since` hands the message out again; the next `since` confirms it.
-    const again = await slidingSync(hs, alicePhone, body(since), { pos: response.pos, timeout: 0 });
+    // Lost response: the same `since` hands the message out again, at once even to a long-poll
+    // (the request is the same as the one answered, but it has news); the next `since` confirms it.
+    const retriedAt = performance.now();
+    const again = await slidingSync(hs, alicePhone, body(since), { pos: response.pos, timeout: 20_000 });
+    expect(performance.now() - retriedAt).to.be.lessThan(10_000);
     expect(again.extensions.to_device!.events).to.have.length(1);
     since = again.extensions.to_device!.next_batch as string;
     response = await slidingSync(hs, alicePhone, body(since), { pos: again.pos, timeout: 0 });
@@ -599,6 +650,24 @@ describe('simplified sliding sync (MSC4186)', function () {
     const latency = performance.now() - sentAt;
     expect(woken.rooms[rooms[3]!]!.timeline!.map((event) => event.content.body)).to.deep.equal(['wake up']);
     expect(latency).to.be.lessThan(1000);
+  });
+
+  it('answers a long-poll at once when the request asks for more than the answer before it', async () => {
+    const narrow = { conn_id: 'widen', lists: allRoomsList([0, 1]) };
+    const first = await slidingSync(hs, alice, narrow);
+    expect(Object.keys(first.rooms)).to.have.length(2);
+    // Same request, nothing new: it waits out its timeout.
+    const idle = await slidingSync(hs, alice, narrow, { pos: first.pos, timeout: 300 });
+    expect(idle.rooms).to.deep.equal({});
+    const askedAt = performance.now();
+    const wider = await slidingSync(
+      hs,
+      alice,
+      { conn_id: 'widen', lists: allRoomsList([0, 4]) },
+      { pos: idle.pos, timeout: 20_000 },
+    );
+    expect(performance.now() - askedAt).to.be.lessThan(10_000);
+    expect(Object.keys(wider.rooms)).to.have.length(3);
   });
 
   it('rejects malformed requests with M_INVALID_PARAM', async () => {

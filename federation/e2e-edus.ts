@@ -14,12 +14,14 @@
  */
 
 import type { Logger } from 'pino';
+import type { JsonObject } from '../protocol/events.js';
 import { belongsToServer } from '../protocol/identifiers.js';
 import type { DeviceKeysService } from '../server/e2e/device-keys.js';
 import type { ToDeviceService } from '../server/e2e/to-device.js';
 import type { Storage } from '../storage/storage.js';
 import type { EduRegistry, OutboundQueue } from './federation.js';
 import { serversInRoom } from './outbound-events.js';
+import type { RemoteDeviceLists } from './remote-device-lists.js';
 
 export function registerE2eEduHandlers(
   registry: EduRegistry,
@@ -27,20 +29,25 @@ export function registerE2eEduHandlers(
     readonly toDevice: ToDeviceService;
     readonly deviceKeys: DeviceKeysService;
     readonly storage: Pick<Storage, 'e2eKeys'>;
+    /** The cache of remote device lists, kept current by these EDUs (absent without federation). */
+    readonly deviceLists?: RemoteDeviceLists | undefined;
   },
 ): void {
   registry.register('m.direct_to_device', (origin, content) => deps.toDevice.receiveRemote(origin, content));
 
-  const remoteUserChanged = async (origin: string, content: unknown) => {
-    if (typeof content !== 'object' || content === null) return;
-    const userId = (content as { user_id?: unknown }).user_id;
-    // Only the user's own server may say their devices changed.
-    if (typeof userId !== 'string' || !belongsToServer(userId, origin)) return;
-    await deps.storage.e2eKeys.recordDeviceListChange(userId);
-    deps.deviceKeys.devicesChanged(userId);
-  };
-  registry.register('m.device_list_update', remoteUserChanged);
-  registry.register('m.signing_key_update', remoteUserChanged);
+  const remoteUserChanged =
+    (apply: ((content: JsonObject) => void) | undefined) => async (origin: string, content: unknown) => {
+      if (typeof content !== 'object' || content === null || Array.isArray(content)) return;
+      const userId = (content as { user_id?: unknown }).user_id;
+      // Only the user's own server may say their devices changed.
+      if (typeof userId !== 'string' || !belongsToServer(userId, origin)) return;
+      apply?.(content as JsonObject);
+      await deps.storage.e2eKeys.recordDeviceListChange(userId);
+      deps.deviceKeys.devicesChanged(userId);
+    };
+  const lists = deps.deviceLists;
+  registry.register('m.device_list_update', remoteUserChanged(lists && ((c) => lists.deviceListUpdate(c))));
+  registry.register('m.signing_key_update', remoteUserChanged(lists && ((c) => lists.signingKeyUpdate(c))));
 }
 
 /** Tells the servers sharing a room with a local user that their devices or keys changed. */
@@ -53,7 +60,7 @@ export function createDeviceListAnnouncer(options: {
   const { serverName, storage, queue, log } = options;
   /** Our last stream ID per user, sent as prev_id of the next update. */
   const lastStreamId = new Map<string, number>();
-  return (userId) => {
+  return (userId, what) => {
     void (async () => {
       const rooms = await storage.memberships.membershipsOfUser(userId, ['join']);
       const servers = new Set<string>();
@@ -61,6 +68,19 @@ export function createDeviceListAnnouncer(options: {
         for (const server of await serversInRoom(storage, room.roomId)) servers.add(server);
       servers.delete(serverName);
       if (servers.size === 0) return;
+      if (what === 'signing_keys') {
+        // The receivers' caches take the new master and self-signing keys from this EDU.
+        const crossSigning = await storage.e2eKeys.crossSigningKeys(userId);
+        const content: Record<string, unknown> = { user_id: userId };
+        const master = crossSigning.get('master');
+        if (master !== undefined) content.master_key = master.key;
+        const selfSigning = crossSigning.get('self_signing');
+        if (selfSigning !== undefined) content.self_signing_key = selfSigning.key;
+        for (const destination of servers) {
+          await queue.sendEdu(destination, { edu_type: 'm.signing_key_update', content: content as never });
+        }
+        return;
+      }
       const [devices, keys, streamId] = await Promise.all([
         storage.devices.listDevices(userId),
         storage.e2eKeys.deviceKeys(userId),

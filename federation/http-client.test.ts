@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import {
   createTestCertificates,
+  freePort,
   type TestCertificates,
 } from '../conformance-tests/harness/test-federation.js';
 import { generateSigningKey } from '../protocol/signing.js';
@@ -184,5 +185,39 @@ describe('federation HTTP client (TLS with a test CA)', function () {
     handler = (_req, res) => res.writeHead(404).end();
     expect(await fetchWellKnown('localhost')).to.deep.equal({ ok: false });
     await agents.close();
+  });
+
+  it('tries the next SRV target when one does not answer (RFC 2782 order)', async () => {
+    handler = (_req, res) =>
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":"second"}');
+    const closed = await freePort();
+    const srvAsked: string[] = [];
+    const resolver = createServerResolver({
+      resolveSrv: async (name) => {
+        srvAsked.push(name);
+        return name === '_matrix-fed._tcp.localhost'
+          ? [
+              { name: '127.0.0.1', port: port, priority: 10, weight: 0 },
+              { name: '127.0.0.1', port: closed, priority: 0, weight: 0 },
+            ]
+          : [];
+      },
+      fetchWellKnown: async () => ({ ok: false }),
+    });
+    const agents = new TlsAgents(readFileSync(certificates.caFile, 'utf8'));
+    const client = createFederationHttpClient(
+      { serverName: 'origin.test', signingKey: key, requestTimeoutMs: 5000, maxResponseBytes: 1_000_000 },
+      resolver,
+      agents,
+    );
+    try {
+      // The certificate names localhost: TLS is checked against the server name on both targets.
+      expect(await client.request({ destination: 'localhost', method: 'GET', path: '/x' })).to.deep.equal({
+        ok: 'second',
+      });
+      expect(srvAsked).to.deep.equal(['_matrix-fed._tcp.localhost']);
+    } finally {
+      await agents.close();
+    }
   });
 });

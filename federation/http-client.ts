@@ -110,17 +110,30 @@ export function createFederationHttpClient(
         options.signingKey,
       );
     }
-    return exchange({
-      destination: req.destination,
-      url: `https://${urlHost(target.connectHost)}:${target.port}${uri}`,
-      agent: agents.agentFor(target.tlsName),
-      method: req.method,
-      headers,
-      body,
-      timeoutMs: req.timeoutMs ?? options.requestTimeoutMs,
-      maxBytes: req.maxResponseBytes ?? options.maxResponseBytes,
-      signal: req.signal,
-    });
+    // SRV may name several targets: the next is tried when no answer came from one (RFC 2782).
+    const addresses = [
+      { connectHost: target.connectHost, port: target.port },
+      ...(target.alternatives ?? []),
+    ];
+    for (let index = 0; ; index++) {
+      const address = addresses[index]!;
+      try {
+        return await exchange({
+          destination: req.destination,
+          url: `https://${urlHost(address.connectHost)}:${address.port}${uri}`,
+          agent: agents.agentFor(target.tlsName),
+          method: req.method,
+          headers,
+          body,
+          timeoutMs: req.timeoutMs ?? options.requestTimeoutMs,
+          maxBytes: req.maxResponseBytes ?? options.maxResponseBytes,
+          signal: req.signal,
+        });
+      } catch (error) {
+        const unanswered = error instanceof FederationRequestError && error.status === 0;
+        if (!unanswered || index + 1 >= addresses.length || req.signal?.aborted === true) throw error;
+      }
+    }
   };
   const failure = (req: FederationRequest, status: number, json: unknown) => {
     const errcode =

@@ -3,6 +3,8 @@
  * server fetches remote media and caches it): fetched once over federation
  * (server-server GET /_matrix/federation/v1/media/download, multipart/mixed), kept
  * under the origin's server name and media ID, and served from the copy after.
+ * Thumbnails are asked of the origin (GET /_matrix/federation/v1/media/thumbnail) and kept
+ * as thumbnails, without downloading the whole file.
  * Requests go through the signed federation client only (its resolver, TLS checks,
  * allow list and size cap), never to a URL a remote server names: a part that
  * redirects with Location is not followed.
@@ -90,7 +92,44 @@ export function createRemoteMediaSource(deps: {
     });
   };
 
+  /** GET /_matrix/federation/v1/media/thumbnail: the thumbnail the origin makes; null when it has none. */
+  const thumbnail: NonNullable<RemoteMediaSource['fetchThumbnail']> = async (serverName, mediaId, size) => {
+    if (deps.client.requestBytes === undefined) return null;
+    let answer: Awaited<ReturnType<NonNullable<FederationClient['requestBytes']>>>;
+    try {
+      answer = await deps.client.requestBytes({
+        destination: serverName,
+        method: 'GET',
+        path: `/_matrix/federation/v1/media/thumbnail/${encodeURIComponent(mediaId)}`,
+        query: {
+          width: size.width,
+          height: size.height,
+          method: size.method,
+          animated: size.animated,
+          timeout_ms: 20_000,
+        },
+        timeoutMs: REMOTE_MEDIA_TIMEOUT_MS,
+        maxResponseBytes: deps.maxBytes + FRAMING_BYTES,
+      });
+    } catch (error) {
+      if (!(error instanceof FederationRequestError && error.status === 404)) {
+        deps.log.info({ err: error, serverName, mediaId }, 'Could not fetch a remote thumbnail');
+      }
+      return null;
+    }
+    const contentType = answer.headers['content-type'];
+    const boundary = multipartBoundary(typeof contentType === 'string' ? contentType : undefined);
+    if (boundary === undefined) return null;
+    const content = decodeMultipart(answer.body, boundary)[1];
+    if (content === undefined || content.headers.location !== undefined) return null;
+    const type = (content.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    // Only images are served as thumbnails: anything else from the origin is not one.
+    if (!type.startsWith('image/')) return null;
+    return { bytes: content.body, contentType: type };
+  };
+
   return {
+    fetchThumbnail: thumbnail,
     async fetch(serverName, mediaId) {
       const cached = await deps.storage.media.getMedia(serverName, mediaId);
       if (cached !== null && cached.blob !== null) return cached;

@@ -5,7 +5,7 @@
  * only as far as we read them; events inside are checked by the PDU checks.
  */
 import type { JsonObject } from '../protocol/events.js';
-import type { FederationClient, FederationRequest } from './federation.js';
+import { type FederationClient, type FederationRequest, FederationRequestError } from './federation.js';
 
 type RoomRequest = Omit<FederationRequest, 'destination'>;
 
@@ -18,6 +18,17 @@ export function requesterOver(client: Pick<FederationClient, 'request'>): Federa
 }
 
 const enc = encodeURIComponent;
+
+/** Room versions whose invites the v1 API may carry. */
+const V1_ROOM_VERSIONS = new Set(['1', '2']);
+
+/** A 404 or 400 with M_UNRECOGNIZED (or no Matrix error at all): the server does not serve the endpoint. */
+function isUnrecognized(error: unknown): boolean {
+  if (!(error instanceof FederationRequestError)) return false;
+  return (
+    (error.status === 404 || error.status === 400) && (error.errcode ?? 'M_UNRECOGNIZED') === 'M_UNRECOGNIZED'
+  );
+}
 
 function object(value: unknown, what: string): JsonObject {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
@@ -176,22 +187,37 @@ export class RemoteRooms {
     );
   }
 
-  /** PUT /_matrix/federation/v2/invite/{roomId}/{eventId}: the invitee's server signs the invite. */
+  /**
+   * PUT /_matrix/federation/v2/invite/{roomId}/{eventId}: the invitee's server signs the invite.
+   * For rooms of versions 1 and 2, a server without the v2 API (404 or 400 M_UNRECOGNIZED) is
+   * asked with the v1 API (server-server invites-v1.yaml), which answers `[200, { event }]`.
+   */
   async invite(
     destination: string,
     roomId: string,
     eventId: string,
     body: { event: unknown; room_version: string; invite_room_state: unknown[] },
   ): Promise<unknown> {
-    const answer = object(
-      await this.request(destination, {
+    const path = `${enc(roomId)}/${enc(eventId)}`;
+    let answer: unknown;
+    try {
+      answer = await this.request(destination, {
         method: 'PUT',
-        path: `/_matrix/federation/v2/invite/${enc(roomId)}/${enc(eventId)}`,
+        path: `/_matrix/federation/v2/invite/${path}`,
         body,
-      }),
-      'invite',
-    );
-    return answer.event;
+      });
+    } catch (error) {
+      if (!(V1_ROOM_VERSIONS.has(body.room_version) && isUnrecognized(error))) throw error;
+      const event = object(body.event, 'invite');
+      const unsigned = typeof event.unsigned === 'object' && event.unsigned !== null ? event.unsigned : {};
+      const v1 = await this.request(destination, {
+        method: 'PUT',
+        path: `/_matrix/federation/v1/invite/${path}`,
+        body: { ...event, unsigned: { ...unsigned, invite_room_state: body.invite_room_state } },
+      });
+      answer = Array.isArray(v1) ? v1[1] : undefined;
+    }
+    return object(answer, 'invite').event;
   }
 
   /** GET /_matrix/federation/v1/query/directory?room_alias=. */

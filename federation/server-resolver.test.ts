@@ -3,6 +3,7 @@ import {
   chooseSrvTarget,
   createServerResolver,
   maxAgeOf,
+  orderSrvTargets,
   type SrvRecord,
   type WellKnownResult,
 } from './server-resolver.js';
@@ -205,6 +206,51 @@ describe('resolving server names (server-server "Resolving server names")', () =
     expect(chooseSrvTarget(records, () => 0.95)?.name).to.equal('light');
     expect(chooseSrvTarget([srv('.', 0)], () => 0)).to.equal(undefined);
     expect(chooseSrvTarget([], () => 0)).to.equal(undefined);
+  });
+
+  it('orders every SRV target for fallback: priorities ascending, weighted picks within one', () => {
+    const records = [
+      srv('backup', 1, 20, 0),
+      srv('heavy', 2, 10, 90),
+      srv('light', 3, 10, 10),
+      srv('last', 4, 30, 5),
+    ];
+    // random 0: the first left with weight each time; 0.99: the last.
+    expect(orderSrvTargets(records, () => 0).map((r) => r.name)).to.deep.equal([
+      'heavy',
+      'light',
+      'backup',
+      'last',
+    ]);
+    expect(orderSrvTargets(records, () => 0.99).map((r) => r.name)).to.deep.equal([
+      'light',
+      'heavy',
+      'backup',
+      'last',
+    ]);
+    expect(orderSrvTargets([srv('.', 0)], () => 0)).to.deep.equal([]);
+  });
+
+  it('gives the other SRV targets as alternatives, in order', async () => {
+    const { resolver } = resolverWith({
+      srv: {
+        '_matrix-fed._tcp.multi.example': [
+          srv('b.example', 2, 20),
+          srv('a.example', 1, 10),
+          srv('c.example', 3, 30),
+        ],
+      },
+    });
+    expect(await resolver.resolve('multi.example')).to.deep.equal({
+      connectHost: 'a.example',
+      port: 1,
+      hostHeader: 'multi.example',
+      tlsName: 'multi.example',
+      alternatives: [
+        { connectHost: 'b.example', port: 2 },
+        { connectHost: 'c.example', port: 3 },
+      ],
+    });
   });
 
   it('reads Cache-Control max-age', () => {

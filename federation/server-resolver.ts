@@ -15,6 +15,11 @@ export interface ResolvedServer {
   readonly hostHeader: string;
   /** The name the TLS certificate must be valid for (and SNI, unless an IP literal). */
   readonly tlsName: string;
+  /**
+   * Further SRV targets, in the order to try them (RFC 2782) when the connection to
+   * connectHost:port fails. Same Host header and TLS name.
+   */
+  readonly alternatives?: readonly { readonly connectHost: string; readonly port: number }[];
 }
 
 export interface SrvRecord {
@@ -89,8 +94,15 @@ export function createServerResolver(options: ServerResolverOptions): ServerReso
   const viaSrv = async (hostname: string, hostHeader: string): Promise<ResolvedServer> => {
     for (const service of ['_matrix-fed._tcp', '_matrix._tcp']) {
       const records = await options.resolveSrv(`${service}.${hostname}`).catch(() => []);
-      const chosen = chooseSrvTarget(records, random);
-      if (chosen) return { connectHost: chosen.name, port: chosen.port, hostHeader, tlsName: hostname };
+      const [chosen, ...rest] = orderSrvTargets(records, random);
+      if (chosen) {
+        const resolved = { connectHost: chosen.name, port: chosen.port, hostHeader, tlsName: hostname };
+        if (rest.length === 0) return resolved;
+        return {
+          ...resolved,
+          alternatives: rest.map((record) => ({ connectHost: record.name, port: record.port })),
+        };
+      }
     }
     return { connectHost: hostname, port: DEFAULT_FEDERATION_PORT, hostHeader, tlsName: hostname };
   };
@@ -161,19 +173,36 @@ export function delegatedServerOf(body: unknown): string | undefined {
  * A single record with target "." means the service is not offered.
  */
 export function chooseSrvTarget(records: readonly SrvRecord[], random: () => number): SrvRecord | undefined {
-  if (records.length === 0) return undefined;
-  if (records.length === 1 && (records[0]!.name === '.' || records[0]!.name === '')) return undefined;
+  return orderSrvTargets(records, random)[0];
+}
+
+/**
+ * Every target in the order RFC 2782 tries them: by priority, lowest first; within a
+ * priority, repeated weighted random picks among those left (weight 0 entries last-ish, as
+ * the RFC's running sum makes them). Empty when the service is not offered (a lone ".").
+ */
+export function orderSrvTargets(records: readonly SrvRecord[], random: () => number): SrvRecord[] {
+  if (records.length === 1 && (records[0]!.name === '.' || records[0]!.name === '')) return [];
   const usable = records.filter((record) => record.name !== '.' && record.name !== '');
-  const lowest = Math.min(...usable.map((record) => record.priority));
-  const candidates = usable.filter((record) => record.priority === lowest);
-  const total = candidates.reduce((sum, record) => sum + record.weight, 0);
-  if (total === 0) return candidates[0];
-  let pick = random() * total;
-  for (const record of candidates) {
-    pick -= record.weight;
-    if (pick < 0) return record;
+  const priorities = [...new Set(usable.map((record) => record.priority))].sort((a, b) => a - b);
+  const ordered: SrvRecord[] = [];
+  for (const priority of priorities) {
+    const left = usable.filter((record) => record.priority === priority);
+    while (left.length > 0) {
+      const total = left.reduce((sum, record) => sum + record.weight, 0);
+      let index = 0;
+      if (total > 0) {
+        let pick = random() * total;
+        index = left.findIndex((record) => {
+          pick -= record.weight;
+          return pick < 0;
+        });
+        if (index < 0) index = left.length - 1;
+      }
+      ordered.push(left.splice(index, 1)[0]!);
+    }
   }
-  return candidates.at(-1);
+  return ordered;
 }
 
 /** Cache-Control max-age in ms, when the header gives one. */

@@ -11,6 +11,7 @@ import {
   computeEventId,
   computeReferenceHash,
   hashAndSignEvent,
+  hashSignAndIdentifyEvent,
   requiredSignatories,
   roomIdFromCreateEvent,
   toRoomEvent,
@@ -189,6 +190,40 @@ describe('event hashing and signing (server-server "Signing Events")', () => {
         .to.throw(ProtocolError)
         .with.property('code', 'BAD_JSON');
       expect(hashAndSignEvent(floaty, 'hs1', hs1, v('5')).hashes.sha256).to.be.a('string');
+    });
+  });
+
+  describe('hashSignAndIdentifyEvent', () => {
+    it('gives exactly what hashAndSignEvent then toRoomEvent give, in every room version', () => {
+      for (const rules of ROOM_VERSIONS.values()) {
+        const inputs: UnsignedPdu[] = [
+          message({
+            content: { body: 'emoji 🧑‍🤝‍🧑 and "quotes"', n: 3, nested: { z: 1, a: [true, null] } },
+            unsigned: { age: 3 },
+            signatures: { hs2: { 'ed25519:hs2': 'abc' } },
+            ...(rules.eventIdFormat === 'server-generated' ? { event_id: '$opaque:hs1' } : {}),
+          }),
+          {
+            type: 'm.room.create',
+            sender: '@alice:hs1',
+            state_key: '',
+            origin_server_ts: 1_700_000_000_000,
+            content: { room_version: rules.id, creator: '@alice:hs1' },
+            depth: 1,
+            prev_events: [],
+            auth_events: [],
+            ...(rules.roomIdIsCreateEventHash ? {} : { room_id: '!room:hs1' }),
+            ...(rules.eventIdFormat === 'server-generated' ? { event_id: '$create:hs1' } : {}),
+          },
+        ];
+        for (const input of inputs) {
+          const expected = toRoomEvent(hashAndSignEvent(input, 'hs1', hs1, rules), rules);
+          expect(
+            hashSignAndIdentifyEvent(input, 'hs1', hs1, rules),
+            `v${rules.id} ${input.type}`,
+          ).to.deep.equal(expected);
+        }
+      }
     });
   });
 

@@ -158,7 +158,10 @@ export function roomIdFromCreateEvent(createPdu: Pdu, rules: RoomVersionRules): 
 
 /** Pairs a PDU with its computed event ID and room ID, computing each once. */
 export function toRoomEvent(pdu: Pdu, rules: RoomVersionRules): RoomEvent {
-  const eventId = computeEventId(pdu, rules);
+  return roomEventWithId(pdu, computeEventId(pdu, rules), rules);
+}
+
+function roomEventWithId(pdu: Pdu, eventId: string, rules: RoomVersionRules): RoomEvent {
   const roomId = isRoomIdDefiningCreateEvent(pdu, rules) ? `!${eventId.slice(1)}` : carriedRoomId(pdu);
   return { eventId, roomId, pdu };
 }
@@ -184,6 +187,33 @@ export function hashAndSignEvent(
   // 4. Copy the signature back to the full event.
   hashed.signatures = withSignature(pdu.signatures, serverName, key.keyId, signature);
   return hashed;
+}
+
+/**
+ * `toRoomEvent(hashAndSignEvent(...))` for an event this server builds, with one canonical
+ * encoding less: the reference hash covers the redacted event without `signatures` and
+ * `unsigned`, which are exactly the bytes just signed (adding the signature changes only
+ * the omitted `signatures`).
+ * @throws ProtocolError('BAD_JSON') as hashAndSignEvent.
+ */
+export function hashSignAndIdentifyEvent(
+  pdu: UnsignedPdu,
+  serverName: string,
+  key: SigningKey,
+  rules: RoomVersionRules,
+): RoomEvent {
+  const hashed = { ...pdu, hashes: { sha256: computeContentHash(pdu, rules) } } as Pdu;
+  const text = encodeCanonicalJsonWithout(redactEvent(hashed, rules), SIGNATURE_OMITS, strictness(rules));
+  const signature = encodeUnpaddedBase64(signBytes(Buffer.from(text, 'utf8'), key));
+  hashed.signatures = withSignature(pdu.signatures, serverName, key.keyId, signature);
+  switch (rules.eventIdFormat) {
+    case 'server-generated':
+      return toRoomEvent(hashed, rules);
+    case 'reference-hash':
+      return roomEventWithId(hashed, `$${sha256Base64(text, 'base64')}`, rules);
+    case 'reference-hash-url-safe':
+      return roomEventWithId(hashed, `$${sha256Base64(text, 'base64url')}`, rules);
+  }
 }
 
 /**

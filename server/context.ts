@@ -3,8 +3,10 @@
  * createHomeserver and handed to every handler. Later issues add their
  * services here (rooms, sync, media...).
  */
+
 import type { Logger } from 'pino';
 import type { Federation } from '../federation/federation.js';
+import type { RemoteDeviceLists } from '../federation/remote-device-lists.js';
 import type { RoomFederation } from '../federation/room-federation.js';
 import type { SigningKey } from '../protocol/signing.js';
 import type { Storage } from '../storage/storage.js';
@@ -23,6 +25,7 @@ import type { DeviceKeysService } from './e2e/device-keys.js';
 import type { KeyBackupService } from './e2e/key-backup.js';
 import type { ToDeviceService } from './e2e/to-device.js';
 import type { RateLimiter } from './http/rate-limit.js';
+import type { ThirdPartyInvites } from './identity/third-party-invites.js';
 import type { MediaService } from './media/media-service.js';
 import type { UrlPreviewService } from './media/url-preview.js';
 import type { OpenApiDocument } from './openapi/document.js';
@@ -114,6 +117,10 @@ export interface HomeserverContext {
   readonly federation: Federation;
   /** Rooms over federation: inbound PDUs, join/leave/invite handshakes, reads for peers (federation/room-federation.ts). */
   readonly roomFederation: RoomFederation;
+  /** Third-party (3PID) invites through identity servers, and their exchange over federation. */
+  readonly thirdPartyInvites: ThirdPartyInvites;
+  /** The cache of other servers' users' device lists (absent when federation is disabled). */
+  readonly remoteDeviceLists?: RemoteDeviceLists | undefined;
   /** Aborted when the server begins to stop. */
   readonly shutdownSignal: AbortSignal;
   /** The OpenAPI document of every route this server declares (built on first use). */

@@ -13,8 +13,11 @@ import type { Logger } from 'pino';
 import { createFederation } from '../federation/compose.js';
 import { createDeviceListAnnouncer, registerE2eEduHandlers } from '../federation/e2e-edus.js';
 import { oldSigningKeysPath, readOldSigningKeys } from '../federation/old-signing-keys.js';
+import { RemoteDeviceLists } from '../federation/remote-device-lists.js';
+import { RemoteHierarchy } from '../federation/remote-hierarchy.js';
 import { createRemoteKeyQueries } from '../federation/remote-keys.js';
 import { createRemoteMediaSource } from '../federation/remote-media.js';
+import { requesterOver } from '../federation/remote-rooms.js';
 import { createRoomFederation, type RoomFederation } from '../federation/room-federation.js';
 import type { OldVerifyKey } from '../protocol/server-keys.js';
 import {
@@ -51,6 +54,7 @@ import type { Authenticator } from './http/auth.js';
 import { createRateLimiter } from './http/rate-limit.js';
 import type { Resource, Route } from './http/route.js';
 import { createRequestValidation } from './http/validation.js';
+import { ThirdPartyInvites } from './identity/third-party-invites.js';
 import { createLogger } from './logger.js';
 import { BlobStore } from './media/blob-store.js';
 import { loadMediaKey } from './media/encryption.js';
@@ -250,11 +254,17 @@ function assemble(
     storage,
     ...mediaParts,
     // Remote media through federation (set below); disabled federation: 404 M_NOT_FOUND.
-    remote: { fetch: (serverName, mediaId) => remoteMedia.fetch(serverName, mediaId) },
+    remote: {
+      fetch: (serverName, mediaId) => remoteMedia.fetch(serverName, mediaId),
+      fetchThumbnail: async (serverName, mediaId, size) =>
+        (await remoteMedia.fetchThumbnail?.(serverName, mediaId, size)) ?? null,
+    },
     log,
   });
   let remoteMedia: RemoteMediaSource = noRemoteMedia;
+  let remoteDeviceLists: RemoteDeviceLists | undefined;
   const urlPreviews = new UrlPreviewService({ config, media, log });
+  const thirdPartyInvites = new ThirdPartyInvites(() => context, config, log);
   let roomFederation: RoomFederation | undefined;
   const federation = createFederation({
     config,
@@ -285,7 +295,15 @@ function assemble(
     },
   });
   if (federation.enabled) {
-    remoteKeys = createRemoteKeyQueries(federation.client);
+    remoteDeviceLists = new RemoteDeviceLists({
+      upstream: createRemoteKeyQueries(federation.client),
+      client: federation.client,
+      storage,
+      serverName: config.server_name,
+      log,
+    });
+    rooms.sender.onEventPersisted(remoteDeviceLists.eventPersisted);
+    remoteKeys = remoteDeviceLists.queries;
     remoteMedia = createRemoteMediaSource({
       client: federation.client,
       storage,
@@ -295,6 +313,14 @@ function assemble(
     });
     remoteToDevice = (destination, content) =>
       federation.queue.sendEdu(destination, { edu_type: 'm.direct_to_device', content: content as never });
+    directory.useRemoteHierarchy(
+      new RemoteHierarchy({
+        request: requesterOver(federation.client),
+        serverName: config.server_name,
+        onError: (error, roomId, server) =>
+          log.debug({ err: error, roomId, server }, 'Remote space hierarchy request failed'),
+      }),
+    );
     announceDeviceList = createDeviceListAnnouncer({
       serverName: config.server_name,
       storage,
@@ -302,7 +328,7 @@ function assemble(
       log,
     });
   }
-  registerE2eEduHandlers(federation.edus, { toDevice, deviceKeys, storage });
+  registerE2eEduHandlers(federation.edus, { toDevice, deviceKeys, storage, deviceLists: remoteDeviceLists });
   const context: HomeserverContext = {
     config,
     log,
@@ -350,9 +376,11 @@ function assemble(
     deviceKeys,
     media,
     urlPreviews,
+    thirdPartyInvites,
     search: new SearchService(() => context, searchIndexer, searchIndex),
     federation,
     roomFederation: roomFederation!,
+    remoteDeviceLists,
     shutdownSignal: shutdown.signal,
     openApiDocument: () => {
       openApi ??= buildOpenApiDocument(
@@ -458,6 +486,7 @@ function assemble(
         await sessions.close();
         await mediaRetention?.destroy();
         await urlPreviews.close();
+        await thirdPartyInvites.close();
         await storage.close();
         log.info('Stopped');
       })();

@@ -58,6 +58,12 @@ export interface EventToPersist {
    * backfilled batch newest first.
    */
   readonly backfilled?: boolean;
+  /**
+   * The client transaction of a local send, kept with the event so that sync can echo
+   * `transaction_id` to the sending device (recordTransaction must record it too: the
+   * event names its transaction only while that record exists).
+   */
+  readonly transaction?: { readonly deviceId: string; readonly txnId: string };
 }
 
 export interface PersistedEvent {

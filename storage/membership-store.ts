@@ -36,6 +36,12 @@ export interface MembershipStore {
   ): Promise<MembershipRecord[]>;
   /** A room's members with the given memberships (default: join). */
   membersOfRoom(roomId: string, memberships?: readonly Membership[]): Promise<MembershipRecord[]>;
+  /**
+   * The server names of the room's joined members, each once, in no set order: the
+   * destinations of every event sent in the room, so counted in SQL rather than by
+   * loading every member.
+   */
+  joinedServers(roomId: string): Promise<string[]>;
   /** Joined member counts for the rooms, keyed by room ID (0 for rooms with none). */
   joinedMemberCounts(roomIds: readonly string[]): Promise<Map<string, number>>;
   getMembership(roomId: string, userId: string): Promise<MembershipRecord | null>;

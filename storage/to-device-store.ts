@@ -24,6 +24,11 @@ export interface ToDeviceSend {
   readonly txnId: string;
   /** Local users only. Unknown users and devices are skipped, as Synapse does. */
   readonly recipients: readonly ToDeviceRecipient[];
+  /**
+   * A send from another server (m.direct_to_device): stored once per (origin, message_id),
+   * remembered durably in the same write; a repeat is `repeated` and stores nothing.
+   */
+  readonly remote?: { readonly origin: string; readonly messageId: string; readonly receivedTs: number };
 }
 
 export interface ToDeviceSendResult {
@@ -57,4 +62,6 @@ export interface ToDeviceStore {
   latestToDevicePosition(): Promise<number>;
   /** Forgets the transaction IDs of sends stored before `ts` (a retransmission comes within minutes). */
   forgetToDeviceTransactionsBefore(ts: number): Promise<number>;
+  /** Forgets the remote message IDs received before `ts`; resolves to how many went. */
+  forgetRemoteMessageIdsBefore(ts: number): Promise<number>;
 }

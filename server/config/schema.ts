@@ -605,6 +605,18 @@ export const ConfigSchema = Type.Object(
         description: 'Origins allowed; ["*"] for any.',
       }),
     }),
+    identity: Section('Identity servers named by clients (third-party invites: lookup and store-invite).', {
+      allow_private_addresses: Type.Boolean({
+        default: false,
+        description:
+          'Allow identity servers that resolve to loopback, private or link-local addresses, over plain HTTP (tests, an identity server on the same host). Off, only HTTPS to public addresses (no SSRF).',
+      }),
+      request_timeout_ms: Type.Integer({
+        minimum: 100,
+        default: 10_000,
+        description: 'Time limit of one request to an identity server.',
+      }),
+    }),
   },
   { additionalProperties: false },
 );

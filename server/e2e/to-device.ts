@@ -5,7 +5,6 @@
  * syncing past them (so a response lost on the way is sent again).
  */
 import { createHash } from 'node:crypto';
-import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { JsonObject } from '../../protocol/events.js';
 import { belongsToServer, parseUserId } from '../../protocol/identifiers.js';
@@ -44,8 +43,8 @@ export interface DirectToDeviceContent {
 /** Queues an m.direct_to_device EDU for a server (federation supplies it). */
 export type RemoteToDeviceSender = (destination: string, content: DirectToDeviceContent) => Promise<void>;
 
-/** How many received message IDs are remembered to drop a repeat (transactions are deduplicated too). */
-const REMEMBERED_MESSAGE_IDS = 10_000;
+/** How long a remote server's message ID is remembered (its retries come within hours at most). */
+export const REMOTE_MESSAGE_ID_LIFETIME_MS = 7 * 24 * 3600_000;
 
 export class ToDeviceService {
   constructor(
@@ -61,7 +60,6 @@ export class ToDeviceService {
   ) {}
 
   private lastSweep = 0;
-  private readonly receivedMessageIds = new LRUCache<string, true>({ max: REMEMBERED_MESSAGE_IDS });
 
   /**
    * Stores the messages for local recipients once per transaction and wakes their
@@ -141,9 +139,7 @@ export class ToDeviceService {
       return;
     }
     if (senderServer !== origin) return;
-    const key = `${origin}\n${messageId}`;
-    if (this.receivedMessageIds.has(key)) return;
-    this.receivedMessageIds.set(key, true);
+    this.sweepTransactions();
     const recipients: ToDeviceRecipient[] = [];
     for (const [userId, byDevice] of Object.entries(messages)) {
       if (!belongsToServer(userId, this.deps.serverName) || !isRecord(byDevice)) continue;
@@ -158,13 +154,18 @@ export class ToDeviceService {
       type,
       txnId: messageId,
       recipients,
+      // Remembered durably with the messages: a retry after our restart is still a repeat.
+      remote: { origin, messageId, receivedTs: (this.deps.now ?? Date.now)() },
     });
     if (result.delivered.length > 0) {
       this.deps.notifier().notifyUsers(new Set(result.delivered.map((d) => d.userId)), 'to_device');
     }
   }
 
-  /** At most hourly, on a send: forgets transaction IDs older than a day, so the table does not grow for ever. */
+  /**
+   * At most hourly, on a send or a receipt from another server: forgets transaction IDs older
+   * than a day and remote message IDs older than a week, so the tables do not grow for ever.
+   */
   private sweepTransactions(): void {
     const now = (this.deps.now ?? Date.now)();
     if (now - this.lastSweep < TRANSACTION_SWEEP_INTERVAL_MS) return;
@@ -173,6 +174,11 @@ export class ToDeviceService {
       .forgetToDeviceTransactionsBefore(now - TO_DEVICE_TRANSACTION_LIFETIME_MS)
       .catch((error: unknown) => {
         this.deps.log.warn({ err: error }, 'Forgetting old to-device transaction IDs failed');
+      });
+    this.deps.store
+      .forgetRemoteMessageIdsBefore(now - REMOTE_MESSAGE_ID_LIFETIME_MS)
+      .catch((error: unknown) => {
+        this.deps.log.warn({ err: error }, 'Forgetting old remote to-device message IDs failed');
       });
   }
 

@@ -70,12 +70,14 @@ export type RouteRunner = (
 ) => Promise<PipelineResponse>;
 
 export function compileRoute(route: Route, deps: PipelineDependencies): RouteRunner {
-  const validators = deps.validation.compile(route);
+  let compiled: RouteValidators | undefined;
   const hasBody = route.request?.body !== undefined;
   const allowEmptyBody = route.request?.allowEmptyBody ?? false;
   const bodyLimit = route.request?.maxBodyBytes ?? deps.maxRequestBodyBytes;
 
   return async (incoming, rawParams) => {
+    compiled ??= deps.validation.compile(route);
+    const validators = compiled;
     const params = decodePathParams(rawParams);
     const query: Record<string, unknown> = { ...incoming.query };
     const rawBody = hasBody ? await incoming.readBody(bodyLimit) : undefined;

@@ -38,6 +38,12 @@ export const PREVIEW_KEY = 'io.myelin.preview';
  */
 export interface RemoteMediaSource {
   fetch(serverName: string, mediaId: string): Promise<MediaRecord | null>;
+  /** A thumbnail made by the origin server (federation media/thumbnail); null when it gives none. */
+  fetchThumbnail?(
+    serverName: string,
+    mediaId: string,
+    size: { width: number; height: number; method: ThumbnailMethod; animated: boolean },
+  ): Promise<{ bytes: Buffer; contentType: string } | null>;
 }
 
 export const noRemoteMedia: RemoteMediaSource = {
@@ -385,6 +391,46 @@ export class MediaService {
       await this.deps.blobs.discard(pending);
     }
     return { blob: pending.blob, contentType: thumbnail.contentType };
+  }
+
+  /**
+   * A thumbnail of another server's media: from the cache, else asked of the origin server
+   * (kept under the snapped size), else made here from the whole file as for local media
+   * (an origin without thumbnails, or one that refuses).
+   */
+  async remoteThumbnail(
+    serverName: string,
+    mediaId: string,
+    request: { width: number; height: number; method: ThumbnailMethod; animated: boolean },
+    options: { authenticated: boolean; waitMs: number },
+  ): Promise<{ blob: MediaBlob; contentType: string }> {
+    if (!this.media.thumbnails.enabled) throw MatrixError.notFound('Thumbnails are turned off');
+    if (!options.authenticated && this.media.unauthenticated_reads === 'disabled') {
+      throw MatrixError.notFound('Media not found');
+    }
+    const known = await this.deps.storage.media.getMedia(serverName, mediaId);
+    if (known?.quarantined) throw MatrixError.notFound('Media not found');
+    const size = snapToRecommended(request.width, request.height, request.method);
+    const animated = request.animated && this.media.thumbnails.animated;
+    const key = { serverName, mediaId, ...size, animated };
+    const cached = await this.deps.storage.media.getThumbnail(key);
+    if (cached) return cached;
+    const fetched = await this.deps.remote.fetchThumbnail?.(serverName, mediaId, { ...size, animated });
+    if (fetched === null || fetched === undefined || fetched.bytes.length > this.media.max_upload_bytes) {
+      return this.thumbnail(await this.resolve(serverName, mediaId, options), request);
+    }
+    const pending = await this.deps.blobs.writeBuffer(fetched.bytes);
+    try {
+      await this.commit(pending, () =>
+        this.deps.storage.media.putThumbnail(
+          { ...key, blob: pending.blob, contentType: fetched.contentType },
+          Date.now(),
+        ),
+      );
+    } finally {
+      await this.deps.blobs.discard(pending);
+    }
+    return { blob: pending.blob, contentType: fetched.contentType };
   }
 
   /**

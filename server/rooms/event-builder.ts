@@ -10,7 +10,7 @@ import { checkAuthRules } from '../../protocol/auth-rules.js';
 import { isProtocolError } from '../../protocol/errors.js';
 import { checkEventSize, MAX_EVENT_KEY_BYTES, MAX_PDU_BYTES } from '../../protocol/event-validation.js';
 import type { EventReference, JsonObject, Pdu, RoomEvent } from '../../protocol/events.js';
-import { hashAndSignEvent, toRoomEvent, type UnsignedPdu } from '../../protocol/hashing.js';
+import { hashSignAndIdentifyEvent, type UnsignedPdu } from '../../protocol/hashing.js';
 import type { RoomVersionRules } from '../../protocol/room-versions.js';
 import type { SigningKey } from '../../protocol/signing.js';
 import { MatrixError, matrixErrorFromProtocolError } from '../errors.js';
@@ -138,8 +138,8 @@ function finishEvent(
   let event: RoomEvent;
   let json: string;
   try {
-    const pdu = hashAndSignEvent(unsigned, signer.serverName, signer.key, rules);
-    event = toRoomEvent(pdu, rules);
+    event = hashSignAndIdentifyEvent(unsigned, signer.serverName, signer.key, rules);
+    const { pdu } = event;
     json = JSON.stringify(pdu);
     // spec: client-server "Size limits": 65,536 bytes of canonical JSON, signatures included.
     if (mayExceedSizeLimits(pdu, json)) checkEventSize(pdu, rules);

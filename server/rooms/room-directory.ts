@@ -21,7 +21,13 @@ import type { RoomAliasRegistry } from './room-creation.js';
 import type { RoomEventSender } from './room-event-sender.js';
 import { roomVersionOfCreateEvent } from './room-head.js';
 import { RoomSummaries } from './room-summaries.js';
-import { type HierarchyPage, type HierarchyQuery, SpaceHierarchy } from './space-hierarchy.js';
+import {
+  type FederationHierarchy,
+  type HierarchyPage,
+  type HierarchyQuery,
+  type RemoteHierarchySource,
+  SpaceHierarchy,
+} from './space-hierarchy.js';
 
 export interface ResolvedAlias {
   readonly room_id: string;
@@ -77,7 +83,7 @@ export class RoomDirectory implements RoomAliasRegistry {
     this.serverName = options.serverName;
     this.now = options.now ?? Date.now;
     this.summaries = new RoomSummaries({ storage: options.storage });
-    this.spaces = new SpaceHierarchy(options.storage, this.summaries);
+    this.spaces = new SpaceHierarchy(options.storage, this.summaries, options.serverName);
   }
 
   /**
@@ -297,6 +303,16 @@ export class RoomDirectory implements RoomAliasRegistry {
   /** GET /rooms/{roomId}/hierarchy. */
   hierarchy(query: HierarchyQuery): Promise<HierarchyPage> {
     return this.spaces.hierarchy(query);
+  }
+
+  /** Federation GET /hierarchy/{roomId}, for the server `origin`. */
+  federationHierarchy(roomId: string, origin: string, suggestedOnly: boolean): Promise<FederationHierarchy> {
+    return this.spaces.federationHierarchy(roomId, origin, suggestedOnly);
+  }
+
+  /** Connects federation: hierarchies reach rooms this server is not in through other servers. */
+  useRemoteHierarchy(source: RemoteHierarchySource): void {
+    this.spaces.useRemote(source);
   }
 
   // ---- Room state the rules above read ----

@@ -427,13 +427,17 @@ export class RoomEventSender {
     try {
       await this.storage.transaction((tx) => {
         for (const { pending: item, built } of accepted) {
-          writes.push(this.queuePersist(tx, built.event, built.json, stateBefore));
           const txn = item.request.txn;
-          if (txn !== undefined && item.scopedTxnId !== undefined) {
+          const transaction =
+            txn !== undefined && item.scopedTxnId !== undefined
+              ? { deviceId: txn.deviceId, txnId: item.scopedTxnId }
+              : undefined;
+          writes.push(this.queuePersist(tx, built.event, built.json, stateBefore, transaction));
+          if (transaction !== undefined) {
             void tx.transactionIds.recordTransaction(
               item.request.sender,
-              txn.deviceId,
-              item.scopedTxnId,
+              transaction.deviceId,
+              transaction.txnId,
               built.event.eventId,
               built.event.pdu.origin_server_ts,
             );
@@ -483,12 +487,14 @@ export class RoomEventSender {
     event: RoomEvent,
     json: string,
     stateBefore: StateSnapshotInput,
+    transaction?: { readonly deviceId: string; readonly txnId: string },
   ): Promise<PersistedEvent> {
     const { pdu } = event;
     return tx.events.persistEvent({
       event,
       json,
       stateBefore,
+      ...(transaction === undefined ? {} : { transaction }),
       currentStateDelta: isStateEvent(pdu)
         ? { set: new Map([[stateTupleKey(pdu.type, pdu.state_key!), event.eventId]]) }
         : undefined,

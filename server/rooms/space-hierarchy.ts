@@ -1,12 +1,17 @@
 /**
  * GET /rooms/{roomId}/hierarchy (client-server "Spaces", space_hierarchy.yaml): a depth-first
  * walk of m.space.child links from a space, one page at a time. Only rooms the requester may
- * see are shown; children this server does not know (rooms on other servers) are skipped until
- * federation fetches them. Where a page stops, the rest of the walk is kept in memory for five
- * minutes under the next_batch token.
+ * see are shown. Rooms this server is not in are asked of a server named in the `via` of the
+ * link that led to them (server-server GET /hierarchy, cached by the remote source); the answer
+ * is filtered for the requester here. Where a page stops, the rest of the walk is kept in memory
+ * for five minutes under the next_batch token.
+ *
+ * Also the server side of federation GET /hierarchy/{roomId} (`federationHierarchy`): the room
+ * and those of its children the asking server could peek or join, without pagination.
  */
 import { randomBytes } from 'node:crypto';
 import type { JsonObject, JsonValue } from '../../protocol/events.js';
+import { belongsToServer } from '../../protocol/identifiers.js';
 import { isKnownRoomVersion, roomVersionRules } from '../../protocol/room-versions.js';
 import type { StoredEvent } from '../../storage/event-store.js';
 import type { Storage } from '../../storage/storage.js';
@@ -59,6 +64,31 @@ export interface HierarchyPage {
 interface QueuedRoom {
   readonly roomId: string;
   readonly depth: number;
+  /** Servers the link that led here names (where to ask when this server is not in the room). */
+  readonly via: readonly string[];
+}
+
+/** server-server space_hierarchy.yaml: the answer of GET /_matrix/federation/v1/hierarchy/{roomId}. */
+export interface FederationHierarchy {
+  readonly room: HierarchyRoom;
+  readonly children: HierarchyRoom[];
+  readonly inaccessible_children: string[];
+}
+
+/** Asks other servers for a room's hierarchy (server-server GET /hierarchy); null when none answers. */
+export interface RemoteHierarchySource {
+  fetch(roomId: string, via: readonly string[], suggestedOnly: boolean): Promise<FederationHierarchy | null>;
+}
+
+/** A room as the walk sees it: its chunk, its child links (ordered and filtered) and who may see it. */
+interface WalkRoom {
+  readonly entry: HierarchyRoom;
+  readonly links: readonly ChildLink[];
+  readonly visibleTo: (userId: string) => Promise<boolean>;
+}
+
+interface ChildLink extends SpaceChildLink {
+  readonly via: readonly string[];
 }
 
 interface WalkSession {
@@ -113,11 +143,18 @@ function isSuggested(content: JsonObject): boolean {
 
 export class SpaceHierarchy {
   private readonly sessions = new LazyLruCache<string, WalkSession>({ max: 10_000, ttl: SESSION_TTL_MS });
+  private remote: RemoteHierarchySource | undefined;
 
   constructor(
     private readonly storage: Storage,
     private readonly summaries: RoomSummaries,
+    private readonly serverName: string,
   ) {}
+
+  /** Connects federation (composed after the directory): rooms this server is not in are asked of others. */
+  useRemote(source: RemoteHierarchySource): void {
+    this.remote = source;
+  }
 
   /** @throws MatrixError M_FORBIDDEN (the space is unknown or hidden from the requester), M_INVALID_PARAM. */
   async hierarchy(query: HierarchyQuery): Promise<HierarchyPage> {
@@ -152,7 +189,7 @@ export class SpaceHierarchy {
       queue = [...session.queue];
       processed = new Set(session.processed);
     } else {
-      queue = [{ roomId: query.roomId, depth: 0 }];
+      queue = [{ roomId: query.roomId, depth: 0, via: [] }];
       processed = new Set();
     }
 
@@ -162,15 +199,18 @@ export class SpaceHierarchy {
       if (next === undefined) break;
       if (processed.has(next.roomId)) continue;
       processed.add(next.roomId);
-      const summary = next.roomId === root.roomId ? root : await this.summaries.summary(next.roomId);
-      // Unknown here (another server's room: federation fills these in later), or hidden.
-      if (summary === null || !(await this.isVisible(summary, query.requester))) continue;
+      const room =
+        next.roomId === root.roomId
+          ? await this.localRoom(root, query.suggestedOnly)
+          : await this.walkRoom(next, query.suggestedOnly);
+      // Unknown here and to the servers asked, or hidden from the requester.
+      if (room === null || !(await room.visibleTo(query.requester))) continue;
 
-      const children = summary.roomType === 'm.space' ? await this.children(summary.roomId, query) : [];
-      rooms.push(hierarchyEntry(summary, children));
+      rooms.push(room.entry);
       if (query.maxDepth === undefined || next.depth < query.maxDepth) {
-        for (let index = children.length - 1; index >= 0; index--) {
-          queue.push({ roomId: children[index]!.stateKey, depth: next.depth + 1 });
+        for (let index = room.links.length - 1; index >= 0; index--) {
+          const link = room.links[index]!;
+          queue.push({ roomId: link.stateKey, depth: next.depth + 1, via: link.via });
         }
       }
     }
@@ -190,8 +230,134 @@ export class SpaceHierarchy {
     return { rooms, next_batch: token };
   }
 
+  /**
+   * A room of the walk: from local state when a local user is joined to it (so our state is
+   * current), else from the servers its link names, else from whatever local state we hold.
+   */
+  private async walkRoom(queued: QueuedRoom, suggestedOnly: boolean): Promise<WalkRoom | null> {
+    const summary = await this.summaries.summary(queued.roomId);
+    if (summary !== null && (await this.hasLocalJoin(queued.roomId)))
+      return this.localRoom(summary, suggestedOnly);
+    const answer =
+      this.remote === undefined || queued.via.length === 0
+        ? null
+        : await this.remote.fetch(queued.roomId, queued.via, suggestedOnly);
+    if (answer !== null && answer.room.room_id === queued.roomId)
+      return this.remoteRoom(answer.room, suggestedOnly);
+    return summary === null ? null : this.localRoom(summary, suggestedOnly);
+  }
+
+  private async localRoom(summary: RoomSummary, suggestedOnly: boolean): Promise<WalkRoom> {
+    const children = summary.roomType === 'm.space' ? await this.children(summary.roomId, suggestedOnly) : [];
+    return {
+      entry: hierarchyEntry(summary, children),
+      links: children,
+      visibleTo: (userId) => this.isVisible(summary, userId),
+    };
+  }
+
+  /**
+   * A room another server described. That server filtered for this server; here the
+   * requester needs a join rule that lets them in (or world-readable history), a membership
+   * we know of, or for restricted rooms a joined allowed room (as Synapse does).
+   */
+  private remoteRoom(entry: HierarchyRoom, suggestedOnly: boolean): WalkRoom {
+    const links: ChildLink[] = [];
+    for (const child of entry.children_state) {
+      if (child.type !== 'm.space.child' || !hasVia(child.content)) continue;
+      if (suggestedOnly && !isSuggested(child.content)) continue;
+      links.push({
+        stateKey: child.state_key,
+        content: child.content,
+        originServerTs: child.origin_server_ts,
+        via: child.content.via as string[],
+      });
+    }
+    links.sort(compareSpaceChildren);
+    const summary: RoomSummary = {
+      roomId: entry.room_id,
+      roomVersion: entry.room_version,
+      numJoinedMembers: entry.num_joined_members,
+      worldReadable: entry.world_readable,
+      guestCanJoin: entry.guest_can_join,
+      ...(entry.join_rule !== undefined ? { joinRule: entry.join_rule } : {}),
+      ...(entry.allowed_room_ids !== undefined ? { allowedRoomIds: entry.allowed_room_ids } : {}),
+    };
+    return { entry, links, visibleTo: (userId) => this.isVisible(summary, userId) };
+  }
+
+  private async hasLocalJoin(roomId: string): Promise<boolean> {
+    const members = await this.storage.memberships.membersOfRoom(roomId, ['join']);
+    return members.some((member) => belongsToServer(member.userId, this.serverName));
+  }
+
+  /**
+   * Federation GET /hierarchy/{roomId} (server-server space_hierarchy.yaml): the room and its
+   * children this server is in, those the asking server could peek or join in `children`, the
+   * others' IDs in `inaccessible_children`; children we know nothing of are left out.
+   * @throws MatrixError 404 M_NOT_FOUND when the room is unknown here or hidden from `origin`.
+   */
+  async federationHierarchy(
+    roomId: string,
+    origin: string,
+    suggestedOnly: boolean,
+  ): Promise<FederationHierarchy> {
+    const summary = await this.summaries.summary(roomId);
+    if (
+      summary === null ||
+      !(await this.hasLocalJoin(roomId)) ||
+      !(await this.isVisibleToServer(summary, origin))
+    ) {
+      throw MatrixError.notFound('Room does not exist or is not visible to your server');
+    }
+    const root = await this.localRoom(summary, suggestedOnly);
+    const children: HierarchyRoom[] = [];
+    const inaccessible: string[] = [];
+    for (const link of root.links) {
+      const child = await this.summaries.summary(link.stateKey);
+      if (child === null || !(await this.hasLocalJoin(link.stateKey))) continue;
+      if (await this.isVisibleToServer(child, origin)) {
+        children.push((await this.localRoom(child, suggestedOnly)).entry);
+      } else {
+        inaccessible.push(link.stateKey);
+      }
+    }
+    return { room: root.entry, children, inaccessible_children: inaccessible };
+  }
+
+  /**
+   * Whether a server could peek or join: a join rule open to anyone (or world-readable
+   * history), one of its users already joined or invited, or for restricted rooms one of its
+   * users in an allowed room (the asking server filters per user).
+   */
+  private async isVisibleToServer(summary: RoomSummary, server: string): Promise<boolean> {
+    if (summary.worldReadable || summary.joinRule === 'public') return true;
+    const rules = isKnownRoomVersion(summary.roomVersion) ? roomVersionRules(summary.roomVersion) : null;
+    if (summary.joinRule === 'knock' && rules?.knockAllowed === true) return true;
+    if (summary.joinRule === 'knock_restricted' && rules?.knockRestrictedJoinAllowed === true) return true;
+    if (await this.serverHasMember(summary.roomId, server, ['join', 'invite'])) return true;
+    const restricted =
+      (summary.joinRule === 'restricted' && rules?.restrictedJoinAllowed === true) ||
+      (summary.joinRule === 'knock_restricted' && rules?.knockRestrictedJoinAllowed === true);
+    if (restricted) {
+      for (const allowedRoomId of summary.allowedRoomIds ?? []) {
+        if (await this.serverHasMember(allowedRoomId, server, ['join'])) return true;
+      }
+    }
+    return false;
+  }
+
+  private async serverHasMember(
+    roomId: string,
+    server: string,
+    memberships: readonly ('join' | 'invite')[],
+  ): Promise<boolean> {
+    const members = await this.storage.memberships.membersOfRoom(roomId, memberships);
+    return members.some((member) => belongsToServer(member.userId, server));
+  }
+
   /** The space's child links, in the spec's order (only suggested ones when asked). */
-  private async children(roomId: string, query: HierarchyQuery): Promise<ChildEvent[]> {
+  private async children(roomId: string, suggestedOnly: boolean): Promise<ChildEvent[]> {
     const ids = await this.storage.state.currentStateOfType(roomId, 'm.space.child');
     const events = await this.storage.events.getEvents([...ids.values()]);
     const links: ChildEvent[] = [];
@@ -199,8 +365,9 @@ export class SpaceHierarchy {
       const event = events.get(eventId);
       if (event === undefined) continue;
       const content = event.pdu.content;
-      if (!hasVia(content) || (query.suggestedOnly && !isSuggested(content))) continue;
-      links.push({ stateKey, content, originServerTs: event.pdu.origin_server_ts, event });
+      if (!hasVia(content) || (suggestedOnly && !isSuggested(content))) continue;
+      const via = content.via as string[];
+      links.push({ stateKey, content, originServerTs: event.pdu.origin_server_ts, via, event });
     }
     return links.sort(compareSpaceChildren);
   }
@@ -236,7 +403,7 @@ export class SpaceHierarchy {
   }
 }
 
-interface ChildEvent extends SpaceChildLink {
+interface ChildEvent extends ChildLink {
   readonly event: StoredEvent;
 }
 

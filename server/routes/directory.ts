@@ -396,8 +396,9 @@ export const getSpaceHierarchy = defineRoute({
   summary: 'Retrieve a portion of a space tree.',
   description:
     'Depth first along m.space.child links (children in the spec order), showing the rooms the requester ' +
-    'is joined or invited to, may join or knock on, or that are world readable. Children on other servers ' +
-    'are left out until federation. At most 50 rooms per page; next_batch tokens last five minutes.',
+    'is joined or invited to, may join or knock on, or that are world readable. Rooms this server is not in ' +
+    "are asked of a server in their link's via (federation /hierarchy, cached five minutes). " +
+    'At most 50 rooms per page; next_batch tokens last five minutes.',
   tags: ['Spaces'],
   resource: 'client',
   auth: 'access-token',

@@ -13,9 +13,12 @@ import { deviceRoutes } from './devices.js';
 import { directoryRoutes } from './directory.js';
 import { docsRoutes } from './docs.js';
 import { federationE2eRoutes } from './federation-e2e.js';
+import { federationInviteV1Routes } from './federation-invite-v1.js';
 import { federationKeyRoutes } from './federation-keys.js';
 import { federationMediaRoutes } from './federation-media.js';
+import { federationQueryRoutes } from './federation-queries.js';
 import { federationRoomRoutes } from './federation-rooms.js';
+import { federationThirdPartyRoutes } from './federation-third-party.js';
 import { federationTransactionRoutes } from './federation-transactions.js';
 import { filterRoutes } from './filters.js';
 import { healthRoutes } from './health.js';
@@ -106,4 +109,7 @@ export const allRoutes: readonly Route[] = [
   ...federationRoomRoutes,
   ...federationE2eRoutes,
   ...federationMediaRoutes,
+  ...federationQueryRoutes,
+  ...federationThirdPartyRoutes,
+  ...federationInviteV1Routes,
 ];

@@ -332,16 +332,19 @@ function downloadRoutes(prefix: string, authenticated: boolean): Route[] {
     },
     responses: { ...mediaResponses, 400: MatrixErrorBody, 413: MatrixErrorBody },
     async handler(req, hs) {
-      const record = await hs.media.resolve(req.params.serverName, req.params.mediaId, {
-        authenticated,
-        waitMs: waitOf(req.query.timeout_ms),
-      });
-      const thumbnail = await hs.media.thumbnail(record, {
+      const { serverName, mediaId } = req.params;
+      const options = { authenticated, waitMs: waitOf(req.query.timeout_ms) };
+      const size = {
         width: req.query.width,
         height: req.query.height,
         method: req.query.method ?? 'scale',
         animated: req.query.animated ?? false,
-      });
+      };
+      // Another server's media: its thumbnail is asked of that server, not made from the whole file.
+      const thumbnail =
+        serverName === hs.config.server_name
+          ? await hs.media.thumbnail(await hs.media.resolve(serverName, mediaId, options), size)
+          : await hs.media.remoteThumbnail(serverName, mediaId, size, options);
       return serve(hs, req.headers, thumbnail.blob, thumbnail.contentType, null);
     },
   }) as Route;

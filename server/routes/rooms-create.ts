@@ -8,7 +8,6 @@
 import { Type } from '@sinclair/typebox';
 import type { JsonObject } from '../../protocol/events.js';
 import { belongsToServer } from '../../protocol/identifiers.js';
-import { MatrixError } from '../errors.js';
 import { defineRoute, MatrixErrorBody, reply } from '../http/route.js';
 
 const StateEvent = Type.Object(
@@ -39,9 +38,21 @@ const CreateRoomBody = Type.Object(
     topic: Type.Optional(Type.String({ description: 'The m.room.topic of the room.' })),
     invite: Type.Optional(Type.Array(Type.String(), { description: 'User IDs to invite.' })),
     invite_3pid: Type.Optional(
-      Type.Array(Type.Unknown(), {
-        description: 'Third-party invites: not supported; must be empty when given.',
-      }),
+      Type.Array(
+        Type.Object(
+          {
+            id_server: Type.String({ description: 'The identity server (host[:port]).' }),
+            id_access_token: Type.String({ description: 'An access token for the identity server.' }),
+            medium: Type.String({ description: 'The kind of address, e.g. email.' }),
+            address: Type.String({ description: 'The invitee’s address.' }),
+          },
+          { additionalProperties: true },
+        ),
+        {
+          description:
+            'Third-party invites, sent after the other invites: bound addresses invite their user, others an m.room.third_party_invite.',
+        },
+      ),
     ),
     room_version: Type.Optional(
       Type.String({ description: 'The room version; the server default when absent.' }),
@@ -81,7 +92,7 @@ export const createRoomRoute = defineRoute({
     'Creates a room as createRoom.yaml lays it out: create event, the creator joins, power levels, canonical alias, ' +
     'the preset, initial_state, name, topic, invites. Errors: 400 M_UNSUPPORTED_ROOM_VERSION, M_ROOM_IN_USE (alias taken), ' +
     'M_INVALID_ROOM_STATE (the events the request implies are refused by the auth rules), M_INVALID_PARAM (a bad invitee, ' +
-    'alias or override). Third-party invites (`invite_3pid`) are not supported.',
+    'alias or override). Third-party invites (`invite_3pid`) go through the identity server as POST /invite does.',
   tags: ['Room creation'],
   resource: 'client',
   auth: 'access-token',
@@ -105,9 +116,6 @@ export const createRoomRoute = defineRoute({
       power_level_content_override,
       ...rest
     } = req.body;
-    if (thirdPartyInvites !== undefined && thirdPartyInvites.length > 0) {
-      throw MatrixError.of('M_UNKNOWN', 'Third-party invites (invite_3pid) are not supported by this server');
-    }
     const created = await hs.rooms.createRoom(req.requester.userId, {
       ...rest,
       ...(creation_content === undefined ? {} : { creation_content: creation_content as JsonObject }),
@@ -130,6 +138,31 @@ export const createRoomRoute = defineRoute({
       const content: JsonObject = { membership: 'invite' };
       if (rest.is_direct === true) content.is_direct = true;
       await hs.roomFederation.handshakes.inviteRemote(created.roomId, req.requester.userId, invitee, content);
+    }
+    for (const invite of thirdPartyInvites ?? []) {
+      await hs.thirdPartyInvites.inviteThirdParty(
+        {
+          roomId: created.roomId,
+          inviter: req.requester.userId,
+          idServer: invite.id_server,
+          idAccessToken: invite.id_access_token,
+          medium: invite.medium,
+          address: invite.address,
+        },
+        async (invitee) => {
+          if (belongsToServer(invitee, hs.config.server_name)) {
+            await hs.rooms.membership.invite(created.roomId, req.requester.userId, invitee);
+            return;
+          }
+          const content: JsonObject = { membership: 'invite' };
+          await hs.roomFederation.handshakes.inviteRemote(
+            created.roomId,
+            req.requester.userId,
+            invitee,
+            content,
+          );
+        },
+      );
     }
     return reply(200, { room_id: created.roomId });
   },

@@ -292,9 +292,18 @@ const InviteBody = Type.Object(
   {
     user_id: Type.Optional(Type.String({ description: 'The fully qualified user ID of the invitee.' })),
     reason,
-    id_server: Type.Optional(Type.String({ description: 'Third-party invites: not supported.' })),
-    medium: Type.Optional(Type.String({ description: 'Third-party invites: not supported.' })),
-    address: Type.Optional(Type.String({ description: 'Third-party invites: not supported.' })),
+    id_server: Type.Optional(
+      Type.String({
+        description: 'Third-party invites: the identity server (host[:port]) to look the 3PID up on.',
+      }),
+    ),
+    id_access_token: Type.Optional(
+      Type.String({ description: 'Third-party invites: an access token for the identity server.' }),
+    ),
+    medium: Type.Optional(
+      Type.String({ description: 'Third-party invites: the kind of address, e.g. email.' }),
+    ),
+    address: Type.Optional(Type.String({ description: 'Third-party invites: the invitee’s address.' })),
   },
   { additionalProperties: true },
 );
@@ -306,7 +315,9 @@ export const inviteRoute = defineRoute({
   summary: 'Invite a user to participate in a particular room.',
   description:
     'Any valid user ID of this server may be invited (as Synapse, whether or not the account exists); users of other ' +
-    'servers are invited through their server, which must sign the invite. Third-party invites are not supported (400 M_UNKNOWN).',
+    'servers are invited through their server, which must sign the invite. With id_server, id_access_token, medium and ' +
+    'address instead of user_id: the 3PID is looked up on the identity server; a bound user is invited, else the identity ' +
+    'server stores the invite and an m.room.third_party_invite is sent.',
   tags: TAGS,
   resource: 'client',
   auth: 'access-token',
@@ -316,21 +327,38 @@ export const inviteRoute = defineRoute({
   responses: { 200: Empty, ...errors },
   async handler(req, hs) {
     const roomId = checkedRoomId(req.params.roomId);
-    if (req.body.user_id === undefined) {
-      if (req.body.medium !== undefined || req.body.address !== undefined) {
-        throw MatrixError.of('M_UNKNOWN', 'Third-party invites are not supported by this server');
+    const inviteUser = async (invitee: string) => {
+      if (!belongsToServer(invitee, hs.config.server_name)) {
+        // server-server "Inviting to a room": the invitee's server signs the invite first.
+        const content: JsonObject = { membership: 'invite' };
+        if (req.body.reason !== undefined) content.reason = req.body.reason;
+        await hs.roomFederation.handshakes.inviteRemote(roomId, req.requester.userId, invitee, content);
+        return;
       }
-      throw MatrixError.missingParam('Missing user_id');
-    }
-    const invitee = checkedUserId(req.body.user_id);
-    if (!belongsToServer(invitee, hs.config.server_name)) {
-      // server-server "Inviting to a room": the invitee's server signs the invite first.
-      const content: JsonObject = { membership: 'invite' };
-      if (req.body.reason !== undefined) content.reason = req.body.reason;
-      await hs.roomFederation.handshakes.inviteRemote(roomId, req.requester.userId, invitee, content);
+      await hs.rooms.membership.invite(roomId, req.requester.userId, invitee, reasonOption(req.body.reason));
+    };
+    if (req.body.user_id === undefined) {
+      const { id_server: idServer, id_access_token: idAccessToken, medium, address } = req.body;
+      if (idServer === undefined && medium === undefined && address === undefined) {
+        throw MatrixError.missingParam('Missing user_id');
+      }
+      if (
+        idServer === undefined ||
+        idAccessToken === undefined ||
+        medium === undefined ||
+        address === undefined
+      ) {
+        throw MatrixError.missingParam(
+          'A third-party invite needs id_server, id_access_token, medium and address',
+        );
+      }
+      await hs.thirdPartyInvites.inviteThirdParty(
+        { roomId, inviter: req.requester.userId, idServer, idAccessToken, medium, address },
+        inviteUser,
+      );
       return reply(200, {});
     }
-    await hs.rooms.membership.invite(roomId, req.requester.userId, invitee, reasonOption(req.body.reason));
+    await inviteUser(checkedUserId(req.body.user_id));
     return reply(200, {});
   },
 });

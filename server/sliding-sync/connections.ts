@@ -14,6 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { MatrixError } from '../errors.js';
+import type { StreamPositions } from '../sync/sync-token.js';
 
 /** What a room was last sent as on a connection. */
 export interface RoomSent {
@@ -46,6 +47,24 @@ export interface ConnectionGeneration {
   readonly rooms: ReadonlyMap<string, RoomSent>;
   /** Rooms the lists and subscriptions matched at this pos (extensions send a room afresh when it re-enters). */
   readonly matched: ReadonlySet<string>;
+  /** Set when asking the same again at the same positions is known to bring nothing new. */
+  readonly quiet?: QuietGeneration;
+}
+
+/**
+ * What a generation was computed from, when computing again from it with the same
+ * request at the same stream positions would send nothing: the connection's next
+ * request may then go straight to waiting (the usual long-poll after an answer).
+ */
+export interface QuietGeneration {
+  /** The parsed request settings (one object per distinct body, request.ts). */
+  readonly settings: object;
+  /** The stream positions read before the computation. */
+  readonly positions: StreamPositions;
+  /** The user's membership version then (SlidingSyncReads.membershipVersion). */
+  readonly membershipVersion: number;
+  /** The rooms whose changes concern the connection. */
+  readonly watch: readonly string[];
 }
 
 interface Connection {

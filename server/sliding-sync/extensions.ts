@@ -27,6 +27,8 @@ export interface ExtensionsOutcome {
   /** Something the client has not had: the response may not wait. */
   readonly hasNews: boolean;
   readonly positions: ExtensionPositions;
+  /** To-device messages are in the body (sent again until the client's `since` passes them). */
+  readonly toDeviceSent: boolean;
 }
 
 export async function buildExtensions(
@@ -36,13 +38,17 @@ export async function buildExtensions(
   const { request } = input;
   const body: JsonObject = {};
   let hasNews = false;
+  let toDeviceSent = false;
   const tasks: Promise<void>[] = [];
   if (request.toDevice !== undefined) {
     const toDevice = request.toDevice;
     tasks.push(
       toDeviceExtension(ctx, toDevice).then((result) => {
         body.to_device = result;
-        if ((result.events as unknown[]).length > 0) hasNews = true;
+        if ((result.events as unknown[]).length > 0) {
+          hasNews = true;
+          toDeviceSent = true;
+        }
       }),
     );
   }
@@ -82,6 +88,7 @@ export async function buildExtensions(
   return {
     body,
     hasNews,
+    toDeviceSent,
     positions: {
       accountData: ctx.upTo.accountData,
       receipts: ctx.upTo.receipts,

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { stateTupleKey } from '../../protocol/events.js';
 import { MatrixError } from '../errors.js';
 import { parseSlidingSyncRequest } from './request.js';
 import { CombinedRoomConfig } from './required-state.js';
@@ -111,6 +112,35 @@ describe('sliding sync request', () => {
   });
 });
 
+describe('sliding sync request settings', () => {
+  it('parses a body once: requests asking the same share their settings, each with its own pos', () => {
+    const body = () => ({
+      conn_id: 'main',
+      lists: { all: { ranges: [[0, 9]], timeline_limit: 1, required_state: [['m.room.name', '']] } },
+    });
+    const first = parseSlidingSyncRequest(body(), { pos: 'a.1', timeout: 1000 });
+    const second = parseSlidingSyncRequest(body(), { pos: 'a.2', timeout: 0 });
+    expect(second.settings).to.equal(first.settings);
+    expect([first.pos, second.pos]).to.deep.equal(['a.1', 'a.2']);
+    expect([first.timeoutMs, second.timeoutMs]).to.deep.equal([1000, 0]);
+    // pos, timeout and set_presence in the body (the MSC's dialect) do not make it another request.
+    const inBody = parseSlidingSyncRequest({ ...body(), pos: 'a.3', timeout: 5 }, {});
+    expect(inBody.settings).to.equal(first.settings);
+    expect([inBody.pos, inBody.timeoutMs]).to.deep.equal(['a.3', 5]);
+    const other = parseSlidingSyncRequest({ ...body(), conn_id: 'other' }, {});
+    expect(other.settings).to.not.equal(first.settings);
+    expect(other.connId).to.equal('other');
+  });
+
+  it('still refuses a malformed pos, timeout or set_presence of a body parsed before', () => {
+    const body = { conn_id: 'main', lists: {} };
+    parseSlidingSyncRequest(body, {});
+    expect(invalid({ ...body, timeout: -1 }).errcode).to.equal('M_INVALID_PARAM');
+    expect(invalid({ ...body, pos: 5 }).errcode).to.equal('M_INVALID_PARAM');
+    expect(invalid({ ...body, set_presence: 'busy' }).errcode).to.equal('M_INVALID_PARAM');
+  });
+});
+
 describe('combined room config', () => {
   it('is the union of the configs: largest timeline_limit, any config wanting a state entry', () => {
     const config = CombinedRoomConfig.of([
@@ -134,6 +164,10 @@ describe('combined room config', () => {
     expect(config.exactKeys(ME)).to.deep.equal([
       ['m.room.name', ''],
       ['m.room.member', ME],
+    ]);
+    expect(config.exactStateKeys(ME)).to.deep.equal([
+      stateTupleKey('m.room.name', ''),
+      stateTupleKey('m.room.member', ME),
     ]);
   });
 
@@ -159,5 +193,22 @@ describe('combined room config', () => {
     expect(config.exactKeys(ME)).to.equal(null);
     expect(config.wants('m.room.create', '', ME)).to.equal(true);
     expect(config.wants('anything', 'x', ME)).to.equal(true);
+  });
+
+  it("leaves out the exact entries a config's exclude names", () => {
+    const config = CombinedRoomConfig.of([
+      {
+        timelineLimit: 1,
+        requiredState: {
+          include: [
+            { type: 'm.room.name', stateKey: '' },
+            { type: 'm.room.member', stateKey: '$ME' },
+          ],
+          exclude: [{ type: 'm.room.member', stateKey: null }],
+          lazyMembers: false,
+        },
+      },
+    ]);
+    expect(config.exactStateKeys(ME)).to.deep.equal([stateTupleKey('m.room.name', '')]);
   });
 });

@@ -7,6 +7,7 @@
  * lazy_members}, `is_invited`). Both become one shape here.
  */
 import { MatrixError } from '../errors.js';
+import { LazyLruCache } from '../lazy-lru-cache.js';
 
 /** Matches state by type and state key; null matches any. `$ME` is resolved when matching. */
 export interface StateMatcher {
@@ -56,16 +57,12 @@ export interface ExtensionsRequest {
   readonly typing?: ExtensionScope;
 }
 
-export interface SlidingSyncRequest {
-  readonly connId: string;
-  /** Older matrix-rust-sdk versions send one and expect it back. */
-  readonly txnId?: string;
+export interface SlidingSyncRequest extends RequestSettings {
+  /** The body's part shared by requests asking the same thing (see settingsOf). */
+  readonly settings: RequestSettings;
   readonly pos: string | null;
   readonly timeoutMs: number;
   readonly setPresence: 'online' | 'offline' | 'unavailable';
-  readonly lists: ReadonlyMap<string, ListRequest>;
-  readonly subscriptions: ReadonlyMap<string, RoomConfig>;
-  readonly extensions: ExtensionsRequest;
 }
 
 /** MSC4186: at most 100 lists and 100 subscriptions. */
@@ -77,6 +74,25 @@ const MAX_TO_DEVICE_LIMIT = 100;
 
 type Json = Record<string, unknown>;
 
+/**
+ * What the body asks, apart from `pos`, `timeout` and `set_presence`: a client sends the
+ * same body request after request, so it is parsed once and shared (the same object for
+ * every request that asks the same thing, which lets the service tell "same request").
+ */
+export interface RequestSettings {
+  readonly connId: string;
+  /** Older matrix-rust-sdk versions send one and expect it back. */
+  readonly txnId?: string;
+  readonly lists: ReadonlyMap<string, ListRequest>;
+  readonly subscriptions: ReadonlyMap<string, RoomConfig>;
+  readonly extensions: ExtensionsRequest;
+}
+
+/** Bodies parsed lately, by their JSON text without pos, timeout and set_presence. */
+const parsedSettings = new LazyLruCache<string, RequestSettings>({ max: 1_000 });
+/** Larger bodies (many subscriptions) are parsed each time rather than held. */
+const MAX_CACHED_BODY_CHARS = 16_384;
+
 /** @throws MatrixError 400 M_INVALID_PARAM on anything malformed. */
 export function parseSlidingSyncRequest(
   body: Json,
@@ -87,7 +103,29 @@ export function parseSlidingSyncRequest(
   const setPresence = query.set_presence ?? optionalString(body, 'set_presence') ?? 'online';
   if (setPresence !== 'online' && setPresence !== 'offline' && setPresence !== 'unavailable')
     throw MatrixError.invalidParam('set_presence must be online, offline or unavailable');
+  const settings = settingsOf(body);
+  return {
+    ...settings,
+    settings,
+    pos: pos === undefined || pos === '' ? null : pos,
+    timeoutMs: pos === undefined ? 0 : Math.max(0, timeout ?? 0),
+    setPresence,
+  };
+}
 
+function settingsOf(body: Json): RequestSettings {
+  const { pos: _pos, timeout: _timeout, set_presence: _presence, ...asked } = body;
+  const key = JSON.stringify(asked);
+  if (key.length > MAX_CACHED_BODY_CHARS) return parseSettings(body);
+  let settings = parsedSettings.get(key);
+  if (settings === undefined) {
+    settings = parseSettings(body);
+    parsedSettings.set(key, settings);
+  }
+  return settings;
+}
+
+function parseSettings(body: Json): RequestSettings {
   const lists = new Map<string, ListRequest>();
   const listsBody = optionalObject(body, 'lists') ?? {};
   if (Object.keys(listsBody).length > MAX_LISTS) throw MatrixError.invalidParam('Too many lists (max 100)');
@@ -107,9 +145,6 @@ export function parseSlidingSyncRequest(
   return {
     ...(txnId === undefined ? {} : { txnId }),
     connId: optionalString(body, 'conn_id') ?? '',
-    pos: pos === undefined || pos === '' ? null : pos,
-    timeoutMs: pos === undefined ? 0 : Math.max(0, timeout ?? 0),
-    setPresence,
     lists,
     subscriptions,
     extensions: parseExtensions(optionalObject(body, 'extensions') ?? {}),

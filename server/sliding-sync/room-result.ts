@@ -13,10 +13,10 @@ import { toClientEvent } from '../rooms/client-event-format.js';
 import { tokenBeforeEvent } from '../sync/sync-token.js';
 import type { RoomSent } from './connections.js';
 import type { CombinedRoomConfig } from './required-state.js';
+import { summariseRoom, summaryFor } from './room-summary.js';
 import type { SlidingSyncContext } from './sliding-sync-context.js';
 
 const MEMBER = 'm.room.member';
-const MAX_HEROES = 5;
 /** What Synapse shares by default (room_prejoin_state), which the spec recommends. */
 const STRIPPED_STATE_KEYS = [
   'm.room.create',
@@ -45,6 +45,22 @@ export interface RoomOutcome {
   readonly sent: RoomSent;
   /** The newest event of another user handed out (a delivery receipt is recorded for it). */
   readonly lastFromOthers?: { readonly eventId: string; readonly streamOrdering: number };
+}
+
+/**
+ * What the connection holds of a room it has had and that nothing can have changed for
+ * (same membership and config, no event since): its sent state moved up to `upTo`, with
+ * nothing to build. Undefined when the room has to be built (buildRoomResult).
+ */
+export function unchangedRoom(input: RoomInput, upTo: number): RoomSent | undefined {
+  const { record, prev, config } = input;
+  if (prev === undefined || input.mayHaveChanged) return undefined;
+  if (record.membership === 'invite' || record.membership === 'knock') return undefined;
+  // Joining a room the connection knew only as an invite (or from before a leave) starts it afresh.
+  if (record.membership === 'join' && prev.membership !== 'join') return undefined;
+  if (config.timelineLimit > prev.timelineLimit) return undefined;
+  if (prev.membershipEventId !== record.eventId || prev.configKey !== config.key) return undefined;
+  return prev.position >= upTo ? prev : { ...prev, position: upTo };
 }
 
 export async function buildRoomResult(ctx: SlidingSyncContext, input: RoomInput): Promise<RoomOutcome> {
@@ -108,11 +124,9 @@ async function memberRoom(ctx: SlidingSyncContext, input: RoomInput): Promise<Ro
   const limit = config.timelineLimit;
   const expanded = !initial && limit > prev!.timelineLimit;
   const membershipChanged = prev !== undefined && prev.membershipEventId !== record.eventId;
-  const configChanged = prev !== undefined && prev.configKey !== config.key;
 
-  if (!initial && !expanded && !membershipChanged && !configChanged && !input.mayHaveChanged) {
-    return { body: null, sent: { ...prev!, position: Math.max(prev!.position, ctx.upTo.events) } };
-  }
+  const unchanged = unchangedRoom(input, ctx.upTo.events);
+  if (unchanged !== undefined) return { body: null, sent: unchanged };
 
   // Timeline: the newest `limit` events in (after, end], those the user may see.
   const after = initial || expanded ? 0 : prev!.position;
@@ -157,10 +171,9 @@ async function memberRoom(ctx: SlidingSyncContext, input: RoomInput): Promise<Ro
     stateIds.push(eventId);
     sentState.set(key, eventId);
   };
-  const exact = config.exactKeys(ctx.userId);
+  const exact = config.exactStateKeys(ctx.userId);
   if (exact !== null) {
-    for (const [type, stateKey] of exact) {
-      const key = stateTupleKey(type, stateKey);
+    for (const key of exact) {
       const eventId = state.get(key);
       if (eventId !== undefined) consider(key, eventId);
     }
@@ -176,20 +189,21 @@ async function memberRoom(ctx: SlidingSyncContext, input: RoomInput): Promise<Ro
     if (eventId !== undefined) consider(key, eventId);
   }
   const timelineIds = new Set(timeline.map((event) => event.eventId));
-  const summaryIds = ['m.room.name', 'm.room.avatar'].map((type) => state.get(stateTupleKey(type, '')));
-  const loaded = await ctx.reads.events([
-    ...stateIds.filter((id) => !timelineIds.has(id)),
-    ...summaryIds.filter((id): id is string => id !== undefined),
-  ]);
+  const loaded = await ctx.reads.events(stateIds.filter((id) => !timelineIds.has(id)));
   const requiredState = stateIds
     .filter((id) => !timelineIds.has(id))
     .map((id) => loaded.get(id))
     .filter((event): event is StoredEvent => event !== undefined)
     .sort((a, b) => a.streamOrdering - b.streamOrdering);
 
-  const summary = await roomSummary(ctx, roomId, state, loaded, summaryIds);
+  const summary = summaryFor(
+    joined
+      ? await ctx.reads.currentSummary(roomId)
+      : await summariseRoom(ctx.reads, ctx.hs.storage, roomId, state),
+    ctx.userId,
+  );
   const isDm = (await ctx.directRooms()).has(roomId);
-  const summaryKey = JSON.stringify([summary, isDm, record.membership]);
+  const summaryKey = `${summary.key}\u0000${isDm}\u0000${record.membership}`;
   const summaryChanged = prev === undefined || initial || prev.summary !== summaryKey;
 
   const sent: RoomSent = {
@@ -230,9 +244,9 @@ async function memberRoom(ctx: SlidingSyncContext, input: RoomInput): Promise<Ro
     if (isDm) body.is_dm = true;
     else if (!initial) body.is_dm = false;
   }
-  const counts = ctx.unread.get(roomId);
-  body.notification_count = counts?.notificationCount ?? 0;
-  body.highlight_count = counts?.highlightCount ?? 0;
+  // Filled in for the rooms sent (SlidingSyncService.addUnreadCounts): one read for those only.
+  body.notification_count = 0;
+  body.highlight_count = 0;
 
   body.required_state = requiredState.map((event) => {
     const formatted = toClientEvent(event, { now: ctx.now });
@@ -261,59 +275,4 @@ async function memberRoom(ctx: SlidingSyncContext, input: RoomInput): Promise<Ro
       ? {}
       : { lastFromOthers: { eventId: fromOthers.eventId, streamOrdering: fromOthers.streamOrdering } }),
   };
-}
-
-interface RoomSummaryFields {
-  name?: string;
-  avatar?: string;
-  heroes?: JsonObject[];
-  joinedCount: number;
-  invitedCount: number;
-}
-
-async function roomSummary(
-  ctx: SlidingSyncContext,
-  roomId: string,
-  state: StateMap,
-  loaded: Map<string, StoredEvent>,
-  [nameId, avatarId]: (string | undefined)[],
-): Promise<RoomSummaryFields> {
-  const members = await ctx.reads.joinedAndInvited(roomId);
-  const summary: RoomSummaryFields = {
-    joinedCount: members.filter((member) => member.membership === 'join').length,
-    invitedCount: members.filter((member) => member.membership === 'invite').length,
-  };
-  const name = nameId === undefined ? undefined : loaded.get(nameId)?.pdu.content.name;
-  if (typeof name === 'string' && name !== '') summary.name = name;
-  const avatar = avatarId === undefined ? undefined : loaded.get(avatarId)?.pdu.content.url;
-  if (typeof avatar === 'string' && avatar !== '') summary.avatar = avatar;
-  if (summary.name !== undefined) return summary;
-
-  // Heroes: the first other members, joined or invited, else those who left (as m.heroes in /sync).
-  let heroes = firstOthers(members, ctx.userId);
-  if (heroes.length === 0)
-    heroes = firstOthers(
-      await ctx.hs.storage.memberships.membersOfRoom(roomId, ['leave', 'ban']),
-      ctx.userId,
-    );
-  const heroEvents = await ctx.reads.events(
-    heroes.map((hero) => state.get(stateTupleKey(MEMBER, hero.userId)) ?? hero.eventId),
-  );
-  summary.heroes = heroes.map((hero) => {
-    const member = heroEvents.get(state.get(stateTupleKey(MEMBER, hero.userId)) ?? hero.eventId);
-    const entry: JsonObject = { user_id: hero.userId };
-    const displayName = member?.pdu.content.displayname;
-    if (typeof displayName === 'string') entry.displayname = displayName;
-    const avatarUrl = member?.pdu.content.avatar_url;
-    if (typeof avatarUrl === 'string') entry.avatar_url = avatarUrl;
-    return entry;
-  });
-  return summary;
-}
-
-function firstOthers(members: readonly MembershipRecord[], userId: string): MembershipRecord[] {
-  return members
-    .filter((member) => member.userId !== userId)
-    .sort((a, b) => a.streamOrdering - b.streamOrdering)
-    .slice(0, MAX_HEROES);
 }

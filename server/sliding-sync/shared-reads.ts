@@ -1,10 +1,12 @@
 /**
  * Reads that the members of a room woken by the same event all make, made once
- * (ARCHITECTURE "Hot paths"): the room's current state and joined/invited
- * members (valid until the room's next event), its newest events up to a
- * position, state events by ID (immutable but for redaction), the rooms changed
- * in a stream range, and timelines formatted for nobody in particular (each user
- * then gets their own `age` and, for their own events, `transaction_id`).
+ * (ARCHITECTURE "Hot paths"). What /sync reads too comes from its cache (SyncReads:
+ * state events by ID, joined and invited members, each user's memberships, the rooms
+ * changed in a stream range); kept here is what only sliding sync reads: the room's
+ * current state and summary (valid until the room's next event), its newest events up
+ * to a position, each user's m.direct rooms, and timelines formatted for nobody in
+ * particular (each user then gets their own `age` and, for their own events,
+ * `transaction_id`).
  */
 
 import type { JsonObject, StateMap } from '../../protocol/events.js';
@@ -14,7 +16,8 @@ import type { Storage } from '../../storage/storage.js';
 import { LazyLruCache } from '../lazy-lru-cache.js';
 import { toClientEvents } from '../rooms/client-event-format.js';
 import type { PersistedRoomEvent } from '../rooms/room-event-sender.js';
-import { eventsThroughCache } from '../sync/cached-events.js';
+import type { SyncReads } from '../sync/sync-reads.js';
+import { type RoomSummary, summariseRoom } from './room-summary.js';
 import type { SlidingSyncServices } from './sliding-sync-context.js';
 
 interface Versioned<T> {
@@ -26,43 +29,33 @@ export class SlidingSyncReads {
   /** Bumped by every event persisted in the room: cached room reads of an older version are stale. */
   private readonly versions = new Map<string, number>();
   private readonly states = new LazyLruCache<string, Versioned<StateMap>>({ max: 5_000 });
-  private readonly members = new LazyLruCache<string, Versioned<readonly MembershipRecord[]>>({ max: 5_000 });
-  private readonly stateEvents = new LazyLruCache<string, StoredEvent>({ max: 200_000 });
+  private readonly summaries = new LazyLruCache<string, Versioned<RoomSummary>>({ max: 5_000 });
   private readonly latest = new LazyLruCache<string, Promise<StoredEvent[]>>({ max: 10_000, ttl: 60_000 });
-  private readonly changed = new LazyLruCache<string, Promise<Map<string, number>>>({
-    max: 256,
-    ttl: 60_000,
-  });
   private readonly formatted = new LazyLruCache<string, Promise<Map<string, JsonObject> | null>>({
     max: 10_000,
     ttl: 60_000,
   });
-
-  /**
-   * Each user's memberships, dropped when a membership event about them is persisted;
-   * the TTL bounds how long a change without an event (/forget, federation) goes unseen.
-   */
-  private readonly userMemberships = new LazyLruCache<string, Versioned<MembershipRecord[]>>({
-    max: 100_000,
-    ttl: 30_000,
-  });
+  /** Bumped by each membership event about the user (or a change outside the send path). */
   private readonly userVersions = new Map<string, number>();
   /** Rooms in each user's m.direct, valid while the account data stream has not passed `position`. */
   private readonly direct = new LazyLruCache<string, { position: number; rooms: Promise<Set<string>> }>({
     max: 100_000,
   });
 
-  constructor(private readonly storageOf: () => Storage) {}
+  /** Both are read on first use, so the reads can be built before the storage is open. */
+  constructor(
+    private readonly storageOf: () => Storage,
+    private readonly syncReadsOf: () => SyncReads,
+  ) {}
 
-  /** The user's current memberships (shared until a membership event about them). */
-  membershipsOf(userId: string): Promise<MembershipRecord[]> {
-    const version = this.userVersions.get(userId) ?? 0;
-    const cached = this.userMemberships.get(userId);
-    if (cached !== undefined && cached.version === version) return cached.value;
-    const value = this.storage.memberships.membershipsOfUser(userId);
-    this.userMemberships.set(userId, { version, value });
-    value.catch(() => this.userMemberships.delete(userId));
-    return value;
+  /** The user's current memberships (/sync's cache, until a membership event about them). */
+  membershipsOf(userId: string): Promise<readonly MembershipRecord[]> {
+    return this.syncReadsOf().membershipsOf(userId);
+  }
+
+  /** Moves on whenever the user's memberships may have changed. */
+  membershipVersion(userId: string): number {
+    return this.userVersions.get(userId) ?? 0;
   }
 
   /** A user's membership changed outside the send path (federation, /forget). */
@@ -100,9 +93,8 @@ export class SlidingSyncReads {
     }
   }
 
-  /** A stored event was rewritten or a room changed outside the send path. */
-  forgetEvent(eventId: string): void {
-    this.stateEvents.delete(eventId);
+  /** A stored event was rewritten (a redaction): timelines read or formatted before may hold it. */
+  forgetEvent(_eventId: string): void {
     this.latest.clear();
     this.formatted.clear();
   }
@@ -115,9 +107,15 @@ export class SlidingSyncReads {
     return this.versioned(this.states, roomId, () => this.storage.state.currentState(roomId));
   }
 
+  /** The room's joined and invited members (/sync's cache, until its next membership event). */
   joinedAndInvited(roomId: string): Promise<readonly MembershipRecord[]> {
-    return this.versioned(this.members, roomId, () =>
-      this.storage.memberships.membersOfRoom(roomId, ['join', 'invite']),
+    return this.syncReadsOf().joinedAndInvited(roomId);
+  }
+
+  /** The room's summary from its current state (name, avatar, counts, hero candidates). */
+  currentSummary(roomId: string): Promise<RoomSummary> {
+    return this.versioned(this.summaries, roomId, async () =>
+      summariseRoom(this, this.storage, roomId, await this.currentState(roomId)),
     );
   }
 
@@ -147,21 +145,14 @@ export class SlidingSyncReads {
     return reading;
   }
 
+  /** Rooms with timeline events in (after, upTo] (/sync's cache, one read per range). */
   roomsChangedBetween(after: number, upTo: number): Promise<Map<string, number>> {
-    if (after >= upTo) return Promise.resolve(new Map());
-    const key = `${after}:${upTo}`;
-    let reading = this.changed.get(key);
-    if (reading === undefined) {
-      reading = this.storage.events.roomsChangedBetween(after, upTo);
-      this.changed.set(key, reading);
-      reading.catch(() => this.changed.delete(key));
-    }
-    return reading;
+    return this.syncReadsOf().roomsChangedBetween(after, upTo);
   }
 
-  /** Events by ID (state and membership events, cached); unknown IDs are absent. */
+  /** Events by ID (state and membership events, /sync's cache); unknown IDs are absent. */
   events(eventIds: Iterable<string>): Promise<Map<string, StoredEvent>> {
-    return eventsThroughCache(this.stateEvents, this.storage.events, eventIds);
+    return this.syncReadsOf().events(eventIds);
   }
 
   /**

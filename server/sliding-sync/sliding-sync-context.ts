@@ -41,6 +41,4 @@ export interface SlidingSyncContext {
   readonly baseEvents: number | null;
   /** Rooms in the user's m.direct (read once per response). */
   directRooms(): Promise<Set<string>>;
-  /** notification_count and highlight_count of the rooms being built (unread-counts.ts). */
-  readonly unread: ReadonlyMap<string, UnreadCounts>;
 }

@@ -13,13 +13,18 @@ import type { PersistedRoomEvent } from '../rooms/room-event-sender.js';
 import type { RoomStream } from '../sync/notifier.js';
 import { MAX_SYNC_TIMEOUT_MS } from '../sync/sync-service.js';
 import type { StreamPositions } from '../sync/sync-token.js';
-import { type ConnectionGeneration, type RoomSent, SlidingSyncConnections } from './connections.js';
+import {
+  type ConnectionGeneration,
+  type QuietGeneration,
+  type RoomSent,
+  SlidingSyncConnections,
+} from './connections.js';
 import { buildExtensions } from './extensions.js';
 import type { RoomConfig, SlidingSyncRequest } from './request.js';
 import { CombinedRoomConfig } from './required-state.js';
 import { RoomFacts } from './room-facts.js';
 import { FilterContext, inRanges, type ListedRoom, userRoomList } from './room-list.js';
-import { buildRoomResult } from './room-result.js';
+import { buildRoomResult, type RoomInput, unchangedRoom } from './room-result.js';
 import { SlidingSyncReads } from './shared-reads.js';
 import type { SlidingSyncContext, SlidingSyncServices } from './sliding-sync-context.js';
 import { unreadCountsOf } from './unread-counts.js';
@@ -56,7 +61,10 @@ export class SlidingSyncService {
   ) {
     this.connections = new SlidingSyncConnections(options);
     this.facts = new RoomFacts(() => this.hs.storage);
-    this.reads = new SlidingSyncReads(() => this.hs.storage);
+    this.reads = new SlidingSyncReads(
+      () => this.hs.storage,
+      () => this.hs.sync.reads,
+    );
   }
 
   private get hs(): SlidingSyncServices {
@@ -96,25 +104,65 @@ export class SlidingSyncService {
     await this.applySetPresence(requester.userId, request.setPresence);
     const deadline = Date.now() + Math.min(request.timeoutMs, MAX_SYNC_TIMEOUT_MS);
     const { notifier } = this.hs;
+    const ignoredRoomStreams = ignoredStreams(request);
+    const wait = (watch: readonly string[], mark: number) =>
+      notifier.waitForChange({
+        userId: requester.userId,
+        roomIds: watch,
+        sinceMark: mark,
+        timeoutMs: deadline - Date.now(),
+        signal,
+        ignoredRoomStreams,
+      });
+    // The long-poll after an answer: when nothing it depends on has moved, computing it
+    // again would find nothing new, so it waits first (and computes once woken).
+    let quiet = base?.quiet;
     for (;;) {
       const mark = notifier.mark();
       const upTo = await this.hs.sync.currentPositions();
+      if (quiet !== undefined) {
+        const unchanged = this.stillQuiet(quiet, requester.userId, request, upTo);
+        const { watch } = quiet;
+        quiet = undefined;
+        if (unchanged && deadline > Date.now() && !signal.aborted) {
+          // Whatever ended the wait, the next round computes (and answers at the deadline or abort).
+          await wait(watch, mark);
+          continue;
+        }
+      }
       const computed = await this.compute(requester, request, base, upTo);
       const remaining = deadline - Date.now();
       if (base === null || computed.hasNews || remaining <= 0 || signal.aborted) {
         return this.handOut(requester.userId, computed, connection.commit(computed.generation));
       }
-      const woken = await notifier.waitForChange({
-        userId: requester.userId,
-        roomIds: computed.watch,
-        sinceMark: mark,
-        timeoutMs: remaining,
-        signal,
-        ignoredRoomStreams: ignoredStreams(request),
-      });
+      const woken = await wait(computed.watch, mark);
       if (woken !== 'changed')
         return this.handOut(requester.userId, computed, connection.commit(computed.generation));
     }
+  }
+
+  /**
+   * Whether the request and every position its answer depends on are as when `quiet`
+   * was computed (the positions of streams it has no extension for do not matter).
+   */
+  private stillQuiet(
+    quiet: QuietGeneration,
+    userId: string,
+    request: SlidingSyncRequest,
+    upTo: StreamPositions,
+  ): boolean {
+    const was = quiet.positions;
+    const { extensions } = request;
+    return (
+      quiet.settings === request.settings &&
+      quiet.membershipVersion === this.reads.membershipVersion(userId) &&
+      was.events === upTo.events &&
+      was.accountData === upTo.accountData &&
+      (extensions.toDevice === undefined || was.toDevice === upTo.toDevice) &&
+      (extensions.e2ee === undefined || was.deviceLists === upTo.deviceLists) &&
+      (extensions.receipts === undefined || was.receipts === upTo.receipts) &&
+      (extensions.typing === undefined || was.typing === upTo.typing)
+    );
   }
 
   private handOut(userId: string, computed: Computed, pos: string): JsonObject {
@@ -134,6 +182,7 @@ export class SlidingSyncService {
   ): Promise<Computed> {
     const { storage } = this.hs;
     const { userId } = requester;
+    const membershipVersion = this.reads.membershipVersion(userId);
     const memberships = await this.reads.membershipsOf(userId);
     // A membership committed after the positions were read moves the events position up to
     // it, so that everything below it (committed in order) is read consistently.
@@ -171,9 +220,14 @@ export class SlidingSyncService {
       listsBody[name] = { count: filtered.length };
     }
     // Subscriptions: any room the user is or was in (MSC4186 "Subscriptions"); others are ignored.
-    const byRoom = new Map<string, ListedRoom>(rooms.map((room) => [room.record.roomId, room]));
-    const records = new Map<string, MembershipRecord>(memberships.map((record) => [record.roomId, record]));
     const subscribedRooms: string[] = [];
+    const { byRoom, records } =
+      request.subscriptions.size === 0
+        ? { byRoom: new Map<string, ListedRoom>(), records: new Map<string, MembershipRecord>() }
+        : {
+            byRoom: new Map<string, ListedRoom>(rooms.map((room) => [room.record.roomId, room])),
+            records: new Map<string, MembershipRecord>(memberships.map((record) => [record.roomId, record])),
+          };
     for (const [roomId, config] of request.subscriptions) {
       const record = records.get(roomId);
       if (record === undefined || record.forgotten) continue;
@@ -195,33 +249,35 @@ export class SlidingSyncService {
       upTo,
       baseEvents: base?.events ?? null,
       directRooms,
-      unread: await unreadCountsOf(this.hs, userId, [...matched.keys()], upTo.events),
     };
 
     const roomsBody: JsonObject = {};
     const sentRooms = new Map<string, RoomSent>(base?.rooms ?? []);
     const delivered: { roomId: string; eventId: string; streamOrdering: number }[] = [];
-    const entries = [...matched.values()];
-    for (let start = 0; start < entries.length; start += ROOMS_PER_SLICE) {
+    // Rooms the connection has had and that nothing changed for are settled here; the others are built.
+    const toBuild: RoomInput[] = [];
+    for (const entry of matched.values()) {
+      const { record } = entry.room;
+      const prev = base?.rooms.get(record.roomId);
+      const input: RoomInput = {
+        record,
+        bumpStamp: entry.room.bumpStamp,
+        config: CombinedRoomConfig.of(entry.configs),
+        prev,
+        lists: entry.lists,
+        mayHaveChanged:
+          prev === undefined || base === null || prev.position < base.events || changed.has(record.roomId),
+      };
+      const unchanged = unchangedRoom(input, upTo.events);
+      if (unchanged === undefined) toBuild.push(input);
+      else sentRooms.set(record.roomId, unchanged);
+    }
+    for (let start = 0; start < toBuild.length; start += ROOMS_PER_SLICE) {
       if (start > 0) await new Promise<void>((resolve) => setImmediate(resolve));
-      const slice = entries.slice(start, start + ROOMS_PER_SLICE);
-      const outcomes = await Promise.all(
-        slice.map((entry) => {
-          const { roomId } = entry.room.record;
-          const prev = base?.rooms.get(roomId);
-          return buildRoomResult(ctx, {
-            record: entry.room.record,
-            bumpStamp: entry.room.bumpStamp,
-            config: CombinedRoomConfig.of(entry.configs),
-            prev,
-            lists: entry.lists,
-            mayHaveChanged:
-              prev === undefined || base === null || prev.position < base.events || changed.has(roomId),
-          });
-        }),
-      );
+      const slice = toBuild.slice(start, start + ROOMS_PER_SLICE);
+      const outcomes = await Promise.all(slice.map((input) => buildRoomResult(ctx, input)));
       for (const [i, outcome] of outcomes.entries()) {
-        const { roomId } = slice[i]!.room.record;
+        const { roomId } = slice[i]!.record;
         sentRooms.set(roomId, outcome.sent);
         if (outcome.body === null) continue;
         roomsBody[roomId] = outcome.body;
@@ -229,6 +285,8 @@ export class SlidingSyncService {
         if (last !== undefined) delivered.push({ roomId, ...last });
       }
     }
+
+    await this.addUnreadCounts(userId, roomsBody, upTo.events);
 
     const extensions = await buildExtensions(ctx, {
       request: request.extensions,
@@ -239,6 +297,8 @@ export class SlidingSyncService {
     });
     const body: JsonObject = { lists: listsBody, rooms: roomsBody, extensions: extensions.body };
     if (request.txnId !== undefined) body.txn_id = request.txnId;
+    // Every joined room: any of them may move into a window. Invites and leaves wake the user directly.
+    const watch = [...joinedIds];
     return {
       body,
       hasNews: Object.keys(roomsBody).length > 0 || extensions.hasNews,
@@ -247,11 +307,29 @@ export class SlidingSyncService {
         extensions: extensions.positions,
         rooms: sentRooms,
         matched: new Set(matched.keys()),
+        // To-device messages handed out are handed out again until the client moves `since` on.
+        ...(extensions.toDeviceSent
+          ? {}
+          : { quiet: { settings: request.settings, positions, membershipVersion, watch } }),
       },
-      // Every joined room: any of them may move into a window. Invites and leaves wake the user directly.
-      watch: [...joinedIds],
+      watch,
       delivered,
     };
+  }
+
+  /** notification_count and highlight_count of the rooms sent with them (memberRoom leaves them at 0). */
+  private async addUnreadCounts(userId: string, roomsBody: JsonObject, upTo: number): Promise<void> {
+    const counted = Object.keys(roomsBody).filter(
+      (roomId) => (roomsBody[roomId] as JsonObject).notification_count !== undefined,
+    );
+    if (counted.length === 0) return;
+    const unread = await unreadCountsOf(this.hs, userId, counted, upTo);
+    for (const roomId of counted) {
+      const room = roomsBody[roomId] as JsonObject;
+      const counts = unread.get(roomId);
+      room.notification_count = counts?.notificationCount ?? 0;
+      room.highlight_count = counts?.highlightCount ?? 0;
+    }
   }
 
   /** client-server "Syncing" set_presence, as /sync applies it. */
@@ -275,6 +353,17 @@ export class SlidingSyncService {
  * receipt for a message, typing) would wake it for nothing.
  */
 function ignoredStreams(request: SlidingSyncRequest): ReadonlySet<RoomStream> {
+  let ignored = ignoredBySettings.get(request.settings);
+  if (ignored === undefined) {
+    ignored = ignoredStreamsOf(request);
+    ignoredBySettings.set(request.settings, ignored);
+  }
+  return ignored;
+}
+
+const ignoredBySettings = new WeakMap<object, ReadonlySet<RoomStream>>();
+
+function ignoredStreamsOf(request: SlidingSyncRequest): ReadonlySet<RoomStream> {
   const ignored = new Set<RoomStream>(['presence']);
   if (request.extensions.receipts === undefined) ignored.add('receipts');
   if (request.extensions.typing === undefined) ignored.add('typing');

@@ -40,7 +40,8 @@ export interface SyncParams {
 export const MAX_SYNC_TIMEOUT_MS = 5 * 60_000;
 
 export class SyncService {
-  private readonly reads: SyncReads;
+  /** The reads syncs share (sliding sync reads through them too: one cache of each). */
+  readonly reads: SyncReads;
   private readonly lazyMembers = new LazyMembersSent();
   private readonly presenceLog = new PresenceChangeLog();
   private readonly filters: SyncFilterResolver;

@@ -107,7 +107,7 @@ export function describeEventStoreRoomsContract(makeStorage: StorageFactory): vo
       const room = new TestRoom('!txn:example.org');
       const event = room.event({ sender: alice });
       await storage().transaction((tx) => {
-        tx.events.persistEvent({ event });
+        tx.events.persistEvent({ event, transaction: { deviceId: 'PHONE', txnId: 'm123.4' } });
         tx.transactionIds.recordTransaction(alice, 'PHONE', 'm123.4', event.eventId, 10);
       });
       expect(await storage().events.transactionOfEvent(event.eventId)).to.deep.equal({
@@ -118,6 +118,22 @@ export function describeEventStoreRoomsContract(makeStorage: StorageFactory): vo
       const federated = room.event({ sender: '@remote:elsewhere.example' });
       await storage().events.persistEvent({ event: federated });
       expect(await storage().events.transactionOfEvent(federated.eventId)).to.equal(null);
+    });
+
+    it("forgets an event's transaction with the device that sent it", async () => {
+      await storage().accounts.createAccount({ userId: alice, createdTs: 1 });
+      await storage().devices.createDevice({ userId: alice, deviceId: 'PHONE', createdTs: 1 });
+      const room = new TestRoom('!txn-gone:example.org');
+      const event = room.event({ sender: alice });
+      await storage().transaction((tx) => {
+        tx.events.persistEvent({ event, transaction: { deviceId: 'PHONE', txnId: 'm1' } });
+        tx.transactionIds.recordTransaction(alice, 'PHONE', 'm1', event.eventId, 10);
+      });
+      await storage().devices.deleteDevices(alice, ['PHONE']);
+      // A new device given the same ID did not send it: no transaction_id is echoed to it.
+      await storage().devices.createDevice({ userId: alice, deviceId: 'PHONE', createdTs: 2 });
+      expect(await storage().events.transactionOfEvent(event.eventId)).to.equal(null);
+      expect(await storage().transactionIds.eventIdForTransaction(alice, 'PHONE', 'm1')).to.equal(null);
     });
 
     it('applies a redaction: replaces the stored JSON and records the redaction, idempotently', async () => {

@@ -126,6 +126,18 @@ export function describeMembershipStoreContract(makeStorage: StorageFactory): vo
       expect(await storage().memberships.joinedMemberCounts([])).to.deep.equal(new Map());
     });
 
+    it('names each server with a joined member once, a port included, and no server of other memberships', async () => {
+      const room = new TestRoom('!servers:example.org');
+      await persistMember(storage(), room, alice, 'join');
+      await persistMember(storage(), room, bob, 'join');
+      await persistMember(storage(), room, '@frank:127.0.0.1:8448', 'join');
+      await persistMember(storage(), room, carol, 'invite', alice);
+      await persistMember(storage(), room, '@gina:left.example', 'leave');
+      const servers = await storage().memberships.joinedServers(room.roomId);
+      expect(servers.sort()).to.deep.equal(['127.0.0.1:8448', 'example.org']);
+      expect(await storage().memberships.joinedServers('!none:x')).to.deep.equal([]);
+    });
+
     it('reports a user’s membership changes in (after, upTo]', async () => {
       const r1 = new TestRoom('!c1:example.org');
       const r2 = new TestRoom('!c2:example.org');

@@ -115,6 +115,26 @@ export function describeToDeviceStoreContract(makeStorage: StorageFactory): void
       expect((await storage().toDevice.sendToDevices(send({ recipients }))).repeated).to.equal(false);
     });
 
+    it('stores a remote send once per (origin, message_id) until the ID is forgotten', async () => {
+      const recipients = [{ userId: bob, deviceId: 'B1', content: { n: 1 } }];
+      const remote = (origin: string, receivedTs = Date.now()) => ({
+        ...send({ senderDeviceId: null, recipients }),
+        remote: { origin, messageId: 'm1', receivedTs },
+      });
+      const first = await storage().toDevice.sendToDevices(remote('other.example', Date.now() - 10_000));
+      expect(first.repeated).to.equal(false);
+      expect(first.delivered).to.have.length(1);
+      const repeat = await storage().toDevice.sendToDevices(remote('other.example'));
+      expect(repeat.repeated).to.equal(true);
+      expect(repeat.delivered).to.deep.equal([]);
+      // The same ID from another server is another message.
+      expect((await storage().toDevice.sendToDevices(remote('third.example'))).repeated).to.equal(false);
+      expect(await pending(bob, 'B1')).to.have.length(2);
+      expect(await storage().toDevice.forgetRemoteMessageIdsBefore(Date.now() - 5_000)).to.equal(1);
+      expect((await storage().toDevice.sendToDevices(remote('other.example'))).repeated).to.equal(false);
+      expect((await storage().toDevice.sendToDevices(remote('third.example'))).repeated).to.equal(true);
+    });
+
     it("drops a deleted device's inbox and transactions", async () => {
       await storage().toDevice.sendToDevices(
         send({ recipients: [{ userId: bob, deviceId: '*', content: {} }] }),

@@ -148,6 +148,19 @@ export class ColdArchive implements ColdStorage {
     return row === undefined ? null : (this.ordered([row])[0] ?? null);
   }
 
+  /** The client transaction of a cold event, while its transaction_ids row (it goes with the device) exists. */
+  transactionOf(eventId: string): { userId: string; deviceId: string; txnId: string } | null {
+    if (!this.hasColdEvents()) return null;
+    const row = this.connection.sqlite
+      .prepare<[string], { user_id: string; device_id: string; txn_id: string }>(
+        `SELECT t.user_id, t.device_id, t.txn_id FROM cold_events c
+           JOIN transaction_ids t ON t.user_id = c.txn_user_id AND t.device_id = c.txn_device_id AND t.txn_id = c.txn_id
+          WHERE c.event_id = ?`,
+      )
+      .get(eventId);
+    return row === undefined ? null : { userId: row.user_id, deviceId: row.device_id, txnId: row.txn_id };
+  }
+
   isCold(eventId: string): boolean {
     return (
       this.connection.sqlite.prepare('SELECT 1 FROM cold_events WHERE event_id = ?').get(eventId) !==
@@ -219,12 +232,23 @@ export class ColdArchive implements ColdStorage {
           'INSERT INTO cold_segments (segment_id, room_id, file, event_count, created_ts) VALUES (?, ?, ?, ?, ?)',
         )
         .run(segmentId, roomId, file, rows.length, Date.now());
+      // The client transaction (sync's transaction_id echo) goes along from the hot row.
       const index = sqlite.prepare(
-        'INSERT INTO cold_events (event_id, room_id, stream_ordering, origin_server_ts, segment_id) VALUES (?, ?, ?, ?, ?)',
+        `INSERT INTO cold_events (event_id, room_id, stream_ordering, origin_server_ts, segment_id,
+                                  txn_user_id, txn_device_id, txn_id)
+         SELECT ?, ?, ?, ?, ?, CASE WHEN txn_id IS NULL THEN NULL ELSE sender END, txn_device_id, txn_id
+           FROM events WHERE event_id = ?`,
       );
       const remove = sqlite.prepare('DELETE FROM events WHERE event_id = ?');
       for (const row of rows) {
-        index.run(row.event_id, row.room_id, row.stream_ordering, row.origin_server_ts, segmentId);
+        index.run(
+          row.event_id,
+          row.room_id,
+          row.stream_ordering,
+          row.origin_server_ts,
+          segmentId,
+          row.event_id,
+        );
         remove.run(row.event_id);
       }
       this.anyCold = true;
@@ -410,7 +434,9 @@ export function withColdReads(hot: EventStore, cold: ColdArchive, enqueue: Enque
       const distance = (event: StoredEvent) => Math.abs(event.pdu.origin_server_ts - ts);
       return distance(coldEvent) < distance(hotEvent) ? coldEvent : hotEvent;
     },
-    transactionOfEvent: (eventId) => hot.transactionOfEvent(eventId),
+    async transactionOfEvent(eventId) {
+      return (await hot.transactionOfEvent(eventId)) ?? cold.transactionOf(eventId);
+    },
     redactionOf: (eventId) => hot.redactionOf(eventId),
     persistEvent: (input) => hot.persistEvent(input),
     setRejectionReason: (eventId, reason) => hot.setRejectionReason(eventId, reason),

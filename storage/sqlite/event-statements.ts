@@ -11,7 +11,7 @@ export type RawEventRow = Omit<EventRow, 'outlier'> & { outlier: number };
 const EVENT_COLUMNS = `stream_ordering AS streamOrdering, event_id AS eventId, room_id AS roomId, type,
   state_key AS stateKey, sender, depth, origin_server_ts AS originServerTs, outlier,
   rejection_reason AS rejectionReason, state_before_snapshot_id AS stateBeforeSnapshotId,
-  state_after_snapshot_id AS stateAfterSnapshotId, json`;
+  state_after_snapshot_id AS stateAfterSnapshotId, json, txn_device_id AS txnDeviceId, txn_id AS txnId`;
 
 export interface EventInsert {
   readonly streamOrdering: number;
@@ -27,6 +27,8 @@ export interface EventInsert {
   readonly stateBeforeSnapshotId: number | null;
   readonly stateAfterSnapshotId: number | null;
   readonly json: string;
+  readonly txnDeviceId: string | null;
+  readonly txnId: string | null;
 }
 
 /**
@@ -55,9 +57,11 @@ export function prepareEventStatements(sqlite: Database.Database) {
     ) as Statement<[], { position: number }>,
     insertEvent: sqlite.prepare(
       `INSERT INTO events (stream_ordering, event_id, room_id, type, state_key, sender, depth,
-         origin_server_ts, outlier, rejection_reason, state_before_snapshot_id, state_after_snapshot_id, json)
+         origin_server_ts, outlier, rejection_reason, state_before_snapshot_id, state_after_snapshot_id, json,
+         txn_device_id, txn_id)
        VALUES (@streamOrdering, @eventId, @roomId, @type, @stateKey, @sender, @depth,
-         @originServerTs, @outlier, @rejectionReason, @stateBeforeSnapshotId, @stateAfterSnapshotId, @json)`,
+         @originServerTs, @outlier, @rejectionReason, @stateBeforeSnapshotId, @stateAfterSnapshotId, @json,
+         @txnDeviceId, @txnId)`,
     ) as Statement<[EventInsert], void>,
     insertEdge: sqlite.prepare(
       'INSERT INTO event_edges (event_id, prev_event_id) VALUES (?, ?) ON CONFLICT DO NOTHING',
@@ -78,8 +82,12 @@ export function prepareEventStatements(sqlite: Database.Database) {
     redactionOf: sqlite.prepare(
       'SELECT redaction_event_id FROM redactions WHERE redacted_event_id = ?',
     ) as Statement<[string], { redaction_event_id: string }>,
+    // The event row names its transaction; the transaction_ids row must still exist (it goes
+    // with its device), so a deleted device's transactions are echoed to no one.
     transactionOfEvent: sqlite.prepare(
-      'SELECT user_id, device_id, txn_id FROM transaction_ids WHERE event_id = ? LIMIT 1',
+      `SELECT t.user_id, t.device_id, t.txn_id FROM events e
+         JOIN transaction_ids t ON t.user_id = e.sender AND t.device_id = e.txn_device_id AND t.txn_id = e.txn_id
+        WHERE e.event_id = ?`,
     ) as Statement<[string], { user_id: string; device_id: string; txn_id: string }>,
     transactionEvent: sqlite.prepare(
       'SELECT event_id FROM transaction_ids WHERE user_id = ? AND device_id = ? AND txn_id = ?',

@@ -381,6 +381,8 @@ function prepareEvent(input: EventToPersist): PreparedEvent {
       outlier,
       rejectionReason,
       json: input.json ?? JSON.stringify(pdu),
+      txnDeviceId: input.transaction?.deviceId ?? null,
+      txnId: input.transaction?.txnId ?? null,
     },
     prevEventIds: [...new Set(referencedEventIds(pdu.prev_events))],
     authEventIds: [...new Set(referencedEventIds(pdu.auth_events))],

@@ -88,6 +88,16 @@ export class SqliteMembershipStore implements MembershipStore {
       .map(toRecord);
   }
 
+  async joinedServers(roomId: string): Promise<string[]> {
+    // A user ID's server name is everything after its first colon (server names may hold more).
+    return this.statement<[string], { server: string }>(
+      `SELECT DISTINCT substr(user_id, instr(user_id, ':') + 1) AS server FROM memberships
+          WHERE room_id = ? AND membership = 'join'`,
+    )
+      .all(roomId)
+      .map((row) => row.server);
+  }
+
   async joinedMemberCounts(roomIds: readonly string[]): Promise<Map<string, number>> {
     const ids = [...new Set(roomIds)];
     const counts = new Map(ids.map((roomId) => [roomId, 0]));

@@ -705,4 +705,43 @@ CREATE INDEX federation_inbound_transactions_by_time ON federation_inbound_trans
 INSERT INTO stream_positions (stream, position) VALUES ('events_backfill', 0);
 `,
   },
+  {
+    version: 14,
+    name: 'send path: the client transaction kept on the event row; transaction_ids loses its two secondary indexes',
+    sql: `
+-- The event -> transaction link (sync echoes transaction_id to the sending device) is read
+-- from the event's own row, written by the same insert: each send no longer inserts into
+-- transaction_ids_by_event. transaction_ids_by_created_ts served only deleteTransactionsBefore,
+-- a rare clean-up that may scan. Both were a B-tree insert (and a WAL page) per send.
+ALTER TABLE events ADD COLUMN txn_device_id TEXT;
+ALTER TABLE events ADD COLUMN txn_id TEXT;
+UPDATE events SET txn_device_id = t.device_id, txn_id = t.txn_id
+  FROM transaction_ids t
+ WHERE t.event_id = events.event_id AND t.user_id = events.sender;
+-- History moved to cold storage keeps the link too (the sender's own device still sees its echo).
+ALTER TABLE cold_events ADD COLUMN txn_user_id TEXT;
+ALTER TABLE cold_events ADD COLUMN txn_device_id TEXT;
+ALTER TABLE cold_events ADD COLUMN txn_id TEXT;
+UPDATE cold_events SET txn_user_id = t.user_id, txn_device_id = t.device_id, txn_id = t.txn_id
+  FROM transaction_ids t
+ WHERE t.event_id = cold_events.event_id;
+DROP INDEX transaction_ids_by_event;
+DROP INDEX transaction_ids_by_created_ts;
+`,
+  },
+  {
+    version: 15,
+    name: 'federation: to-device message IDs from other servers remembered across restarts',
+    sql: `
+-- m.direct_to_device is delivered once per (origin, message_id): a server retrying after
+-- our restart must not deliver the same message twice. Forgotten after a week.
+CREATE TABLE federation_to_device_message_ids (
+  origin TEXT NOT NULL,
+  message_id TEXT NOT NULL,
+  received_ts INTEGER NOT NULL,
+  PRIMARY KEY (origin, message_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX federation_to_device_message_ids_by_time ON federation_to_device_message_ids (received_ts);
+`,
+  },
 ];

@@ -244,6 +244,56 @@ describe('SQLite rooms schema (migration 3)', () => {
     }
   });
 
+  it("upgrades a database at migration 13, moving each event's client transaction onto its row", async () => {
+    const path = join(dir, 'v13.db');
+    const v13 = new Database(path);
+    await runMigrations(sqliteMigrationTarget(v13), sqliteMigrations.slice(0, 13));
+    v13.exec(`
+      INSERT INTO accounts (user_id, password_hash, created_ts) VALUES ('${alice}', '$scrypt$x', 10);
+      INSERT INTO devices (user_id, device_id, created_ts) VALUES ('${alice}', 'PHONE', 11);
+    `);
+    const room = '!txn:example.org';
+    insertOldEvents(v13, [
+      { eventId: '$sent', roomId: room, type: 'm.room.message', sender: alice, content: { body: 'a' } },
+      { eventId: '$other', roomId: room, type: 'm.room.message', sender: bob, content: { body: 'b' } },
+    ]);
+    v13
+      .prepare(
+        'INSERT INTO transaction_ids (user_id, device_id, txn_id, event_id, created_ts) VALUES (?, ?, ?, ?, ?)',
+      )
+      .run(alice, 'PHONE', `${room}/m.room.message/t1`, '$sent', 12);
+    // An event already moved to cold storage keeps its transaction too.
+    v13.exec(`
+      INSERT INTO cold_segments (segment_id, room_id, file, event_count, created_ts) VALUES (1, '${room}', 'x.jsonl.gz', 1, 13);
+      INSERT INTO cold_events (event_id, room_id, stream_ordering, origin_server_ts, segment_id)
+        VALUES ('$archived', '${room}', 100, 13, 1);
+      INSERT INTO transaction_ids (user_id, device_id, txn_id, event_id, created_ts)
+        VALUES ('${alice}', 'PHONE', 't-old', '$archived', 13);
+    `);
+    v13.close();
+
+    const storage = await openSqliteStorage({ path });
+    try {
+      expect(await storage.events.transactionOfEvent('$sent')).to.deep.equal({
+        userId: alice,
+        deviceId: 'PHONE',
+        txnId: `${room}/m.room.message/t1`,
+      });
+      expect(await storage.events.transactionOfEvent('$other')).to.equal(null);
+      expect(await storage.events.transactionOfEvent('$archived')).to.deep.equal({
+        userId: alice,
+        deviceId: 'PHONE',
+        txnId: 't-old',
+      });
+      expect(
+        await storage.transactionIds.eventIdForTransaction(alice, 'PHONE', `${room}/m.room.message/t1`),
+      ).to.equal('$sent');
+      expect(await storage.integrityCheck()).to.deep.equal(['ok']);
+    } finally {
+      await storage.close();
+    }
+  });
+
   it('serves sync and timestamp lookups from indexes, not scans of all events', async () => {
     const storage = await openSqliteStorage({ path: join(dir, 'plan.db') });
     await storage.close();
@@ -265,8 +315,15 @@ describe('SQLite rooms schema (migration 3)', () => {
           "SELECT * FROM events WHERE room_id = '!r' AND origin_server_ts >= 5 ORDER BY origin_server_ts LIMIT 1",
         ),
       ).to.contain('events_by_room_ts');
-      expect(plan("SELECT user_id FROM transaction_ids WHERE event_id = '$e'")).to.contain(
-        'transaction_ids_by_event',
+      // An event's client transaction: the event by its ID, then the transaction by its key.
+      const transactionPlan = plan(
+        `SELECT t.user_id FROM events e JOIN transaction_ids t
+            ON t.user_id = e.sender AND t.device_id = e.txn_device_id AND t.txn_id = e.txn_id
+          WHERE e.event_id = '$e'`,
+      );
+      expect(transactionPlan).to.match(/SEARCH e USING INDEX sqlite_autoindex_events_1 \(event_id=\?\)/);
+      expect(transactionPlan).to.match(
+        /SEARCH t USING PRIMARY KEY \(user_id=\? AND device_id=\? AND txn_id=\?\)/,
       );
       expect(
         plan(

@@ -47,6 +47,9 @@ export const events = sqliteTable(
     stateBeforeSnapshotId: integer('state_before_snapshot_id'),
     stateAfterSnapshotId: integer('state_after_snapshot_id'),
     json: text('json').notNull(),
+    /** The client transaction of a local send (device and scoped txn ID); null otherwise. */
+    txnDeviceId: text('txn_device_id'),
+    txnId: text('txn_id'),
   },
   (t) => [
     index('events_by_room_stream').on(t.roomId, t.streamOrdering),
@@ -169,11 +172,7 @@ export const transactionIds = sqliteTable(
     eventId: text('event_id').notNull(),
     createdTs: integer('created_ts').notNull(),
   },
-  (t) => [
-    primaryKey({ columns: [t.userId, t.deviceId, t.txnId] }),
-    index('transaction_ids_by_created_ts').on(t.createdTs),
-    index('transaction_ids_by_event').on(t.eventId),
-  ],
+  (t) => [primaryKey({ columns: [t.userId, t.deviceId, t.txnId] })],
 );
 
 export const accountData = sqliteTable(
@@ -574,6 +573,10 @@ export const coldEvents = sqliteTable(
     streamOrdering: integer('stream_ordering').notNull().unique(),
     originServerTs: integer('origin_server_ts').notNull(),
     segmentId: integer('segment_id').notNull(),
+    /** The client transaction of a local send, carried over from the hot row; null otherwise. */
+    txnUserId: text('txn_user_id'),
+    txnDeviceId: text('txn_device_id'),
+    txnId: text('txn_id'),
   },
   (t) => [
     index('cold_events_by_room').on(t.roomId, t.streamOrdering),
@@ -708,6 +711,21 @@ export const federationInboundTransactions = sqliteTable(
   ],
 );
 
+// Remote to-device message IDs (migration 14).
+
+export const federationToDeviceMessageIds = sqliteTable(
+  'federation_to_device_message_ids',
+  {
+    origin: text('origin').notNull(),
+    messageId: text('message_id').notNull(),
+    receivedTs: integer('received_ts').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.origin, t.messageId] }),
+    index('federation_to_device_message_ids_by_time').on(t.receivedTs),
+  ],
+);
+
 export const sqliteSchema = {
   streamPositions,
   stateSnapshots,
@@ -762,4 +780,5 @@ export const sqliteSchema = {
   federationOutbox,
   federationDestinations,
   federationInboundTransactions,
+  federationToDeviceMessageIds,
 };

@@ -84,6 +84,68 @@ function storesOver(
   };
 }
 
+/**
+ * The writers of one `transaction` call, each made on first use: a send touches two of
+ * the eight, and building them all for every transaction showed in send-path profiles.
+ */
+class TransactionWriters implements WriteTransaction {
+  private eventWriter: WriteTransaction['events'] | undefined;
+  private stateWriter: WriteTransaction['state'] | undefined;
+  private accountWriter: WriteTransaction['accounts'] | undefined;
+  private deviceWriter: WriteTransaction['devices'] | undefined;
+  private sessionWriter: WriteTransaction['sessions'] | undefined;
+  private transactionIdWriter: WriteTransaction['transactionIds'] | undefined;
+  private accountDataWriter: WriteTransaction['accountData'] | undefined;
+  private roomWriter: WriteTransaction['rooms'] | undefined;
+
+  constructor(
+    private readonly connection: SqliteConnection,
+    private readonly statements: EventStatements,
+    private readonly enqueue: EnqueueWrite,
+    private readonly cold: ColdArchive,
+  ) {}
+
+  get events(): WriteTransaction['events'] {
+    this.eventWriter ??= withColdReads(
+      new SqliteEventStore(this.connection, this.enqueue, this.statements),
+      this.cold,
+      this.enqueue,
+    );
+    return this.eventWriter;
+  }
+  get state(): WriteTransaction['state'] {
+    this.stateWriter ??= new SqliteStateStore(this.connection, this.enqueue);
+    return this.stateWriter;
+  }
+  get accounts(): WriteTransaction['accounts'] {
+    this.accountWriter ??= new SqliteAccountStore(this.connection, this.enqueue);
+    return this.accountWriter;
+  }
+  get devices(): WriteTransaction['devices'] {
+    this.deviceWriter ??= new SqliteDeviceStore(this.connection, this.enqueue);
+    return this.deviceWriter;
+  }
+  get sessions(): WriteTransaction['sessions'] {
+    this.sessionWriter ??= new SqliteSessionStore(this.connection, this.enqueue);
+    return this.sessionWriter;
+  }
+  get transactionIds(): WriteTransaction['transactionIds'] {
+    this.transactionIdWriter ??= new SqliteTransactionIdStore(this.connection, this.enqueue, this.statements);
+    return this.transactionIdWriter;
+  }
+  get accountData(): WriteTransaction['accountData'] {
+    this.accountDataWriter ??= new SqliteAccountDataStore(this.connection, this.enqueue);
+    return this.accountDataWriter;
+  }
+  get rooms(): WriteTransaction['rooms'] {
+    this.roomWriter ??= new SqliteRoomStore(this.connection, this.enqueue);
+    return this.roomWriter;
+  }
+}
+
+/** The constructor of async functions, which a transaction callback must not be. */
+const AsyncFunction = (async () => {}).constructor;
+
 class SqliteStorageImpl implements SqliteStorage {
   readonly events;
   readonly state;
@@ -164,7 +226,7 @@ class SqliteStorageImpl implements SqliteStorage {
 
   async transaction(queueWrites: (tx: WriteTransaction) => void): Promise<void> {
     if (this.closed) throw closedError();
-    if (queueWrites.constructor.name === 'AsyncFunction') {
+    if (queueWrites instanceof AsyncFunction) {
       throw new StorageError(
         'INVALID_TRANSACTION',
         'transaction callbacks must be synchronous: read first, then queue the writes',
@@ -172,7 +234,9 @@ class SqliteStorageImpl implements SqliteStorage {
     }
     const batch = new WriteBatch(true);
     try {
-      queueWrites(storesOver(this.connection, this.eventStatements, batch.enqueue, this.coldStorage));
+      queueWrites(
+        new TransactionWriters(this.connection, this.eventStatements, batch.enqueue, this.coldStorage),
+      );
     } catch (error) {
       batch.seal();
       throw error;

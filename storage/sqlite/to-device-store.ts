@@ -24,6 +24,9 @@ interface Statements {
   readonly anyUpTo: Statement<[string, string, number], { found: number }>;
   readonly deleteUpTo: Statement<[string, string, number]>;
   readonly forgetTransactions: Statement<[number]>;
+  readonly findRemoteMessage: Statement<[string, string], { found: number }>;
+  readonly recordRemoteMessage: Statement<[string, string, number]>;
+  readonly forgetRemoteMessages: Statement<[number]>;
 }
 
 export class SqliteToDeviceStore implements ToDeviceStore {
@@ -62,14 +65,33 @@ export class SqliteToDeviceStore implements ToDeviceStore {
         'DELETE FROM to_device_inbox WHERE user_id = ? AND device_id = ? AND stream_position <= ?',
       ),
       forgetTransactions: sqlite.prepare('DELETE FROM to_device_transactions WHERE created_ts < ?'),
+      findRemoteMessage: sqlite.prepare(
+        'SELECT 1 AS found FROM federation_to_device_message_ids WHERE origin = ? AND message_id = ?',
+      ),
+      recordRemoteMessage: sqlite.prepare(
+        'INSERT INTO federation_to_device_message_ids (origin, message_id, received_ts) VALUES (?, ?, ?)',
+      ),
+      forgetRemoteMessages: sqlite.prepare(
+        'DELETE FROM federation_to_device_message_ids WHERE received_ts < ?',
+      ),
     };
   }
 
   sendToDevices(send: ToDeviceSend): Promise<ToDeviceSendResult> {
     const recipients = send.recipients.map((r) => ({ ...r, content: JSON.stringify(r.content) }));
-    const { sender, senderDeviceId, type, txnId } = send;
+    const { sender, senderDeviceId, type, txnId, remote } = send;
     const s = this.statements;
     return this.enqueue((): ToDeviceSendResult => {
+      if (remote !== undefined) {
+        if (s.findRemoteMessage.get(remote.origin, remote.messageId) !== undefined) {
+          return {
+            position: latestStreamPosition(this.connection.db, 'to_device'),
+            repeated: true,
+            delivered: [],
+          };
+        }
+        s.recordRemoteMessage.run(remote.origin, remote.messageId, remote.receivedTs);
+      }
       if (senderDeviceId !== null) {
         const earlier = s.findTransaction.get(sender, senderDeviceId, type, txnId);
         if (earlier !== undefined)
@@ -147,6 +169,10 @@ export class SqliteToDeviceStore implements ToDeviceStore {
 
   forgetToDeviceTransactionsBefore(ts: number): Promise<number> {
     return this.enqueue(() => this.statements.forgetTransactions.run(ts).changes);
+  }
+
+  forgetRemoteMessageIdsBefore(ts: number): Promise<number> {
+    return this.enqueue(() => this.statements.forgetRemoteMessages.run(ts).changes);
   }
 
   async latestToDevicePosition(): Promise<number> {

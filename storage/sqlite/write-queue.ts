@@ -59,6 +59,8 @@ export class SqliteWriteQueue {
   private flushScheduled: NodeJS.Immediate | null = null;
   private readonly runBatch: (batch: WriteBatch) => unknown[];
   private readonly runGroup: Database.Transaction<(batches: readonly SubmittedBatch[]) => BatchOutcome[]>;
+  /** A group of one batch needs no savepoint: its failure rolls back the transaction, which holds nothing else. */
+  private readonly runAlone: Database.Transaction<(batch: WriteBatch) => unknown[]>;
 
   constructor(
     sqlite: Database.Database,
@@ -68,6 +70,7 @@ export class SqliteWriteQueue {
   ) {
     // Called inside runGroup, better-sqlite3 turns this nested transaction into a savepoint.
     this.runBatch = sqlite.transaction((batch: WriteBatch) => batch.writes.map((queued) => queued.write()));
+    this.runAlone = sqlite.transaction((batch: WriteBatch) => batch.writes.map((queued) => queued.write()));
     this.runGroup = sqlite.transaction((batches: readonly SubmittedBatch[]) =>
       batches.map((submitted): BatchOutcome => {
         try {
@@ -97,10 +100,13 @@ export class SqliteWriteQueue {
 
     let outcomes: BatchOutcome[];
     try {
-      outcomes = this.runGroup.immediate(batches);
+      outcomes =
+        batches.length === 1
+          ? [{ ok: true, values: this.runAlone.immediate(batches[0]!.batch) }]
+          : this.runGroup.immediate(batches);
       this.afterCommit();
     } catch (error) {
-      // The commit itself failed (disk full, lock timeout): nothing of the group was kept.
+      // The commit itself failed (disk full, lock timeout), or a group's only batch did: nothing was kept.
       const translated = this.translateError(error);
       outcomes = batches.map(() => ({ ok: false, error: translated }));
     }

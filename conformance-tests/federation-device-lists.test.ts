@@ -1,0 +1,192 @@
+/**
+ * Remote device lists cached (server-server "Device Management"), on two real Myelins over TLS:
+ * /keys/query of a user of the other server is answered from the cache once filled; their
+ * m.device_list_update EDUs keep it current (applied in order, or a resync through
+ * /user/devices when a prev_id is unknown), their clients still see the change in
+ * device_lists.changed; the entry is dropped when no room is shared any more.
+ */
+import Olm from '@matrix-org/olm';
+import { expect } from 'chai';
+import type { RemoteDeviceLists } from '../federation/remote-device-lists.js';
+import { call, createUser, login, type TestUser } from './harness/accounts.js';
+import { OlmDevice, V3 } from './harness/olm-device.js';
+import { type FederatedServer, TestFederation } from './harness/test-federation.js';
+
+async function until<T>(probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error('Timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+type DeviceKeys = Record<string, Record<string, { unsigned?: { device_display_name?: string } }>>;
+
+describe('federation: remote device lists cached and kept current', function () {
+  this.timeout(90_000);
+  let federation: TestFederation;
+  let a: FederatedServer;
+  let b: FederatedServer;
+  let alice: TestUser;
+  let bob: OlmDevice;
+  let roomId: string;
+  let lists: RemoteDeviceLists;
+
+  async function aliceQueriesBob(): Promise<DeviceKeys[string]> {
+    const res = await call(a.server, alice, 'POST', `${V3}/keys/query`, {
+      device_keys: { [bob.user.userId]: [] },
+    });
+    expect(res.status, JSON.stringify(res.body)).to.equal(200);
+    expect(res.body.failures).to.deep.equal({});
+    return (res.body.device_keys as DeviceKeys)[bob.user.userId] ?? {};
+  }
+
+  /** Waits until Alice's sync (from `since`) lists Bob in device_lists.changed. */
+  async function aliceSeesBobChanged(since: string): Promise<void> {
+    await until(async () => {
+      const sync = await call(
+        a.server,
+        alice,
+        'GET',
+        `${V3}/sync?timeout=0&since=${encodeURIComponent(since)}`,
+      );
+      const changed = (sync.body.device_lists as { changed?: string[] } | undefined)?.changed ?? [];
+      return changed.includes(bob.user.userId) ? true : undefined;
+    });
+  }
+
+  async function aliceSince(): Promise<string> {
+    return (await call(a.server, alice, 'GET', `${V3}/sync?timeout=0`)).body.next_batch as string;
+  }
+
+  before(async () => {
+    await Olm.init();
+    federation = await TestFederation.start(2);
+    [a, b] = federation.servers as [FederatedServer, FederatedServer];
+    lists = a.context.remoteDeviceLists!;
+    alice = await createUser(a.server, 'alice');
+    bob = new OlmDevice(await createUser(b.server, 'bob'));
+    const created = await call(a.server, alice, 'POST', `${V3}/createRoom`, {
+      preset: 'public_chat',
+    });
+    roomId = created.body.room_id as string;
+    const joined = await call(
+      b.server,
+      bob.user,
+      'POST',
+      `${V3}/join/${encodeURIComponent(roomId)}?server_name=${encodeURIComponent(a.serverName)}`,
+      {},
+    );
+    expect(joined.status, JSON.stringify(joined.body)).to.equal(200);
+    // Bob's first keys reach A as an update while nothing is cached yet (then ignored).
+    const since = await aliceSince();
+    await bob.uploadKeys(b.server, 2);
+    await aliceSeesBobChanged(since);
+  });
+  after(async () => {
+    await federation?.stop();
+  });
+
+  it('fills the cache on the first /keys/query and answers the next ones without asking the server', async () => {
+    expect(lists.isCached(bob.user.userId)).to.equal(false);
+    expect(lists.stats.resyncs).to.equal(0);
+    const first = await aliceQueriesBob();
+    expect(Object.keys(first)).to.deep.equal([bob.user.deviceId]);
+    console.log(
+      'DBG',
+      await a.context.storage.memberships.membershipsOfUser(bob.user.userId, ['join']),
+      lists.stats,
+    );
+    expect(lists.isCached(bob.user.userId)).to.equal(true);
+    const upstream = lists.stats.upstreamUsers;
+    const hits = lists.stats.cacheHits;
+    const second = await aliceQueriesBob();
+    expect(second).to.deep.equal(first);
+    expect(lists.stats.upstreamUsers).to.equal(upstream);
+    expect(lists.stats.cacheHits).to.equal(hits + 1);
+  });
+
+  it('a new device: the update with no known prev_id resyncs, the next one applies in order without a request', async () => {
+    let since = await aliceSince();
+    const resyncs = lists.stats.resyncs;
+    const laptop = new OlmDevice(await login(b.server, bob.user.userId, bob.user.password));
+    await laptop.uploadKeys(b.server, 1);
+    await aliceSeesBobChanged(since);
+    await until(async () => (Object.keys(await aliceQueriesBob()).length === 2 ? true : undefined));
+    await lists.settled();
+    expect(lists.stats.resyncs).to.be.greaterThan(resyncs);
+    expect(lists.isCached(bob.user.userId)).to.equal(true);
+
+    // A rename follows the update the resync covered: applied in order, no resync, no query.
+    since = await aliceSince();
+    const resyncsBefore = lists.stats.resyncs;
+    const upstream = lists.stats.upstreamUsers;
+    const renamed = await call(b.server, laptop.user, 'PUT', `${V3}/devices/${laptop.user.deviceId}`, {
+      display_name: 'Bob laptop',
+    });
+    expect(renamed.status).to.equal(200);
+    await aliceSeesBobChanged(since);
+    const devices = await aliceQueriesBob();
+    expect(devices[laptop.user.deviceId]?.unsigned?.device_display_name).to.equal('Bob laptop');
+    expect(Object.keys(devices)).to.have.members([bob.user.deviceId, laptop.user.deviceId]);
+    expect(lists.stats.resyncs).to.equal(resyncsBefore);
+    expect(lists.stats.upstreamUsers).to.equal(upstream);
+  });
+
+  it('an update whose prev_id is unknown (a gap) makes the server fetch the whole list again', async () => {
+    const since = await aliceSince();
+    const resyncs = lists.stats.resyncs;
+    // B's server says (signed, as itself) that a device appeared after an update A never saw.
+    await b.context.federation.client.request({
+      destination: a.serverName,
+      method: 'PUT',
+      path: `/_matrix/federation/v1/send/gap-${Date.now()}`,
+      body: {
+        origin: b.serverName,
+        origin_server_ts: Date.now(),
+        pdus: [],
+        edus: [
+          {
+            edu_type: 'm.device_list_update',
+            content: {
+              user_id: bob.user.userId,
+              device_id: 'PHANTOM',
+              stream_id: 9_999_999,
+              prev_id: [9_999_998],
+              keys: { user_id: bob.user.userId, device_id: 'PHANTOM', algorithms: [], keys: {} },
+            },
+          },
+        ],
+      },
+    });
+    await aliceSeesBobChanged(since);
+    await lists.settled();
+    // One resync, then one more for the update newer than its answer, and no more than that.
+    expect(lists.stats.resyncs).to.equal(resyncs + 2);
+    // The resync took B's real list: the device of the update that did not apply is not there.
+    const devices = await aliceQueriesBob();
+    expect(Object.keys(devices)).to.have.lengthOf(2);
+    expect(devices).to.not.have.property('PHANTOM');
+    expect(lists.isCached(bob.user.userId)).to.equal(true);
+  });
+
+  it('drops the entry when no room is shared any more, and asks the server again', async () => {
+    const left = await call(
+      b.server,
+      bob.user,
+      'POST',
+      `${V3}/rooms/${encodeURIComponent(roomId)}/leave`,
+      {},
+    );
+    expect(left.status, JSON.stringify(left.body)).to.equal(200);
+    await until(async () => (lists.isCached(bob.user.userId) ? undefined : true));
+    const upstream = lists.stats.upstreamUsers;
+    const devices = await aliceQueriesBob();
+    expect(Object.keys(devices)).to.have.lengthOf(2);
+    expect(lists.stats.upstreamUsers).to.equal(upstream + 1);
+    // Not cached again: nothing would keep it current.
+    expect(lists.isCached(bob.user.userId)).to.equal(false);
+  });
+});
