@@ -451,12 +451,16 @@ describe('Published room directory (client-server "Published room directory")', 
       `since=${Buffer.from('n5_notaroom').toString('base64url')}`,
       'limit=-1',
       'limit=abc',
-      'server=elsewhere.example',
       'server=not%20a%20server',
     ]) {
       const res = await call(hs, undefined, 'GET', `${V3}/publicRooms?${query}`);
       expect([res.status, res.body.errcode], query).to.deep.equal([400, 'M_INVALID_PARAM']);
     }
+    const remoteAnonymously = await call(hs, undefined, 'GET', `${V3}/publicRooms?server=elsewhere.example`);
+    expect([remoteAnonymously.status, remoteAnonymously.body.errcode]).to.deep.equal([
+      401,
+      'M_MISSING_TOKEN',
+    ]);
     expect((await call(hs, undefined, 'GET', `${V3}/publicRooms?server=localhost&limit=0`)).status).to.equal(
       200,
     );

@@ -4,6 +4,9 @@
  * then the bytes); a client of B downloads A's media by its mxc URI through B, which fetches it
  * over federation once and serves its copy after (even with A gone); thumbnails of remote media.
  */
+import { readFile } from 'node:fs/promises';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import sharp from 'sharp';
 import { FederationRequestError } from '../federation/federation.js';
@@ -114,6 +117,82 @@ describe('federation: media across servers (TLS, test CA)', function () {
     expect(thumb.status).to.equal(200);
     const meta = await sharp(Buffer.from(await thumb.arrayBuffer())).metadata();
     expect([meta.width, meta.height]).to.deep.equal([32, 32]);
+  });
+
+  it('serves its media to a signed peer at the deprecated r0 paths too (Synapse 1.67 fetches there)', async () => {
+    const client = b.context.federation.client;
+    const answer = await client.requestBytes!({
+      destination: a.serverName,
+      method: 'GET',
+      path: `/_matrix/media/r0/download/${encodeURIComponent(a.serverName)}/${mediaId}`,
+      query: { allow_remote: false },
+    });
+    expect(answer.headers['content-type']).to.equal('image/png');
+    expect(answer.body.equals(original)).to.equal(true);
+    const thumb = await client.requestBytes!({
+      destination: a.serverName,
+      method: 'GET',
+      path: `/_matrix/media/r0/thumbnail/${encodeURIComponent(a.serverName)}/${mediaId}`,
+      query: { width: 32, height: 32, method: 'crop', allow_remote: false },
+    });
+    const meta = await sharp(thumb.body).metadata();
+    expect([meta.width, meta.height]).to.deep.equal([32, 32]);
+    const unsigned = await client.requestBytes!({
+      destination: a.serverName,
+      method: 'GET',
+      path: `/_matrix/media/r0/download/${encodeURIComponent(a.serverName)}/${mediaId}`,
+      signed: false,
+    }).catch((error: unknown) => error);
+    expect((unsigned as FederationRequestError).status).to.equal(401);
+    const relayed = await client.requestBytes!({
+      destination: a.serverName,
+      method: 'GET',
+      path: `/_matrix/media/r0/download/${encodeURIComponent(b.serverName)}/${mediaId}`,
+    }).catch((error: unknown) => error);
+    expect((relayed as FederationRequestError).status).to.equal(404);
+  });
+
+  it('falls back to the deprecated download path when a peer does not know the federation media endpoint', async () => {
+    // A server from before v1.11, as Synapse 1.67 answers: 400 M_UNRECOGNIZED for the
+    // federation media endpoint, the bytes at /_matrix/media/v3/download.
+    const seen: string[] = [];
+    const old = createHttpsServer(
+      {
+        cert: await readFile(federation.certificates.certFile),
+        key: await readFile(federation.certificates.keyFile),
+      },
+      (req, res) => {
+        seen.push(req.url ?? '');
+        const legacy = /^\/_matrix\/media\/v3\/download\/[^/]+\/(\w+)\?/.exec(req.url ?? '');
+        if (legacy?.[1] === 'oldmedia') {
+          res.writeHead(200, {
+            'Content-Type': 'text/plain; charset=utf-8',
+            'Content-Disposition': "inline; filename*=utf-8''old%20%F0%9F%93%9C.txt",
+          });
+          res.end('from an old server 📜');
+          return;
+        }
+        res.writeHead(legacy ? 404 : 400, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify({ errcode: legacy ? 'M_NOT_FOUND' : 'M_UNRECOGNIZED', error: 'no' }));
+      },
+    );
+    await new Promise<void>((resolve) => old.listen(0, '127.0.0.1', resolve));
+    const oldServer = `127.0.0.1:${(old.address() as AddressInfo).port}`;
+    try {
+      const res = await clientGet(b, bob, `/_matrix/client/v1/media/download/${oldServer}/oldmedia`);
+      expect(res.status).to.equal(200);
+      expect(res.headers.get('content-type')).to.equal('text/plain; charset=utf-8');
+      expect(res.headers.get('content-disposition')).to.include("filename*=utf-8''old%20%F0%9F%93%9C.txt");
+      expect(await res.text()).to.equal('from an old server 📜');
+      expect(seen[0]).to.match(/^\/_matrix\/federation\/v1\/media\/download\/oldmedia/);
+      expect(seen[1]).to.match(
+        /^\/_matrix\/media\/v3\/download\/127\.0\.0\.1%3A\d+\/oldmedia\?.*allow_remote=false/,
+      );
+      const missing = await clientGet(b, bob, `/_matrix/client/v1/media/download/${oldServer}/missing`);
+      expect(missing.status).to.equal(404);
+    } finally {
+      old.close();
+    }
   });
 
   it("a remote thumbnail is asked of the origin's thumbnail endpoint, without downloading the whole file", async () => {

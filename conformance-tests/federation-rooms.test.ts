@@ -283,6 +283,102 @@ describe('federation: rooms across servers (TLS, test CA)', function () {
     expect(joined.body.joined_rooms).to.deep.equal([]);
   });
 
+  it('keeps an invite that came only through /v2/invite for a room its server has left (as Synapse sends it)', async () => {
+    // Synapse sends room events only to servers with a joined member: once B has left, a new
+    // invite reaches B through /v2/invite alone, never through /send.
+    const rules = roomVersionRules('12');
+    const head = (await a.context.storage.state.forwardExtremities(roomId))[0]!;
+    const headEvent = await a.context.storage.events.getEvent(head);
+    const stateId = async (type: string, key: string) =>
+      (await a.context.storage.state.currentStateEventId(roomId, type, key))!;
+    const invite = hashAndSignEvent(
+      {
+        type: 'm.room.member',
+        room_id: roomId,
+        sender: alice.userId,
+        state_key: bob.userId,
+        content: { membership: 'invite' },
+        depth: headEvent!.pdu.depth + 1,
+        prev_events: [head],
+        auth_events: [
+          await stateId('m.room.power_levels', ''),
+          await stateId('m.room.join_rules', ''),
+          await stateId('m.room.member', alice.userId),
+          await stateId('m.room.member', bob.userId),
+        ],
+        origin_server_ts: Date.now(),
+      },
+      a.serverName,
+      a.context.signingKey,
+      rules,
+    );
+    const { eventId } = toRoomEvent(invite, rules);
+    await a.context.federation.client.request({
+      destination: b.serverName,
+      method: 'PUT',
+      path: `/_matrix/federation/v2/invite/${encodeURIComponent(roomId)}/${encodeURIComponent(eventId)}`,
+      body: { event: invite, room_version: '12', invite_room_state: [] },
+    });
+    const shown = await until(async () => (await syncRooms(b, bob)).invite?.[roomId]);
+    expect(shown.invite_state.events).to.be.an('array');
+    const membership = await b.context.storage.state.currentStateEventId(roomId, 'm.room.member', bob.userId);
+    expect(membership).to.equal(eventId);
+  });
+
+  it('rejoins a room its server has left through the resident server, and catches up on its state', async () => {
+    const renamed = await call(
+      a.server,
+      alice,
+      'PUT',
+      `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/state/m.room.name/`,
+      { name: 'Renamed while B was away' },
+    );
+    expect(renamed.status, JSON.stringify(renamed.body)).to.equal(200);
+    const invited = await call(
+      a.server,
+      alice,
+      'POST',
+      `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/invite`,
+      { user_id: bob.userId },
+    );
+    expect(invited.status, JSON.stringify(invited.body)).to.equal(200);
+    await until(async () => {
+      const m = await b.context.storage.state.currentStateEventId(roomId, 'm.room.member', bob.userId);
+      const e = m === null ? null : await b.context.storage.events.getEvent(m);
+      return e?.pdu.content.membership === 'invite' && e.pdu.sender === alice.userId ? true : undefined;
+    });
+    const joined = await call(
+      b.server,
+      bob,
+      'POST',
+      `/_matrix/client/v3/join/${encodeURIComponent(roomId)}`,
+      {},
+    );
+    expect(joined.status, JSON.stringify(joined.body)).to.equal(200);
+    // Joined through A (make_join): B learns the name set while it was away.
+    const name = await call(
+      b.server,
+      bob,
+      'GET',
+      `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/state/m.room.name/`,
+    );
+    expect(name.body).to.deep.equal({ name: 'Renamed while B was away' });
+    const fromB = await send(b, bob, roomId, 'back again 🔁');
+    // 30 s: the full suite runs this on a loaded machine, where 10 s was once not enough.
+    await until(
+      async () => ((await a.context.storage.events.getEvent(fromB)) !== null ? true : undefined),
+      30_000,
+    );
+    const leave = await call(
+      b.server,
+      bob,
+      'POST',
+      `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/leave`,
+      {},
+    );
+    expect(leave.status).to.equal(200);
+  });
+
   it('reads the profile of a user of another server through the client API', async () => {
     const set = await call(
       b.server,
@@ -309,6 +405,22 @@ describe('federation: rooms across servers (TLS, test CA)', function () {
       `/_matrix/client/v3/profile/${encodeURIComponent(bob.userId)}/displayname`,
     );
     expect(field.body).to.deep.equal({ displayname: 'Bob ⛵' });
+    // An unset field is a 200 without it over federation (Synapse asks field by field and
+    // fails the whole lookup on a 404), and a 404 to the client.
+    const unsetOverFederation = await a.context.federation.client.request<JsonObject>({
+      destination: b.serverName,
+      method: 'GET',
+      path: '/_matrix/federation/v1/query/profile',
+      query: { user_id: bob.userId, field: 'avatar_url' },
+    });
+    expect(unsetOverFederation).to.deep.equal({});
+    const unsetField = await call(
+      a.server,
+      alice,
+      'GET',
+      `/_matrix/client/v3/profile/${encodeURIComponent(bob.userId)}/avatar_url`,
+    );
+    expect(unsetField.status).to.equal(404);
     const unknown = await call(
       a.server,
       alice,
@@ -316,6 +428,82 @@ describe('federation: rooms across servers (TLS, test CA)', function () {
       `/_matrix/client/v3/profile/${encodeURIComponent(`@nobody:${b.serverName}`)}`,
     );
     expect(unknown.status).to.equal(404);
+  });
+
+  it("resolves another server's alias and lists its published rooms through the client API", async () => {
+    const created = await call(b.server, bob, 'POST', '/_matrix/client/v3/createRoom', {
+      preset: 'public_chat',
+      room_alias_name: 'plaza',
+      name: 'Plaza 🏛',
+      visibility: 'public',
+    });
+    expect(created.status, JSON.stringify(created.body)).to.equal(200);
+    const plaza = created.body.room_id as string;
+    const resolved = await call(
+      a.server,
+      alice,
+      'GET',
+      `/_matrix/client/v3/directory/room/${encodeURIComponent(`#plaza:${b.serverName}`)}`,
+    );
+    expect(resolved.status, JSON.stringify(resolved.body)).to.equal(200);
+    expect(resolved.body.room_id).to.equal(plaza);
+    expect(resolved.body.servers).to.include(b.serverName);
+    const unknown = await call(
+      a.server,
+      alice,
+      'GET',
+      `/_matrix/client/v3/directory/room/${encodeURIComponent(`#nowhere:${b.serverName}`)}`,
+    );
+    expect([unknown.status, unknown.body.errcode]).to.deep.equal([404, 'M_NOT_FOUND']);
+
+    const server = encodeURIComponent(b.serverName);
+    const listed = await call(a.server, alice, 'GET', `/_matrix/client/v3/publicRooms?server=${server}`);
+    expect(listed.status, JSON.stringify(listed.body)).to.equal(200);
+    const chunk = listed.body.chunk as JsonObject[];
+    expect(chunk.map((r) => r.room_id)).to.include(plaza);
+    const searched = await call(a.server, alice, 'POST', `/_matrix/client/v3/publicRooms?server=${server}`, {
+      filter: { generic_search_term: 'plaza' },
+    });
+    expect(searched.status, JSON.stringify(searched.body)).to.equal(200);
+    expect((searched.body.chunk as JsonObject[]).map((r) => r.name)).to.deep.equal(['Plaza 🏛']);
+  });
+
+  it('knocks on a room of the other server; the answer carries the stripped state under both names', async () => {
+    const created = await call(b.server, bob, 'POST', '/_matrix/client/v3/createRoom', {
+      preset: 'private_chat',
+      name: 'Knock here 🚪',
+      initial_state: [{ type: 'm.room.join_rules', state_key: '', content: { join_rule: 'knock' } }],
+    });
+    expect(created.status, JSON.stringify(created.body)).to.equal(200);
+    const knockRoom = created.body.room_id as string;
+    // The raw send_knock answer: knock_room_state (spec) and knock_state_events, which Synapse
+    // 1.67 reads (it fails the knock with a 500 without it).
+    const kate = await createUser(a.server, 'kate');
+    const remote = a.context.roomFederation.remote;
+    const made = await remote.makeMembership(b.serverName, 'knock', knockRoom, kate.userId, ['12']);
+    const rules = roomVersionRules(made.roomVersion);
+    const template = { ...made.event, origin_server_ts: Date.now() } as unknown as Pdu;
+    const signed = hashAndSignEvent(template, a.serverName, a.context.signingKey, rules);
+    const { eventId } = toRoomEvent(signed, rules);
+    const answer = await remote.sendMembership(b.serverName, 'knock', knockRoom, eventId, signed);
+    const names = (list: unknown) =>
+      (list as JsonObject[]).map((e) => (e.type === 'm.room.name' ? (e.content as JsonObject).name : e.type));
+    expect(names(answer.knock_room_state)).to.include('Knock here 🚪');
+    expect(answer.knock_state_events).to.deep.equal(answer.knock_room_state);
+
+    // Through the client API: the knock shows in the knocker's sync with that state.
+    const res = await call(
+      a.server,
+      alice,
+      'POST',
+      `/_matrix/client/v3/knock/${encodeURIComponent(knockRoom)}?server_name=${encodeURIComponent(b.serverName)}`,
+      { reason: 'please' },
+    );
+    expect(res.status, JSON.stringify(res.body)).to.equal(200);
+    const sync = await call(a.server, alice, 'GET', '/_matrix/client/v3/sync?timeout=0');
+    const knock = (sync.body.rooms as { knock?: Record<string, { knock_state: { events: JsonObject[] } }> })
+      .knock?.[knockRoom];
+    expect(names(knock?.knock_state.events)).to.include('Knock here 🚪');
   });
 
   it('joins a public room of the other server by its alias, and fills a gap with get_missing_events', async () => {

@@ -75,6 +75,14 @@ describe('federation transport (TLS, test CA)', function () {
     expect(Object.keys(body.verify_keys as object)).to.deep.equal([a.context.signingKey.keyId]);
   });
 
+  it('also serves its keys at the deprecated /key/v2/server/{keyId}, which Synapse 1.67 fetches', async () => {
+    const keyId = a.context.signingKey.keyId;
+    const { status, body } = await fetchJson(a, 'GET', `/_matrix/key/v2/server/${encodeURIComponent(keyId)}`);
+    expect(status).to.equal(200);
+    expect(checkServerKeys(body, a.serverName).ok).to.equal(true);
+    expect(Object.keys(body.verify_keys as object)).to.deep.equal([keyId]);
+  });
+
   it('serves as a notary: GET and POST /key/v2/query give the origin-signed keys, countersigned', async () => {
     const viaGet = await fetchJson(b, 'GET', `/_matrix/key/v2/query/${encodeURIComponent(a.serverName)}`);
     const viaPost = await fetchJson(b, 'POST', '/_matrix/key/v2/query', {
@@ -349,7 +357,7 @@ describe('federation transport (TLS, test CA)', function () {
       },
     );
     expect(status.status).to.equal(200);
-    // Seen in B's sync (GET /presence/{userId}/status answers only for local accounts).
+    // Seen in B's sync.
     const presence = await until(async () => {
       const res = await call(b.server, dave, 'GET', '/_matrix/client/v3/sync?timeout=0');
       const events = (
@@ -359,6 +367,15 @@ describe('federation transport (TLS, test CA)', function () {
       return content?.status_msg === 'out for lunch 🥪' ? content : undefined;
     });
     expect(presence.presence).to.equal('unavailable');
+    // And asked directly (a user of another server has no account on B).
+    const direct = await call(
+      b.server,
+      dave,
+      'GET',
+      `/_matrix/client/v3/presence/${encodeURIComponent(carol.userId)}/status`,
+    );
+    expect(direct.status, JSON.stringify(direct.body)).to.equal(200);
+    expect(direct.body).to.include({ presence: 'unavailable', status_msg: 'out for lunch 🥪' });
   });
 
   it('ignores a typing EDU for a user of another server', async () => {

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { matrixErrorFromFederation } from './errors.js';
 import { FederationRequestError } from './federation.js';
+import { matrixErrorOfRemote } from './membership-handshakes.js';
 
 describe('federation failures as client errors', () => {
   it("passes on a remote server's 4xx error with a known errcode", () => {
@@ -26,5 +27,25 @@ describe('federation failures as client errors', () => {
       const error = matrixErrorFromFederation(failure);
       expect([error.status, error.errcode]).to.deep.equal([502, 'M_UNKNOWN']);
     }
+  });
+});
+
+describe('a refused membership handshake as a client error', () => {
+  it('keeps a room-version refusal (Synapse 1.67 refusing an invite to a v11 room), maps the rest by status', () => {
+    const version = matrixErrorOfRemote(
+      new FederationRequestError('old.example', 400, 'M_INCOMPATIBLE_ROOM_VERSION', 'no v11'),
+      'invite',
+    );
+    expect([version.status, version.errcode]).to.deep.equal([400, 'M_INCOMPATIBLE_ROOM_VERSION']);
+    const other = matrixErrorOfRemote(
+      new FederationRequestError('old.example', 400, 'M_BAD_JSON', 'x'),
+      'invite',
+    );
+    expect([other.status, other.errcode]).to.deep.equal([400, 'M_UNKNOWN']);
+    const forbidden = matrixErrorOfRemote(
+      new FederationRequestError('old.example', 403, undefined, 'x'),
+      'join',
+    );
+    expect([forbidden.status, forbidden.errcode]).to.deep.equal([403, 'M_FORBIDDEN']);
   });
 });

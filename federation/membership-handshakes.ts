@@ -17,7 +17,7 @@ import {
   roomVersionRules,
 } from '../protocol/room-versions.js';
 import type { SigningKey } from '../protocol/signing.js';
-import { MatrixError } from '../server/errors.js';
+import { type Errcode, MatrixError } from '../server/errors.js';
 import { buildRoomEvent, randomOpaqueId } from '../server/rooms/event-builder.js';
 import { memberProfile } from '../server/rooms/membership.js';
 import { restrictedJoinAuthoriser } from '../server/rooms/restricted-join.js';
@@ -29,6 +29,7 @@ import type { StoredEvent } from '../storage/event-store.js';
 import type { Storage } from '../storage/storage.js';
 import { FederationRequestError } from './federation.js';
 import { type FederatedRoom, type InboundPdus, orderByAuth } from './inbound-pdus.js';
+import { serversInRoom } from './outbound-events.js';
 import { lookupOver, parseReceivedPdu } from './pdu-checks.js';
 import type { RemoteRooms } from './remote-rooms.js';
 import { stateDelta } from './stored-state.js';
@@ -62,7 +63,15 @@ export const SUPPORTED_ROOM_VERSIONS: readonly string[] = [...ROOM_VERSIONS.keys
  */
 export function matrixErrorOfRemote(error: unknown, action: string): MatrixError {
   if (error instanceof FederationRequestError && error.status >= 400 && error.status < 500) {
-    const errcode = error.status === 403 ? 'M_FORBIDDEN' : error.status === 404 ? 'M_NOT_FOUND' : 'M_UNKNOWN';
+    // A room version the other server cannot take is worth telling the client as such.
+    const errcode: Errcode =
+      error.errcode === 'M_INCOMPATIBLE_ROOM_VERSION' || error.errcode === 'M_UNSUPPORTED_ROOM_VERSION'
+        ? error.errcode
+        : error.status === 403
+          ? 'M_FORBIDDEN'
+          : error.status === 404
+            ? 'M_NOT_FOUND'
+            : 'M_UNKNOWN';
     return new MatrixError(
       error.status,
       errcode,
@@ -295,8 +304,12 @@ export class MembershipHandshakes {
 
     const { unsigned: _unsigned, ...withoutUnsigned } = pdu;
     const signed = hashAndSignEvent(withoutUnsigned, serverName, signingKey, rules);
-    const room = await inbound.roomContext(roomId);
-    if (room === null && (await storage.events.getEvent(eventId)) === null) {
+    // Kept when no user of ours is joined: the inviting server then sends the invite nowhere else
+    // (Synapse sends room events only to servers with a joined member), even to a room we knew
+    // and left. While one of ours is joined it comes with the room's events like any other.
+    const weAreJoined =
+      (await inbound.roomContext(roomId)) !== null && (await serversInRoom(storage, roomId)).has(serverName);
+    if (!weAreJoined && (await storage.events.getEvent(eventId)) === null) {
       // Kept with the stripped state it came with, for the invitee's sync (invite_state).
       const inviteRoomState = Array.isArray(body.invite_room_state) ? body.invite_room_state : [];
       const stored: Pdu = {
@@ -502,7 +515,12 @@ export class MembershipHandshakes {
         if (reason !== undefined) content.reason = reason;
         const { event } = this.signTemplate(made, roomId, userId, content);
         const answer = await remote.sendMembership(server, 'knock', roomId, event.eventId, event.pdu);
-        const knockState = Array.isArray(answer.knock_room_state) ? answer.knock_room_state : [];
+        // Servers from before v1.1 of MSC2403's stabilisation (Synapse 1.67) answer knock_state_events.
+        const knockState = Array.isArray(answer.knock_room_state)
+          ? answer.knock_room_state
+          : Array.isArray(answer.knock_state_events)
+            ? answer.knock_state_events
+            : [];
         const stored: Pdu = { ...event.pdu, unsigned: { knock_room_state: knockState } };
         await storage.events.persistEvent({
           event: { ...event, pdu: stored },

@@ -30,6 +30,29 @@ export function createRemoteMediaSource(deps: {
   /** One fetch per media at a time: concurrent downloads of the same media wait for it. */
   const inFlight = new Map<string, Promise<MediaRecord | null>>();
 
+  /**
+   * Servers older than v1.11 (Synapse before 1.107 among them) do not know the federation
+   * media endpoint: they answer M_UNRECOGNIZED (404, or 400 as Synapse 1.67 does) and serve
+   * their media at the deprecated client download path, which the spec says to fall back to.
+   */
+  const legacyDownload = async (serverName: string, mediaId: string): Promise<MediaRecord | null> => {
+    const answer = await deps.client.requestBytes!({
+      destination: serverName,
+      method: 'GET',
+      path: `/_matrix/media/v3/download/${encodeURIComponent(serverName)}/${encodeURIComponent(mediaId)}`,
+      query: { allow_remote: false, timeout_ms: 20_000 },
+      timeoutMs: REMOTE_MEDIA_TIMEOUT_MS,
+      maxResponseBytes: deps.maxBytes,
+    });
+    const contentType = answer.headers['content-type'];
+    const disposition = answer.headers['content-disposition'];
+    return deps.media().storeRemote(serverName, mediaId, {
+      bytes: answer.body,
+      contentType: typeof contentType === 'string' ? contentType : 'application/octet-stream',
+      fileName: fileNameOf(typeof disposition === 'string' ? disposition : undefined),
+    });
+  };
+
   const download = async (serverName: string, mediaId: string): Promise<MediaRecord | null> => {
     if (deps.client.requestBytes === undefined) return null;
     let answer: Awaited<ReturnType<NonNullable<FederationClient['requestBytes']>>>;
@@ -42,7 +65,15 @@ export function createRemoteMediaSource(deps: {
         timeoutMs: REMOTE_MEDIA_TIMEOUT_MS,
         maxResponseBytes: deps.maxBytes + FRAMING_BYTES,
       });
-    } catch (error) {
+    } catch (firstError) {
+      let error = firstError;
+      if (isUnrecognised(firstError)) {
+        try {
+          return await legacyDownload(serverName, mediaId);
+        } catch (legacyError) {
+          error = legacyError;
+        }
+      }
       if (!(error instanceof FederationRequestError && error.status === 404)) {
         deps.log.info({ err: error, serverName, mediaId }, 'Could not fetch remote media');
       }
@@ -111,6 +142,15 @@ export function createRemoteMediaSource(deps: {
       return pending;
     },
   };
+}
+
+/** An endpoint the other server does not know (as opposed to media it does not have). */
+function isUnrecognised(error: unknown): boolean {
+  return (
+    error instanceof FederationRequestError &&
+    error.errcode === 'M_UNRECOGNIZED' &&
+    (error.status === 400 || error.status === 404 || error.status === 405)
+  );
 }
 
 /** The file name of a Content-Disposition header (filename*=utf-8'' first, then filename). */

@@ -234,6 +234,44 @@ export class RemoteRooms {
     return { roomId: answer.room_id, servers: stringArray(answer.servers) };
   }
 
+  /**
+   * Another server's published room directory: GET /_matrix/federation/v1/publicRooms, or the
+   * POST form when a filter is given (both are served by Synapse since long before 1.67).
+   */
+  async publicRooms(
+    destination: string,
+    page: { limit?: number; since?: string; filter?: JsonObject; includeAllNetworks?: boolean },
+  ): Promise<JsonObject> {
+    const request: RoomRequest =
+      page.filter === undefined
+        ? {
+            method: 'GET',
+            path: '/_matrix/federation/v1/publicRooms',
+            query: {
+              ...(page.limit !== undefined ? { limit: page.limit } : {}),
+              ...(page.since !== undefined ? { since: page.since } : {}),
+              ...(page.includeAllNetworks !== undefined
+                ? { include_all_networks: page.includeAllNetworks }
+                : {}),
+            },
+          }
+        : {
+            method: 'POST',
+            path: '/_matrix/federation/v1/publicRooms',
+            body: {
+              filter: page.filter,
+              ...(page.limit !== undefined ? { limit: page.limit } : {}),
+              ...(page.since !== undefined ? { since: page.since } : {}),
+              ...(page.includeAllNetworks !== undefined
+                ? { include_all_networks: page.includeAllNetworks }
+                : {}),
+            },
+          };
+    const answer = object(await this.request(destination, request), 'publicRooms');
+    if (!Array.isArray(answer.chunk)) throw new Error('publicRooms: no chunk');
+    return answer;
+  }
+
   /** GET /_matrix/federation/v1/query/profile?user_id=[&field=]. */
   async queryProfile(destination: string, userId: string, field?: string): Promise<JsonObject> {
     return object(

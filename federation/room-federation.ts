@@ -13,7 +13,7 @@ import type { Storage } from '../storage/storage.js';
 import { Backfiller } from './backfill.js';
 import type { Federation } from './federation.js';
 import { InboundPdus } from './inbound-pdus.js';
-import { MembershipHandshakes, serverOf } from './membership-handshakes.js';
+import { MembershipHandshakes, matrixErrorOfRemote, serverOf } from './membership-handshakes.js';
 import { relayEvent, sendLocalEvents } from './outbound-events.js';
 import { PeerReads } from './peer-reads.js';
 import { RemoteRooms, requesterOver } from './remote-rooms.js';
@@ -45,6 +45,16 @@ export interface RoomFederation {
    * does not answer.
    */
   remoteProfile(userId: string, field?: string): Promise<JsonObject>;
+  /**
+   * Resolves an alias of another server (query/directory). 404 M_NOT_FOUND when that server
+   * does not know it; 502 when it cannot be asked.
+   */
+  remoteAlias(alias: string): Promise<{ room_id: string; servers: string[] }>;
+  /** A page of another server's published room directory (federation publicRooms). */
+  remotePublicRooms(
+    server: string,
+    page: { limit?: number; since?: string; filter?: JsonObject; includeAllNetworks?: boolean },
+  ): Promise<JsonObject>;
   /** Stops sending our events to other servers. */
   close(): void;
 }
@@ -87,10 +97,28 @@ export function createRoomFederation(options: RoomFederationOptions): RoomFedera
     backfill: (roomId) => backfiller.backfill(roomId),
     async remoteProfile(userId, field) {
       try {
-        return await remote.queryProfile(serverOf(userId), userId, field);
+        const profile = await remote.queryProfile(serverOf(userId), userId, field);
+        // Servers may send an unset field as null (Synapse does); our clients get it left out.
+        return Object.fromEntries(Object.entries(profile).filter(([, value]) => value !== null));
       } catch (error) {
         log.debug({ err: error, userId }, 'Remote profile query failed');
         throw MatrixError.notFound(`Profile of ${userId} not found`);
+      }
+    },
+    async remoteAlias(alias) {
+      const server = serverOf(alias);
+      try {
+        const { roomId, servers } = await remote.queryDirectory(server, alias);
+        return { room_id: roomId, servers: servers.length > 0 ? servers : [server] };
+      } catch (error) {
+        throw matrixErrorOfRemote(error, `resolve ${alias}`);
+      }
+    },
+    async remotePublicRooms(server, page) {
+      try {
+        return await remote.publicRooms(server, page);
+      } catch (error) {
+        throw matrixErrorOfRemote(error, 'list its room directory');
       }
     },
     close: unsubscribe,

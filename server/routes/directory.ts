@@ -14,7 +14,8 @@
  * wait for federation.
  */
 import { Type } from '@sinclair/typebox';
-import { isValidServerName } from '../../protocol/identifiers.js';
+import type { JsonObject } from '../../protocol/events.js';
+import { belongsToServer, isValidRoomAlias, isValidServerName } from '../../protocol/identifiers.js';
 import type { HomeserverContext } from '../context.js';
 import { MatrixError } from '../errors.js';
 import { defineRoute, MatrixErrorBody, reply } from '../http/route.js';
@@ -67,17 +68,15 @@ const PublicRoomsResponse = Type.Object(
 const ServerQuery = Type.Optional(
   Type.String({
     description:
-      'The server whose directory to list; only this server for now (other servers need federation).',
+      'The server whose directory to list (another server is asked over federation); default this one.',
   }),
 );
 
-/** Another server's directory needs federation; say so plainly rather than return this server's. */
-function checkDirectoryServer(server: string | undefined, hs: HomeserverContext): void {
-  if (server === undefined || server === hs.config.server_name) return;
+/** The other server whose directory is asked for (listed over federation), or null for ours. */
+function remoteDirectoryServer(server: string | undefined, hs: HomeserverContext): string | null {
+  if (server === undefined || server === hs.config.server_name) return null;
   if (!isValidServerName(server)) throw MatrixError.invalidParam(`Invalid server name: ${server}`);
-  throw MatrixError.invalidParam(
-    `Listing the room directory of ${server} needs federation, which this server does not do yet`,
-  );
+  return server;
 }
 
 export const setRoomAlias = defineRoute({
@@ -117,7 +116,7 @@ export const getRoomIdByAlias = defineRoute({
   path: '/_matrix/client/v3/directory/room/{roomAlias}',
   operationId: 'getRoomIdByAlias',
   summary: 'Get the room ID corresponding to this room alias.',
-  description: 'Aliases of other servers need federation and are refused with M_INVALID_PARAM for now.',
+  description: 'Aliases of other servers are resolved by asking their server (federation query/directory).',
   tags: ['Room directory'],
   resource: 'client',
   auth: 'none',
@@ -136,7 +135,11 @@ export const getRoomIdByAlias = defineRoute({
     429: MatrixErrorBody,
   },
   async handler(req, hs) {
-    return reply(200, await hs.directory.getAlias(req.params.roomAlias));
+    const alias = req.params.roomAlias;
+    if (isValidRoomAlias(alias) && !belongsToServer(alias, hs.config.server_name)) {
+      return reply(200, await hs.roomFederation.remoteAlias(alias));
+    }
+    return reply(200, await hs.directory.getAlias(alias));
   },
 });
 
@@ -275,7 +278,17 @@ export const getPublicRooms = defineRoute({
   },
   responses: { 200: PublicRoomsResponse, 400: MatrixErrorBody, 429: MatrixErrorBody },
   async handler(req, hs) {
-    checkDirectoryServer(req.query.server, hs);
+    const remote = remoteDirectoryServer(req.query.server, hs);
+    if (remote !== null) {
+      // As Synapse: asking another server on someone's behalf needs an account.
+      if (req.requester === undefined)
+        throw MatrixError.missingToken('Listing another server needs an access token.');
+      const page = await hs.roomFederation.remotePublicRooms(remote, {
+        ...(req.query.limit !== undefined ? { limit: req.query.limit } : {}),
+        ...(req.query.since !== undefined ? { since: req.query.since } : {}),
+      });
+      return reply(200, page as unknown as PublicRoomsPage);
+    }
     const query: PublicRoomsQuery = {
       ...(req.query.limit !== undefined ? { limit: req.query.limit } : {}),
       ...(req.query.since !== undefined ? { since: req.query.since } : {}),
@@ -335,8 +348,17 @@ export const queryPublicRooms = defineRoute({
   },
   responses: { 200: PublicRoomsResponse, 400: MatrixErrorBody, 401: MatrixErrorBody, 429: MatrixErrorBody },
   async handler(req, hs) {
-    checkDirectoryServer(req.query.server, hs);
+    const remote = remoteDirectoryServer(req.query.server, hs);
     const { body } = req;
+    if (remote !== null) {
+      const page = await hs.roomFederation.remotePublicRooms(remote, {
+        ...(body.limit !== undefined ? { limit: body.limit } : {}),
+        ...(body.since !== undefined ? { since: body.since } : {}),
+        ...(body.include_all_networks !== undefined ? { includeAllNetworks: body.include_all_networks } : {}),
+        filter: (body.filter ?? {}) as JsonObject,
+      });
+      return reply(200, page as unknown as PublicRoomsPage);
+    }
     if (body.third_party_instance_id !== undefined) {
       if (body.include_all_networks === true) {
         throw MatrixError.invalidParam("include_all_networks can't be used with third_party_instance_id");

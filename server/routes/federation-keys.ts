@@ -1,6 +1,7 @@
 /**
  * server-server "Retrieving server keys" / server-keys.yaml, key query:
  *   GET  /_matrix/key/v2/server
+ *   GET  /_matrix/key/v2/server/{keyId}   (deprecated form, still requested by Synapse up to 1.7x)
  *   GET  /_matrix/key/v2/query/{serverName}
  *   POST /_matrix/key/v2/query
  */
@@ -53,6 +54,31 @@ export const getServerKeys = defineRoute({
   resource: 'federation',
   auth: 'none',
   rateLimit: 'none',
+  responses: { 200: ServerKeys },
+  async handler(_req, hs) {
+    return reply(200, hs.federation.ownServerKeys() as unknown as JsonObject as never);
+  },
+});
+
+/**
+ * The deprecated form with a key ID: older Synapse releases still fetch keys
+ * this way, and refuse every request we sign if it 404s. Like Synapse, the
+ * key ID is ignored and every key is returned.
+ */
+export const getServerKeysByKeyId = defineRoute({
+  method: 'GET',
+  path: '/_matrix/key/v2/server/{keyId}',
+  operationId: 'getServerKeyByKeyId',
+  summary: "Gets the homeserver's published signing keys (deprecated form with a key ID).",
+  description:
+    'The key ID is ignored: every current and old key is returned, as by GET /_matrix/key/v2/server.',
+  tags: ['Server keys'],
+  resource: 'federation',
+  auth: 'none',
+  rateLimit: 'none',
+  request: {
+    params: Type.Object({ keyId: Type.String({ description: 'Ignored (deprecated parameter).' }) }),
+  },
   responses: { 200: ServerKeys },
   async handler(_req, hs) {
     return reply(200, hs.federation.ownServerKeys() as unknown as JsonObject as never);
@@ -143,4 +169,9 @@ export const postKeysThroughNotary = defineRoute({
   },
 });
 
-export const federationKeyRoutes = [getServerKeys, getKeysThroughNotary, postKeysThroughNotary];
+export const federationKeyRoutes = [
+  getServerKeys,
+  getServerKeysByKeyId,
+  getKeysThroughNotary,
+  postKeysThroughNotary,
+];

@@ -4,6 +4,13 @@
  *   GET /_matrix/federation/v1/media/thumbnail/{mediaId}
  * X-Matrix authenticated. The answer is multipart/mixed: a JSON metadata part (empty), then
  * the bytes with their Content-Type and Content-Disposition (never a redirect).
+ *
+ * Servers from before v1.11 (Synapse 1.67 among them) fetch media at the deprecated client
+ * path on the federation listener instead, signed with X-Matrix like any server request:
+ *   GET /_matrix/media/r0/download/{serverName}/{mediaId}[/{fileName}]
+ *   GET /_matrix/media/r0/thumbnail/{serverName}/{mediaId}
+ * served here for this server's media only, as plain bytes. Being signed by a server, they
+ * are authenticated requests: media frozen to authenticated reads is served to them too.
  */
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
@@ -11,7 +18,8 @@ import { Type } from '@sinclair/typebox';
 import { encodeMultipartMixed } from '../../protocol/multipart.js';
 import type { MediaBlob } from '../../storage/media-store.js';
 import type { HomeserverContext } from '../context.js';
-import { defineRoute, MatrixErrorBody, rawResponse, reply } from '../http/route.js';
+import { MatrixError } from '../errors.js';
+import { defineRoute, MatrixErrorBody, type Route, rawResponse, reply } from '../http/route.js';
 import { contentDisposition } from '../media/content-type.js';
 
 const TAGS = ['Federation media'];
@@ -128,4 +136,115 @@ export const federationThumbnail = defineRoute({
   },
 });
 
-export const federationMediaRoutes = [federationDownload, federationThumbnail];
+const LEGACY_PREFIX = '/_matrix/media/r0';
+const LegacyParams = Type.Object({
+  serverName: Type.String({ description: "This server (other servers' media is not relayed)." }),
+  mediaId: Type.String({ description: 'The media ID.' }),
+});
+const legacyResponses = {
+  200: rawResponse('application/octet-stream', 'The content with its Content-Type and Content-Disposition.'),
+  400: MatrixErrorBody,
+  401: MatrixErrorBody,
+  404: MatrixErrorBody,
+};
+
+/** Only our own media: a peer asking us for a third server's media gets a 404 (allow_remote=false). */
+function checkOwnMedia(hs: HomeserverContext, serverName: string): void {
+  if (serverName !== hs.config.server_name) throw MatrixError.notFound('Media not found');
+}
+
+async function plainReply(
+  hs: HomeserverContext,
+  blob: MediaBlob,
+  contentType: string,
+  fileName: string | null,
+) {
+  return reply(200 as const, await hs.media.open(blob), {
+    'Content-Type': contentType,
+    'Content-Disposition': contentDisposition(contentType, fileName),
+    'Content-Length': String(blob.size),
+  });
+}
+
+const legacyDownload = (withName: boolean) =>
+  defineRoute({
+    method: 'GET',
+    path: `${LEGACY_PREFIX}/download/{serverName}/{mediaId}${withName ? '/{fileName}' : ''}`,
+    operationId: `getLegacyFederationContent${withName ? 'OverrideName' : ''}`,
+    summary: 'Download content of this server for a server from before v1.11 (deprecated path).',
+    tags: TAGS,
+    resource: 'federation',
+    auth: 'x-matrix',
+    rateLimit: 'none',
+    request: {
+      params: withName
+        ? Type.Composite([
+            LegacyParams,
+            Type.Object({ fileName: Type.String({ description: 'A file name.' }) }),
+          ])
+        : LegacyParams,
+      query: Type.Object({
+        allow_remote: Type.Optional(Type.Boolean({ description: 'Ignored: only our own media is served.' })),
+        timeout_ms: TimeoutQuery,
+      }),
+    },
+    responses: legacyResponses,
+    async handler(req, hs) {
+      const params = req.params as { serverName: string; mediaId: string; fileName?: string };
+      checkOwnMedia(hs, params.serverName);
+      const record = await hs.media.resolve(hs.config.server_name, params.mediaId, {
+        authenticated: true,
+        waitMs: waitOf(req.query.timeout_ms),
+      });
+      return plainReply(hs, record.blob, record.contentType, params.fileName ?? record.uploadName);
+    },
+  }) as Route;
+
+export const legacyFederationThumbnail = defineRoute({
+  method: 'GET',
+  path: `${LEGACY_PREFIX}/thumbnail/{serverName}/{mediaId}`,
+  operationId: 'getLegacyFederationContentThumbnail',
+  summary: 'Download a thumbnail of content of this server for a server from before v1.11 (deprecated path).',
+  tags: TAGS,
+  resource: 'federation',
+  auth: 'x-matrix',
+  rateLimit: 'none',
+  request: {
+    params: LegacyParams,
+    query: Type.Object({
+      width: Type.Integer({ minimum: 1, description: 'The desired width.' }),
+      height: Type.Integer({ minimum: 1, description: 'The desired height.' }),
+      method: Type.Optional(
+        Type.Union([Type.Literal('crop'), Type.Literal('scale')], {
+          description: 'crop or scale (default scale).',
+        }),
+      ),
+      animated: Type.Optional(Type.Boolean({ description: 'Prefer an animated thumbnail.' })),
+      allow_remote: Type.Optional(Type.Boolean({ description: 'Ignored: only our own media is served.' })),
+      timeout_ms: TimeoutQuery,
+    }),
+  },
+  responses: legacyResponses,
+  async handler(req, hs) {
+    checkOwnMedia(hs, req.params.serverName);
+    const record = await hs.media.resolve(hs.config.server_name, req.params.mediaId, {
+      authenticated: true,
+      waitMs: waitOf(req.query.timeout_ms),
+    });
+    const thumbnail = await hs.media.thumbnail(record, {
+      width: req.query.width,
+      height: req.query.height,
+      method: req.query.method ?? 'scale',
+      animated: req.query.animated ?? false,
+    });
+    return plainReply(hs, thumbnail.blob, thumbnail.contentType, null);
+  },
+});
+
+export const federationMediaRoutes = [
+  federationDownload,
+  federationThumbnail,
+  legacyDownload(false),
+  legacyDownload(true),
+  legacyFederationThumbnail,
+];

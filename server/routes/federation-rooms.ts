@@ -180,7 +180,9 @@ function sendMembershipRoute(kind: 'leave' | 'knock') {
       const rooms = roomFederation(hs);
       await rooms.handshakes.sendMembership(origin, kind, roomId, req.params.eventId, req.body);
       if (kind === 'leave') return reply(200, {});
-      return reply(200, { knock_room_state: await rooms.handshakes.strippedState(roomId) });
+      const knockRoomState = await rooms.handshakes.strippedState(roomId);
+      // knock_state_events is MSC2403's name, which Synapse up to 1.9x reads (a 500 without it).
+      return reply(200, { knock_room_state: knockRoomState, knock_state_events: knockRoomState });
     },
   });
 }
@@ -493,11 +495,12 @@ export const queryProfile = defineRoute({
     if (!isValidUserId(userId, { historical: true }) || !belongsToServer(userId, hs.config.server_name)) {
       throw MatrixError.notFound(`${userId} is not a user of this server`);
     }
-    if (req.query.field !== undefined) {
-      const value = await hs.profiles.getField(userId, req.query.field);
-      return reply(200, { [req.query.field]: value });
-    }
-    return reply(200, (await hs.profiles.getProfile(userId)) as JsonObject);
+    const profile = (await hs.profiles.getProfile(userId)) as JsonObject;
+    const field = req.query.field;
+    if (field === undefined) return reply(200, profile);
+    // A field the user has not set is left out with a 200, as the spec says: a 404 here makes
+    // Synapse fail the whole remote profile lookup (it asks for each field in turn).
+    return reply(200, field in profile ? { [field]: profile[field] as JsonObject[string] } : {});
   },
 });
 

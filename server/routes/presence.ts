@@ -7,7 +7,7 @@
  * and ignored and every GET answers offline, as Synapse does.
  */
 import { Type } from '@sinclair/typebox';
-import { isValidUserId } from '../../protocol/identifiers.js';
+import { belongsToServer, isValidUserId } from '../../protocol/identifiers.js';
 import { presenceContent } from '../accounts/presence-service.js';
 import { MatrixError } from '../errors.js';
 import { defineRoute, MatrixErrorBody, reply } from '../http/route.js';
@@ -105,8 +105,11 @@ export const getPresence = defineRoute({
     const { userId } = req.params;
     if (!isValidUserId(userId, { historical: true })) throw MatrixError.invalidParam('Invalid user ID');
     if (!hs.presence.enabled) return reply(200, { presence: 'offline' as const });
-    const account = await hs.storage.accounts.getAccount(userId);
-    if (!account || account.deactivated) throw MatrixError.notFound('No presence for this user');
+    // A user of another server has no account here: their presence is what their server sent us.
+    if (belongsToServer(userId, hs.config.server_name)) {
+      const account = await hs.storage.accounts.getAccount(userId);
+      if (!account || account.deactivated) throw MatrixError.notFound('No presence for this user');
+    }
     if (
       userId !== req.requester.userId &&
       !(await hs.membership.sharesRoomWith(req.requester.userId, userId))

@@ -150,6 +150,21 @@ function serverOfId(id: string): string {
   return id.slice(id.indexOf(':') + 1);
 }
 
+/**
+ * The other servers with a joined member when none of ours is joined: a room we know but have
+ * left lives on those servers, and our copy of it is stale. Joins and invite rejections must go
+ * through one of them (make_join / make_leave), not be built on our old room head, which they
+ * would never hear of. Empty while one of our users is joined.
+ */
+async function residentServersWithoutUs(hs: HomeserverContext, roomId: string): Promise<string[]> {
+  const servers = new Set<string>();
+  for (const member of await hs.storage.memberships.membersOfRoom(roomId, ['join'])) {
+    if (belongsToServer(member.userId, hs.config.server_name)) return [];
+    servers.add(serverOfId(member.userId));
+  }
+  return [...servers];
+}
+
 async function join(
   hs: HomeserverContext,
   requester: AuthenticatedUser,
@@ -158,11 +173,13 @@ async function join(
   via: readonly string[] = [],
 ) {
   const { roomId } = room;
-  if ((await hs.rooms.reads.roomRules(roomId)) === null) {
-    // server-server "Joining Rooms": a room this server is not in is joined through a resident server.
+  const known = (await hs.rooms.reads.roomRules(roomId)) !== null;
+  const residents = known ? await residentServersWithoutUs(hs, roomId) : [];
+  if (!known || residents.length > 0) {
+    // server-server "Joining Rooms": a room this server is not (or no longer) in is joined through a resident server.
     if (requester.isGuest)
       throw MatrixError.of('M_GUEST_ACCESS_FORBIDDEN', 'Guests cannot join rooms over federation');
-    const servers = await joinCandidates(hs, requester.userId, room, via);
+    const servers = await joinCandidates(hs, requester.userId, room, [...via, ...residents]);
     if (servers.length === 0) throw MatrixError.notFound(`No known servers for room ${roomId}`);
     await hs.roomFederation.handshakes.joinRemote(roomId, requester.userId, servers, reasonText);
     return reply(200, { room_id: roomId });
@@ -361,14 +378,15 @@ export const leaveRoute = defineRoute({
   responses: { 200: Empty, ...errors },
   async handler(req, hs) {
     const roomId = checkedRoomId(req.params.roomId);
-    if ((await hs.rooms.reads.roomRules(roomId)) === null) {
-      // An invite to (or a knock on) a room this server is not in is withdrawn through a resident server.
+    const known = (await hs.rooms.reads.roomRules(roomId)) !== null;
+    if (!known || (await residentServersWithoutUs(hs, roomId)).length > 0) {
+      // An invite to (or a knock on) a room this server is not (or no longer) in is withdrawn through a resident server.
       const pending = await hs.rooms.reads.membership(roomId, req.requester.userId);
       if (pending === 'invite' || pending === 'knock') {
         await hs.roomFederation.handshakes.leaveRemote(roomId, req.requester.userId, req.body.reason);
         return reply(200, {});
       }
-      throw MatrixError.notFound(`Unknown room ${roomId}`);
+      if (!known) throw MatrixError.notFound(`Unknown room ${roomId}`);
     }
     await hs.rooms.membership.leave(roomId, req.requester.userId, reasonOption(req.body.reason));
     return reply(200, {});
