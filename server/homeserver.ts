@@ -451,6 +451,10 @@ function assemble(
         await presence.stop();
         typing.close();
         await rooms.close();
+        // Deliveries handed out in the last few milliseconds are still gathering.
+        await receipts.flushDeliveries().catch((error: unknown) => {
+          log.warn({ err: error }, 'Recording the last delivery receipts failed');
+        });
         await retention.stop();
         await searchIndexer.close();
         if (searchIndex !== storage.search) await searchIndex.close();
