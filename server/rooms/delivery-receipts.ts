@@ -132,7 +132,12 @@ export class DeliveryRecorder {
 
     let senders: (string | undefined)[];
     try {
-      senders = await Promise.all(toWrite.map((delivery) => this.options.senderOf(delivery.eventId)));
+      // A fan-out delivers the same few events to everyone: each sender is looked up once.
+      const byEvent = new Map<string, Promise<string | undefined>>();
+      for (const { eventId } of toWrite) {
+        if (!byEvent.has(eventId)) byEvent.set(eventId, this.options.senderOf(eventId));
+      }
+      senders = await Promise.all(toWrite.map((delivery) => byEvent.get(delivery.eventId)));
     } catch (error) {
       this.failed(toWrite, error);
       return;
