@@ -446,11 +446,10 @@ export class WebSocketConnection {
   }
 
   private pushSync(json: string): Promise<void> {
-    const frame = syncFrame(json);
-    const bytes = Buffer.byteLength(frame);
-    this.syncBytesInFlight = bytes;
+    const frame = encodedSyncFrame(json);
+    this.syncBytesInFlight = frame.length;
     return new Promise((resolve) => {
-      this.socket.send(frame, () => {
+      this.socket.send(frame, { binary: false }, () => {
         this.syncBytesInFlight = 0;
         resolve();
       });
@@ -488,6 +487,15 @@ export class WebSocketConnection {
     clearTimeout(this.authTimer);
     this.deps.forget(this);
   }
+}
+
+/** The last sync frame encoded: members woken together mostly get the same text, encoded once for all. */
+let lastSyncFrame: { readonly json: string; readonly bytes: Buffer } | undefined;
+
+/** The sync frame as bytes (never written to: sockets may share it). */
+function encodedSyncFrame(json: string): Buffer {
+  if (lastSyncFrame?.json !== json) lastSyncFrame = { json, bytes: Buffer.from(syncFrame(json)) };
+  return lastSyncFrame.bytes;
 }
 
 /**
