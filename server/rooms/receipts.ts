@@ -232,6 +232,11 @@ export class ReceiptService {
     this.announceDelivered();
   }
 
+  /** Starts following receipt writes from the stream's current position (at start-up; idempotent). */
+  async trackChanges(): Promise<void> {
+    this.changes.startAt(await this.storage.receipts.latestReceiptPosition());
+  }
+
   /** The receipts stream's current position (for sync tokens). */
   position(): Promise<number> {
     return this.storage.receipts.latestReceiptPosition();
