@@ -220,6 +220,10 @@ function assemble(
   const typing = new TypingService({ notifier: () => notifier });
   stopTypingOnLeave(typing, rooms.sender);
   const receipts = new ReceiptService({ storage, notifier: () => notifier });
+  // From the start every receipt write is seen, so syncs can skip receipts that cannot concern them.
+  receipts
+    .trackChanges()
+    .catch((error: unknown) => log.warn({ err: error }, 'Receipt tracking did not start'));
   notifyOnRoomEvents(notifier, rooms.sender);
   const sync = new SyncService(storage, () => context);
   rooms.sender.onEventPersisted((persisted) => sync.observe(persisted));
@@ -479,6 +483,10 @@ function assemble(
         await presence.stop();
         typing.close();
         await rooms.close();
+        // Deliveries handed out in the last few milliseconds are still gathering.
+        await receipts.flushDeliveries().catch((error: unknown) => {
+          log.warn({ err: error }, 'Recording the last delivery receipts failed');
+        });
         await retention.stop();
         await searchIndexer.close();
         if (searchIndex !== storage.search) await searchIndex.close();

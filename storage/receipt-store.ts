@@ -30,6 +30,12 @@ export interface ReceiptVisibility {
 export interface ReceiptStore {
   /** Inserts or replaces the receipt for (room, type, user, thread); resolves to its new stream position. */
   putReceipt(receipt: ReceiptUpdate): Promise<number>;
+  /**
+   * Inserts or replaces several receipts (distinct (room, type, user, thread) keys) in one write,
+   * all or nothing, at consecutive new stream positions taken at once; resolves to the last of
+   * them (the latest position if empty).
+   */
+  putReceipts(receipts: readonly ReceiptUpdate[]): Promise<number>;
   getReceipt(
     roomId: string,
     receiptType: string,

@@ -21,6 +21,7 @@ import {
 import type { RateLimiter } from './rate-limit.js';
 import { parseJsonBody } from './request-body.js';
 import { isRawResponse, type Route, type RouteRequest } from './route.js';
+import { SerializedJson } from './serialized-json.js';
 import type { RequestValidation, RouteValidators } from './validation.js';
 
 export interface PipelineDependencies {
@@ -218,8 +219,10 @@ function responseOf(
       headers: reply.headers,
     };
   }
+  const serialized = reply.body instanceof SerializedJson ? reply.body.json : undefined;
   if (deps.validateResponses) {
-    const mismatch = deps.validation.checkResponse(validators, reply.status, reply.body);
+    const body = serialized === undefined ? reply.body : JSON.parse(serialized);
+    const mismatch = deps.validation.checkResponse(validators, reply.status, body);
     if (mismatch) {
       incoming.log.error({ route: route.operationId, mismatch }, 'Response does not match its schema');
       throw MatrixError.internal();
@@ -227,7 +230,7 @@ function responseOf(
   }
   return {
     status: reply.status,
-    body: JSON.stringify(reply.body),
+    body: serialized ?? JSON.stringify(reply.body),
     contentType: 'application/json',
     headers: reply.headers,
   };

@@ -13,11 +13,12 @@ import type { JsonObject } from '../../protocol/events.js';
 import type { ReceiptRecord } from '../../storage/receipt-store.js';
 import type { Storage } from '../../storage/storage.js';
 import { LazyLruCache } from '../lazy-lru-cache.js';
+import { type DeliveredMark, DeliveryRecorder, deliveryKey, RECEIPT_DELIVERED } from './delivery-receipts.js';
 import { ReceiptChanges } from './receipt-changes.js';
 
 export const RECEIPT_READ = 'm.read';
 export const RECEIPT_READ_PRIVATE = 'm.read.private';
-export const RECEIPT_DELIVERED = 'io.myelin.delivered';
+export { RECEIPT_DELIVERED };
 export const FULLY_READ = 'm.fully_read';
 
 /** Receipt types a client may post to /receipt (m.fully_read is handled as a read marker). */
@@ -37,6 +38,8 @@ export interface ReceiptServiceOptions {
   readonly deliveredCacheSize?: number;
   /** How long delivery receipts of a room are gathered before one wake announces them (default 100 ms). */
   readonly deliveredAnnounceDelayMs?: number;
+  /** How long deliveries gather before one write records them all (default 10 ms). */
+  readonly deliveryBatchDelayMs?: number;
 }
 
 export interface ReceiptInput {
@@ -63,6 +66,8 @@ export class ReceiptService {
   private readonly notifier: () => ReceiptWakeup | undefined;
   /** `${userId} ${roomId}` -> the user's latest delivered event there and its stream ordering. */
   private readonly delivered: LazyLruCache<string, DeliveredMark>;
+  /** Writes delivery receipts in batches, one write per batch. */
+  private readonly deliveries: DeliveryRecorder;
   /** Per receipt key, the write in progress: read-compare-write runs one at a time per key. */
   private readonly inFlight = new Map<string, Promise<void>>();
   /**
@@ -85,6 +90,18 @@ export class ReceiptService {
     this.notifier = options.notifier ?? (() => undefined);
     this.deliveredAnnounceDelayMs = options.deliveredAnnounceDelayMs ?? 100;
     this.delivered = new LazyLruCache({ max: options.deliveredCacheSize ?? 100_000 });
+    this.deliveries = new DeliveryRecorder({
+      storage: this.storage,
+      now: this.now,
+      delivered: this.delivered,
+      senderOf: (eventId) => this.senderOf(eventId),
+      begin: (write) => this.changes.begin(write),
+      end: (write, position) => this.changes.end(write, position),
+      recorded: (senders) => {
+        for (const sender of senders) this.announceDeliveredLater(sender);
+      },
+      ...(options.deliveryBatchDelayMs !== undefined ? { batchDelayMs: options.deliveryBatchDelayMs } : {}),
+    });
   }
 
   /** Called, and awaited, after an m.read or m.read.private receipt moved and before syncs wake. */
@@ -144,42 +161,21 @@ export class ReceiptService {
     eventId: string,
     streamOrdering?: number,
   ): Promise<void> {
-    const cacheKey = `${userId} ${roomId}`;
-    const known = this.delivered.get(cacheKey);
+    const known = this.delivered.get(deliveryKey(userId, roomId));
     if (
       known !== undefined &&
       (known.eventId === eventId || (streamOrdering ?? Infinity) <= known.ordering)
     ) {
       return;
     }
-    const key = receiptKey(roomId, RECEIPT_DELIVERED, userId, null);
-    await this.oneAtATime(key, async () => {
-      const ordering = streamOrdering ?? (await this.orderingInRoom(eventId, roomId));
-      if (ordering === undefined) return;
-      let latest = this.delivered.get(cacheKey);
-      if (latest === undefined) {
-        const current = await this.storage.receipts.getReceipt(roomId, RECEIPT_DELIVERED, userId, null);
-        if (current !== null) {
-          latest = { eventId: current.eventId, ordering: await this.orderingOf(current.eventId) };
-          this.delivered.set(cacheKey, latest);
-        }
-      }
-      if (latest !== undefined && ordering <= latest.ordering) return;
-      const sender = await this.senderOf(eventId);
-      // Shown only to the sender; with the sender unknown, counted as a change for the room.
-      await this.tracked(sender === undefined ? { roomId } : { roomId, deliveredTo: sender }, () =>
-        this.storage.receipts.putReceipt({
-          roomId,
-          receiptType: RECEIPT_DELIVERED,
-          userId,
-          threadId: null,
-          eventId,
-          data: { ts: this.now() },
-        }),
-      );
-      this.delivered.set(cacheKey, { eventId, ordering });
-      if (sender !== undefined && sender !== userId) this.announceDeliveredLater(sender);
-    });
+    const ordering = streamOrdering ?? (await this.orderingInRoom(eventId, roomId));
+    if (ordering === undefined) return;
+    await this.deliveries.record(userId, roomId, eventId, ordering);
+  }
+
+  /** Writes the delivery receipts still gathering (shutdown, tests). */
+  flushDeliveries(): Promise<void> {
+    return this.deliveries.flushNow();
   }
 
   /** A receipt write, announced to `changes` before it starts and recorded once it committed. */
@@ -234,6 +230,11 @@ export class ReceiptService {
   flushDeliveredAnnouncements(): void {
     clearTimeout(this.deliveredAnnounceTimer);
     this.announceDelivered();
+  }
+
+  /** Starts following receipt writes from the stream's current position (at start-up; idempotent). */
+  async trackChanges(): Promise<void> {
+    this.changes.startAt(await this.storage.receipts.latestReceiptPosition());
   }
 
   /** The receipts stream's current position (for sync tokens). */
@@ -329,10 +330,6 @@ export class ReceiptService {
     return event?.roomId === roomId ? event.streamOrdering : undefined;
   }
 
-  private async orderingOf(eventId: string): Promise<number> {
-    return (await this.storage.events.getEvent(eventId))?.streamOrdering ?? -1;
-  }
-
   private async oneAtATime(key: string, work: () => Promise<void>): Promise<void> {
     const previous = this.inFlight.get(key) ?? Promise.resolve();
     const run = previous.then(work, work);
@@ -344,11 +341,6 @@ export class ReceiptService {
       if (this.inFlight.get(key) === settled) this.inFlight.delete(key);
     }
   }
-}
-
-interface DeliveredMark {
-  readonly eventId: string;
-  readonly ordering: number;
 }
 
 function receiptKey(roomId: string, receiptType: string, userId: string, threadId: string | null): string {

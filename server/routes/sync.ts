@@ -7,6 +7,7 @@
  */
 import { Type } from '@sinclair/typebox';
 import { defineRoute, MatrixErrorBody, reply } from '../http/route.js';
+import { SerializedJson } from '../http/serialized-json.js';
 
 const EventList = (description: string) =>
   Type.Object({ events: Type.Array(Type.Object({}, { additionalProperties: true })) }, { description });
@@ -88,7 +89,7 @@ export const sync = defineRoute({
   responses: { 200: SyncResponse, 400: MatrixErrorBody, 401: MatrixErrorBody, 429: MatrixErrorBody },
   async handler(req, hs) {
     const { query } = req;
-    const body = await hs.sync.sync(
+    const answer = await hs.sync.syncText(
       req.requester,
       {
         since: query.since,
@@ -100,7 +101,7 @@ export const sync = defineRoute({
       },
       req.signal,
     );
-    return reply(200, body as never);
+    return reply(200, new SerializedJson(answer.json) as never);
   },
 });
 

@@ -106,7 +106,7 @@ describe('SyncNotifier', () => {
     expect(woken).to.equal(5);
   });
 
-  it('holds receipt-only wakes briefly so a burst makes one answer, but not events', async () => {
+  it('holds receipt-only and presence-only wakes briefly so a burst makes one answer, but not events', async () => {
     const notifier = new SyncNotifier({ receiptCoalesceMs: 40 });
     const wait = (roomId: string) =>
       notifier.waitForChange({
@@ -128,5 +128,12 @@ describe('SyncNotifier', () => {
     notifier.notifyRooms(['!r2'], 'events');
     expect(await eventWait).to.equal('changed');
     expect(Date.now() - started).to.be.below(30);
+
+    // A room's members going idle at once: one answer for the burst too.
+    started = Date.now();
+    const presenceWait = wait('!r3');
+    for (let i = 0; i < 100; i++) notifier.notifyRooms(['!r3'], 'presence');
+    expect(await presenceWait).to.equal('changed');
+    expect(Date.now() - started).to.be.at.least(35);
   });
 });

@@ -40,8 +40,9 @@ interface Waiter {
 
 const DEFAULT_WAKE_SLICE = 200;
 /**
- * Every member's delivery receipt for a message is a receipt change in the room:
- * receipts-only wakes wait this long so that a burst of them makes one response.
+ * Every member's delivery receipt for a message is a receipt change in the room, and a
+ * thousand members going idle a thousand presence changes: receipts-only and
+ * presence-only wakes wait this long so that a burst of them makes one response.
  */
 const DEFAULT_RECEIPT_COALESCE_MS = 50;
 
@@ -69,7 +70,9 @@ export class SyncNotifier {
   /** Something changed in these rooms on `stream`: wakes their members' waiters. */
   notifyRooms(roomIds: Iterable<string>, stream: RoomStream): void {
     const mark = ++this.sequence;
-    const defer = stream === 'receipts' && this.receiptCoalesceMs > 0;
+    // Receipts and presence are not worth a wake each: a room's members going idle, or
+    // receiving a message, make bursts of them that one answer can carry.
+    const defer = (stream === 'receipts' || stream === 'presence') && this.receiptCoalesceMs > 0;
     for (const roomId of roomIds) {
       this.roomMarks.set(roomId, mark);
       const waiters = this.waitersByRoom.get(roomId);

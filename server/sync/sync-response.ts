@@ -167,7 +167,7 @@ export async function buildSyncResponse(
 }
 
 /** Whether a room passes the filter's room list and archive choice (rooms/not_rooms, io.myelin.archived). */
-async function roomFilterOf(
+export async function roomFilterOf(
   deps: SyncDeps,
   userId: string,
   filter: SyncRequest['filter'],

@@ -9,8 +9,10 @@ import type { JsonObject } from '../../protocol/events.js';
 import type { PresenceRecord } from '../../storage/presence-store.js';
 import type { Storage } from '../../storage/storage.js';
 import type { AuthenticatedUser } from '../http/auth.js';
+import { LazyLruCache } from '../lazy-lru-cache.js';
 import type { PersistedRoomEvent } from '../rooms/room-event-sender.js';
 import { SharedEventFormatting } from './event-format.js';
+import { FanoutDeltas } from './fanout-delta.js';
 import { LazyMembersSent } from './lazy-members.js';
 import { PresenceChangeLog } from './presence.js';
 import type { SyncDeps, SyncServices } from './sync-context.js';
@@ -36,6 +38,16 @@ export interface SyncParams {
   readonly acknowledgeToDevice?: boolean;
 }
 
+/** A sync answer as the transports send it: JSON text, its next_batch, and whether it says anything. */
+export interface SyncText {
+  readonly json: string;
+  readonly nextBatch: string;
+  /** False for an answer that only moves the token along (a wait that timed out). */
+  readonly hasContent: boolean;
+  /** The body, when the answer was built as an object (the general builder). */
+  readonly body?: JsonObject;
+}
+
 /** Longest a sync waits, whatever the client asks (a proxy would cut it anyway). */
 export const MAX_SYNC_TIMEOUT_MS = 5 * 60_000;
 
@@ -46,6 +58,11 @@ export class SyncService {
   private readonly presenceLog = new PresenceChangeLog();
   private readonly filters: SyncFilterResolver;
   private readonly formatting = new SharedEventFormatting();
+  private readonly fanout = new FanoutDeltas();
+  /** Answers spliced from shared room deltas (metrics, tests). */
+  sharedAnswers = 0;
+  /** Per device, the to-device position its syncs last confirmed (the fan-out path confirms only what moved). */
+  private readonly toDeviceConfirmed = new LazyLruCache<string, number>({ max: 100_000 });
   private composed: SyncDeps | undefined;
   private positionsRead: { readonly mark: number; readonly reading: Promise<StreamPositions> } | undefined;
 
@@ -75,6 +92,7 @@ export class SyncService {
   /** Hears of every persisted event (transaction IDs for the sender's device, cache evictions). */
   observe(persisted: PersistedRoomEvent): void {
     this.reads.observe(persisted);
+    if (persisted.event.pdu.type === 'm.room.redaction') this.fanout.clear();
   }
 
   /** Hears of every stored presence change (incremental syncs read them from memory). */
@@ -94,6 +112,7 @@ export class SyncService {
   /** A stored event was rewritten outside the send path (e.g. a redaction applied later). */
   forgetEvent(eventId: string): void {
     this.reads.forgetEvent(eventId);
+    this.fanout.clear();
   }
 
   /**
@@ -105,6 +124,37 @@ export class SyncService {
     params: SyncParams,
     signal: AbortSignal,
   ): Promise<JsonObject> {
+    const answer = await this.run(requester, params, signal, false);
+    return answer.body ?? (JSON.parse(answer.text!.json) as JsonObject);
+  }
+
+  /**
+   * The same answer as JSON text, what /sync and the WebSocket send. A member woken with
+   * many others for the same new events gets it spliced from their shared room delta
+   * (fanout-delta.ts) when that gives the same answer.
+   */
+  async syncText(
+    requester: Pick<AuthenticatedUser, 'userId' | 'deviceId'>,
+    params: SyncParams,
+    signal: AbortSignal,
+  ): Promise<SyncText> {
+    const answer = await this.run(requester, params, signal, true);
+    if (answer.text !== undefined) return answer.text;
+    const body = answer.body!;
+    return {
+      json: JSON.stringify(body),
+      nextBatch: body.next_batch as string,
+      hasContent: answer.hasContent ?? true,
+      body,
+    };
+  }
+
+  private async run(
+    requester: Pick<AuthenticatedUser, 'userId' | 'deviceId'>,
+    params: SyncParams,
+    signal: AbortSignal,
+    asText: boolean,
+  ): Promise<{ body?: JsonObject; text?: SyncText; hasContent?: boolean }> {
     const parsedSince = params.since === undefined ? null : parseSyncToken(params.since);
     const filter = await this.filters.resolve(requester.userId, params.filter);
     await this.applySetPresence(requester.userId, params.setPresence);
@@ -130,26 +180,35 @@ export class SyncService {
           continue;
         }
       }
-      const outcome = await buildSyncResponse(
-        this.deps,
-        {
-          requester,
-          filter,
-          since,
-          upTo: current,
-          fullState: params.fullState,
-          useStateAfter: params.useStateAfter === true,
-          ignoredUsers: await this.reads.ignoredUsers(requester.userId, current.accountData),
-          now: Date.now(),
-          acknowledgeToDevice: params.acknowledgeToDevice ?? true,
-        },
-        this.formatting,
-      );
+      const request = {
+        requester,
+        filter,
+        since,
+        upTo: current,
+        fullState: params.fullState,
+        useStateAfter: params.useStateAfter === true,
+        ignoredUsers: await this.reads.ignoredUsers(requester.userId, current.accountData),
+        now: Date.now(),
+        acknowledgeToDevice: params.acknowledgeToDevice ?? true,
+      };
+      if (asText && since !== null) {
+        const shared = await this.fanout.answer(this.deps, { ...request, since }, this.formatting);
+        if (shared !== null) {
+          await this.confirmToDevice(requester, since, request.acknowledgeToDevice);
+          this.recordDeliveries(requester.userId, shared.delivered);
+          this.sharedAnswers++;
+          return { text: { json: shared.json, nextBatch: shared.nextBatch, hasContent: true } };
+        }
+      }
+      const outcome = await buildSyncResponse(this.deps, request, this.formatting);
+      if (requester.deviceId !== null && since !== null && request.acknowledgeToDevice) {
+        this.toDeviceConfirmed.set(`${requester.userId}\u0000${requester.deviceId}`, since.toDevice);
+      }
       if (since === null || params.fullState || !outcome.isEmpty)
-        return this.handOut(requester.userId, outcome);
+        return { body: this.handOut(requester.userId, outcome), hasContent: true };
 
       const remaining = deadline - Date.now();
-      if (remaining <= 0 || signal.aborted) return outcome.body;
+      if (remaining <= 0 || signal.aborted) return { body: outcome.body, hasContent: false };
       const woken = await notifier.waitForChange({
         userId: requester.userId,
         roomIds: outcome.roomsToWatch,
@@ -159,7 +218,7 @@ export class SyncService {
       });
       // Nothing for the user in (since, next]: its next_batch says the same as `since`, and keeps
       // the next sync's range short.
-      if (woken !== 'changed') return outcome.body;
+      if (woken !== 'changed') return { body: outcome.body, hasContent: false };
     }
   }
 
@@ -207,12 +266,36 @@ export class SyncService {
   }
 
   private handOut(userId: string, outcome: SyncOutcome): JsonObject {
-    for (const { roomId, eventId, streamOrdering } of outcome.delivered) {
+    this.recordDeliveries(userId, outcome.delivered);
+    return outcome.body;
+  }
+
+  private recordDeliveries(
+    userId: string,
+    delivered: readonly { roomId: string; eventId: string; streamOrdering: number }[],
+  ): void {
+    for (const { roomId, eventId, streamOrdering } of delivered) {
       this.hs.receipts.markDelivered(userId, roomId, eventId, streamOrdering).catch((error: unknown) => {
         this.hs.log.warn({ err: error, roomId, eventId }, 'Recording a delivery failed');
       });
     }
-    return outcome.body;
+  }
+
+  /**
+   * What the general builder does first (sync/to-device.ts): a `since` confirms the to-device
+   * messages up to its position. The fan-out path runs only when no message is pending past
+   * it, so this only deletes what was handed out before, and only when that position moved.
+   */
+  private async confirmToDevice(
+    requester: Pick<AuthenticatedUser, 'userId' | 'deviceId'>,
+    since: StreamPositions,
+    acknowledge: boolean,
+  ): Promise<void> {
+    if (!acknowledge || requester.deviceId === null || since.toDevice <= 0) return;
+    const key = `${requester.userId}\u0000${requester.deviceId}`;
+    if ((this.toDeviceConfirmed.get(key) ?? -1) >= since.toDevice) return;
+    await this.hs.toDevice.acknowledge(requester.userId, requester.deviceId, since.toDevice);
+    this.toDeviceConfirmed.set(key, since.toDevice);
   }
 
   /** client-server "Syncing" set_presence: online marks activity, unavailable sets it, offline changes nothing. */

@@ -46,8 +46,18 @@ export function formatSyncToken(positions: StreamPositions): string {
   return `s${STREAMS.map((stream) => positions[stream]).join('_')}`;
 }
 
-/** Parses a token this server gave out; null when it is not one. */
+/** The last token parsed: the members woken together all come back with the same one. */
+let lastParsed: { readonly token: string; readonly positions: StreamPositions } | undefined;
+
+/** Parses a token this server gave out; null when it is not one. The result is frozen (shared). */
 export function tryParseSyncToken(token: string): StreamPositions | null {
+  if (lastParsed?.token === token) return lastParsed.positions;
+  const positions = parseTokenText(token);
+  if (positions !== null) lastParsed = { token, positions: Object.freeze(positions) };
+  return positions;
+}
+
+function parseTokenText(token: string): StreamPositions | null {
   if (!token.startsWith('s')) return null;
   const parts = token.slice(1).split('_');
   if (parts.length !== STREAMS.length) return null;

@@ -36,7 +36,7 @@ import {
 
 /** The sync computation the WebSocket runs (sync/ provides it as hs.sync). */
 export interface SyncEngine {
-  sync(
+  syncText(
     requester: AuthenticatedUser,
     params: {
       since?: string;
@@ -47,7 +47,7 @@ export interface SyncEngine {
       acknowledgeToDevice?: boolean;
     },
     signal: AbortSignal,
-  ): Promise<JsonObject>;
+  ): Promise<{ json: string; nextBatch: string; hasContent: boolean; body?: JsonObject }>;
 }
 
 export interface WebSocketLimits {
@@ -395,9 +395,9 @@ export class WebSocketConnection {
     let since = command.since;
     let first = true;
     while (!signal.aborted && !this.closing) {
-      let body: JsonObject;
+      let answer: Awaited<ReturnType<SyncEngine['syncText']>>;
       try {
-        body = await engine.sync(
+        answer = await engine.syncText(
           requester,
           {
             ...(since !== undefined ? { since } : {}),
@@ -419,11 +419,12 @@ export class WebSocketConnection {
         return;
       }
       if (signal.aborted || this.closing) return;
-      if ((first && since === undefined) || hasSyncContent(body)) await this.pushSync(body);
-      const next = body.next_batch;
-      const pushedToDevice = typeof next === 'string' ? tryParseSyncToken(next)?.toDevice : undefined;
+      const hasContent = answer.body === undefined ? answer.hasContent : hasSyncContent(answer.body);
+      if ((first && since === undefined) || hasContent) await this.pushSync(answer.json);
+      const next = answer.nextBatch;
+      const pushedToDevice = tryParseSyncToken(next)?.toDevice;
       if (pushedToDevice !== undefined) this.toDevicePushed = Math.max(this.toDevicePushed, pushedToDevice);
-      if (typeof next === 'string') since = next;
+      since = next;
       first = false;
     }
   }
@@ -444,12 +445,11 @@ export class WebSocketConnection {
     await this.deps.context.toDevice.acknowledge(requester.userId, requester.deviceId, upTo);
   }
 
-  private pushSync(body: JsonObject): Promise<void> {
-    const frame = syncFrame(JSON.stringify(body));
-    const bytes = Buffer.byteLength(frame);
-    this.syncBytesInFlight = bytes;
+  private pushSync(json: string): Promise<void> {
+    const frame = encodedSyncFrame(json);
+    this.syncBytesInFlight = frame.length;
     return new Promise((resolve) => {
-      this.socket.send(frame, () => {
+      this.socket.send(frame, { binary: false }, () => {
         this.syncBytesInFlight = 0;
         resolve();
       });
@@ -487,6 +487,15 @@ export class WebSocketConnection {
     clearTimeout(this.authTimer);
     this.deps.forget(this);
   }
+}
+
+/** The last sync frame encoded: members woken together mostly get the same text, encoded once for all. */
+let lastSyncFrame: { readonly json: string; readonly bytes: Buffer } | undefined;
+
+/** The sync frame as bytes (never written to: sockets may share it). */
+function encodedSyncFrame(json: string): Buffer {
+  if (lastSyncFrame?.json !== json) lastSyncFrame = { json, bytes: Buffer.from(syncFrame(json)) };
+  return lastSyncFrame.bytes;
 }
 
 /**

@@ -124,6 +124,24 @@ export function describeReceiptStoreContract(makeStorage: StorageFactory): void 
       expect(describe(forCarol)).to.deep.equal([`m.read ${carol}`]);
     });
 
+    it('writes a batch of receipts at consecutive new stream positions, replacing older ones', async () => {
+      const before = await storage().receipts.putReceipt(receipt({ userId: bob, eventId: '$old' }));
+      const position = await storage().receipts.putReceipts([
+        receipt(),
+        receipt({ userId: bob, eventId: '$new' }),
+        receipt({ roomId: other, eventId: '$o' }),
+      ]);
+      expect(position).to.equal(before + 3);
+      expect(await storage().receipts.latestReceiptPosition()).to.equal(position);
+      const changed = await storage().receipts.receiptsChangedBetween([room, other], before, position);
+      expect(changed.map((r) => [r.roomId, r.userId, r.eventId, r.streamPosition])).to.deep.equal([
+        [room, alice, '$e1', before + 1],
+        [room, bob, '$new', before + 2],
+        [other, alice, '$o', before + 3],
+      ]);
+      expect(await storage().receipts.putReceipts([])).to.equal(position);
+    });
+
     it('assigns distinct positions to receipts written concurrently', async () => {
       const positions = await Promise.all(
         Array.from({ length: 20 }, (_, i) => storage().receipts.putReceipt(receipt({ userId: `@u${i}:x` }))),

@@ -9,7 +9,7 @@ import {
 } from '../receipt-store.js';
 import type { SqliteConnection } from './connection.js';
 import { parameterChunks } from './parameter-chunks.js';
-import { latestStreamPosition, nextStreamPosition } from './stream-positions.js';
+import { latestStreamPosition, nextStreamPositions } from './stream-positions.js';
 import type { EnqueueWrite } from './write-queue.js';
 
 /** Unthreaded receipts are stored under '' so that the primary key covers them. */
@@ -102,17 +102,24 @@ export class SqliteReceiptStore implements ReceiptStore {
   ) {}
 
   putReceipt(receipt: ReceiptUpdate): Promise<number> {
-    const row = {
+    return this.putReceipts([receipt]);
+  }
+
+  putReceipts(receipts: readonly ReceiptUpdate[]): Promise<number> {
+    if (receipts.length === 0) return Promise.resolve(latestStreamPosition(this.connection.db, 'receipts'));
+    const rows = receipts.map((receipt) => ({
       room_id: receipt.roomId,
       receipt_type: receipt.receiptType,
       user_id: receipt.userId,
       thread_id: receipt.threadId ?? UNTHREADED,
       event_id: receipt.eventId,
       data: JSON.stringify(receipt.data),
-    };
+      stream_position: 0,
+    }));
     return this.enqueue(() => {
-      const streamPosition = nextStreamPosition(this.connection.db, 'receipts');
-      cached(
+      const last = nextStreamPositions(this.connection.db, 'receipts', rows.length);
+      let streamPosition = last - rows.length;
+      const insert = cached(
         this.connection.sqlite,
         `INSERT INTO receipts (${COLUMNS}, event_sender)
          VALUES (@room_id, @receipt_type, @user_id, @thread_id, @event_id, @data, @stream_position,
@@ -121,8 +128,12 @@ export class SqliteReceiptStore implements ReceiptStore {
          ON CONFLICT (room_id, receipt_type, user_id, thread_id) DO UPDATE SET
            event_id = excluded.event_id, data = excluded.data, stream_position = excluded.stream_position,
            event_sender = excluded.event_sender`,
-      ).run({ ...row, stream_position: streamPosition });
-      return streamPosition;
+      );
+      for (const row of rows) {
+        row.stream_position = ++streamPosition;
+        insert.run(row);
+      }
+      return last;
     });
   }
 

@@ -7,6 +7,7 @@ export type StreamName = 'events' | 'account_data' | 'presence' | 'receipts' | '
 
 interface PositionStatements {
   readonly next: Statement<[string], { position: number }>;
+  readonly advance: Statement<[number, string], { position: number }>;
   readonly latest: Statement<[string], { position: number }>;
 }
 
@@ -25,6 +26,9 @@ function statementsOf(db: SqliteDatabase): PositionStatements {
       next: sqlite.prepare(
         'UPDATE stream_positions SET position = position + 1 WHERE stream = ? RETURNING position',
       ),
+      advance: sqlite.prepare(
+        'UPDATE stream_positions SET position = position + ? WHERE stream = ? RETURNING position',
+      ),
       latest: sqlite.prepare('SELECT position FROM stream_positions WHERE stream = ?'),
     };
     statementsByConnection.set(sqlite, statements);
@@ -35,6 +39,16 @@ function statementsOf(db: SqliteDatabase): PositionStatements {
 /** Takes the next position of a stream; call only inside a write transaction, so a rollback returns it. */
 export function nextStreamPosition(db: SqliteDatabase, stream: StreamName): number {
   const row = statementsOf(db).next.get(stream);
+  if (!row) throw new Error(`stream ${stream} is not seeded`);
+  return row.position;
+}
+
+/**
+ * Takes the next `count` positions of a stream in one step (inside a write transaction);
+ * returns the last of them: the batch holds (last - count, last].
+ */
+export function nextStreamPositions(db: SqliteDatabase, stream: StreamName, count: number): number {
+  const row = statementsOf(db).advance.get(count, stream);
   if (!row) throw new Error(`stream ${stream} is not seeded`);
   return row.position;
 }

@@ -1,0 +1,231 @@
+/**
+ * The shared room delta: when one new event wakes a thousand members, each of
+ * their incremental syncs would build, format and serialise the same room
+ * section. Here the section's timeline is built and serialised ONCE per (room,
+ * range, timeline filter) and spliced, as text, into every woken member's
+ * response; only what belongs to the member (unread counts, one-time key
+ * counts) is added per member.
+ *
+ * It answers only the plain case, and says null otherwise (the caller then
+ * builds the response the general way, sync-response.ts), so the output is
+ * what the general builder gives (bar `unsigned.age`, taken when the shared
+ * delta is built, a few milliseconds before each member's answer):
+ * - only the events stream moved past `since` (receipts too, if none of them is
+ *   for this member), and no membership of the member is newer than `since`;
+ * - each changed room's new events fit the timeline (not limited), hold no
+ *   membership event (they change summaries and lazy members), none is the
+ *   member's own (transaction IDs), none needs per-member aggregations;
+ * - no ignored users, no event_fields, client event format, no threaded unread
+ *   counts, and lazy-loaded members all already sent to the device.
+ */
+import { type JsonObject, stateTupleKey } from '../../protocol/events.js';
+import type { StoredEvent } from '../../storage/event-store.js';
+import { LazyLruCache } from '../lazy-lru-cache.js';
+import { matchesRoomEventFilter } from '../rooms/event-filter.js';
+import type { SharedEventFormatting } from './event-format.js';
+import type { SyncDeps, SyncRequest } from './sync-context.js';
+import type { SyncFilter } from './sync-filter.js';
+import { roomFilterOf } from './sync-response.js';
+import { formatSyncToken, type StreamPositions, tokenBeforeEvent } from './sync-token.js';
+
+/** A room's timeline as every woken member gets it. */
+interface SharedRoomDelta {
+  /** `{"events":[...],"limited":false,"prev_batch":"..."}` */
+  readonly timelineJson: string;
+  readonly events: readonly StoredEvent[];
+  readonly senders: ReadonlySet<string>;
+}
+
+/** A response computed from shared deltas: its JSON text and what it handed out. */
+export interface FanoutAnswer {
+  readonly json: string;
+  readonly nextBatch: string;
+  readonly delivered: readonly { roomId: string; eventId: string; streamOrdering: number }[];
+}
+
+const ROOM_TAIL =
+  ',"state":{"events":[]},"ephemeral":{"events":[]},"account_data":{"events":[]},"unread_notifications":';
+
+export class FanoutDeltas {
+  /** Keyed by room, range and timeline filter; a woken fan-out shares one entry. */
+  private readonly deltas = new LazyLruCache<string, Promise<SharedRoomDelta | null>>({
+    max: 2_000,
+    ttl: 10_000,
+  });
+  private readonly filterKeys = new WeakMap<SyncFilter, string>();
+
+  /** Forgets every shared delta (an event was rewritten: redaction). */
+  clear(): void {
+    this.deltas.clear();
+  }
+
+  /** The answer built from shared deltas, or null when this request needs the general builder. */
+  async answer(
+    deps: SyncDeps,
+    request: SyncRequest & { readonly since: StreamPositions },
+    formatting: SharedEventFormatting,
+  ): Promise<FanoutAnswer | null> {
+    const { since, upTo, filter, requester } = request;
+    if (
+      request.fullState ||
+      request.useStateAfter ||
+      filter.eventFormat !== 'client' ||
+      filter.eventFields !== undefined ||
+      filter.timeline?.unread_thread_notifications === true ||
+      request.ignoredUsers.size > 0 ||
+      since.events >= upTo.events ||
+      since.accountData !== upTo.accountData ||
+      since.typing !== upTo.typing ||
+      since.presence !== upTo.presence ||
+      since.toDevice !== upTo.toDevice ||
+      since.deviceLists !== upTo.deviceLists
+    ) {
+      return null;
+    }
+    const { userId, deviceId } = requester;
+    const memberships = await deps.reads.membershipsOf(userId);
+    if (memberships.some((record) => record.streamOrdering > since.events)) return null;
+    const inFilter = await roomFilterOf(deps, userId, filter);
+    const joined = memberships
+      .filter((record) => record.membership === 'join' && inFilter(record.roomId))
+      .map((record) => record.roomId);
+    if (!deps.hs.receipts.unchangedFor(userId, joined, since.receipts, upTo.receipts)) return null;
+
+    const changed = await deps.reads.roomsChangedBetween(since.events, upTo.events);
+    const rooms = joined.filter((roomId) => changed.has(roomId));
+    if (rooms.length === 0) return null;
+
+    const token = formatSyncToken(upTo);
+    const shared: SharedRoomDelta[] = [];
+    for (const roomId of rooms) {
+      const delta = await this.roomDelta(
+        deps,
+        roomId,
+        since.events,
+        upTo,
+        token,
+        filter,
+        formatting,
+        request.now,
+      );
+      if (delta === null || delta.senders.has(userId)) return null;
+      if (filter.lazyLoadMembers && !(await lazyMembersSent(deps, request, roomId, delta))) return null;
+      shared.push(delta);
+    }
+
+    const [counts, oneTimeKeys, fallbackTypes] = await Promise.all([
+      deps.hs.push.unreadCounts(userId, rooms, upTo.events),
+      deviceId === null ? { signed_curve25519: 0 } : deps.hs.deviceKeys.oneTimeKeyCounts(userId, deviceId),
+      deviceId === null ? [] : deps.hs.deviceKeys.unusedFallbackKeyTypes(userId, deviceId),
+    ]);
+
+    const delivered: { roomId: string; eventId: string; streamOrdering: number }[] = [];
+    let join = '';
+    rooms.forEach((roomId, i) => {
+      const delta = shared[i]!;
+      const room = counts.get(roomId);
+      const unread = `{"notification_count":${room?.notificationCount ?? 0},"highlight_count":${room?.highlightCount ?? 0}}`;
+      join += `${i > 0 ? ',' : ''}${JSON.stringify(roomId)}:{"timeline":${delta.timelineJson}${ROOM_TAIL}${unread}}`;
+      const last = delta.events.at(-1)!;
+      delivered.push({ roomId, eventId: last.eventId, streamOrdering: last.streamOrdering });
+    });
+    const json =
+      `{"next_batch":${JSON.stringify(token)},"account_data":{"events":[]},"presence":{"events":[]},` +
+      `"rooms":{"join":{${join}},"invite":{},"leave":{},"knock":{}},"to_device":{"events":[]},` +
+      `"device_lists":{"changed":[],"left":[]},"device_one_time_keys_count":${JSON.stringify(oneTimeKeys)},` +
+      `"device_unused_fallback_key_types":${JSON.stringify(fallbackTypes)}}`;
+    return { json, nextBatch: token, delivered };
+  }
+
+  private roomDelta(
+    deps: SyncDeps,
+    roomId: string,
+    after: number,
+    upTo: StreamPositions,
+    token: string,
+    filter: SyncFilter,
+    formatting: SharedEventFormatting,
+    now: number,
+  ): Promise<SharedRoomDelta | null> {
+    const key = `${roomId}\u0000${after}\u0000${token}\u0000${this.filterKey(filter)}`;
+    let delta = this.deltas.get(key);
+    if (delta === undefined) {
+      delta = buildRoomDelta(deps, roomId, after, upTo, filter, formatting, now);
+      this.deltas.set(key, delta);
+      delta.catch(() => this.deltas.delete(key));
+    }
+    return delta;
+  }
+
+  private filterKey(filter: SyncFilter): string {
+    let key = this.filterKeys.get(filter);
+    if (key === undefined) {
+      key = JSON.stringify([filter.timelineLimit, filter.timeline ?? null]);
+      this.filterKeys.set(filter, key);
+    }
+    return key;
+  }
+}
+
+async function buildRoomDelta(
+  deps: SyncDeps,
+  roomId: string,
+  after: number,
+  upTo: StreamPositions,
+  filter: SyncFilter,
+  formatting: SharedEventFormatting,
+  now: number,
+): Promise<SharedRoomDelta | null> {
+  const slice = await deps.reads.timelineSlice(roomId, after, upTo.events, filter.timelineLimit);
+  if (slice.limited || slice.events.length === 0) return null;
+  const events = slice.events.filter((event) =>
+    matchesRoomEventFilter(filter.timeline, {
+      type: event.pdu.type,
+      sender: event.pdu.sender,
+      roomId,
+      content: event.pdu.content,
+    }),
+  );
+  // Every event passing the filter is kept (the member joined before `since`); none left: nothing shared.
+  if (events.length === 0 || events.some((event) => event.pdu.type === 'm.room.member')) return null;
+  const byId = await formatting.forSlice(deps, slice, now);
+  if (byId === null) return null;
+  const formatted: string[] = [];
+  for (const event of events) {
+    const base = byId.get(event.eventId);
+    if (base === undefined) return null;
+    const copy: JsonObject = {
+      ...base,
+      unsigned: { ...(base.unsigned as JsonObject), age: Math.max(0, now - event.pdu.origin_server_ts) },
+    };
+    delete copy.room_id;
+    formatted.push(JSON.stringify(copy));
+  }
+  const prevBatch = tokenBeforeEvent(upTo, events[0]!.streamOrdering);
+  return {
+    timelineJson: `{"events":[${formatted.join(',')}],"limited":false,"prev_batch":${JSON.stringify(prevBatch)}}`,
+    events,
+    senders: new Set(events.map((event) => event.pdu.sender)),
+  };
+}
+
+/**
+ * Whether the device already has the membership of every sender in the delta (and its
+ * own): then the lazy-loading state section is empty, as stateSection would find.
+ */
+async function lazyMembersSent(
+  deps: SyncDeps,
+  request: SyncRequest,
+  roomId: string,
+  delta: SharedRoomDelta,
+): Promise<boolean> {
+  if (request.filter.includeRedundantMembers) return false;
+  const { userId, deviceId } = request.requester;
+  const atStart = await deps.reads.stateBefore(delta.events[0]!);
+  for (const member of [userId, ...delta.senders]) {
+    const eventId = atStart.get(stateTupleKey('m.room.member', member));
+    if (eventId === undefined) continue;
+    if (!deps.lazyMembers.has(userId, deviceId, roomId, eventId)) return false;
+  }
+  return true;
+}
