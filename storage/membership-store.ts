@@ -41,7 +41,7 @@ export interface MembershipStore {
    * destinations of every event sent in the room, so counted in SQL rather than by
    * loading every member.
    */
-  joinedServers(roomId: string): Promise<string[]>;
+  joinedServers(roomId: string): Promise<readonly string[]>;
   /** Joined member counts for the rooms, keyed by room ID (0 for rooms with none). */
   joinedMemberCounts(roomIds: readonly string[]): Promise<Map<string, number>>;
   getMembership(roomId: string, userId: string): Promise<MembershipRecord | null>;

@@ -134,8 +134,15 @@ export function describeMembershipStoreContract(makeStorage: StorageFactory): vo
       await persistMember(storage(), room, carol, 'invite', alice);
       await persistMember(storage(), room, '@gina:left.example', 'leave');
       const servers = await storage().memberships.joinedServers(room.roomId);
-      expect(servers.sort()).to.deep.equal(['127.0.0.1:8448', 'example.org']);
+      expect([...servers].sort()).to.deep.equal(['127.0.0.1:8448', 'example.org']);
       expect(await storage().memberships.joinedServers('!none:x')).to.deep.equal([]);
+      // Follows later membership changes (a read in between must not pin the old answer).
+      await persistMember(storage(), room, '@frank:127.0.0.1:8448', 'leave');
+      await persistMember(storage(), room, carol, 'join');
+      expect([...(await storage().memberships.joinedServers(room.roomId))].sort()).to.deep.equal([
+        'example.org',
+        'remote.example',
+      ]);
     });
 
     it('reports a user’s membership changes in (after, upTo]', async () => {

@@ -88,14 +88,20 @@ export class SqliteMembershipStore implements MembershipStore {
       .map(toRecord);
   }
 
-  async joinedServers(roomId: string): Promise<string[]> {
+  async joinedServers(roomId: string): Promise<readonly string[]> {
+    const cache = joinedServersCache(this.connection.sqlite);
+    const cached = cache.get(roomId);
+    if (cached !== undefined) return cached;
     // A user ID's server name is everything after its first colon (server names may hold more).
-    return this.statement<[string], { server: string }>(
+    const servers = this.statement<[string], { server: string }>(
       `SELECT DISTINCT substr(user_id, instr(user_id, ':') + 1) AS server FROM memberships
           WHERE room_id = ? AND membership = 'join'`,
     )
       .all(roomId)
       .map((row) => row.server);
+    if (cache.size >= JOINED_SERVERS_CACHE_MAX) cache.delete(cache.keys().next().value!);
+    cache.set(roomId, servers);
+    return servers;
   }
 
   async joinedMemberCounts(roomIds: readonly string[]): Promise<Map<string, number>> {
@@ -157,6 +163,25 @@ interface MembershipStatements {
 
 const statementsByDatabase = new WeakMap<Database.Database, MembershipStatements>();
 
+/**
+ * Each room's joined servers, per database: read for every event and every presence or
+ * typing EDU sent (a 1,000-member room going idle at once read its members 1,000 times),
+ * and changed only by applyMembershipDelta, which drops the room's entry. Dropped inside
+ * the write transaction: a rollback only costs a re-read, and reads cannot interleave with
+ * the synchronous transaction.
+ */
+const joinedServersByDatabase = new WeakMap<Database.Database, Map<string, readonly string[]>>();
+const JOINED_SERVERS_CACHE_MAX = 10_000;
+
+function joinedServersCache(sqlite: Database.Database): Map<string, readonly string[]> {
+  let cache = joinedServersByDatabase.get(sqlite);
+  if (cache === undefined) {
+    cache = new Map();
+    joinedServersByDatabase.set(sqlite, cache);
+  }
+  return cache;
+}
+
 function membershipStatements(sqlite: Database.Database): MembershipStatements {
   let statements = statementsByDatabase.get(sqlite);
   if (!statements) {
@@ -198,8 +223,12 @@ export function applyMembershipDelta(
   persisting: PersistingMemberEvent | null,
 ): void {
   let statements: MembershipStatements | undefined;
+  // Called for member entries only: the first one also drops the room's cached joined servers.
   const prepared = () => {
-    statements ??= membershipStatements(connection.sqlite);
+    if (statements === undefined) {
+      statements = membershipStatements(connection.sqlite);
+      joinedServersByDatabase.get(connection.sqlite)?.delete(roomId);
+    }
     return statements;
   };
   for (const key of delta.remove ?? []) {
