@@ -45,6 +45,8 @@ export interface BackfillOptions {
   readonly remote: Pick<RemoteRooms, 'backfill'>;
   readonly serverName: string;
   readonly log: Pick<Logger, 'debug' | 'warn'>;
+  /** A stored event was rewritten (a backfilled redaction applied to it): sync drops what it cached. */
+  readonly onEventRewritten?: (eventId: string) => void;
 }
 
 interface Checked {
@@ -216,8 +218,11 @@ export class Backfiller {
           snapshots.set(stateBefore, persisted.stateBeforeSnapshotId);
         if (rejectionReason === null) accepted++;
         // Its target is older, so usually not stored yet: storage strips it as it is persisted.
-        if (rejectionReason === null && event.pdu.type === 'm.room.redaction')
-          await applyFederatedRedaction(storage, room, event);
+        if (rejectionReason === null && event.pdu.type === 'm.room.redaction') {
+          const targetId = await applyFederatedRedaction(storage, room, event);
+          // Not announced (not new): caches that may hold a stored target are told directly.
+          if (targetId !== undefined) this.options.onEventRewritten?.(targetId);
+        }
       } catch (error) {
         log.warn({ err: error, eventId: event.eventId }, 'Storing a backfilled event failed');
       }

@@ -18,14 +18,17 @@ export function redactedEventIdOf(pdu: Pdu, rules: RoomVersionRules): string | u
   return typeof targetId === 'string' ? targetId : undefined;
 }
 
-/** Hands an accepted redaction to storage, which applies it when (and if) its target is stored. */
+/**
+ * Hands an accepted redaction to storage, which applies it when (and if) its target is stored.
+ * @returns the target's event ID (undefined when the redaction names none).
+ */
 export async function applyFederatedRedaction(
   storage: Storage,
   room: FederatedRoom,
   redaction: RoomEvent,
-): Promise<void> {
+): Promise<string | undefined> {
   const targetEventId = redactedEventIdOf(redaction.pdu, room.rules);
-  if (targetEventId === undefined) return;
+  if (targetEventId === undefined) return undefined;
   const senderServer = serverOfUser(redaction.pdu.sender);
   const target = await storage.events.getEvent(targetEventId);
   // Same server: no power levels needed (the common case, a user redacting their own event).
@@ -38,6 +41,7 @@ export async function applyFederatedRedaction(
     senderServer,
     senderMayRedactAny: !sameServer && (await mayRedactAny(storage, room, redaction.pdu.sender)),
   });
+  return targetEventId;
 }
 
 /** Whether the user has the redact level in the room's current power levels. */

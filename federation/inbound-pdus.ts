@@ -103,7 +103,7 @@ export class InboundPdus {
     for (const { room, event, json, write } of list) {
       try {
         const persisted = await write;
-        await this.afterAccepted(room, event, json, persisted.streamOrdering);
+        await this.afterAccepted(room, event, json, persisted);
       } catch (error) {
         failed.set(event.eventId, error);
       }
@@ -257,7 +257,7 @@ export class InboundPdus {
       ];
       head.stateSnapshotId = persisted.stateAfterSnapshotId;
       if (isState) head.remember(pdu.type, pdu.state_key!, event);
-      await this.afterAccepted(room, event, json, persisted.streamOrdering);
+      await this.afterAccepted(room, event, json, persisted);
       return undefined;
     }
 
@@ -369,7 +369,7 @@ export class InboundPdus {
       stateBefore: stateInput,
       currentStateDelta: stateDelta(currentState, newCurrent),
     });
-    await this.afterAccepted(room, event, json, persisted.streamOrdering);
+    await this.afterAccepted(room, event, json, persisted);
   }
 
   private async persistRejected(
@@ -399,12 +399,23 @@ export class InboundPdus {
     room: FederatedRoom,
     event: RoomEvent,
     json: string,
-    streamOrdering: number,
+    persisted: PersistedEvent,
   ): Promise<void> {
     // The target is stripped first, so that sync, hearing of the redaction, reads it redacted.
     if (event.pdu.type === 'm.room.redaction')
       await applyFederatedRedaction(this.options.storage, room, event);
-    this.options.sender.announcePersisted({ event, json, streamOrdering });
+    // A redaction that came first was applied as it was stored: listeners (push) get it redacted too.
+    const { redactedJson } = persisted;
+    if (redactedJson === undefined) {
+      this.options.sender.announcePersisted({ event, json, streamOrdering: persisted.streamOrdering });
+    } else {
+      const redacted: RoomEvent = { ...event, pdu: JSON.parse(redactedJson) };
+      this.options.sender.announcePersisted({
+        event: redacted,
+        json: redactedJson,
+        streamOrdering: persisted.streamOrdering,
+      });
+    }
   }
 
   /**

@@ -417,7 +417,13 @@ describe('Room federation (in process)', () => {
           targetEventId: sent.eventId,
         });
         expect(await a.storage.events.getEvent(sent.eventId)).to.equal(null);
+        // What A's listeners (sync, push) are told of the event: its redacted form.
+        const announced: JsonObject[] = [];
+        a.rooms.sender.onEventPersisted(({ event, json }) => {
+          if (event.eventId === sent.eventId) announced.push(event.pdu.content, JSON.parse(json).content);
+        });
         await fed.deliver('b.test');
+        expect(announced).to.deep.equal([{}, {}]);
         const onA = await a.storage.events.getEvent(sent.eventId);
         expect(onA?.outlier).to.equal(false);
         expect(onA!.pdu.content).to.deep.equal({});

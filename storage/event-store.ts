@@ -88,6 +88,8 @@ export interface PersistedEvent {
   readonly streamOrdering: StreamOrdering;
   readonly stateBeforeSnapshotId: StateSnapshotId | null;
   readonly stateAfterSnapshotId: StateSnapshotId | null;
+  /** Set when a redaction that arrived first was applied in this write: the JSON as stored. */
+  readonly redactedJson?: string;
 }
 
 export interface EventReader {

@@ -417,7 +417,8 @@ export class SqliteEventStore implements EventStore {
     if (prepared.relation && !row.outlier && row.rejectionReason === null && !redacted) {
       insertRelation(this.connection, prepared.relation, { ...row, streamOrdering });
     }
-    return { eventId: row.eventId, streamOrdering, stateBeforeSnapshotId, stateAfterSnapshotId };
+    const persisted = { eventId: row.eventId, streamOrdering, stateBeforeSnapshotId, stateAfterSnapshotId };
+    return late === null ? persisted : { ...persisted, redactedJson: late.json };
   }
 
   private isRedacted(eventId: string): boolean {
