@@ -100,6 +100,85 @@ describe('federation: backfill', function () {
     expect(again.map((e) => e.event_id)).to.deep.equal(ids);
   });
 
+  it('serves a backfilled message redacted, with redacted_because, when its redaction came first', async () => {
+    const created = await call(a.server, alice, 'POST', '/_matrix/client/v3/createRoom', {
+      preset: 'public_chat',
+    });
+    expect(created.status, JSON.stringify(created.body)).to.equal(200);
+    const roomId = created.body.room_id as string;
+    const room = encodeURIComponent(roomId);
+    const send = async (txnId: string, body: string) => {
+      const res = await call(
+        a.server,
+        alice,
+        'PUT',
+        `/_matrix/client/v3/rooms/${room}/send/m.room.message/${txnId}`,
+        {
+          msgtype: 'm.text',
+          body,
+        },
+      );
+      expect(res.status, JSON.stringify(res.body)).to.equal(200);
+      return res.body.event_id as string;
+    };
+    await send('before', 'fennec before the leak');
+    const leaked = await send('leak', 'the vault code is marmoset');
+    await send('after', 'fennec after the leak');
+    const redacted = await call(
+      a.server,
+      alice,
+      'PUT',
+      `/_matrix/client/v3/rooms/${room}/redact/${leaked}/r1`,
+      {
+        reason: 'leaked',
+      },
+    );
+    expect(redacted.status, JSON.stringify(redacted.body)).to.equal(200);
+    const redactionId = redacted.body.event_id as string;
+    const joined = await call(
+      b.server,
+      bob,
+      'POST',
+      `/_matrix/client/v3/join/${room}?server_name=${encodeURIComponent(a.serverName)}`,
+      {},
+    );
+    expect(joined.status, JSON.stringify(joined.body)).to.equal(200);
+
+    // Backfill pages newest first: B stores the redaction before the message it redacts.
+    const events = await pageBack(b, bob, roomId, 20);
+    const onB = await b.context.storage.events.getEvent(leaked);
+    const redactionOnB = await b.context.storage.events.getEvent(redactionId);
+    expect(onB?.streamOrdering, 'backfilled').to.be.below(redactionOnB!.streamOrdering);
+    const served = events.find((e) => e.event_id === leaked);
+    expect(served, 'the redacted message is in the timeline').to.not.equal(undefined);
+    expect(served!.content).to.deep.equal({});
+    const because = (served!.unsigned as JsonObject | undefined)?.redacted_because as JsonObject | undefined;
+    expect(because?.event_id, 'unsigned.redacted_because').to.equal(redactionId);
+    expect(onB!.pdu.content).to.deep.equal({});
+    // Single event reads agree with the timeline.
+    const single = await call(
+      b.server,
+      bob,
+      'GET',
+      `/_matrix/client/v3/rooms/${room}/event/${encodeURIComponent(leaked)}`,
+    );
+    expect(single.status, JSON.stringify(single.body)).to.equal(200);
+    expect(single.body.content).to.deep.equal({});
+    expect((single.body.unsigned as JsonObject).redacted_because).to.include({ event_id: redactionId });
+
+    // Search: the other backfilled messages are found, the redacted one is not.
+    const search = async (term: string) => {
+      const res = await call(b.server, bob, 'POST', '/_matrix/client/v3/search', {
+        search_categories: { room_events: { search_term: term, filter: { rooms: [roomId] } } },
+      });
+      expect(res.status, JSON.stringify(res.body)).to.equal(200);
+      const found = (res.body.search_categories as JsonObject).room_events as JsonObject;
+      return (found.results as JsonObject[]).map((r) => (r.result as JsonObject).event_id);
+    };
+    expect(await search('fennec')).to.have.length(2);
+    expect(await search('marmoset')).to.deep.equal([]);
+  });
+
   it('gets nothing from before its join in a room whose history is visible to joined members only', async () => {
     const created = await call(a.server, alice, 'POST', '/_matrix/client/v3/createRoom', {
       preset: 'public_chat',

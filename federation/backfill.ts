@@ -8,7 +8,8 @@
  * Ordering: backfilled events take negative stream orderings counting down (storage
  * EventToPersist.backfilled), as Synapse does, so each batch is persisted newest first after
  * being checked oldest first. They do not move forward extremities or current state, and are
- * not announced to syncs (they are not new).
+ * not announced to syncs (they are not new). A backfilled redaction strips its target, stored
+ * or not yet (storage applies it when the older target is persisted, later in the batch).
  */
 import type { Logger } from 'pino';
 import type { AuthStateLookup } from '../protocol/auth-rules.js';
@@ -17,6 +18,7 @@ import type { RoomEventSender } from '../server/rooms/room-event-sender.js';
 import { isRejected, type StoredEvent } from '../storage/event-store.js';
 import type { StateSnapshotId, StateSnapshotInput } from '../storage/state-store.js';
 import type { Storage } from '../storage/storage.js';
+import { applyFederatedRedaction } from './federated-redactions.js';
 import type { FederatedRoom, InboundPdus } from './inbound-pdus.js';
 import { serversInRoom } from './outbound-events.js';
 import {
@@ -43,6 +45,8 @@ export interface BackfillOptions {
   readonly remote: Pick<RemoteRooms, 'backfill'>;
   readonly serverName: string;
   readonly log: Pick<Logger, 'debug' | 'warn'>;
+  /** A stored event was rewritten (a backfilled redaction applied to it): sync drops what it cached. */
+  readonly onEventRewritten?: (eventId: string) => void;
 }
 
 interface Checked {
@@ -213,6 +217,12 @@ export class Backfiller {
         if (persisted.stateBeforeSnapshotId !== null)
           snapshots.set(stateBefore, persisted.stateBeforeSnapshotId);
         if (rejectionReason === null) accepted++;
+        // Its target is older, so usually not stored yet: storage strips it as it is persisted.
+        if (rejectionReason === null && event.pdu.type === 'm.room.redaction') {
+          const targetId = await applyFederatedRedaction(storage, room, event);
+          // Not announced (not new): caches that may hold a stored target are told directly.
+          if (targetId !== undefined) this.options.onEventRewritten?.(targetId);
+        }
       } catch (error) {
         log.warn({ err: error, eventId: event.eventId }, 'Storing a backfilled event failed');
       }

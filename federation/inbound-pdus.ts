@@ -12,8 +12,6 @@ import type { Logger } from 'pino';
 import { selectAuthEventKeys } from '../protocol/auth-events-selection.js';
 import type { AuthVerdict } from '../protocol/auth-rules.js';
 import { type RoomEvent, referencedEventIds, type StateMap, stateTupleKey } from '../protocol/events.js';
-import { powerLevelsOf, userPowerLevel } from '../protocol/power-levels.js';
-import { redactEvent } from '../protocol/redaction.js';
 import type { RoomVersionRules } from '../protocol/room-versions.js';
 import type { ExclusiveRoom, RoomEventSender } from '../server/rooms/room-event-sender.js';
 import { eventReference, type RoomHead, roomVersionOfCreateEvent } from '../server/rooms/room-head.js';
@@ -25,6 +23,7 @@ import {
 } from '../storage/event-store.js';
 import type { StateSnapshotInput } from '../storage/state-store.js';
 import type { Storage } from '../storage/storage.js';
+import { applyFederatedRedaction } from './federated-redactions.js';
 import type { KeyRing } from './federation.js';
 import {
   checkAgainstAuthEvents,
@@ -104,7 +103,7 @@ export class InboundPdus {
     for (const { room, event, json, write } of list) {
       try {
         const persisted = await write;
-        await this.afterAccepted(room, event, json, persisted.streamOrdering);
+        await this.afterAccepted(room, event, json, persisted);
       } catch (error) {
         failed.set(event.eventId, error);
       }
@@ -258,7 +257,7 @@ export class InboundPdus {
       ];
       head.stateSnapshotId = persisted.stateAfterSnapshotId;
       if (isState) head.remember(pdu.type, pdu.state_key!, event);
-      await this.afterAccepted(room, event, json, persisted.streamOrdering);
+      await this.afterAccepted(room, event, json, persisted);
       return undefined;
     }
 
@@ -370,7 +369,7 @@ export class InboundPdus {
       stateBefore: stateInput,
       currentStateDelta: stateDelta(currentState, newCurrent),
     });
-    await this.afterAccepted(room, event, json, persisted.streamOrdering);
+    await this.afterAccepted(room, event, json, persisted);
   }
 
   private async persistRejected(
@@ -400,43 +399,23 @@ export class InboundPdus {
     room: FederatedRoom,
     event: RoomEvent,
     json: string,
-    streamOrdering: number,
+    persisted: PersistedEvent,
   ): Promise<void> {
     // The target is stripped first, so that sync, hearing of the redaction, reads it redacted.
-    if (event.pdu.type === 'm.room.redaction') await this.applyRedaction(room, event);
-    this.options.sender.announcePersisted({ event, json, streamOrdering });
-  }
-
-  /**
-   * An accepted redaction strips its target when the sender may redact it (server-server
-   * "Redactions": from v3 the receiving server checks on use): same server as the target's
-   * sender, or the redact power level.
-   */
-  private async applyRedaction(room: FederatedRoom, redaction: RoomEvent): Promise<void> {
-    const { storage } = this.options;
-    const { pdu } = redaction;
-    const fromContent = room.rules.redactsInContent ? pdu.content.redacts : undefined;
-    const targetId = typeof fromContent === 'string' ? fromContent : pdu.redacts;
-    if (typeof targetId !== 'string') return;
-    const target = await storage.events.getEvent(targetId);
-    if (target === null || target.roomId !== room.roomId || target.pdu.type === 'm.room.create') return;
-    let allowed = serverOfUser(target.pdu.sender) === serverOfUser(pdu.sender);
-    if (!allowed) {
-      const plId = await storage.state.currentStateEventId(room.roomId, 'm.room.power_levels', '');
-      const plEvent = plId === null ? undefined : ((await storage.events.getEvent(plId)) ?? undefined);
-      try {
-        const level = userPowerLevel(pdu.sender, plEvent, room.createEvent, room.rules);
-        allowed = level >= powerLevelsOf(plEvent, room.rules).redact;
-      } catch {
-        allowed = false;
-      }
+    if (event.pdu.type === 'm.room.redaction')
+      await applyFederatedRedaction(this.options.storage, room, event);
+    // A redaction that came first was applied as it was stored: listeners (push) get it redacted too.
+    const { redactedJson } = persisted;
+    if (redactedJson === undefined) {
+      this.options.sender.announcePersisted({ event, json, streamOrdering: persisted.streamOrdering });
+    } else {
+      const redacted: RoomEvent = { ...event, pdu: JSON.parse(redactedJson) };
+      this.options.sender.announcePersisted({
+        event: redacted,
+        json: redactedJson,
+        streamOrdering: persisted.streamOrdering,
+      });
     }
-    if (!allowed) return;
-    await storage.events.applyRedaction(
-      targetId,
-      JSON.stringify(redactEvent(target.pdu, room.rules)),
-      redaction.eventId,
-    );
   }
 
   /**
@@ -619,10 +598,6 @@ export class InboundPdus {
     });
     await Promise.all(writes);
   }
-}
-
-function serverOfUser(userId: string): string {
-  return userId.slice(userId.indexOf(':') + 1);
 }
 
 function roomIdOf(pdu: unknown): string | undefined {

@@ -407,6 +407,32 @@ describe('Room federation (in process)', () => {
         expect((await a.storage.events.getEvent(sent.eventId))!.pdu.content).to.deep.equal({});
         expect(await a.storage.events.redactionOf(sent.eventId)).to.be.a('string');
       });
+
+      it('applies a redaction made before its target arrived, as the target is stored', async () => {
+        const sent = await b.rooms.sender.sendEvent({ roomId, sender: bob, ...text('spam from afar') });
+        // A's admin redacts it by ID before B's /send delivers it (Synapse lets the redact level do so).
+        const redaction = await a.rooms.redactions.redact({
+          roomId,
+          sender: alice,
+          targetEventId: sent.eventId,
+        });
+        expect(await a.storage.events.getEvent(sent.eventId)).to.equal(null);
+        // What A's listeners (sync, push) are told of the event: its redacted form.
+        const announced: JsonObject[] = [];
+        a.rooms.sender.onEventPersisted(({ event, json }) => {
+          if (event.eventId === sent.eventId) announced.push(event.pdu.content, JSON.parse(json).content);
+        });
+        await fed.deliver('b.test');
+        expect(announced).to.deep.equal([{}, {}]);
+        const onA = await a.storage.events.getEvent(sent.eventId);
+        expect(onA?.outlier).to.equal(false);
+        expect(onA!.pdu.content).to.deep.equal({});
+        expect(await a.storage.events.redactionOf(sent.eventId)).to.equal(redaction.eventId);
+        // B gets the redaction of its own user's event from A's admin (redact level): applied too.
+        await fed.deliver('a.test');
+        expect((await b.storage.events.getEvent(sent.eventId))!.pdu.content).to.deep.equal({});
+        expect(await b.storage.events.redactionOf(sent.eventId)).to.equal(redaction.eventId);
+      });
     });
   }
 

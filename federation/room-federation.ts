@@ -27,6 +27,8 @@ export interface RoomFederationOptions {
   readonly log: Logger;
   /** A membership of a local user changed outside the send path (a remote invite, a remote join). */
   readonly onMembershipChanged: (roomId: string, userId: string) => void;
+  /** A stored event was rewritten outside the send path (a backfilled redaction applied to it). */
+  readonly onEventRewritten?: (eventId: string) => void;
 }
 
 export interface RoomFederation {
@@ -88,7 +90,15 @@ export function createRoomFederation(options: RoomFederationOptions): RoomFedera
     relay: relayEvent(outbound),
   });
   const unsubscribe = sender.onEventPersisted(sendLocalEvents(outbound));
-  const backfiller = new Backfiller({ storage, sender, inbound, remote, serverName, log });
+  const backfiller = new Backfiller({
+    storage,
+    sender,
+    inbound,
+    remote,
+    serverName,
+    log,
+    ...(options.onEventRewritten === undefined ? {} : { onEventRewritten: options.onEventRewritten }),
+  });
   return {
     inbound,
     handshakes,

@@ -294,6 +294,10 @@ function assemble(
           notifier.notifyUsers([userId], 'invites');
           notifier.notifyRooms([roomId], 'events');
         },
+        onEventRewritten: (eventId) => {
+          sync.forgetEvent(eventId);
+          slidingSync.forgetEvent(eventId);
+        },
       });
       return roomFederation.inbound;
     },

@@ -1,4 +1,6 @@
-import type { RoomEvent } from '../protocol/events.js';
+import type { Pdu, RoomEvent } from '../protocol/events.js';
+import { redactEvent } from '../protocol/redaction.js';
+import { roomVersionRules } from '../protocol/room-versions.js';
 import type { StateDelta, StateSnapshotId, StateSnapshotInput } from './state-store.js';
 
 /** A position on the room event stream; assigned at persist time, strictly increasing. */
@@ -86,6 +88,8 @@ export interface PersistedEvent {
   readonly streamOrdering: StreamOrdering;
   readonly stateBeforeSnapshotId: StateSnapshotId | null;
   readonly stateAfterSnapshotId: StateSnapshotId | null;
+  /** Set when a redaction that arrived first was applied in this write: the JSON as stored. */
+  readonly redactedJson?: string;
 }
 
 export interface EventReader {
@@ -159,6 +163,43 @@ export interface EventWriter {
    * NOT_FOUND if the target is not stored (callers keep the redaction to apply later).
    */
   applyRedaction(redactedEventId: string, redactedJson: string, redactionEventId: string): Promise<void>;
+  /**
+   * An accepted redaction, applied to its target whenever the target is stored: at once when
+   * it already is (in hot or cold storage), else kept and applied inside the write that
+   * persists the target (any path: inbound, backfill, missing events, outliers, local), so the
+   * target is never readable unredacted. Applied only when redactionApplies allows it (same
+   * room, not a create event, same server or a sender with the redact level). Idempotent.
+   */
+  redactWhenStored(redaction: AcceptedRedaction): Promise<void>;
+}
+
+/** An accepted redaction as storage keeps it until its target is stored. */
+export interface AcceptedRedaction {
+  readonly redactionEventId: string;
+  readonly targetEventId: string;
+  readonly roomId: string;
+  /** The room version, whose redaction algorithm strips the target. */
+  readonly roomVersion: string;
+  /** The server of the redaction's sender: it may redact its own users' events. */
+  readonly senderServer: string;
+  /** The sender had the redact power level when the redaction was accepted: any event of the room goes. */
+  readonly senderMayRedactAny: boolean;
+}
+
+/**
+ * The stored JSON of `target` once `redaction` is applied, or null when the redaction may not
+ * strip it (server-server "Redactions": the receiving server checks on use).
+ */
+export function redactedJsonOf(
+  redaction: AcceptedRedaction,
+  target: { readonly roomId: string; readonly pdu: Pdu },
+): string | null {
+  if (target.roomId !== redaction.roomId || target.pdu.type === 'm.room.create') return null;
+  const sender = target.pdu.sender;
+  const sameServer =
+    typeof sender === 'string' && sender.slice(sender.indexOf(':') + 1) === redaction.senderServer;
+  if (!sameServer && !redaction.senderMayRedactAny) return null;
+  return JSON.stringify(redactEvent(target.pdu, roomVersionRules(redaction.roomVersion)));
 }
 
 export interface EventStore extends EventReader, EventWriter {}

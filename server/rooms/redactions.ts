@@ -2,13 +2,10 @@
  * Redactions by local users (client-server "Redactions", redaction.yaml). From room version 3
  * the auth rules let any member redact anything ("the receiving server checks it on use"), so
  * the sending server decides here, as Synapse does: the redact power level, or one's own event.
- * Once the redaction is stored, the room version's redaction algorithm is applied to the target.
+ * Once the redaction is stored, the room version's redaction algorithm is applied to the target,
+ * at once or, for a target this server does not have yet, when it arrives.
  */
 import type { JsonObject } from '../../protocol/events.js';
-import { redactEvent } from '../../protocol/redaction.js';
-import type { RoomVersionRules } from '../../protocol/room-versions.js';
-import { isStorageError } from '../../storage/errors.js';
-import type { StoredEvent } from '../../storage/event-store.js';
 import type { Storage } from '../../storage/storage.js';
 import { MatrixError } from '../errors.js';
 import type { ClientTransaction, RoomEventSender, SentEvent } from './room-event-sender.js';
@@ -50,7 +47,8 @@ export class RoomRedactions {
     if (target !== null && UNREDACTABLE_TYPES.has(target.pdu.type)) {
       throw MatrixError.forbidden(`Redacting ${target.pdu.type} events is not permitted`);
     }
-    if (powers.levelOf(sender) < powers.levels.redact) {
+    const senderMayRedactAny = powers.levelOf(sender) >= powers.levels.redact;
+    if (!senderMayRedactAny) {
       if (target === null) throw MatrixError.notFound(`Could not find event ${targetEventId}`);
       if (target.pdu.sender !== sender) {
         throw MatrixError.forbidden("You don't have permission to redact other users' events");
@@ -65,18 +63,15 @@ export class RoomRedactions {
       redacts: targetEventId,
       ...(request.txn === undefined ? {} : { txn: request.txn }),
     });
-    if (target !== null) await this.apply(target, sent.eventId, powers.rules);
+    // Applied now, or when the target reaches this server (storage keeps it until then).
+    await this.storage.events.redactWhenStored({
+      redactionEventId: sent.eventId,
+      targetEventId,
+      roomId,
+      roomVersion: powers.rules.id,
+      senderServer: sender.slice(sender.indexOf(':') + 1),
+      senderMayRedactAny,
+    });
     return sent;
-  }
-
-  /** Replaces the stored target by its redacted form (idempotent: a retried transaction applies it again harmlessly). */
-  private async apply(target: StoredEvent, redactionEventId: string, rules: RoomVersionRules): Promise<void> {
-    const redacted = redactEvent(target.pdu, rules);
-    try {
-      await this.storage.events.applyRedaction(target.eventId, JSON.stringify(redacted), redactionEventId);
-    } catch (error) {
-      // Gone meanwhile (purged): the redaction event stands on its own.
-      if (!(isStorageError(error) && error.code === 'NOT_FOUND')) throw error;
-    }
   }
 }

@@ -169,6 +169,104 @@ export function describeEventStoreRoomsContract(makeStorage: StorageFactory): vo
       expect(await storage().events.redactionOf('$not-here')).to.equal(null);
     });
 
+    it('applies a redaction that arrived before its target in the write that stores the target', async () => {
+      const room = new TestRoom('!late-redaction:example.org');
+      const target = room.event({
+        sender: '@bob:remote.example',
+        content: {
+          msgtype: 'm.text',
+          body: 'secret',
+          'm.relates_to': { rel_type: 'm.thread', event_id: '$root' },
+        },
+      });
+      const redaction = room.event({ type: 'm.room.redaction', sender: '@mod:other.example' });
+      await storage().events.persistEvent({ event: redaction });
+      const pending = {
+        redactionEventId: redaction.eventId,
+        targetEventId: target.eventId,
+        roomId: room.roomId,
+        roomVersion: '10',
+        senderServer: 'other.example',
+        senderMayRedactAny: true,
+      };
+      await storage().events.redactWhenStored(pending);
+      // Recorded twice (a retried transaction): still one redaction.
+      await storage().events.redactWhenStored(pending);
+      expect(await storage().events.redactionOf(target.eventId)).to.equal(null);
+
+      // Backfilled (any persist path): stored redacted, never readable with its content.
+      await storage().events.persistEvent({ event: target, backfilled: true });
+      const stored = await storage().events.getEvent(target.eventId);
+      expect(stored!.pdu.content).to.deep.equal({});
+      expect(stored!.pdu.sender).to.equal('@bob:remote.example');
+      expect(await storage().events.redactionOf(target.eventId)).to.equal(redaction.eventId);
+      const contents = await storage().events.timelineContentsBetween(
+        stored!.streamOrdering - 1,
+        stored!.streamOrdering,
+        ['m.room.message'],
+      );
+      expect(contents.map((c) => c.contentJson)).to.deep.equal(['{}']);
+      // Its relation went with its content.
+      expect(await storage().relations.relationsOf('$root', { limit: 10, direction: 'f' })).to.deep.equal([]);
+
+      // Applied once: recording it again after the fact changes nothing.
+      await storage().events.redactWhenStored(pending);
+      expect((await storage().events.getEvent(target.eventId))!.json).to.equal(stored!.json);
+    });
+
+    it('applies a redaction at once when its target is stored, as the room version redacts', async () => {
+      const room = new TestRoom('!now-redaction:example.org');
+      const target = room.event({
+        type: 'm.room.member',
+        stateKey: '@bob:remote.example',
+        sender: '@bob:remote.example',
+        content: { membership: 'join', displayname: 'Bob' },
+      });
+      await storage().events.persistEvent({ event: target });
+      await storage().events.redactWhenStored({
+        redactionEventId: '$own-server',
+        targetEventId: target.eventId,
+        roomId: room.roomId,
+        roomVersion: '11',
+        senderServer: 'remote.example',
+        senderMayRedactAny: false,
+      });
+      expect((await storage().events.getEvent(target.eventId))!.pdu.content).to.deep.equal({
+        membership: 'join',
+      });
+      expect(await storage().events.redactionOf(target.eventId)).to.equal('$own-server');
+    });
+
+    it('does not apply a waiting redaction its sender may not make', async () => {
+      const room = new TestRoom('!denied-redaction:example.org');
+      const target = room.event({
+        sender: '@bob:remote.example',
+        content: { msgtype: 'm.text', body: 'mine' },
+      });
+      const create = room.event({ type: 'm.room.create', stateKey: '', content: { room_version: '10' } });
+      const elsewhere = new TestRoom('!elsewhere:example.org').event({ content: { body: 'other room' } });
+      for (const targetEventId of [target.eventId, create.eventId, elsewhere.eventId]) {
+        await storage().events.redactWhenStored({
+          redactionEventId: `$r-${targetEventId}`,
+          targetEventId,
+          roomId: room.roomId,
+          roomVersion: '10',
+          // Another server, without the redact level; a create event and another room's event never.
+          senderServer: targetEventId === target.eventId ? 'other.example' : 'example.org',
+          senderMayRedactAny: targetEventId !== target.eventId,
+        });
+      }
+      await storage().events.persistEvent({ event: create });
+      await storage().events.persistEvent({ event: target });
+      await storage().events.persistEvent({ event: elsewhere });
+      for (const event of [target, create, elsewhere]) {
+        expect((await storage().events.getEvent(event.eventId))!.pdu.content).to.deep.equal(
+          event.pdu.content,
+        );
+        expect(await storage().events.redactionOf(event.eventId)).to.equal(null);
+      }
+    });
+
     it('keeps a redaction applied to an outlier when the outlier joins the timeline', async () => {
       const room = new TestRoom('!redact-outlier:example.org');
       const target = room.event({ content: { body: 'secret' } });

@@ -28,7 +28,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { LRUCache } from 'lru-cache';
 import type { ColdMoveResult, ColdStorage } from '../cold-storage.js';
 import { isStorageError, StorageError } from '../errors.js';
-import type { EventStore, StoredEvent, TimelineContent } from '../event-store.js';
+import { type EventStore, redactedJsonOf, type StoredEvent, type TimelineContent } from '../event-store.js';
 import type { SqliteConnection } from './connection.js';
 import type { EnqueueWrite } from './write-queue.js';
 
@@ -456,6 +456,15 @@ export function withColdReads(hot: EventStore, cold: ColdArchive, enqueue: Enque
           return coldWrite();
         throw error;
       });
+    },
+    async redactWhenStored(redaction) {
+      const { targetEventId } = redaction;
+      if (!cold.isCold(targetEventId)) return hot.redactWhenStored(redaction);
+      // A cold event is never persisted again: its redaction applies now or never.
+      if ((await hot.redactionOf(targetEventId)) !== null) return;
+      const target = cold.eventsByIds([targetEventId]).get(targetEventId);
+      const json = target === undefined ? null : redactedJsonOf(redaction, target);
+      if (json !== null) await enqueue(cold.redactColdWrite(targetEventId, json, redaction.redactionEventId));
     },
   };
 }

@@ -13,6 +13,16 @@ const EVENT_COLUMNS = `stream_ordering AS streamOrdering, event_id AS eventId, r
   rejection_reason AS rejectionReason, state_before_snapshot_id AS stateBeforeSnapshotId,
   state_after_snapshot_id AS stateAfterSnapshotId, json, txn_device_id AS txnDeviceId, txn_id AS txnId`;
 
+/** A pending_redactions row (sender_may_redact_any as 0/1). */
+export interface PendingRedactionRow {
+  readonly redactionEventId: string;
+  readonly targetEventId: string;
+  readonly roomId: string;
+  readonly roomVersion: string;
+  readonly senderServer: string;
+  readonly senderMayRedactAny: number;
+}
+
 export interface EventInsert {
   readonly streamOrdering: number;
   readonly eventId: string;
@@ -82,6 +92,21 @@ export function prepareEventStatements(sqlite: Database.Database) {
     redactionOf: sqlite.prepare(
       'SELECT redaction_event_id FROM redactions WHERE redacted_event_id = ?',
     ) as Statement<[string], { redaction_event_id: string }>,
+    // Redactions that arrived before their target, looked up as each event is persisted.
+    pendingRedactionsOf: sqlite.prepare(
+      `SELECT redaction_event_id AS redactionEventId, target_event_id AS targetEventId, room_id AS roomId,
+              room_version AS roomVersion, sender_server AS senderServer,
+              sender_may_redact_any AS senderMayRedactAny
+         FROM pending_redactions WHERE target_event_id = ? ORDER BY redaction_event_id`,
+    ) as Statement<[string], PendingRedactionRow>,
+    insertPendingRedaction: sqlite.prepare(
+      `INSERT INTO pending_redactions (target_event_id, redaction_event_id, room_id, room_version,
+         sender_server, sender_may_redact_any)
+       VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+    ) as Statement<[string, string, string, string, string, number], void>,
+    deletePendingRedactions: sqlite.prepare(
+      'DELETE FROM pending_redactions WHERE target_event_id = ?',
+    ) as Statement<[string], void>,
     // The event row names its transaction; the transaction_ids row must still exist (it goes
     // with its device), so a deleted device's transactions are echoed to no one.
     transactionOfEvent: sqlite.prepare(

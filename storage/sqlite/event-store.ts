@@ -3,10 +3,12 @@ import { and, asc, desc, eq, gt, gte, inArray, isNull, lt, lte } from 'drizzle-o
 import { isStateEvent, type Pdu, referencedEventIds, stateTupleKey } from '../../protocol/events.js';
 import { StorageError } from '../errors.js';
 import {
+  type AcceptedRedaction,
   type EventStore,
   type EventToPersist,
   isRejected,
   type PersistedEvent,
+  redactedJsonOf,
   type StoredEvent,
   type TimelineContent,
 } from '../event-store.js';
@@ -255,19 +257,65 @@ export class SqliteEventStore implements EventStore {
   }
 
   applyRedaction(redactedEventId: string, redactedJson: string, redactionEventId: string): Promise<void> {
+    return this.enqueue(() => this.redactRow(redactedEventId, redactedJson, redactionEventId));
+  }
+
+  redactWhenStored(redaction: AcceptedRedaction): Promise<void> {
     return this.enqueue(() => {
-      const { db } = this.connection;
-      const result = db
-        .update(events)
-        .set({ json: redactedJson })
-        .where(eq(events.eventId, redactedEventId))
-        .run();
-      if (result.changes === 0) throw new StorageError('NOT_FOUND', `no event ${redactedEventId}`);
-      // The first redaction applied stays the one served as redacted_because.
-      db.insert(redactions).values({ redactedEventId, redactionEventId }).onConflictDoNothing().run();
-      // A redacted event loses its content, and with it its relation.
-      deleteRelation(this.connection, redactedEventId);
+      const { statements } = this;
+      const raw = statements.eventById.get(redaction.targetEventId);
+      if (raw === undefined) {
+        statements.insertPendingRedaction.run(
+          redaction.targetEventId,
+          redaction.redactionEventId,
+          redaction.roomId,
+          redaction.roomVersion,
+          redaction.senderServer,
+          redaction.senderMayRedactAny ? 1 : 0,
+        );
+        return;
+      }
+      if (this.isRedacted(redaction.targetEventId)) return;
+      const json = redactedJsonOf(redaction, { roomId: raw.roomId, pdu: JSON.parse(raw.json) as Pdu });
+      if (json !== null) this.redactRow(redaction.targetEventId, json, redaction.redactionEventId);
     });
+  }
+
+  /** Synchronous: runs inside the write transaction. */
+  private redactRow(redactedEventId: string, redactedJson: string, redactionEventId: string): void {
+    const { db } = this.connection;
+    const result = db
+      .update(events)
+      .set({ json: redactedJson })
+      .where(eq(events.eventId, redactedEventId))
+      .run();
+    if (result.changes === 0) throw new StorageError('NOT_FOUND', `no event ${redactedEventId}`);
+    // The first redaction applied stays the one served as redacted_because.
+    db.insert(redactions).values({ redactedEventId, redactionEventId }).onConflictDoNothing().run();
+    // A redacted event loses its content, and with it its relation.
+    deleteRelation(this.connection, redactedEventId);
+  }
+
+  /**
+   * The redaction waiting for this event, if one may strip it: the redacted JSON and the
+   * redaction's ID. The waiting rows are consumed either way (their verdict cannot change).
+   * Synchronous: runs inside the write transaction, before the event's row is written.
+   */
+  private takePendingRedaction(
+    eventId: string,
+    roomId: string,
+    json: string,
+  ): { json: string; redactionEventId: string } | null {
+    const { statements } = this;
+    const pending = statements.pendingRedactionsOf.all(eventId);
+    if (pending.length === 0) return null;
+    statements.deletePendingRedactions.run(eventId);
+    const target = { roomId, pdu: JSON.parse(json) as Pdu };
+    for (const row of pending) {
+      const redacted = redactedJsonOf({ ...row, senderMayRedactAny: row.senderMayRedactAny !== 0 }, target);
+      if (redacted !== null) return { json: redacted, redactionEventId: row.redactionEventId };
+    }
+    return null;
   }
 
   persistEvent(input: EventToPersist): Promise<PersistedEvent> {
@@ -324,9 +372,23 @@ export class SqliteEventStore implements EventStore {
           : stateBeforeSnapshotId;
     }
 
-    const values = { ...row, streamOrdering, stateBeforeSnapshotId, stateAfterSnapshotId };
+    // A redaction that arrived first is applied in this write: the event is never readable unredacted.
+    const late = promoting ? null : this.takePendingRedaction(row.eventId, row.roomId, row.json);
+    const values = {
+      ...row,
+      json: late?.json ?? row.json,
+      streamOrdering,
+      stateBeforeSnapshotId,
+      stateAfterSnapshotId,
+    };
     // A redaction applied while the event was an outlier stays applied.
-    const redacted = promoting && this.isRedacted(row.eventId);
+    const redacted = late !== null || (promoting && this.isRedacted(row.eventId));
+    if (late !== null) {
+      db.insert(redactions)
+        .values({ redactedEventId: row.eventId, redactionEventId: late.redactionEventId })
+        .onConflictDoNothing()
+        .run();
+    }
     if (promoting) {
       const { json: _original, ...promoted } = values;
       db.update(events)
@@ -355,7 +417,8 @@ export class SqliteEventStore implements EventStore {
     if (prepared.relation && !row.outlier && row.rejectionReason === null && !redacted) {
       insertRelation(this.connection, prepared.relation, { ...row, streamOrdering });
     }
-    return { eventId: row.eventId, streamOrdering, stateBeforeSnapshotId, stateAfterSnapshotId };
+    const persisted = { eventId: row.eventId, streamOrdering, stateBeforeSnapshotId, stateAfterSnapshotId };
+    return late === null ? persisted : { ...persisted, redactedJson: late.json };
   }
 
   private isRedacted(eventId: string): boolean {

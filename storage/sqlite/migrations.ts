@@ -771,4 +771,21 @@ ALTER TABLE search_documents_new RENAME TO search_documents;
 CREATE INDEX search_documents_by_room ON search_documents (room_id, stream_ordering);
 `,
   },
+  {
+    version: 17,
+    name: 'pending redactions: redactions kept until their target is stored',
+    // A redaction can arrive before its target (backfill pages newest first, out-of-order
+    // PDUs): it is kept here and applied in the write that stores the target.
+    sql: `
+CREATE TABLE pending_redactions (
+  target_event_id TEXT NOT NULL,
+  redaction_event_id TEXT NOT NULL,
+  room_id TEXT NOT NULL,
+  room_version TEXT NOT NULL,
+  sender_server TEXT NOT NULL,
+  sender_may_redact_any INTEGER NOT NULL,
+  PRIMARY KEY (target_event_id, redaction_event_id)
+) STRICT, WITHOUT ROWID;
+`,
+  },
 ];

@@ -725,6 +725,20 @@ export const federationToDeviceMessageIds = sqliteTable(
   ],
 );
 
+/** Redactions whose target is not stored yet (migration 17): applied when it is persisted. */
+export const pendingRedactions = sqliteTable(
+  'pending_redactions',
+  {
+    targetEventId: text('target_event_id').notNull(),
+    redactionEventId: text('redaction_event_id').notNull(),
+    roomId: text('room_id').notNull(),
+    roomVersion: text('room_version').notNull(),
+    senderServer: text('sender_server').notNull(),
+    senderMayRedactAny: integer('sender_may_redact_any', { mode: 'boolean' }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.targetEventId, t.redactionEventId] })],
+);
+
 export const sqliteSchema = {
   streamPositions,
   stateSnapshots,
@@ -780,4 +794,5 @@ export const sqliteSchema = {
   federationDestinations,
   federationInboundTransactions,
   federationToDeviceMessageIds,
+  pendingRedactions,
 };

@@ -1,0 +1,63 @@
+/**
+ * Redactions received over federation (inbound PDUs, missing events, backfill). From room
+ * version 3 the auth rules let any member send one; the receiving server decides on use
+ * (server-server "Redactions"): it strips its target when the sender is on the target's
+ * sender's server, or has the redact power level (in the room's current power levels).
+ * Storage applies it whenever the target is stored, now or when it arrives later.
+ */
+import type { Pdu, RoomEvent } from '../protocol/events.js';
+import { powerLevelsOf, userPowerLevel } from '../protocol/power-levels.js';
+import type { RoomVersionRules } from '../protocol/room-versions.js';
+import type { Storage } from '../storage/storage.js';
+import type { FederatedRoom } from './inbound-pdus.js';
+
+/** The event a redaction names (in its content from room version 11, at the top level before). */
+export function redactedEventIdOf(pdu: Pdu, rules: RoomVersionRules): string | undefined {
+  const fromContent = rules.redactsInContent ? pdu.content?.redacts : undefined;
+  const targetId = typeof fromContent === 'string' ? fromContent : pdu.redacts;
+  return typeof targetId === 'string' ? targetId : undefined;
+}
+
+/**
+ * Hands an accepted redaction to storage, which applies it when (and if) its target is stored.
+ * @returns the target's event ID (undefined when the redaction names none).
+ */
+export async function applyFederatedRedaction(
+  storage: Storage,
+  room: FederatedRoom,
+  redaction: RoomEvent,
+): Promise<string | undefined> {
+  const targetEventId = redactedEventIdOf(redaction.pdu, room.rules);
+  if (targetEventId === undefined) return undefined;
+  const senderServer = serverOfUser(redaction.pdu.sender);
+  const target = await storage.events.getEvent(targetEventId);
+  // Same server: no power levels needed (the common case, a user redacting their own event).
+  const sameServer = target !== null && serverOfUser(target.pdu.sender) === senderServer;
+  await storage.events.redactWhenStored({
+    redactionEventId: redaction.eventId,
+    targetEventId,
+    roomId: room.roomId,
+    roomVersion: room.rules.id,
+    senderServer,
+    senderMayRedactAny: !sameServer && (await mayRedactAny(storage, room, redaction.pdu.sender)),
+  });
+  return targetEventId;
+}
+
+/** Whether the user has the redact level in the room's current power levels. */
+async function mayRedactAny(storage: Storage, room: FederatedRoom, userId: string): Promise<boolean> {
+  const plId = await storage.state.currentStateEventId(room.roomId, 'm.room.power_levels', '');
+  const plEvent = plId === null ? undefined : ((await storage.events.getEvent(plId)) ?? undefined);
+  try {
+    return (
+      userPowerLevel(userId, plEvent, room.createEvent, room.rules) >=
+      powerLevelsOf(plEvent, room.rules).redact
+    );
+  } catch {
+    return false;
+  }
+}
+
+export function serverOfUser(userId: string): string {
+  return userId.slice(userId.indexOf(':') + 1);
+}
