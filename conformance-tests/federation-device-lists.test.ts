@@ -172,6 +172,65 @@ describe('federation: remote device lists cached and kept current', function () 
     expect(lists.isCached(bob.user.userId)).to.equal(true);
   });
 
+  it('a new device appears and a deleted one disappears through updates applied in order', async () => {
+    await lists.settled();
+    let since = await aliceSince();
+    const resyncs = lists.stats.resyncs;
+    const upstream = lists.stats.upstreamUsers;
+    const before = Object.keys(await aliceQueriesBob());
+    const tablet = new OlmDevice(await login(b.server, bob.user.userId, bob.user.password));
+    await tablet.uploadKeys(b.server, 1);
+    await aliceSeesBobChanged(since);
+    const withTablet = await until(async () => {
+      const devices = await aliceQueriesBob();
+      return devices[tablet.user.deviceId] !== undefined ? devices : undefined;
+    });
+    expect(Object.keys(withTablet)).to.have.members([...before, tablet.user.deviceId]);
+
+    // Bob deletes the tablet (user-interactive auth with his password) on B.
+    since = await aliceSince();
+    const path = `${V3}/devices/${tablet.user.deviceId}`;
+    const challenge = await call(b.server, bob.user, 'DELETE', path, {});
+    expect(challenge.status).to.equal(401);
+    const deleted = await call(b.server, bob.user, 'DELETE', path, {
+      auth: {
+        type: 'm.login.password',
+        identifier: { type: 'm.id.user', user: bob.user.userId },
+        password: bob.user.password,
+        session: challenge.body.session,
+      },
+    });
+    expect(deleted.status, JSON.stringify(deleted.body)).to.equal(200);
+    await aliceSeesBobChanged(since);
+    const afterDeletion = await until(async () => {
+      const devices = await aliceQueriesBob();
+      return devices[tablet.user.deviceId] === undefined ? devices : undefined;
+    });
+    expect(Object.keys(afterDeletion)).to.have.members(before);
+    // Each update named the one before it: none made A fetch the list or ask B's keys.
+    expect(lists.stats.resyncs).to.equal(resyncs);
+    expect(lists.stats.upstreamUsers).to.equal(upstream);
+    expect(lists.isCached(bob.user.userId)).to.equal(true);
+  });
+
+  it('a device deleted by logging out disappears too', async () => {
+    await lists.settled();
+    const phone = new OlmDevice(await login(b.server, bob.user.userId, bob.user.password));
+    await phone.uploadKeys(b.server, 1);
+    await until(async () =>
+      (await aliceQueriesBob())[phone.user.deviceId] !== undefined ? true : undefined,
+    );
+    const since = await aliceSince();
+    const resyncs = lists.stats.resyncs;
+    const out = await call(b.server, phone.user, 'POST', `${V3}/logout`, {});
+    expect(out.status).to.equal(200);
+    await aliceSeesBobChanged(since);
+    await until(async () =>
+      (await aliceQueriesBob())[phone.user.deviceId] === undefined ? true : undefined,
+    );
+    expect(lists.stats.resyncs).to.equal(resyncs);
+  });
+
   it('drops the entry when no room is shared any more, and asks the server again', async () => {
     const left = await call(
       b.server,
