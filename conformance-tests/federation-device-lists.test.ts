@@ -5,6 +5,9 @@
  * /user/devices when a prev_id is unknown), their clients still see the change in
  * device_lists.changed; the entry is dropped when no room is shared any more.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import Olm from '@matrix-org/olm';
 import { expect } from 'chai';
 import type { RemoteDeviceLists } from '../federation/remote-device-lists.js';
@@ -247,5 +250,67 @@ describe('federation: remote device lists cached and kept current', function () 
     expect(lists.stats.upstreamUsers).to.equal(upstream + 1);
     // Not cached again: nothing would keep it current.
     expect(lists.isCached(bob.user.userId)).to.equal(false);
+  });
+});
+
+describe('federation: device-list updates keep their chain across a restart of the sender', function () {
+  this.timeout(120_000);
+  let federation: TestFederation;
+  let dirB: string;
+
+  before(async () => {
+    await Olm.init();
+    federation = await TestFederation.start(0);
+    dirB = await mkdtemp(path.join(tmpdir(), 'myelin-device-lists-b-'));
+  });
+  after(async () => {
+    await federation?.stop();
+    await rm(dirB, { recursive: true, force: true });
+  });
+
+  it("after B restarts, B's next update follows the last one: A deletes the device without a resync", async () => {
+    const a = await federation.startServer();
+    let b = await federation.startServer({ dataDir: dirB });
+    const portB = b.federationPort;
+    const lists = a.context.remoteDeviceLists!;
+    const alice = await createUser(a.server, 'alice');
+    const bob = new OlmDevice(await createUser(b.server, 'bob'));
+    await bob.uploadKeys(b.server, 1);
+    const roomId = (await call(a.server, alice, 'POST', `${V3}/createRoom`, { preset: 'public_chat' })).body
+      .room_id as string;
+    const joined = await call(
+      b.server,
+      bob.user,
+      'POST',
+      `${V3}/join/${encodeURIComponent(roomId)}?server_name=${encodeURIComponent(a.serverName)}`,
+      {},
+    );
+    expect(joined.status, JSON.stringify(joined.body)).to.equal(200);
+    const query = async () => {
+      const res = await call(a.server, alice, 'POST', `${V3}/keys/query`, {
+        device_keys: { [bob.user.userId]: [] },
+      });
+      expect(res.status, JSON.stringify(res.body)).to.equal(200);
+      return Object.keys((res.body.device_keys as Record<string, object>)[bob.user.userId] ?? {});
+    };
+    expect(await query()).to.deep.equal([bob.user.deviceId]);
+    // A second device: the first update A sees for Bob anchors its chain (one resync).
+    const laptop = new OlmDevice(await login(b.server, bob.user.userId, bob.user.password));
+    await laptop.uploadKeys(b.server, 1);
+    await until(async () =>
+      (await query()).length === 2 && lists.isCached(bob.user.userId) ? true : undefined,
+    );
+    await lists.settled();
+
+    await b.server.stop();
+    b = await federation.startServer({ dataDir: dirB, federationPort: portB });
+    const resyncs = lists.stats.resyncs;
+    const out = await call(b.server, laptop.user, 'POST', `${V3}/logout`, {});
+    expect(out.status).to.equal(200);
+    await until(async () => ((await query()).length === 1 ? true : undefined), 20_000);
+    expect(await query()).to.deep.equal([bob.user.deviceId]);
+    expect(lists.stats.resyncs, 'the update after the restart named the last one before it').to.equal(
+      resyncs,
+    );
   });
 });
