@@ -72,6 +72,8 @@ export function createDeviceListAnnouncer(options: {
   readonly serverName: string;
   readonly storage: Storage;
   readonly queue: OutboundQueue;
+  /** The user's device keys as other servers see them (with the owner's cross-signing signatures). */
+  readonly deviceKeys: Pick<DeviceKeysService, 'queryKeys'>;
   readonly log: Logger;
 }): (userId: string, what: 'devices' | 'signing_keys') => void {
   const { serverName, storage, queue, log } = options;
@@ -96,11 +98,18 @@ export function createDeviceListAnnouncer(options: {
   };
 
   const announceDevices = async (userId: string, servers: Set<string>) => {
-    const [devices, keys, sent] = await Promise.all([
+    // Asked as this server, so only the owner's signatures are added: a device newly signed by
+    // the user's self-signing key is a change the other servers must hear of.
+    const [devices, served, sent] = await Promise.all([
       storage.devices.listDevices(userId),
-      storage.e2eKeys.deviceKeys(userId),
+      options.deviceKeys.queryKeys(serverName, { [userId]: [] }, 0),
       storage.e2eKeys.outboundDeviceList(userId),
     ]);
+    const keys = new Map(
+      Object.entries(served.device_keys[userId] ?? {}).map(
+        ([deviceId, { unsigned: _unsigned, ...signed }]) => [deviceId, signed],
+      ),
+    );
     const plan = planDeviceListUpdates(
       userId,
       sent,

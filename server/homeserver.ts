@@ -325,6 +325,7 @@ function assemble(
       serverName: config.server_name,
       storage,
       queue: federation.queue,
+      deviceKeys,
       log,
     });
   }
