@@ -11,6 +11,7 @@ import path from 'node:path';
 import Olm from '@matrix-org/olm';
 import { expect } from 'chai';
 import type { RemoteDeviceLists } from '../federation/remote-device-lists.js';
+import { encodeCanonicalJson } from '../protocol/canonical-json.js';
 import { call, createUser, login, type TestUser } from './harness/accounts.js';
 import { OlmDevice, V3 } from './harness/olm-device.js';
 import { type FederatedServer, TestFederation } from './harness/test-federation.js';
@@ -232,6 +233,71 @@ describe('federation: remote device lists cached and kept current', function () 
       (await aliceQueriesBob())[phone.user.deviceId] === undefined ? true : undefined,
     );
     expect(lists.stats.resyncs).to.equal(resyncs);
+  });
+
+  it("a device newly signed by its owner's self-signing key reaches the cache with the signature", async () => {
+    await lists.settled();
+    const sign = (signing: Olm.PkSigning, publicKey: string, object: Record<string, unknown>) => {
+      const {
+        signatures,
+        unsigned: _unsigned,
+        ...rest
+      } = object as { signatures?: Record<string, object>; unsigned?: unknown };
+      const own = signatures?.[bob.user.userId] ?? {};
+      return {
+        ...object,
+        signatures: {
+          ...signatures,
+          [bob.user.userId]: { ...own, [`ed25519:${publicKey}`]: signing.sign(encodeCanonicalJson(rest)) },
+        },
+      };
+    };
+    const master = new Olm.PkSigning();
+    const masterPublic = master.init_with_seed(master.generate_seed());
+    const selfSigning = new Olm.PkSigning();
+    const selfSigningPublic = selfSigning.init_with_seed(selfSigning.generate_seed());
+    const keyObject = (publicKey: string, usage: string) => ({
+      user_id: bob.user.userId,
+      usage: [usage],
+      keys: { [`ed25519:${publicKey}`]: publicKey },
+    });
+    const uploaded = await call(b.server, bob.user, 'POST', `${V3}/keys/device_signing/upload`, {
+      master_key: keyObject(masterPublic, 'master'),
+      self_signing_key: sign(master, masterPublic, keyObject(selfSigningPublic, 'self_signing')),
+    });
+    expect(uploaded.status, JSON.stringify(uploaded.body)).to.equal(200);
+    await until(async () => {
+      const res = await call(a.server, alice, 'POST', `${V3}/keys/query`, {
+        device_keys: { [bob.user.userId]: [] },
+      });
+      return (res.body.self_signing_keys as Record<string, unknown>)[bob.user.userId] ? true : undefined;
+    });
+    await lists.settled();
+
+    const since = await aliceSince();
+    const resyncs = lists.stats.resyncs;
+    const own = await call(b.server, bob.user, 'POST', `${V3}/keys/query`, {
+      device_keys: { [bob.user.userId]: [bob.user.deviceId] },
+    });
+    const device = (own.body.device_keys as Record<string, Record<string, Record<string, unknown>>>)[
+      bob.user.userId
+    ]?.[bob.user.deviceId];
+    expect(device).to.be.an('object');
+    const signed = await call(b.server, bob.user, 'POST', `${V3}/keys/signatures/upload`, {
+      [bob.user.userId]: { [bob.user.deviceId]: sign(selfSigning, selfSigningPublic, device!) },
+    });
+    expect(signed.status, JSON.stringify(signed.body)).to.equal(200);
+    expect(signed.body.failures).to.deep.equal({});
+    await aliceSeesBobChanged(since);
+    const seen = await until(async () => {
+      const devices = (await aliceQueriesBob()) as Record<string, { signatures?: Record<string, object> }>;
+      const signatures = devices[bob.user.deviceId]?.signatures?.[bob.user.userId] ?? {};
+      return `ed25519:${selfSigningPublic}` in signatures ? signatures : undefined;
+    });
+    expect(seen).to.have.property(`ed25519:${bob.user.deviceId}`);
+    expect(lists.stats.resyncs).to.equal(resyncs);
+    master.free();
+    selfSigning.free();
   });
 
   it('drops the entry when no room is shared any more, and asks the server again', async () => {
