@@ -98,11 +98,6 @@ describe('federation: remote device lists cached and kept current', function () 
     expect(lists.stats.resyncs).to.equal(0);
     const first = await aliceQueriesBob();
     expect(Object.keys(first)).to.deep.equal([bob.user.deviceId]);
-    console.log(
-      'DBG',
-      await a.context.storage.memberships.membershipsOfUser(bob.user.userId, ['join']),
-      lists.stats,
-    );
     expect(lists.isCached(bob.user.userId)).to.equal(true);
     const upstream = lists.stats.upstreamUsers;
     const hits = lists.stats.cacheHits;
