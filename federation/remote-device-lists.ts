@@ -136,7 +136,11 @@ export class RemoteDeviceLists {
       const devices = answer.device_keys?.[userId];
       const master = answer.master_keys?.[userId];
       const selfSigning = answer.self_signing_keys?.[userId];
-      if (cacheable.has(userId) && devices !== undefined && !this.resyncs.has(userId)) {
+      // A resync that ended while we asked anchored the entry on a stream ID: replacing it with
+      // this unanchored answer would make the next update, which follows on, resync again.
+      const current = this.entries.get(userId);
+      const anchoredMeanwhile = current !== undefined && !current.stale && current.seen.length > 0;
+      if (cacheable.has(userId) && devices !== undefined && !this.resyncs.has(userId) && !anchoredMeanwhile) {
         this.entries.set(userId, {
           devices: new Map(Object.entries(devices)),
           ...(master !== undefined ? { master } : {}),

@@ -333,6 +333,7 @@ function assemble(
       serverName: config.server_name,
       storage,
       queue: federation.queue,
+      deviceKeys,
       log,
     });
   }

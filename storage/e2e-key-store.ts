@@ -85,6 +85,16 @@ export interface E2eKeyReader {
   /** Entries in (afterPosition, upToPosition], oldest first. */
   deviceListChangesBetween(afterPosition: number, upToPosition: number): Promise<DeviceListChange[]>;
   latestDeviceListPosition(): Promise<number>;
+  /**
+   * What other servers were last told of the user's devices (m.device_list_update out): the
+   * stream ID of the last update (0: none) and a hash of each device's content as sent.
+   */
+  outboundDeviceList(userId: string): Promise<OutboundDeviceList>;
+}
+
+export interface OutboundDeviceList {
+  readonly lastStreamId: number;
+  readonly hashes: Map<string, string>;
 }
 
 export interface E2eKeyWriter {
@@ -110,6 +120,12 @@ export interface E2eKeyWriter {
   addSignatures(signatures: readonly KeySignature[], changedUsers: readonly string[]): Promise<void>;
   /** Records that the user's devices or keys changed (e.g. a device was renamed elsewhere); resolves to its position. */
   recordDeviceListChange(userId: string): Promise<number>;
+  /** Records updates sent for the user: the last stream ID, and each device's new hash (null: deleted). */
+  recordOutboundDeviceList(
+    userId: string,
+    lastStreamId: number,
+    changes: ReadonlyMap<string, string | null>,
+  ): Promise<void>;
 }
 
 export interface E2eKeyStore extends E2eKeyReader, E2eKeyWriter {}

@@ -55,10 +55,13 @@ export const getUserDevices = defineRoute({
   async handler(req, hs) {
     const { userId } = req.params;
     if (!isLocalUser(hs, userId)) throw MatrixError.invalidParam(`${userId} is not a user of this server`);
-    const [devices, keys, streamId] = await Promise.all([
+    // The stream ID of our last m.device_list_update for the user, read before the devices: an
+    // update not yet recorded may then be in the list already (applying it again is harmless),
+    // but the list never lacks a change the stream ID claims.
+    const { lastStreamId: streamId } = await hs.storage.e2eKeys.outboundDeviceList(userId);
+    const [devices, keys] = await Promise.all([
       hs.storage.devices.listDevices(userId),
       hs.deviceKeys.queryKeys(req.requester.serverName, { [userId]: [] }, 0),
-      hs.deviceKeys.latestDeviceListPosition(),
     ]);
     const deviceKeys = keys.device_keys[userId] ?? {};
     const body: { user_id: string; stream_id: number; devices: JsonObject[]; [key: string]: unknown } = {

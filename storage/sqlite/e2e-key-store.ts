@@ -10,6 +10,7 @@ import type {
   E2eKeyStore,
   KeySignature,
   OneTimeKeyUpload,
+  OutboundDeviceList,
 } from '../e2e-key-store.js';
 import type { SqliteConnection } from './connection.js';
 import { parameterChunks } from './parameter-chunks.js';
@@ -141,14 +142,66 @@ class E2eStatements {
   }
 }
 
+/** Statements of the outbound device-list state (migration 17). */
+class OutboundDeviceListStatements {
+  readonly lastStreamId: Database.Statement<[string], { last_stream_id: number }>;
+  readonly hashes: Database.Statement<[string], { device_id: string; content_hash: string }>;
+  readonly setLastStreamId: Database.Statement<[string, number]>;
+  readonly setHash: Database.Statement<[string, string, string]>;
+  readonly dropDevice: Database.Statement<[string, string]>;
+
+  constructor(sqlite: Database.Database) {
+    this.lastStreamId = sqlite.prepare(
+      'SELECT last_stream_id FROM device_list_outbound_streams WHERE user_id = ?',
+    );
+    this.hashes = sqlite.prepare(
+      'SELECT device_id, content_hash FROM device_list_outbound_devices WHERE user_id = ?',
+    );
+    this.setLastStreamId = sqlite.prepare(
+      `INSERT INTO device_list_outbound_streams (user_id, last_stream_id) VALUES (?, ?)
+       ON CONFLICT (user_id) DO UPDATE SET last_stream_id = excluded.last_stream_id`,
+    );
+    this.setHash = sqlite.prepare(
+      `INSERT INTO device_list_outbound_devices (user_id, device_id, content_hash) VALUES (?, ?, ?)
+       ON CONFLICT (user_id, device_id) DO UPDATE SET content_hash = excluded.content_hash`,
+    );
+    this.dropDevice = sqlite.prepare(
+      'DELETE FROM device_list_outbound_devices WHERE user_id = ? AND device_id = ?',
+    );
+  }
+}
+
 export class SqliteE2eKeyStore implements E2eKeyStore {
   private readonly statements: E2eStatements;
+  private readonly outbound: OutboundDeviceListStatements;
 
   constructor(
     private readonly connection: SqliteConnection,
     private readonly enqueue: EnqueueWrite,
   ) {
     this.statements = new E2eStatements(connection.sqlite);
+    this.outbound = new OutboundDeviceListStatements(connection.sqlite);
+  }
+
+  async outboundDeviceList(userId: string): Promise<OutboundDeviceList> {
+    return {
+      lastStreamId: this.outbound.lastStreamId.get(userId)?.last_stream_id ?? 0,
+      hashes: new Map(this.outbound.hashes.all(userId).map((row) => [row.device_id, row.content_hash])),
+    };
+  }
+
+  recordOutboundDeviceList(
+    userId: string,
+    lastStreamId: number,
+    changes: ReadonlyMap<string, string | null>,
+  ): Promise<void> {
+    return this.enqueue(() => {
+      this.outbound.setLastStreamId.run(userId, lastStreamId);
+      for (const [deviceId, hash] of changes) {
+        if (hash === null) this.outbound.dropDevice.run(userId, deviceId);
+        else this.outbound.setHash.run(userId, deviceId, hash);
+      }
+    });
   }
 
   async deviceKeys(userId: string, deviceIds: readonly string[] = []): Promise<Map<string, JsonObject>> {

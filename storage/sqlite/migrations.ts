@@ -788,4 +788,26 @@ CREATE TABLE pending_redactions (
 ) STRICT, WITHOUT ROWID;
 `,
   },
+  {
+    version: 18,
+    name: 'outbound device-list updates: the last stream ID per user and the content sent per device',
+    // m.device_list_update out carries a per-user stream ID chained by prev_id, which must not
+    // start again after a restart; the hashes tell which devices changed or went since the last
+    // update. Devices that exist now are seeded as "sent with unknown content", so the first
+    // update after this migration covers them and a later deletion is announced.
+    sql: `
+CREATE TABLE device_list_outbound_streams (
+  user_id TEXT PRIMARY KEY NOT NULL,
+  last_stream_id INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE TABLE device_list_outbound_devices (
+  user_id TEXT NOT NULL,
+  device_id TEXT NOT NULL,
+  content_hash TEXT NOT NULL,
+  PRIMARY KEY (user_id, device_id)
+) STRICT, WITHOUT ROWID;
+INSERT INTO device_list_outbound_devices (user_id, device_id, content_hash)
+  SELECT user_id, device_id, '' FROM devices;
+`,
+  },
 ];

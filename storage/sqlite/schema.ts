@@ -473,6 +473,23 @@ export const deviceListChanges = sqliteTable('device_list_changes', {
   roomId: text('room_id'),
 });
 
+// Outbound device-list updates (migration 17).
+
+export const deviceListOutboundStreams = sqliteTable('device_list_outbound_streams', {
+  userId: text('user_id').primaryKey(),
+  lastStreamId: integer('last_stream_id').notNull(),
+});
+
+export const deviceListOutboundDevices = sqliteTable(
+  'device_list_outbound_devices',
+  {
+    userId: text('user_id').notNull(),
+    deviceId: text('device_id').notNull(),
+    contentHash: text('content_hash').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.deviceId] })],
+);
+
 // Send-to-device and key backups (migration 6).
 
 export const toDeviceInbox = sqliteTable(
@@ -771,6 +788,8 @@ export const sqliteSchema = {
   e2eCrossSigningKeys,
   e2eSignatures,
   deviceListChanges,
+  deviceListOutboundStreams,
+  deviceListOutboundDevices,
   toDeviceInbox,
   toDeviceTransactions,
   roomKeyBackupVersions,

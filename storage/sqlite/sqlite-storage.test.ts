@@ -76,6 +76,44 @@ describe('SQLite storage', () => {
     }
   });
 
+  it('keeps the outbound device-list stream IDs and hashes across a restart', async () => {
+    const path = join(dir, 'device-lists.db');
+    const alice = '@alice:example.org';
+    let storage = await openSqliteStorage({ path });
+    expect(await storage.e2eKeys.outboundDeviceList(alice)).to.deep.equal({
+      lastStreamId: 0,
+      hashes: new Map(),
+    });
+    await storage.e2eKeys.recordOutboundDeviceList(
+      alice,
+      2,
+      new Map([
+        ['PHONE', 'h1'],
+        ['LAPTOP', 'h2'],
+      ]),
+    );
+    await storage.e2eKeys.recordOutboundDeviceList(
+      alice,
+      4,
+      new Map([
+        ['PHONE', 'h3'],
+        ['LAPTOP', null],
+      ]),
+    );
+    await storage.close();
+
+    storage = await openSqliteStorage({ path });
+    try {
+      expect(await storage.e2eKeys.outboundDeviceList(alice)).to.deep.equal({
+        lastStreamId: 4,
+        hashes: new Map([['PHONE', 'h3']]),
+      });
+      expect((await storage.e2eKeys.outboundDeviceList('@bob:example.org')).lastStreamId).to.equal(0);
+    } finally {
+      await storage.close();
+    }
+  });
+
   it('refuses a database whose applied migration was edited', async () => {
     const path = join(dir, 'edited.db');
     await (await openSqliteStorage({ path })).close();
