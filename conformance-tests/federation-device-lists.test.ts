@@ -15,16 +15,7 @@ import { encodeCanonicalJson } from '../protocol/canonical-json.js';
 import { call, createUser, login, type TestUser } from './harness/accounts.js';
 import { OlmDevice, V3 } from './harness/olm-device.js';
 import { type FederatedServer, TestFederation } from './harness/test-federation.js';
-
-async function until<T>(probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('Timed out waiting');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+import { until } from './harness/until.js';
 
 type DeviceKeys = Record<string, Record<string, { unsigned?: { device_display_name?: string } }>>;
 

@@ -13,16 +13,7 @@ import { FederationRequestError } from '../federation/federation.js';
 import { call, createUser } from './harness/accounts.js';
 import { aliceReceives, bobSends, MEGOLM, OlmDevice, type SyncBody, V3 } from './harness/olm-device.js';
 import { type FederatedServer, TestFederation } from './harness/test-federation.js';
-
-async function until<T>(probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('Timed out waiting');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+import { until } from './harness/until.js';
 
 describe('federation: end-to-end encryption across servers (TLS, test CA)', function () {
   this.timeout(90_000);

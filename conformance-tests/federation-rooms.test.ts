@@ -14,16 +14,7 @@ import { hashAndSignEvent, toRoomEvent } from '../protocol/hashing.js';
 import { roomVersionRules } from '../protocol/room-versions.js';
 import { call, createUser, type TestUser } from './harness/accounts.js';
 import { type FederatedServer, TestFederation } from './harness/test-federation.js';
-
-async function until<T>(probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('Timed out waiting');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+import { until } from './harness/until.js';
 
 type SyncRooms = {
   join?: Record<string, { timeline: { events: JsonObject[] } }>;

@@ -17,21 +17,12 @@ import { generateSigningKey, type SigningKey, signJson } from '../protocol/signi
 import { call, createUser, fastAccounts, type TestUser } from './harness/accounts.js';
 import { type FederatedServer, TestFederation } from './harness/test-federation.js';
 import { TestHomeserver } from './harness/test-homeserver.js';
+import { until } from './harness/until.js';
 
 const V3 = '/_matrix/client/v3';
 const enc = encodeURIComponent;
 const ID_ACCESS_TOKEN = 'is-token-123';
 const PEPPER = 'matrixrocks';
-
-async function until<T>(probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('Timed out waiting');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 interface SeenRequest {
   readonly method: string;

@@ -9,18 +9,9 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { call, createUser, type TestUser } from './harness/accounts.js';
 import { type FederatedServer, TestFederation } from './harness/test-federation.js';
+import { until } from './harness/until.js';
 
 const V3 = '/_matrix/client/v3';
-
-async function until<T>(probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('Timed out waiting');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 type ToDeviceEvent = { type: string; sender: string; content: { n?: number } };
 

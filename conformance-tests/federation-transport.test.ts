@@ -18,16 +18,7 @@ import { verifyJsonSignature } from '../protocol/signing.js';
 import { signRequest } from '../protocol/x-matrix.js';
 import { call, createUser, setMembershipFixture } from './harness/accounts.js';
 import { type FederatedServer, TestFederation } from './harness/test-federation.js';
-
-async function until<T>(probe: () => Promise<T | undefined>, timeoutMs = 8000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('Timed out waiting');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+import { until } from './harness/until.js';
 
 describe('federation transport (TLS, test CA)', function () {
   this.timeout(60_000);

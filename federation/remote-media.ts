@@ -10,7 +10,7 @@
  * redirects with Location is not followed.
  */
 import type { Logger } from 'pino';
-import { decodeMultipart, multipartBoundary } from '../protocol/multipart.js';
+import { decodeMultipart, type MultipartPart, multipartBoundary } from '../protocol/multipart.js';
 import type { MediaService, RemoteMediaSource } from '../server/media/media-service.js';
 import type { MediaRecord } from '../storage/media-store.js';
 import type { Storage } from '../storage/storage.js';
@@ -79,12 +79,8 @@ export function createRemoteMediaSource(deps: {
       }
       return null;
     }
-    const contentType = answer.headers['content-type'];
-    const boundary = multipartBoundary(typeof contentType === 'string' ? contentType : undefined);
-    if (boundary === undefined) return null;
-    const parts = decodeMultipart(answer.body, boundary);
-    const content = parts[1];
-    if (content === undefined || content.headers.location !== undefined) return null;
+    const content = inlineContentPart(answer);
+    if (content === null) return null;
     return deps.media().storeRemote(serverName, mediaId, {
       bytes: content.body,
       contentType: content.headers['content-type'] ?? 'application/octet-stream',
@@ -117,11 +113,8 @@ export function createRemoteMediaSource(deps: {
       }
       return null;
     }
-    const contentType = answer.headers['content-type'];
-    const boundary = multipartBoundary(typeof contentType === 'string' ? contentType : undefined);
-    if (boundary === undefined) return null;
-    const content = decodeMultipart(answer.body, boundary)[1];
-    if (content === undefined || content.headers.location !== undefined) return null;
+    const content = inlineContentPart(answer);
+    if (content === null) return null;
     const type = (content.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
     // Only images are served as thumbnails: anything else from the origin is not one.
     if (!type.startsWith('image/')) return null;
@@ -166,4 +159,19 @@ export function fileNameOf(disposition: string | undefined): string | null {
   }
   const plain = /filename\s*=\s*(?:"([^"]*)"|([^;\s]+))/i.exec(disposition);
   return plain?.[1] ?? plain?.[2] ?? null;
+}
+
+/**
+ * The content part of a federation media answer (multipart/mixed: JSON metadata, then the
+ * bytes); null when it is not multipart or the origin redirects (a `Location` part).
+ */
+function inlineContentPart(answer: {
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly body: Buffer;
+}): MultipartPart | null {
+  const contentType = answer.headers['content-type'];
+  const boundary = multipartBoundary(typeof contentType === 'string' ? contentType : undefined);
+  if (boundary === undefined) return null;
+  const content = decodeMultipart(answer.body, boundary)[1];
+  return content === undefined || content.headers.location !== undefined ? null : content;
 }

@@ -76,6 +76,18 @@ async function multipartReply(
 
 const waitOf = (timeoutMs: number | undefined) => Math.min(timeoutMs ?? DEFAULT_WAIT_MS, MAX_WAIT_MS);
 
+/** The thumbnail size a peer asks for, on the current and the deprecated path alike. */
+const thumbnailSizeQuery = {
+  width: Type.Integer({ minimum: 1, description: 'The desired width.' }),
+  height: Type.Integer({ minimum: 1, description: 'The desired height.' }),
+  method: Type.Optional(
+    Type.Union([Type.Literal('crop'), Type.Literal('scale')], {
+      description: 'crop or scale (default scale).',
+    }),
+  ),
+  animated: Type.Optional(Type.Boolean({ description: 'Prefer an animated thumbnail.' })),
+};
+
 export const federationDownload = defineRoute({
   method: 'GET',
   path: '/_matrix/federation/v1/media/download/{mediaId}',
@@ -109,14 +121,7 @@ export const federationThumbnail = defineRoute({
   request: {
     params: MediaIdParams,
     query: Type.Object({
-      width: Type.Integer({ minimum: 1, description: 'The desired width.' }),
-      height: Type.Integer({ minimum: 1, description: 'The desired height.' }),
-      method: Type.Optional(
-        Type.Union([Type.Literal('crop'), Type.Literal('scale')], {
-          description: 'crop or scale (default scale).',
-        }),
-      ),
-      animated: Type.Optional(Type.Boolean({ description: 'Prefer an animated thumbnail.' })),
+      ...thumbnailSizeQuery,
       timeout_ms: TimeoutQuery,
     }),
   },
@@ -212,14 +217,7 @@ export const legacyFederationThumbnail = defineRoute({
   request: {
     params: LegacyParams,
     query: Type.Object({
-      width: Type.Integer({ minimum: 1, description: 'The desired width.' }),
-      height: Type.Integer({ minimum: 1, description: 'The desired height.' }),
-      method: Type.Optional(
-        Type.Union([Type.Literal('crop'), Type.Literal('scale')], {
-          description: 'crop or scale (default scale).',
-        }),
-      ),
-      animated: Type.Optional(Type.Boolean({ description: 'Prefer an animated thumbnail.' })),
+      ...thumbnailSizeQuery,
       allow_remote: Type.Optional(Type.Boolean({ description: 'Ignored: only our own media is served.' })),
       timeout_ms: TimeoutQuery,
     }),
