@@ -198,7 +198,10 @@ describe('federation: third-party invites through an identity server', function 
 
   it('the address is bound later: /3pid/onbind makes the invitee server exchange the invite, and the invitee is invited', async () => {
     const carol = await createUser(b.server, 'carol');
-    const res = await call(b.server, undefined, 'PUT', '/_matrix/federation/v1/3pid/onbind', {
+    // The spec says PUT; identity servers (Sydent) send POST: both are served.
+    const putWithoutBody = await call(b.server, undefined, 'PUT', '/_matrix/federation/v1/3pid/onbind', {});
+    expect(putWithoutBody.status, JSON.stringify(putWithoutBody.body)).to.equal(400);
+    const res = await call(b.server, undefined, 'POST', '/_matrix/federation/v1/3pid/onbind', {
       medium: 'email',
       address: 'carol@example.org',
       mxid: carol.userId,

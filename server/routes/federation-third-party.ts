@@ -2,6 +2,8 @@
  * server-server "Third-party invites" (third_party_invite.yaml):
  *   PUT /_matrix/federation/v1/exchange_third_party_invite/{roomId}   (X-Matrix)
  *   PUT /_matrix/federation/v1/3pid/onbind                            (identity servers; no auth)
+ *   POST /_matrix/federation/v1/3pid/onbind: what identity servers really send (Sydent; the
+ *   spec's PUT is a known error, matrix-spec#524), accepted as Synapse and Dendrite do
  */
 import { Type } from '@sinclair/typebox';
 import type { JsonObject } from '../../protocol/events.js';
@@ -79,4 +81,15 @@ export const onBindThirdPartyIdentifier = defineRoute({
   },
 });
 
-export const federationThirdPartyRoutes = [exchangeThirdPartyInvite, onBindThirdPartyIdentifier];
+export const onBindThirdPartyIdentifierPost = defineRoute({
+  ...onBindThirdPartyIdentifier,
+  method: 'POST',
+  operationId: 'onBindThirdPartyIdentifierPost',
+  summary: `${onBindThirdPartyIdentifier.summary} (POST, as identity servers send it)`,
+});
+
+export const federationThirdPartyRoutes = [
+  exchangeThirdPartyInvite,
+  onBindThirdPartyIdentifier,
+  onBindThirdPartyIdentifierPost,
+];
