@@ -48,6 +48,17 @@ async function assertAllowedInRoom(hs: HomeserverContext, server: string, roomId
   }
 }
 
+/** The checked room of the path and the asking server, refused when the room's ACL denies it. */
+async function allowedRoomOfPeer(
+  req: { readonly params: { readonly roomId: string }; readonly requester: { readonly serverName: string } },
+  hs: HomeserverContext,
+): Promise<{ roomId: string; origin: string }> {
+  const roomId = checkedRoomId(req.params.roomId);
+  const origin = req.requester.serverName;
+  await assertAllowedInRoom(hs, origin, roomId);
+  return { roomId, origin };
+}
+
 const pdus = (events: readonly StoredEvent[]): Pdu[] => events.map((event) => event.pdu);
 
 const RoomUserParams = Type.Object({
@@ -138,9 +149,7 @@ export const sendJoinV2 = defineRoute({
     ...errors,
   },
   async handler(req, hs) {
-    const roomId = checkedRoomId(req.params.roomId);
-    const origin = req.requester.serverName;
-    await assertAllowedInRoom(hs, origin, roomId);
+    const { roomId, origin } = await allowedRoomOfPeer(req, hs);
     const rooms = roomFederation(hs);
     const { event, state } = await rooms.handshakes.sendMembership(
       origin,
@@ -174,9 +183,7 @@ function sendMembershipRoute(kind: 'leave' | 'knock') {
     request: { params: RoomEventParams, body: PduSchema },
     responses: { 200: Anything, ...errors },
     async handler(req, hs) {
-      const roomId = checkedRoomId(req.params.roomId);
-      const origin = req.requester.serverName;
-      await assertAllowedInRoom(hs, origin, roomId);
+      const { roomId, origin } = await allowedRoomOfPeer(req, hs);
       const rooms = roomFederation(hs);
       await rooms.handshakes.sendMembership(origin, kind, roomId, req.params.eventId, req.body);
       if (kind === 'leave') return reply(200, {});
@@ -214,9 +221,7 @@ export const inviteV2 = defineRoute({
     ...errors,
   },
   async handler(req, hs) {
-    const roomId = checkedRoomId(req.params.roomId);
-    const origin = req.requester.serverName;
-    await assertAllowedInRoom(hs, origin, roomId);
+    const { roomId, origin } = await allowedRoomOfPeer(req, hs);
     const signed = await roomFederation(hs).handshakes.receiveInvite(
       origin,
       roomId,
@@ -282,9 +287,7 @@ export const getRoomState = defineRoute({
     ...errors,
   },
   async handler(req, hs) {
-    const roomId = checkedRoomId(req.params.roomId);
-    const origin = req.requester.serverName;
-    await assertAllowedInRoom(hs, origin, roomId);
+    const { roomId, origin } = await allowedRoomOfPeer(req, hs);
     const { reads } = roomFederation(hs);
     const ids = await reads.stateAt(origin, roomId, req.query.event_id);
     return reply(200, {
@@ -312,9 +315,7 @@ export const getRoomStateIds = defineRoute({
     ...errors,
   },
   async handler(req, hs) {
-    const roomId = checkedRoomId(req.params.roomId);
-    const origin = req.requester.serverName;
-    await assertAllowedInRoom(hs, origin, roomId);
+    const { roomId, origin } = await allowedRoomOfPeer(req, hs);
     const ids = await roomFederation(hs).reads.stateAt(origin, roomId, req.query.event_id);
     return reply(200, { pdu_ids: ids.state, auth_chain_ids: ids.authChain });
   },
@@ -335,9 +336,7 @@ export const getEventAuth = defineRoute({
     ...errors,
   },
   async handler(req, hs) {
-    const roomId = checkedRoomId(req.params.roomId);
-    const origin = req.requester.serverName;
-    await assertAllowedInRoom(hs, origin, roomId);
+    const { roomId, origin } = await allowedRoomOfPeer(req, hs);
     const chain = await roomFederation(hs).reads.eventAuth(origin, roomId, req.params.eventId);
     return reply(200, { auth_chain: pdus(chain) as unknown as JsonObject[] });
   },
@@ -361,9 +360,7 @@ export const backfill = defineRoute({
   },
   responses: { 200: PdusResponse, ...errors },
   async handler(req, hs) {
-    const roomId = checkedRoomId(req.params.roomId);
-    const origin = req.requester.serverName;
-    await assertAllowedInRoom(hs, origin, roomId);
+    const { roomId, origin } = await allowedRoomOfPeer(req, hs);
     const events = await roomFederation(hs).reads.backfill(origin, roomId, req.query.v, req.query.limit);
     return reply(200, {
       origin: hs.config.server_name,
@@ -399,9 +396,7 @@ export const getMissingEvents = defineRoute({
     ...errors,
   },
   async handler(req, hs) {
-    const roomId = checkedRoomId(req.params.roomId);
-    const origin = req.requester.serverName;
-    await assertAllowedInRoom(hs, origin, roomId);
+    const { roomId, origin } = await allowedRoomOfPeer(req, hs);
     const events = await roomFederation(hs).reads.missingEvents(origin, roomId, req.body);
     return reply(200, { events: pdus(events) as unknown as JsonObject[] });
   },
@@ -433,9 +428,7 @@ export const timestampToEvent = defineRoute({
     ...errors,
   },
   async handler(req, hs) {
-    const roomId = checkedRoomId(req.params.roomId);
-    const origin = req.requester.serverName;
-    await assertAllowedInRoom(hs, origin, roomId);
+    const { roomId, origin } = await allowedRoomOfPeer(req, hs);
     const event = await roomFederation(hs).reads.timestampToEvent(
       origin,
       roomId,
