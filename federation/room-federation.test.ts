@@ -216,25 +216,7 @@ describe('Room federation (in process)', () => {
 
     it('the resident names and signs the authoriser; the joining side keeps the resident’s signed copy', async () => {
       fed = openInProcessFederation();
-      const a = await fed.add('a.test');
-      const b = await fed.add('b.test');
-      const alice = await a.account('alice');
-      const bob = await b.account('bob');
-      const { roomId: space } = await a.rooms.createRoom(alice, {
-        preset: 'public_chat',
-        room_version: '10',
-      });
-      const { roomId } = await a.rooms.createRoom(alice, {
-        preset: 'private_chat',
-        room_version: '10',
-        initial_state: [
-          {
-            type: 'm.room.join_rules',
-            state_key: '',
-            content: { join_rule: 'restricted', allow: [{ type: 'm.room_membership', room_id: space }] },
-          },
-        ],
-      });
+      const { a, b, alice, bob, space, roomId } = await restrictedRoomOnA(fed);
       await b.handshakes.joinRemote(space, bob, ['a.test']);
       const joinId = await b.handshakes.joinRemote(roomId, bob, ['a.test']);
       const onB = await b.storage.events.getEvent(joinId);
@@ -248,25 +230,7 @@ describe('Room federation (in process)', () => {
 
     it('refuses the join of a user in none of the allowed rooms', async () => {
       fed = openInProcessFederation();
-      const a = await fed.add('a.test');
-      const b = await fed.add('b.test');
-      const alice = await a.account('alice');
-      const bob = await b.account('bob');
-      const { roomId: space } = await a.rooms.createRoom(alice, {
-        preset: 'public_chat',
-        room_version: '10',
-      });
-      const { roomId } = await a.rooms.createRoom(alice, {
-        preset: 'private_chat',
-        room_version: '10',
-        initial_state: [
-          {
-            type: 'm.room.join_rules',
-            state_key: '',
-            content: { join_rule: 'restricted', allow: [{ type: 'm.room_membership', room_id: space }] },
-          },
-        ],
-      });
+      const { a, b, bob, roomId } = await restrictedRoomOnA(fed);
       let error: unknown;
       try {
         await b.handshakes.joinRemote(roomId, bob, ['a.test']);
@@ -563,3 +527,24 @@ describe('Room federation (in process)', () => {
     });
   });
 });
+
+/** a.test and b.test; on a, a public space and a room whose members must be in the space (version 10). */
+async function restrictedRoomOnA(fed: InProcessFederation) {
+  const a = await fed.add('a.test');
+  const b = await fed.add('b.test');
+  const alice = await a.account('alice');
+  const bob = await b.account('bob');
+  const { roomId: space } = await a.rooms.createRoom(alice, { preset: 'public_chat', room_version: '10' });
+  const { roomId } = await a.rooms.createRoom(alice, {
+    preset: 'private_chat',
+    room_version: '10',
+    initial_state: [
+      {
+        type: 'm.room.join_rules',
+        state_key: '',
+        content: { join_rule: 'restricted', allow: [{ type: 'm.room_membership', room_id: space }] },
+      },
+    ],
+  });
+  return { a, b, alice, bob, space, roomId };
+}
