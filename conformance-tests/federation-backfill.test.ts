@@ -6,8 +6,8 @@
  */
 import { expect } from 'chai';
 import type { JsonObject } from '../protocol/events.js';
-import { call, createUser, type TestUser } from './harness/accounts.js';
-import { type FederatedServer, TestFederation } from './harness/test-federation.js';
+import { call, type TestUser } from './harness/accounts.js';
+import { type FederatedServer, startAliceAndBob, type TestFederation } from './harness/test-federation.js';
 
 async function pageBack(
   server: FederatedServer,
@@ -42,10 +42,7 @@ describe('federation: backfill', function () {
   let bob: TestUser;
 
   before(async () => {
-    federation = await TestFederation.start(2);
-    [a, b] = federation.servers as [FederatedServer, FederatedServer];
-    alice = await createUser(a.server, 'alice');
-    bob = await createUser(b.server, 'bob');
+    ({ federation, a, b, alice, bob } = await startAliceAndBob());
   });
   after(async () => {
     await federation?.stop();

@@ -11,8 +11,8 @@ import { expect } from 'chai';
 import sharp from 'sharp';
 import { FederationRequestError } from '../federation/federation.js';
 import { decodeMultipart, multipartBoundary } from '../protocol/multipart.js';
-import { createUser, type TestUser } from './harness/accounts.js';
-import { type FederatedServer, TestFederation } from './harness/test-federation.js';
+import type { TestUser } from './harness/accounts.js';
+import { type FederatedServer, startAliceAndBob, type TestFederation } from './harness/test-federation.js';
 
 function clientGet(server: FederatedServer, user: TestUser, path: string) {
   return server.server.fetch(path, { headers: { Authorization: `Bearer ${user.accessToken}` } });
@@ -30,10 +30,7 @@ describe('federation: media across servers (TLS, test CA)', function () {
   let mediaIdThumbnailOnly: string;
 
   before(async () => {
-    federation = await TestFederation.start(2);
-    [a, b] = federation.servers as [FederatedServer, FederatedServer];
-    alice = await createUser(a.server, 'alice');
-    bob = await createUser(b.server, 'bob');
+    ({ federation, a, b, alice, bob } = await startAliceAndBob());
     const image = await sharp({ create: { width: 120, height: 80, channels: 3, background: '#3366cc' } })
       .png()
       .toBuffer();

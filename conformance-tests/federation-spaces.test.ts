@@ -9,7 +9,7 @@ import { expect } from 'chai';
 import { FederationRequestError } from '../federation/federation.js';
 import type { JsonObject } from '../protocol/events.js';
 import { call, createUser, type TestUser } from './harness/accounts.js';
-import { type FederatedServer, TestFederation } from './harness/test-federation.js';
+import { type FederatedServer, startAliceAndBob, TestFederation } from './harness/test-federation.js';
 
 const enc = encodeURIComponent;
 
@@ -76,10 +76,7 @@ describe('federation: spaces and generic queries (TLS, test CA)', function () {
   let bOther: string;
 
   before(async () => {
-    federation = await TestFederation.start(2);
-    [a, b] = federation.servers as [FederatedServer, FederatedServer];
-    alice = await createUser(a.server, 'alice');
-    bob = await createUser(b.server, 'bob');
+    ({ federation, a, b, alice, bob } = await startAliceAndBob());
     bSpace = await createRoom(b, bob, {
       preset: 'public_chat',
       name: 'Space on B',

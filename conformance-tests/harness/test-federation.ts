@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { MyelinConfig } from '../../server/config/index.js';
-import { fastAccounts } from './accounts.js';
+import { createUser, fastAccounts, type TestUser } from './accounts.js';
 import { TestHomeserver, type TestHomeserverOptions } from './test-homeserver.js';
 
 const run = promisify(execFile);
@@ -180,4 +180,23 @@ export class TestFederation {
     await Promise.allSettled(this.servers.map((server) => server.server.stop()));
     await rm(this.certificates.dir, { recursive: true, force: true });
   }
+}
+
+/** Two federated servers with @alice on the first and @bob on the second: most federation tests start so. */
+export async function startAliceAndBob(): Promise<{
+  federation: TestFederation;
+  a: FederatedServer;
+  b: FederatedServer;
+  alice: TestUser;
+  bob: TestUser;
+}> {
+  const federation = await TestFederation.start(2);
+  const [a, b] = federation.servers as [FederatedServer, FederatedServer];
+  return {
+    federation,
+    a,
+    b,
+    alice: await createUser(a.server, 'alice'),
+    bob: await createUser(b.server, 'bob'),
+  };
 }
