@@ -9,7 +9,12 @@ import { selectAuthEventKeys } from '../protocol/auth-events-selection.js';
 import { checkAuthRules } from '../protocol/auth-rules.js';
 import type { JsonObject, Pdu, RoomEvent, StateMap } from '../protocol/events.js';
 import { stateTupleKey } from '../protocol/events.js';
-import { hashAndSignEvent, toRoomEvent, type UnsignedPdu } from '../protocol/hashing.js';
+import {
+  hashAndSignEvent,
+  hashSignAndIdentifyEvent,
+  toRoomEvent,
+  type UnsignedPdu,
+} from '../protocol/hashing.js';
 import {
   isKnownRoomVersion,
   ROOM_VERSIONS,
@@ -652,8 +657,8 @@ export class MembershipHandshakes {
     (unsigned as UnsignedPdu & { origin?: string }).origin = this.options.serverName;
     if (rules.eventIdFormat === 'server-generated')
       unsigned.event_id = `$${randomOpaqueId()}:${this.options.serverName}`;
-    const pdu = hashAndSignEvent(unsigned, this.options.serverName, this.options.signingKey, rules);
-    return { event: toRoomEvent(pdu, rules), rules };
+    const event = hashSignAndIdentifyEvent(unsigned, this.options.serverName, this.options.signingKey, rules);
+    return { event, rules };
   }
 
   /** An unsigned event on the room head: prev_events, auth_events from current state, depth. */

@@ -130,10 +130,14 @@ export function computeEventId(pdu: Pdu, rules: RoomVersionRules): string {
       return eventId;
     }
     case 'reference-hash':
-      return `$${sha256Base64(referenceHashInput(pdu, rules), 'base64')}`;
     case 'reference-hash-url-safe':
-      return `$${sha256Base64(referenceHashInput(pdu, rules), 'base64url')}`;
+      return eventIdFromReferenceInput(referenceHashInput(pdu, rules), rules);
   }
+}
+
+/** `$` + the SHA-256 of the reference-hash input, in the room version's base64 (v3+). */
+function eventIdFromReferenceInput(text: string, rules: RoomVersionRules): string {
+  return `$${sha256Base64(text, rules.eventIdFormat === 'reference-hash' ? 'base64' : 'base64url')}`;
 }
 
 function isRoomIdDefiningCreateEvent(pdu: Pdu, rules: RoomVersionRules): boolean {
@@ -178,15 +182,24 @@ export function hashAndSignEvent(
   key: SigningKey,
   rules: RoomVersionRules,
 ): Pdu {
+  return hashAndSignWithText(pdu, serverName, key, rules).hashed;
+}
+
+/** hashAndSignEvent, also returning the canonical text it signed (the redacted event without signatures). */
+function hashAndSignWithText(
+  pdu: UnsignedPdu,
+  serverName: string,
+  key: SigningKey,
+  rules: RoomVersionRules,
+): { hashed: Pdu; text: string } {
   // 1. The content hash covers the whole event.
   const hashed = { ...pdu, hashes: { sha256: computeContentHash(pdu, rules) } } as Pdu;
   // 2. Redact, then 3. sign the redacted form, so the signature survives redaction.
-  const redacted = redactEvent(hashed, rules);
-  const bytes = Buffer.from(encodeCanonicalJsonWithout(redacted, SIGNATURE_OMITS, strictness(rules)), 'utf8');
-  const signature = encodeUnpaddedBase64(signBytes(bytes, key));
+  const text = encodeCanonicalJsonWithout(redactEvent(hashed, rules), SIGNATURE_OMITS, strictness(rules));
+  const signature = encodeUnpaddedBase64(signBytes(Buffer.from(text, 'utf8'), key));
   // 4. Copy the signature back to the full event.
   hashed.signatures = withSignature(pdu.signatures, serverName, key.keyId, signature);
-  return hashed;
+  return { hashed, text };
 }
 
 /**
@@ -202,18 +215,9 @@ export function hashSignAndIdentifyEvent(
   key: SigningKey,
   rules: RoomVersionRules,
 ): RoomEvent {
-  const hashed = { ...pdu, hashes: { sha256: computeContentHash(pdu, rules) } } as Pdu;
-  const text = encodeCanonicalJsonWithout(redactEvent(hashed, rules), SIGNATURE_OMITS, strictness(rules));
-  const signature = encodeUnpaddedBase64(signBytes(Buffer.from(text, 'utf8'), key));
-  hashed.signatures = withSignature(pdu.signatures, serverName, key.keyId, signature);
-  switch (rules.eventIdFormat) {
-    case 'server-generated':
-      return toRoomEvent(hashed, rules);
-    case 'reference-hash':
-      return roomEventWithId(hashed, `$${sha256Base64(text, 'base64')}`, rules);
-    case 'reference-hash-url-safe':
-      return roomEventWithId(hashed, `$${sha256Base64(text, 'base64url')}`, rules);
-  }
+  const { hashed, text } = hashAndSignWithText(pdu, serverName, key, rules);
+  if (rules.eventIdFormat === 'server-generated') return toRoomEvent(hashed, rules);
+  return roomEventWithId(hashed, eventIdFromReferenceInput(text, rules), rules);
 }
 
 /**
