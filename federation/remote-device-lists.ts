@@ -314,8 +314,7 @@ export class RemoteDeviceLists {
   private async sharesRoom(userId: string): Promise<boolean> {
     const { memberships } = this.options.storage;
     for (const room of await memberships.membershipsOfUser(userId, ['join'])) {
-      const members = await memberships.membersOfRoom(room.roomId, ['join']);
-      if (members.some((member) => belongsToServer(member.userId, this.options.serverName))) return true;
+      if ((await memberships.joinedServers(room.roomId)).includes(this.options.serverName)) return true;
     }
     return false;
   }

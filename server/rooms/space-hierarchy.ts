@@ -287,8 +287,7 @@ export class SpaceHierarchy {
   }
 
   private async hasLocalJoin(roomId: string): Promise<boolean> {
-    const members = await this.storage.memberships.membersOfRoom(roomId, ['join']);
-    return members.some((member) => belongsToServer(member.userId, this.serverName));
+    return (await this.storage.memberships.joinedServers(roomId)).includes(this.serverName);
   }
 
   /**
@@ -326,34 +325,17 @@ export class SpaceHierarchy {
   }
 
   /**
-   * Whether a server could peek or join: a join rule open to anyone (or world-readable
-   * history), one of its users already joined or invited, or for restricted rooms one of its
-   * users in an allowed room (the asking server filters per user).
+   * Whether a server could peek or join: as isVisible, with "joined or invited" and "joined to
+   * an allowed room" meaning one of its users (the asking server filters per user).
    */
-  private async isVisibleToServer(summary: RoomSummary, server: string): Promise<boolean> {
-    if (summary.worldReadable || summary.joinRule === 'public') return true;
-    const rules = isKnownRoomVersion(summary.roomVersion) ? roomVersionRules(summary.roomVersion) : null;
-    if (summary.joinRule === 'knock' && rules?.knockAllowed === true) return true;
-    if (summary.joinRule === 'knock_restricted' && rules?.knockRestrictedJoinAllowed === true) return true;
-    if (await this.serverHasMember(summary.roomId, server, ['join', 'invite'])) return true;
-    const restricted =
-      (summary.joinRule === 'restricted' && rules?.restrictedJoinAllowed === true) ||
-      (summary.joinRule === 'knock_restricted' && rules?.knockRestrictedJoinAllowed === true);
-    if (restricted) {
-      for (const allowedRoomId of summary.allowedRoomIds ?? []) {
-        if (await this.serverHasMember(allowedRoomId, server, ['join'])) return true;
-      }
-    }
-    return false;
-  }
-
-  private async serverHasMember(
-    roomId: string,
-    server: string,
-    memberships: readonly ('join' | 'invite')[],
-  ): Promise<boolean> {
-    const members = await this.storage.memberships.membersOfRoom(roomId, memberships);
-    return members.some((member) => belongsToServer(member.userId, server));
+  private isVisibleToServer(summary: RoomSummary, server: string): Promise<boolean> {
+    return this.isVisibleWith(summary, {
+      joinedOrInvited: async (roomId) => {
+        const members = await this.storage.memberships.membersOfRoom(roomId, ['join', 'invite']);
+        return members.some((member) => belongsToServer(member.userId, server));
+      },
+      joined: async (roomId) => (await this.storage.memberships.joinedServers(roomId)).includes(server),
+    });
   }
 
   /** The space's child links, in the spec's order (only suggested ones when asked). */
@@ -377,19 +359,34 @@ export class SpaceHierarchy {
    * restricted one they satisfy), may knock (in versions with knocking), or the history is
    * world readable.
    */
-  private async isVisible(summary: RoomSummary, userId: string): Promise<boolean> {
+  private isVisible(summary: RoomSummary, userId: string): Promise<boolean> {
+    return this.isVisibleWith(summary, {
+      joinedOrInvited: async (roomId) => {
+        const membership = await this.membership(roomId, userId);
+        return membership === 'join' || membership === 'invite';
+      },
+      joined: async (roomId) => (await this.membership(roomId, userId)) === 'join',
+    });
+  }
+
+  private async isVisibleWith(
+    summary: RoomSummary,
+    asker: {
+      joinedOrInvited: (roomId: string) => Promise<boolean>;
+      joined: (roomId: string) => Promise<boolean>;
+    },
+  ): Promise<boolean> {
     if (summary.worldReadable || summary.joinRule === 'public') return true;
     const rules = isKnownRoomVersion(summary.roomVersion) ? roomVersionRules(summary.roomVersion) : null;
     if (summary.joinRule === 'knock' && rules?.knockAllowed === true) return true;
     if (summary.joinRule === 'knock_restricted' && rules?.knockRestrictedJoinAllowed === true) return true;
-    const membership = await this.membership(summary.roomId, userId);
-    if (membership === 'join' || membership === 'invite') return true;
+    if (await asker.joinedOrInvited(summary.roomId)) return true;
     const restricted =
       (summary.joinRule === 'restricted' && rules?.restrictedJoinAllowed === true) ||
       (summary.joinRule === 'knock_restricted' && rules?.knockRestrictedJoinAllowed === true);
     if (restricted) {
       for (const allowedRoomId of summary.allowedRoomIds ?? []) {
-        if ((await this.membership(allowedRoomId, userId)) === 'join') return true;
+        if (await asker.joined(allowedRoomId)) return true;
       }
     }
     return false;
