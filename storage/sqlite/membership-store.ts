@@ -89,7 +89,7 @@ export class SqliteMembershipStore implements MembershipStore {
   }
 
   async joinedServers(roomId: string): Promise<readonly string[]> {
-    const cache = joinedServersCache(this.connection.sqlite);
+    const cache = membershipStatements(this.connection.sqlite).joinedServers;
     const cached = cache.get(roomId);
     if (cached !== undefined) return cached;
     // A user ID's server name is everything after its first colon (server names may hold more).
@@ -159,28 +159,18 @@ interface MembershipStatements {
   readonly memberEvent: Database.Statement<[string], { membership: unknown; stream_ordering: number }>;
   readonly upsert: Database.Statement<[string, string, string, string, number]>;
   readonly remove: Database.Statement<[string, string]>;
+  /**
+   * Each room's joined servers: read for every event and every presence or typing EDU sent
+   * (a 1,000-member room going idle at once read its members 1,000 times), and changed only
+   * by applyMembershipDelta, which drops the room's entry inside the write transaction (a
+   * rollback only costs a re-read; reads cannot interleave with the synchronous transaction).
+   */
+  readonly joinedServers: Map<string, readonly string[]>;
 }
 
-const statementsByDatabase = new WeakMap<Database.Database, MembershipStatements>();
-
-/**
- * Each room's joined servers, per database: read for every event and every presence or
- * typing EDU sent (a 1,000-member room going idle at once read its members 1,000 times),
- * and changed only by applyMembershipDelta, which drops the room's entry. Dropped inside
- * the write transaction: a rollback only costs a re-read, and reads cannot interleave with
- * the synchronous transaction.
- */
-const joinedServersByDatabase = new WeakMap<Database.Database, Map<string, readonly string[]>>();
 const JOINED_SERVERS_CACHE_MAX = 10_000;
 
-function joinedServersCache(sqlite: Database.Database): Map<string, readonly string[]> {
-  let cache = joinedServersByDatabase.get(sqlite);
-  if (cache === undefined) {
-    cache = new Map();
-    joinedServersByDatabase.set(sqlite, cache);
-  }
-  return cache;
-}
+const statementsByDatabase = new WeakMap<Database.Database, MembershipStatements>();
 
 function membershipStatements(sqlite: Database.Database): MembershipStatements {
   let statements = statementsByDatabase.get(sqlite);
@@ -202,6 +192,7 @@ function membershipStatements(sqlite: Database.Database): MembershipStatements {
            event_id = excluded.event_id`,
       ),
       remove: sqlite.prepare('DELETE FROM memberships WHERE room_id = ? AND user_id = ?'),
+      joinedServers: new Map(),
     };
     statementsByDatabase.set(sqlite, statements);
   }
@@ -227,7 +218,7 @@ export function applyMembershipDelta(
   const prepared = () => {
     if (statements === undefined) {
       statements = membershipStatements(connection.sqlite);
-      joinedServersByDatabase.get(connection.sqlite)?.delete(roomId);
+      statements.joinedServers.delete(roomId);
     }
     return statements;
   };

@@ -6,7 +6,6 @@ import type { SqliteDatabase } from './connection.js';
 export type StreamName = 'events' | 'account_data' | 'presence' | 'receipts' | 'to_device' | 'device_lists';
 
 interface PositionStatements {
-  readonly next: Statement<[string], { position: number }>;
   readonly advance: Statement<[number, string], { position: number }>;
   readonly latest: Statement<[string], { position: number }>;
 }
@@ -23,9 +22,6 @@ function statementsOf(db: SqliteDatabase): PositionStatements {
   let statements = statementsByConnection.get(sqlite);
   if (statements === undefined) {
     statements = {
-      next: sqlite.prepare(
-        'UPDATE stream_positions SET position = position + 1 WHERE stream = ? RETURNING position',
-      ),
       advance: sqlite.prepare(
         'UPDATE stream_positions SET position = position + ? WHERE stream = ? RETURNING position',
       ),
@@ -38,9 +34,7 @@ function statementsOf(db: SqliteDatabase): PositionStatements {
 
 /** Takes the next position of a stream; call only inside a write transaction, so a rollback returns it. */
 export function nextStreamPosition(db: SqliteDatabase, stream: StreamName): number {
-  const row = statementsOf(db).next.get(stream);
-  if (!row) throw new Error(`stream ${stream} is not seeded`);
-  return row.position;
+  return nextStreamPositions(db, stream, 1);
 }
 
 /**

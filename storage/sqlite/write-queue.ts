@@ -57,10 +57,9 @@ type BatchOutcome =
 export class SqliteWriteQueue {
   private pending: SubmittedBatch[] = [];
   private flushScheduled: NodeJS.Immediate | null = null;
-  private readonly runBatch: (batch: WriteBatch) => unknown[];
+  /** Nested in runGroup it is a savepoint; a group of one batch runs it alone (its failure holds nothing else). */
+  private readonly runBatch: Database.Transaction<(batch: WriteBatch) => unknown[]>;
   private readonly runGroup: Database.Transaction<(batches: readonly SubmittedBatch[]) => BatchOutcome[]>;
-  /** A group of one batch needs no savepoint: its failure rolls back the transaction, which holds nothing else. */
-  private readonly runAlone: Database.Transaction<(batch: WriteBatch) => unknown[]>;
 
   constructor(
     sqlite: Database.Database,
@@ -70,7 +69,6 @@ export class SqliteWriteQueue {
   ) {
     // Called inside runGroup, better-sqlite3 turns this nested transaction into a savepoint.
     this.runBatch = sqlite.transaction((batch: WriteBatch) => batch.writes.map((queued) => queued.write()));
-    this.runAlone = sqlite.transaction((batch: WriteBatch) => batch.writes.map((queued) => queued.write()));
     this.runGroup = sqlite.transaction((batches: readonly SubmittedBatch[]) =>
       batches.map((submitted): BatchOutcome => {
         try {
@@ -102,7 +100,7 @@ export class SqliteWriteQueue {
     try {
       outcomes =
         batches.length === 1
-          ? [{ ok: true, values: this.runAlone.immediate(batches[0]!.batch) }]
+          ? [{ ok: true, values: this.runBatch.immediate(batches[0]!.batch) }]
           : this.runGroup.immediate(batches);
       this.afterCommit();
     } catch (error) {
