@@ -5,7 +5,9 @@
  * sender's server, or has the redact power level (in the room's current power levels).
  * Storage applies it whenever the target is stored, now or when it arrives later.
  */
+
 import type { Pdu, RoomEvent } from '../protocol/events.js';
+import { serverNameOfId as serverOfUser } from '../protocol/identifiers.js';
 import { powerLevelsOf, userPowerLevel } from '../protocol/power-levels.js';
 import type { RoomVersionRules } from '../protocol/room-versions.js';
 import type { Storage } from '../storage/storage.js';
@@ -56,8 +58,4 @@ async function mayRedactAny(storage: Storage, room: FederatedRoom, userId: strin
   } catch {
     return false;
   }
-}
-
-export function serverOfUser(userId: string): string {
-  return userId.slice(userId.indexOf(':') + 1);
 }

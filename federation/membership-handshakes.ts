@@ -5,16 +5,13 @@
  *   joining side:  joining a room this server is not in, rejecting a remote invite,
  *                  inviting a user of another server.
  */
+
 import { selectAuthEventKeys } from '../protocol/auth-events-selection.js';
 import { checkAuthRules } from '../protocol/auth-rules.js';
 import type { JsonObject, Pdu, RoomEvent, StateMap } from '../protocol/events.js';
 import { stateTupleKey } from '../protocol/events.js';
-import {
-  hashAndSignEvent,
-  hashSignAndIdentifyEvent,
-  toRoomEvent,
-  type UnsignedPdu,
-} from '../protocol/hashing.js';
+import { hashAndSignEvent, hashSignAndIdentifyEvent, type UnsignedPdu } from '../protocol/hashing.js';
+import { serverNameOfId as serverOf } from '../protocol/identifiers.js';
 import {
   isKnownRoomVersion,
   ROOM_VERSIONS,
@@ -86,10 +83,6 @@ export function matrixErrorOfRemote(error: unknown, action: string): MatrixError
   if (error instanceof MatrixError) return error;
   const message = error instanceof Error ? error.message : String(error);
   return new MatrixError(502, 'M_UNKNOWN', `Could not ${action}: ${message}`);
-}
-
-export function serverOf(id: string): string {
-  return id.slice(id.indexOf(':') + 1);
 }
 
 /** The state events of a snapshot, in full, for the send_join/state answers. */

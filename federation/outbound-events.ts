@@ -5,9 +5,9 @@
  * of it too). Events received over federation are not sent on: their origin does that.
  */
 import type { Pdu } from '../protocol/events.js';
+import { serverNameOfId as serverOf } from '../protocol/identifiers.js';
 import type { PersistedRoomEvent } from '../server/rooms/room-event-sender.js';
 import type { Storage } from '../storage/storage.js';
-import { serverOf } from './membership-handshakes.js';
 
 /** Queues one PDU for the given destinations (fed-transport's outbound queue). */
 export type PduQueue = (destinations: readonly string[], pdu: Pdu) => void | Promise<void>;

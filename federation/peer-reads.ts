@@ -5,11 +5,11 @@
  * when one of its users may, by the room's history visibility).
  */
 import { referencedEventIds, stateTupleKey } from '../protocol/events.js';
+import { serverNameOfId as serverOf } from '../protocol/identifiers.js';
 import { MatrixError } from '../server/errors.js';
 import type { StoredEvent } from '../storage/event-store.js';
 import type { Storage } from '../storage/storage.js';
 import { orderByAuth } from './inbound-pdus.js';
-import { serverOf } from './membership-handshakes.js';
 
 export class PeerReads {
   constructor(private readonly storage: Storage) {}

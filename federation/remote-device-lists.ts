@@ -17,7 +17,7 @@
  */
 import type { Logger } from 'pino';
 import type { JsonObject } from '../protocol/events.js';
-import { belongsToServer } from '../protocol/identifiers.js';
+import { belongsToServer, serverNameOfId as serverOf } from '../protocol/identifiers.js';
 import type { RemoteKeyQueries } from '../server/e2e/device-keys.js';
 import { LazyLruCache } from '../server/lazy-lru-cache.js';
 import type { PersistedRoomEvent } from '../server/rooms/room-event-sender.js';
@@ -46,10 +46,6 @@ type KeysAnswer = Awaited<ReturnType<RemoteKeyQueries['queryKeys']>>;
 
 function isObject(value: unknown): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function serverOf(userId: string): string {
-  return userId.slice(userId.indexOf(':') + 1);
 }
 
 export interface RemoteDeviceListsOptions {

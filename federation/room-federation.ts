@@ -6,6 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { JsonObject, Pdu } from '../protocol/events.js';
+import { serverNameOfId as serverOf } from '../protocol/identifiers.js';
 import type { SigningKey } from '../protocol/signing.js';
 import { MatrixError } from '../server/errors.js';
 import type { RoomEventSender } from '../server/rooms/room-event-sender.js';
@@ -13,7 +14,7 @@ import type { Storage } from '../storage/storage.js';
 import { Backfiller } from './backfill.js';
 import type { Federation } from './federation.js';
 import { InboundPdus } from './inbound-pdus.js';
-import { MembershipHandshakes, matrixErrorOfRemote, serverOf } from './membership-handshakes.js';
+import { MembershipHandshakes, matrixErrorOfRemote } from './membership-handshakes.js';
 import { relayEvent, sendLocalEvents } from './outbound-events.js';
 import { PeerReads } from './peer-reads.js';
 import { RemoteRooms, requesterOver } from './remote-rooms.js';

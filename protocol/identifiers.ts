@@ -250,6 +250,11 @@ export function userIdFor(localpart: string, serverName: string): UserId {
  * Whether a user ID or room alias belongs to `serverName` (everything after the first `:`:
  * localparts cannot contain one). Cheap enough for per-member loops; validity is the edge's job.
  */
+/** The server name of a user ID or room alias: everything after the first `:` (validity is the edge's job). */
+export function serverNameOfId(id: string): string {
+  return id.slice(id.indexOf(':') + 1);
+}
+
 export function belongsToServer(id: string, serverName: string): boolean {
   const colon = id.indexOf(':');
   return colon >= 0 && id.slice(colon + 1) === serverName;

@@ -16,7 +16,12 @@ import type { Logger } from 'pino';
 import { FederationRequestError } from '../../federation/federation.js';
 import { verifyEd25519JsonSignature } from '../../protocol/auth-rules.js';
 import type { JsonObject } from '../../protocol/events.js';
-import { belongsToServer, isValidRoomId, isValidUserId } from '../../protocol/identifiers.js';
+import {
+  belongsToServer,
+  isValidRoomId,
+  isValidUserId,
+  serverNameOfId as serverOf,
+} from '../../protocol/identifiers.js';
 import type { HomeserverContext } from '../context.js';
 import { MatrixError } from '../errors.js';
 import { IdentityServerClient } from './identity-client.js';
@@ -52,10 +57,6 @@ function signedByInviteKey(signed: JsonObject, inviteContent: JsonObject): boole
     }
   }
   return false;
-}
-
-function serverOf(userId: string): string {
-  return userId.slice(userId.indexOf(':') + 1);
 }
 
 export class ThirdPartyInvites {

@@ -10,7 +10,11 @@
  * room needs the same power (or server admin). Guests may do none of these.
  */
 import type { JsonObject, RoomEvent } from '../../protocol/events.js';
-import { parseRoomAlias, type RoomAlias } from '../../protocol/identifiers.js';
+import {
+  parseRoomAlias,
+  type RoomAlias,
+  serverNameOfId as serverNameOf,
+} from '../../protocol/identifiers.js';
 import { powerLevelsOf, requiredPowerLevelForEvent, userPowerLevel } from '../../protocol/power-levels.js';
 import { isStorageError } from '../../storage/errors.js';
 import type { Storage } from '../../storage/storage.js';
@@ -63,10 +67,6 @@ export function localAlias(text: string, serverName: string): RoomAlias {
     throw MatrixError.invalidParam(`Room alias ${text} is not on this server (${serverName})`);
   }
   return parsed.roomAlias;
-}
-
-function serverNameOf(userId: string): string {
-  return userId.slice(userId.indexOf(':') + 1);
 }
 
 export class RoomDirectory implements RoomAliasRegistry {

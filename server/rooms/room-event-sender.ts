@@ -5,9 +5,11 @@
  * together with its state delta, forward extremities and transaction IDs. Listeners
  * (notifier, federation, push) hear of each event after the commit, never inside it.
  */
+
 import { selectAuthEventKeys } from '../../protocol/auth-events-selection.js';
 import type { JsonObject, RoomEvent, StateMap } from '../../protocol/events.js';
 import { isStateEvent, stateTupleKey } from '../../protocol/events.js';
+import { serverNameOfId as serverNameOf } from '../../protocol/identifiers.js';
 import type { RoomVersionRules } from '../../protocol/room-versions.js';
 import type { SigningKey } from '../../protocol/signing.js';
 import type { PersistedEvent, StreamOrdering } from '../../storage/event-store.js';
@@ -124,10 +126,6 @@ interface AcceptedSend {
 /** spec: client-server "Transaction identifiers": a transaction is scoped to the device and the endpoint path. */
 function scopeTxnId(request: SendEventRequest, txnId: string): string {
   return `${request.roomId}/${encodeURIComponent(request.type)}/${txnId}`;
-}
-
-function serverNameOf(userId: string): string {
-  return userId.slice(userId.indexOf(':') + 1);
 }
 
 export class RoomEventSender {

@@ -20,6 +20,7 @@ import {
   isValidRoomAlias,
   isValidRoomId,
   isValidUserId,
+  serverNameOfId as serverOfId,
 } from '../../protocol/identifiers.js';
 import type { HomeserverContext } from '../context.js';
 import { MatrixError } from '../errors.js';
@@ -144,10 +145,6 @@ async function joinCandidates(
   if (invite?.pdu.content.membership === 'invite') servers.push(serverOfId(invite.pdu.sender));
   if (room.roomId.includes(':')) servers.push(serverOfId(room.roomId));
   return [...new Set(servers)].filter((server) => server !== hs.config.server_name);
-}
-
-function serverOfId(id: string): string {
-  return id.slice(id.indexOf(':') + 1);
 }
 
 /**
