@@ -57,6 +57,18 @@ export class FederationRequestError extends Error {
   }
 }
 
+/**
+ * The peer does not serve the endpoint (an older server): 400, 404 or 405 with M_UNRECOGNIZED,
+ * or without an error body at all. Callers then fall back to an older endpoint.
+ */
+export function isUnrecognizedEndpoint(error: unknown): boolean {
+  return (
+    error instanceof FederationRequestError &&
+    (error.status === 400 || error.status === 404 || error.status === 405) &&
+    (error.errcode ?? 'M_UNRECOGNIZED') === 'M_UNRECOGNIZED'
+  );
+}
+
 export interface FederationClient {
   /**
    * Sends one request and resolves with the parsed JSON body of a 2xx answer.

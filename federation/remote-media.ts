@@ -14,7 +14,7 @@ import { decodeMultipart, type MultipartPart, multipartBoundary } from '../proto
 import type { MediaService, RemoteMediaSource } from '../server/media/media-service.js';
 import type { MediaRecord } from '../storage/media-store.js';
 import type { Storage } from '../storage/storage.js';
-import { type FederationClient, FederationRequestError } from './federation.js';
+import { type FederationClient, FederationRequestError, isUnrecognizedEndpoint } from './federation.js';
 
 /** Room for the multipart framing around the largest media accepted. */
 const FRAMING_BYTES = 64 * 1024;
@@ -67,7 +67,7 @@ export function createRemoteMediaSource(deps: {
       });
     } catch (firstError) {
       let error = firstError;
-      if (isUnrecognised(firstError)) {
+      if (isUnrecognizedEndpoint(firstError)) {
         try {
           return await legacyDownload(serverName, mediaId);
         } catch (legacyError) {
@@ -138,13 +138,6 @@ export function createRemoteMediaSource(deps: {
 }
 
 /** An endpoint the other server does not know (as opposed to media it does not have). */
-function isUnrecognised(error: unknown): boolean {
-  return (
-    error instanceof FederationRequestError &&
-    error.errcode === 'M_UNRECOGNIZED' &&
-    (error.status === 400 || error.status === 404 || error.status === 405)
-  );
-}
 
 /** The file name of a Content-Disposition header (filename*=utf-8'' first, then filename). */
 export function fileNameOf(disposition: string | undefined): string | null {

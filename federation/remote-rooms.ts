@@ -5,7 +5,7 @@
  * only as far as we read them; events inside are checked by the PDU checks.
  */
 import type { JsonObject } from '../protocol/events.js';
-import { type FederationClient, type FederationRequest, FederationRequestError } from './federation.js';
+import { type FederationClient, type FederationRequest, isUnrecognizedEndpoint } from './federation.js';
 
 type RoomRequest = Omit<FederationRequest, 'destination'>;
 
@@ -23,12 +23,6 @@ const enc = encodeURIComponent;
 const V1_ROOM_VERSIONS = new Set(['1', '2']);
 
 /** A 404 or 400 with M_UNRECOGNIZED (or no Matrix error at all): the server does not serve the endpoint. */
-function isUnrecognized(error: unknown): boolean {
-  if (!(error instanceof FederationRequestError)) return false;
-  return (
-    (error.status === 404 || error.status === 400) && (error.errcode ?? 'M_UNRECOGNIZED') === 'M_UNRECOGNIZED'
-  );
-}
 
 function object(value: unknown, what: string): JsonObject {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
@@ -207,7 +201,7 @@ export class RemoteRooms {
         body,
       });
     } catch (error) {
-      if (!(V1_ROOM_VERSIONS.has(body.room_version) && isUnrecognized(error))) throw error;
+      if (!(V1_ROOM_VERSIONS.has(body.room_version) && isUnrecognizedEndpoint(error))) throw error;
       const event = object(body.event, 'invite');
       const unsigned = typeof event.unsigned === 'object' && event.unsigned !== null ? event.unsigned : {};
       const v1 = await this.request(destination, {

@@ -5,11 +5,11 @@
  * `unsigned.invite_room_state`; the answer is `[200, { event }]`, as the v1 API has it.
  * Checked and signed as a v2 invite of room version 1 is.
  */
+
 import { Type } from '@sinclair/typebox';
 import type { JsonObject } from '../../protocol/events.js';
-import { isValidRoomId } from '../../protocol/identifiers.js';
-import { MatrixError } from '../errors.js';
 import { defineRoute, MatrixErrorBody, reply } from '../http/route.js';
+import { allowedRoomOfPeer } from './federation-room-access.js';
 
 const PduSchema = Type.Object({}, { additionalProperties: true, description: 'A persistent data unit.' });
 
@@ -44,12 +44,8 @@ export const inviteV1 = defineRoute({
     404: MatrixErrorBody,
   },
   async handler(req, hs) {
-    const { roomId, eventId } = req.params;
-    if (!isValidRoomId(roomId)) throw MatrixError.invalidParam(`Invalid room ID: ${JSON.stringify(roomId)}`);
-    const origin = req.requester.serverName;
-    if (!(await hs.federation.access.isAllowedInRoom(origin, roomId))) {
-      throw MatrixError.forbidden(`${origin} is denied by the room's server ACL`);
-    }
+    const { eventId } = req.params;
+    const { roomId, origin } = await allowedRoomOfPeer(req, hs);
     const event = req.body as JsonObject;
     const unsigned = event.unsigned;
     const inviteRoomState =

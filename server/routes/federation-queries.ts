@@ -6,10 +6,11 @@
  * prefers; the generic route answers the rest with 404 M_UNRECOGNIZED (server-server "API
  * standards": unsupported endpoints).
  */
+
 import { Type } from '@sinclair/typebox';
-import { isValidRoomId } from '../../protocol/identifiers.js';
 import { MatrixError } from '../errors.js';
 import { defineRoute, MatrixErrorBody, reply } from '../http/route.js';
+import { allowedRoomOfPeer } from './federation-room-access.js';
 
 const Anything = Type.Object({}, { additionalProperties: true, description: 'A JSON object.' });
 
@@ -46,12 +47,7 @@ export const getFederationSpaceHierarchy = defineRoute({
     404: MatrixErrorBody,
   },
   async handler(req, hs) {
-    const { roomId } = req.params;
-    if (!isValidRoomId(roomId)) throw MatrixError.invalidParam(`Invalid room ID: ${JSON.stringify(roomId)}`);
-    const origin = req.requester.serverName;
-    if (!(await hs.federation.access.isAllowedInRoom(origin, roomId))) {
-      throw MatrixError.forbidden(`${origin} is denied by the room's server ACL`);
-    }
+    const { roomId, origin } = await allowedRoomOfPeer(req, hs);
     return reply(
       200,
       await hs.directory.federationHierarchy(roomId, origin, req.query.suggested_only ?? false),

@@ -13,19 +13,16 @@
  *   GET  /_matrix/federation/v1/publicRooms                    POST /_matrix/federation/v1/publicRooms
  * All X-Matrix authenticated; room endpoints also honour the room's server ACL.
  */
+
 import { type TSchema, Type } from '@sinclair/typebox';
 import type { JsonObject, Pdu } from '../../protocol/events.js';
-import {
-  belongsToServer,
-  isValidRoomAlias,
-  isValidRoomId,
-  isValidUserId,
-} from '../../protocol/identifiers.js';
+import { belongsToServer, isValidRoomAlias, isValidUserId } from '../../protocol/identifiers.js';
 import type { StoredEvent } from '../../storage/event-store.js';
 import type { HomeserverContext } from '../context.js';
 import { MatrixError } from '../errors.js';
 import { defineRoute, MatrixErrorBody, reply } from '../http/route.js';
 import type { PublicRoomsQuery } from '../rooms/public-rooms.js';
+import { allowedRoomOfPeer, assertAllowedInRoom, checkedRoomId } from './federation-room-access.js';
 
 const TAGS = ['Federation rooms'];
 const Anything = Type.Object({}, { additionalProperties: true, description: 'A JSON object.' });
@@ -34,29 +31,6 @@ const errors = { 400: MatrixErrorBody, 403: MatrixErrorBody, 404: MatrixErrorBod
 
 function roomFederation(hs: HomeserverContext) {
   return hs.roomFederation;
-}
-
-function checkedRoomId(roomId: string): string {
-  if (!isValidRoomId(roomId)) throw MatrixError.invalidParam(`Invalid room ID: ${JSON.stringify(roomId)}`);
-  return roomId;
-}
-
-/** spec: server-server "Server Access Control Lists": denied servers get 403 on room endpoints. */
-async function assertAllowedInRoom(hs: HomeserverContext, server: string, roomId: string): Promise<void> {
-  if (!(await hs.federation.access.isAllowedInRoom(server, roomId))) {
-    throw MatrixError.forbidden(`${server} is denied by the room's server ACL`);
-  }
-}
-
-/** The checked room of the path and the asking server, refused when the room's ACL denies it. */
-async function allowedRoomOfPeer(
-  req: { readonly params: { readonly roomId: string }; readonly requester: { readonly serverName: string } },
-  hs: HomeserverContext,
-): Promise<{ roomId: string; origin: string }> {
-  const roomId = checkedRoomId(req.params.roomId);
-  const origin = req.requester.serverName;
-  await assertAllowedInRoom(hs, origin, roomId);
-  return { roomId, origin };
 }
 
 const pdus = (events: readonly StoredEvent[]): Pdu[] => events.map((event) => event.pdu);

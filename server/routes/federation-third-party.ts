@@ -5,10 +5,11 @@
  *   POST /_matrix/federation/v1/3pid/onbind: what identity servers really send (Sydent; the
  *   spec's PUT is a known error, matrix-spec#524), accepted as Synapse and Dendrite do
  */
+
 import { Type } from '@sinclair/typebox';
 import type { JsonObject } from '../../protocol/events.js';
-import { MatrixError } from '../errors.js';
 import { defineRoute, MatrixErrorBody, reply } from '../http/route.js';
+import { allowedRoomOfPeer } from './federation-room-access.js';
 
 const TAGS = ['Federation rooms'];
 const Empty = Type.Object({}, { description: 'An empty object.' });
@@ -42,11 +43,8 @@ export const exchangeThirdPartyInvite = defineRoute({
   },
   responses: { 200: Empty, 400: MatrixErrorBody, 403: MatrixErrorBody, 404: MatrixErrorBody },
   async handler(req, hs) {
-    const { roomId } = req.params;
-    if (!(await hs.federation.access.isAllowedInRoom(req.requester.serverName, roomId))) {
-      throw MatrixError.forbidden("Denied by the room's server ACL");
-    }
-    await hs.thirdPartyInvites.exchange(req.requester.serverName, roomId, req.body as unknown as JsonObject);
+    const { roomId, origin } = await allowedRoomOfPeer(req, hs);
+    await hs.thirdPartyInvites.exchange(origin, roomId, req.body as unknown as JsonObject);
     return reply(200, {});
   },
 });
