@@ -6,19 +6,12 @@
  * Storage applies it whenever the target is stored, now or when it arrives later.
  */
 
-import type { Pdu, RoomEvent } from '../protocol/events.js';
+import type { RoomEvent } from '../protocol/events.js';
 import { serverNameOfId as serverOfUser } from '../protocol/identifiers.js';
-import type { RoomVersionRules } from '../protocol/room-versions.js';
+import { redactedEventIdOf } from '../protocol/redaction.js';
 import type { RoomReads } from '../server/rooms/room-reads.js';
 import type { Storage } from '../storage/storage.js';
 import type { FederatedRoom } from './inbound-pdus.js';
-
-/** The event a redaction names (in its content from room version 11, at the top level before). */
-export function redactedEventIdOf(pdu: Pdu, rules: RoomVersionRules): string | undefined {
-  const fromContent = rules.redactsInContent ? pdu.content?.redacts : undefined;
-  const targetId = typeof fromContent === 'string' ? fromContent : pdu.redacts;
-  return typeof targetId === 'string' ? targetId : undefined;
-}
 
 /**
  * Hands an accepted redaction to storage, which applies it when (and if) its target is stored.
