@@ -27,20 +27,15 @@ import type { HomeserverContext } from '../context.js';
 import { MatrixError } from '../errors.js';
 import type { AuthenticatedUser } from '../http/auth.js';
 import { defineRoute, MatrixErrorBody, reply } from '../http/route.js';
-import { UserInteractiveAuthResponse } from './register.js';
+import {
+  AuthData,
+  EmptyResponse,
+  UserInteractiveAuthResponse,
+  userInteractiveAuthResponses,
+} from './shared-schemas.js';
 
 const PASSWORD_PATH = '/_matrix/client/v3/account/password';
 const DEACTIVATE_PATH = '/_matrix/client/v3/account/deactivate';
-
-const AuthData = Type.Object(
-  {
-    type: Type.Optional(Type.String({ description: 'The authentication type being attempted.' })),
-    session: Type.Optional(Type.String({ description: 'The UIA session ID given by the server.' })),
-  },
-  { additionalProperties: true, description: 'User-interactive authentication data.' },
-);
-
-const EmptyResponse = Type.Object({}, { description: 'Done.', additionalProperties: false });
 
 const UnbindResult = Type.Object(
   {
@@ -100,13 +95,7 @@ export const changePassword = defineRoute({
       { additionalProperties: true },
     ),
   },
-  responses: {
-    200: EmptyResponse,
-    400: MatrixErrorBody,
-    401: UserInteractiveAuthResponse,
-    403: MatrixErrorBody,
-    429: MatrixErrorBody,
-  },
+  responses: userInteractiveAuthResponses(EmptyResponse),
   async handler(req, hs) {
     const requester = req.requester;
     if (requester?.isGuest) {
@@ -166,13 +155,7 @@ export const deactivateAccount = defineRoute({
     ),
     allowEmptyBody: true,
   },
-  responses: {
-    200: UnbindResult,
-    400: MatrixErrorBody,
-    401: UserInteractiveAuthResponse,
-    403: MatrixErrorBody,
-    429: MatrixErrorBody,
-  },
+  responses: userInteractiveAuthResponses(UnbindResult),
   async handler(req, hs) {
     const requester = req.requester;
     const auth = await requireUserInteractiveAuth(
