@@ -15,6 +15,7 @@ import type { Logger } from 'pino';
 import type { AuthStateLookup } from '../protocol/auth-rules.js';
 import { type RoomEvent, referencedEventIds, type StateMap, stateTupleKey } from '../protocol/events.js';
 import type { RoomEventSender } from '../server/rooms/room-event-sender.js';
+import type { RoomReads } from '../server/rooms/room-reads.js';
 import { isRejected, type StoredEvent } from '../storage/event-store.js';
 import type { StateSnapshotId, StateSnapshotInput } from '../storage/state-store.js';
 import type { Storage } from '../storage/storage.js';
@@ -40,6 +41,7 @@ const MAX_RESTING_ROOMS = 10_000;
 
 export interface BackfillOptions {
   readonly storage: Storage;
+  readonly reads: Pick<RoomReads, 'powers'>;
   readonly sender: Pick<RoomEventSender, 'runExclusive'>;
   readonly inbound: InboundPdus;
   readonly remote: Pick<RemoteRooms, 'backfill'>;
@@ -219,7 +221,7 @@ export class Backfiller {
         if (rejectionReason === null) accepted++;
         // Its target is older, so usually not stored yet: storage strips it as it is persisted.
         if (rejectionReason === null && event.pdu.type === 'm.room.redaction') {
-          const targetId = await applyFederatedRedaction(storage, room, event);
+          const targetId = await applyFederatedRedaction(storage, this.options.reads, room, event);
           // Not announced (not new): caches that may hold a stored target are told directly.
           if (targetId !== undefined) this.options.onEventRewritten?.(targetId);
         }

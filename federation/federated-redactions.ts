@@ -6,19 +6,12 @@
  * Storage applies it whenever the target is stored, now or when it arrives later.
  */
 
-import type { Pdu, RoomEvent } from '../protocol/events.js';
+import type { RoomEvent } from '../protocol/events.js';
 import { serverNameOfId as serverOfUser } from '../protocol/identifiers.js';
-import { powerLevelsOf, userPowerLevel } from '../protocol/power-levels.js';
-import type { RoomVersionRules } from '../protocol/room-versions.js';
+import { redactedEventIdOf } from '../protocol/redaction.js';
+import type { RoomReads } from '../server/rooms/room-reads.js';
 import type { Storage } from '../storage/storage.js';
 import type { FederatedRoom } from './inbound-pdus.js';
-
-/** The event a redaction names (in its content from room version 11, at the top level before). */
-export function redactedEventIdOf(pdu: Pdu, rules: RoomVersionRules): string | undefined {
-  const fromContent = rules.redactsInContent ? pdu.content?.redacts : undefined;
-  const targetId = typeof fromContent === 'string' ? fromContent : pdu.redacts;
-  return typeof targetId === 'string' ? targetId : undefined;
-}
 
 /**
  * Hands an accepted redaction to storage, which applies it when (and if) its target is stored.
@@ -26,6 +19,7 @@ export function redactedEventIdOf(pdu: Pdu, rules: RoomVersionRules): string | u
  */
 export async function applyFederatedRedaction(
   storage: Storage,
+  reads: Pick<RoomReads, 'powers'>,
   room: FederatedRoom,
   redaction: RoomEvent,
 ): Promise<string | undefined> {
@@ -41,21 +35,22 @@ export async function applyFederatedRedaction(
     roomId: room.roomId,
     roomVersion: room.rules.id,
     senderServer,
-    senderMayRedactAny: !sameServer && (await mayRedactAny(storage, room, redaction.pdu.sender)),
+    senderMayRedactAny: !sameServer && (await mayRedactAny(reads, room.roomId, redaction.pdu.sender)),
   });
   return targetEventId;
 }
 
 /** Whether the user has the redact level in the room's current power levels. */
-async function mayRedactAny(storage: Storage, room: FederatedRoom, userId: string): Promise<boolean> {
-  const plId = await storage.state.currentStateEventId(room.roomId, 'm.room.power_levels', '');
-  const plEvent = plId === null ? undefined : ((await storage.events.getEvent(plId)) ?? undefined);
+async function mayRedactAny(
+  reads: Pick<RoomReads, 'powers'>,
+  roomId: string,
+  userId: string,
+): Promise<boolean> {
   try {
-    return (
-      userPowerLevel(userId, plEvent, room.createEvent, room.rules) >=
-      powerLevelsOf(plEvent, room.rules).redact
-    );
+    const powers = await reads.powers(roomId);
+    return powers !== null && powers.levelOf(userId) >= powers.levels.redact;
   } catch {
+    // Power levels the room version refuses grant nobody the redact level.
     return false;
   }
 }

@@ -103,7 +103,14 @@ export function openInProcessFederation(): InProcessFederation {
       const remote = new RemoteRooms(requesterFor(name));
       const warnings: unknown[] = [];
       const log = { warn: (details: unknown) => void warnings.push(details), debug: () => {} };
-      const inbound = new InboundPdus({ storage, sender: rooms.sender, remote, keys, log });
+      const inbound = new InboundPdus({
+        storage,
+        reads: rooms.reads,
+        sender: rooms.sender,
+        remote,
+        keys,
+        log,
+      });
       const sent: Array<[readonly string[], Pdu]> = [];
       const announced: PersistedRoomEvent[] = [];
       const outbound = {

@@ -15,6 +15,7 @@ import { type RoomEvent, referencedEventIds, type StateMap, stateTupleKey } from
 import type { RoomVersionRules } from '../protocol/room-versions.js';
 import type { ExclusiveRoom, RoomEventSender } from '../server/rooms/room-event-sender.js';
 import { eventReference, type RoomHead, roomVersionOfCreateEvent } from '../server/rooms/room-head.js';
+import type { RoomReads } from '../server/rooms/room-reads.js';
 import {
   isRejected,
   type PersistedEvent,
@@ -52,6 +53,8 @@ const MAX_FETCHED_EVENTS = 2_000;
 
 export interface InboundPdusOptions {
   readonly storage: Storage;
+  /** The room's current power levels (whether a redaction's sender may redact any event). */
+  readonly reads: Pick<RoomReads, 'powers'>;
   readonly sender: RoomEventSender;
   readonly remote: RemoteRooms;
   /** Signatures then content hash, keys fetched as needed (the federation key ring). */
@@ -403,7 +406,7 @@ export class InboundPdus {
   ): Promise<void> {
     // The target is stripped first, so that sync, hearing of the redaction, reads it redacted.
     if (event.pdu.type === 'm.room.redaction')
-      await applyFederatedRedaction(this.options.storage, room, event);
+      await applyFederatedRedaction(this.options.storage, this.options.reads, room, event);
     // A redaction that came first was applied as it was stored: listeners (push) get it redacted too.
     const { redactedJson } = persisted;
     if (redactedJson === undefined) {

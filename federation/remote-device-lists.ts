@@ -13,7 +13,8 @@
  *   of either side), since their server then stops telling us of changes.
  *
  * /keys/query for a cached user is answered from here, without a request. The cache lives in
- * memory (bounded): after a restart the first query fills it again.
+ * memory, bounded in users and aged out after an hour (a safety net against a missed update:
+ * the next query fetches the list again); after a restart the first query fills it again.
  */
 import type { Logger } from 'pino';
 import type { JsonObject } from '../protocol/events.js';
@@ -25,7 +26,7 @@ import type { Storage } from '../storage/storage.js';
 import type { FederationClient } from './federation.js';
 
 const MAX_USERS = 20_000;
-/** A safety net against a missed update: entries older than this are fetched again. */
+/** A safety net against a missed update: entries older than this are misses, fetched again. */
 const MAX_AGE_MS = 60 * 60 * 1000;
 /** How many applied stream IDs are remembered per user (updates may arrive a little out of order). */
 const SEEN_STREAM_IDS = 32;
@@ -39,7 +40,6 @@ interface DeviceListEntry {
   readonly seen: number[];
   /** While a resync is wanted or under way, queries go to the user's server. */
   stale: boolean;
-  readonly filledAt: number;
 }
 
 type KeysAnswer = Awaited<ReturnType<RemoteKeyQueries['queryKeys']>>;
@@ -55,21 +55,18 @@ export interface RemoteDeviceListsOptions {
   readonly storage: Pick<Storage, 'memberships'>;
   readonly serverName: string;
   readonly log: Logger;
-  readonly now?: () => number;
 }
 
 export class RemoteDeviceLists {
-  private readonly entries = new LazyLruCache<string, DeviceListEntry>({ max: MAX_USERS });
+  /** Bounded, and aged out by the TTL (counted from the fill or resync that set the entry). */
+  private readonly entries = new LazyLruCache<string, DeviceListEntry>({ max: MAX_USERS, ttl: MAX_AGE_MS });
   private readonly resyncs = new Map<string, Promise<void>>();
   /** Stream IDs of updates met while a resync is wanted, per user. */
   private readonly pendingStreamIds = new Map<string, number[]>();
-  private readonly now: () => number;
   /** Counts of what was served, for tests and logs. */
   readonly stats = { cacheHits: 0, upstreamUsers: 0, resyncs: 0 };
 
-  constructor(private readonly options: RemoteDeviceListsOptions) {
-    this.now = options.now ?? Date.now;
-  }
+  constructor(private readonly options: RemoteDeviceListsOptions) {}
 
   /** The RemoteKeyQueries hs.deviceKeys uses: cached users answered here, the rest asked of their server. */
   readonly queries: RemoteKeyQueries = {
@@ -85,12 +82,7 @@ export class RemoteDeviceLists {
 
   private fresh(userId: string): DeviceListEntry | undefined {
     const entry = this.entries.get(userId);
-    if (entry === undefined || entry.stale) return undefined;
-    if (this.now() - entry.filledAt > MAX_AGE_MS) {
-      this.entries.delete(userId);
-      return undefined;
-    }
-    return entry;
+    return entry === undefined || entry.stale ? undefined : entry;
   }
 
   private async queryKeys(
@@ -143,7 +135,6 @@ export class RemoteDeviceLists {
           ...(selfSigning !== undefined ? { selfSigning } : {}),
           seen: [],
           stale: false,
-          filledAt: this.now(),
         });
       }
       const asked = missing[userId] ?? [];
@@ -274,7 +265,6 @@ export class RemoteDeviceLists {
       ...(isObject(answer.self_signing_key) ? { selfSigning: answer.self_signing_key } : {}),
       seen: [...covered.slice(-SEEN_STREAM_IDS + 1), answer.stream_id],
       stale: newer.length > 0,
-      filledAt: this.now(),
     });
   }
 

@@ -20,6 +20,8 @@ import { type FederationClient, FederationRequestError, isUnrecognizedEndpoint }
 const FRAMING_BYTES = 64 * 1024;
 const REMOTE_MEDIA_TIMEOUT_MS = 30_000;
 
+type BytesAnswer = Awaited<ReturnType<NonNullable<FederationClient['requestBytes']>>>;
+
 export function createRemoteMediaSource(deps: {
   readonly client: FederationClient;
   readonly storage: Pick<Storage, 'media'>;
@@ -29,6 +31,22 @@ export function createRemoteMediaSource(deps: {
 }): RemoteMediaSource {
   /** One fetch per media at a time: concurrent downloads of the same media wait for it. */
   const inFlight = new Map<string, Promise<MediaRecord | null>>();
+
+  /** GET /_matrix/federation/v1/media/{download,thumbnail}/{mediaId}: the multipart answer, framing allowed for. */
+  const federationMedia = (
+    serverName: string,
+    endpoint: 'download' | 'thumbnail',
+    mediaId: string,
+    query: Record<string, string | number | boolean | undefined>,
+  ): Promise<BytesAnswer> =>
+    deps.client.requestBytes!({
+      destination: serverName,
+      method: 'GET',
+      path: `/_matrix/federation/v1/media/${endpoint}/${encodeURIComponent(mediaId)}`,
+      query: { ...query, timeout_ms: 20_000 },
+      timeoutMs: REMOTE_MEDIA_TIMEOUT_MS,
+      maxResponseBytes: deps.maxBytes + FRAMING_BYTES,
+    });
 
   /**
    * Servers older than v1.11 (Synapse before 1.107 among them) do not know the federation
@@ -55,16 +73,9 @@ export function createRemoteMediaSource(deps: {
 
   const download = async (serverName: string, mediaId: string): Promise<MediaRecord | null> => {
     if (deps.client.requestBytes === undefined) return null;
-    let answer: Awaited<ReturnType<NonNullable<FederationClient['requestBytes']>>>;
+    let answer: BytesAnswer;
     try {
-      answer = await deps.client.requestBytes({
-        destination: serverName,
-        method: 'GET',
-        path: `/_matrix/federation/v1/media/download/${encodeURIComponent(mediaId)}`,
-        query: { timeout_ms: 20_000 },
-        timeoutMs: REMOTE_MEDIA_TIMEOUT_MS,
-        maxResponseBytes: deps.maxBytes + FRAMING_BYTES,
-      });
+      answer = await federationMedia(serverName, 'download', mediaId, {});
     } catch (firstError) {
       let error = firstError;
       if (isUnrecognizedEndpoint(firstError)) {
@@ -91,21 +102,13 @@ export function createRemoteMediaSource(deps: {
   /** GET /_matrix/federation/v1/media/thumbnail: the thumbnail the origin makes; null when it has none. */
   const thumbnail: NonNullable<RemoteMediaSource['fetchThumbnail']> = async (serverName, mediaId, size) => {
     if (deps.client.requestBytes === undefined) return null;
-    let answer: Awaited<ReturnType<NonNullable<FederationClient['requestBytes']>>>;
+    let answer: BytesAnswer;
     try {
-      answer = await deps.client.requestBytes({
-        destination: serverName,
-        method: 'GET',
-        path: `/_matrix/federation/v1/media/thumbnail/${encodeURIComponent(mediaId)}`,
-        query: {
-          width: size.width,
-          height: size.height,
-          method: size.method,
-          animated: size.animated,
-          timeout_ms: 20_000,
-        },
-        timeoutMs: REMOTE_MEDIA_TIMEOUT_MS,
-        maxResponseBytes: deps.maxBytes + FRAMING_BYTES,
+      answer = await federationMedia(serverName, 'thumbnail', mediaId, {
+        width: size.width,
+        height: size.height,
+        method: size.method,
+        animated: size.animated,
       });
     } catch (error) {
       if (!(error instanceof FederationRequestError && error.status === 404)) {
@@ -136,8 +139,6 @@ export function createRemoteMediaSource(deps: {
     },
   };
 }
-
-/** An endpoint the other server does not know (as opposed to media it does not have). */
 
 /** The file name of a Content-Disposition header (filename*=utf-8'' first, then filename). */
 export function fileNameOf(disposition: string | undefined): string | null {

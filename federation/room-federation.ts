@@ -10,6 +10,7 @@ import { serverNameOfId as serverOf } from '../protocol/identifiers.js';
 import type { SigningKey } from '../protocol/signing.js';
 import { MatrixError } from '../server/errors.js';
 import type { RoomEventSender } from '../server/rooms/room-event-sender.js';
+import type { RoomReads } from '../server/rooms/room-reads.js';
 import type { Storage } from '../storage/storage.js';
 import { Backfiller } from './backfill.js';
 import type { Federation } from './federation.js';
@@ -23,6 +24,8 @@ export interface RoomFederationOptions {
   readonly federation: Pick<Federation, 'client' | 'keys' | 'queue' | 'access'>;
   readonly storage: Storage;
   readonly sender: RoomEventSender;
+  /** The rooms' current state reads of the room services (power levels for redactions). */
+  readonly roomReads: Pick<RoomReads, 'powers'>;
   readonly serverName: string;
   readonly signingKey: SigningKey;
   readonly log: Logger;
@@ -63,10 +66,11 @@ export interface RoomFederation {
 }
 
 export function createRoomFederation(options: RoomFederationOptions): RoomFederation {
-  const { federation, storage, sender, serverName, signingKey, log } = options;
+  const { federation, storage, sender, roomReads, serverName, signingKey, log } = options;
   const remote = new RemoteRooms(requesterOver(federation.client));
   const inbound = new InboundPdus({
     storage,
+    reads: roomReads,
     sender,
     remote,
     keys: federation.keys,
@@ -93,6 +97,7 @@ export function createRoomFederation(options: RoomFederationOptions): RoomFedera
   const unsubscribe = sender.onEventPersisted(sendLocalEvents(outbound));
   const backfiller = new Backfiller({
     storage,
+    reads: roomReads,
     sender,
     inbound,
     remote,

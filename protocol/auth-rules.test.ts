@@ -1,17 +1,12 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import {
-  type AuthStateLookup,
-  type AuthVerdict,
-  checkAuthEventsList,
-  checkAuthRules,
-  type JsonSignatureVerifier,
-} from './auth-rules.js';
+import { type AuthStateLookup, type AuthVerdict, checkAuthEventsList, checkAuthRules } from './auth-rules.js';
 import { ProtocolError } from './errors.js';
 import type { JsonObject, JsonValue, RoomEvent } from './events.js';
 import type { RoomVersionId } from './room-versions.js';
 import { generateSigningKey, type SigningKey, signJson } from './signing.js';
 import { type TestEventSpec, TestRoomBuilder } from './test-room-builder.js';
+import type { JsonSignatureVerifier } from './third-party-invite-signature.js';
 
 const ALL_VERSIONS: RoomVersionId[] = ['1', '2', '3', '4', '5', '6', '7', '8', '9', '10', '11', '12'];
 const num = (v: RoomVersionId) => Number(v);

@@ -26,41 +26,15 @@ import {
   tryParsePowerLevels,
 } from './power-levels.js';
 import { isKnownRoomVersion, type RoomVersionRules } from './room-versions.js';
-import { verifyJsonSignature } from './signing.js';
+import { isSignedByInviteKey, type JsonSignatureVerifier } from './third-party-invite-signature.js';
 
 export type AuthVerdict = { allowed: true } | { allowed: false; rule: string; reason: string };
 export type AuthStateLookup = (type: string, stateKey: string) => RoomEvent | undefined;
-
-/**
- * Checks that `object` (a third-party invite's `signed` block) carries a valid signature by
- * `signingName`/`keyId` under the ed25519 public key `publicKeyBase64` (unpadded base64).
- */
-export type JsonSignatureVerifier = (
-  object: JsonObject,
-  signingName: string,
-  keyId: string,
-  publicKeyBase64: string,
-) => boolean;
 
 export interface AuthRuleOptions {
   /** Checks the signatures of invites carrying `third_party_invite` (rule 4.4.1.7). Default: ed25519. */
   verifyJsonSignature?: JsonSignatureVerifier;
 }
-
-/** ed25519 over canonical JSON; a malformed public key matches nothing. */
-export const verifyEd25519JsonSignature: JsonSignatureVerifier = (
-  object,
-  signingName,
-  keyId,
-  publicKeyBase64,
-) => {
-  try {
-    return verifyJsonSignature(object, signingName, keyId, publicKeyBase64).ok;
-  } catch (e) {
-    if (e instanceof ProtocolError) return false;
-    throw e;
-  }
-};
 
 const ALLOWED: AuthVerdict = Object.freeze({ allowed: true });
 
@@ -484,31 +458,7 @@ function checkThirdPartyInvite(
     return reject(label(6), 'sender did not send the m.room.third_party_invite');
   }
   // 4.4.1.7 any signature in signed by any of the invite's public keys
-  const verify = options?.verifyJsonSignature ?? verifyEd25519JsonSignature;
-  const publicKeys: string[] = [];
-  const inviteContent = inviteEvent.pdu.content;
-  const single = field(inviteContent, 'public_key');
-  if (typeof single === 'string') publicKeys.push(single);
-  const list = field(inviteContent, 'public_keys');
-  if (Array.isArray(list)) {
-    for (const entry of list) {
-      const key = field(entry, 'public_key');
-      if (typeof key === 'string') publicKeys.push(key);
-    }
-  }
-  const signatures = signed.signatures;
-  if (isJsonObject(signatures)) {
-    for (const signingName in signatures) {
-      const byKeyId = signatures[signingName];
-      if (!isJsonObject(byKeyId)) continue;
-      for (const keyId in byKeyId) {
-        if (typeof byKeyId[keyId] !== 'string') continue;
-        for (const publicKey of publicKeys) {
-          if (verify(signed, signingName, keyId, publicKey)) return ALLOWED;
-        }
-      }
-    }
-  }
+  if (isSignedByInviteKey(signed, inviteEvent.pdu.content, options?.verifyJsonSignature)) return ALLOWED;
   // 4.4.1.8
   return reject(label(8), 'no signature in third_party_invite.signed matches the invite\u2019s public keys');
 }

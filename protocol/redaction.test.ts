@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { ProtocolError } from './errors.js';
 import type { Pdu } from './events.js';
-import { redactEvent } from './redaction.js';
+import { redactEvent, redactedEventIdOf } from './redaction.js';
 import { type RoomVersionRules, roomVersionRules } from './room-versions.js';
 import vectors from './vectors/client-server-api-redactions.json' with { type: 'json' };
 
@@ -206,5 +206,23 @@ describe('redaction (client-server "Redactions", rooms/fragments/*-redactions)',
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe('redactedEventIdOf', () => {
+  const redaction = (fields: Record<string, unknown>): Pdu =>
+    event({ type: 'm.room.redaction', content: {}, ...fields });
+
+  it('reads the top-level redacts before room version 11', () => {
+    expect(redactedEventIdOf(redaction({ redacts: '$a' }), v('10'))).to.equal('$a');
+    expect(redactedEventIdOf(redaction({ content: { redacts: '$b' } }), v('10'))).to.equal(undefined);
+  });
+
+  it('reads content.redacts from room version 11, the top level standing in when it is missing', () => {
+    expect(redactedEventIdOf(redaction({ redacts: '$a', content: { redacts: '$b' } }), v('11'))).to.equal(
+      '$b',
+    );
+    expect(redactedEventIdOf(redaction({ redacts: '$a' }), v('11'))).to.equal('$a');
+    expect(redactedEventIdOf(redaction({ content: { redacts: 7 } }), v('12'))).to.equal(undefined);
   });
 });

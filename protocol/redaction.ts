@@ -110,3 +110,10 @@ export function redactEvent(pdu: Pdu, rules: RoomVersionRules): Pdu {
   redacted.content = isJsonObject(event.content) ? redactContent(event.type, event.content, rules) : {};
   return redacted as unknown as Pdu;
 }
+
+/** The event a redaction names (in its content from room version 11, at the top level before). */
+export function redactedEventIdOf(pdu: Pdu, rules: RoomVersionRules): string | undefined {
+  const fromContent = rules.redactsInContent ? pdu.content?.redacts : undefined;
+  const targetId = typeof fromContent === 'string' ? fromContent : pdu.redacts;
+  return typeof targetId === 'string' ? targetId : undefined;
+}

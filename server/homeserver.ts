@@ -285,6 +285,7 @@ function assemble(
         federation: built,
         storage,
         sender: rooms.sender,
+        roomReads: rooms.reads,
         serverName: config.server_name,
         signingKey,
         log,

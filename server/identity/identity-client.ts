@@ -1,20 +1,19 @@
 /**
  * Requests to identity servers a client names (identity service API v2), for third-party
  * invites: the hashed lookup (`/hash_details` then `/lookup`) and `/store-invite`. The client
- * chooses the server, so requests go through the same address guard as URL previews (SSRF):
- * HTTPS to public unicast addresses only, every address of the name vetted at connect time.
+ * chooses the server, so requests go through the same guarded fetch as URL previews (SSRF):
+ * HTTPS to public unicast addresses only, every address of the name vetted at connect time,
+ * a refused address answered 403 M_FORBIDDEN.
  * `identity.allow_private_addresses` lets tests and same-host deployments use loopback or
  * private addresses over plain HTTP.
  */
 import { createHash } from 'node:crypto';
-import { isIP } from 'node:net';
 import type { Logger } from 'pino';
-import type { Agent } from 'undici';
 import type { JsonObject } from '../../protocol/events.js';
 import type { MyelinConfig } from '../config/index.js';
 import { MatrixError } from '../errors.js';
-import { undici } from '../http/undici.js';
-import { AddressGuard } from '../media/url-preview.js';
+import { AddressGuard } from '../outbound/address-guard.js';
+import { GuardedFetch, type GuardedResponse, readLimited } from '../outbound/guarded-fetch.js';
 
 const MAX_ANSWER_BYTES = 64 * 1024;
 /** A host name or IP literal, with an optional port: nothing that could change the URL's shape. */
@@ -40,16 +39,17 @@ function identityError(message: string): MatrixError {
 }
 
 export class IdentityServerClient {
-  private readonly guard: AddressGuard;
-  private agentMade: Agent | undefined;
+  private readonly http: GuardedFetch;
 
   constructor(
     private readonly config: MyelinConfig['identity'],
     private readonly log: Logger,
   ) {
-    this.guard = config.allow_private_addresses
-      ? new AddressGuard(['0.0.0.0/0', '::/0'], [])
-      : new AddressGuard([], []);
+    this.http = new GuardedFetch(
+      config.allow_private_addresses ? AddressGuard.permitAll() : new AddressGuard([], []),
+      config.request_timeout_ms,
+      'This server does not contact identity servers at that address',
+    );
   }
 
   /** @throws MatrixError 400 M_INVALID_PARAM when `idServer` is not a host[:port]. */
@@ -130,15 +130,9 @@ export class IdentityServerClient {
     IdentityServerClient.checkServerName(idServer);
     const scheme = this.config.allow_private_addresses ? 'http' : 'https';
     const url = new URL(`${scheme}://${idServer}${path}`);
-    const host = url.hostname.replace(/^\[|\]$/gu, '');
-    // Literal addresses skip DNS (and so the lookup hook): vet them here.
-    if (isIP(host) !== 0 && !this.guard.permits(host)) {
-      throw MatrixError.forbidden('This server does not contact identity servers at that address');
-    }
-    let response: Awaited<ReturnType<ReturnType<typeof undici>['request']>>;
+    let response: GuardedResponse;
     try {
-      response = await undici().request(url, {
-        dispatcher: this.agent(),
+      response = await this.http.request(url, {
         method,
         headers: {
           authorization: `Bearer ${accessToken}`,
@@ -148,22 +142,16 @@ export class IdentityServerClient {
         signal: AbortSignal.timeout(this.config.request_timeout_ms),
       });
     } catch (error) {
+      if (error instanceof MatrixError) throw error;
       this.log.info({ err: error, idServer, path }, 'Identity server request failed');
       throw identityError(`Could not reach the identity server ${idServer}`);
     }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of response.body) {
-      size += (chunk as Buffer).length;
-      if (size > MAX_ANSWER_BYTES) {
-        response.body.destroy();
-        throw identityError('The identity server answer is too large');
-      }
-      chunks.push(chunk as Buffer);
-    }
+    const answer = await readLimited(response.body, MAX_ANSWER_BYTES, () =>
+      identityError('The identity server answer is too large'),
+    );
     let parsed: unknown;
     try {
-      parsed = JSON.parse(Buffer.concat(chunks, size).toString('utf8'));
+      parsed = JSON.parse(answer.toString('utf8'));
     } catch {
       parsed = undefined;
     }
@@ -174,14 +162,7 @@ export class IdentityServerClient {
     return parsed;
   }
 
-  private agent(): Agent {
-    this.agentMade ??= new (undici().Agent)({
-      connect: { lookup: this.guard.lookup, timeout: this.config.request_timeout_ms },
-    });
-    return this.agentMade;
-  }
-
   close(): Promise<void> {
-    return this.agentMade?.close() ?? Promise.resolve();
+    return this.http.close();
   }
 }

@@ -14,7 +14,6 @@
  */
 import type { Logger } from 'pino';
 import { FederationRequestError } from '../../federation/federation.js';
-import { verifyEd25519JsonSignature } from '../../protocol/auth-rules.js';
 import type { JsonObject } from '../../protocol/events.js';
 import {
   belongsToServer,
@@ -22,6 +21,7 @@ import {
   isValidUserId,
   serverNameOfId as serverOf,
 } from '../../protocol/identifiers.js';
+import { isSignedByInviteKey } from '../../protocol/third-party-invite-signature.js';
 import type { HomeserverContext } from '../context.js';
 import { MatrixError } from '../errors.js';
 import { IdentityServerClient } from './identity-client.js';
@@ -37,26 +37,6 @@ export interface ThirdPartyInviteRequest {
 
 function isObject(value: unknown): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** Whether any signature on `signed` verifies with a public key of the m.room.third_party_invite. */
-function signedByInviteKey(signed: JsonObject, inviteContent: JsonObject): boolean {
-  const keys: string[] = [];
-  if (typeof inviteContent.public_key === 'string') keys.push(inviteContent.public_key);
-  if (Array.isArray(inviteContent.public_keys)) {
-    for (const entry of inviteContent.public_keys) {
-      if (isObject(entry) && typeof entry.public_key === 'string') keys.push(entry.public_key);
-    }
-  }
-  const signatures = signed.signatures;
-  if (!isObject(signatures)) return false;
-  for (const [signingName, byKeyId] of Object.entries(signatures)) {
-    if (!isObject(byKeyId)) continue;
-    for (const keyId of Object.keys(byKeyId)) {
-      if (keys.some((key) => verifyEd25519JsonSignature(signed, signingName, keyId, key))) return true;
-    }
-  }
-  return false;
 }
 
 export class ThirdPartyInvites {
@@ -164,7 +144,7 @@ export class ThirdPartyInvites {
       throw MatrixError.forbidden('The sender did not make this third-party invite');
     }
     // Checked here too (the auth rules will again): a forged invite must not reach the invitee's server.
-    if (!signedByInviteKey(signed, inviteEvent.pdu.content)) {
+    if (!isSignedByInviteKey(signed, inviteEvent.pdu.content)) {
       throw MatrixError.forbidden("No signature in signed matches the third-party invite's public keys");
     }
     const displayName = inviteEvent.pdu.content.display_name;

@@ -1,82 +1,33 @@
 /**
- * GET /media/preview_url: a page's OpenGraph data, fetched with undici and
- * guarded against server-side request forgery. The guard checks every
- * address a name resolves to (loopback, private, link-local, multicast and
- * the other special ranges are denied unless allowlisted) and the connection
- * then goes to exactly the vetted address, so DNS rebinding cannot swap it;
+ * GET /media/preview_url: a page's OpenGraph data, fetched through the outbound
+ * address guard against server-side request forgery (a refused address is 403);
  * redirects are followed by hand and each hop is checked again. Pages are
  * read up to a size limit within a time limit, and previews are cached.
  */
-import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
-import { isIP, type LookupFunction } from 'node:net';
 import { Readable } from 'node:stream';
 import { Parser } from 'htmlparser2';
-import ipaddr from 'ipaddr.js';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
-import type { Agent } from 'undici';
 import type { JsonObject } from '../../protocol/events.js';
 import type { MyelinConfig } from '../config/index.js';
 import { MatrixError } from '../errors.js';
-import { undici } from '../http/undici.js';
+import { AddressGuard } from '../outbound/address-guard.js';
+import { GuardedFetch, readLimited } from '../outbound/guarded-fetch.js';
 import type { MediaService } from './media-service.js';
 
 const MAX_REDIRECTS = 5;
-type Cidr = [ipaddr.IPv4 | ipaddr.IPv6, number];
-
-export class AddressGuard {
-  private readonly allow: Cidr[];
-  private readonly deny: Cidr[];
-
-  constructor(allowlist: readonly string[], denylist: readonly string[]) {
-    this.allow = allowlist.map((cidr) => ipaddr.parseCIDR(cidr));
-    this.deny = denylist.map((cidr) => ipaddr.parseCIDR(cidr));
-  }
-
-  /** Public unicast addresses only, unless allowlisted; the configured denylist on top. */
-  permits(address: string): boolean {
-    let ip = ipaddr.parse(address);
-    if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress()) {
-      ip = (ip as ipaddr.IPv6).toIPv4Address();
-    }
-    if (this.matches(ip, this.allow)) return true;
-    if (this.matches(ip, this.deny)) return false;
-    return ip.range() === 'unicast';
-  }
-
-  private matches(ip: ipaddr.IPv4 | ipaddr.IPv6, list: Cidr[]): boolean {
-    return list.some(([range, bits]) => range.kind() === ip.kind() && ip.match([range, bits] as never));
-  }
-
-  /** A dns.lookup that fails unless every address of the name is permitted. */
-  readonly lookup: LookupFunction = (hostname, options, callback) => {
-    dnsLookup(hostname, { ...options, all: true }, (error, addresses: LookupAddress[]) => {
-      if (error) return callback(error, '', 0);
-      const denied = addresses.find((a) => !this.permits(a.address));
-      if (denied || addresses.length === 0) {
-        return callback(new ForbiddenAddressError(hostname), '', 0);
-      }
-      if (options.all) return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, addresses);
-      callback(null, addresses[0]!.address, addresses[0]!.family);
-    });
-  };
-}
-
-class ForbiddenAddressError extends Error {
-  override readonly name = 'ForbiddenAddressError';
-  constructor(host: string) {
-    super(`${host} resolves to an address previews may not fetch`);
-  }
-}
 
 export class UrlPreviewService {
-  private readonly guard: AddressGuard;
-  private agentMade: Agent | undefined;
+  private readonly http: GuardedFetch;
   private readonly cache: LRUCache<string, JsonObject>;
 
   constructor(private readonly deps: { config: MyelinConfig; media: MediaService; log: Logger }) {
     const settings = deps.config.media.url_preview;
-    this.guard = new AddressGuard(settings.ip_allowlist, settings.ip_denylist);
+    this.http = new GuardedFetch(
+      new AddressGuard(settings.ip_allowlist, settings.ip_denylist),
+      settings.timeout_ms,
+      'Previews of this address are not allowed',
+    );
     this.cache = new LRUCache({ max: 1000, ttl: Math.max(1, settings.cache_ttl_ms) });
   }
 
@@ -140,25 +91,11 @@ export class UrlPreviewService {
     let url = start;
     for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
       const target = parseHttpUrl(url);
-      const host = target.hostname.replace(/^\[|\]$/g, '');
-      // Literal addresses skip DNS (and so the lookup hook): vet them here.
-      if (isIP(host) && !this.guard.permits(host)) throw forbidden();
-      const response = await undici()
-        .request(target, {
-          dispatcher: this.agent(),
-          method: 'GET',
-          signal,
-          headers: { 'user-agent': 'Myelin URL preview', accept: 'text/html,image/*;q=0.9,*/*;q=0.5' },
-        })
-        .catch((error: unknown) => {
-          if (
-            error instanceof ForbiddenAddressError ||
-            (error as { cause?: unknown }).cause instanceof ForbiddenAddressError
-          ) {
-            throw forbidden();
-          }
-          throw error;
-        });
+      const response = await this.http.request(target, {
+        method: 'GET',
+        signal,
+        headers: { 'user-agent': 'Myelin URL preview', accept: 'text/html,image/*;q=0.9,*/*;q=0.5' },
+      });
       const location = response.headers.location;
       if (response.statusCode >= 300 && response.statusCode < 400 && typeof location === 'string') {
         await response.body.dump();
@@ -169,42 +106,22 @@ export class UrlPreviewService {
         await response.body.dump();
         throw new MatrixError(502, 'M_UNKNOWN', `The URL answered ${response.statusCode}`);
       }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const chunk of response.body) {
-        size += (chunk as Buffer).length;
-        if (size > limit) {
-          response.body.destroy();
-          throw MatrixError.tooLarge('The page is too large to preview');
-        }
-        chunks.push(chunk as Buffer);
-      }
+      const body = await readLimited(response.body, limit, () =>
+        MatrixError.tooLarge('The page is too large to preview'),
+      );
       const type = response.headers['content-type'];
       return {
         url,
         contentType: (typeof type === 'string' ? type : '').split(';')[0]!.trim().toLowerCase(),
-        body: Buffer.concat(chunks, size),
+        body,
       };
     }
     throw new MatrixError(502, 'M_UNKNOWN', 'Too many redirects');
   }
 
-  /** The guarded connection pool, made with the first preview. */
-  private agent(): Agent {
-    const settings = this.deps.config.media.url_preview;
-    this.agentMade ??= new (undici().Agent)({
-      connect: { lookup: this.guard.lookup, timeout: settings.timeout_ms },
-    });
-    return this.agentMade;
-  }
-
   close(): Promise<void> {
-    return this.agentMade?.close() ?? Promise.resolve();
+    return this.http.close();
   }
-}
-
-function forbidden(): MatrixError {
-  return MatrixError.forbidden('Previews of this address are not allowed');
 }
 
 function parseHttpUrl(url: string): URL {

@@ -22,25 +22,21 @@ import {
   STAGE_DUMMY,
   STAGE_PASSWORD,
   type UiaPolicy,
+  type UiaResult,
 } from '../accounts/user-interactive-auth.js';
 import type { HomeserverContext } from '../context.js';
 import { MatrixError } from '../errors.js';
 import type { AuthenticatedUser } from '../http/auth.js';
 import { defineRoute, MatrixErrorBody, reply } from '../http/route.js';
-import { UserInteractiveAuthResponse } from './register.js';
+import {
+  AuthData,
+  EmptyResponse,
+  UserInteractiveAuthResponse,
+  userInteractiveAuthResponses,
+} from './shared-schemas.js';
 
 const PASSWORD_PATH = '/_matrix/client/v3/account/password';
 const DEACTIVATE_PATH = '/_matrix/client/v3/account/deactivate';
-
-const AuthData = Type.Object(
-  {
-    type: Type.Optional(Type.String({ description: 'The authentication type being attempted.' })),
-    session: Type.Optional(Type.String({ description: 'The UIA session ID given by the server.' })),
-  },
-  { additionalProperties: true, description: 'User-interactive authentication data.' },
-);
-
-const EmptyResponse = Type.Object({}, { description: 'Done.', additionalProperties: false });
 
 const UnbindResult = Type.Object(
   {
@@ -66,11 +62,28 @@ async function reauthenticationPolicy(
   return { flows: account?.passwordHash ? [[STAGE_PASSWORD]] : [[STAGE_DUMMY]] };
 }
 
-async function liveAccount(hs: HomeserverContext, userId: string | undefined): Promise<Account> {
+/**
+ * User-interactive auth by the reauthentication policy, then the account it proves (the
+ * requester's, or the password stage's user), which must still be active.
+ * @throws UserInteractiveAuthRequired (401) until the stages are done; 403 M_FORBIDDEN,
+ *   M_USER_DEACTIVATED.
+ */
+async function reauthenticatedAccount(
+  hs: HomeserverContext,
+  requester: AuthenticatedUser | undefined,
+  uri: string,
+  body: JsonObject,
+): Promise<{ auth: UiaResult; account: Account }> {
+  const auth = await requireUserInteractiveAuth(
+    hs,
+    { method: 'POST', uri, body, ...(requester ? { requester } : {}) },
+    await reauthenticationPolicy(hs, requester),
+  );
+  const userId = requester?.userId ?? auth.authenticatedUserId;
   const account = userId === undefined ? null : await hs.storage.accounts.getAccount(userId);
   if (!account) throw MatrixError.forbidden('No user was authenticated');
   if (account.deactivated) throw MatrixError.of('M_USER_DEACTIVATED', 'This account has been deactivated');
-  return account;
+  return { auth, account };
 }
 
 export const changePassword = defineRoute({
@@ -100,30 +113,19 @@ export const changePassword = defineRoute({
       { additionalProperties: true },
     ),
   },
-  responses: {
-    200: EmptyResponse,
-    400: MatrixErrorBody,
-    401: UserInteractiveAuthResponse,
-    403: MatrixErrorBody,
-    429: MatrixErrorBody,
-  },
+  responses: userInteractiveAuthResponses(EmptyResponse),
   async handler(req, hs) {
     const requester = req.requester;
     if (requester?.isGuest) {
       throw MatrixError.of('M_GUEST_ACCESS_FORBIDDEN', 'Guest accounts cannot change their password');
     }
     checkNewPassword(req.body.new_password, hs.config.registration);
-    const auth = await requireUserInteractiveAuth(
+    const { auth, account } = await reauthenticatedAccount(
       hs,
-      {
-        method: 'POST',
-        uri: PASSWORD_PATH,
-        body: req.body as JsonObject,
-        ...(requester ? { requester } : {}),
-      },
-      await reauthenticationPolicy(hs, requester),
+      requester,
+      PASSWORD_PATH,
+      req.body as JsonObject,
     );
-    const account = await liveAccount(hs, requester?.userId ?? auth.authenticatedUserId);
     const userId = account.userId;
 
     await hs.storage.accounts.setPasswordHash(userId, await hs.passwords.hash(req.body.new_password));
@@ -166,26 +168,15 @@ export const deactivateAccount = defineRoute({
     ),
     allowEmptyBody: true,
   },
-  responses: {
-    200: UnbindResult,
-    400: MatrixErrorBody,
-    401: UserInteractiveAuthResponse,
-    403: MatrixErrorBody,
-    429: MatrixErrorBody,
-  },
+  responses: userInteractiveAuthResponses(UnbindResult),
   async handler(req, hs) {
     const requester = req.requester;
-    const auth = await requireUserInteractiveAuth(
+    const { auth, account } = await reauthenticatedAccount(
       hs,
-      {
-        method: 'POST',
-        uri: DEACTIVATE_PATH,
-        body: req.body as JsonObject,
-        ...(requester ? { requester } : {}),
-      },
-      await reauthenticationPolicy(hs, requester),
+      requester,
+      DEACTIVATE_PATH,
+      req.body as JsonObject,
     );
-    const account = await liveAccount(hs, requester?.userId ?? auth.authenticatedUserId);
     const erase = req.body.erase === true;
     await deactivate(hs, account.userId, erase);
     await finishUserInteractiveAuth(hs, auth);

@@ -8,6 +8,7 @@
 import { Type } from '@sinclair/typebox';
 import { defineRoute, MatrixErrorBody, reply } from '../http/route.js';
 import { checkOwnAccountData, checkRoomIdParam } from './account-data.js';
+import { EmptyResponse } from './shared-schemas.js';
 
 const ArchivePath = '/_matrix/client/unstable/io.myelin/user/{userId}/rooms/{roomId}/archive';
 
@@ -15,8 +16,6 @@ const params = Type.Object({
   userId: Type.String({ description: 'The user archiving the room; must be the requester.' }),
   roomId: Type.String({ description: 'The room to archive or bring back.' }),
 });
-
-const EmptyResponse = Type.Object({}, { description: 'Done.', additionalProperties: false });
 
 export const archiveRoom = defineRoute({
   method: 'PUT',

@@ -23,7 +23,7 @@ import type { HomeserverContext } from '../context.js';
 import { MatrixError } from '../errors.js';
 import type { AuthenticatedUser } from '../http/auth.js';
 import { defineRoute, MatrixErrorBody, reply } from '../http/route.js';
-import { UserInteractiveAuthResponse } from './register.js';
+import { AuthData, EmptyResponse, userInteractiveAuthResponses } from './shared-schemas.js';
 
 const DEVICES_PATH = '/_matrix/client/v3/devices';
 const DELETE_DEVICES_PATH = '/_matrix/client/v3/delete_devices';
@@ -51,16 +51,6 @@ const DeviceBody = Type.Object(
 const DeviceIdParams = Type.Object({
   deviceId: Type.String({ description: 'The device to act on.' }),
 });
-
-const AuthData = Type.Object(
-  {
-    type: Type.Optional(Type.String({ description: 'The authentication type being attempted.' })),
-    session: Type.Optional(Type.String({ description: 'The UIA session ID given by the server.' })),
-  },
-  { additionalProperties: true, description: 'User-interactive authentication data.' },
-);
-
-const EmptyResponse = Type.Object({}, { description: 'Done.', additionalProperties: false });
 
 function deviceBody(hs: HomeserverContext, device: Device): typeof DeviceBody.static {
   const pending = hs.lastSeen.pending(device.userId, device.deviceId);
@@ -203,13 +193,7 @@ export const deleteDevice = defineRoute({
     body: Type.Object({ auth: Type.Optional(AuthData) }, { additionalProperties: true }),
     allowEmptyBody: true,
   },
-  responses: {
-    200: EmptyResponse,
-    400: MatrixErrorBody,
-    401: UserInteractiveAuthResponse,
-    403: MatrixErrorBody,
-    429: MatrixErrorBody,
-  },
+  responses: userInteractiveAuthResponses(EmptyResponse),
   async handler(req, hs) {
     const uri = `${DEVICES_PATH}/${encodeURIComponent(req.params.deviceId)}`;
     await deleteWithAuth(hs, req.requester, { method: 'DELETE', uri, body: req.body as JsonObject }, [
@@ -243,13 +227,7 @@ export const deleteDevices = defineRoute({
       { additionalProperties: true },
     ),
   },
-  responses: {
-    200: EmptyResponse,
-    400: MatrixErrorBody,
-    401: UserInteractiveAuthResponse,
-    403: MatrixErrorBody,
-    429: MatrixErrorBody,
-  },
+  responses: userInteractiveAuthResponses(EmptyResponse),
   async handler(req, hs) {
     const deviceIds = [...new Set(req.body.devices)];
     await deleteWithAuth(

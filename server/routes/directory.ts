@@ -20,6 +20,7 @@ import type { HomeserverContext } from '../context.js';
 import { MatrixError } from '../errors.js';
 import { defineRoute, MatrixErrorBody, reply } from '../http/route.js';
 import type { PublicRoomsPage, PublicRoomsQuery } from '../rooms/public-rooms.js';
+import { EmptyResponse } from './shared-schemas.js';
 
 const AliasParams = Type.Object({
   roomAlias: Type.String({ description: 'The room alias, `#localpart:server`.' }),
@@ -28,8 +29,6 @@ const AliasParams = Type.Object({
 const RoomIdParams = Type.Object({
   roomId: Type.String({ description: 'The room ID.' }),
 });
-
-const EmptyResponse = Type.Object({}, { description: 'Done.', additionalProperties: false });
 
 const Visibility = Type.Union([Type.Literal('public'), Type.Literal('private')], {
   description: 'The visibility of the room in the published room directory.',

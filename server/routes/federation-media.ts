@@ -74,7 +74,33 @@ async function multipartReply(
   return reply(200 as const, body, { 'Content-Type': multipartType, 'Content-Length': String(body.length) });
 }
 
-const waitOf = (timeoutMs: number | undefined) => Math.min(timeoutMs ?? DEFAULT_WAIT_MS, MAX_WAIT_MS);
+/** This server's media for a peer, waiting a while (at most MAX_WAIT_MS) for an upload under way. */
+function ownMedia(hs: HomeserverContext, mediaId: string, timeoutMs: number | undefined) {
+  return hs.media.resolve(hs.config.server_name, mediaId, {
+    authenticated: true,
+    waitMs: Math.min(timeoutMs ?? DEFAULT_WAIT_MS, MAX_WAIT_MS),
+  });
+}
+
+/** A thumbnail of this server's media at the size a peer asks (scaled, still, unless told). */
+async function ownThumbnail(
+  hs: HomeserverContext,
+  mediaId: string,
+  query: {
+    width: number;
+    height: number;
+    method?: 'crop' | 'scale' | undefined;
+    animated?: boolean | undefined;
+    timeout_ms?: number | undefined;
+  },
+) {
+  return hs.media.thumbnail(await ownMedia(hs, mediaId, query.timeout_ms), {
+    width: query.width,
+    height: query.height,
+    method: query.method ?? 'scale',
+    animated: query.animated ?? false,
+  });
+}
 
 /** The thumbnail size a peer asks for, on the current and the deprecated path alike. */
 const thumbnailSizeQuery = {
@@ -100,10 +126,7 @@ export const federationDownload = defineRoute({
   request: { params: MediaIdParams, query: Type.Object({ timeout_ms: TimeoutQuery }) },
   responses,
   async handler(req, hs) {
-    const record = await hs.media.resolve(hs.config.server_name, req.params.mediaId, {
-      authenticated: true,
-      waitMs: waitOf(req.query.timeout_ms),
-    });
+    const record = await ownMedia(hs, req.params.mediaId, req.query.timeout_ms);
     return multipartReply(hs, record.blob, record.contentType, record.uploadName);
   },
 });
@@ -127,16 +150,7 @@ export const federationThumbnail = defineRoute({
   },
   responses,
   async handler(req, hs) {
-    const record = await hs.media.resolve(hs.config.server_name, req.params.mediaId, {
-      authenticated: true,
-      waitMs: waitOf(req.query.timeout_ms),
-    });
-    const thumbnail = await hs.media.thumbnail(record, {
-      width: req.query.width,
-      height: req.query.height,
-      method: req.query.method ?? 'scale',
-      animated: req.query.animated ?? false,
-    });
+    const thumbnail = await ownThumbnail(hs, req.params.mediaId, req.query);
     return multipartReply(hs, thumbnail.blob, thumbnail.contentType, null);
   },
 });
@@ -197,10 +211,7 @@ const legacyDownload = (withName: boolean) =>
     async handler(req, hs) {
       const params = req.params as { serverName: string; mediaId: string; fileName?: string };
       checkOwnMedia(hs, params.serverName);
-      const record = await hs.media.resolve(hs.config.server_name, params.mediaId, {
-        authenticated: true,
-        waitMs: waitOf(req.query.timeout_ms),
-      });
+      const record = await ownMedia(hs, params.mediaId, req.query.timeout_ms);
       return plainReply(hs, record.blob, record.contentType, params.fileName ?? record.uploadName);
     },
   }) as Route;
@@ -225,16 +236,7 @@ export const legacyFederationThumbnail = defineRoute({
   responses: legacyResponses,
   async handler(req, hs) {
     checkOwnMedia(hs, req.params.serverName);
-    const record = await hs.media.resolve(hs.config.server_name, req.params.mediaId, {
-      authenticated: true,
-      waitMs: waitOf(req.query.timeout_ms),
-    });
-    const thumbnail = await hs.media.thumbnail(record, {
-      width: req.query.width,
-      height: req.query.height,
-      method: req.query.method ?? 'scale',
-      animated: req.query.animated ?? false,
-    });
+    const thumbnail = await ownThumbnail(hs, req.params.mediaId, req.query);
     return plainReply(hs, thumbnail.blob, thumbnail.contentType, null);
   },
 });

@@ -19,7 +19,7 @@ import {
 import { MatrixError } from '../errors.js';
 import { defineRoute, MatrixErrorBody, reply } from '../http/route.js';
 import { parseSyncToken } from '../sync/sync-token.js';
-import { UserInteractiveAuthResponse } from './register.js';
+import { AuthData, EmptyResponse, userInteractiveAuthResponses } from './shared-schemas.js';
 
 const KEYS_PATH = '/_matrix/client/v3/keys';
 const TAGS = ['End-to-end encryption'];
@@ -42,7 +42,6 @@ const Timeout = Type.Optional(
     description: 'How long (ms) to wait for other servers; 10 seconds by default.',
   }),
 );
-const EmptyResponse = Type.Object({}, { description: 'Done.', additionalProperties: false });
 
 function remoteTimeout(timeout: number | undefined): number {
   return Math.min(timeout ?? DEFAULT_REMOTE_TIMEOUT_MS, MAX_REMOTE_TIMEOUT_MS);
@@ -218,14 +217,6 @@ export const getKeysChanges = defineRoute({
   },
 });
 
-const AuthData = Type.Object(
-  {
-    type: Type.Optional(Type.String({ description: 'The authentication type being attempted.' })),
-    session: Type.Optional(Type.String({ description: 'The UIA session ID given by the server.' })),
-  },
-  { additionalProperties: true, description: 'User-interactive authentication data.' },
-);
-
 export const uploadCrossSigningKeys = defineRoute({
   method: 'POST',
   path: `${KEYS_PATH}/device_signing/upload`,
@@ -250,13 +241,7 @@ export const uploadCrossSigningKeys = defineRoute({
       { additionalProperties: true },
     ),
   },
-  responses: {
-    200: EmptyResponse,
-    400: MatrixErrorBody,
-    401: UserInteractiveAuthResponse,
-    403: MatrixErrorBody,
-    429: MatrixErrorBody,
-  },
+  responses: userInteractiveAuthResponses(EmptyResponse),
   async handler(req, hs) {
     const { userId } = req.requester;
     const upload = req.body;

@@ -15,6 +15,7 @@ import { belongsToServer, isValidUserId } from '../../protocol/identifiers.js';
 import { checkProfileKey } from '../accounts/profile-service.js';
 import { MatrixError } from '../errors.js';
 import { defineRoute, MatrixErrorBody, reply } from '../http/route.js';
+import { EmptyResponse } from './shared-schemas.js';
 
 const PROFILE_PATH = '/_matrix/client/v3/profile/{userId}';
 
@@ -49,8 +50,6 @@ const ProfileBody = Type.Object(
 const FieldBody = Type.Record(Type.String(), Type.Unknown(), {
   description: 'An object with one property, named after the field, holding its value.',
 });
-
-const EmptyResponse = Type.Object({}, { description: 'Done.', additionalProperties: false });
 
 export const getProfile = defineRoute({
   method: 'GET',

@@ -12,6 +12,7 @@ import type { HomeserverContext } from '../context.js';
 import { MatrixError } from '../errors.js';
 import { defineRoute, MatrixErrorBody, reply } from '../http/route.js';
 import { CLIENT_RECEIPT_TYPES, FULLY_READ, RECEIPT_READ } from '../rooms/receipts.js';
+import { visibleEventOrNotFound } from '../rooms/room-history.js';
 
 const MAIN_THREAD = 'main';
 
@@ -30,17 +31,7 @@ export async function checkReceiptTarget(
   if (!isValidEventId(eventId)) throw MatrixError.invalidParam('Invalid event ID');
   const membership = await hs.storage.memberships.getMembership(roomId, userId);
   if (membership?.membership !== 'join') throw MatrixError.forbidden('You are not joined to this room');
-  const event = await hs.storage.events.getEvent(eventId);
-  if (
-    event === null ||
-    event.roomId !== roomId ||
-    event.outlier ||
-    event.rejectionReason !== null ||
-    !(await hs.historyVisibility.canSeeEvent(userId, event))
-  ) {
-    throw MatrixError.notFound('Event not found in this room');
-  }
-  return event.pdu.content;
+  return (await visibleEventOrNotFound(hs, userId, roomId, eventId)).pdu.content;
 }
 
 /** The thread an event declares itself part of (an m.thread relation); null for the main timeline or an indirect relation. */

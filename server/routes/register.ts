@@ -30,30 +30,11 @@ import type { MyelinConfig } from '../config/index.js';
 import type { HomeserverContext } from '../context.js';
 import { MatrixError, UserInteractiveAuthRequired } from '../errors.js';
 import { defineRoute, MatrixErrorBody, reply } from '../http/route.js';
+import { AuthData, userInteractiveAuthResponses } from './shared-schemas.js';
 
 const REGISTER_PATH = '/_matrix/client/v3/register';
 /** The UIA session param holding the password's hash, so later stages need not resend it (as Synapse does). */
 const PASSWORD_HASH_PARAM = 'password_hash';
-
-export const UserInteractiveAuthResponse = Type.Object(
-  {
-    flows: Type.Array(Type.Object({ stages: Type.Array(Type.String()) })),
-    params: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
-    session: Type.Optional(Type.String()),
-    completed: Type.Optional(Type.Array(Type.String())),
-    errcode: Type.Optional(Type.String()),
-    error: Type.Optional(Type.String()),
-  },
-  { description: 'Authentication is needed: the user-interactive authentication flows and the session.' },
-);
-
-const AuthData = Type.Object(
-  {
-    type: Type.Optional(Type.String({ description: 'The authentication type being attempted.' })),
-    session: Type.Optional(Type.String({ description: 'The UIA session ID given by the server.' })),
-  },
-  { additionalProperties: true, description: 'User-interactive authentication data.' },
-);
 
 const RegisterBody = Type.Object(
   {
@@ -104,13 +85,7 @@ export const register = defineRoute({
     body: RegisterBody,
     allowEmptyBody: true,
   },
-  responses: {
-    200: RegisterResponse,
-    400: MatrixErrorBody,
-    401: UserInteractiveAuthResponse,
-    403: MatrixErrorBody,
-    429: MatrixErrorBody,
-  },
+  responses: userInteractiveAuthResponses(RegisterResponse),
   async handler(req, hs) {
     if (req.query.kind === 'guest') return reply(200, await registerGuest(hs, req.body));
 

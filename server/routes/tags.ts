@@ -11,6 +11,7 @@ import type { JsonObject } from '../../protocol/events.js';
 import { MatrixError } from '../errors.js';
 import { defineRoute, MatrixErrorBody, reply } from '../http/route.js';
 import { checkOwnAccountData, checkRoomIdParam } from './account-data.js';
+import { EmptyResponse } from './shared-schemas.js';
 
 /** spec "Room Tagging": the name of a tag MUST NOT exceed 255 bytes. */
 const MAX_TAG_BYTES = 255;
@@ -37,8 +38,6 @@ const TagSchema = Type.Object(
   },
   { additionalProperties: true, description: 'Extra data for the tag, e.g. ordering.' },
 );
-
-const EmptyResponse = Type.Object({}, { description: 'Done.', additionalProperties: false });
 
 function checkTagName(tag: string): void {
   if (Buffer.byteLength(tag, 'utf8') > MAX_TAG_BYTES) {

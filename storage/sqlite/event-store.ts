@@ -1,5 +1,5 @@
 import type { Statement } from 'better-sqlite3';
-import { and, asc, desc, eq, gt, gte, inArray, isNull, lt, lte } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, gte, inArray, isNull, lt, lte, type SQL } from 'drizzle-orm';
 import { isStateEvent, type Pdu, referencedEventIds, stateTupleKey } from '../../protocol/events.js';
 import { StorageError } from '../errors.js';
 import {
@@ -100,36 +100,25 @@ export class SqliteEventStore implements EventStore {
   }
 
   async roomEventsAfter(roomId: string, afterOrdering: number, limit: number): Promise<StoredEvent[]> {
-    return this.connection.db
-      .select()
-      .from(events)
-      .where(
-        and(
-          eq(events.roomId, roomId),
-          gt(events.streamOrdering, afterOrdering),
-          eq(events.outlier, false),
-          isNull(events.rejectionReason),
-        ),
-      )
-      .orderBy(asc(events.streamOrdering))
-      .limit(limit)
-      .all()
-      .map(toStoredEvent);
+    return this.timelineEvents(roomId, gt(events.streamOrdering, afterOrdering), asc, limit);
   }
 
   async roomEventsBefore(roomId: string, beforeOrdering: number, limit: number): Promise<StoredEvent[]> {
+    return this.timelineEvents(roomId, lt(events.streamOrdering, beforeOrdering), desc, limit);
+  }
+
+  /** The room's accepted timeline events (no outliers, none rejected) past a stream ordering. */
+  private timelineEvents(
+    roomId: string,
+    past: SQL,
+    order: typeof asc | typeof desc,
+    limit: number,
+  ): StoredEvent[] {
     return this.connection.db
       .select()
       .from(events)
-      .where(
-        and(
-          eq(events.roomId, roomId),
-          lt(events.streamOrdering, beforeOrdering),
-          eq(events.outlier, false),
-          isNull(events.rejectionReason),
-        ),
-      )
-      .orderBy(desc(events.streamOrdering))
+      .where(and(eq(events.roomId, roomId), past, eq(events.outlier, false), isNull(events.rejectionReason)))
+      .orderBy(order(events.streamOrdering))
       .limit(limit)
       .all()
       .map(toStoredEvent);
