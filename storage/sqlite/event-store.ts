@@ -265,6 +265,7 @@ export class SqliteEventStore implements EventStore {
       const { statements } = this;
       const raw = statements.eventById.get(redaction.targetEventId);
       if (raw === undefined) {
+        statements.pendingRedactionGate.opened();
         statements.insertPendingRedaction.run(
           redaction.targetEventId,
           redaction.redactionEventId,
@@ -307,6 +308,7 @@ export class SqliteEventStore implements EventStore {
     json: string,
   ): { json: string; redactionEventId: string } | null {
     const { statements } = this;
+    if (!statements.pendingRedactionGate.mayHoldRows) return null;
     const pending = statements.pendingRedactionsOf.all(eventId);
     if (pending.length === 0) return null;
     statements.deletePendingRedactions.run(eventId);
@@ -320,7 +322,10 @@ export class SqliteEventStore implements EventStore {
 
   persistEvent(input: EventToPersist): Promise<PersistedEvent> {
     const prepared = prepareEvent(input);
-    return this.enqueue(() => this.writeEvent(prepared));
+    const written = this.enqueue(() => this.writeEvent(prepared));
+    const gate = this.statements.pendingRedactionGate;
+    // The write may consume the last waiting redaction: once committed, see whether any are left.
+    return gate.mayHoldRows ? written.finally(() => gate.recheck()) : written;
   }
 
   setRejectionReason(eventId: string, reason: string | null): Promise<void> {
