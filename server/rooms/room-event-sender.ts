@@ -491,6 +491,7 @@ export class RoomEventSender {
     return tx.events.persistEvent({
       event,
       json,
+      builtHere: true,
       stateBefore,
       ...(transaction === undefined ? {} : { transaction }),
       currentStateDelta: isStateEvent(pdu)

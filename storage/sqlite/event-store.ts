@@ -41,6 +41,8 @@ interface PreparedEvent {
   readonly relation: EventRelation | null;
   /** Older history: a negative stream ordering (see EventToPersist.backfilled). */
   readonly backfilled: boolean;
+  /** A fresh local event (see EventToPersist.builtHere). */
+  readonly builtHere: boolean;
 }
 
 export class SqliteEventStore implements EventStore {
@@ -349,7 +351,7 @@ export class SqliteEventStore implements EventStore {
     const { db } = this.connection;
     const { statements } = this;
     const { row } = prepared;
-    const existing = statements.outlierFlag.get(row.eventId);
+    const existing = prepared.builtHere ? undefined : statements.outlierFlag.get(row.eventId);
     // An outlier seen again as part of the timeline is promoted; any other repeat is a conflict.
     const promoting = existing !== undefined && existing.outlier !== 0 && !row.outlier;
     if (existing && !promoting) throw new StorageError('CONFLICT', `event ${row.eventId} is already stored`);
@@ -378,7 +380,8 @@ export class SqliteEventStore implements EventStore {
     }
 
     // A redaction that arrived first is applied in this write: the event is never readable unredacted.
-    const late = promoting ? null : this.takePendingRedaction(row.eventId, row.roomId, row.json);
+    const late =
+      promoting || prepared.builtHere ? null : this.takePendingRedaction(row.eventId, row.roomId, row.json);
     const values = {
       ...row,
       json: late?.json ?? row.json,
@@ -408,7 +411,7 @@ export class SqliteEventStore implements EventStore {
     }
 
     if (prepared.updateForwardExtremities)
-      this.advanceForwardExtremities(row.roomId, row.eventId, prepared.prevEventIds);
+      this.advanceForwardExtremities(row.roomId, row.eventId, prepared.prevEventIds, prepared.builtHere);
     if (prepared.currentStateDelta) {
       applyCurrentStateDelta(db, row.roomId, prepared.currentStateDelta);
       applyMembershipDelta(
@@ -436,11 +439,16 @@ export class SqliteEventStore implements EventStore {
     );
   }
 
-  private advanceForwardExtremities(roomId: string, eventId: string, prevEventIds: readonly string[]): void {
+  private advanceForwardExtremities(
+    roomId: string,
+    eventId: string,
+    prevEventIds: readonly string[],
+    builtHere: boolean,
+  ): void {
     const { statements } = this;
     for (const prevEventId of prevEventIds) statements.deleteExtremity.run(roomId, prevEventId);
     // An event that a stored timeline event already builds on (we got them out of order) is no extremity.
-    const child = statements.timelineChild.get(eventId, roomId);
+    const child = builtHere ? undefined : statements.timelineChild.get(eventId, roomId);
     if (!child) statements.insertExtremity.run(roomId, eventId);
   }
 }
@@ -484,6 +492,7 @@ function prepareEvent(input: EventToPersist): PreparedEvent {
         : null,
     relation: relationOfEvent(pdu),
     backfilled: input.backfilled ?? false,
+    builtHere: input.builtHere ?? false,
   };
 }
 
