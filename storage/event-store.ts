@@ -66,6 +66,12 @@ export interface EventToPersist {
    * event names its transaction only while that record exists).
    */
   readonly transaction?: { readonly deviceId: string; readonly txnId: string };
+  /**
+   * Built and signed by this server for this write (a local send): no stored event can be
+   * it, name it as a prev event or wait to redact it, so those lookups are skipped (a
+   * duplicate is still refused, by the unique event ID).
+   */
+  readonly builtHere?: boolean;
 }
 
 /** What an indexer reads of an accepted timeline event (EventReader.timelineContentsBetween). */

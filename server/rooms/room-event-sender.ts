@@ -379,9 +379,10 @@ export class RoomEventSender {
   }
 
   private async runSends(roomId: string, pending: PendingSend[]): Promise<void> {
-    let head: RoomHead | null;
+    // The cached head, without a promise hop: the usual case for a busy room.
+    let head: RoomHead | null | undefined = this.heads.get(roomId);
     try {
-      head = await this.roomHead(roomId);
+      head ??= await this.roomHead(roomId);
     } catch (error) {
       for (const item of pending.splice(0)) item.reject(error);
       return;
@@ -394,7 +395,8 @@ export class RoomEventSender {
 
     let freshState: StateMap | undefined;
     try {
-      await head.load(this.storage, this.authStateKeys(batch, head.rules));
+      const loading = head.load(this.storage, this.authStateKeys(batch, head.rules));
+      if (loading !== undefined) await loading;
       if (head.stateSnapshotId === null) freshState = await this.storage.state.currentState(roomId);
     } catch (error) {
       this.heads.delete(roomId);
@@ -491,6 +493,7 @@ export class RoomEventSender {
     return tx.events.persistEvent({
       event,
       json,
+      builtHere: true,
       stateBefore,
       ...(transaction === undefined ? {} : { transaction }),
       currentStateDelta: isStateEvent(pdu)

@@ -81,14 +81,23 @@ export class RoomHead {
     if (isAuthStateType(type)) this.authState.set(stateTupleKey(type, stateKey), event);
   }
 
-  /** Reads the given current-state entries from storage unless already known. */
-  async load(storage: Storage, keys: Iterable<[type: string, stateKey: string]>): Promise<void> {
-    const missing = new Map<StateTupleKey, [string, string]>();
+  /**
+   * Reads the given current-state entries from storage unless already known. Undefined
+   * (nothing to wait for, no promise made) when they all are: the usual case of a send.
+   */
+  load(storage: Storage, keys: Iterable<[type: string, stateKey: string]>): Promise<void> | undefined {
+    let missing: Map<StateTupleKey, [string, string]> | undefined;
     for (const [type, stateKey] of keys) {
       const key = stateTupleKey(type, stateKey);
-      if (!this.authState.has(key) && isAuthStateType(type)) missing.set(key, [type, stateKey]);
+      if (!this.authState.has(key) && isAuthStateType(type)) {
+        missing ??= new Map();
+        missing.set(key, [type, stateKey]);
+      }
     }
-    if (missing.size === 0) return;
+    return missing === undefined ? undefined : this.loadMissing(storage, missing);
+  }
+
+  private async loadMissing(storage: Storage, missing: Map<StateTupleKey, [string, string]>): Promise<void> {
     const eventIds = new Map<StateTupleKey, string>();
     for (const [key, [type, stateKey]] of missing) {
       const eventId = await storage.state.currentStateEventId(this.roomId, type, stateKey);

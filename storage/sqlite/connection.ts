@@ -27,6 +27,10 @@ export function openSqliteConnection(options: SqliteConnectionOptions): SqliteCo
     // WAL with NORMAL survives a process crash; only an OS crash or power loss can drop the last commits.
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('foreign_keys = ON');
+    // Group commits hold each batch in a savepoint, whose journal SQLite spills to a fresh
+    // temporary file past 64 KiB (open, unlink, a write per page): nearly every commit of
+    // a busy send path. In memory it is a copy of the pages the batch touches, no syscalls.
+    sqlite.pragma('temp_store = MEMORY');
     sqlite.pragma(`busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? 5000)}`);
   } catch (error) {
     sqlite.close();

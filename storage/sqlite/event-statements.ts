@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { Statement } from 'better-sqlite3';
+import { PendingRedactionGate } from './pending-redaction-gate.js';
 import type { events } from './schema.js';
 
 /** An events row as drizzle types it (booleans as booleans). */
@@ -107,6 +108,8 @@ export function prepareEventStatements(sqlite: Database.Database) {
     deletePendingRedactions: sqlite.prepare(
       'DELETE FROM pending_redactions WHERE target_event_id = ?',
     ) as Statement<[string], void>,
+    /** Lets the lookup above be skipped while the table is empty. */
+    pendingRedactionGate: new PendingRedactionGate(sqlite),
     // The event row names its transaction; the transaction_ids row must still exist (it goes
     // with its device), so a deleted device's transactions are echoed to no one.
     transactionOfEvent: sqlite.prepare(

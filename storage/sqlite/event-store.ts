@@ -41,6 +41,8 @@ interface PreparedEvent {
   readonly relation: EventRelation | null;
   /** Older history: a negative stream ordering (see EventToPersist.backfilled). */
   readonly backfilled: boolean;
+  /** A fresh local event (see EventToPersist.builtHere). */
+  readonly builtHere: boolean;
 }
 
 export class SqliteEventStore implements EventStore {
@@ -254,6 +256,7 @@ export class SqliteEventStore implements EventStore {
       const { statements } = this;
       const raw = statements.eventById.get(redaction.targetEventId);
       if (raw === undefined) {
+        statements.pendingRedactionGate.opened();
         statements.insertPendingRedaction.run(
           redaction.targetEventId,
           redaction.redactionEventId,
@@ -296,6 +299,7 @@ export class SqliteEventStore implements EventStore {
     json: string,
   ): { json: string; redactionEventId: string } | null {
     const { statements } = this;
+    if (!statements.pendingRedactionGate.mayHoldRows) return null;
     const pending = statements.pendingRedactionsOf.all(eventId);
     if (pending.length === 0) return null;
     statements.deletePendingRedactions.run(eventId);
@@ -309,7 +313,10 @@ export class SqliteEventStore implements EventStore {
 
   persistEvent(input: EventToPersist): Promise<PersistedEvent> {
     const prepared = prepareEvent(input);
-    return this.enqueue(() => this.writeEvent(prepared));
+    const written = this.enqueue(() => this.writeEvent(prepared));
+    const gate = this.statements.pendingRedactionGate;
+    // The write may consume the last waiting redaction: once committed, see whether any are left.
+    return gate.mayHoldRows ? written.finally(() => gate.recheck()) : written;
   }
 
   setRejectionReason(eventId: string, reason: string | null): Promise<void> {
@@ -333,7 +340,7 @@ export class SqliteEventStore implements EventStore {
     const { db } = this.connection;
     const { statements } = this;
     const { row } = prepared;
-    const existing = statements.outlierFlag.get(row.eventId);
+    const existing = prepared.builtHere ? undefined : statements.outlierFlag.get(row.eventId);
     // An outlier seen again as part of the timeline is promoted; any other repeat is a conflict.
     const promoting = existing !== undefined && existing.outlier !== 0 && !row.outlier;
     if (existing && !promoting) throw new StorageError('CONFLICT', `event ${row.eventId} is already stored`);
@@ -362,7 +369,8 @@ export class SqliteEventStore implements EventStore {
     }
 
     // A redaction that arrived first is applied in this write: the event is never readable unredacted.
-    const late = promoting ? null : this.takePendingRedaction(row.eventId, row.roomId, row.json);
+    const late =
+      promoting || prepared.builtHere ? null : this.takePendingRedaction(row.eventId, row.roomId, row.json);
     const values = {
       ...row,
       json: late?.json ?? row.json,
@@ -392,7 +400,7 @@ export class SqliteEventStore implements EventStore {
     }
 
     if (prepared.updateForwardExtremities)
-      this.advanceForwardExtremities(row.roomId, row.eventId, prepared.prevEventIds);
+      this.advanceForwardExtremities(row.roomId, row.eventId, prepared.prevEventIds, prepared.builtHere);
     if (prepared.currentStateDelta) {
       applyCurrentStateDelta(db, row.roomId, prepared.currentStateDelta);
       applyMembershipDelta(
@@ -420,11 +428,16 @@ export class SqliteEventStore implements EventStore {
     );
   }
 
-  private advanceForwardExtremities(roomId: string, eventId: string, prevEventIds: readonly string[]): void {
+  private advanceForwardExtremities(
+    roomId: string,
+    eventId: string,
+    prevEventIds: readonly string[],
+    builtHere: boolean,
+  ): void {
     const { statements } = this;
     for (const prevEventId of prevEventIds) statements.deleteExtremity.run(roomId, prevEventId);
     // An event that a stored timeline event already builds on (we got them out of order) is no extremity.
-    const child = statements.timelineChild.get(eventId, roomId);
+    const child = builtHere ? undefined : statements.timelineChild.get(eventId, roomId);
     if (!child) statements.insertExtremity.run(roomId, eventId);
   }
 }
@@ -468,6 +481,7 @@ function prepareEvent(input: EventToPersist): PreparedEvent {
         : null,
     relation: relationOfEvent(pdu),
     backfilled: input.backfilled ?? false,
+    builtHere: input.builtHere ?? false,
   };
 }
 

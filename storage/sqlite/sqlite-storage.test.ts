@@ -48,6 +48,7 @@ describe('SQLite storage', () => {
       expect(sqlite.pragma('synchronous', { simple: true })).to.equal(1); // NORMAL
       expect(sqlite.pragma('foreign_keys', { simple: true })).to.equal(1);
       expect(sqlite.pragma('busy_timeout', { simple: true })).to.equal(1234);
+      expect(sqlite.pragma('temp_store', { simple: true })).to.equal(2); // MEMORY
     } finally {
       sqlite.close();
     }
@@ -71,6 +72,39 @@ describe('SQLite storage', () => {
       const next = await storage.events.persistEvent({ event: room.event() });
       expect(next.streamOrdering).to.equal(2);
       expect(await storage.integrityCheck()).to.deep.equal(['ok']);
+    } finally {
+      await storage.close();
+    }
+  });
+
+  it('applies redactions waiting for their target after a restart, and again once the first were consumed', async () => {
+    const path = join(dir, 'pending-redactions.db');
+    const room = new TestRoom('!pending:example.org');
+    const waiting = (targetEventId: string, redactionEventId: string) => ({
+      redactionEventId,
+      targetEventId,
+      roomId: room.roomId,
+      roomVersion: '10',
+      senderServer: 'example.org',
+      senderMayRedactAny: true,
+    });
+    const first = room.event({ content: { msgtype: 'm.text', body: 'first' } });
+    let storage = await openSqliteStorage({ path });
+    await storage.events.redactWhenStored(waiting(first.eventId, '$redacts-first'));
+    await storage.close();
+
+    // A fresh connection learns from the table itself that a redaction waits.
+    storage = await openSqliteStorage({ path });
+    try {
+      await storage.events.persistEvent({ event: first });
+      expect((await storage.events.getEvent(first.eventId))!.pdu.content).to.deep.equal({});
+      // The table is empty again; a redaction arriving later still waits for its target.
+      await storage.events.persistEvent({ event: room.event() });
+      const second = room.event({ content: { msgtype: 'm.text', body: 'second' } });
+      await storage.events.redactWhenStored(waiting(second.eventId, '$redacts-second'));
+      await storage.events.persistEvent({ event: second });
+      expect((await storage.events.getEvent(second.eventId))!.pdu.content).to.deep.equal({});
+      expect(await storage.events.redactionOf(second.eventId)).to.equal('$redacts-second');
     } finally {
       await storage.close();
     }
