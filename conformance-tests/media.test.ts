@@ -1,12 +1,15 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { deflateSync } from 'node:zlib';
 import { expect } from 'chai';
 import sharp from 'sharp';
+import type { MyelinConfig } from '../server/config/index.js';
 import { createUser, fastAccounts, type TestUser } from './harness/accounts.js';
 import { TestHomeserver } from './harness/test-homeserver.js';
+import { until } from './harness/until.js';
 
 const PREVIEW_KEY = 'io.myelin.preview';
 
@@ -494,6 +497,41 @@ describe('media: unfrozen legacy endpoints', function () {
       expect(res.headers.get('content-disposition')).to.equal('inline; filename="note.txt"');
     } finally {
       await hs.stop();
+    }
+  });
+});
+
+describe('media: clean-up schedule', function () {
+  this.timeout(30_000);
+  const everySecond = (config: MyelinConfig) => {
+    fastAccounts(config);
+    config.media.retention.schedule = '* * * * * *';
+  };
+  const runTimes = (hs: TestHomeserver) =>
+    hs
+      .logs()
+      .filter((line) => line.msg === 'Media clean-up done')
+      .map((line) => line.time as number);
+
+  it('runs on its schedule from the first media stored, and from start-up once the server holds media', async () => {
+    let hs = await TestHomeserver.start({ configure: everySecond });
+    const { dataDir } = hs;
+    try {
+      // No media: nothing to clean, nothing scheduled.
+      const alice = await createUser(hs, 'alice');
+      await sleep(1_500);
+      expect(runTimes(hs)).to.deep.equal([]);
+
+      await upload(hs, alice, randomBytes(100));
+      const [first, second] = await until(async () => (runTimes(hs).length >= 2 ? runTimes(hs) : undefined));
+      // One run a second, each at the start of its second.
+      expect(second! - first!).to.be.within(500, 1_500);
+
+      hs = await hs.restart({ configure: everySecond });
+      await until(async () => (runTimes(hs).length >= 1 ? true : undefined));
+    } finally {
+      await hs.stop();
+      await rm(dataDir, { recursive: true, force: true });
     }
   });
 });

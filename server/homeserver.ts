@@ -59,7 +59,7 @@ import { createLogger } from './logger.js';
 import { BlobStore } from './media/blob-store.js';
 import { loadMediaKey } from './media/encryption.js';
 import { MediaService, noRemoteMedia, type RemoteMediaSource } from './media/media-service.js';
-import { scheduleMediaRetention } from './media/retention.js';
+import { type MediaRetentionSchedule, scheduleMediaRetention } from './media/retention.js';
 import { createTranscoder, type Transcoder } from './media/transcoder.js';
 import { UrlPreviewService } from './media/url-preview.js';
 import { buildOpenApiDocument, type OpenApiDocument } from './openapi/document.js';
@@ -449,7 +449,7 @@ function assemble(
     }
   }
 
-  let mediaRetention: ReturnType<typeof scheduleMediaRetention>;
+  let mediaRetention: MediaRetentionSchedule | undefined;
   let started = false;
   let stopped: Promise<void> | undefined;
   return {
@@ -460,7 +460,7 @@ function assemble(
       started = true;
       await presence.start();
       typing.start();
-      mediaRetention = scheduleMediaRetention({ config, storage, media, log });
+      mediaRetention = await scheduleMediaRetention({ config, storage, media, log });
       // Events stored while the server was down (or before the index existed) become searchable.
       searchIndexer.catchUp().catch((error: unknown) => log.warn({ err: error }, 'Search indexing failed'));
       retention.start();

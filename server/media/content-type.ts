@@ -2,7 +2,8 @@
  * What a file is, from its bytes, never from what the uploader claimed; and
  * how it may be served (content_repo "Serving inline content").
  */
-import { fileTypeFromBuffer } from 'file-type';
+/** file-type (its signature tables) is loaded on the first sniff, not at start-up. */
+let fileTypeModule: Promise<typeof import('file-type')> | undefined;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -22,7 +23,8 @@ const BELIEVED_TEXT_TYPES = new Set([
  * application/octet-stream.
  */
 export async function sniffContentType(head: Buffer, claimed: string | undefined): Promise<string> {
-  const detected = await fileTypeFromBuffer(head);
+  fileTypeModule ??= import('file-type');
+  const detected = await (await fileTypeModule).fileTypeFromBuffer(head);
   if (detected) return detected.mime;
   const text = decodeText(head);
   if (text === undefined) return 'application/octet-stream';

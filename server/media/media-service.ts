@@ -82,6 +82,11 @@ export class MediaService {
   private readonly uploaded = new EventEmitter();
   /** Commits and the clean-up's deletions of blob files take turns (see removeBlob). */
   private blobLock: Promise<unknown> = Promise.resolve();
+  private noteStored!: () => void;
+  /** Settles when this service first stores anything (the clean-up job waits for it: retention.ts). */
+  readonly firstStored = new Promise<void>((resolve) => {
+    this.noteStored = resolve;
+  });
 
   constructor(private readonly deps: MediaServiceDeps) {
     this.uploaded.setMaxListeners(0);
@@ -110,6 +115,7 @@ export class MediaService {
       unusedExpiresTs,
       authenticatedOnly: this.media.unauthenticated_reads !== 'open',
     });
+    this.noteStored();
     return { mediaId, unusedExpiresTs };
   }
 
@@ -282,7 +288,9 @@ export class MediaService {
   private commit<T>(pending: PendingBlob, record: () => Promise<T>): Promise<T> {
     return this.withBlobLock(async () => {
       await this.deps.blobs.commit(pending);
-      return record();
+      const recorded = await record();
+      this.noteStored();
+      return recorded;
     });
   }
 

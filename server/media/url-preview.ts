@@ -5,7 +5,6 @@
  * read up to a size limit within a time limit, and previews are cached.
  */
 import { Readable } from 'node:stream';
-import { Parser } from 'htmlparser2';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { JsonObject } from '../../protocol/events.js';
@@ -46,7 +45,7 @@ export class UrlPreviewService {
     if (page.contentType.startsWith('image/')) {
       og = await this.imageFields(page.body, page.contentType, userId);
     } else if (/html/.test(page.contentType)) {
-      og = parseOpenGraph(page.body.toString('utf8'));
+      og = await parseOpenGraph(page.body.toString('utf8'));
       const image = typeof og['og:image'] === 'string' ? og['og:image'] : undefined;
       if (image) {
         delete og['og:image'];
@@ -137,8 +136,13 @@ function parseHttpUrl(url: string): URL {
   return parsed;
 }
 
+/** htmlparser2 (with its entity tables) is loaded on the first page previewed, not at start-up. */
+let htmlParserModule: Promise<typeof import('htmlparser2')> | undefined;
+
 /** og:* meta tags; the <title> and meta description stand in for a missing og:title / og:description. */
-export function parseOpenGraph(html: string): JsonObject {
+export async function parseOpenGraph(html: string): Promise<JsonObject> {
+  htmlParserModule ??= import('htmlparser2');
+  const { Parser } = await htmlParserModule;
   const og: JsonObject = {};
   let title = '';
   let inTitle = false;

@@ -7,17 +7,20 @@
  */
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import type { LookupFunction } from 'node:net';
-import ipaddr from 'ipaddr.js';
+import type IpAddr from 'ipaddr.js';
+import { lazyRequire } from '../lazy-require.js';
 
-type Cidr = [ipaddr.IPv4 | ipaddr.IPv6, number];
+/** Required on the first address checked (see lazy-require.ts). */
+const ipaddr = lazyRequire<typeof IpAddr>('ipaddr.js');
+type Cidr = [IpAddr.IPv4 | IpAddr.IPv6, number];
 
 export class AddressGuard {
   private readonly allow: Cidr[];
   private readonly deny: Cidr[];
 
   constructor(allowlist: readonly string[], denylist: readonly string[]) {
-    this.allow = allowlist.map((cidr) => ipaddr.parseCIDR(cidr));
-    this.deny = denylist.map((cidr) => ipaddr.parseCIDR(cidr));
+    this.allow = allowlist.map((cidr) => ipaddr().parseCIDR(cidr));
+    this.deny = denylist.map((cidr) => ipaddr().parseCIDR(cidr));
   }
 
   /** A guard that lets every address through (tests, same-host deployments). */
@@ -27,16 +30,16 @@ export class AddressGuard {
 
   /** Public unicast addresses only, unless allowlisted; the configured denylist on top. */
   permits(address: string): boolean {
-    let ip = ipaddr.parse(address);
-    if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress()) {
-      ip = (ip as ipaddr.IPv6).toIPv4Address();
+    let ip = ipaddr().parse(address);
+    if (ip.kind() === 'ipv6' && (ip as IpAddr.IPv6).isIPv4MappedAddress()) {
+      ip = (ip as IpAddr.IPv6).toIPv4Address();
     }
     if (this.matches(ip, this.allow)) return true;
     if (this.matches(ip, this.deny)) return false;
     return ip.range() === 'unicast';
   }
 
-  private matches(ip: ipaddr.IPv4 | ipaddr.IPv6, list: Cidr[]): boolean {
+  private matches(ip: IpAddr.IPv4 | IpAddr.IPv6, list: Cidr[]): boolean {
     return list.some(([range, bits]) => range.kind() === ip.kind() && ip.match([range, bits] as never));
   }
 

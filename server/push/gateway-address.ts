@@ -10,7 +10,11 @@
  */
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { isIP } from 'node:net';
-import ipaddr from 'ipaddr.js';
+import type IpAddr from 'ipaddr.js';
+import { lazyRequire } from '../lazy-require.js';
+
+/** Required on the first address checked (see lazy-require.ts). */
+const ipaddr = lazyRequire<typeof IpAddr>('ipaddr.js');
 
 /** spec pusher.yaml: "MUST be an HTTPS URL with a path of /_matrix/push/v1/notify". */
 export const NOTIFY_PATH = '/_matrix/push/v1/notify';
@@ -52,10 +56,10 @@ export function hostOf(url: URL): string {
 /** Public unicast only, unless private addresses are allowed. */
 export function addressAllowed(address: string, policy: Pick<GatewayPolicy, 'allowPrivate'>): boolean {
   if (policy.allowPrivate) return true;
-  if (!ipaddr.isValid(address)) return false;
-  let parsed = ipaddr.parse(address);
-  if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress()) {
-    parsed = (parsed as ipaddr.IPv6).toIPv4Address();
+  if (!ipaddr().isValid(address)) return false;
+  let parsed = ipaddr().parse(address);
+  if (parsed.kind() === 'ipv6' && (parsed as IpAddr.IPv6).isIPv4MappedAddress()) {
+    parsed = (parsed as IpAddr.IPv6).toIPv4Address();
   }
   return parsed.range() === 'unicast';
 }

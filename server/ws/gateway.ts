@@ -8,12 +8,16 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { WebSocketServer } from 'ws';
+import type { WebSocketServer } from 'ws';
 import type { HomeserverContext } from '../context.js';
 import { MatrixError } from '../errors.js';
 import type { RouteDispatcher } from '../http/app.js';
 import type { Authenticator } from '../http/auth.js';
+import { lazyRequire } from '../lazy-require.js';
 import { type SyncEngine, WebSocketConnection, type WebSocketLimits } from './connection.js';
+
+/** ws is required on the first upgrade (see lazy-require.ts: its files are ~130 KB of CommonJS). */
+const ws = lazyRequire<typeof import('ws')>('ws');
 
 export const WEBSOCKET_PATH = '/_matrix/client/unstable/io.myelin/ws';
 
@@ -65,13 +69,17 @@ export function createWebSocketGateway(options: WebSocketGatewayOptions): WebSoc
     ...defaultWebSocketLimits(context.config.limits.max_request_body_bytes),
     ...options.limits,
   };
-  const server = new WebSocketServer({
-    noServer: true,
-    clientTracking: false,
-    // Compression costs hundreds of kilobytes per socket; idle sockets must stay small.
-    perMessageDeflate: false,
-    maxPayload: limits.maxFrameBytes,
-  });
+  let server: WebSocketServer | undefined;
+  const webSocketServer = () => {
+    server ??= new (ws().WebSocketServer)({
+      noServer: true,
+      clientTracking: false,
+      // Compression costs hundreds of kilobytes per socket; idle sockets must stay small.
+      perMessageDeflate: false,
+      maxPayload: limits.maxFrameBytes,
+    });
+    return server;
+  };
   const connections = new Set<WebSocketConnection>();
   let allClosed: (() => void) | undefined;
   const deps = {
@@ -113,7 +121,7 @@ export function createWebSocketGateway(options: WebSocketGatewayOptions): WebSoc
         refuseUpgrade(socket, 503, MatrixError.of('M_UNKNOWN', 'The server is stopping.'));
         return;
       }
-      server.handleUpgrade(request, socket, head, (webSocket) => {
+      webSocketServer().handleUpgrade(request, socket, head, (webSocket) => {
         if (closed !== undefined) {
           webSocket.close(1001, 'server stopping');
           return;
@@ -142,7 +150,7 @@ export function createWebSocketGateway(options: WebSocketGatewayOptions): WebSoc
         }, deadlineMs);
         allClosed = () => {
           clearTimeout(deadline);
-          server.close();
+          server?.close();
           resolve();
         };
         if (connections.size === 0) allClosed();

@@ -6,7 +6,7 @@
  * tokens SQLite FTS5 does. Each key is a weight (body A, name B, topic C), so
  * `keys` restrict a query by weight labels; ts_rank ranks.
  */
-import pg from 'pg';
+import type { Pool } from 'pg';
 import type {
   SearchDocument,
   SearchHit,
@@ -35,6 +35,9 @@ export interface PostgresSearchIndexOptions {
 
 /** Connects, creates the schema and tables if needed, and returns the index. */
 export async function openPostgresSearchIndex(options: PostgresSearchIndexOptions): Promise<SearchIndex> {
+  // Imported here, not at the top: a bundle hoists a static import of this module's
+  // dependencies to start-up, and the client costs ~10 MB of RSS a server on SQLite never uses.
+  const { default: pg } = await import('pg');
   const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 4 });
   // An idle client losing its connection must not crash the process; the next query reconnects.
   pool.on('error', () => {});
@@ -72,7 +75,7 @@ export async function openPostgresSearchIndex(options: PostgresSearchIndexOption
 
 class PostgresSearchIndex implements SearchIndex {
   constructor(
-    private readonly pool: pg.Pool,
+    private readonly pool: Pool,
     private readonly schema: string,
   ) {}
 
