@@ -1,4 +1,4 @@
-/** Process entry point: `node dist/server/main.js start` after `npm run build` (bin/myelin.mjs runs the sources). */
+/** Process entry point: bin/myelin.mjs imports the compiled dist/server/main.js when it is current (npm run build, run by npm install), else this file through tsx. */
 import { main } from './cli.js';
 
 process.exitCode = await main(process.argv.slice(2));

@@ -8,8 +8,8 @@
  *
  * Scenarios (all by default, in this order): throughput, websocket, long-poll,
  * initial-sync. `--no-ephemeral`: the receivers' filter drops ephemeral events (typing,
- * receipts). `--source`: the server runs its TypeScript through tsx instead of a
- * bundle (about 30 MB more RSS: the loader thread). `--profile=DIR` runs the server under --cpu-prof and writes
+ * receipts). `--source`: the server runs its TypeScript through tsx instead of
+ * the compiled JavaScript (about 30 MB more RSS: the loader thread). `--profile=DIR` runs the server under --cpu-prof and writes
  * its .cpuprofile into DIR when it stops. Every loop is bounded in count and
  * time; the whole run is cut at 10 minutes whatever happens.
  */
@@ -98,7 +98,7 @@ async function main(): Promise<void> {
     ...(options.profileDir !== undefined ? { cpuProfileDir: options.profileDir } : {}),
   });
   console.log(
-    `server process runs ${options.fromSource ? 'the TypeScript source through tsx' : 'an esbuild bundle (no loader)'}`,
+    `server process runs ${options.fromSource ? 'the TypeScript source through tsx' : 'compiled JavaScript, a file per module as npm run build makes it (no loader)'}`,
   );
   const deadline = setTimeout(() => {
     console.error('Run deadline reached: stopping.');

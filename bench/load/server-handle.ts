@@ -3,29 +3,42 @@
  * port, and turns IPC requests into promises.
  */
 import { type ChildProcess, fork } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BenchUser, FromServer, ServerCommand, ServerMemory, ServerReply, ToServer } from './ipc.js';
 
-const SERVER_SCRIPT = fileURLToPath(new URL('./server-process.ts', import.meta.url));
-/** Inside node_modules so that the bundle's bare imports resolve to the project's packages. */
-const BUNDLE = fileURLToPath(
-  new URL('../../node_modules/.cache/myelin-bench-load/server-process.mjs', import.meta.url),
-);
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const SERVER_SCRIPT = path.join(ROOT, 'bench', 'load', 'server-process.ts');
+/** Inside node_modules so that the compiled files' bare imports resolve to the project's packages. */
+const COMPILED = path.join(ROOT, 'node_modules', '.cache', 'myelin-bench-load');
+const COMPILED_FOLDERS = ['protocol', 'storage', 'server', 'federation', path.join('bench', 'load')];
 const START_TIMEOUT_MS = 60_000;
 
-async function bundleServerScript(): Promise<string> {
+function sourcesIn(folder: string): string[] {
+  return readdirSync(path.join(ROOT, folder), { recursive: true, encoding: 'utf8' })
+    .filter((file) => file.endsWith('.ts') && !file.endsWith('.test.ts'))
+    .map((file) => path.join(ROOT, folder, file));
+}
+
+/**
+ * Compiles the server as `npm run build` does: one JavaScript file per source file
+ * (esbuild, no bundling), so the process loads modules as production does and its
+ * worker threads (push delivery) find their files beside their callers.
+ */
+async function compileServerScript(): Promise<string> {
   const { build } = await import('esbuild');
   await build({
-    entryPoints: [SERVER_SCRIPT],
-    outfile: BUNDLE,
-    bundle: true,
-    packages: 'external',
+    entryPoints: COMPILED_FOLDERS.flatMap(sourcesIn),
+    outdir: COMPILED,
+    outbase: ROOT,
+    bundle: false,
     platform: 'node',
     format: 'esm',
     target: 'node20',
     logLevel: 'warning',
   });
-  return BUNDLE;
+  return path.join(COMPILED, 'bench', 'load', 'server-process.js');
 }
 
 type ReplyOf<Op extends ServerCommand['op']> = Extract<ServerReply, { op: Op }>;
@@ -58,9 +71,8 @@ export class ServerHandle {
   }
 
   /**
-   * By default the server runs as production does, from JavaScript: its entry is bundled
-   * once with esbuild (packages left external), so no TypeScript loader sits in the
-   * process and its memory. `fromSource` runs the .ts through tsx instead (profiles then
+   * By default the server runs as production does, from JavaScript compiled file by file
+   * (see compileServerScript), so no TypeScript loader sits in the process and its memory. `fromSource` runs the .ts through tsx instead (profiles then
    * name the source files). `cpuProfileDir`: run under `--cpu-prof`, profile written there on exit.
    */
   static async start(options: { cpuProfileDir?: string; fromSource?: boolean } = {}): Promise<ServerHandle> {
@@ -71,7 +83,7 @@ export class ServerHandle {
     if (options.fromSource === true) execArgv.push('--import', 'tsx');
     if (options.cpuProfileDir !== undefined)
       execArgv.push('--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`);
-    const script = options.fromSource === true ? SERVER_SCRIPT : await bundleServerScript();
+    const script = options.fromSource === true ? SERVER_SCRIPT : await compileServerScript();
     const child = fork(script, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
