@@ -19,6 +19,27 @@ describe('LazyLruCache', () => {
     expect(cache.size).to.equal(0);
   });
 
+  it('keeps a just-added entry and the read ones over the unread, whatever the order of reads', () => {
+    const cache = new LazyLruCache<string, number>({ max: 3 });
+    cache.set('a', 1).set('b', 2).set('c', 3);
+    // Every entry read: the new one stays, the least recently placed goes.
+    cache.get('c');
+    cache.get('b');
+    cache.get('a');
+    cache.set('d', 4);
+    expect([cache.has('a'), cache.has('b'), cache.has('c'), cache.has('d')]).to.deep.equal([
+      false,
+      true,
+      true,
+      true,
+    ]);
+    // d, not read since, goes before b and c.
+    cache.set('e', 5);
+    expect(cache.has('d')).to.equal(false);
+    expect([cache.get('b'), cache.get('c'), cache.get('e')]).to.deep.equal([2, 3, 5]);
+    expect(cache.size).to.equal(3);
+  });
+
   it('serves an entry only until its TTL has passed', async () => {
     const cache = new LazyLruCache<string, string>({ max: 10, ttl: 30 });
     cache.set('k', 'v');

@@ -17,7 +17,10 @@ export interface ReceiptRecord {
   readonly streamPosition: number;
 }
 
-export type ReceiptUpdate = Omit<ReceiptRecord, 'streamPosition'>;
+export type ReceiptUpdate = Omit<ReceiptRecord, 'streamPosition'> & {
+  /** For a delivery receipt: the delivered event's sender, when the caller knows it (spares a lookup). */
+  readonly eventSender?: string;
+};
 
 /** Myelin's delivery receipt type (issue #4): which event each recipient's devices were last handed. */
 export const RECEIPT_TYPE_DELIVERED = 'io.myelin.delivered';

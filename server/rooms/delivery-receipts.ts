@@ -25,13 +25,21 @@ export interface DeliveredMark {
   readonly ordering: number;
 }
 
+/** Told once a delivery is stored or superseded, or that it could not be. */
+export interface DeliveryWaiter {
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
 interface PendingDelivery {
+  /** deliveryKey(userId, roomId), made once. */
+  readonly key: string;
   readonly userId: string;
   readonly roomId: string;
   eventId: string;
   ordering: number;
   attempts: number;
-  readonly waiters: { resolve(): void; reject(error: unknown): void }[];
+  readonly waiters: DeliveryWaiter[];
 }
 
 export interface DeliveryRecorderOptions {
@@ -70,9 +78,24 @@ export class DeliveryRecorder {
 
   /** Queues the delivery of `eventId` (at `ordering`) to the user; resolves once it is stored or superseded. */
   record(userId: string, roomId: string, eventId: string, ordering: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.enqueue({ userId, roomId, eventId, ordering, attempts: 0, waiters: [{ resolve, reject }] });
-    });
+    return new Promise((resolve, reject) =>
+      this.note(userId, roomId, eventId, ordering, { resolve, reject }),
+    );
+  }
+
+  /**
+   * As `record`, telling `waiter` instead of making a promise: sync records a delivery for
+   * every member woken, and shares one waiter (a logger) among them all.
+   */
+  note(
+    userId: string,
+    roomId: string,
+    eventId: string,
+    ordering: number,
+    waiter: DeliveryWaiter,
+    key = deliveryKey(userId, roomId),
+  ): void {
+    this.enqueue({ key, userId, roomId, eventId, ordering, attempts: 0, waiters: [waiter] });
   }
 
   /** Writes what is queued now (shutdown, tests). */
@@ -83,16 +106,15 @@ export class DeliveryRecorder {
   }
 
   private enqueue(delivery: PendingDelivery): void {
-    const key = deliveryKey(delivery.userId, delivery.roomId);
-    const queued = this.pending.get(key);
-    if (queued === undefined) this.pending.set(key, delivery);
+    const queued = this.pending.get(delivery.key);
+    if (queued === undefined) this.pending.set(delivery.key, delivery);
     else {
       if (delivery.ordering > queued.ordering) {
         queued.eventId = delivery.eventId;
         queued.ordering = delivery.ordering;
         queued.attempts = delivery.attempts;
       }
-      queued.waiters.push(...delivery.waiters);
+      for (const waiter of delivery.waiters) queued.waiters.push(waiter);
     }
     if (this.timer === undefined) {
       this.timer = setTimeout(() => {
@@ -116,7 +138,7 @@ export class DeliveryRecorder {
 
     const toWrite: PendingDelivery[] = [];
     for (const delivery of batch) {
-      const key = deliveryKey(delivery.userId, delivery.roomId);
+      const { key } = delivery;
       let latest: DeliveredMark | undefined;
       try {
         latest = delivered.get(key) ?? (await this.storedMark(delivery.userId, delivery.roomId));
@@ -142,15 +164,15 @@ export class DeliveryRecorder {
       this.failed(toWrite, error);
       return;
     }
-    const ts = this.options.now();
-    const rows: ReceiptUpdate[] = toWrite.map((delivery) => ({
-      roomId: delivery.roomId,
-      receiptType: RECEIPT_DELIVERED,
-      userId: delivery.userId,
-      threadId: null,
-      eventId: delivery.eventId,
-      data: { ts },
-    }));
+    // One `data` for the batch (storage serialises it once); the sender is known, not looked up per row.
+    const data = { ts: this.options.now() };
+    const rows: ReceiptUpdate[] = toWrite.map(({ roomId, userId, eventId }, i) => {
+      const eventSender = senders[i];
+      const receiptType = RECEIPT_DELIVERED;
+      return eventSender === undefined
+        ? { roomId, receiptType, userId, threadId: null, eventId, data }
+        : { roomId, receiptType, userId, threadId: null, eventId, data, eventSender };
+    });
     // Shown only to the sender; with the sender unknown, counted as a change for the room.
     const writes = toWrite.map((delivery, i) => {
       const sender = senders[i];
@@ -171,7 +193,7 @@ export class DeliveryRecorder {
 
     const announce = new Set<string>();
     toWrite.forEach((delivery, i) => {
-      delivered.set(deliveryKey(delivery.userId, delivery.roomId), {
+      delivered.set(delivery.key, {
         eventId: delivery.eventId,
         ordering: delivery.ordering,
       });

@@ -13,7 +13,13 @@ import type { JsonObject } from '../../protocol/events.js';
 import type { ReceiptRecord } from '../../storage/receipt-store.js';
 import type { Storage } from '../../storage/storage.js';
 import { LazyLruCache } from '../lazy-lru-cache.js';
-import { type DeliveredMark, DeliveryRecorder, deliveryKey, RECEIPT_DELIVERED } from './delivery-receipts.js';
+import {
+  type DeliveredMark,
+  DeliveryRecorder,
+  type DeliveryWaiter,
+  deliveryKey,
+  RECEIPT_DELIVERED,
+} from './delivery-receipts.js';
 import { ReceiptChanges } from './receipt-changes.js';
 
 export const RECEIPT_READ = 'm.read';
@@ -171,6 +177,23 @@ export class ReceiptService {
     const ordering = streamOrdering ?? (await this.orderingInRoom(eventId, roomId));
     if (ordering === undefined) return;
     await this.deliveries.record(userId, roomId, eventId, ordering);
+  }
+
+  /**
+   * As `markDelivered` with the ordering known, making no promise: `waiter` hears how it
+   * went (sync records a delivery for each of the thousand members one message woke).
+   */
+  noteDelivered(
+    userId: string,
+    roomId: string,
+    eventId: string,
+    streamOrdering: number,
+    waiter: DeliveryWaiter,
+  ): void {
+    const key = deliveryKey(userId, roomId);
+    const known = this.delivered.get(key);
+    if (known !== undefined && (known.eventId === eventId || streamOrdering <= known.ordering)) return;
+    this.deliveries.note(userId, roomId, eventId, streamOrdering, waiter, key);
   }
 
   /** Writes the delivery receipts still gathering (shutdown, tests). */

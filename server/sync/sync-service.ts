@@ -275,11 +275,15 @@ export class SyncService {
     delivered: readonly { roomId: string; eventId: string; streamOrdering: number }[],
   ): void {
     for (const { roomId, eventId, streamOrdering } of delivered) {
-      this.hs.receipts.markDelivered(userId, roomId, eventId, streamOrdering).catch((error: unknown) => {
-        this.hs.log.warn({ err: error, roomId, eventId }, 'Recording a delivery failed');
-      });
+      this.hs.receipts.noteDelivered(userId, roomId, eventId, streamOrdering, this.deliveryLogger);
     }
   }
+
+  /** Hears every delivery sync records: only failures are of interest (the write is retried first). */
+  private readonly deliveryLogger = {
+    resolve: () => {},
+    reject: (error: unknown) => this.hs.log.warn({ err: error }, 'Recording a delivery failed'),
+  };
 
   /**
    * What the general builder does first (sync/to-device.ts): a `since` confirms the to-device

@@ -62,7 +62,12 @@ export function describeE2eKeyStoreContract(makeStorage: StorageFactory): void {
     });
 
     it('counts one-time keys, keeps an ID once and hands keys out in upload order, each once', async () => {
+      // Read before each change too: counts may be kept between reads, never past a change.
+      expect(await storage().e2eKeys.oneTimeKeyCounts(alice, 'PHONE')).to.deep.equal({});
       await storage().e2eKeys.addOneTimeKeys(alice, 'PHONE', [otk('A2'), otk('A1')]);
+      expect(await storage().e2eKeys.oneTimeKeyCounts(alice, 'PHONE')).to.deep.equal({
+        signed_curve25519: 2,
+      });
       await storage().e2eKeys.addOneTimeKeys(alice, 'PHONE', [otk('A0'), otk('A1', 'other')]);
       await storage().e2eKeys.addOneTimeKeys(alice, 'PHONE', [
         { algorithm: 'curve25519', keyId: 'X', key: 'plain' },
@@ -160,6 +165,12 @@ export function describeE2eKeyStoreContract(makeStorage: StorageFactory): void {
         [],
       );
       await storage().devices.setDisplayName(alice, 'LAPTOP', 'Laptop');
+      expect(await storage().e2eKeys.oneTimeKeyCounts(alice, 'PHONE')).to.deep.equal({
+        signed_curve25519: 1,
+      });
+      expect(await storage().e2eKeys.unusedFallbackKeyTypes(alice, 'PHONE')).to.deep.equal([
+        'signed_curve25519',
+      ]);
       await storage().devices.deleteDevices(alice, ['PHONE']);
       expect(await storage().e2eKeys.deviceKeys(alice)).to.deep.equal(new Map());
       expect(await storage().e2eKeys.oneTimeKeyCounts(alice, 'PHONE')).to.deep.equal({});

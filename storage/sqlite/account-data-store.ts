@@ -1,4 +1,4 @@
-import { and, asc, eq, gt } from 'drizzle-orm';
+import { and, asc, eq, gt, sql } from 'drizzle-orm';
 import type { JsonObject } from '../../protocol/events.js';
 import type { AccountDataEntry, AccountDataStore } from '../account-data-store.js';
 import type { SqliteConnection } from './connection.js';
@@ -7,6 +7,23 @@ import { latestStreamPosition, nextStreamPosition } from './stream-positions.js'
 import type { EnqueueWrite } from './write-queue.js';
 
 const GLOBAL = '';
+
+/** One entry by key, prepared once per connection: building the query on each call cost ~0.25 ms. */
+function oneEntryQuery(connection: SqliteConnection) {
+  return connection.db
+    .select()
+    .from(accountData)
+    .where(
+      and(
+        eq(accountData.userId, sql.placeholder('userId')),
+        eq(accountData.roomId, sql.placeholder('roomId')),
+        eq(accountData.type, sql.placeholder('type')),
+      ),
+    )
+    .prepare();
+}
+
+const oneEntryQueries = new WeakMap<SqliteConnection, ReturnType<typeof oneEntryQuery>>();
 
 export class SqliteAccountDataStore implements AccountDataStore {
   constructor(
@@ -19,17 +36,12 @@ export class SqliteAccountDataStore implements AccountDataStore {
     roomId: string | null,
     type: string,
   ): Promise<AccountDataEntry | null> {
-    const row = this.connection.db
-      .select()
-      .from(accountData)
-      .where(
-        and(
-          eq(accountData.userId, userId),
-          eq(accountData.roomId, roomId ?? GLOBAL),
-          eq(accountData.type, type),
-        ),
-      )
-      .get();
+    let query = oneEntryQueries.get(this.connection);
+    if (query === undefined) {
+      query = oneEntryQuery(this.connection);
+      oneEntryQueries.set(this.connection, query);
+    }
+    const row = query.get({ userId, roomId: roomId ?? GLOBAL, type });
     return row ? toEntry(row) : null;
   }
 

@@ -2,6 +2,7 @@ import { and, eq, inArray, isNull, lt, or, sql } from 'drizzle-orm';
 import type { Device, DeviceStore, LastSeenUpdate, NewDevice } from '../device-store.js';
 import { StorageError } from '../errors.js';
 import type { SqliteConnection } from './connection.js';
+import { deviceKeyCountsOf } from './device-key-counts.js';
 import { parameterChunks } from './parameter-chunks.js';
 import { devices } from './schema.js';
 import type { EnqueueWrite } from './write-queue.js';
@@ -40,6 +41,7 @@ export class SqliteDeviceStore implements DeviceStore {
     };
     return this.enqueue(() => {
       this.connection.db.insert(devices).values(row).run();
+      deviceKeyCountsOf(this.connection.sqlite).forget(row.userId, row.deviceId);
     });
   }
 
@@ -63,6 +65,9 @@ export class SqliteDeviceStore implements DeviceStore {
           .where(and(eq(devices.userId, userId), inArray(devices.deviceId, chunk)))
           .run();
       }
+      // Their keys went with them (ON DELETE CASCADE).
+      const counts = deviceKeyCountsOf(this.connection.sqlite);
+      for (const deviceId of ids) counts.forget(userId, deviceId);
     });
   }
 

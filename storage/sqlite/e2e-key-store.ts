@@ -13,6 +13,7 @@ import type {
   OutboundDeviceList,
 } from '../e2e-key-store.js';
 import type { SqliteConnection } from './connection.js';
+import { type DeviceKeyCountsCache, deviceKeyCountsOf } from './device-key-counts.js';
 import { parameterChunks } from './parameter-chunks.js';
 import { latestStreamPosition, nextStreamPosition } from './stream-positions.js';
 import type { EnqueueWrite } from './write-queue.js';
@@ -174,6 +175,7 @@ class OutboundDeviceListStatements {
 export class SqliteE2eKeyStore implements E2eKeyStore {
   private readonly statements: E2eStatements;
   private readonly outbound: OutboundDeviceListStatements;
+  private readonly counts: DeviceKeyCountsCache;
 
   constructor(
     private readonly connection: SqliteConnection,
@@ -181,6 +183,7 @@ export class SqliteE2eKeyStore implements E2eKeyStore {
   ) {
     this.statements = new E2eStatements(connection.sqlite);
     this.outbound = new OutboundDeviceListStatements(connection.sqlite);
+    this.counts = deviceKeyCountsOf(connection.sqlite);
   }
 
   async outboundDeviceList(userId: string): Promise<OutboundDeviceList> {
@@ -212,11 +215,16 @@ export class SqliteE2eKeyStore implements E2eKeyStore {
     return new Map(rows.map((row) => [row.device_id, JSON.parse(row.key_json) as JsonObject]));
   }
 
+  /** Cached per device (device-key-counts.ts); frozen, as the same object is handed to every caller. */
   async oneTimeKeyCounts(userId: string, deviceId: string): Promise<Record<string, number>> {
-    const counts: Record<string, number> = {};
-    for (const row of this.statements.oneTimeKeyCounts.all(userId, deviceId))
-      counts[row.algorithm] = row.count;
-    return counts;
+    const cached = this.counts.entry(userId, deviceId);
+    if (cached.oneTimeKeys === undefined) {
+      const counts: Record<string, number> = {};
+      for (const row of this.statements.oneTimeKeyCounts.all(userId, deviceId))
+        counts[row.algorithm] = row.count;
+      cached.oneTimeKeys = Object.freeze(counts);
+    }
+    return cached.oneTimeKeys as Record<string, number>;
   }
 
   async oneTimeKeysNamed(
@@ -238,8 +246,13 @@ export class SqliteE2eKeyStore implements E2eKeyStore {
     return found;
   }
 
+  /** Cached per device like the one-time-key counts; frozen too. */
   async unusedFallbackKeyTypes(userId: string, deviceId: string): Promise<string[]> {
-    return this.statements.unusedFallbackTypes.all(userId, deviceId).map((row) => row.algorithm);
+    const cached = this.counts.entry(userId, deviceId);
+    cached.fallbackTypes ??= Object.freeze(
+      this.statements.unusedFallbackTypes.all(userId, deviceId).map((row) => row.algorithm),
+    );
+    return cached.fallbackTypes as string[];
   }
 
   async crossSigningKeys(userId: string): Promise<Map<CrossSigningUsage, CrossSigningKeyRecord>> {
@@ -308,6 +321,7 @@ export class SqliteE2eKeyStore implements E2eKeyStore {
       for (const [algorithm, keyId, json] of rows) {
         this.statements.insertOneTimeKey.run(userId, deviceId, algorithm, keyId, json, seq);
       }
+      this.counts.forget(userId, deviceId);
     });
   }
 
@@ -319,6 +333,7 @@ export class SqliteE2eKeyStore implements E2eKeyStore {
         if (current?.key_id === keyId && current.key_json === json) continue;
         this.statements.upsertFallbackKey.run(userId, deviceId, algorithm, keyId, json);
       }
+      this.counts.forget(userId, deviceId);
     });
   }
 
@@ -338,6 +353,7 @@ export class SqliteE2eKeyStore implements E2eKeyStore {
         );
         const row = oneTime ?? this.statements.useFallbackKey.get(userId, deviceId, algorithm);
         if (row === undefined) continue;
+        this.counts.forget(userId, deviceId);
         claimed.push({
           ...request,
           keyId: row.key_id,

@@ -107,32 +107,45 @@ export class SqliteReceiptStore implements ReceiptStore {
 
   putReceipts(receipts: readonly ReceiptUpdate[]): Promise<number> {
     if (receipts.length === 0) return Promise.resolve(latestStreamPosition(this.connection.db, 'receipts'));
-    const rows = receipts.map((receipt) => ({
-      room_id: receipt.roomId,
-      receipt_type: receipt.receiptType,
-      user_id: receipt.userId,
-      thread_id: receipt.threadId ?? UNTHREADED,
-      event_id: receipt.eventId,
-      data: JSON.stringify(receipt.data),
-      stream_position: 0,
-    }));
+    // A batch of delivery receipts shares one `data` ({ts}): serialised once.
+    let lastData: JsonObject | undefined;
+    let lastJson = '';
+    const rows = [...receipts];
+    const jsons = rows.map((receipt) => {
+      if (receipt.data !== lastData) {
+        lastData = receipt.data;
+        lastJson = JSON.stringify(receipt.data);
+      }
+      return lastJson;
+    });
     return this.enqueue(() => {
       const last = nextStreamPositions(this.connection.db, 'receipts', rows.length);
       let streamPosition = last - rows.length;
+      // Positional parameters (cheaper to bind than named ones: a fan-out writes a thousand rows).
       const insert = cached(
         this.connection.sqlite,
         `INSERT INTO receipts (${COLUMNS}, event_sender)
-         VALUES (@room_id, @receipt_type, @user_id, @thread_id, @event_id, @data, @stream_position,
-           CASE WHEN @receipt_type = ${DELIVERED}
-             THEN (SELECT sender FROM events WHERE event_id = @event_id) END)
+         VALUES (?, ?, ?, ?, ?, ?, ?,
+           CASE WHEN ? = ${DELIVERED}
+             THEN COALESCE(?, (SELECT sender FROM events WHERE event_id = ?)) END)
          ON CONFLICT (room_id, receipt_type, user_id, thread_id) DO UPDATE SET
            event_id = excluded.event_id, data = excluded.data, stream_position = excluded.stream_position,
            event_sender = excluded.event_sender`,
       );
-      for (const row of rows) {
-        row.stream_position = ++streamPosition;
-        insert.run(row);
-      }
+      rows.forEach((row, i) => {
+        insert.run(
+          row.roomId,
+          row.receiptType,
+          row.userId,
+          row.threadId ?? UNTHREADED,
+          row.eventId,
+          jsons[i],
+          ++streamPosition,
+          row.receiptType,
+          row.eventSender ?? null,
+          row.eventId,
+        );
+      });
       return last;
     });
   }
