@@ -87,4 +87,31 @@ describe('gateway queues (push delivery HTTP side)', () => {
     expect(events.rejected).to.deep.equal([{ userId: '@u:x', appId: 'a', pushkey: 'gone' }]);
     expect(received).to.have.length(4);
   });
+
+  it('retries an unreachable gateway, then drops the push with a warning', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const events = { settled: 0, rejected: [] as PushTarget[] };
+    const logs: string[] = [];
+    const q = new GatewayQueues({
+      policy: { allowPrivate: true },
+      requestTimeoutMs: 2000,
+      initialRetryDelayMs: 5,
+      maxRetryDelayMs: 20,
+      maxAttempts: 3,
+      onRejected: () => {},
+      onSettled: () => {
+        events.settled++;
+      },
+      log: (level, _fields, message) => logs.push(`${level}: ${message}`),
+    });
+    const unreachable = `http://127.0.0.1:${port}/_matrix/push/v1/notify`;
+    q.add({ ...push('$1'), key: `@u:x ${unreachable}`, url: unreachable });
+    await until(() => events.settled === 1);
+    await q.stop();
+    expect(logs.filter((line) => line.startsWith('info: Push gateway unreachable'))).to.have.length(3);
+    expect(logs).to.include('warn: Push gateway kept failing; notification dropped');
+  });
 });
