@@ -41,6 +41,9 @@ export interface PushDeliveryOptions {
   };
 }
 
+/** Users whose pushers and unread totals are read in one turn of the event loop. */
+const ANSWER_CHUNK = 16;
+
 /** The worker's nice value: per thread on Linux; elsewhere it would slow the whole process. */
 const WORKER_NICENESS = process.platform === 'linux' ? 10 : 0;
 
@@ -173,12 +176,18 @@ export class PushDelivery {
     this.reads.clear();
   }
 
-  /** The worker asks about users: answered in turn, each answer posted as soon as it is read. */
+  /**
+   * The worker asks about users: answered in turn, a few users per turn of the event
+   * loop (reading a user's unread total costs a few queries), each part posted as
+   * soon as it is read, so that the totals count exactly the notifications posted before them.
+   */
   private answer(userIds: readonly string[]): void {
     this.answering = this.answering.then(async () => {
-      if (this.stopped) return;
-      const users = await this.usersFacts(userIds);
-      if (!this.stopped) this.sink?.post({ type: 'users', users });
+      for (let from = 0; from < userIds.length && !this.stopped; from += ANSWER_CHUNK) {
+        if (from > 0) await new Promise((resolve) => setImmediate(resolve));
+        const users = await this.usersFacts(userIds.slice(from, from + ANSWER_CHUNK));
+        if (!this.stopped) this.sink?.post({ type: 'users', users });
+      }
     });
   }
 
