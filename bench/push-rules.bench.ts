@@ -257,12 +257,13 @@ async function sendLatency(): Promise<void> {
         const { roomId, members } = await roomWithMembers(hs, 100);
         const { rooms, push } = hs.context;
         /**
-         * A few sends, then quiet: what starts once (the delivery worker, its first
+         * Some sends, then quiet: what starts once (the delivery worker, its first
          * gateway connections, users looked up) is not counted per send. --cold: no warm-up.
          */
         const warmUp = async () => {
           if (process.argv.includes('--cold')) return;
-          for (let i = 0; i < 10; i++) {
+          // Enough for the worker's hot paths to be compiled (5,000 pushes), which otherwise runs within the phase.
+          for (let i = 0; i < 50; i++) {
             await rooms.sender.sendEvent({
               roomId,
               sender: '@sender:bench.test',
