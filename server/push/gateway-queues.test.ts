@@ -1,31 +1,20 @@
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { type GatewayPush, GatewayQueues, type PushTarget } from './gateway-queues.js';
+import { type LoopbackGateway, startLoopbackGateway } from './push-test-fixtures.js';
 
 describe('gateway queues (push delivery HTTP side)', () => {
-  let server: Server;
+  let gateway: LoopbackGateway;
   let url: string;
-  const answers: { status: number; body: string }[] = [];
-  const received: string[] = [];
+  let answers: LoopbackGateway['answers'];
+  let received: string[];
 
   before(async () => {
-    server = createServer((req, res) => {
-      let body = '';
-      req.on('data', (chunk) => {
-        body += chunk;
-      });
-      req.on('end', () => {
-        received.push(body);
-        const answer = answers.shift() ?? { status: 200, body: '{"rejected":[]}' };
-        res.writeHead(answer.status, { 'content-type': 'application/json' });
-        res.end(answer.body);
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/_matrix/push/v1/notify`;
+    gateway = await startLoopbackGateway();
+    ({ url, answers, received } = gateway);
   });
-  after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  after(() => gateway.stop());
   beforeEach(() => {
     answers.length = 0;
     received.length = 0;

@@ -1,20 +1,21 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import type { RoomEvent } from '../../protocol/events.js';
 import type { PushOutcome } from '../../protocol/push-rules/index.js';
 import { openSqliteStorage, type SqliteStorage } from '../../storage/sqlite/sqlite-storage.js';
 import { PushDelivery } from './push-delivery.js';
 import type { ProducedNotification } from './push-evaluator.js';
+import { httpPusher, type LoopbackGateway, startLoopbackGateway } from './push-test-fixtures.js';
 import type { RoomPushFacts } from './room-push-facts.js';
 
 /** The delivery on this thread (the fallback when no worker starts): what reaches a gateway. */
 describe('push delivery (inline line)', () => {
-  let server: Server;
+  let gateway: LoopbackGateway;
   let url: string;
   let storage: SqliteStorage;
   let delivery: PushDelivery;
-  const received: Record<string, unknown>[] = [];
+  /** The `notification` objects the gateway received. */
+  const received = (): Record<string, unknown>[] =>
+    gateway.received.map((body) => JSON.parse(body).notification);
   const room = '!r:example.org';
   const facts: RoomPushFacts = {
     joined: new Map([['@alice:example.org', 'Alice']]),
@@ -53,41 +54,15 @@ describe('push delivery (inline line)', () => {
   }
 
   const setPusher = (userId: string, pushkey: string) =>
-    storage.push.setPusher(
-      {
-        userId,
-        deviceId: null,
-        kind: 'http',
-        appId: 'app',
-        pushkey,
-        appDisplayName: 'App',
-        deviceDisplayName: 'Phone',
-        profileTag: null,
-        lang: 'en',
-        data: { url },
-        createdTs: 1_700_000_000_000,
-      },
-      true,
-    );
+    storage.push.setPusher(httpPusher(userId, pushkey, { url }), true);
 
   before(async () => {
-    server = createServer((req, res) => {
-      let body = '';
-      req.on('data', (chunk) => {
-        body += chunk;
-      });
-      req.on('end', () => {
-        received.push(JSON.parse(body).notification);
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end('{"rejected":[]}');
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/_matrix/push/v1/notify`;
+    gateway = await startLoopbackGateway();
+    url = gateway.url;
   });
-  after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  after(() => gateway.stop());
   beforeEach(async () => {
-    received.length = 0;
+    gateway.received.length = 0;
     ordering = 0;
     storage = await openSqliteStorage({ path: ':memory:' });
     delivery = new PushDelivery({
@@ -111,11 +86,11 @@ describe('push delivery (inline line)', () => {
     await notify('$1', ['@bob:example.org', '@carol:example.org']);
     await notify('$2', ['@carol:example.org', '@bob:example.org']);
     await delivery.idle();
-    expect(received.map((n) => [n.event_id, (n.counts as { unread: number }).unread])).to.deep.equal([
+    expect(received().map((n) => [n.event_id, (n.counts as { unread: number }).unread])).to.deep.equal([
       ['$1', 1],
       ['$2', 2],
     ]);
-    expect(received[0]).to.deep.include({
+    expect(received()[0]).to.deep.include({
       room_id: room,
       type: 'm.room.message',
       sender: '@alice:example.org',
@@ -124,7 +99,7 @@ describe('push delivery (inline line)', () => {
       prio: 'high',
       content: { body: '$1' },
     });
-    expect(received[0]!.devices).to.deep.equal([
+    expect(received()[0]!.devices).to.deep.equal([
       {
         app_id: 'app',
         pushkey: 'bob-phone',
@@ -138,7 +113,7 @@ describe('push delivery (inline line)', () => {
   it('hears of pushers set later and of read marks that move', async () => {
     await notify('$1', ['@bob:example.org']);
     await delivery.idle();
-    expect(received).to.deep.equal([]);
+    expect(received()).to.deep.equal([]);
     await setPusher('@bob:example.org', 'bob-phone');
     delivery.pushersChanged('@bob:example.org', true);
     await notify('$2', ['@bob:example.org']);
@@ -153,7 +128,7 @@ describe('push delivery (inline line)', () => {
     delivery.readMoved('@bob:example.org');
     await notify('$3', ['@bob:example.org']);
     await delivery.idle();
-    expect(received.map((n) => [n.event_id, (n.counts as { unread: number }).unread])).to.deep.equal([
+    expect(received().map((n) => [n.event_id, (n.counts as { unread: number }).unread])).to.deep.equal([
       ['$2', 2],
       ['$3', 1],
     ]);

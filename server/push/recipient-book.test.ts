@@ -1,20 +1,8 @@
 import { expect } from 'chai';
-import type { PusherRecord } from '../../storage/push-store.js';
+import { httpPusher } from './push-test-fixtures.js';
 import { type Admitted, RecipientBook, routesOf } from './recipient-book.js';
 
-const pusher = (userId: string, pushkey: string, data: PusherRecord['data']): PusherRecord => ({
-  userId,
-  deviceId: null,
-  kind: 'http',
-  appId: 'app',
-  pushkey,
-  appDisplayName: 'App',
-  deviceDisplayName: 'Phone',
-  profileTag: null,
-  lang: 'en',
-  data,
-  createdTs: 1_700_000_000_000,
-});
+const pusher = httpPusher;
 const url = 'https://push.example.org/_matrix/push/v1/notify';
 const withPusher = (userId: string, unread: number) => ({
   userId,
