@@ -10,14 +10,19 @@
  *      100 members, without pushers and then with each member holding a pusher to a
  *      loopback gateway (a child process; delivery runs in the server's delivery worker
  *      thread). Beside latency: main-thread CPU per send (hardly load-dependent) and the
- *      whole server process's.
+ *      whole server process's, and how long the main thread waited for a CPU while sending
+ *      (runnable, not running: /proc's schedstat). --gateway-nice=19 runs the gateway process at
+ *      that nice value: it stands for another machine, whose CPU is not the server's to share.
  *   4. After a burst of concurrent sends, how long the unread counts a sync reports wait
  *      for push evaluation to catch up.
  * Run: node --import tsx bench/push-rules.bench.ts [--members=1000] [--sends=300] [--only=1|2|3|4]
+ *        [--gateway-nice=N] [--cold] [--phases]
+ *   --cold: no warm-up sends before each phase (the delivery worker then starts within it);
+ *   --phases (or --cpu-prof): print each phase's bounds for profile-summary / perf.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { loadavg, setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import type { JsonObject } from '../protocol/events.js';
@@ -31,6 +36,7 @@ import {
 } from '../protocol/push-rules/index.js';
 import { defaultConfig } from '../server/config/index.js';
 import { createHomeserver } from '../server/homeserver.js';
+import { monotonicMicros } from './load/report.js';
 
 const arg = (name: string, fallback: number) => {
   const found = process.argv.find((a) => a.startsWith(`--${name}=`));
@@ -39,6 +45,10 @@ const arg = (name: string, fallback: number) => {
 const MEMBERS = arg('members', 1000);
 const SENDS = arg('sends', 300);
 const ROOM = '!bench:bench.test';
+const GATEWAY_NICE = arg('gateway-nice', 0);
+/** Under --cpu-prof (or with --phases, for perf): each phase's bounds, monotonic µs, for profile-summary's --from / --to. */
+const profiling =
+  process.execArgv.some((a) => a.startsWith('--cpu-prof')) || process.argv.includes('--phases');
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -198,6 +208,7 @@ async function startGateway(): Promise<{ url: string; requests: () => Promise<nu
   const port = await new Promise<number>((resolve) =>
     child.once('message', (message) => resolve((message as { port: number }).port)),
   );
+  if (GATEWAY_NICE !== 0) setPriority(child.pid!, GATEWAY_NICE);
   return {
     url: `http://127.0.0.1:${port}/_matrix/push/v1/notify`,
     requests: () =>
@@ -222,6 +233,19 @@ function mainThreadCpuMs(): number {
   }
 }
 
+/**
+ * The main thread's scheduler figures so far (Linux /proc schedstat): ms run on a CPU and
+ * ms spent runnable but waiting for one; undefined elsewhere.
+ */
+function mainThreadSchedule(): { runMs: number; waitMs: number } | undefined {
+  try {
+    const [run, wait] = readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ').map(Number);
+    return { runMs: run! / 1e6, waitMs: wait! / 1e6 };
+  } catch {
+    return undefined;
+  }
+}
+
 async function sendLatency(): Promise<void> {
   const gateway = await startGateway();
   try {
@@ -232,11 +256,31 @@ async function sendLatency(): Promise<void> {
       async (hs) => {
         const { roomId, members } = await roomWithMembers(hs, 100);
         const { rooms, push } = hs.context;
+        /**
+         * Some sends, then quiet: what starts once (the delivery worker, its first
+         * gateway connections, users looked up) is not counted per send. --cold: no warm-up.
+         */
+        const warmUp = async () => {
+          if (process.argv.includes('--cold')) return;
+          // Enough for the worker's hot paths to be compiled (5,000 pushes), which otherwise runs within the phase.
+          for (let i = 0; i < 50; i++) {
+            await rooms.sender.sendEvent({
+              roomId,
+              sender: '@sender:bench.test',
+              type: 'm.room.message',
+              content: { msgtype: 'm.text', body: `warm-up ${i}` },
+            });
+          }
+          await push.idle();
+        };
         const run = async () => {
+          await warmUp();
           const samples: number[] = [];
+          const fromMicros = monotonicMicros();
           const loopBefore = performance.eventLoopUtilization();
           const cpuBefore = process.cpuUsage();
           const threadBefore = mainThreadCpuMs();
+          const scheduleBefore = mainThreadSchedule();
           for (let i = 0; i < SENDS; i++) {
             const start = performance.now();
             await rooms.sender.sendEvent({
@@ -248,7 +292,14 @@ async function sendLatency(): Promise<void> {
             samples.push(performance.now() - start);
           }
           const sendingCpu = mainThreadCpuMs() - threadBefore;
+          const scheduleAfter = mainThreadSchedule();
+          const sentMicros = monotonicMicros();
           await push.idle();
+          if (profiling) {
+            console.log(
+              `   (profile: sends --from=${fromMicros} --to=${sentMicros}, until idle --to=${monotonicMicros()})`,
+            );
+          }
           // Main-thread busy time over the run, deliveries' completion included.
           const loop = performance.eventLoopUtilization(loopBefore);
           // The whole server process: the main thread, the delivery worker and SQLite.
@@ -259,6 +310,14 @@ async function sendLatency(): Promise<void> {
             cpuMsPerSend: (cpu.user + cpu.system) / 1000 / SENDS,
             mainCpuMsPerSend: (mainThreadCpuMs() - threadBefore) / SENDS,
             sendingCpuMsPerSend: sendingCpu / SENDS,
+            sendingRunMsPerSend:
+              scheduleAfter === undefined
+                ? Number.NaN
+                : (scheduleAfter.runMs - scheduleBefore!.runMs) / SENDS,
+            sendingWaitMsPerSend:
+              scheduleAfter === undefined
+                ? Number.NaN
+                : (scheduleAfter.waitMs - scheduleBefore!.waitMs) / SENDS,
           };
         };
         await push.idle();
@@ -275,13 +334,23 @@ async function sendLatency(): Promise<void> {
           });
         }
         const withPushers = await run();
-        console.log(`3. send latency, room of 100 members, ${SENDS} sequential sends each:`);
+        console.log(
+          `3. send latency, room of 100 members, ${SENDS} sequential sends each${GATEWAY_NICE === 0 ? '' : ` (gateway process at nice ${GATEWAY_NICE})`}:`,
+        );
         console.log(
           `   without pushers:   ${summary(without.samples)}; main thread busy ${without.busyMsPerSend.toFixed(2)} ms, main thread CPU ${without.mainCpuMsPerSend.toFixed(2)} ms (${without.sendingCpuMsPerSend.toFixed(2)} while sending), server CPU ${without.cpuMsPerSend.toFixed(2)} ms per send`,
         );
         console.log(
           `   with 100 pushers:  ${summary(withPushers.samples)}; main thread busy ${withPushers.busyMsPerSend.toFixed(2)} ms, main thread CPU ${withPushers.mainCpuMsPerSend.toFixed(2)} ms (${withPushers.sendingCpuMsPerSend.toFixed(2)} while sending), server CPU ${withPushers.cpuMsPerSend.toFixed(2)} ms per send (${await gateway.requests()} gateway requests)`,
         );
+        for (const [name, phase] of [
+          ['without', without],
+          ['with', withPushers],
+        ] as const) {
+          console.log(
+            `   while sending, ${name} pushers: main thread ran ${phase.sendingRunMsPerSend.toFixed(3)} ms and waited for a CPU ${phase.sendingWaitMsPerSend.toFixed(3)} ms per send`,
+          );
+        }
       },
     );
   } finally {

@@ -379,6 +379,30 @@ describe('Push notifications (rules, pushers, counts, gateway delivery)', functi
       expect(entry?.notification.devices[0]?.tweaks).to.deep.equal({ sound: 'default' });
     });
 
+    it("the badge counts the user's unread notifications, and a read receipt brings it down", async () => {
+      const room = (await call(hs, alice, 'POST', '/_matrix/client/v3/createRoom', { preset: 'public_chat' }))
+        .body.room_id as string;
+      await call(hs, bob, 'POST', `/_matrix/client/v3/join/${enc(room)}`, {});
+      const badge = (eventId: string) => gateway.delivered(eventId)[0]?.notification.counts?.unread;
+      const first = await send(alice, room, text('one'));
+      const second = await send(alice, room, text('two'));
+      await settle();
+      expect(badge(second)).to.equal(badge(first)! + 1);
+      expect(badge(second)).to.equal(await context.storage.push.totalUnread(bob.userId));
+      const receipt = await call(
+        hs,
+        bob,
+        'POST',
+        `/_matrix/client/v3/rooms/${enc(room)}/receipt/m.read/${enc(second)}`,
+        {},
+      );
+      expect(receipt.status).to.equal(200);
+      const third = await send(alice, room, text('three'));
+      await settle();
+      expect(badge(third)).to.equal(badge(second)! - 1);
+      expect(badge(third)).to.equal(await context.storage.push.totalUnread(bob.userId));
+    });
+
     it('a gateway answering 500 then 200 gets the notification exactly once', async () => {
       gateway.script.push({ status: 500 });
       const eventId = await send(alice, dm, text('retry me'));

@@ -68,6 +68,8 @@ export interface PushStore {
   pushersOfUser(userId: string): Promise<PusherRecord[]>;
   /** The pushers of any of these users (delivery). */
   pushersOfUsers(userIds: readonly string[]): Promise<PusherRecord[]>;
+  /** Every user with at least one pusher of this kind (delivery, once at start). */
+  usersWithPushers(kind: string): Promise<string[]>;
   /**
    * Adds or replaces the pusher (app ID, pushkey, user). Without `append`, the same
    * app ID and pushkey is first removed from every other user (pusher.yaml `append`).

@@ -3,8 +3,9 @@
  * and sent (gateway-queues.ts) here, so that building thousands of request bodies
  * and the HTTP exchanges with gateways never take turns from the event loop that
  * serves sends and syncs (issue #8: push delivery adds nothing to send latency).
- * The main thread posts one message per batch of notified events and each user's
- * pushers; the worker posts back settlements, rejected pushkeys and log lines.
+ * The main thread posts one message per batch of notified events, and answers the
+ * worker's questions about users (their pushers and unread totals); the worker posts
+ * back those questions, settlements, rejected pushkeys and log lines.
  *
  * The thread runs at a lower scheduling priority: pushes are background work, and
  * on a busy machine the threads answering clients should win the CPU.
@@ -15,6 +16,8 @@ import type { GatewayPush, GatewayQueuesOptions } from './gateway-queues.js';
 import { DeliveryLine, type ToDelivery } from './push-preparer.js';
 
 export type FromWorker =
+  /** Questions about users: their http pushers and unread totals (answered by a `users` message). */
+  | { type: 'need'; userIds: string[] }
   | { type: 'settled'; count: number }
   | { type: 'rejected'; targets: GatewayPush['targets'] }
   | { type: 'log'; level: 'info' | 'warn'; fields: Record<string, unknown>; message: string }
@@ -53,6 +56,7 @@ if (port !== null) {
         settled = 0;
       });
     },
+    need: (userIds) => post({ type: 'need', userIds }),
     onRejected: (targets) => post({ type: 'rejected', targets }),
     log: (level, fields, message) => post({ type: 'log', level, fields, message }),
   });

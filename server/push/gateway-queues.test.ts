@@ -1,31 +1,20 @@
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { type GatewayPush, GatewayQueues, type PushTarget } from './gateway-queues.js';
+import { type LoopbackGateway, startLoopbackGateway } from './push-test-fixtures.js';
 
 describe('gateway queues (push delivery HTTP side)', () => {
-  let server: Server;
+  let gateway: LoopbackGateway;
   let url: string;
-  const answers: { status: number; body: string }[] = [];
-  const received: string[] = [];
+  let answers: LoopbackGateway['answers'];
+  let received: string[];
 
   before(async () => {
-    server = createServer((req, res) => {
-      let body = '';
-      req.on('data', (chunk) => {
-        body += chunk;
-      });
-      req.on('end', () => {
-        received.push(body);
-        const answer = answers.shift() ?? { status: 200, body: '{"rejected":[]}' };
-        res.writeHead(answer.status, { 'content-type': 'application/json' });
-        res.end(answer.body);
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/_matrix/push/v1/notify`;
+    gateway = await startLoopbackGateway();
+    ({ url, answers, received } = gateway);
   });
-  after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  after(() => gateway.stop());
   beforeEach(() => {
     answers.length = 0;
     received.length = 0;
@@ -86,5 +75,32 @@ describe('gateway queues (push delivery HTTP side)', () => {
     await q.stop();
     expect(events.rejected).to.deep.equal([{ userId: '@u:x', appId: 'a', pushkey: 'gone' }]);
     expect(received).to.have.length(4);
+  });
+
+  it('retries an unreachable gateway, then drops the push with a warning', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const events = { settled: 0, rejected: [] as PushTarget[] };
+    const logs: string[] = [];
+    const q = new GatewayQueues({
+      policy: { allowPrivate: true },
+      requestTimeoutMs: 2000,
+      initialRetryDelayMs: 5,
+      maxRetryDelayMs: 20,
+      maxAttempts: 3,
+      onRejected: () => {},
+      onSettled: () => {
+        events.settled++;
+      },
+      log: (level, _fields, message) => logs.push(`${level}: ${message}`),
+    });
+    const unreachable = `http://127.0.0.1:${port}/_matrix/push/v1/notify`;
+    q.add({ ...push('$1'), key: `@u:x ${unreachable}`, url: unreachable });
+    await until(() => events.settled === 1);
+    await q.stop();
+    expect(logs.filter((line) => line.startsWith('info: Push gateway unreachable'))).to.have.length(3);
+    expect(logs).to.include('warn: Push gateway kept failing; notification dropped');
   });
 });

@@ -39,13 +39,27 @@ export interface GatewayQueuesOptions {
   readonly log: (level: 'info' | 'warn', fields: Record<string, unknown>, message: string) => void;
 }
 
-interface Queued extends GatewayPush {
+interface Queued {
+  readonly push: GatewayPush;
   attempts: number;
 }
+
+/** A gateway URL split as undici's dispatch takes it; parsed once per URL, not per request. */
+interface Destination {
+  readonly origin: string;
+  readonly path: string;
+}
+
+/** Distinct gateway URLs remembered (there are a handful; the bound only guards memory). */
+const MAX_DESTINATIONS = 1_000;
+/** A gateway's answer is `{"rejected": [...]}`: anything longer is not read. */
+const MAX_ANSWER_BYTES = 64 * 1024;
+const JSON_HEADERS = ['content-type', 'application/json'];
 
 export class GatewayQueues {
   private readonly agent: Agent;
   private readonly queues = new Map<string, Queued[]>();
+  private readonly destinations = new Map<string, Destination>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private stopped = false;
 
@@ -64,10 +78,10 @@ export class GatewayQueues {
     }
     const queue = this.queues.get(push.key);
     if (queue !== undefined) {
-      queue.push({ ...push, attempts: 0 });
+      queue.push({ push, attempts: 0 });
       return;
     }
-    const fresh: Queued[] = [{ ...push, attempts: 0 }];
+    const fresh: Queued[] = [{ push, attempts: 0 }];
     this.queues.set(push.key, fresh);
     this.run(push.key, fresh);
   }
@@ -76,7 +90,7 @@ export class GatewayQueues {
     this.stopped = true;
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
-    for (const queue of this.queues.values()) for (const push of queue) this.options.onSettled(push);
+    for (const queue of this.queues.values()) for (const item of queue) this.options.onSettled(item.push);
     this.queues.clear();
     await this.agent.close().catch(() => {});
   }
@@ -87,8 +101,10 @@ export class GatewayQueues {
       this.queues.delete(key);
       return;
     }
-    this.send(item).then((outcome) => {
+    item.attempts++;
+    this.send(item.push, (outcome) => {
       if (this.stopped) return;
+      const { push } = item;
       if (outcome === 'retry' && item.attempts < this.options.maxAttempts) {
         const delay = Math.min(
           this.options.initialRetryDelayMs * 2 ** (item.attempts - 1),
@@ -105,52 +121,126 @@ export class GatewayQueues {
       if (outcome === 'retry') {
         this.options.log(
           'warn',
-          { eventId: item.eventId, url: item.url },
+          { eventId: push.eventId, url: push.url },
           'Push gateway kept failing; notification dropped',
         );
       }
       queue.shift();
-      this.options.onSettled(item);
+      this.options.onSettled(push);
       this.run(key, queue);
     });
   }
 
-  private async send(item: Queued): Promise<'done' | 'retry'> {
-    item.attempts++;
-    try {
-      const response = await undici().request(item.url, {
-        method: 'POST',
-        dispatcher: this.agent,
-        headers: { 'content-type': 'application/json' },
-        body: item.body,
-      });
-      const text = await response.body.text();
-      if (response.statusCode === 429 || response.statusCode >= 500) return 'retry';
-      if (response.statusCode >= 400) {
-        this.options.log(
-          'warn',
-          { eventId: item.eventId, url: item.url, status: response.statusCode },
-          'Push gateway refused a notification',
-        );
-        return 'done';
-      }
-      const rejected = rejectedPushkeys(text);
-      const targets = item.targets.filter((target) => rejected.has(target.pushkey));
-      if (targets.length > 0) this.options.onRejected(targets);
-      return 'done';
-    } catch (error) {
-      this.options.log(
-        'info',
-        { err: String(error), eventId: item.eventId, url: item.url },
-        'Push gateway unreachable; will retry',
-      );
-      return 'retry';
+  /**
+   * One POST through undici's dispatch with a bare handler: no response stream, body
+   * reader or promise per request, which request() would add to every push.
+   */
+  private send(push: GatewayPush, done: (outcome: 'done' | 'retry') => void): void {
+    const destination = this.destination(push.url);
+    if (destination === undefined) {
+      this.options.log('warn', { eventId: push.eventId, url: push.url }, 'Push gateway URL is not a URL');
+      done('done');
+      return;
     }
+    this.agent.dispatch(
+      {
+        origin: destination.origin,
+        path: destination.path,
+        method: 'POST',
+        headers: JSON_HEADERS,
+        body: push.body,
+      },
+      new GatewayExchange(push, this.options, done),
+    );
+  }
+
+  private destination(url: string): Destination | undefined {
+    let destination = this.destinations.get(url);
+    if (destination !== undefined) return destination;
+    try {
+      const parsed = new URL(url);
+      destination = { origin: parsed.origin, path: `${parsed.pathname}${parsed.search}` };
+    } catch {
+      return undefined;
+    }
+    if (this.destinations.size >= MAX_DESTINATIONS) this.destinations.clear();
+    this.destinations.set(url, destination);
+    return destination;
+  }
+}
+
+/**
+ * undici's (legacy) dispatch handler for one push: a network error, a timeout, a 429
+ * or a 5xx is to be retried, another 4xx drops the push, a 2xx may list rejected pushkeys.
+ */
+class GatewayExchange {
+  private status = 0;
+  private readonly answer: Buffer[] = [];
+  private answerBytes = 0;
+  private finished = false;
+
+  constructor(
+    private readonly push: GatewayPush,
+    private readonly options: Pick<GatewayQueuesOptions, 'onRejected' | 'log'>,
+    private readonly done: (outcome: 'done' | 'retry') => void,
+  ) {}
+
+  onConnect(): void {}
+
+  onHeaders(statusCode: number): boolean {
+    this.status = statusCode;
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.status < 300 && this.answerBytes < MAX_ANSWER_BYTES) {
+      this.answer.push(chunk);
+      this.answerBytes += chunk.length;
+    }
+    return true;
+  }
+
+  onComplete(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.done(this.outcome());
+  }
+
+  private outcome(): 'done' | 'retry' {
+    const { status, push } = this;
+    if (status === 429 || status >= 500) return 'retry';
+    if (status >= 400) {
+      this.options.log(
+        'warn',
+        { eventId: push.eventId, url: push.url, status },
+        'Push gateway refused a notification',
+      );
+      return 'done';
+    }
+    const rejected = rejectedPushkeys(Buffer.concat(this.answer).toString('utf8'));
+    if (rejected.size > 0) {
+      const targets = push.targets.filter((target) => rejected.has(target.pushkey));
+      if (targets.length > 0) this.options.onRejected(targets);
+    }
+    return 'done';
+  }
+
+  onError(error: Error): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.options.log(
+      'info',
+      { err: String(error), eventId: this.push.eventId, url: this.push.url },
+      'Push gateway unreachable; will retry',
+    );
+    this.done('retry');
   }
 }
 
 /** push_notifier.yaml: `rejected` lists pushkeys the homeserver should stop sending to. */
 function rejectedPushkeys(text: string): Set<string> {
+  // The usual answer, `{"rejected":[]}`, is not worth parsing.
+  if (text.length === 0 || !text.includes('"rejected"')) return new Set();
   try {
     const rejected = (JSON.parse(text) as { rejected?: unknown }).rejected;
     return new Set(

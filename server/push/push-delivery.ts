@@ -1,30 +1,33 @@
 /**
- * Delivery to push gateways (push-gateway API). The main thread only decides who
- * is pushed: for each notified event it keeps the recipients that have http
- * pushers, adds their unread badge, and posts one message per batch of events
- * to the delivery worker thread (delivery-worker.ts), which builds the request
- * bodies and runs the HTTP exchanges, retries and backoff. Each user's pushers
- * are posted to the worker once, and again when they change. Where no worker
- * can start (the server running from a bundle), the same delivery line runs on
- * this thread. Pushkeys a gateway rejects are removed from storage.
+ * Delivery to push gateways (push-gateway API). The main thread's share is kept
+ * small: it knows which users have http pushers at all (read once, then kept up to
+ * date), and per batch of notified events it posts one compact message (each
+ * event's fields once, its notified users with pushers and their actions) to the
+ * delivery worker thread
+ * (delivery-worker.ts), which knows who has pushers and counts each user's badge
+ * (recipient-book.ts), builds the request bodies and runs the HTTP exchanges,
+ * retries and backoff. The worker asks about users it does not know yet (their
+ * pushers and unread totals); the main
+ * thread answers from storage, and tells it when pushers change or read marks
+ * move. Where no worker can start (the server running from a bundle), the same
+ * delivery line runs on this thread. Pushkeys a gateway rejects are removed from storage.
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import type { RoomEvent } from '../../protocol/events.js';
 import type { PusherRecord } from '../../storage/push-store.js';
 import type { Storage } from '../../storage/storage.js';
-import { LazyLruCache } from '../lazy-lru-cache.js';
 import type { DeliveryWorkerData, FromWorker } from './delivery-worker.js';
 import type { GatewayPolicy } from './gateway-address.js';
 import type { PushTarget } from './gateway-queues.js';
 import type { ProducedNotification } from './push-evaluator.js';
 import { DeliveryLine, type EventNotification, type ToDelivery } from './push-preparer.js';
-import type { UnreadBadges } from './unread-badges.js';
+import type { UserFacts } from './recipient-book.js';
 
 export interface PushDeliveryOptions {
   readonly storage: Storage;
-  readonly badges: UnreadBadges;
   readonly policy: GatewayPolicy;
   readonly requestTimeoutMs: number;
   readonly initialRetryDelayMs: number;
@@ -38,6 +41,9 @@ export interface PushDeliveryOptions {
   };
 }
 
+/** Users whose pushers and unread totals are read in one turn of the event loop. */
+const ANSWER_CHUNK = 16;
+
 /** The worker's nice value: per thread on Linux; elsewhere it would slow the whole process. */
 const WORKER_NICENESS = process.platform === 'linux' ? 10 : 0;
 
@@ -49,30 +55,83 @@ interface DeliverySink {
 
 export class PushDelivery {
   private sink: DeliverySink | undefined;
-  /** Users' http pushers, as last posted to the sink (an empty list: none). */
-  private readonly pushers = new LazyLruCache<string, readonly PusherRecord[]>({ max: 10_000 });
+  /**
+   * Users with http pushers; a few may have lost theirs since (the worker finds out).
+   * Undefined until read, on first use; notifications meanwhile wait in `early`.
+   */
+  private pusherUsers: Set<string> | undefined;
+  private loading: Promise<void> | undefined;
+  private readonly early: (readonly ProducedNotification[])[] = [];
+  /** Changes to pusherUsers while it is being read. */
+  private readonly changedEarly: [userId: string, hasHttpPusher: boolean][] = [];
   private stopped = false;
-  /** Event notifications handed to the sink and not yet settled, plus preparations in progress. */
+  /** Notify messages handed to the sink and not yet settled. */
   private outstanding = 0;
   private readonly idleWaiters: (() => void)[] = [];
+  /** Users whose read marks moved, told to the sink together (before the next notify message). */
+  private readonly reads = new Set<string>();
+  /** The worker's questions, answered one after another. */
+  private answering: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: PushDeliveryOptions) {}
 
-  /** Hands the pushes of these notifications (one event's or several) to the delivery line. */
-  async deliver(notifications: readonly ProducedNotification[]): Promise<void> {
+  /**
+   * Hands the pushes of these notifications (one batch of events) to the delivery line:
+   * one message, whose cost here is a few array pushes per notified user.
+   */
+  deliver(notifications: readonly ProducedNotification[]): void {
     if (this.stopped || notifications.length === 0) return;
-    this.outstanding++;
-    try {
-      await this.prepare(notifications);
-    } finally {
-      this.settle(1);
+    const pusherUsers = this.pusherUsers;
+    if (pusherUsers === undefined) {
+      this.early.push(notifications);
+      this.loadPusherUsers();
+      return;
     }
+    if (pusherUsers.size === 0) return;
+    const events: EventNotification[] = [];
+    let draft: Draft | undefined;
+    // The evaluator produces each event's notifications together.
+    for (const produced of notifications) {
+      if (!pusherUsers.has(produced.userId)) continue;
+      if (draft?.source !== produced.event) {
+        if (draft !== undefined) events.push(finish(draft));
+        draft = startDraft(produced);
+      }
+      draft.userIds.push(produced.userId);
+      draft.actionOf.push(actionIndex(draft, produced.outcome.actions));
+    }
+    if (draft === undefined) return;
+    events.push(finish(draft));
+    this.outstanding++;
+    const sink = this.sinkNow();
+    this.postReads();
+    sink.post({ type: 'notify', notifications: events });
   }
 
-  /** Resolves when nothing is being prepared, queued or sent (tests, benches). */
-  idle(): Promise<void> {
-    if (this.outstanding === 0) return Promise.resolve();
+  /** Resolves when nothing is queued or being sent (tests, benches). */
+  async idle(): Promise<void> {
+    await this.loading;
+    if (this.outstanding === 0) return;
     return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private loadPusherUsers(): void {
+    this.loading ??= this.options.storage.push.usersWithPushers('http').then(
+      (userIds) => {
+        const pusherUsers = new Set(userIds);
+        for (const [userId, has] of this.changedEarly.splice(0)) {
+          if (has) pusherUsers.add(userId);
+          else pusherUsers.delete(userId);
+        }
+        this.pusherUsers = pusherUsers;
+        for (const notifications of this.early.splice(0)) this.deliver(notifications);
+      },
+      (error: unknown) => {
+        this.loading = undefined;
+        this.early.length = 0;
+        this.options.log.warn({ err: error }, 'Reading who has pushers failed; notifications not pushed');
+      },
+    );
   }
 
   async stop(): Promise<void> {
@@ -87,98 +146,73 @@ export class PushDelivery {
     if (this.outstanding === 0) for (const waiter of this.idleWaiters.splice(0)) waiter();
   }
 
-  /** A user's pushers changed (set, deleted, rejected): read them again. */
-  forgetPushers(userId?: string): void {
-    if (userId === undefined) this.pushers.clear();
-    else this.pushers.delete(userId);
+  /**
+   * A user's pushers changed (set, deleted, rejected; every user's when undefined).
+   * `hasHttpPusher`: whether the user is now known to have an http pusher (true) or
+   * to have none left (false).
+   */
+  pushersChanged(userId?: string, hasHttpPusher?: boolean): void {
+    if (userId !== undefined && hasHttpPusher !== undefined) {
+      // Not read yet: a read under way may miss the change; one still to come sees it.
+      if (this.pusherUsers === undefined) {
+        if (this.loading !== undefined) this.changedEarly.push([userId, hasHttpPusher]);
+      } else if (hasHttpPusher) this.pusherUsers.add(userId);
+      else this.pusherUsers.delete(userId);
+    }
     this.sink?.post({ type: 'forget', userId });
   }
 
-  /**
-   * The users who have http pushers. Lists not cached are read in one query and
-   * posted to the sink before the notifications that need them (messages keep their order).
-   */
-  private async withPushers(userIds: readonly string[]): Promise<Set<string>> {
-    const result = new Set<string>();
-    const missing: string[] = [];
-    for (const userId of userIds) {
-      const cached = this.pushers.get(userId);
-      if (cached === undefined) missing.push(userId);
-      else if (cached.length > 0) result.add(userId);
-    }
-    if (missing.length === 0) return result;
-    const read = new Map<string, PusherRecord[]>(missing.map((userId) => [userId, []]));
-    for (const pusher of await this.options.storage.push.pushersOfUsers(missing)) {
-      if (pusher.kind === 'http' && typeof pusher.data.url === 'string')
-        read.get(pusher.userId)?.push(pusher);
-    }
-    for (const [userId, list] of read) {
-      this.pushers.set(userId, list);
-      if (list.length === 0) continue;
-      result.add(userId);
-      this.sinkNow().post({ type: 'pushers', userId, pushers: list });
-    }
-    return result;
+  /** The user's read marks moved: their badge is to be read again. */
+  readMoved(userId: string): void {
+    // A line not started knows no badge yet; users without pushers have none.
+    if (this.sink === undefined || this.pusherUsers?.has(userId) !== true) return;
+    if (this.reads.size === 0) queueMicrotask(() => this.postReads());
+    this.reads.add(userId);
   }
 
-  private async prepare(notifications: readonly ProducedNotification[]): Promise<void> {
-    const withPushers = await this.withPushers([...new Set(notifications.map((n) => n.userId))]);
-    if (withPushers.size === 0 || this.stopped) return;
-    const byEvent = new Map<string, { notification: DraftNotification; actionIndex: Map<string, number> }>();
-    for (const produced of notifications) {
-      if (!withPushers.has(produced.userId)) continue;
-      const { event, room } = produced;
-      let entry = byEvent.get(event.eventId);
-      if (entry === undefined) {
-        const { pdu } = event;
-        entry = {
-          actionIndex: new Map(),
-          notification: {
-            event: {
-              eventId: event.eventId,
-              roomId: event.roomId,
-              type: pdu.type,
-              sender: pdu.sender,
-              stateKey: typeof pdu.state_key === 'string' ? pdu.state_key : undefined,
-              content: pdu.content,
-              senderDisplayName: room.joined.get(pdu.sender),
-              roomName: room.roomName,
-            },
-            userIds: [],
-            unread: [],
-            actionSets: [],
-            actionOf: [],
-          },
-        };
-        byEvent.set(event.eventId, entry);
+  private postReads(): void {
+    if (this.reads.size === 0) return;
+    this.sink?.post({ type: 'read', userIds: [...this.reads] });
+    this.reads.clear();
+  }
+
+  /**
+   * The worker asks about users: answered in turn, a few users per turn of the event
+   * loop (reading a user's unread total costs a few queries), each part posted as
+   * soon as it is read, so that the totals count exactly the notifications posted before them.
+   */
+  private answer(userIds: readonly string[]): void {
+    this.answering = this.answering.then(async () => {
+      for (let from = 0; from < userIds.length && !this.stopped; from += ANSWER_CHUNK) {
+        if (from > 0) await new Promise((resolve) => setImmediate(resolve));
+        const users = await this.usersFacts(userIds.slice(from, from + ANSWER_CHUNK));
+        if (!this.stopped) this.sink?.post({ type: 'users', users });
       }
-      const { notification, actionIndex } = entry;
-      // Members whose rules gave the same actions share one entry.
-      const { actions } = produced.outcome;
-      const key = actionsKey(actions);
-      let index = actionIndex.get(key);
-      if (index === undefined) {
-        index = notification.actionSets.push([...actions]) - 1;
-        actionIndex.set(key, index);
-      }
-      notification.userIds.push(produced.userId);
-      const { badges } = this.options;
-      // Known for nearly every user: no await (a microtask per user) unless storage must be read.
-      notification.unread.push(badges.cached(produced.userId) ?? (await badges.count(produced.userId)));
-      notification.actionOf.push(index);
-    }
-    if (byEvent.size === 0 || this.stopped) return;
-    this.outstanding += byEvent.size;
-    this.sinkNow().post({
-      type: 'notify',
-      notifications: [...byEvent.values()].map(({ notification }) => ({
-        event: notification.event,
-        userIds: notification.userIds.join('\n'),
-        unread: Uint32Array.from(notification.unread),
-        actionSets: notification.actionSets,
-        actionOf: Uint16Array.from(notification.actionOf),
-      })),
     });
+  }
+
+  private async usersFacts(userIds: readonly string[]): Promise<UserFacts[]> {
+    const { storage } = this.options;
+    try {
+      const pushers = new Map<string, PusherRecord[]>(userIds.map((userId) => [userId, []]));
+      for (const pusher of await storage.push.pushersOfUsers(userIds)) {
+        if (pusher.kind === 'http' && typeof pusher.data.url === 'string')
+          pushers.get(pusher.userId)?.push(pusher);
+      }
+      return await Promise.all(
+        [...pushers].map(async ([userId, list]) => ({
+          userId,
+          pushers: list,
+          unread: list.length === 0 ? 0 : await storage.push.totalUnread(userId),
+        })),
+      );
+    } catch (error) {
+      this.options.log.warn(
+        { err: error },
+        'Reading pushers failed; these users are not pushed to this time',
+      );
+      return userIds.map((userId) => ({ userId, pushers: [], unread: 0, transient: true }));
+    }
   }
 
   private sinkNow(): DeliverySink {
@@ -188,6 +222,7 @@ export class PushDelivery {
 
   private startSink(): DeliverySink {
     const handlers = {
+      need: (userIds: string[]) => this.answer(userIds),
       onRejected: (targets: readonly PushTarget[]) => {
         this.removeRejected(targets).catch((error: unknown) =>
           this.options.log.warn({ err: error }, 'Removing rejected pushkeys failed'),
@@ -225,6 +260,7 @@ export class PushDelivery {
     let stopped: (() => void) | undefined;
     worker.on('message', (message: FromWorker) => {
       if (message.type === 'settled') this.settle(message.count);
+      else if (message.type === 'need') handlers.need(message.userIds);
       else if (message.type === 'rejected') handlers.onRejected(message.targets);
       else if (message.type === 'log') handlers.log(message.level, message.fields, message.message);
       else stopped?.();
@@ -232,8 +268,7 @@ export class PushDelivery {
     worker.on('error', (error) => {
       this.options.log.warn({ err: error }, 'The push delivery worker failed; delivering on the main thread');
       this.settle(this.outstanding);
-      // The new line knows no pushers yet: read them again on next use.
-      this.pushers.clear();
+      // The new line knows no users yet: it asks as it goes.
       this.sink = inlineSink();
     });
     worker.unref();
@@ -254,7 +289,7 @@ export class PushDelivery {
   private async removeRejected(targets: readonly PushTarget[]): Promise<void> {
     for (const target of targets) {
       await this.options.storage.push.deletePusher(target.userId, target.appId, target.pushkey);
-      this.forgetPushers(target.userId);
+      this.pushersChanged(target.userId);
       this.options.log.info(
         { userId: target.userId, appId: target.appId },
         'Removed a pushkey the gateway rejected',
@@ -264,12 +299,55 @@ export class PushDelivery {
 }
 
 /** An EventNotification being gathered, in plain arrays. */
-interface DraftNotification {
+interface Draft {
+  readonly source: RoomEvent;
   readonly event: EventNotification['event'];
   readonly userIds: string[];
-  readonly unread: number[];
   readonly actionSets: EventNotification['actionSets'];
   readonly actionOf: number[];
+  /** Action list JSON -> its index in actionSets. */
+  readonly actionIndex: Map<string, number>;
+}
+
+function startDraft({ event, room }: ProducedNotification): Draft {
+  const { pdu } = event;
+  return {
+    source: event,
+    event: {
+      eventId: event.eventId,
+      roomId: event.roomId,
+      type: pdu.type,
+      sender: pdu.sender,
+      stateKey: typeof pdu.state_key === 'string' ? pdu.state_key : undefined,
+      content: pdu.content,
+      senderDisplayName: room.joined.get(pdu.sender),
+      roomName: room.roomName,
+    },
+    userIds: [],
+    actionSets: [],
+    actionOf: [],
+    actionIndex: new Map(),
+  };
+}
+
+function finish(draft: Draft): EventNotification {
+  return {
+    event: draft.event,
+    userIds: draft.userIds.join('\n'),
+    actionSets: draft.actionSets,
+    actionOf: new Uint16Array(draft.actionOf),
+  };
+}
+
+/** Members whose rules gave the same actions share one entry. */
+function actionIndex(draft: Draft, actions: readonly unknown[]): number {
+  const key = actionsKey(actions);
+  let index = draft.actionIndex.get(key);
+  if (index === undefined) {
+    index = draft.actionSets.push([...(actions as EventNotification['actionSets'][number])]) - 1;
+    draft.actionIndex.set(key, index);
+  }
+  return index;
 }
 
 /** Compiled rules keep their action lists: each is serialised once. */

@@ -1,17 +1,18 @@
 /**
  * Turns "this event notified these users" into push gateway requests
  * (push_notifier.yaml). Runs in the delivery worker thread (delivery-worker.ts),
- * so that building request bodies costs the main thread nothing: the main thread
- * posts one message per event (the event's fields once, then each recipient's
- * actions and badge) and, once per user, their http pushers. No storage here.
+ * so that the main thread's share is one compact message per batch of events:
+ * each event's fields once, its notified users as one string and the index of
+ * their actions. Who has pushers and each user's badge are the worker's to know
+ * (recipient-book.ts). No storage here.
  *
  * A user's pushers that share a gateway URL and format share one request (its
  * `devices` list), so a user's phone and tablet cost one call.
  */
 import type { JsonObject } from '../../protocol/events.js';
 import { tweaksOf } from '../../protocol/push-rules/index.js';
-import type { PusherRecord } from '../../storage/push-store.js';
 import { type GatewayPush, GatewayQueues, type GatewayQueuesOptions } from './gateway-queues.js';
+import { type Admitted, type PushRoute, RecipientBook, type UserFacts } from './recipient-book.js';
 
 /** What every recipient's push shares: the event, as the gateway will see it. */
 export interface NotifiedEvent {
@@ -25,89 +26,131 @@ export interface NotifiedEvent {
   readonly roomName: string | undefined;
 }
 
-export interface NotifiedUser {
-  readonly userId: string;
-  readonly actions: readonly (string | JsonObject)[];
-  /** The user's unread notifications, this one included (`counts.unread`). */
-  readonly unread: number;
-}
-
 /**
- * One event's pushes, as posted to the worker: its recipients in flat form (user IDs
- * joined by newlines, which user IDs never contain; each one's badge and the index of
- * their actions in `actionSets` in typed arrays), which costs far less to copy between
- * threads than one object per user.
+ * One event's notified users, as posted to the worker: their IDs joined by newlines
+ * (which user IDs never contain) and the index of each one's actions in `actionSets`,
+ * which costs far less to copy between threads than an object per user.
  */
 export interface EventNotification {
   readonly event: NotifiedEvent;
   readonly userIds: string;
-  readonly unread: Uint32Array;
   /** The distinct action lists of this event's recipients (usually one or two). */
   readonly actionSets: (string | JsonObject)[][];
   readonly actionOf: Uint16Array;
 }
 
-/** A push made from one EventNotification: settling all of them settles the notification. */
-export interface PreparedPush extends GatewayPush {
-  readonly batch: { remaining: number };
+/** What the main thread posts to the delivery worker. */
+export type ToDelivery =
+  | { type: 'notify'; notifications: EventNotification[] }
+  /** The answer to a `need`. */
+  | { type: 'users'; users: UserFacts[] }
+  /** A user's pushers changed (every user's when undefined). */
+  | { type: 'forget'; userId?: string }
+  /** These users' read marks moved: their badges are read again. */
+  | { type: 'read'; userIds: string[] }
+  | { type: 'stop' };
+
+/** A push made from one notify message: settling all of them settles the message. */
+interface PreparedPush extends GatewayPush {
+  readonly batch: Batch;
 }
 
-export class PushPreparer {
-  /** The http pushers of users the main thread has told us about (absent: none). */
-  private readonly pushers = new Map<string, readonly PusherRecord[]>();
+/** One notify message: open while its events wait or their pushes are under way. */
+interface Batch {
+  remaining: number;
+}
 
-  setPushers(userId: string, pushers: readonly PusherRecord[]): void {
-    if (pushers.length === 0) this.pushers.delete(userId);
-    else this.pushers.set(userId, pushers);
+interface ReadyEvent {
+  readonly notification: EventNotification;
+  readonly batch: Batch;
+}
+
+export interface DeliveryLineOptions extends Omit<GatewayQueuesOptions, 'onSettled'> {
+  /** Notify messages finished with (all their pushes delivered, refused or given up on). */
+  readonly onNotificationsSettled: (count: number) => void;
+  /** Asks the main thread about these users (their pushers and unread total): answered by a `users` message. */
+  readonly need: (userIds: string[]) => void;
+}
+
+/**
+ * The whole delivery side, wherever it runs (the worker thread, or the main thread
+ * when no worker can start): users known, requests prepared per event, queued per
+ * user and gateway.
+ */
+export class DeliveryLine {
+  private readonly book: RecipientBook<ReadyEvent>;
+  private readonly queues: GatewayQueues;
+
+  constructor(private readonly options: DeliveryLineOptions) {
+    this.queues = new GatewayQueues({
+      ...options,
+      onSettled: (push) => this.release((push as PreparedPush).batch),
+    });
+    this.book = new RecipientBook({
+      ask: options.need,
+      ready: (admitted) => this.prepare(admitted),
+    });
   }
 
-  forgetPushers(userId?: string): void {
-    if (userId === undefined) this.pushers.clear();
-    else this.pushers.delete(userId);
-  }
-
-  /** The requests for one event; empty when none of its users has a pusher any more. */
-  prepare(notification: EventNotification): PreparedPush[] {
-    const { event } = notification;
-    const batch = { remaining: 0 };
-    const pushes: PreparedPush[] = [];
-    let shared: SharedJson | undefined;
-    const userIds = notification.userIds.split('\n');
-    for (let i = 0; i < userIds.length; i++) {
-      const user: NotifiedUser = {
-        userId: userIds[i]!,
-        actions: notification.actionSets[notification.actionOf[i]!]!,
-        unread: notification.unread[i]!,
-      };
-      const userPushers = this.pushers.get(user.userId);
-      if (userPushers === undefined) continue;
-      shared ??= sharedJson(event);
-      // One request per gateway URL and format: event_id_only devices never share a full payload.
-      const groups = new Map<string, PusherRecord[]>();
-      for (const pusher of userPushers) {
-        const key = `${pusher.data.format === 'event_id_only' ? 'id' : 'full'} ${pusher.data.url as string}`;
-        const group = groups.get(key);
-        if (group === undefined) groups.set(key, [pusher]);
-        else group.push(pusher);
-      }
-      for (const group of groups.values()) {
-        const url = group[0]!.data.url as string;
-        batch.remaining++;
-        pushes.push({
-          key: `${user.userId} ${url}`,
-          url,
-          body: requestBody(shared, event, user, group),
-          eventId: event.eventId,
-          targets: group.map((pusher) => ({
-            userId: pusher.userId,
-            appId: pusher.appId,
-            pushkey: pusher.pushkey,
-          })),
-          batch,
-        });
+  /** Handles one message; resolves when it is taken in (at once, except `stop`). */
+  async handle(message: ToDelivery): Promise<void> {
+    switch (message.type) {
+      case 'users':
+        this.book.learn(message.users);
+        return;
+      case 'forget':
+        this.book.forget(message.userId);
+        return;
+      case 'read':
+        this.book.read(message.userIds);
+        return;
+      case 'stop':
+        for (const { item } of this.book.takeWaiting()) this.release(item.batch);
+        await this.queues.stop();
+        return;
+      case 'notify': {
+        // The message's own share, released once every event is taken in.
+        const batch: Batch = { remaining: 1 };
+        for (const notification of message.notifications) {
+          batch.remaining++;
+          this.book.admit({ userIds: notification.userIds.split('\n'), item: { notification, batch } });
+        }
+        this.release(batch);
       }
     }
-    return pushes;
+  }
+
+  private release(batch: Batch): void {
+    if (--batch.remaining === 0) this.options.onNotificationsSettled(1);
+  }
+
+  /** Queues the requests for one event whose recipients are all known. */
+  private prepare({ userIds, item }: Admitted<ReadyEvent>): void {
+    const { notification, batch } = item;
+    const { event } = notification;
+    let shared: SharedJson | undefined;
+    const tweaks: (Tweaks | undefined)[] = [];
+    for (let i = 0; i < userIds.length; i++) {
+      const userId = userIds[i]!;
+      const recipient = this.book.notified(userId);
+      if (recipient === undefined) continue;
+      shared ??= sharedJson(event);
+      const set = notification.actionOf[i]!;
+      tweaks[set] ??= tweaksFor(notification.actionSets[set]!);
+      for (const route of recipient.routes) {
+        batch.remaining++;
+        const push: PreparedPush = {
+          key: route.key,
+          url: route.url,
+          body: requestBody(shared, event, userId, recipient.unread!, tweaks[set]!, route),
+          eventId: event.eventId,
+          targets: route.targets,
+          batch,
+        };
+        this.queues.add(push);
+      }
+    }
+    this.release(batch);
   }
 }
 
@@ -127,87 +170,33 @@ function sharedJson(event: NotifiedEvent): SharedJson {
   return { full: JSON.stringify(details).slice(0, -1), idOnly: JSON.stringify(ids).slice(0, -1) };
 }
 
+/** One action list's tweaks, as JSON, and whether they wake the device. */
+interface Tweaks {
+  readonly json: string;
+  readonly wake: boolean;
+}
+
+function tweaksFor(actions: readonly (string | JsonObject)[]): Tweaks {
+  const tweaks = tweaksOf(actions);
+  return { json: JSON.stringify(tweaks), wake: tweaks.highlight === true || tweaks.sound !== undefined };
+}
+
 /** The JSON request body: the shared event part completed with the user's priority, badge and devices. */
 function requestBody(
   shared: SharedJson,
   event: NotifiedEvent,
-  user: NotifiedUser,
-  pushers: readonly PusherRecord[],
+  userId: string,
+  unread: number,
+  tweaks: Tweaks,
+  route: PushRoute,
 ): string {
-  const tweaks = tweaksOf(user.actions);
-  const devices = pushers.map((pusher) => {
-    const { url: _url, ...data } = pusher.data;
-    return {
-      app_id: pusher.appId,
-      pushkey: pusher.pushkey,
-      pushkey_ts: Math.floor(pusher.createdTs / 1000),
-      data,
-      tweaks,
-    };
-  });
   // Synapse's rule: encrypted events and highlighted or sounding ones wake the device.
-  const prio =
-    event.type === 'm.room.encrypted' || tweaks.highlight === true || tweaks.sound !== undefined
-      ? 'high'
-      : 'low';
-  const idOnly = pushers.every((pusher) => pusher.data.format === 'event_id_only');
+  const prio = event.type === 'm.room.encrypted' || tweaks.wake ? 'high' : 'low';
+  if (route.lastTweaks !== tweaks.json) {
+    route.lastTweaks = tweaks.json;
+    route.lastDevices = `[${route.devicePrefixes.map((prefix) => `${prefix}${tweaks.json}}`).join(',')}]`;
+  }
   const target =
-    !idOnly && event.type === 'm.room.member' ? `,"user_is_target":${event.stateKey === user.userId}` : '';
-  return `{"notification":${idOnly ? shared.idOnly : shared.full},"prio":"${prio}","counts":{"unread":${user.unread}},"devices":${JSON.stringify(devices)}${target}}}`;
-}
-
-/** What the main thread posts to the delivery worker. */
-export type ToDelivery =
-  | { type: 'notify'; notifications: EventNotification[] }
-  | { type: 'pushers'; userId: string; pushers: PusherRecord[] }
-  | { type: 'forget'; userId?: string }
-  | { type: 'stop' };
-
-export interface DeliveryLineOptions extends Omit<GatewayQueuesOptions, 'onSettled'> {
-  /** Event notifications finished with (all their pushes delivered, refused or given up on). */
-  readonly onNotificationsSettled: (count: number) => void;
-}
-
-/**
- * The whole delivery side, wherever it runs (the worker thread, or the main thread
- * when no worker can start): pushers known per user, requests prepared per event,
- * queued per user and gateway.
- */
-export class DeliveryLine {
-  private readonly preparer = new PushPreparer();
-  private readonly queues: GatewayQueues;
-
-  constructor(private readonly options: DeliveryLineOptions) {
-    this.queues = new GatewayQueues({
-      ...options,
-      onSettled: (push) => {
-        const { batch } = push as PreparedPush;
-        if (--batch.remaining === 0) options.onNotificationsSettled(1);
-      },
-    });
-  }
-
-  /** Handles one message; resolves when it is taken in (at once, except `stop`). */
-  async handle(message: ToDelivery): Promise<void> {
-    switch (message.type) {
-      case 'pushers':
-        this.preparer.setPushers(message.userId, message.pushers);
-        return;
-      case 'forget':
-        this.preparer.forgetPushers(message.userId);
-        return;
-      case 'stop':
-        await this.queues.stop();
-        return;
-      case 'notify': {
-        let empty = 0;
-        for (const notification of message.notifications) {
-          const pushes = this.preparer.prepare(notification);
-          if (pushes.length === 0) empty++;
-          for (const push of pushes) this.queues.add(push);
-        }
-        if (empty > 0) this.options.onNotificationsSettled(empty);
-      }
-    }
-  }
+    !route.idOnly && event.type === 'm.room.member' ? `,"user_is_target":${event.stateKey === userId}` : '';
+  return `{"notification":${route.idOnly ? shared.idOnly : shared.full},"prio":"${prio}","counts":{"unread":${unread}},"devices":${route.lastDevices}${target}}}`;
 }

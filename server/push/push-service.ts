@@ -17,7 +17,6 @@ import { PushDelivery } from './push-delivery.js';
 import { PushEvaluator } from './push-evaluator.js';
 import { PushRuleStore } from './push-rule-store.js';
 import { RoomPushFactsCache } from './room-push-facts.js';
-import { UnreadBadges } from './unread-badges.js';
 
 export interface PushServiceOptions {
   readonly config: MyelinConfig;
@@ -50,7 +49,6 @@ export class PushService {
   private readonly delivery: PushDelivery;
   private readonly policy: GatewayPolicy;
   private readonly storage: Storage;
-  private readonly badges: UnreadBadges;
 
   constructor(options: PushServiceOptions) {
     const { config, storage, log } = options;
@@ -60,11 +58,9 @@ export class PushService {
       allowPrivate: config.push.allow_private_gateways,
       allowedHosts: config.push.allowed_gateway_hosts.map((host) => host.toLowerCase()),
     };
-    this.badges = new UnreadBadges(storage);
     this.rules = new PushRuleStore({ storage, onChanged: (userId) => options.notifyUsers([userId]) });
     this.delivery = new PushDelivery({
       storage,
-      badges: this.badges,
       policy: this.policy,
       requestTimeoutMs: config.push.request_timeout_ms,
       initialRetryDelayMs: config.push.initial_retry_delay_ms,
@@ -79,13 +75,15 @@ export class PushService {
       isLocalUser,
       onNotified: (notifications) => {
         if (!config.push.enabled) return;
-        this.delivery.deliver(notifications).catch((error: unknown) => {
+        try {
+          this.delivery.deliver(notifications);
+        } catch (error) {
           log.warn({ err: error }, 'Queueing push notifications failed');
-        });
+        }
       },
-      onStored: (records, reader) => {
-        if (reader !== undefined) this.badges.read(reader);
-        this.badges.added(records);
+      // Badges count on in the delivery worker; a read mark that moves makes it read them again.
+      onStored: (_records, reader) => {
+        if (reader !== undefined) this.delivery.readMoved(reader);
       },
       onError: (error, eventId) => log.error({ err: error, eventId }, 'Push evaluation failed'),
     });
@@ -126,6 +124,7 @@ export class PushService {
       threadId,
       streamOrdering: event.streamOrdering,
     });
+    this.delivery.readMoved(userId);
   }
 
   pushers(userId: string): Promise<PusherRecord[]> {
@@ -143,7 +142,7 @@ export class PushService {
   ): Promise<void> {
     if (input.kind === null) {
       await this.storage.push.deletePusher(userId, input.appId, input.pushkey);
-      this.delivery.forgetPushers(userId);
+      this.delivery.pushersChanged(userId);
       return;
     }
     const pusher = input as PusherInput;
@@ -196,8 +195,9 @@ export class PushService {
       },
       pusher.append === true,
     );
-    // Without append, other users lose this pushkey too: forget every cached list.
-    this.delivery.forgetPushers(pusher.append === true ? userId : undefined);
+    this.delivery.pushersChanged(userId, pusher.kind === 'http');
+    // Without append, other users lose this pushkey too: every user is read again.
+    if (pusher.append !== true) this.delivery.pushersChanged();
   }
 
   /** A deactivated account gets no more pushes. */
@@ -205,7 +205,7 @@ export class PushService {
     for (const pusher of await this.storage.push.pushersOfUser(userId)) {
       await this.storage.push.deletePusher(userId, pusher.appId, pusher.pushkey);
     }
-    this.delivery.forgetPushers(userId);
+    this.delivery.pushersChanged(userId, false);
   }
 
   /** Waits for queued evaluations and deliveries (tests, benches). */

@@ -80,6 +80,8 @@ export function describePushStoreContract(makeStorage: StorageFactory): void {
         alice,
         bob,
       ]);
+      expect((await storage().push.usersWithPushers('http')).sort()).to.deep.equal([alice, bob].sort());
+      expect(await storage().push.usersWithPushers('email')).to.deep.equal([]);
       expect(await storage().push.deletePusher(alice, 'org.example.app', 'key1')).to.equal(true);
       expect(await storage().push.deletePusher(alice, 'org.example.app', 'key1')).to.equal(false);
       expect(await storage().push.deletePushkey('org.example.app', 'key1')).to.equal(1);

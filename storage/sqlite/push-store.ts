@@ -205,6 +205,13 @@ export class SqlitePushStore implements PushStore {
     return pushers;
   }
 
+  async usersWithPushers(kind: string): Promise<string[]> {
+    return this.connection.sqlite
+      .prepare<[string], { user_id: string }>('SELECT DISTINCT user_id FROM pushers WHERE kind = ?')
+      .all(kind)
+      .map((row) => row.user_id);
+  }
+
   setPusher(pusher: PusherRecord, append: boolean): Promise<void> {
     const row: PusherRow = {
       app_id: pusher.appId,
