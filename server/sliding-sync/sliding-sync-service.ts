@@ -15,6 +15,7 @@ import { MAX_SYNC_TIMEOUT_MS } from '../sync/sync-service.js';
 import type { StreamPositions } from '../sync/sync-token.js';
 import {
   type ConnectionGeneration,
+  type ConnectionHandle,
   type QuietGeneration,
   type RoomSent,
   SlidingSyncConnections,
@@ -101,7 +102,30 @@ export class SlidingSyncService {
       { userId: requester.userId, deviceId: requester.deviceId, connId: request.connId },
       request.pos,
     );
-    await this.applySetPresence(requester.userId, request.setPresence);
+    if (base !== null) {
+      await this.applySetPresence(requester.userId, request.setPresence);
+      return this.answer(requester, request, signal, connection, base);
+    }
+    // A new connection is answered at once. The user's coming online wakes the members of
+    // each of their rooms (reading every room they are in): it follows the answer.
+    try {
+      return await this.answer(requester, request, signal, connection, base);
+    } finally {
+      setImmediate(() => {
+        this.applySetPresence(requester.userId, request.setPresence).catch((error: unknown) => {
+          this.hs.log.warn({ err: error, userId: requester.userId }, 'Applying set_presence failed');
+        });
+      });
+    }
+  }
+
+  private async answer(
+    requester: Requester,
+    request: SlidingSyncRequest,
+    signal: AbortSignal,
+    connection: ConnectionHandle,
+    base: ConnectionGeneration | null,
+  ): Promise<JsonObject> {
     const deadline = Date.now() + Math.min(request.timeoutMs, MAX_SYNC_TIMEOUT_MS);
     const { notifier } = this.hs;
     const ignoredRoomStreams = ignoredStreams(request);
