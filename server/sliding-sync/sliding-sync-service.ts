@@ -216,7 +216,8 @@ export class SlidingSyncService {
     };
     const deps = { storage, facts: this.facts };
     const rooms = await userRoomList(deps, userId, memberships, (roomId) => base?.rooms.has(roomId) ?? false);
-    const joinedIds = new Set(memberships.filter((r) => r.membership === 'join').map((r) => r.roomId));
+    const joinedIds = new Set<string>();
+    for (const record of memberships) if (record.membership === 'join') joinedIds.add(record.roomId);
     const directRooms = () => this.reads.directRooms(userId, upTo.accountData);
     const filters = new FilterContext(deps, userId, joinedIds, directRooms);
 
@@ -245,19 +246,16 @@ export class SlidingSyncService {
     }
     // Subscriptions: any room the user is or was in (MSC4186 "Subscriptions"); others are ignored.
     const subscribedRooms: string[] = [];
-    const { byRoom, records } =
-      request.subscriptions.size === 0
-        ? { byRoom: new Map<string, ListedRoom>(), records: new Map<string, MembershipRecord>() }
-        : {
-            byRoom: new Map<string, ListedRoom>(rooms.map((room) => [room.record.roomId, room])),
-            records: new Map<string, MembershipRecord>(memberships.map((record) => [record.roomId, record])),
-          };
-    for (const [roomId, config] of request.subscriptions) {
-      const record = records.get(roomId);
-      if (record === undefined || record.forgotten) continue;
-      const room = byRoom.get(roomId) ?? { record, bumpStamp: record.streamOrdering };
-      match(room, config, null);
-      subscribedRooms.push(roomId);
+    if (request.subscriptions.size > 0) {
+      const byRoom = new Map<string, ListedRoom>(rooms.map((room) => [room.record.roomId, room]));
+      const records = new Map<string, MembershipRecord>(memberships.map((record) => [record.roomId, record]));
+      for (const [roomId, config] of request.subscriptions) {
+        const record = records.get(roomId);
+        if (record === undefined || record.forgotten) continue;
+        const room = byRoom.get(roomId) ?? { record, bumpStamp: record.streamOrdering };
+        match(room, config, null);
+        subscribedRooms.push(roomId);
+      }
     }
 
     const changed =
