@@ -652,6 +652,36 @@ describe('simplified sliding sync (MSC4186)', function () {
     expect(latency).to.be.lessThan(1000);
   });
 
+  it('applies set_presence, on a new connection (after its answer) as on a long-poll', async () => {
+    const carol = await createUser(hs, 'carol-presence');
+    const presenceOf = async () =>
+      (await call(hs, carol, 'GET', `/_matrix/client/v3/presence/${encodeURIComponent(carol.userId)}/status`))
+        .body.presence;
+    const body = { conn_id: 'presence', lists: allRoomsList([0, 0]) };
+    const first = await call(hs, carol, 'POST', `${SLIDING}?set_presence=unavailable`, body);
+    expect(first.status).to.equal(200);
+    expect(await presenceOf()).to.equal('unavailable');
+    const fresh = await call(hs, carol, 'POST', SLIDING, { ...body, conn_id: 'presence-online' });
+    expect(fresh.status).to.equal(200);
+    // An unavailable user stays so until they say otherwise (as /sync treats it).
+    await call(hs, carol, 'PUT', `/_matrix/client/v3/presence/${encodeURIComponent(carol.userId)}/status`, {
+      presence: 'online',
+    });
+    const pos = (fresh.body as { pos: string }).pos;
+    const longPoll = await call(
+      hs,
+      carol,
+      'POST',
+      `${SLIDING}?pos=${pos}&timeout=0&set_presence=unavailable`,
+      {
+        ...body,
+        conn_id: 'presence-online',
+      },
+    );
+    expect(longPoll.status).to.equal(200);
+    expect(await presenceOf()).to.equal('unavailable');
+  });
+
   it('answers a long-poll at once when the request asks for more than the answer before it', async () => {
     const narrow = { conn_id: 'widen', lists: allRoomsList([0, 1]) };
     const first = await slidingSync(hs, alice, narrow);

@@ -132,6 +132,39 @@ describe('sliding sync request settings', () => {
     expect(other.connId).to.equal('other');
   });
 
+  it('tells bodies that differ anywhere apart, and parses a recognised body as a fresh parse would', () => {
+    const body = (requiredState: unknown[], extra: Record<string, unknown> = {}) => ({
+      conn_id: 'walk',
+      lists: {
+        all: { ranges: [[0, 9]], timeline_limit: 1, required_state: requiredState, filters: { is_dm: true } },
+      },
+      ...extra,
+    });
+    const named = [['m.room.name', '']];
+    const first = parseSlidingSyncRequest(body(named), { pos: 'w.1' });
+    // The same body with its keys in another order asks the same.
+    const reordered = { lists: body(named).lists, conn_id: 'walk', pos: 'w.3' };
+    expect(parseSlidingSyncRequest(reordered, {}).settings).to.equal(first.settings);
+    // Deep inside, a value, a longer list, an extra key, a missing key, null for a value.
+    const variants = [
+      body([['m.room.topic', '']]),
+      body([...named, ['m.room.topic', '']]),
+      body(named, { extensions: { e2ee: { enabled: true } } }),
+      { conn_id: 'walk', lists: { all: { ranges: [[0, 9]], timeline_limit: 1, required_state: named } } },
+      body(named, { txn_id: null }),
+    ];
+    for (const variant of variants) {
+      const parsed = parseSlidingSyncRequest(variant, { pos: 'w.2' });
+      expect(parsed.settings).to.not.equal(first.settings);
+      // Recognised the second time, with the same settings as parsing it afresh gives.
+      expect(parseSlidingSyncRequest(structuredClone(variant), {}).settings).to.equal(parsed.settings);
+      // A key the parser ignores makes the body unknown: parsed afresh, it reads the same.
+      const fresh = parseSlidingSyncRequest({ ...variant, unread_by_the_parser: Math.random() }, {});
+      expect(fresh.settings).to.not.equal(parsed.settings);
+      expect(fresh.settings).to.deep.equal(parsed.settings);
+    }
+  });
+
   it('still refuses a malformed pos, timeout or set_presence of a body parsed before', () => {
     const body = { conn_id: 'main', lists: {} };
     parseSlidingSyncRequest(body, {});

@@ -113,7 +113,56 @@ export function parseSlidingSyncRequest(
   };
 }
 
+/**
+ * The bodies parsed last with their settings: a request that repeats one of them (nearly
+ * every long-poll) is recognised by walking it, without serialising it for the cache key.
+ */
+const recentBodies: { readonly body: Json; readonly settings: RequestSettings }[] = [];
+const RECENT_BODIES = 8;
+/** Per request, not part of what the request asks (see RequestSettings). */
+const PER_REQUEST_KEYS = new Set(['pos', 'timeout', 'set_presence']);
+
 function settingsOf(body: Json): RequestSettings {
+  for (const recent of recentBodies) if (sameRequestBody(recent.body, body)) return recent.settings;
+  const settings = serialisedSettingsOf(body);
+  if (recentBodies.unshift({ body, settings }) > RECENT_BODIES) recentBodies.pop();
+  return settings;
+}
+
+/** Whether two bodies ask the same (they may differ in the per-request keys). */
+function sameRequestBody(a: Json, b: Json): boolean {
+  let keysOfA = 0;
+  for (const key in a) {
+    if (PER_REQUEST_KEYS.has(key)) continue;
+    if (!Object.hasOwn(b, key) || !sameJson(a[key], b[key])) return false;
+    keysOfA++;
+  }
+  let keysOfB = 0;
+  for (const key in b) if (!PER_REQUEST_KEYS.has(key)) keysOfB++;
+  return keysOfA === keysOfB;
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameJson(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const objectA = a as Json;
+  const objectB = b as Json;
+  let keys = 0;
+  for (const key in objectA) {
+    if (!Object.hasOwn(objectB, key) || !sameJson(objectA[key], objectB[key])) return false;
+    keys++;
+  }
+  for (const _ in objectB) keys--;
+  return keys === 0;
+}
+
+function serialisedSettingsOf(body: Json): RequestSettings {
   const { pos: _pos, timeout: _timeout, set_presence: _presence, ...asked } = body;
   const key = JSON.stringify(asked);
   if (key.length > MAX_CACHED_BODY_CHARS) return parseSettings(body);

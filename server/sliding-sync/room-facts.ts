@@ -8,7 +8,6 @@
 
 import type { RoomEvent } from '../../protocol/events.js';
 import type { Storage } from '../../storage/storage.js';
-import { LazyLruCache } from '../lazy-lru-cache.js';
 
 /** MSC4186 `bump_stamp`, as Synapse's DEFAULT_BUMP_EVENT_TYPES. */
 export const BUMP_EVENT_TYPES: readonly string[] = [
@@ -27,10 +26,10 @@ const NO_BUMP = 0;
 const MANY_ROOMS = 50;
 
 export class RoomFacts {
-  private readonly bumps = new LazyLruCache<string, number>({ max: ROOMS_REMEMBERED });
-  /** The empty string stands for a room without a type (the cache holds no nulls). */
-  private readonly types = new LazyLruCache<string, string>({ max: ROOMS_REMEMBERED });
-  private readonly encrypted = new LazyLruCache<string, boolean>({ max: ROOMS_REMEMBERED });
+  private readonly bumps = new FactMap<number>(ROOMS_REMEMBERED);
+  /** The empty string stands for a room without a type (the map holds no nulls). */
+  private readonly types = new FactMap<string>(ROOMS_REMEMBERED);
+  private readonly encrypted = new FactMap<boolean>(ROOMS_REMEMBERED);
 
   /** `storage` is read on first use, so the facts can be built before the storage is open. */
   constructor(private readonly storageOf: () => Pick<Storage, 'events' | 'state'>) {}
@@ -116,5 +115,26 @@ export class RoomFacts {
     // one racing this read would be missed).
     if (encrypted) this.encrypted.set(roomId, true);
     return encrypted;
+  }
+}
+
+/**
+ * Facts by room ID, all forgotten at once past `max` rooms (each is read again on demand).
+ * Every sliding sync reads the facts of each of the user's rooms: unlike an LRU's, a hit
+ * here moves nothing (an LRU over a Map deletes and re-adds the key, and the Map's
+ * table fills with holes to rebuild).
+ */
+class FactMap<V> {
+  private readonly facts = new Map<string, V>();
+
+  constructor(private readonly max: number) {}
+
+  get(roomId: string): V | undefined {
+    return this.facts.get(roomId);
+  }
+
+  set(roomId: string, fact: V): void {
+    if (this.facts.size >= this.max && !this.facts.has(roomId)) this.facts.clear();
+    this.facts.set(roomId, fact);
   }
 }

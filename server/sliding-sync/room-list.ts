@@ -27,25 +27,25 @@ export async function userRoomList(
   memberships: readonly MembershipRecord[],
   sentBefore: (roomId: string) => boolean,
 ): Promise<ListedRoom[]> {
-  const selfLeft = await selfLeaves(
-    deps.storage,
-    userId,
-    memberships.filter(
-      (record) => record.membership === 'leave' && !record.forgotten && !sentBefore(record.roomId),
-    ),
+  const leaves = memberships.filter(
+    (record) => record.membership === 'leave' && !record.forgotten && !sentBefore(record.roomId),
   );
-  const listed = memberships.filter(
-    (record) => !record.forgotten && !(record.membership === 'leave' && selfLeft.has(record.roomId)),
-  );
-  const joinedIds = listed.filter((record) => record.membership === 'join').map((record) => record.roomId);
+  const selfLeft = leaves.length === 0 ? null : await selfLeaves(deps.storage, userId, leaves);
+  const joinedIds: string[] = [];
+  for (const record of memberships)
+    if (record.membership === 'join' && !record.forgotten) joinedIds.push(record.roomId);
   const stamps = await deps.facts.bumpStamps(joinedIds);
-  const rooms = listed.map((record) => ({
-    record,
-    bumpStamp:
-      record.membership === 'join'
-        ? Math.max(stamps.get(record.roomId) ?? 0, record.streamOrdering)
-        : record.streamOrdering,
-  }));
+  const rooms: ListedRoom[] = [];
+  for (const record of memberships) {
+    if (record.forgotten || (record.membership === 'leave' && selfLeft?.has(record.roomId))) continue;
+    rooms.push({
+      record,
+      bumpStamp:
+        record.membership === 'join'
+          ? Math.max(stamps.get(record.roomId) ?? 0, record.streamOrdering)
+          : record.streamOrdering,
+    });
+  }
   return rooms.sort((a, b) =>
     a.bumpStamp !== b.bumpStamp ? b.bumpStamp - a.bumpStamp : a.record.roomId < b.record.roomId ? -1 : 1,
   );
@@ -57,7 +57,6 @@ async function selfLeaves(
   userId: string,
   leaves: readonly MembershipRecord[],
 ): Promise<Set<string>> {
-  if (leaves.length === 0) return new Set();
   const events = await storage.events.getEvents(leaves.map((record) => record.eventId));
   return new Set(
     leaves
@@ -113,8 +112,8 @@ export class FilterContext {
   }
 
   /** The rooms that pass the list's filters, in the same order. */
-  async apply(rooms: readonly ListedRoom[], filters: ListFilters): Promise<ListedRoom[]> {
-    let kept = [...rooms];
+  async apply(rooms: readonly ListedRoom[], filters: ListFilters): Promise<readonly ListedRoom[]> {
+    let kept = rooms;
     if (filters.isInvite !== undefined)
       kept = kept.filter((room) => (room.record.membership === 'invite') === filters.isInvite);
     if (filters.isDm !== undefined) {
@@ -155,6 +154,8 @@ export class FilterContext {
 /** The rooms within the list's ranges (all of them without ranges). */
 export function inRanges(rooms: readonly ListedRoom[], list: Pick<ListRequest, 'ranges'>): ListedRoom[] {
   if (list.ranges === null) return [...rooms];
+  // The usual one range: a slice.
+  if (list.ranges.length === 1) return rooms.slice(list.ranges[0]![0], list.ranges[0]![1] + 1);
   const picked = new Set<number>();
   for (const [start, end] of list.ranges)
     for (let i = start; i <= Math.min(end, rooms.length - 1); i++) picked.add(i);

@@ -139,14 +139,14 @@ async function memberRoom(ctx: SlidingSyncContext, input: RoomInput): Promise<Ro
   const toJudge = candidates.filter((event) => event.streamOrdering <= joinedAt);
   const visible =
     toJudge.length === 0
-      ? new Set<string>()
+      ? null
       : new Set(
           (await ctx.hs.historyVisibility.filterVisibleEvents(ctx.userId, roomId, toJudge)).map(
             (e) => e.eventId,
           ),
         );
   const timeline = candidates.filter(
-    (event) => event.streamOrdering > joinedAt || visible.has(event.eventId),
+    (event) => event.streamOrdering > joinedAt || visible?.has(event.eventId) === true,
   );
   const newSincePrev =
     prev === undefined ? timeline : timeline.filter((e) => e.streamOrdering > prev.position);
@@ -156,7 +156,9 @@ async function memberRoom(ctx: SlidingSyncContext, input: RoomInput): Promise<Ro
     (joined
       ? await ctx.reads.currentState(roomId)
       : await ctx.hs.storage.state.stateAfterEvent(record.eventId)) ?? new Map();
-  const sentState = new Map(initial ? [] : prev!.state);
+  // Copied on its first change: most rooms built on a wake have only a new timeline event.
+  let sentState: ReadonlyMap<string, string> = initial ? new Map() : prev!.state;
+  let sentStateCopied = initial;
   const lazyWanted = new Set<string>();
   if (config.lazyMembers) {
     for (const event of timeline) {
@@ -169,7 +171,11 @@ async function memberRoom(ctx: SlidingSyncContext, input: RoomInput): Promise<Ro
   const consider = (key: string, eventId: string) => {
     if (sentState.get(key) === eventId) return;
     stateIds.push(eventId);
-    sentState.set(key, eventId);
+    if (!sentStateCopied) {
+      sentState = new Map(sentState);
+      sentStateCopied = true;
+    }
+    (sentState as Map<string, string>).set(key, eventId);
   };
   const exact = config.exactStateKeys(ctx.userId);
   if (exact !== null) {
@@ -188,13 +194,8 @@ async function memberRoom(ctx: SlidingSyncContext, input: RoomInput): Promise<Ro
     const eventId = state.get(key);
     if (eventId !== undefined) consider(key, eventId);
   }
-  const timelineIds = new Set(timeline.map((event) => event.eventId));
-  const loaded = await ctx.reads.events(stateIds.filter((id) => !timelineIds.has(id)));
-  const requiredState = stateIds
-    .filter((id) => !timelineIds.has(id))
-    .map((id) => loaded.get(id))
-    .filter((event): event is StoredEvent => event !== undefined)
-    .sort((a, b) => a.streamOrdering - b.streamOrdering);
+  const requiredState =
+    stateIds.length === 0 ? [] : await stateEventsOutsideTimeline(ctx, stateIds, timeline);
 
   const summary = summaryFor(
     joined
@@ -275,4 +276,19 @@ async function memberRoom(ctx: SlidingSyncContext, input: RoomInput): Promise<Ro
       ? {}
       : { lastFromOthers: { eventId: fromOthers.eventId, streamOrdering: fromOthers.streamOrdering } }),
   };
+}
+
+/** The state events by ID, oldest first, but those the timeline carries already. */
+async function stateEventsOutsideTimeline(
+  ctx: SlidingSyncContext,
+  stateIds: readonly string[],
+  timeline: readonly StoredEvent[],
+): Promise<StoredEvent[]> {
+  const timelineIds = new Set(timeline.map((event) => event.eventId));
+  const wanted = stateIds.filter((id) => !timelineIds.has(id));
+  const loaded = await ctx.reads.events(wanted);
+  return wanted
+    .map((id) => loaded.get(id))
+    .filter((event): event is StoredEvent => event !== undefined)
+    .sort((a, b) => a.streamOrdering - b.streamOrdering);
 }

@@ -179,7 +179,9 @@ export class SlidingSyncReads {
             | JsonObject
             | undefined;
           if (relations?.['m.thread'] !== undefined) return null;
-          byId.set(event.event_id as string, event);
+          // Sliding sync's events carry no room_id: left out here once, not from each copy.
+          const { room_id: _roomId, ...withoutRoomId } = event;
+          byId.set(event.event_id as string, withoutRoomId);
         }
         return byId;
       });
@@ -192,16 +194,17 @@ export class SlidingSyncReads {
       for (const event of own) delete event.room_id;
       return own;
     }
-    const transactions =
-      requester.deviceId === null
-        ? []
-        : await Promise.all(
-            events.map((event) =>
-              event.pdu.sender === requester.userId
-                ? this.storage.events.transactionOfEvent(event.eventId)
-                : null,
-            ),
-          );
+    const sentSome =
+      requester.deviceId !== null && events.some((event) => event.pdu.sender === requester.userId);
+    const transactions = !sentSome
+      ? []
+      : await Promise.all(
+          events.map((event) =>
+            event.pdu.sender === requester.userId
+              ? this.storage.events.transactionOfEvent(event.eventId)
+              : null,
+          ),
+        );
     return events.map((event, i) => {
       const base = byId.get(event.eventId)!;
       const unsigned: JsonObject = {
@@ -211,9 +214,7 @@ export class SlidingSyncReads {
       const txn = transactions[i];
       if (txn !== null && txn !== undefined && txn.deviceId === requester.deviceId)
         unsigned.transaction_id = txn.txnId;
-      const formatted: JsonObject = { ...base, unsigned };
-      delete formatted.room_id;
-      return formatted;
+      return { ...base, unsigned };
     });
   }
 }

@@ -15,6 +15,7 @@ import { MAX_SYNC_TIMEOUT_MS } from '../sync/sync-service.js';
 import type { StreamPositions } from '../sync/sync-token.js';
 import {
   type ConnectionGeneration,
+  type ConnectionHandle,
   type QuietGeneration,
   type RoomSent,
   SlidingSyncConnections,
@@ -101,7 +102,30 @@ export class SlidingSyncService {
       { userId: requester.userId, deviceId: requester.deviceId, connId: request.connId },
       request.pos,
     );
-    await this.applySetPresence(requester.userId, request.setPresence);
+    if (base !== null) {
+      await this.applySetPresence(requester.userId, request.setPresence);
+      return this.answer(requester, request, signal, connection, base);
+    }
+    // A new connection is answered at once. The user's coming online wakes the members of
+    // each of their rooms (reading every room they are in): it follows the answer.
+    try {
+      return await this.answer(requester, request, signal, connection, base);
+    } finally {
+      setImmediate(() => {
+        this.applySetPresence(requester.userId, request.setPresence).catch((error: unknown) => {
+          this.hs.log.warn({ err: error, userId: requester.userId }, 'Applying set_presence failed');
+        });
+      });
+    }
+  }
+
+  private async answer(
+    requester: Requester,
+    request: SlidingSyncRequest,
+    signal: AbortSignal,
+    connection: ConnectionHandle,
+    base: ConnectionGeneration | null,
+  ): Promise<JsonObject> {
     const deadline = Date.now() + Math.min(request.timeoutMs, MAX_SYNC_TIMEOUT_MS);
     const { notifier } = this.hs;
     const ignoredRoomStreams = ignoredStreams(request);
@@ -192,7 +216,8 @@ export class SlidingSyncService {
     };
     const deps = { storage, facts: this.facts };
     const rooms = await userRoomList(deps, userId, memberships, (roomId) => base?.rooms.has(roomId) ?? false);
-    const joinedIds = new Set(memberships.filter((r) => r.membership === 'join').map((r) => r.roomId));
+    const joinedIds = new Set<string>();
+    for (const record of memberships) if (record.membership === 'join') joinedIds.add(record.roomId);
     const directRooms = () => this.reads.directRooms(userId, upTo.accountData);
     const filters = new FilterContext(deps, userId, joinedIds, directRooms);
 
@@ -221,19 +246,16 @@ export class SlidingSyncService {
     }
     // Subscriptions: any room the user is or was in (MSC4186 "Subscriptions"); others are ignored.
     const subscribedRooms: string[] = [];
-    const { byRoom, records } =
-      request.subscriptions.size === 0
-        ? { byRoom: new Map<string, ListedRoom>(), records: new Map<string, MembershipRecord>() }
-        : {
-            byRoom: new Map<string, ListedRoom>(rooms.map((room) => [room.record.roomId, room])),
-            records: new Map<string, MembershipRecord>(memberships.map((record) => [record.roomId, record])),
-          };
-    for (const [roomId, config] of request.subscriptions) {
-      const record = records.get(roomId);
-      if (record === undefined || record.forgotten) continue;
-      const room = byRoom.get(roomId) ?? { record, bumpStamp: record.streamOrdering };
-      match(room, config, null);
-      subscribedRooms.push(roomId);
+    if (request.subscriptions.size > 0) {
+      const byRoom = new Map<string, ListedRoom>(rooms.map((room) => [room.record.roomId, room]));
+      const records = new Map<string, MembershipRecord>(memberships.map((record) => [record.roomId, record]));
+      for (const [roomId, config] of request.subscriptions) {
+        const record = records.get(roomId);
+        if (record === undefined || record.forgotten) continue;
+        const room = byRoom.get(roomId) ?? { record, bumpStamp: record.streamOrdering };
+        match(room, config, null);
+        subscribedRooms.push(roomId);
+      }
     }
 
     const changed =
