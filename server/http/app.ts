@@ -3,13 +3,15 @@
  * route: request IDs and logging, CORS, error rendering, then dispatch through
  * the router (404 / 405 M_UNRECOGNIZED) into the compiled route pipeline. The
  * same dispatcher runs requests that arrive without Koa (WebSocket frames).
+ * Every request passes here, so it is one middleware that writes whole answers itself.
  */
+import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import Koa, { type ParameterizedContext } from 'koa';
 import type { Logger } from 'pino';
 import { MatrixError } from '../errors.js';
-import { cors } from './cors.js';
-import { errorResponses, matrixErrorFor } from './error-responses.js';
+import { corsHeaders } from './cors.js';
+import { matrixErrorFor } from './error-responses.js';
 import {
   compileRoute,
   type PipelineDependencies,
@@ -17,8 +19,8 @@ import {
   type PipelineResponse,
   type RouteRunner,
 } from './pipeline.js';
-import { readRawBody } from './request-body.js';
-import { requestLogging } from './request-logging.js';
+import { RequestAbortedError, readRawBody } from './request-body.js';
+import { logRequest, requestIdFor } from './request-logging.js';
 import type { RequestState } from './request-state.js';
 import type { Route } from './route.js';
 import { createRouter, type Router } from './router.js';
@@ -90,52 +92,141 @@ export function createRouteDispatcher(
 }
 
 export function createHttpApp(options: HttpAppOptions): Koa<RequestState> {
-  const { dispatcher } = options;
+  const { dispatcher, logger, shutdownSignal } = options;
   const app = new Koa<RequestState>({ proxy: options.trustProxy });
-  // Errors are rendered by errorResponses; Koa's own handler would print to stderr.
+  // Errors are rendered below; Koa's own handler would print to stderr.
   app.silent = true;
-  app.on('error', (err: unknown) => options.logger.warn({ err }, 'HTTP error outside a request handler'));
+  app.on('error', (err: unknown) => logger.warn({ err }, 'HTTP error outside a request handler'));
+  const cors = corsHeaders(options.corsAllowedOrigins);
 
-  app.use(requestLogging(options.logger));
-  app.use(async (ctx, next) => {
-    if (options.stopping()) ctx.set('Connection', 'close');
-    await next();
-  });
-  app.use(cors(options.corsAllowedOrigins));
-  app.use(errorResponses());
+  // One middleware, in the order the steps must happen: request ID and logger, Connection: close
+  // while stopping, CORS (OPTIONS answered there), then the route, whatever it throws rendered as
+  // its Matrix error. Whole answers (JSON, every error) are written here, not by Koa.
   app.use(async (ctx) => {
-    const match = dispatcher.router.match(ctx.method, ctx.path);
-    if (match.kind === 'not-found') throw MatrixError.unrecognized();
-    if (match.kind === 'method-not-allowed') throw MatrixError.methodNotAllowed(match.allowed);
-    const response = await dispatcher.run(
-      match.route,
-      pipelineRequestOf(ctx, options.shutdownSignal),
-      match.rawParams,
-    );
-    ctx.body = response.body;
-    ctx.type = response.contentType;
-    ctx.status = response.status;
-    if (response.headers) ctx.set(response.headers);
+    const { req, res } = ctx;
+    const startedAt = performance.now();
+    const requestId = requestIdFor(req.headers['x-request-id'] as string | undefined);
+    const log = logger.child({ requestId });
+    ctx.state.requestId = requestId;
+    ctx.state.log = log;
+    res.setHeader('X-Request-Id', requestId);
+    try {
+      if (options.stopping()) res.setHeader('Connection', 'close');
+      cors(req, res);
+      if (ctx.method === 'OPTIONS') {
+        ctx.status = 204;
+        return;
+      }
+      try {
+        const match = dispatcher.router.match(ctx.method, ctx.path);
+        if (match.kind === 'not-found') throw MatrixError.unrecognized();
+        if (match.kind === 'method-not-allowed') throw MatrixError.methodNotAllowed(match.allowed);
+        const response = await dispatcher.run(
+          match.route,
+          new KoaPipelineRequest(ctx, shutdownSignal),
+          match.rawParams,
+        );
+        if (response.contentType === 'application/json' && !(response.body instanceof Readable)) {
+          writeWhole(ctx, response.status, response.body, response.headers);
+        } else {
+          ctx.body = response.body;
+          ctx.type = response.contentType;
+          ctx.status = response.status;
+          if (response.headers) ctx.set(response.headers);
+        }
+      } catch (thrown) {
+        if (thrown instanceof RequestAbortedError) {
+          log.debug('Client closed the request before sending its body');
+          ctx.status = 400;
+          return;
+        }
+        const error = matrixErrorFor(thrown, log);
+        // The rest of an oversized body is not worth reading: end the connection after the answer.
+        if (error.status === 413) res.setHeader('Connection', 'close');
+        writeWhole(ctx, error.status, JSON.stringify(error.toJSON()), error.headers);
+      }
+    } finally {
+      logRequest(log, ctx.method, ctx.path, ctx.querystring, res.statusCode, startedAt);
+    }
   });
   return app;
 }
 
-function pipelineRequestOf(
+/** Statuses whose answer has no body (Koa's `statuses.empty`). */
+const EMPTY_BODY_STATUSES = new Set([204, 205, 304]);
+const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
+
+/**
+ * Writes a whole JSON answer as Koa would (Content-Type with its charset, Content-Length,
+ * no body for HEAD or a bodiless status, the route's headers last), without its
+ * per-response body, type and header machinery. The body is sent by end() here;
+ * Koa is told not to respond.
+ */
+function writeWhole(
   ctx: ParameterizedContext<RequestState>,
-  shutdownSignal: AbortSignal,
-): PipelineRequest {
-  return {
-    method: ctx.method,
-    uri: ctx.originalUrl,
-    query: ctx.query,
-    headers: ctx.headers,
-    ip: ctx.ip,
-    requestId: ctx.state.requestId,
-    log: ctx.state.log,
-    readBody: (limit) => readRawBody(ctx.req, limit),
-    bodyStream: () => ctx.req,
-    signal: () => requestSignal(ctx, shutdownSignal),
-  };
+  status: number,
+  body: string | Buffer,
+  headers: Record<string, string> | undefined,
+): void {
+  const { res } = ctx;
+  ctx.respond = false;
+  // As Koa: nobody left to read the answer (the client went away), so only end the response.
+  if (res.writableEnded || (res.socket !== null && !res.socket.writable)) {
+    res.end();
+    return;
+  }
+  res.statusCode = status;
+  const empty = EMPTY_BODY_STATUSES.has(status);
+  if (!empty) {
+    res.setHeader('Content-Type', JSON_CONTENT_TYPE);
+    res.setHeader('Content-Length', typeof body === 'string' ? Buffer.byteLength(body) : body.length);
+  }
+  if (headers) for (const name in headers) res.setHeader(name, headers[name]!);
+  if (empty || ctx.method === 'HEAD') res.end();
+  else res.end(body);
+}
+
+/**
+ * The pipeline's view of a Koa request. A class rather than an object of closures:
+ * this is built for every request.
+ */
+class KoaPipelineRequest implements PipelineRequest {
+  readonly method: string;
+  readonly uri: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly requestId: string;
+  readonly log: Logger;
+
+  constructor(
+    private readonly ctx: ParameterizedContext<RequestState>,
+    private readonly shutdownSignal: AbortSignal,
+  ) {
+    this.method = ctx.method;
+    this.uri = ctx.originalUrl;
+    this.headers = ctx.req.headers;
+    this.requestId = ctx.state.requestId;
+    this.log = ctx.state.log;
+  }
+
+  get query(): Readonly<Record<string, string | string[] | undefined>> {
+    return this.ctx.query;
+  }
+
+  get ip(): string {
+    return this.ctx.ip;
+  }
+
+  readBody(limit: number): Promise<Buffer> {
+    return readRawBody(this.ctx.req, limit);
+  }
+
+  bodyStream(): Readable {
+    return this.ctx.req;
+  }
+
+  signal(): AbortSignal {
+    return requestSignal(this.ctx, this.shutdownSignal);
+  }
 }
 
 /**
