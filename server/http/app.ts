@@ -3,9 +3,9 @@
  * route: request IDs and logging, CORS, error rendering, then dispatch through
  * the router (404 / 405 M_UNRECOGNIZED) into the compiled route pipeline. The
  * same dispatcher runs requests that arrive without Koa (WebSocket frames).
- * Every request passes here, so it is one middleware that writes whole answers itself.
+ * Every request passes here: Koa parses its URL and writes what is not a whole JSON answer.
  */
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import Koa, { type ParameterizedContext } from 'koa';
 import type { Logger } from 'pino';
@@ -91,30 +91,53 @@ export function createRouteDispatcher(
   };
 }
 
-export function createHttpApp(options: HttpAppOptions): Koa<RequestState> {
+/** What node:http's createServer takes. */
+export type HttpRequestListener = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** An answer Koa writes (raw bodies, streams, OPTIONS): applied to the context Koa makes for it. */
+type KoaAnswer = (ctx: ParameterizedContext<RequestState>) => void;
+
+export function createHttpApp(options: HttpAppOptions): HttpRequestListener {
   const { dispatcher, logger, shutdownSignal } = options;
   const app = new Koa<RequestState>({ proxy: options.trustProxy });
   // Errors are rendered below; Koa's own handler would print to stderr.
   app.silent = true;
   app.on('error', (err: unknown) => logger.warn({ err }, 'HTTP error outside a request handler'));
   const cors = corsHeaders(options.corsAllowedOrigins);
+  // Koa writes only what is not a whole JSON answer; it is handed the answer through this map.
+  const koaAnswers = new WeakMap<IncomingMessage, KoaAnswer>();
+  app.use((ctx) => {
+    koaAnswers.get(ctx.req)?.(ctx);
+  });
+  const koaRespond = app.callback();
+  const answerThroughKoa = (ctx: ParameterizedContext<RequestState>, head: string[], answer: KoaAnswer) => {
+    for (let i = 0; i < head.length; i += 2) ctx.res.setHeader(head[i]!, head[i + 1]!);
+    koaAnswers.set(ctx.req, answer);
+    return koaRespond(ctx.req, ctx.res);
+  };
 
-  // One middleware, in the order the steps must happen: request ID and logger, Connection: close
-  // while stopping, CORS (OPTIONS answered there), then the route, whatever it throws rendered as
-  // its Matrix error. Whole answers (JSON, every error) are written here, not by Koa.
-  app.use(async (ctx) => {
+  /**
+   * Every request, in the order the steps must happen: request ID and logger, Connection: close
+   * while stopping, CORS (OPTIONS answered there), then the route, whatever it throws rendered
+   * as its Matrix error, and the access-log line. Koa's context gives the parsed URL and client
+   * address; whole answers (JSON, every error) are written here in one writeHead.
+   */
+  const serve = async (ctx: ParameterizedContext<RequestState>): Promise<void> => {
     const { req, res } = ctx;
     const startedAt = performance.now();
     const requestId = requestIdFor(req.headers['x-request-id'] as string | undefined);
     const log = logger.child({ requestId });
     ctx.state.requestId = requestId;
     ctx.state.log = log;
-    res.setHeader('X-Request-Id', requestId);
+    // The headers every answer carries, as name/value pairs.
+    const head = ['X-Request-Id', requestId];
     try {
-      if (options.stopping()) res.setHeader('Connection', 'close');
-      cors(req, res);
+      if (options.stopping()) head.push('Connection', 'close');
+      cors(req.headers, head);
       if (ctx.method === 'OPTIONS') {
-        ctx.status = 204;
+        await answerThroughKoa(ctx, head, (koa) => {
+          koa.status = 204;
+        });
         return;
       }
       try {
@@ -126,30 +149,40 @@ export function createHttpApp(options: HttpAppOptions): Koa<RequestState> {
           new KoaPipelineRequest(ctx, shutdownSignal),
           match.rawParams,
         );
-        if (response.contentType === 'application/json' && !(response.body instanceof Readable)) {
-          writeWhole(ctx, response.status, response.body, response.headers);
+        const { body } = response;
+        if (response.contentType === 'application/json' && !(body instanceof Readable)) {
+          writeWhole(ctx, head, response.status, body, response.headers);
         } else {
-          ctx.body = response.body;
-          ctx.type = response.contentType;
-          ctx.status = response.status;
-          if (response.headers) ctx.set(response.headers);
+          await answerThroughKoa(ctx, head, (koa) => {
+            koa.body = body;
+            koa.type = response.contentType;
+            koa.status = response.status;
+            if (response.headers) koa.set(response.headers);
+          });
         }
       } catch (thrown) {
         if (thrown instanceof RequestAbortedError) {
           log.debug('Client closed the request before sending its body');
-          ctx.status = 400;
+          await answerThroughKoa(ctx, head, (koa) => {
+            koa.status = 400;
+          });
           return;
         }
         const error = matrixErrorFor(thrown, log);
         // The rest of an oversized body is not worth reading: end the connection after the answer.
-        if (error.status === 413) res.setHeader('Connection', 'close');
-        writeWhole(ctx, error.status, JSON.stringify(error.toJSON()), error.headers);
+        if (error.status === 413) head.push('Connection', 'close');
+        writeWhole(ctx, head, error.status, JSON.stringify(error.toJSON()), error.headers);
       }
     } finally {
       logRequest(log, ctx.method, ctx.path, ctx.querystring, res.statusCode, startedAt);
     }
-  });
-  return app;
+  };
+
+  return (req, res) => {
+    const ctx = app.createContext<RequestState>(req, res);
+    // What serve itself throws (a bug): Koa's last-resort answer, as its own handler gives.
+    serve(ctx).catch((error: unknown) => ctx.onerror(error as Error));
+  };
 }
 
 /** Statuses whose answer has no body (Koa's `statuses.empty`). */
@@ -158,32 +191,42 @@ const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
 
 /**
  * Writes a whole JSON answer as Koa would (Content-Type with its charset, Content-Length,
- * no body for HEAD or a bodiless status, the route's headers last), without its
- * per-response body, type and header machinery. The body is sent by end() here;
- * Koa is told not to respond.
+ * no body for HEAD or a bodiless status, the route's headers last), in one writeHead of
+ * name/value pairs rather than a setHeader per header.
  */
 function writeWhole(
   ctx: ParameterizedContext<RequestState>,
+  head: string[],
   status: number,
   body: string | Buffer,
   headers: Record<string, string> | undefined,
 ): void {
   const { res } = ctx;
-  ctx.respond = false;
   // As Koa: nobody left to read the answer (the client went away), so only end the response.
   if (res.writableEnded || (res.socket !== null && !res.socket.writable)) {
     res.end();
     return;
   }
-  res.statusCode = status;
   const empty = EMPTY_BODY_STATUSES.has(status);
   if (!empty) {
-    res.setHeader('Content-Type', JSON_CONTENT_TYPE);
-    res.setHeader('Content-Length', typeof body === 'string' ? Buffer.byteLength(body) : body.length);
+    const length = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
+    head.push('Content-Type', JSON_CONTENT_TYPE, 'Content-Length', String(length));
   }
-  if (headers) for (const name in headers) res.setHeader(name, headers[name]!);
+  if (headers !== undefined && hasAny(headers)) {
+    // The route's own headers replace any of the above with the same name.
+    for (let i = 0; i < head.length; i += 2) res.setHeader(head[i]!, head[i + 1]!);
+    for (const name in headers) res.setHeader(name, headers[name]!);
+    res.statusCode = status;
+  } else {
+    res.writeHead(status, head);
+  }
   if (empty || ctx.method === 'HEAD') res.end();
   else res.end(body);
+}
+
+function hasAny(headers: Record<string, string>): boolean {
+  for (const _ in headers) return true;
+  return false;
 }
 
 /**
