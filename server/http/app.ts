@@ -21,7 +21,6 @@ import {
 } from './pipeline.js';
 import { RequestAbortedError, readRawBody } from './request-body.js';
 import { logRequest, requestIdFor } from './request-logging.js';
-import type { RequestState } from './request-state.js';
 import type { Route } from './route.js';
 import { createRouter, type Router } from './router.js';
 
@@ -95,11 +94,11 @@ export function createRouteDispatcher(
 export type HttpRequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 
 /** An answer Koa writes (raw bodies, streams, OPTIONS): applied to the context Koa makes for it. */
-type KoaAnswer = (ctx: ParameterizedContext<RequestState>) => void;
+type KoaAnswer = (ctx: ParameterizedContext) => void;
 
 export function createHttpApp(options: HttpAppOptions): HttpRequestListener {
   const { dispatcher, logger, shutdownSignal } = options;
-  const app = new Koa<RequestState>({ proxy: options.trustProxy });
+  const app = new Koa({ proxy: options.trustProxy });
   // Errors are rendered below; Koa's own handler would print to stderr.
   app.silent = true;
   app.on('error', (err: unknown) => logger.warn({ err }, 'HTTP error outside a request handler'));
@@ -110,7 +109,7 @@ export function createHttpApp(options: HttpAppOptions): HttpRequestListener {
     koaAnswers.get(ctx.req)?.(ctx);
   });
   const koaRespond = app.callback();
-  const answerThroughKoa = (ctx: ParameterizedContext<RequestState>, head: string[], answer: KoaAnswer) => {
+  const answerThroughKoa = (ctx: ParameterizedContext, head: string[], answer: KoaAnswer) => {
     for (let i = 0; i < head.length; i += 2) ctx.res.setHeader(head[i]!, head[i + 1]!);
     koaAnswers.set(ctx.req, answer);
     return koaRespond(ctx.req, ctx.res);
@@ -122,13 +121,11 @@ export function createHttpApp(options: HttpAppOptions): HttpRequestListener {
    * as its Matrix error, and the access-log line. Koa's context gives the parsed URL and client
    * address; whole answers (JSON, every error) are written here in one writeHead.
    */
-  const serve = async (ctx: ParameterizedContext<RequestState>): Promise<void> => {
+  const serve = async (ctx: ParameterizedContext): Promise<void> => {
     const { req, res } = ctx;
     const startedAt = performance.now();
     const requestId = requestIdFor(req.headers['x-request-id'] as string | undefined);
-    const log = logger.child({ requestId });
-    ctx.state.requestId = requestId;
-    ctx.state.log = log;
+    const request = new KoaPipelineRequest(ctx, requestId, logger, shutdownSignal);
     // The headers every answer carries, as name/value pairs.
     const head = ['X-Request-Id', requestId];
     try {
@@ -144,11 +141,7 @@ export function createHttpApp(options: HttpAppOptions): HttpRequestListener {
         const match = dispatcher.router.match(ctx.method, ctx.path);
         if (match.kind === 'not-found') throw MatrixError.unrecognized();
         if (match.kind === 'method-not-allowed') throw MatrixError.methodNotAllowed(match.allowed);
-        const response = await dispatcher.run(
-          match.route,
-          new KoaPipelineRequest(ctx, shutdownSignal),
-          match.rawParams,
-        );
+        const response = await dispatcher.run(match.route, request, match.rawParams);
         const { body } = response;
         if (response.contentType === 'application/json' && !(body instanceof Readable)) {
           writeWhole(ctx, head, response.status, body, response.headers);
@@ -162,24 +155,24 @@ export function createHttpApp(options: HttpAppOptions): HttpRequestListener {
         }
       } catch (thrown) {
         if (thrown instanceof RequestAbortedError) {
-          log.debug('Client closed the request before sending its body');
+          request.log.debug('Client closed the request before sending its body');
           await answerThroughKoa(ctx, head, (koa) => {
             koa.status = 400;
           });
           return;
         }
-        const error = matrixErrorFor(thrown, log);
+        const error = matrixErrorFor(thrown, request.log);
         // The rest of an oversized body is not worth reading: end the connection after the answer.
         if (error.status === 413) head.push('Connection', 'close');
         writeWhole(ctx, head, error.status, JSON.stringify(error.toJSON()), error.headers);
       }
     } finally {
-      logRequest(log, ctx.method, ctx.path, ctx.querystring, res.statusCode, startedAt);
+      logRequest(logger, requestId, ctx.method, ctx.path, ctx.querystring, res.statusCode, startedAt);
     }
   };
 
   return (req, res) => {
-    const ctx = app.createContext<RequestState>(req, res);
+    const ctx = app.createContext(req, res);
     // What serve itself throws (a bug): Koa's last-resort answer, as its own handler gives.
     serve(ctx).catch((error: unknown) => ctx.onerror(error as Error));
   };
@@ -195,7 +188,7 @@ const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
  * name/value pairs rather than a setHeader per header.
  */
 function writeWhole(
-  ctx: ParameterizedContext<RequestState>,
+  ctx: ParameterizedContext,
   head: string[],
   status: number,
   body: string | Buffer,
@@ -229,6 +222,8 @@ function hasAny(headers: Record<string, string>): boolean {
   return false;
 }
 
+const NO_QUERY: Readonly<Record<string, string>> = Object.freeze({});
+
 /**
  * The pipeline's view of a Koa request. A class rather than an object of closures:
  * this is built for every request.
@@ -237,22 +232,28 @@ class KoaPipelineRequest implements PipelineRequest {
   readonly method: string;
   readonly uri: string;
   readonly headers: IncomingHttpHeaders;
-  readonly requestId: string;
-  readonly log: Logger;
+  private childLog: Logger | undefined;
 
   constructor(
-    private readonly ctx: ParameterizedContext<RequestState>,
+    private readonly ctx: ParameterizedContext,
+    readonly requestId: string,
+    private readonly logger: Logger,
     private readonly shutdownSignal: AbortSignal,
   ) {
     this.method = ctx.method;
     this.uri = ctx.originalUrl;
     this.headers = ctx.req.headers;
-    this.requestId = ctx.state.requestId;
-    this.log = ctx.state.log;
+  }
+
+  /** A child logger carrying the request ID, made on first use: most requests log nothing but their access line. */
+  get log(): Logger {
+    this.childLog ??= this.logger.child({ requestId: this.requestId });
+    return this.childLog;
   }
 
   get query(): Readonly<Record<string, string | string[] | undefined>> {
-    return this.ctx.query;
+    // Koa parses even an empty query string into a fresh object; the pipeline copies it anyway.
+    return this.ctx.querystring === '' ? NO_QUERY : this.ctx.query;
   }
 
   get ip(): string {
@@ -277,7 +278,7 @@ class KoaPipelineRequest implements PipelineRequest {
  * written. Built only for handlers that ask (long polls), and unhooked from the
  * server-wide signal when the response ends so nothing accumulates there.
  */
-function requestSignal(ctx: ParameterizedContext<RequestState>, shutdownSignal: AbortSignal): AbortSignal {
+function requestSignal(ctx: ParameterizedContext, shutdownSignal: AbortSignal): AbortSignal {
   const controller = new AbortController();
   if (shutdownSignal.aborted) controller.abort();
   const onShutdown = () => controller.abort();

@@ -128,7 +128,6 @@ export function compileRoute(route: Route, deps: PipelineDependencies): RouteRun
 /** What a handler is given. A class rather than an object literal with a getter and a closure: one per request. */
 class PipelineRouteRequest implements RouteRequest<unknown, unknown, unknown, AuthRequirement> {
   readonly requestId: string;
-  readonly log: Logger;
   readonly ip: string;
   readonly headers: IncomingHttpHeaders;
   private abortSignal: AbortSignal | undefined;
@@ -142,9 +141,13 @@ class PipelineRouteRequest implements RouteRequest<unknown, unknown, unknown, Au
     private readonly maxBodyBytes: number,
   ) {
     this.requestId = incoming.requestId;
-    this.log = incoming.log;
     this.ip = incoming.ip;
     this.headers = incoming.headers;
+  }
+
+  /** Asked of the incoming request only when used: it may make its logger then. */
+  get log(): Logger {
+    return this.incoming.log;
   }
 
   /** Built on first use: only handlers that wait (long polls) ask. */

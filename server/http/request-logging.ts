@@ -1,7 +1,7 @@
 /**
  * Gives every request an ID (the client's X-Request-Id when it is a sane token,
- * else a fresh one), a child logger carrying it for everything below, and one
- * access-log line when it is answered. Query values that can hold credentials
+ * else a fresh one), carried by every log line about it, and one access-log
+ * line when it is answered. Query values that can hold credentials
  * are redacted; headers are never logged.
  */
 import { randomUUID } from 'node:crypto';
@@ -16,16 +16,19 @@ export function requestIdFor(offered: string | undefined): string {
 
 /** The access-log line of one answered request. */
 export function logRequest(
-  log: Logger,
+  logger: Logger,
+  requestId: string,
   method: string,
   path: string,
   querystring: string,
   status: number,
   startedAt: number,
 ): void {
-  if (!log.isLevelEnabled('info')) return;
-  log.info(
+  if (!logger.isLevelEnabled('info')) return;
+  // The same line a child logger bound to the request ID writes, without making one per request.
+  logger.info(
     {
+      requestId,
       method,
       path,
       query: redactQuery(querystring),
