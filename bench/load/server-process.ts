@@ -12,6 +12,7 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { defaultConfig, type MyelinConfig } from '../../server/config/index.js';
 import { createHomeserver, type Homeserver } from '../../server/homeserver.js';
+import { logDestination } from '../../server/logger.js';
 import type { BenchUser, FromServer, ServerCommand, ServerMemory, ServerReply, ToServer } from './ipc.js';
 
 const SERVER_NAME = 'bench.load';
@@ -135,7 +136,7 @@ async function main(): Promise<void> {
   config.logging.level = level;
   const logFile = process.env.BENCH_LOG_FILE;
   const homeserver = await createHomeserver(config, {
-    logger: pino({ level }, pino.destination(logFile ?? 2)),
+    logger: pino({ level }, logFile === undefined ? pino.destination(2) : logDestination(logFile)),
   });
   const { ports } = await homeserver.start();
 
