@@ -97,7 +97,8 @@ export type HttpRequestListener = (req: IncomingMessage, res: ServerResponse) =>
 type KoaAnswer = (ctx: ParameterizedContext) => void;
 
 export function createHttpApp(options: HttpAppOptions): HttpRequestListener {
-  const { dispatcher, logger, shutdownSignal } = options;
+  const { dispatcher, logger } = options;
+  const signals = new RequestSignals(options.shutdownSignal);
   const app = new Koa({ proxy: options.trustProxy });
   // Errors are rendered below; Koa's own handler would print to stderr.
   app.silent = true;
@@ -125,7 +126,7 @@ export function createHttpApp(options: HttpAppOptions): HttpRequestListener {
     const { req, res } = ctx;
     const startedAt = performance.now();
     const requestId = requestIdFor(req.headers['x-request-id'] as string | undefined);
-    const request = new KoaPipelineRequest(ctx, requestId, logger, shutdownSignal);
+    const request = new KoaPipelineRequest(ctx, requestId, logger, signals);
     // The headers every answer carries, as name/value pairs.
     const head = ['X-Request-Id', requestId];
     try {
@@ -238,7 +239,7 @@ class KoaPipelineRequest implements PipelineRequest {
     private readonly ctx: ParameterizedContext,
     readonly requestId: string,
     private readonly logger: Logger,
-    private readonly shutdownSignal: AbortSignal,
+    private readonly signals: RequestSignals,
   ) {
     this.method = ctx.method;
     this.uri = ctx.originalUrl;
@@ -269,23 +270,42 @@ class KoaPipelineRequest implements PipelineRequest {
   }
 
   signal(): AbortSignal {
-    return requestSignal(this.ctx, this.shutdownSignal);
+    return this.signals.signalFor(this.ctx.res);
   }
 }
 
 /**
- * Aborts when the server stops or the client goes away before its answer is
- * written. Built only for handlers that ask (long polls), and unhooked from the
- * server-wide signal when the response ends so nothing accumulates there.
+ * Request signals: each aborts when the server stops or its client goes away before its answer
+ * is written. Built only for handlers that ask (long polls). The open ones sit in a set that one
+ * shutdown listener aborts, rather than each adding and removing its own listener on the
+ * server-wide signal (an EventTarget's removal walks its listeners: a cost per long poll that
+ * grows with the number waiting).
  */
-function requestSignal(ctx: ParameterizedContext, shutdownSignal: AbortSignal): AbortSignal {
-  const controller = new AbortController();
-  if (shutdownSignal.aborted) controller.abort();
-  const onShutdown = () => controller.abort();
-  shutdownSignal.addEventListener('abort', onShutdown, { once: true });
-  ctx.res.once('close', () => {
-    shutdownSignal.removeEventListener('abort', onShutdown);
-    if (!ctx.res.writableFinished) controller.abort();
-  });
-  return controller.signal;
+class RequestSignals {
+  private readonly open = new Set<AbortController>();
+
+  constructor(private readonly shutdownSignal: AbortSignal) {
+    shutdownSignal.addEventListener(
+      'abort',
+      () => {
+        for (const controller of this.open) controller.abort();
+        this.open.clear();
+      },
+      { once: true },
+    );
+  }
+
+  signalFor(res: ServerResponse): AbortSignal {
+    const controller = new AbortController();
+    if (this.shutdownSignal.aborted) {
+      controller.abort();
+      return controller.signal;
+    }
+    this.open.add(controller);
+    res.once('close', () => {
+      this.open.delete(controller);
+      if (!res.writableFinished) controller.abort();
+    });
+    return controller.signal;
+  }
 }
