@@ -441,9 +441,9 @@ function assemble(
       const server = listener.tls.cert_file
         ? createTlsServer(
             { cert: federationFiles.tls.get(listener)!.cert, key: federationFiles.tls.get(listener)!.key },
-            app.callback(),
+            app,
           )
-        : createServer(app.callback());
+        : createServer(app);
       server.on('upgrade', webSocket.handleUpgrade);
       servers.push(server);
     }

@@ -40,7 +40,8 @@ export type ServerReply =
   | { readonly op: 'room'; readonly roomId: string }
   | { readonly op: 'fill'; readonly roomIds: string[]; readonly events: number }
   | { readonly op: 'memory'; readonly memory: ServerMemory }
-  | { readonly op: 'cpu'; readonly micros: number }
+  /** user + system; `user` alone is the process's own code, `system` mostly socket I/O. */
+  | { readonly op: 'cpu'; readonly micros: number; readonly user: number }
   | { readonly op: 'waiting'; readonly count: number }
   | { readonly op: 'push-idle' }
   | { readonly op: 'stop' };

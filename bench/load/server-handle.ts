@@ -128,6 +128,12 @@ export class ServerHandle {
     return (await this.request({ op: 'cpu' })).micros;
   }
 
+  /** The server's CPU time so far split: user (its own code) and total (with the kernel's socket work). */
+  async cpuTimes(): Promise<{ total: number; user: number }> {
+    const reply = await this.request({ op: 'cpu' });
+    return { total: reply.micros, user: reply.user };
+  }
+
   async memory(): Promise<ServerMemory> {
     return (await this.request({ op: 'memory' })).memory;
   }

@@ -1,6 +1,6 @@
 /**
  * The server side of the load benchmark: a real Myelin (SQLite in a temporary
- * folder, rate limits off, cheap password hashing, warn-level logs) listening
+ * folder, rate limits off, cheap password hashing, warn-level logs, unless BENCH_* says otherwise) listening
  * on 127.0.0.1, forked by bench/load/main.ts and driven from there over HTTP
  * and WebSocket. Set-up (accounts, sessions, rooms, history) goes through the
  * services directly, on request over IPC. Started with --expose-gc so that
@@ -10,8 +10,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
-import { defaultConfig } from '../../server/config/index.js';
+import { defaultConfig, type MyelinConfig } from '../../server/config/index.js';
 import { createHomeserver, type Homeserver } from '../../server/homeserver.js';
+import { logDestination } from '../../server/logger.js';
 import type { BenchUser, FromServer, ServerCommand, ServerMemory, ServerReply, ToServer } from './ipc.js';
 
 const SERVER_NAME = 'bench.load';
@@ -107,7 +108,7 @@ async function perform(homeserver: Homeserver, command: ServerCommand): Promise<
       return { op: 'memory', memory: await measureMemory() };
     case 'cpu': {
       const usage = process.cpuUsage();
-      return { op: 'cpu', micros: usage.user + usage.system };
+      return { op: 'cpu', micros: usage.user + usage.system, user: usage.user };
     }
     case 'waiting':
       return { op: 'waiting', count: homeserver.context.notifier.waiting };
@@ -123,11 +124,19 @@ async function main(): Promise<void> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'myelin-bench-load-'));
   const config = defaultConfig({ server_name: SERVER_NAME, data_dir: dataDir });
   config.listeners = [{ ...config.listeners[0]!, port: 0, bind_addresses: ['127.0.0.1'] }];
-  config.rate_limits.enabled = false;
+  // BENCH_RATE_LIMITS=on (buckets kept but never empty) and BENCH_LOG_LEVEL=info (into BENCH_LOG_FILE)
+  // measure the request path as production runs it.
+  config.rate_limits.enabled = process.env.BENCH_RATE_LIMITS === 'on';
+  config.rate_limits.exempt_admins = false;
+  for (const limit of ['client', 'login', 'registration'] as const) {
+    config.rate_limits[limit] = { per_second: 1e9, burst: 1e9 };
+  }
   config.password_hashing.scrypt_log_n = 10;
-  config.logging.level = 'warn';
+  const level = (process.env.BENCH_LOG_LEVEL ?? 'warn') as MyelinConfig['logging']['level'];
+  config.logging.level = level;
+  const logFile = process.env.BENCH_LOG_FILE;
   const homeserver = await createHomeserver(config, {
-    logger: pino({ level: 'warn' }, pino.destination(2)),
+    logger: pino({ level }, logFile === undefined ? pino.destination(2) : logDestination(logFile)),
   });
   const { ports } = await homeserver.start();
 

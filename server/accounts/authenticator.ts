@@ -38,25 +38,52 @@ export function createAccountsAuthenticator(
     }
   };
 
+  const userOf = (
+    claims: AccessTokenClaims,
+    state: Awaited<ReturnType<SessionService['sessionState']>>,
+    account: Awaited<ReturnType<SessionService['accountFlags']>>,
+    origin: RequestOrigin | undefined,
+  ): AuthenticatedUser => {
+    if (!state.alive || state.userId !== claims.userId) throw MatrixError.unknownToken();
+    if (!account.exists || account.deactivated) throw MatrixError.unknownToken();
+    sessions.tokenUsed(claims);
+    sessions.lastSeen.record(claims.userId, claims.deviceId, origin?.ip ?? null, origin?.userAgent ?? null);
+    return {
+      kind: 'user',
+      userId: claims.userId,
+      deviceId: claims.deviceId,
+      isGuest: account.isGuest,
+      sessionId: claims.sessionId,
+      isAdmin: account.isAdmin,
+      isLocked: account.locked,
+      isSuspended: account.suspended,
+    };
+  };
+
+  const authenticateSlowly = async (token: string, origin?: RequestOrigin): Promise<AuthenticatedUser> => {
+    const claims = await claimsOf(token);
+    const state = await sessions.sessionState(claims.sessionId);
+    // A dead session is refused before its account's flags are loaded.
+    if (!state.alive || state.userId !== claims.userId) throw MatrixError.unknownToken();
+    return userOf(claims, state, await sessions.accountFlags(claims.userId), origin);
+  };
+
   return {
-    async authenticateAccessToken(token: string, origin?: RequestOrigin): Promise<AuthenticatedUser> {
-      const claims = await claimsOf(token);
-      const state = await sessions.sessionState(claims.sessionId);
-      if (!state.alive || state.userId !== claims.userId) throw MatrixError.unknownToken();
-      const account = await sessions.accountFlags(claims.userId);
-      if (!account.exists || account.deactivated) throw MatrixError.unknownToken();
-      sessions.tokenUsed(claims);
-      sessions.lastSeen.record(claims.userId, claims.deviceId, origin?.ip ?? null, origin?.userAgent ?? null);
-      return {
-        kind: 'user',
-        userId: claims.userId,
-        deviceId: claims.deviceId,
-        isGuest: account.isGuest,
-        sessionId: claims.sessionId,
-        isAdmin: account.isAdmin,
-        isLocked: account.locked,
-        isSuspended: account.suspended,
-      };
+    authenticateAccessToken(token: string, origin?: RequestOrigin): Promise<AuthenticatedUser> {
+      // The steady state (token, session and account all cached) answers without an await.
+      const claims = verified.get(token);
+      if (claims !== undefined && (claims.expiresAtMs === undefined || claims.expiresAtMs > Date.now())) {
+        const state = sessions.sessionState(claims.sessionId);
+        const account = state instanceof Promise ? undefined : sessions.accountFlags(claims.userId);
+        if (!(state instanceof Promise) && account !== undefined && !(account instanceof Promise)) {
+          try {
+            return Promise.resolve(userOf(claims, state, account, origin));
+          } catch (error) {
+            return Promise.reject(error);
+          }
+        }
+      }
+      return authenticateSlowly(token, origin);
     },
     authenticateServer,
   };

@@ -58,6 +58,8 @@ export const authenticatorWithoutAccounts: Authenticator = {
   },
 };
 
+const ANY_SPACE = /\s/;
+
 /**
  * client-server "Using access tokens": the Authorization Bearer header or the
  * deprecated access_token query parameter, never both. Undefined when neither.
@@ -72,6 +74,10 @@ export function accessTokenOf(
     throw MatrixError.missingToken('Mixing Authorization headers and access_token query parameters.');
   }
   if (header !== undefined) {
+    // The usual form, `Bearer <token>`, without the regular expression's match array.
+    if (header.startsWith('Bearer ') && header.length > 7 && !ANY_SPACE.test(header.slice(7))) {
+      return header.slice(7);
+    }
     const match = /^Bearer +(\S+) *$/i.exec(header);
     if (!match) throw MatrixError.missingToken('Invalid Authorization header.');
     return match[1];

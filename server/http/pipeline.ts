@@ -20,7 +20,7 @@ import {
 } from './auth.js';
 import type { RateLimiter } from './rate-limit.js';
 import { parseJsonBody } from './request-body.js';
-import { isRawResponse, type Route, type RouteRequest } from './route.js';
+import { type AuthRequirement, isRawResponse, type Route, type RouteRequest } from './route.js';
 import { SerializedJson } from './serialized-json.js';
 import type { RequestValidation, RouteValidators } from './validation.js';
 
@@ -84,18 +84,22 @@ export function compileRoute(route: Route, deps: PipelineDependencies): RouteRun
     const rawBody = hasBody ? await incoming.readBody(bodyLimit) : undefined;
 
     // A failed authentication still draws from the caller's bucket, so guessing tokens is rate limited too.
-    const authentication = await authenticate(route, incoming, query, rawBody, deps.authenticator).then(
-      (requester) => ({ requester, failure: undefined }),
-      (failure: unknown) => ({ requester: undefined, failure }),
-    );
-    const requester = authentication.requester;
+    let requester: AuthenticatedUser | AuthenticatedServer | undefined;
+    let failure: unknown;
+    let failed = false;
+    try {
+      requester = await authenticate(route, incoming, query, rawBody, deps.authenticator);
+    } catch (thrown) {
+      failure = thrown;
+      failed = true;
+    }
     const exempt =
       requester?.kind === 'user' && requester.isAdmin && deps.context.config.rate_limits.exempt_admins;
     const retryAfterMs = exempt
       ? 0
       : deps.rateLimiter.take(route.rateLimit, rateLimitKey(requester, incoming.ip));
     if (retryAfterMs > 0) throw MatrixError.limitExceeded(retryAfterMs);
-    if (authentication.failure !== undefined) throw authentication.failure;
+    if (failed) throw failure;
     if (requester?.kind === 'user' && requester.isLocked && route.allowLockedAccount !== true) {
       throw MatrixError.userLocked();
     }
@@ -106,29 +110,55 @@ export function compileRoute(route: Route, deps: PipelineDependencies): RouteRun
     // auth takes a token as its subject (federation openid/userinfo).
     if (route.auth !== 'none') delete query.access_token;
 
-    let signal: AbortSignal | undefined;
-    const request: RouteRequest<unknown, unknown, unknown, typeof route.auth> = {
-      params: deps.validation.validateParams(validators, params),
-      query: deps.validation.validateQuery(validators, query),
-      body:
-        rawBody === undefined
-          ? undefined
-          : deps.validation.validateBody(validators, parseJsonBody(rawBody, allowEmptyBody)),
+    const request = new PipelineRouteRequest(
+      incoming,
+      deps.validation.validateParams(validators, params),
+      deps.validation.validateQuery(validators, query),
+      rawBody === undefined
+        ? undefined
+        : deps.validation.validateBody(validators, parseJsonBody(rawBody, allowEmptyBody)),
       requester,
-      requestId: incoming.requestId,
-      log: incoming.log,
-      get signal() {
-        signal ??= incoming.signal();
-        return signal;
-      },
-      ip: incoming.ip,
-      headers: incoming.headers,
-      bodyStream: () => streamOf(incoming, deps.maxRequestBodyBytes),
-    };
-
+      deps.maxRequestBodyBytes,
+    );
     const reply = await route.handler(request, deps.context);
     return responseOf(incoming, route, reply, validators, deps);
   };
+}
+
+/** What a handler is given. A class rather than an object literal with a getter and a closure: one per request. */
+class PipelineRouteRequest implements RouteRequest<unknown, unknown, unknown, AuthRequirement> {
+  readonly requestId: string;
+  readonly ip: string;
+  readonly headers: IncomingHttpHeaders;
+  private abortSignal: AbortSignal | undefined;
+
+  constructor(
+    private readonly incoming: PipelineRequest,
+    readonly params: unknown,
+    readonly query: unknown,
+    readonly body: unknown,
+    readonly requester: AuthenticatedUser | AuthenticatedServer | undefined,
+    private readonly maxBodyBytes: number,
+  ) {
+    this.requestId = incoming.requestId;
+    this.ip = incoming.ip;
+    this.headers = incoming.headers;
+  }
+
+  /** Asked of the incoming request only when used: it may make its logger then. */
+  get log(): Logger {
+    return this.incoming.log;
+  }
+
+  /** Built on first use: only handlers that wait (long polls) ask. */
+  get signal(): AbortSignal {
+    this.abortSignal ??= this.incoming.signal();
+    return this.abortSignal;
+  }
+
+  bodyStream(): Readable {
+    return streamOf(this.incoming, this.maxBodyBytes);
+  }
 }
 
 function streamOf(incoming: PipelineRequest, limit: number): Readable {
@@ -142,7 +172,8 @@ function streamOf(incoming: PipelineRequest, limit: number): Readable {
 
 function decodePathParams(rawParams: Record<string, string>): Record<string, string> {
   const params: Record<string, string> = {};
-  for (const [name, raw] of Object.entries(rawParams)) {
+  for (const name in rawParams) {
+    const raw = rawParams[name]!;
     try {
       params[name] = decodeURIComponent(raw);
     } catch {

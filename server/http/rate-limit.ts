@@ -31,10 +31,14 @@ export function createRateLimiter(
       const { per_second: perSecond, burst } = config[limitClass];
       const bucketKey = `${limitClass}\u0000${key}`;
       const at = now();
-      const bucket = buckets.get(bucketKey) ?? { tokens: burst, updatedAt: at };
+      let bucket = buckets.get(bucketKey);
+      if (bucket === undefined) {
+        bucket = { tokens: burst, updatedAt: at };
+        buckets.set(bucketKey, bucket);
+      }
+      // A bucket is updated in place: get() has already made it the most recent.
       bucket.tokens = Math.min(burst, bucket.tokens + ((at - bucket.updatedAt) / 1000) * perSecond);
       bucket.updatedAt = at;
-      buckets.set(bucketKey, bucket);
       if (bucket.tokens >= 1) {
         bucket.tokens -= 1;
         return 0;

@@ -73,18 +73,19 @@ export function createRouter(routes: readonly Route[]): Router {
   };
 }
 
+/** Runs for every template of the request's length: literals are compared before anything is allocated. */
 function matchSegments(
   segments: readonly Segment[],
   parts: readonly string[],
 ): Record<string, string> | null {
+  for (let i = 0; i < segments.length; i++) {
+    const segment = segments[i]!;
+    if ('literal' in segment && segment.literal !== parts[i]) return null;
+  }
   const params: Record<string, string> = {};
-  for (const [i, segment] of segments.entries()) {
-    const part = parts[i]!;
-    if ('literal' in segment) {
-      if (segment.literal !== part) return null;
-    } else {
-      params[segment.param] = part;
-    }
+  for (let i = 0; i < segments.length; i++) {
+    const segment = segments[i]!;
+    if ('param' in segment) params[segment.param] = parts[i]!;
   }
   return params;
 }
