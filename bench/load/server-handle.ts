@@ -80,6 +80,8 @@ export class ServerHandle {
     // measures V8's default instead: fewer scavenges under bursts, more idle RSS).
     const semiSpaceMb = Number(process.env.BENCH_SEMI_SPACE_MB ?? 4);
     const execArgv = ['--expose-gc', `--max-semi-space-size=${semiSpaceMb}`];
+    // Extra V8/Node flags for the server alone, e.g. BENCH_SERVER_FLAGS=--trace-gc.
+    execArgv.push(...(process.env.BENCH_SERVER_FLAGS ?? '').split(' ').filter(Boolean));
     if (options.fromSource === true) execArgv.push('--import', 'tsx');
     if (options.cpuProfileDir !== undefined)
       execArgv.push('--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`);
