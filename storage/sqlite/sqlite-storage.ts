@@ -46,6 +46,8 @@ export interface SqliteStorage extends Storage {
   readonly migrations: MigrationReport;
   /** `PRAGMA integrity_check` findings; `['ok']` for a sound database. */
   integrityCheck(): Promise<string[]>;
+  /** Write transactions committed since open (benchmarks). */
+  readonly commits: number;
 }
 
 /** Opens (creating if needed) the database at `options.path` and migrates it to the current schema. */
@@ -246,6 +248,10 @@ class SqliteStorageImpl implements SqliteStorage {
       return;
     }
     return this.writeQueue.submit(batch);
+  }
+
+  get commits(): number {
+    return this.writeQueue.commits;
   }
 
   async integrityCheck(): Promise<string[]> {

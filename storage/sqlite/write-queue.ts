@@ -57,6 +57,8 @@ type BatchOutcome =
 export class SqliteWriteQueue {
   private pending: SubmittedBatch[] = [];
   private flushScheduled: NodeJS.Immediate | null = null;
+  /** Transactions committed so far (benchmarks count commits per event). */
+  commits = 0;
   /** Nested in runGroup it is a savepoint; a group of one batch runs it alone (its failure holds nothing else). */
   private readonly runBatch: Database.Transaction<(batch: WriteBatch) => unknown[]>;
   private readonly runGroup: Database.Transaction<(batches: readonly SubmittedBatch[]) => BatchOutcome[]>;
@@ -102,6 +104,7 @@ export class SqliteWriteQueue {
         batches.length === 1
           ? [{ ok: true, values: this.runBatch.immediate(batches[0]!.batch) }]
           : this.runGroup.immediate(batches);
+      this.commits++;
       this.afterCommit();
     } catch (error) {
       // The commit itself failed (disk full, lock timeout), or a group's only batch did: nothing was kept.
