@@ -1,7 +1,8 @@
 /**
  * The SQLite push store writes notification rows in batches a little after they are
- * added (push-store.ts): counts and lists must be the same before and after the write,
- * and a clean close must keep every row.
+ * added (push-store.ts), and the read marks moved by sending with the next commit:
+ * counts and lists must be the same before and after the write, and a clean close must
+ * keep every row and mark.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -105,5 +106,70 @@ describe('SQLite push store: batched notification writes', () => {
     } finally {
       await storage.close();
     }
+  });
+
+  describe('read marks moved by sending', () => {
+    function writtenMark(): number | undefined {
+      const db = new Database(path, { readonly: true });
+      try {
+        return db
+          .prepare(
+            "SELECT stream_ordering FROM push_read_marks WHERE user_id = ? AND room_id = ? AND thread_id = ''",
+          )
+          .pluck()
+          .get(alice, room) as number | undefined;
+      } finally {
+        db.close();
+      }
+    }
+
+    it('ride the next commit instead of one of their own, and count at once', async () => {
+      const storage = await openSqliteStorage({ path });
+      try {
+        const [first, second] = await storeEvents(storage, 2);
+        await storage.push.addNotifications([notification(first!)]);
+        const commits = storage.commits;
+        storage.push.advanceReadMarkSoon({
+          userId: alice,
+          roomId: room,
+          threadId: null,
+          streamOrdering: second!,
+        });
+        expect((await storage.push.unreadCounts(alice, [room])).has(room)).to.equal(false);
+        await storeEvents(storage, 1);
+        expect(storage.commits).to.equal(commits + 1);
+        expect(writtenMark()).to.equal(second);
+      } finally {
+        await storage.close();
+      }
+    });
+
+    it('commit alone within 100 ms when no other write comes, and are written when it closes', async () => {
+      let storage = await openSqliteStorage({ path });
+      const [first, second, third] = await storeEvents(storage, 3);
+      await storage.push.addNotifications([notification(first!), notification(third!)]);
+      storage.push.advanceReadMarkSoon({
+        userId: alice,
+        roomId: room,
+        threadId: null,
+        streamOrdering: second!,
+      });
+      expect(writtenMark()).to.equal(undefined);
+      await until(() => writtenMark() === second, 500);
+      storage.push.advanceReadMarkSoon({
+        userId: alice,
+        roomId: room,
+        threadId: null,
+        streamOrdering: third!,
+      });
+      await storage.close();
+      expect(writtenMark()).to.equal(third);
+      storage = await openSqliteStorage({ path });
+      try {
+        expect((await storage.push.unreadCounts(alice, [room])).has(room)).to.equal(false);
+      } finally {
+        await storage.close();
+      }
+    });
   });
 });

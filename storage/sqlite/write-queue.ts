@@ -48,15 +48,21 @@ type BatchOutcome =
   | { readonly ok: true; readonly values: unknown[] }
   | { readonly ok: false; readonly error: unknown };
 
+/** How long a deferred batch waits, at most, for another write to commit with. */
+export const DEFERRED_MAX_DELAY_MS = 100;
+
 /**
  * Group commit: every batch submitted during one event-loop turn is written in
  * one SQLite transaction on the next turn, each batch inside its own savepoint
  * so that one failing batch rolls back alone. Writes are synchronous inside
- * the transaction; nothing awaits there.
+ * the transaction; nothing awaits there. A deferred batch (`defer`) waits for
+ * the next group instead of making one, up to DEFERRED_MAX_DELAY_MS.
  */
 export class SqliteWriteQueue {
   private pending: SubmittedBatch[] = [];
   private flushScheduled: NodeJS.Immediate | null = null;
+  private deferred: SubmittedBatch[] = [];
+  private deferredTimer: NodeJS.Timeout | null = null;
   /** Transactions committed so far (benchmarks count commits per event). */
   commits = 0;
   /** Nested in runGroup it is a savepoint; a group of one batch runs it alone (its failure holds nothing else). */
@@ -90,12 +96,31 @@ export class SqliteWriteQueue {
     });
   }
 
-  /** Writes everything queued so far, now. */
+  /**
+   * Queues a batch that may wait: it commits with the next group (in a savepoint of its
+   * own), or alone after DEFERRED_MAX_DELAY_MS if no other write comes. For writes whose
+   * loss in a crash is harmless; the caller keeps their effect visible to reads meanwhile.
+   */
+  defer(batch: WriteBatch): Promise<void> {
+    batch.seal();
+    return new Promise<void>((resolve, reject) => {
+      this.deferred.push({ batch, resolve, reject });
+      if (this.deferredTimer === null) {
+        this.deferredTimer = setTimeout(() => this.flush(), DEFERRED_MAX_DELAY_MS);
+        this.deferredTimer.unref();
+      }
+    });
+  }
+
+  /** Writes everything queued so far (deferred batches included), now. */
   flush(): void {
     if (this.flushScheduled) clearImmediate(this.flushScheduled);
     this.flushScheduled = null;
-    const batches = this.pending;
+    if (this.deferredTimer) clearTimeout(this.deferredTimer);
+    this.deferredTimer = null;
+    const batches = this.deferred.length === 0 ? this.pending : [...this.pending, ...this.deferred];
     this.pending = [];
+    this.deferred = [];
     if (batches.length === 0) return;
 
     let outcomes: BatchOutcome[];
