@@ -171,8 +171,8 @@ export class PushEvaluator {
 
   /**
    * One batch's results: read marks first, then notifications. Both count at once and reach
-   * the disk with later commits: the senders' marks ride the next write instead of a commit
-   * of their own after each send (see SqlitePushStore.advanceReadMarkSoon for what a crash loses).
+   * the disk in later batched writes, not in a commit of their own after each send (see
+   * SqlitePushStore.advanceReadMarkSoon for what a crash loses).
    */
   private async store({ marks, records, produced }: Evaluated): Promise<void> {
     const { storage } = this.options;

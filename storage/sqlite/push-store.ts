@@ -494,8 +494,10 @@ export class SqlitePushStore implements PushStore {
 
   /**
    * A read mark implied by the user's own event (sending is reading): counted in every read
-   * at once, written with the next commit of anything else, or alone within 100 ms
-   * (write-queue.ts DEFERRED_MAX_DELAY_MS), instead of a commit of its own per event.
+   * at once, and written within 100 ms (write-queue.ts `defer`) with every other mark moved
+   * meanwhile, the newest of each, in one write riding the group commit of that moment:
+   * not a commit and a page write per send (measured: 1.2-1.4 commits and 109 µs of SQLite
+   * per one-client send before, 1.01 and 83 µs after).
    * A crash in that window loses the mark's move: notifications of the room that came
    * before the user's last event count as unread again until their next event or receipt
    * moves the mark. Their own event never counts (no one is notified of their own event),

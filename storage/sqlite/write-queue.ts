@@ -55,8 +55,8 @@ export const DEFERRED_MAX_DELAY_MS = 100;
  * Group commit: every batch submitted during one event-loop turn is written in
  * one SQLite transaction on the next turn, each batch inside its own savepoint
  * so that one failing batch rolls back alone. Writes are synchronous inside
- * the transaction; nothing awaits there. A deferred batch (`defer`) waits for
- * the next group instead of making one, up to DEFERRED_MAX_DELAY_MS.
+ * the transaction; nothing awaits there. Deferred batches (`defer`) wait
+ * DEFERRED_MAX_DELAY_MS, so that many moves of the same value make one write.
  */
 export class SqliteWriteQueue {
   private pending: SubmittedBatch[] = [];
@@ -92,14 +92,15 @@ export class SqliteWriteQueue {
     batch.seal();
     return new Promise<void>((resolve, reject) => {
       this.pending.push({ batch, resolve, reject });
-      this.flushScheduled ??= setImmediate(() => this.flush());
+      this.flushScheduled ??= setImmediate(() => this.commitPending());
     });
   }
 
   /**
-   * Queues a batch that may wait: it commits with the next group (in a savepoint of its
-   * own), or alone after DEFERRED_MAX_DELAY_MS if no other write comes. For writes whose
-   * loss in a crash is harmless; the caller keeps their effect visible to reads meanwhile.
+   * Queues a batch that may wait: DEFERRED_MAX_DELAY_MS after the first of them, the
+   * deferred batches join the group of that moment (each in a savepoint of its own), or
+   * commit alone. For writes whose loss in a crash is harmless and that a caller coalesces
+   * meanwhile (the newest value wins), keeping their effect visible to reads itself.
    */
   defer(batch: WriteBatch): Promise<void> {
     batch.seal();
@@ -114,13 +115,20 @@ export class SqliteWriteQueue {
 
   /** Writes everything queued so far (deferred batches included), now. */
   flush(): void {
-    if (this.flushScheduled) clearImmediate(this.flushScheduled);
-    this.flushScheduled = null;
     if (this.deferredTimer) clearTimeout(this.deferredTimer);
     this.deferredTimer = null;
-    const batches = this.deferred.length === 0 ? this.pending : [...this.pending, ...this.deferred];
+    if (this.deferred.length > 0) {
+      this.pending.push(...this.deferred);
+      this.deferred = [];
+    }
+    this.commitPending();
+  }
+
+  private commitPending(): void {
+    if (this.flushScheduled) clearImmediate(this.flushScheduled);
+    this.flushScheduled = null;
+    const batches = this.pending;
     this.pending = [];
-    this.deferred = [];
     if (batches.length === 0) return;
 
     let outcomes: BatchOutcome[];
