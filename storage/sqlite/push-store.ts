@@ -100,7 +100,7 @@ export class SqlitePushStore implements PushStore {
   constructor(
     private readonly connection: SqliteConnection,
     private readonly enqueue: EnqueueWrite,
-    /** Writes that ride the next commit (write-queue.ts `defer`). */
+    /** Writes that wait 100 ms before they commit (write-queue.ts `defer`). */
     private readonly enqueueDeferred: EnqueueWrite = enqueue,
   ) {
     const db = connection.sqlite;

@@ -219,7 +219,7 @@ class SqliteStorageImpl implements SqliteStorage {
   /** A writer called outside `transaction` is a transaction of its own (still group-committed). */
   private readonly enqueueAlone: EnqueueWrite = (write) => this.enqueueBatchOf(write, false);
 
-  /** A write that rides the next group commit, or commits alone within DEFERRED_MAX_DELAY_MS. */
+  /** A write that commits 100 ms later, with the deferred writes queued meanwhile (write-queue.ts `defer`). */
   private readonly enqueueDeferred: EnqueueWrite = (write) => this.enqueueBatchOf(write, true);
 
   private enqueueBatchOf<T>(write: () => T, deferred: boolean): Promise<T> {

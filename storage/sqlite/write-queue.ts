@@ -48,15 +48,15 @@ type BatchOutcome =
   | { readonly ok: true; readonly values: unknown[] }
   | { readonly ok: false; readonly error: unknown };
 
-/** How long a deferred batch waits, at most, for another write to commit with. */
-export const DEFERRED_MAX_DELAY_MS = 100;
+/** How long deferred batches wait before they commit (with the group of that moment, or alone). */
+const DEFERRED_DELAY_MS = 100;
 
 /**
  * Group commit: every batch submitted during one event-loop turn is written in
  * one SQLite transaction on the next turn, each batch inside its own savepoint
  * so that one failing batch rolls back alone. Writes are synchronous inside
  * the transaction; nothing awaits there. Deferred batches (`defer`) wait
- * DEFERRED_MAX_DELAY_MS, so that many moves of the same value make one write.
+ * DEFERRED_DELAY_MS, so that many moves of the same value make one write.
  */
 export class SqliteWriteQueue {
   private pending: SubmittedBatch[] = [];
@@ -97,7 +97,7 @@ export class SqliteWriteQueue {
   }
 
   /**
-   * Queues a batch that may wait: DEFERRED_MAX_DELAY_MS after the first of them, the
+   * Queues a batch that may wait: DEFERRED_DELAY_MS after the first of them, the
    * deferred batches join the group of that moment (each in a savepoint of its own), or
    * commit alone. For writes whose loss in a crash is harmless and that a caller coalesces
    * meanwhile (the newest value wins), keeping their effect visible to reads itself.
@@ -107,7 +107,7 @@ export class SqliteWriteQueue {
     return new Promise<void>((resolve, reject) => {
       this.deferred.push({ batch, resolve, reject });
       if (this.deferredTimer === null) {
-        this.deferredTimer = setTimeout(() => this.flush(), DEFERRED_MAX_DELAY_MS);
+        this.deferredTimer = setTimeout(() => this.flush(), DEFERRED_DELAY_MS);
         this.deferredTimer.unref();
       }
     });
