@@ -92,6 +92,12 @@ export interface PushStore {
   ): Promise<NotificationRecord[]>;
   /** Moves a read mark forward (never back). */
   advanceReadMark(mark: ReadMark): Promise<void>;
+  /**
+   * Moves a read mark implied by the user's own event forward: counted in every read at
+   * once; the backend may write it a little later (with other writes), but before it
+   * closes. A crash may lose it (their older notifications in the room count again).
+   */
+  advanceReadMarkSoon(mark: ReadMark): void;
   /** Unread counts of the rooms (absent: nothing unread). */
   unreadCounts(userId: string, roomIds: readonly string[]): Promise<Map<string, RoomUnreadCounts>>;
   /** All the user's unread notifications (the push payload's `counts.unread`). */

@@ -27,7 +27,7 @@ export type ServerCommand =
   | { readonly op: 'fill'; readonly userId: string; readonly rooms: number; readonly messages: number }
   /** Memory after a full garbage collection. */
   | { readonly op: 'memory' }
-  /** CPU time the server process has used so far (all its threads), µs. */
+  /** CPU time the server process has used so far (all its threads), µs, and storage commits so far. */
   | { readonly op: 'cpu' }
   /** How many sync requests (long-polls, sliding syncs) are waiting for news right now. */
   | { readonly op: 'waiting' }
@@ -40,8 +40,8 @@ export type ServerReply =
   | { readonly op: 'room'; readonly roomId: string }
   | { readonly op: 'fill'; readonly roomIds: string[]; readonly events: number }
   | { readonly op: 'memory'; readonly memory: ServerMemory }
-  /** user + system; `user` alone is the process's own code, `system` mostly socket I/O. */
-  | { readonly op: 'cpu'; readonly micros: number; readonly user: number }
+  /** user + system; `user` alone is the process's own code, `system` mostly socket I/O; storage commits so far. */
+  | { readonly op: 'cpu'; readonly micros: number; readonly user: number; readonly commits: number }
   | { readonly op: 'waiting'; readonly count: number }
   | { readonly op: 'push-idle' }
   | { readonly op: 'stop' };

@@ -130,6 +130,7 @@ async function main(): Promise<void> {
           'req p95',
           'req p99',
           'server CPU/event',
+          'commits/event',
           'driver CPU',
         ],
         results.map((r) => [
@@ -141,6 +142,7 @@ async function main(): Promise<void> {
           ms(r.requestLatency.p95),
           ms(r.requestLatency.p99),
           `${r.serverCpuPerEvent.toFixed(0)} µs`,
+          r.commitsPerEvent.toFixed(2),
           `${(r.driverCores * 100).toFixed(0)}%`,
         ]),
       );

@@ -127,7 +127,13 @@ export class ServerHandle {
 
   /** The server's CPU time so far (µs, all threads): CPU per event holds up better than events/s on a busy machine. */
   async cpuMicros(): Promise<number> {
-    return (await this.request({ op: 'cpu' })).micros;
+    return (await this.usage()).micros;
+  }
+
+  /** CPU time (as cpuMicros) and storage commits so far. */
+  async usage(): Promise<{ micros: number; commits: number }> {
+    const { micros, commits } = await this.request({ op: 'cpu' });
+    return { micros, commits };
   }
 
   /** The server's CPU time so far split: user (its own code) and total (with the kernel's socket work). */

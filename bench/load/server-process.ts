@@ -108,7 +108,9 @@ async function perform(homeserver: Homeserver, command: ServerCommand): Promise<
       return { op: 'memory', memory: await measureMemory() };
     case 'cpu': {
       const usage = process.cpuUsage();
-      return { op: 'cpu', micros: usage.user + usage.system, user: usage.user };
+      const { storage } = homeserver.context;
+      const commits = 'commits' in storage && typeof storage.commits === 'number' ? storage.commits : 0;
+      return { op: 'cpu', micros: usage.user + usage.system, user: usage.user, commits };
     }
     case 'waiting':
       return { op: 'waiting', count: homeserver.context.notifier.waiting };

@@ -22,6 +22,8 @@ export interface ThroughputResult {
   readonly driverCores: number;
   /** Server CPU time per event sent while measuring, µs (all its threads). */
   readonly serverCpuPerEvent: number;
+  /** Storage commits per event sent while measuring (group commit and deferred writes lower it). */
+  readonly commitsPerEvent: number;
   /** The measured span on the monotonic clock (µs), to slice a server CPU profile. */
   readonly measured: { readonly fromMicros: number; readonly toMicros: number };
 }
@@ -56,7 +58,7 @@ async function runClosedLoops(
   let measureStart = 0;
   let fromMicros = 0;
   let cpuAtStart = process.cpuUsage();
-  let serverCpuAtStart: Promise<number> | undefined;
+  let serverAtStart: Promise<{ micros: number; commits: number }> | undefined;
   const loop = async (index: number) => {
     const { user, roomId } = senders[index]!;
     const client = clients[index]!;
@@ -67,7 +69,7 @@ async function runClosedLoops(
         measureStart = started;
         fromMicros = monotonicMicros();
         cpuAtStart = process.cpuUsage();
-        serverCpuAtStart = server.cpuMicros();
+        serverAtStart = server.usage();
       }
       const counted = measuring;
       const answer = await client.call('PUT', sendPath(roomId, `${name}-${index}-${n}`), user.accessToken, {
@@ -91,7 +93,8 @@ async function runClosedLoops(
   const elapsed = (performance.now() - measureStart) / 1000;
   const toMicros = monotonicMicros();
   const cpu = process.cpuUsage(cpuAtStart);
-  const serverCpu = (await server.cpuMicros()) - (await (serverCpuAtStart ?? server.cpuMicros()));
+  const serverAtEnd = await server.usage();
+  const serverStart = (await serverAtStart) ?? serverAtEnd;
   return {
     name,
     clients: senders.length,
@@ -102,7 +105,8 @@ async function runClosedLoops(
     requestLatency: summarise(latencies),
     measured: { fromMicros, toMicros },
     driverCores: (cpu.user + cpu.system) / 1e6 / elapsed,
-    serverCpuPerEvent: sent > 0 ? serverCpu / sent : 0,
+    serverCpuPerEvent: sent > 0 ? (serverAtEnd.micros - serverStart.micros) / sent : 0,
+    commitsPerEvent: sent > 0 ? (serverAtEnd.commits - serverStart.commits) / sent : 0,
   };
 }
 

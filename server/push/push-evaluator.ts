@@ -169,10 +169,14 @@ export class PushEvaluator {
     return batch;
   }
 
-  /** One batch's results, written together: read marks first (one group commit), then notifications. */
+  /**
+   * One batch's results: read marks first, then notifications. Both count at once and reach
+   * the disk in later batched writes, not in a commit of their own after each send (see
+   * SqlitePushStore.advanceReadMarkSoon for what a crash loses).
+   */
   private async store({ marks, records, produced }: Evaluated): Promise<void> {
     const { storage } = this.options;
-    await Promise.all(marks.map((mark) => storage.push.advanceReadMark(mark)));
+    for (const mark of marks) storage.push.advanceReadMarkSoon(mark);
     for (const mark of marks) this.options.onStored?.([], mark.userId);
     // Counted at once; storage writes the rows in its own batches.
     await storage.push.addNotifications(records);

@@ -178,6 +178,56 @@ export function describePushStoreContract(makeStorage: StorageFactory): void {
       expect((await storage().push.unreadCounts(alice, [room])).has(room)).to.equal(false);
     });
 
+    it('counts a read mark moved by sending at once, per thread, and never moves it back', async () => {
+      await storeEvents(storage(), 5);
+      await storage().push.addNotifications([
+        notification(1),
+        notification(2, { threadId: '$root' }),
+        notification(3, { highlight: true }),
+        notification(4, { threadId: '$root' }),
+        notification(5),
+      ]);
+      expect((await storage().push.unreadCounts(alice, [room])).get(room)).to.deep.include({
+        notificationCount: 5,
+        highlightCount: 1,
+      });
+      storage().push.advanceReadMarkSoon({
+        userId: alice,
+        roomId: room,
+        threadId: '$root',
+        streamOrdering: 4,
+      });
+      let counts = (await storage().push.unreadCounts(alice, [room])).get(room)!;
+      expect(counts).to.deep.include({ notificationCount: 3, highlightCount: 1 });
+      expect(counts.threads.has('$root')).to.equal(false);
+      storage().push.advanceReadMarkSoon({ userId: alice, roomId: room, threadId: null, streamOrdering: 3 });
+      // A durable mark behind the pending one does not move it back.
+      await storage().push.advanceReadMark({
+        userId: alice,
+        roomId: room,
+        threadId: null,
+        streamOrdering: 1,
+      });
+      counts = (await storage().push.unreadCounts(alice, [room])).get(room)!;
+      expect(counts).to.deep.include({ notificationCount: 1, highlightCount: 0 });
+      expect(await storage().push.totalUnread(alice)).to.equal(1);
+      const listed = await storage().push.notificationsOf(alice, { limit: 10, onlyHighlight: false });
+      expect(listed.map((n) => [n.streamOrdering, n.read])).to.deep.equal([
+        [5, false],
+        [4, true],
+        [3, true],
+        [2, true],
+        [1, true],
+      ]);
+      // Once the backend has written the marks (SQLite: within 100 ms), the counts stay the same.
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      expect((await storage().push.unreadCounts(alice, [room])).get(room)).to.deep.include({
+        notificationCount: 1,
+      });
+      storage().push.advanceReadMarkSoon({ userId: alice, roomId: room, threadId: null, streamOrdering: 5 });
+      expect((await storage().push.unreadCounts(alice, [room])).has(room)).to.equal(false);
+    });
+
     it('lists notifications newest first, paged, highlights only on request, with read flags', async () => {
       const events = await storeEvents(storage(), 4);
       expect([...events.keys()]).to.deep.equal([1, 2, 3, 4]);

@@ -1,7 +1,8 @@
 /**
  * The SQLite push store writes notification rows in batches a little after they are
- * added (push-store.ts): counts and lists must be the same before and after the write,
- * and a clean close must keep every row.
+ * added (push-store.ts), and the read marks moved by sending likewise:
+ * counts and lists must be the same before and after the write, and a clean close must
+ * keep every row and mark.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -105,5 +106,77 @@ describe('SQLite push store: batched notification writes', () => {
     } finally {
       await storage.close();
     }
+  });
+
+  describe('read marks moved by sending', () => {
+    function writtenMark(): number | undefined {
+      const db = new Database(path, { readonly: true });
+      try {
+        return db
+          .prepare(
+            "SELECT stream_ordering FROM push_read_marks WHERE user_id = ? AND room_id = ? AND thread_id = ''",
+          )
+          .pluck()
+          .get(alice, room) as number | undefined;
+      } finally {
+        db.close();
+      }
+    }
+
+    it('count at once, and many moves make one write within 100 ms, not a commit each', async () => {
+      const storage = await openSqliteStorage({ path });
+      try {
+        const [first] = await storeEvents(storage, 1);
+        await storage.push.addNotifications([notification(first!)]);
+        const commits = storage.commits;
+        let last = 0;
+        for (let i = 0; i < 3; i++) {
+          const [sent] = await storeEvents(storage, 1);
+          last = sent!;
+          storage.push.advanceReadMarkSoon({
+            userId: alice,
+            roomId: room,
+            threadId: null,
+            streamOrdering: last,
+          });
+          expect((await storage.push.unreadCounts(alice, [room])).has(room)).to.equal(false);
+        }
+        expect(storage.commits).to.equal(commits + 3);
+        expect(writtenMark()).to.equal(undefined);
+        await until(() => writtenMark() === last, 500);
+        expect(storage.commits).to.be.at.most(commits + 5);
+        expect((await storage.push.unreadCounts(alice, [room])).has(room)).to.equal(false);
+      } finally {
+        await storage.close();
+      }
+    });
+
+    it('are written when it closes', async () => {
+      let storage = await openSqliteStorage({ path });
+      const [first, second, third] = await storeEvents(storage, 3);
+      await storage.push.addNotifications([notification(first!), notification(third!)]);
+      storage.push.advanceReadMarkSoon({
+        userId: alice,
+        roomId: room,
+        threadId: null,
+        streamOrdering: second!,
+      });
+      expect(writtenMark()).to.equal(undefined);
+      await until(() => writtenMark() === second, 500);
+      storage.push.advanceReadMarkSoon({
+        userId: alice,
+        roomId: room,
+        threadId: null,
+        streamOrdering: third!,
+      });
+      await storage.close();
+      expect(writtenMark()).to.equal(third);
+      storage = await openSqliteStorage({ path });
+      try {
+        expect((await storage.push.unreadCounts(alice, [room])).has(room)).to.equal(false);
+      } finally {
+        await storage.close();
+      }
+    });
   });
 });

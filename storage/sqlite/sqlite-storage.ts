@@ -46,6 +46,8 @@ export interface SqliteStorage extends Storage {
   readonly migrations: MigrationReport;
   /** `PRAGMA integrity_check` findings; `['ok']` for a sound database. */
   integrityCheck(): Promise<string[]>;
+  /** Write transactions committed since open (benchmarks). */
+  readonly commits: number;
 }
 
 /** Opens (creating if needed) the database at `options.path` and migrates it to the current schema. */
@@ -209,20 +211,25 @@ class SqliteStorageImpl implements SqliteStorage {
     this.keyBackups = new SqliteKeyBackupStore(connection, this.enqueueAlone);
     this.media = new SqliteMediaStore(connection, this.enqueueAlone);
     this.search = new SqliteSearchIndex(connection, this.enqueueAlone);
-    this.push = new SqlitePushStore(connection, this.enqueueAlone);
+    this.push = new SqlitePushStore(connection, this.enqueueAlone, this.enqueueDeferred);
     this.contentReports = new SqliteContentReportStore(connection, this.enqueueAlone);
     this.federation = new SqliteFederationStore(connection, this.enqueueAlone);
   }
 
   /** A writer called outside `transaction` is a transaction of its own (still group-committed). */
-  private readonly enqueueAlone: EnqueueWrite = <T>(write: () => T): Promise<T> => {
+  private readonly enqueueAlone: EnqueueWrite = (write) => this.enqueueBatchOf(write, false);
+
+  /** A write that commits 100 ms later, with the deferred writes queued meanwhile (write-queue.ts `defer`). */
+  private readonly enqueueDeferred: EnqueueWrite = (write) => this.enqueueBatchOf(write, true);
+
+  private enqueueBatchOf<T>(write: () => T, deferred: boolean): Promise<T> {
     if (this.closed) return Promise.reject(closedError());
     const batch = new WriteBatch(false);
     const result = batch.enqueue(write);
     // The caller holds `result`, which carries any failure.
-    this.writeQueue.submit(batch).catch(() => {});
+    (deferred ? this.writeQueue.defer(batch) : this.writeQueue.submit(batch)).catch(() => {});
     return result;
-  };
+  }
 
   async transaction(queueWrites: (tx: WriteTransaction) => void): Promise<void> {
     if (this.closed) throw closedError();
@@ -246,6 +253,10 @@ class SqliteStorageImpl implements SqliteStorage {
       return;
     }
     return this.writeQueue.submit(batch);
+  }
+
+  get commits(): number {
+    return this.writeQueue.commits;
   }
 
   async integrityCheck(): Promise<string[]> {

@@ -48,15 +48,23 @@ type BatchOutcome =
   | { readonly ok: true; readonly values: unknown[] }
   | { readonly ok: false; readonly error: unknown };
 
+/** How long deferred batches wait before they commit (with the group of that moment, or alone). */
+const DEFERRED_DELAY_MS = 100;
+
 /**
  * Group commit: every batch submitted during one event-loop turn is written in
  * one SQLite transaction on the next turn, each batch inside its own savepoint
  * so that one failing batch rolls back alone. Writes are synchronous inside
- * the transaction; nothing awaits there.
+ * the transaction; nothing awaits there. Deferred batches (`defer`) wait
+ * DEFERRED_DELAY_MS, so that many moves of the same value make one write.
  */
 export class SqliteWriteQueue {
   private pending: SubmittedBatch[] = [];
   private flushScheduled: NodeJS.Immediate | null = null;
+  private deferred: SubmittedBatch[] = [];
+  private deferredTimer: NodeJS.Timeout | null = null;
+  /** Transactions committed so far (benchmarks count commits per event). */
+  commits = 0;
   /** Nested in runGroup it is a savepoint; a group of one batch runs it alone (its failure holds nothing else). */
   private readonly runBatch: Database.Transaction<(batch: WriteBatch) => unknown[]>;
   private readonly runGroup: Database.Transaction<(batches: readonly SubmittedBatch[]) => BatchOutcome[]>;
@@ -84,12 +92,39 @@ export class SqliteWriteQueue {
     batch.seal();
     return new Promise<void>((resolve, reject) => {
       this.pending.push({ batch, resolve, reject });
-      this.flushScheduled ??= setImmediate(() => this.flush());
+      this.flushScheduled ??= setImmediate(() => this.commitPending());
     });
   }
 
-  /** Writes everything queued so far, now. */
+  /**
+   * Queues a batch that may wait: DEFERRED_DELAY_MS after the first of them, the
+   * deferred batches join the group of that moment (each in a savepoint of its own), or
+   * commit alone. For writes whose loss in a crash is harmless and that a caller coalesces
+   * meanwhile (the newest value wins), keeping their effect visible to reads itself.
+   */
+  defer(batch: WriteBatch): Promise<void> {
+    batch.seal();
+    return new Promise<void>((resolve, reject) => {
+      this.deferred.push({ batch, resolve, reject });
+      if (this.deferredTimer === null) {
+        this.deferredTimer = setTimeout(() => this.flush(), DEFERRED_DELAY_MS);
+        this.deferredTimer.unref();
+      }
+    });
+  }
+
+  /** Writes everything queued so far (deferred batches included), now. */
   flush(): void {
+    if (this.deferredTimer) clearTimeout(this.deferredTimer);
+    this.deferredTimer = null;
+    if (this.deferred.length > 0) {
+      this.pending.push(...this.deferred);
+      this.deferred = [];
+    }
+    this.commitPending();
+  }
+
+  private commitPending(): void {
     if (this.flushScheduled) clearImmediate(this.flushScheduled);
     this.flushScheduled = null;
     const batches = this.pending;
@@ -102,6 +137,7 @@ export class SqliteWriteQueue {
         batches.length === 1
           ? [{ ok: true, values: this.runBatch.immediate(batches[0]!.batch) }]
           : this.runGroup.immediate(batches);
+      this.commits++;
       this.afterCommit();
     } catch (error) {
       // The commit itself failed (disk full, lock timeout), or a group's only batch did: nothing was kept.
