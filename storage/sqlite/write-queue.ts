@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import { StorageError } from '../errors.js';
+import type { CommitGate } from './checkpointer.js';
 
 /** Queues one synchronous write and resolves with its result once it has committed. */
 export type EnqueueWrite = <T>(write: () => T) => Promise<T>;
@@ -52,11 +53,13 @@ type BatchOutcome =
  * Group commit: every batch submitted during one event-loop turn is written in
  * one SQLite transaction on the next turn, each batch inside its own savepoint
  * so that one failing batch rolls back alone. Writes are synchronous inside
- * the transaction; nothing awaits there.
+ * the transaction; nothing awaits there. While held (checkpointer.ts), batches
+ * wait in the queue and are committed together on release.
  */
-export class SqliteWriteQueue {
+export class SqliteWriteQueue implements CommitGate {
   private pending: SubmittedBatch[] = [];
   private flushScheduled: NodeJS.Immediate | null = null;
+  private held = false;
   /** Nested in runGroup it is a savepoint; a group of one batch runs it alone (its failure holds nothing else). */
   private readonly runBatch: Database.Transaction<(batch: WriteBatch) => unknown[]>;
   private readonly runGroup: Database.Transaction<(batches: readonly SubmittedBatch[]) => BatchOutcome[]>;
@@ -84,11 +87,27 @@ export class SqliteWriteQueue {
     batch.seal();
     return new Promise<void>((resolve, reject) => {
       this.pending.push({ batch, resolve, reject });
-      this.flushScheduled ??= setImmediate(() => this.flush());
+      this.scheduleFlush();
     });
   }
 
-  /** Writes everything queued so far, now. */
+  hold(): void {
+    this.held = true;
+  }
+
+  release(): void {
+    this.held = false;
+    if (this.pending.length > 0) this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    this.flushScheduled ??= setImmediate(() => {
+      this.flushScheduled = null;
+      if (!this.held) this.flush();
+    });
+  }
+
+  /** Writes everything queued so far, now, held or not. */
   flush(): void {
     if (this.flushScheduled) clearImmediate(this.flushScheduled);
     this.flushScheduled = null;
