@@ -29,8 +29,11 @@ const BACKSTOP_PAGES = 16_384;
 const RESTART_FRAMES = 2048;
 /** Frames a checkpoint may have left behind for the held one to copy; more, and the worker catches up first. */
 const HELD_FRAMES = 256;
-/** A WAL file grown past this (a backlog) is cut back to it when the WAL restarts. */
-const WAL_SIZE_LIMIT_BYTES = 32 * 2 ** 20;
+/**
+ * A WAL file grown past the backstop (a backlog) is cut back to this when the WAL restarts.
+ * Not lower: cutting a file the WAL regrows every restart is an ftruncate on the main thread.
+ */
+const WAL_SIZE_LIMIT_BYTES = BACKSTOP_PAGES * 4096;
 /** Commits are held no longer than this, whatever the worker does. */
 const MAX_HOLD_MS = 50;
 /** Commits counted before the worker is started. */
