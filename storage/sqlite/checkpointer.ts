@@ -14,7 +14,7 @@
  * then grew to the backstop, whose checkpoint ran on the main thread (tens of ms).
  * So once the WAL is past RESTART_FRAMES the worker asks the main thread to hold
  * commits (queued, not blocking the event loop) for one short checkpoint of what
- * little is left; the commit after it starts the WAL afresh.
+ * little is left, then itself makes the write that starts the WAL afresh.
  *
  * The worker starts with the first burst of commits, so an idle server and a short
  * test never pay for a thread.
@@ -55,8 +55,16 @@ const Database = require(workerData.driver);
 const { restartFrames, heldFrames } = workerData;
 const db = new Database(workerData.path, { timeout: 1000 });
 db.pragma('busy_timeout = 1000');
+// As the main connection: its checkpoints fsync just the same, its one write (restartWal) does not.
+db.pragma('synchronous = NORMAL');
 const checkpoint = () => {
   try { return db.pragma('wal_checkpoint(PASSIVE)')[0]; } catch { return undefined; }
+};
+// Writing the first frame of a restarted WAL fsyncs its header: that write is made here, not by the
+// main thread's next commit. It rewrites page 1 unchanged (the application id, unused otherwise).
+const restartWal = () => {
+  const applicationId = Number(db.pragma('application_id', { simple: true }));
+  db.exec('BEGIN IMMEDIATE; PRAGMA application_id = ' + applicationId + '; COMMIT');
 };
 let holding = false;
 let timer;
@@ -84,7 +92,10 @@ const schedule = (ms) => {
 schedule(workerData.intervalMs);
 parentPort.on('message', (message) => {
   if (message === 'held') {
-    checkpoint();
+    const done = checkpoint();
+    if (done && !done.busy && done.log === done.checkpointed) {
+      try { restartWal(); } catch { try { db.exec('ROLLBACK'); } catch {} }
+    }
     holding = false;
     parentPort.postMessage('released');
     return;
