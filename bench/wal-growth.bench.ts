@@ -81,11 +81,9 @@ try {
       sent++;
     }
   };
-  let maxFrames = 0;
   let lastCommit = 0;
   const sampler = setInterval(() => {
     const frames = walFrames(dbPath);
-    maxFrames = Math.max(maxFrames, frames);
     const recent = commits.slice(lastCommit).map((commit) => commit.ms);
     lastCommit = commits.length;
     console.log(
@@ -107,11 +105,16 @@ try {
   // SQLite's own checkpoint runs in the commit that leaves the WAL at or past wal_autocheckpoint.
   const backstop = commits.filter((commit) => commit.framesAfter >= BACKSTOP_FRAMES);
   const restarted = commits.filter((commit) => commit.framesAfter < commit.framesBefore);
+  // A restart made by another connection (the checkpointer) shows between two commits.
+  const restartedBetween = commits.filter(
+    (commit, index) => index > 0 && commit.framesBefore < commits[index - 1]!.framesAfter,
+  ).length;
   console.log(
-    `  ${describe('main-thread checkpoints (backstop)', backstop)}; ${describe('WAL restarts', restarted)}`,
+    `  ${describe('main-thread checkpoints (backstop)', backstop)}; ${describe('WAL restarted in', restarted)}; ` +
+      `restarted between commits: ${restartedBetween} times`,
   );
   console.log(
-    `wal: most frames ${maxFrames}, file at end ${(walFileBytes(dbPath) / 2 ** 20).toFixed(1)} MiB; ` +
+    `wal: most frames ${Math.max(0, ...commits.map((commit) => commit.framesAfter))}, file at end ${(walFileBytes(dbPath) / 2 ** 20).toFixed(1)} MiB; ` +
       `process CPU per event ${Math.round((cpu.user + cpu.system) / sent)} µs (all threads)`,
   );
 } finally {
