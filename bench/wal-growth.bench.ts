@@ -20,8 +20,6 @@ const SERVER_NAME = 'bench.test';
 const SAMPLE_MS = 1000;
 /** A commit longer than this is counted as a stall. */
 const STALL_MS = 4;
-/** wal_autocheckpoint of the main connection (checkpointer.ts). */
-const BACKSTOP_FRAMES = 16_384;
 
 function flag(name: string, fallback: number): number {
   const found = process.argv.find((arg) => arg.startsWith(`--${name}=`));
@@ -103,7 +101,11 @@ try {
       `${describe('all', commits)}; ${describe(`over ${STALL_MS} ms`, stalls)}`,
   );
   // SQLite's own checkpoint runs in the commit that leaves the WAL at or past wal_autocheckpoint.
-  const backstop = commits.filter((commit) => commit.framesAfter >= BACKSTOP_FRAMES);
+  const connection = Reflect.get(storage, 'connection') as {
+    sqlite: { pragma: (s: string, o: object) => unknown };
+  };
+  const backstopFrames = Number(connection.sqlite.pragma('wal_autocheckpoint', { simple: true }));
+  const backstop = commits.filter((commit) => commit.framesAfter >= backstopFrames);
   const restarted = commits.filter((commit) => commit.framesAfter < commit.framesBefore);
   // A restart made by another connection (the checkpointer) shows between two commits.
   const restartedBetween = commits.filter(

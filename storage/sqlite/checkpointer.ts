@@ -23,17 +23,20 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 
-/** WAL pages (4 KiB) past which the committing connection checkpoints itself after all. */
-const BACKSTOP_PAGES = 16_384;
+/**
+ * WAL pages (4 KiB) past which the committing connection checkpoints itself after all: the
+ * worker stuck or gone. Not reached while the worker restarts the WAL, even starved of CPU.
+ */
+const BACKSTOP_PAGES = 32_768;
 /** WAL frames past which the worker has commits held to let the WAL restart. */
 const RESTART_FRAMES = 2048;
 /** Frames a checkpoint may have left behind for the held one to copy; more, and the worker catches up first. */
 const HELD_FRAMES = 256;
 /**
- * A WAL file grown past the backstop (a backlog) is cut back to this when the WAL restarts.
- * Not lower: cutting a file the WAL regrows every restart is an ftruncate on the main thread.
+ * A WAL file grown past this (a backlog) is cut back to it when the WAL restarts. Not lower:
+ * cutting a file the WAL regrows after every restart is an ftruncate in a main-thread commit.
  */
-const WAL_SIZE_LIMIT_BYTES = BACKSTOP_PAGES * 4096;
+const WAL_SIZE_LIMIT_BYTES = 64 * 2 ** 20;
 /** Commits are held no longer than this, whatever the worker does. */
 const MAX_HOLD_MS = 50;
 /** Commits counted before the worker is started. */
