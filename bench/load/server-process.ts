@@ -9,15 +9,42 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { pino } from 'pino';
 import { defaultConfig, type MyelinConfig } from '../../server/config/index.js';
 import { createHomeserver, type Homeserver } from '../../server/homeserver.js';
 import { logDestination } from '../../server/logger.js';
+import { walFileBytes, walFramesInUse } from '../../storage/sqlite/wal-index.js';
 import type { BenchUser, FromServer, ServerCommand, ServerMemory, ServerReply, ToServer } from './ipc.js';
 
 const SERVER_NAME = 'bench.load';
 /** Rooms built at once by `fill`: enough to fill the sender's batches, few enough to bound memory. */
 const FILL_PARALLEL_ROOMS = 50;
+
+const WAL_SAMPLE_MS = 50;
+
+/**
+ * Watches the WAL (frames in use, file size) and the event loop's delays for the whole run:
+ * a checkpoint on the main thread shows in both. Returns the line printed at stop.
+ */
+function watchWalAndEventLoop(databasePath: string): () => string {
+  let mostFrames = 0;
+  const sampler = setInterval(() => {
+    mostFrames = Math.max(mostFrames, walFramesInUse(databasePath));
+  }, WAL_SAMPLE_MS);
+  sampler.unref();
+  const delays = monitorEventLoopDelay({ resolution: 1 });
+  delays.enable();
+  return () => {
+    clearInterval(sampler);
+    delays.disable();
+    const ms = (ns: number) => `${(ns / 1e6).toFixed(1)} ms`;
+    return (
+      `server WAL: at most ${mostFrames} frames (${(mostFrames / 256).toFixed(1)} MiB), file ${(walFileBytes(databasePath) / 2 ** 20).toFixed(1)} MiB; ` +
+      `event-loop delay p99 ${ms(delays.percentile(99))}, max ${ms(delays.max)}`
+    );
+  };
+}
 
 function send(message: FromServer): void {
   process.send?.(message);
@@ -141,11 +168,13 @@ async function main(): Promise<void> {
     logger: pino({ level }, logFile === undefined ? pino.destination(2) : logDestination(logFile)),
   });
   const { ports } = await homeserver.start();
+  const walReport = watchWalAndEventLoop(path.join(dataDir, 'homeserver.db'));
 
   let stopping = false;
   const stop = async () => {
     if (stopping) return;
     stopping = true;
+    process.stderr.write(`${walReport()}\n`);
     await homeserver.stop();
     await rm(dataDir, { recursive: true, force: true });
   };

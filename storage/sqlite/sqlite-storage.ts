@@ -58,10 +58,12 @@ export async function openSqliteStorage(options: SqliteStorageOptions): Promise<
     const coldDirectory =
       options.coldDirectory ??
       (options.path === ':memory:' ? null : path.join(path.dirname(options.path), 'cold-archive'));
-    const checkpointer = hasWalFile(options.path)
-      ? new BackgroundCheckpointer(options.path, connection.sqlite)
-      : undefined;
-    return new SqliteStorageImpl(connection, report, coldDirectory, checkpointer);
+    return new SqliteStorageImpl(
+      connection,
+      report,
+      coldDirectory,
+      hasWalFile(options.path) ? options.path : undefined,
+    );
   } catch (error) {
     connection.sqlite.close();
     throw error;
@@ -176,17 +178,23 @@ class SqliteStorageImpl implements SqliteStorage {
   readonly federation: SqliteFederationStore;
   private readonly writeQueue: SqliteWriteQueue;
   private readonly eventStatements: EventStatements;
+  private readonly checkpointer: BackgroundCheckpointer | undefined;
   private closed = false;
 
   constructor(
     private readonly connection: SqliteConnection,
     readonly migrations: MigrationReport,
     coldDirectory: string | null,
-    private readonly checkpointer: BackgroundCheckpointer | undefined,
+    /** The database file, whose WAL the checkpointer keeps short; none for an in-memory database. */
+    walDatabasePath: string | undefined,
   ) {
     this.writeQueue = new SqliteWriteQueue(connection.sqlite, translateSqliteError, () =>
-      checkpointer?.noteCommit(),
+      this.checkpointer?.noteCommit(),
     );
+    this.checkpointer =
+      walDatabasePath === undefined
+        ? undefined
+        : new BackgroundCheckpointer(walDatabasePath, connection.sqlite, this.writeQueue);
     this.eventStatements = prepareEventStatements(connection.sqlite);
     this.coldStorage = new ColdArchive(connection, this.enqueueAlone, coldDirectory);
     const stores = storesOver(connection, this.eventStatements, this.enqueueAlone, this.coldStorage);

@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import { StorageError } from '../errors.js';
+import type { CommitGate } from './checkpointer.js';
 
 /** Queues one synchronous write and resolves with its result once it has committed. */
 export type EnqueueWrite = <T>(write: () => T) => Promise<T>;
@@ -56,13 +57,16 @@ const DEFERRED_DELAY_MS = 100;
  * one SQLite transaction on the next turn, each batch inside its own savepoint
  * so that one failing batch rolls back alone. Writes are synchronous inside
  * the transaction; nothing awaits there. Deferred batches (`defer`) wait
- * DEFERRED_DELAY_MS, so that many moves of the same value make one write.
+ * DEFERRED_DELAY_MS, so that many moves of the same value make one write. While
+ * held (checkpointer.ts), batches wait in the queue and are committed together on
+ * release.
  */
-export class SqliteWriteQueue {
+export class SqliteWriteQueue implements CommitGate {
   private pending: SubmittedBatch[] = [];
   private flushScheduled: NodeJS.Immediate | null = null;
   private deferred: SubmittedBatch[] = [];
   private deferredTimer: NodeJS.Timeout | null = null;
+  private held = false;
   /** Transactions committed so far (benchmarks count commits per event). */
   commits = 0;
   /** Nested in runGroup it is a savepoint; a group of one batch runs it alone (its failure holds nothing else). */
@@ -92,7 +96,7 @@ export class SqliteWriteQueue {
     batch.seal();
     return new Promise<void>((resolve, reject) => {
       this.pending.push({ batch, resolve, reject });
-      this.flushScheduled ??= setImmediate(() => this.commitPending());
+      this.scheduleFlush();
     });
   }
 
@@ -107,13 +111,37 @@ export class SqliteWriteQueue {
     return new Promise<void>((resolve, reject) => {
       this.deferred.push({ batch, resolve, reject });
       if (this.deferredTimer === null) {
-        this.deferredTimer = setTimeout(() => this.flush(), DEFERRED_DELAY_MS);
+        this.deferredTimer = setTimeout(() => this.commitDeferred(), DEFERRED_DELAY_MS);
         this.deferredTimer.unref();
       }
     });
   }
 
-  /** Writes everything queued so far (deferred batches included), now. */
+  hold(): void {
+    this.held = true;
+  }
+
+  release(): void {
+    this.held = false;
+    if (this.pending.length > 0) this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    this.flushScheduled ??= setImmediate(() => {
+      this.flushScheduled = null;
+      if (!this.held) this.commitPending();
+    });
+  }
+
+  /** The deferred batches' delay is over: they join the pending ones (which wait out a hold). */
+  private commitDeferred(): void {
+    this.deferredTimer = null;
+    this.pending.push(...this.deferred);
+    this.deferred = [];
+    if (!this.held) this.commitPending();
+  }
+
+  /** Writes everything queued so far (deferred batches included), now, held or not. */
   flush(): void {
     if (this.deferredTimer) clearTimeout(this.deferredTimer);
     this.deferredTimer = null;
