@@ -112,6 +112,7 @@ async function forkedWakeBench(userCount: number, profileDir: string | undefined
     const latencies: number[] = [];
     const roundsFrom = monotonicMicros();
     const cpuFrom = await server.cpuMicros();
+    const gcFrom = await server.gc();
     for (let round = 0; round < WAKE_ROUNDS; round++) {
       let sentAt = 0;
       const waits = users.map(async (_, i) => {
@@ -132,14 +133,22 @@ async function forkedWakeBench(userCount: number, profileDir: string | undefined
       if (sent.status !== 200) throw new Error(`send answered ${sent.status}`);
       await Promise.all(waits);
     }
-    const cpuPerWake = ((await server.cpuMicros()) - cpuFrom) / (WAKE_ROUNDS * userCount);
+    const cpuMicros = (await server.cpuMicros()) - cpuFrom;
+    const cpuPerWake = cpuMicros / (WAKE_ROUNDS * userCount);
+    const gcTo = await server.gc();
+    const minorMs = gcTo.minorMs - gcFrom.minorMs;
+    const majorMs = gcTo.majorMs - gcFrom.majorMs;
     console.log(
       `sliding sync wake, server in its own process, ${userCount} waiting HTTP clients in this one, ` +
         `one message (PUT /send) in a shared room, ${WAKE_ROUNDS} rounds:\n` +
         `  send -> answer p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms, ` +
         `max ${Math.max(...latencies).toFixed(1)} ms (load average ${loadAverage()})\n` +
         // Holds up better than latency on a shared machine: compare code versions by it.
-        `  server CPU per woken connection (its answer and its next request) ${(cpuPerWake / 1000).toFixed(2)} ms`,
+        `  server CPU per woken connection (its answer and its next request) ${(cpuPerWake / 1000).toFixed(2)} ms\n` +
+        // Pauses are wall time: on a busy machine they include time the process was not running.
+        `  GC over the rounds: ${gcTo.minor - gcFrom.minor} scavenges (${minorMs.toFixed(0)} ms), ` +
+        `${gcTo.major - gcFrom.major} mark-compacts (${majorMs.toFixed(0)} ms); ` +
+        `pauses ${((minorMs + majorMs) / (WAKE_ROUNDS * userCount)).toFixed(3)} ms per woken connection`,
     );
     if (profileDir !== undefined) {
       console.log(`  wake rounds in the server's profile: --from=${roundsFrom} --to=${monotonicMicros()}`);

@@ -19,6 +19,17 @@ export interface ServerMemory {
   readonly external: number;
 }
 
+/**
+ * Garbage collections since the server started: young-generation (scavenges) and full
+ * (mark-compact, with its incremental marking steps); pauses in ms of wall time.
+ */
+export interface ServerGc {
+  readonly minor: number;
+  readonly minorMs: number;
+  readonly major: number;
+  readonly majorMs: number;
+}
+
 export type ServerCommand =
   | { readonly op: 'users'; readonly prefix: string; readonly count: number }
   /** `creator` makes a public room; every member joins it (concurrently, through the batched sender). */
@@ -31,6 +42,8 @@ export type ServerCommand =
   | { readonly op: 'cpu' }
   /** How many sync requests (long-polls, sliding syncs) are waiting for news right now. */
   | { readonly op: 'waiting' }
+  /** Garbage collections so far (counts and pause time by kind), to compare GC cost across code versions. */
+  | { readonly op: 'gc' }
   /** Resolves once push evaluation and delivery have caught up (set-up backlog out of the figures). */
   | { readonly op: 'push-idle' }
   | { readonly op: 'stop' };
@@ -43,6 +56,7 @@ export type ServerReply =
   /** user + system; `user` alone is the process's own code, `system` mostly socket I/O; storage commits so far. */
   | { readonly op: 'cpu'; readonly micros: number; readonly user: number; readonly commits: number }
   | { readonly op: 'waiting'; readonly count: number }
+  | { readonly op: 'gc'; readonly gc: ServerGc }
   | { readonly op: 'push-idle' }
   | { readonly op: 'stop' };
 

@@ -6,7 +6,15 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { BenchUser, FromServer, ServerCommand, ServerMemory, ServerReply, ToServer } from './ipc.js';
+import type {
+  BenchUser,
+  FromServer,
+  ServerCommand,
+  ServerGc,
+  ServerMemory,
+  ServerReply,
+  ToServer,
+} from './ipc.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SERVER_SCRIPT = path.join(ROOT, 'bench', 'load', 'server-process.ts');
@@ -126,6 +134,11 @@ export class ServerHandle {
   }
 
   /** The server's CPU time so far (µs, all threads): CPU per event holds up better than events/s on a busy machine. */
+  /** Garbage collections so far (see ServerGc). */
+  async gc(): Promise<ServerGc> {
+    return (await this.request({ op: 'gc' })).gc;
+  }
+
   async cpuMicros(): Promise<number> {
     return (await this.usage()).micros;
   }

@@ -9,13 +9,21 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver, constants as perfConstants } from 'node:perf_hooks';
 import { pino } from 'pino';
 import { defaultConfig, type MyelinConfig } from '../../server/config/index.js';
 import { createHomeserver, type Homeserver } from '../../server/homeserver.js';
 import { logDestination } from '../../server/logger.js';
 import { walFileBytes, walFramesInUse } from '../../storage/sqlite/wal-index.js';
-import type { BenchUser, FromServer, ServerCommand, ServerMemory, ServerReply, ToServer } from './ipc.js';
+import type {
+  BenchUser,
+  FromServer,
+  ServerCommand,
+  ServerGc,
+  ServerMemory,
+  ServerReply,
+  ToServer,
+} from './ipc.js';
 
 const SERVER_NAME = 'bench.load';
 /** Rooms built at once by `fill`: enough to fill the sender's batches, few enough to bound memory. */
@@ -44,6 +52,28 @@ function watchWalAndEventLoop(databasePath: string): () => string {
       `event-loop delay p99 ${ms(delays.percentile(99))}, max ${ms(delays.max)}`
     );
   };
+}
+
+/** Every collection since start, for the `gc` op. */
+const collections = { minor: 0, minorMs: 0, major: 0, majorMs: 0 };
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    const { kind } = (entry as unknown as { detail: { kind: number } }).detail;
+    if (kind === perfConstants.NODE_PERFORMANCE_GC_MINOR) {
+      collections.minor++;
+      collections.minorMs += entry.duration;
+    } else if (
+      kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR ||
+      kind === perfConstants.NODE_PERFORMANCE_GC_INCREMENTAL
+    ) {
+      collections.major++;
+      collections.majorMs += entry.duration;
+    }
+  }
+}).observe({ entryTypes: ['gc'] });
+
+function gcSoFar(): ServerGc {
+  return { ...collections };
 }
 
 function send(message: FromServer): void {
@@ -141,6 +171,8 @@ async function perform(homeserver: Homeserver, command: ServerCommand): Promise<
     }
     case 'waiting':
       return { op: 'waiting', count: homeserver.context.notifier.waiting };
+    case 'gc':
+      return { op: 'gc', gc: gcSoFar() };
     case 'push-idle':
       await homeserver.context.push.idle();
       return { op: 'push-idle' };

@@ -136,4 +136,31 @@ describe('SyncNotifier', () => {
     expect(await presenceWait).to.equal('changed');
     expect(Date.now() - started).to.be.at.least(35);
   });
+
+  it('keeps waking the others of a room and user when one of its waiters ends first', async () => {
+    const notifier = new SyncNotifier();
+    const mark = notifier.mark();
+    const controller = new AbortController();
+    const wait = (userId: string, signal?: AbortSignal) =>
+      notifier.waitForChange({
+        userId,
+        roomIds: ['!shared', `!own-${userId}`],
+        sinceMark: mark,
+        timeoutMs: 1000,
+        signal,
+      });
+    const aborted = wait('@a:x', controller.signal);
+    const sameUser = wait('@a:x');
+    const other = wait('@b:x');
+    expect(notifier.waiting).to.equal(3);
+    controller.abort();
+    expect(await aborted).to.equal('aborted');
+    expect(notifier.waiting).to.equal(2);
+    notifier.notifyRooms(['!own-@a:x'], 'events');
+    expect(await sameUser).to.equal('changed');
+    expect(notifier.waiting).to.equal(1);
+    notifier.notifyRooms(['!shared'], 'events');
+    expect(await other).to.equal('changed');
+    expect(notifier.waiting).to.equal(0);
+  });
 });

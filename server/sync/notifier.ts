@@ -3,7 +3,8 @@
  * only (ARCHITECTURE "Hot paths"). A waiter registers under its user and the
  * rooms it is in; a room notification wakes the waiters of that room, a user
  * notification the waiters of that user. Wakes run in bounded slices, one slice
- * per macrotask, so a thousand waiters resuming do not hold the loop in one turn.
+ * per macrotask, so a thousand waiters resuming do not hold the loop in one turn
+ * (nor interleave too many computations, see DEFAULT_WAKE_SLICE).
  *
  * Race-free by marks: a sync takes `mark()` before it reads stream positions and
  * passes it to `waitForChange`; anything notified for its user or rooms after the
@@ -29,16 +30,58 @@ export interface WaitRequest {
 /** Why a wait ended. */
 export type WaitOutcome = 'changed' | 'timeout' | 'aborted';
 
-interface Waiter {
-  readonly userId: string;
-  readonly roomIds: readonly string[];
-  readonly ignoredRoomStreams: ReadonlySet<RoomStream> | undefined;
+/**
+ * One waiting sync: a single record holding what its wait needs (it is its own abort
+ * listener and its timer's argument), so a wait costs this, a timer and a promise
+ * rather than chains of closures. Waits outlive several young-generation collections,
+ * so whatever they hold is copied and promoted: the less the better.
+ */
+class Waiter {
   /** A receipts-only wake waiting for more receipts to come along. */
-  deferredWake?: NodeJS.Timeout;
-  settle(outcome: WaitOutcome): void;
+  deferredWake: NodeJS.Timeout | undefined = undefined;
+  timer: NodeJS.Timeout | undefined = undefined;
+  private settled = false;
+
+  constructor(
+    private readonly notifier: SyncNotifier,
+    readonly userId: string,
+    readonly roomIds: readonly string[],
+    readonly ignoredRoomStreams: ReadonlySet<RoomStream> | undefined,
+    private readonly signal: AbortSignal | undefined,
+    private readonly resolve: (outcome: WaitOutcome) => void,
+  ) {}
+
+  /** The abort listener (EventTarget calls handleEvent on a listener object). */
+  handleEvent(): void {
+    this.settle('aborted');
+  }
+
+  settle(outcome: WaitOutcome): void {
+    if (this.settled) return;
+    this.settled = true;
+    clearTimeout(this.timer);
+    clearTimeout(this.deferredWake);
+    this.signal?.removeEventListener('abort', this);
+    this.notifier.unregister(this);
+    this.resolve(outcome);
+  }
 }
 
-const DEFAULT_WAKE_SLICE = 200;
+function timeOut(waiter: Waiter): void {
+  waiter.settle('timeout');
+}
+
+/** The waiters of one room or user: most rooms have one (a DM, a user's own room), held without a Set. */
+type Waiters = Waiter | Set<Waiter>;
+
+/**
+ * Waiters woken per turn of the event loop. Woken syncs compute and answer within the
+ * turn, interleaving at every `await`: the more woken together, the more computations'
+ * intermediate objects are alive at once and outlive young-generation collections (each
+ * promoted, then collected by a full one). 20 rather than 200 halves what a wake of 100
+ * connections promotes (bench/README.md, wake-gc); one by one costs more in turns of the loop.
+ */
+const DEFAULT_WAKE_SLICE = 20;
 /**
  * Every member's delivery receipt for a message is a receipt change in the room, and a
  * thousand members going idle a thousand presence changes: receipts-only and
@@ -50,12 +93,15 @@ export class SyncNotifier {
   private sequence = 0;
   private readonly roomMarks = new Map<string, number>();
   private readonly userMarks = new Map<string, number>();
-  private readonly waitersByRoom = new Map<string, Set<Waiter>>();
-  private readonly waitersByUser = new Map<string, Set<Waiter>>();
+  private readonly waitersByRoom = new Map<string, Waiters>();
+  private readonly waitersByUser = new Map<string, Waiters>();
   private readonly wakeQueue: Waiter[] = [];
   private wakeScheduled = false;
+  private waiterCount = 0;
   private readonly wakeSlice: number;
   private readonly receiptCoalesceMs: number;
+  private readonly wakeNextSlice = () => this.wakeSliceOfQueue();
+  private readonly queueWakeOf = (waiter: Waiter) => this.queueWake(waiter);
 
   constructor(options: { wakeSlice?: number; receiptCoalesceMs?: number } = {}) {
     this.wakeSlice = Math.max(1, options.wakeSlice ?? DEFAULT_WAKE_SLICE);
@@ -75,13 +121,11 @@ export class SyncNotifier {
     const defer = (stream === 'receipts' || stream === 'presence') && this.receiptCoalesceMs > 0;
     for (const roomId of roomIds) {
       this.roomMarks.set(roomId, mark);
-      const waiters = this.waitersByRoom.get(roomId);
-      if (waiters === undefined) continue;
-      for (const waiter of waiters) {
-        if (waiter.ignoredRoomStreams?.has(stream)) continue;
+      forEachWaiter(this.waitersByRoom.get(roomId), (waiter) => {
+        if (waiter.ignoredRoomStreams?.has(stream)) return;
         if (defer) this.deferWake(waiter);
         else this.queueWake(waiter);
-      }
+      });
     }
   }
 
@@ -90,45 +134,34 @@ export class SyncNotifier {
     const mark = ++this.sequence;
     for (const userId of userIds) {
       this.userMarks.set(userId, mark);
-      const waiters = this.waitersByUser.get(userId);
-      if (waiters !== undefined) for (const waiter of waiters) this.queueWake(waiter);
+      forEachWaiter(this.waitersByUser.get(userId), this.queueWakeOf);
     }
   }
 
-  /** Resolves when something concerning the user or the rooms is notified after `sinceMark`, or at the timeout or abort. */
+  /**
+   * Resolves when something concerning the user or the rooms is notified after `sinceMark`,
+   * or at the timeout or abort. An array of `roomIds` is held as it is: the caller must not
+   * change it while the wait lasts.
+   */
   waitForChange(request: WaitRequest): Promise<WaitOutcome> {
-    const roomIds = [...request.roomIds];
+    const roomIds = Array.isArray(request.roomIds)
+      ? (request.roomIds as readonly string[])
+      : [...request.roomIds];
     if (this.changedSince(request.userId, roomIds, request.sinceMark)) return Promise.resolve('changed');
-    if (request.signal?.aborted) return Promise.resolve('aborted');
+    const { signal } = request;
+    if (signal?.aborted) return Promise.resolve('aborted');
     if (request.timeoutMs <= 0) return Promise.resolve('timeout');
     return new Promise<WaitOutcome>((resolve) => {
-      let settled = false;
-      const waiter: Waiter = {
-        userId: request.userId,
-        roomIds,
-        ignoredRoomStreams: request.ignoredRoomStreams,
-        settle: (outcome) => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
-          clearTimeout(waiter.deferredWake);
-          request.signal?.removeEventListener('abort', onAbort);
-          this.unregister(waiter);
-          resolve(outcome);
-        },
-      };
-      const onAbort = () => waiter.settle('aborted');
-      const timer = setTimeout(() => waiter.settle('timeout'), request.timeoutMs);
-      request.signal?.addEventListener('abort', onAbort, { once: true });
+      const waiter = new Waiter(this, request.userId, roomIds, request.ignoredRoomStreams, signal, resolve);
+      waiter.timer = setTimeout(timeOut, request.timeoutMs, waiter);
+      signal?.addEventListener('abort', waiter);
       this.register(waiter);
     });
   }
 
   /** How many waits are registered (metrics, tests). */
   get waiting(): number {
-    let count = 0;
-    for (const waiters of this.waitersByUser.values()) count += waiters.size;
-    return count;
+    return this.waiterCount;
   }
 
   private changedSince(userId: string, roomIds: readonly string[], sinceMark: number): boolean {
@@ -138,12 +171,15 @@ export class SyncNotifier {
   }
 
   private register(waiter: Waiter): void {
+    this.waiterCount++;
     addTo(this.waitersByUser, waiter.userId, waiter);
     for (const roomId of waiter.roomIds) addTo(this.waitersByRoom, roomId, waiter);
   }
 
-  private unregister(waiter: Waiter): void {
-    removeFrom(this.waitersByUser, waiter.userId, waiter);
+  /** Takes the waiter out of the indexes (once: it is woken or settled, or both). */
+  unregister(waiter: Waiter): void {
+    if (!removeFrom(this.waitersByUser, waiter.userId, waiter)) return;
+    this.waiterCount--;
     for (const roomId of waiter.roomIds) removeFrom(this.waitersByRoom, roomId, waiter);
   }
 
@@ -158,32 +194,41 @@ export class SyncNotifier {
     this.wakeQueue.push(waiter);
     if (!this.wakeScheduled) {
       this.wakeScheduled = true;
-      setImmediate(() => this.wakeSliceOfQueue());
+      setImmediate(this.wakeNextSlice);
     }
   }
 
   private wakeSliceOfQueue(): void {
     const slice = this.wakeQueue.splice(0, this.wakeSlice);
     for (const waiter of slice) waiter.settle('changed');
-    if (this.wakeQueue.length > 0) setImmediate(() => this.wakeSliceOfQueue());
+    if (this.wakeQueue.length > 0) setImmediate(this.wakeNextSlice);
     else this.wakeScheduled = false;
   }
 }
 
-function addTo(index: Map<string, Set<Waiter>>, key: string, waiter: Waiter): void {
-  let set = index.get(key);
-  if (set === undefined) {
-    set = new Set();
-    index.set(key, set);
-  }
-  set.add(waiter);
+/** Waking takes a waiter out of its indexes as it goes: a Set's iteration carries on past such deletes. */
+function forEachWaiter(waiters: Waiters | undefined, visit: (waiter: Waiter) => void): void {
+  if (waiters instanceof Set) for (const waiter of waiters) visit(waiter);
+  else if (waiters !== undefined) visit(waiters);
 }
 
-function removeFrom(index: Map<string, Set<Waiter>>, key: string, waiter: Waiter): void {
-  const set = index.get(key);
-  if (set === undefined) return;
-  set.delete(waiter);
-  if (set.size === 0) index.delete(key);
+function addTo(index: Map<string, Waiters>, key: string, waiter: Waiter): void {
+  const waiters = index.get(key);
+  if (waiters === undefined) index.set(key, waiter);
+  else if (waiters instanceof Set) waiters.add(waiter);
+  else index.set(key, new Set([waiters, waiter]));
+}
+
+/** Whether the waiter was there. */
+function removeFrom(index: Map<string, Waiters>, key: string, waiter: Waiter): boolean {
+  const waiters = index.get(key);
+  if (waiters === waiter) {
+    index.delete(key);
+    return true;
+  }
+  if (!(waiters instanceof Set) || !waiters.delete(waiter)) return false;
+  if (waiters.size === 1) index.set(key, waiters.values().next().value as Waiter);
+  return true;
 }
 
 /**
