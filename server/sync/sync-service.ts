@@ -197,7 +197,7 @@ export class SyncService {
           await this.confirmToDevice(requester, since, request.acknowledgeToDevice);
           this.recordDeliveries(requester.userId, shared.delivered);
           this.sharedAnswers++;
-          return { text: { json: shared.json, nextBatch: shared.nextBatch, hasContent: true } };
+          return { text: shared };
         }
       }
       const outcome = await buildSyncResponse(this.deps, request, this.formatting);
