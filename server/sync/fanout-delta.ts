@@ -18,7 +18,7 @@
  * - no ignored users, no event_fields, client event format, no threaded unread
  *   counts, and lazy-loaded members all already sent to the device.
  */
-import { type JsonObject, stateTupleKey } from '../../protocol/events.js';
+import { type JsonObject, type StateMap, stateTupleKey } from '../../protocol/events.js';
 import type { StoredEvent } from '../../storage/event-store.js';
 import { LazyLruCache } from '../lazy-lru-cache.js';
 import { matchesRoomEventFilter } from '../rooms/event-filter.js';
@@ -44,6 +44,8 @@ interface SharedRoomDelta {
   readonly events: readonly StoredEvent[];
   readonly senders: ReadonlySet<string>;
   readonly delivered: Delivered;
+  /** The room's state before the first event (for the lazy-loading check of every member). */
+  readonly stateAtStart: StateMap;
 }
 
 /**
@@ -135,7 +137,7 @@ export class FanoutDeltas {
         request.now,
       );
       if (delta === null || delta.senders.has(userId)) return null;
-      if (filter.lazyLoadMembers && !(await lazyMembersSent(deps, request, roomId, delta))) return null;
+      if (filter.lazyLoadMembers && !lazyMembersSent(deps, request, roomId, delta)) return null;
       shared.push(delta);
     }
 
@@ -253,6 +255,7 @@ async function buildRoomDelta(
   const last = events.at(-1)!;
   return {
     id,
+    stateAtStart: await deps.reads.stateBefore(events[0]!),
     delivered: { roomId, eventId: last.eventId, streamOrdering: last.streamOrdering },
     timelineJson: `{"events":[${formatted.join(',')}],"limited":false,"prev_batch":${JSON.stringify(prevBatch)}}`,
     events,
@@ -264,19 +267,30 @@ async function buildRoomDelta(
  * Whether the device already has the membership of every sender in the delta (and its
  * own): then the lazy-loading state section is empty, as stateSection would find.
  */
-async function lazyMembersSent(
+function lazyMembersSent(
   deps: SyncDeps,
   request: SyncRequest,
   roomId: string,
   delta: SharedRoomDelta,
-): Promise<boolean> {
+): boolean {
   if (request.filter.includeRedundantMembers) return false;
-  const { userId, deviceId } = request.requester;
-  const atStart = await deps.reads.stateBefore(delta.events[0]!);
-  for (const member of [userId, ...delta.senders]) {
-    const eventId = atStart.get(stateTupleKey('m.room.member', member));
-    if (eventId === undefined) continue;
-    if (!deps.lazyMembers.has(userId, deviceId, roomId, eventId)) return false;
+  if (!memberSent(deps, request, roomId, delta, request.requester.userId)) return false;
+  for (const sender of delta.senders) {
+    if (!memberSent(deps, request, roomId, delta, sender)) return false;
   }
   return true;
+}
+
+/** Whether the device has the member's membership event as of the delta's start (or there is none). */
+function memberSent(
+  deps: SyncDeps,
+  request: SyncRequest,
+  roomId: string,
+  delta: SharedRoomDelta,
+  member: string,
+): boolean {
+  const eventId = delta.stateAtStart.get(stateTupleKey('m.room.member', member));
+  if (eventId === undefined) return true;
+  const { userId, deviceId } = request.requester;
+  return deps.lazyMembers.has(userId, deviceId, roomId, eventId);
 }
