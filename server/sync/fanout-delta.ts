@@ -18,7 +18,7 @@
  * - no ignored users, no event_fields, client event format, no threaded unread
  *   counts, and lazy-loaded members all already sent to the device.
  */
-import { type JsonObject, stateTupleKey } from '../../protocol/events.js';
+import { type JsonObject, type StateMap, stateTupleKey } from '../../protocol/events.js';
 import type { StoredEvent } from '../../storage/event-store.js';
 import { LazyLruCache } from '../lazy-lru-cache.js';
 import { matchesRoomEventFilter } from '../rooms/event-filter.js';
@@ -28,19 +28,36 @@ import type { SyncFilter } from './sync-filter.js';
 import { roomFilterOf } from './sync-response.js';
 import { formatSyncToken, type StreamPositions, tokenBeforeEvent } from './sync-token.js';
 
+/** What an answer hands out in a room: its last event (recorded as delivered). */
+export interface Delivered {
+  readonly roomId: string;
+  readonly eventId: string;
+  readonly streamOrdering: number;
+}
+
 /** A room's timeline as every woken member gets it. */
 interface SharedRoomDelta {
+  /** Tells deltas apart in the key of an assembled answer. */
+  readonly id: number;
   /** `{"events":[...],"limited":false,"prev_batch":"..."}` */
   readonly timelineJson: string;
   readonly events: readonly StoredEvent[];
   readonly senders: ReadonlySet<string>;
+  readonly delivered: Delivered;
+  /** The room's state before the first event (for the lazy-loading check of every member). */
+  readonly stateAtStart: StateMap;
 }
 
-/** A response computed from shared deltas: its JSON text and what it handed out. */
+/**
+ * A response computed from shared deltas: its JSON text and what it handed out. Members
+ * with the same deltas and the same counts get the same object (never written to), so a
+ * transport may keep its encoding of the text with it (server/ws/connection.ts).
+ */
 export interface FanoutAnswer {
   readonly json: string;
   readonly nextBatch: string;
-  readonly delivered: readonly { roomId: string; eventId: string; streamOrdering: number }[];
+  readonly hasContent: true;
+  readonly delivered: readonly Delivered[];
 }
 
 const ROOM_TAIL =
@@ -53,10 +70,21 @@ export class FanoutDeltas {
     ttl: 10_000,
   });
   private readonly filterKeys = new WeakMap<SyncFilter, string>();
+  /**
+   * Answers already assembled, by their deltas and the member's own parts: most members
+   * woken together have the same unread and key counts, so their whole answer is one
+   * string (and one encoded frame) instead of a concatenation each. Few entries: only the
+   * answers of the latest wakes are asked for again.
+   */
+  private readonly assembled = new LazyLruCache<string, FanoutAnswer>({ max: 64, ttl: 10_000 });
+  private nextDeltaId = 0;
+  /** The token of the last `upTo` seen: syncs woken together share one positions object. */
+  private lastToken: { readonly upTo: StreamPositions; readonly token: string } | undefined;
 
   /** Forgets every shared delta (an event was rewritten: redaction). */
   clear(): void {
     this.deltas.clear();
+    this.assembled.clear();
   }
 
   /** The answer built from shared deltas, or null when this request needs the general builder. */
@@ -95,7 +123,7 @@ export class FanoutDeltas {
     const rooms = joined.filter((roomId) => changed.has(roomId));
     if (rooms.length === 0) return null;
 
-    const token = formatSyncToken(upTo);
+    const token = this.tokenOf(upTo);
     const shared: SharedRoomDelta[] = [];
     for (const roomId of rooms) {
       const delta = await this.roomDelta(
@@ -109,7 +137,7 @@ export class FanoutDeltas {
         request.now,
       );
       if (delta === null || delta.senders.has(userId)) return null;
-      if (filter.lazyLoadMembers && !(await lazyMembersSent(deps, request, roomId, delta))) return null;
+      if (filter.lazyLoadMembers && !lazyMembersSent(deps, request, roomId, delta)) return null;
       shared.push(delta);
     }
 
@@ -119,22 +147,43 @@ export class FanoutDeltas {
       deviceId === null ? [] : deps.hs.deviceKeys.unusedFallbackKeyTypes(userId, deviceId),
     ]);
 
-    const delivered: { roomId: string; eventId: string; streamOrdering: number }[] = [];
+    const otkJson = JSON.stringify(oneTimeKeys);
+    const fallbackJson = JSON.stringify(fallbackTypes);
+    let key = `${otkJson}\u0000${fallbackJson}`;
+    const unread = rooms.map((roomId, i) => {
+      const room = counts.get(roomId);
+      const notifications = room?.notificationCount ?? 0;
+      const highlights = room?.highlightCount ?? 0;
+      key += `\u0000${shared[i]!.id}:${notifications}:${highlights}`;
+      return [notifications, highlights] as const;
+    });
+    const known = this.assembled.get(key);
+    if (known !== undefined) return known;
+
     let join = '';
     rooms.forEach((roomId, i) => {
-      const delta = shared[i]!;
-      const room = counts.get(roomId);
-      const unread = `{"notification_count":${room?.notificationCount ?? 0},"highlight_count":${room?.highlightCount ?? 0}}`;
-      join += `${i > 0 ? ',' : ''}${JSON.stringify(roomId)}:{"timeline":${delta.timelineJson}${ROOM_TAIL}${unread}}`;
-      const last = delta.events.at(-1)!;
-      delivered.push({ roomId, eventId: last.eventId, streamOrdering: last.streamOrdering });
+      const [notifications, highlights] = unread[i]!;
+      const counted = `{"notification_count":${notifications},"highlight_count":${highlights}}`;
+      join += `${i > 0 ? ',' : ''}${JSON.stringify(roomId)}:{"timeline":${shared[i]!.timelineJson}${ROOM_TAIL}${counted}}`;
     });
     const json =
       `{"next_batch":${JSON.stringify(token)},"account_data":{"events":[]},"presence":{"events":[]},` +
       `"rooms":{"join":{${join}},"invite":{},"leave":{},"knock":{}},"to_device":{"events":[]},` +
-      `"device_lists":{"changed":[],"left":[]},"device_one_time_keys_count":${JSON.stringify(oneTimeKeys)},` +
-      `"device_unused_fallback_key_types":${JSON.stringify(fallbackTypes)}}`;
-    return { json, nextBatch: token, delivered };
+      `"device_lists":{"changed":[],"left":[]},"device_one_time_keys_count":${otkJson},` +
+      `"device_unused_fallback_key_types":${fallbackJson}}`;
+    const answer: FanoutAnswer = {
+      json,
+      nextBatch: token,
+      hasContent: true,
+      delivered: shared.map((delta) => delta.delivered),
+    };
+    this.assembled.set(key, answer);
+    return answer;
+  }
+
+  private tokenOf(upTo: StreamPositions): string {
+    if (this.lastToken?.upTo !== upTo) this.lastToken = { upTo, token: formatSyncToken(upTo) };
+    return this.lastToken.token;
   }
 
   private roomDelta(
@@ -150,7 +199,7 @@ export class FanoutDeltas {
     const key = `${roomId}\u0000${after}\u0000${token}\u0000${this.filterKey(filter)}`;
     let delta = this.deltas.get(key);
     if (delta === undefined) {
-      delta = buildRoomDelta(deps, roomId, after, upTo, filter, formatting, now);
+      delta = buildRoomDelta(deps, roomId, after, upTo, filter, formatting, now, this.nextDeltaId++);
       this.deltas.set(key, delta);
       delta.catch(() => this.deltas.delete(key));
     }
@@ -175,6 +224,7 @@ async function buildRoomDelta(
   filter: SyncFilter,
   formatting: SharedEventFormatting,
   now: number,
+  id: number,
 ): Promise<SharedRoomDelta | null> {
   const slice = await deps.reads.timelineSlice(roomId, after, upTo.events, filter.timelineLimit);
   if (slice.limited || slice.events.length === 0) return null;
@@ -202,7 +252,11 @@ async function buildRoomDelta(
     formatted.push(JSON.stringify(copy));
   }
   const prevBatch = tokenBeforeEvent(upTo, events[0]!.streamOrdering);
+  const last = events.at(-1)!;
   return {
+    id,
+    stateAtStart: await deps.reads.stateBefore(events[0]!),
+    delivered: { roomId, eventId: last.eventId, streamOrdering: last.streamOrdering },
     timelineJson: `{"events":[${formatted.join(',')}],"limited":false,"prev_batch":${JSON.stringify(prevBatch)}}`,
     events,
     senders: new Set(events.map((event) => event.pdu.sender)),
@@ -213,19 +267,30 @@ async function buildRoomDelta(
  * Whether the device already has the membership of every sender in the delta (and its
  * own): then the lazy-loading state section is empty, as stateSection would find.
  */
-async function lazyMembersSent(
+function lazyMembersSent(
   deps: SyncDeps,
   request: SyncRequest,
   roomId: string,
   delta: SharedRoomDelta,
-): Promise<boolean> {
+): boolean {
   if (request.filter.includeRedundantMembers) return false;
-  const { userId, deviceId } = request.requester;
-  const atStart = await deps.reads.stateBefore(delta.events[0]!);
-  for (const member of [userId, ...delta.senders]) {
-    const eventId = atStart.get(stateTupleKey('m.room.member', member));
-    if (eventId === undefined) continue;
-    if (!deps.lazyMembers.has(userId, deviceId, roomId, eventId)) return false;
+  if (!memberSent(deps, request, roomId, delta, request.requester.userId)) return false;
+  for (const sender of delta.senders) {
+    if (!memberSent(deps, request, roomId, delta, sender)) return false;
   }
   return true;
+}
+
+/** Whether the device has the member's membership event as of the delta's start (or there is none). */
+function memberSent(
+  deps: SyncDeps,
+  request: SyncRequest,
+  roomId: string,
+  delta: SharedRoomDelta,
+  member: string,
+): boolean {
+  const eventId = delta.stateAtStart.get(stateTupleKey('m.room.member', member));
+  if (eventId === undefined) return true;
+  const { userId, deviceId } = request.requester;
+  return deps.lazyMembers.has(userId, deviceId, roomId, eventId);
 }

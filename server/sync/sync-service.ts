@@ -157,7 +157,8 @@ export class SyncService {
   ): Promise<{ body?: JsonObject; text?: SyncText; hasContent?: boolean }> {
     const parsedSince = params.since === undefined ? null : parseSyncToken(params.since);
     const filter = await this.filters.resolve(requester.userId, params.filter);
-    await this.applySetPresence(requester.userId, params.setPresence);
+    const settingPresence = this.applySetPresence(requester.userId, params.setPresence);
+    if (settingPresence !== undefined) await settingPresence;
     const deadline = Date.now() + Math.min(Math.max(0, params.timeoutMs), MAX_SYNC_TIMEOUT_MS);
     const { notifier } = this.hs;
 
@@ -194,10 +195,11 @@ export class SyncService {
       if (asText && since !== null) {
         const shared = await this.fanout.answer(this.deps, { ...request, since }, this.formatting);
         if (shared !== null) {
-          await this.confirmToDevice(requester, since, request.acknowledgeToDevice);
+          const confirming = this.confirmToDevice(requester, since, request.acknowledgeToDevice);
+          if (confirming !== undefined) await confirming;
           this.recordDeliveries(requester.userId, shared.delivered);
           this.sharedAnswers++;
-          return { text: { json: shared.json, nextBatch: shared.nextBatch, hasContent: true } };
+          return { text: shared };
         }
       }
       const outcome = await buildSyncResponse(this.deps, request, this.formatting);
@@ -290,26 +292,36 @@ export class SyncService {
    * messages up to its position. The fan-out path runs only when no message is pending past
    * it, so this only deletes what was handed out before, and only when that position moved.
    */
-  private async confirmToDevice(
+  private confirmToDevice(
     requester: Pick<AuthenticatedUser, 'userId' | 'deviceId'>,
     since: StreamPositions,
     acknowledge: boolean,
-  ): Promise<void> {
-    if (!acknowledge || requester.deviceId === null || since.toDevice <= 0) return;
+  ): Promise<void> | undefined {
+    // No promise when there is nothing to do (most woken members): one less await per answer.
+    if (!acknowledge || requester.deviceId === null || since.toDevice <= 0) return undefined;
     const key = `${requester.userId}\u0000${requester.deviceId}`;
-    if ((this.toDeviceConfirmed.get(key) ?? -1) >= since.toDevice) return;
-    await this.hs.toDevice.acknowledge(requester.userId, requester.deviceId, since.toDevice);
-    this.toDeviceConfirmed.set(key, since.toDevice);
+    if ((this.toDeviceConfirmed.get(key) ?? -1) >= since.toDevice) return undefined;
+    return this.hs.toDevice.acknowledge(requester.userId, requester.deviceId, since.toDevice).then(() => {
+      this.toDeviceConfirmed.set(key, since.toDevice);
+    });
   }
 
-  /** client-server "Syncing" set_presence: online marks activity, unavailable sets it, offline changes nothing. */
-  private async applySetPresence(userId: string, setPresence: SyncParams['setPresence']): Promise<void> {
+  /** client-server "Syncing" set_presence: online marks activity, unavailable sets it, offline changes nothing; a promise only when there is something to wait for. */
+  private applySetPresence(
+    userId: string,
+    setPresence: SyncParams['setPresence'],
+  ): Promise<void> | undefined {
     const { presence } = this.hs;
-    if (!presence.enabled || setPresence === undefined || setPresence === 'offline') return;
+    if (!presence.enabled || setPresence === undefined || setPresence === 'offline') return undefined;
     if (setPresence === 'online') {
       presence.markActive(userId);
-      return;
+      return undefined;
     }
+    return this.markUnavailable(userId);
+  }
+
+  private async markUnavailable(userId: string): Promise<void> {
+    const { presence } = this.hs;
     const current = await presence.getPresence(userId);
     if (current?.state !== 'unavailable') await presence.setPresence(userId, 'unavailable');
   }

@@ -21,6 +21,7 @@ import { type AuthenticatedUser, type Authenticator, accessTokenOf } from '../ht
 import { matrixErrorFor } from '../http/error-responses.js';
 import type { PipelineRequest } from '../http/pipeline.js';
 import { redactQuery } from '../http/request-logging.js';
+import type { SyncText } from '../sync/sync-service.js';
 import { tryParseSyncToken } from '../sync/sync-token.js';
 import {
   type CarriedRequest,
@@ -47,7 +48,7 @@ export interface SyncEngine {
       acknowledgeToDevice?: boolean;
     },
     signal: AbortSignal,
-  ): Promise<{ json: string; nextBatch: string; hasContent: boolean; body?: JsonObject }>;
+  ): Promise<SyncText>;
 }
 
 export interface WebSocketLimits {
@@ -420,7 +421,7 @@ export class WebSocketConnection {
       }
       if (signal.aborted || this.closing) return;
       const hasContent = answer.body === undefined ? answer.hasContent : hasSyncContent(answer.body);
-      if ((first && since === undefined) || hasContent) await this.pushSync(answer.json);
+      if ((first && since === undefined) || hasContent) await this.pushSync(answer);
       const next = answer.nextBatch;
       const pushedToDevice = tryParseSyncToken(next)?.toDevice;
       if (pushedToDevice !== undefined) this.toDevicePushed = Math.max(this.toDevicePushed, pushedToDevice);
@@ -445,8 +446,8 @@ export class WebSocketConnection {
     await this.deps.context.toDevice.acknowledge(requester.userId, requester.deviceId, upTo);
   }
 
-  private pushSync(json: string): Promise<void> {
-    const frame = encodedSyncFrame(json);
+  private pushSync(answer: SyncText): Promise<void> {
+    const frame = encodedSyncFrame(answer);
     this.syncBytesInFlight = frame.length;
     return new Promise((resolve) => {
       this.socket.send(frame, { binary: false }, () => {
@@ -489,13 +490,23 @@ export class WebSocketConnection {
   }
 }
 
-/** The last sync frame encoded: members woken together mostly get the same text, encoded once for all. */
+/**
+ * The frames of the answers shared by many members (the same object for members woken
+ * together with the same counts, fanout-delta.ts): encoded once, written to every socket.
+ */
+const sharedSyncFrames = new WeakMap<SyncText, Buffer>();
+/** The last frame encoded from a text (answers built apart may still be the same text). */
 let lastSyncFrame: { readonly json: string; readonly bytes: Buffer } | undefined;
 
 /** The sync frame as bytes (never written to: sockets may share it). */
-function encodedSyncFrame(json: string): Buffer {
+function encodedSyncFrame(answer: SyncText): Buffer {
+  let bytes = sharedSyncFrames.get(answer);
+  if (bytes !== undefined) return bytes;
+  const { json } = answer;
   if (lastSyncFrame?.json !== json) lastSyncFrame = { json, bytes: Buffer.from(syncFrame(json)) };
-  return lastSyncFrame.bytes;
+  bytes = lastSyncFrame.bytes;
+  sharedSyncFrames.set(answer, bytes);
+  return bytes;
 }
 
 /**

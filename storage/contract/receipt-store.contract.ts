@@ -142,6 +142,33 @@ export function describeReceiptStoreContract(makeStorage: StorageFactory): void 
       expect(await storage().receipts.putReceipts([])).to.equal(position);
     });
 
+    it('writes a batch of 150 receipts in order: each at its own position, a later one of a user replacing an earlier', async () => {
+      const before = await storage().receipts.latestReceiptPosition();
+      // 149 users; the first user comes again last (in another statement of the batch), the
+      // second again third (in the same one).
+      const users = Array.from({ length: 149 }, (_, i) => `@fan${i}:x`);
+      const batch = users.map((userId) => receipt({ userId, eventId: '$first' }));
+      batch.splice(2, 0, receipt({ userId: users[1]!, eventId: '$again' }));
+      batch.push(receipt({ userId: users[0]!, eventId: '$last' }));
+      const position = await storage().receipts.putReceipts(batch);
+      expect(position).to.equal(before + 151);
+      const changed = await storage().receipts.receiptsChangedBetween([room], before, position);
+      const byUser = new Map(changed.map((r) => [r.userId, r]));
+      expect(byUser.size).to.equal(149);
+      expect([byUser.get(users[0]!)?.eventId, byUser.get(users[0]!)?.streamPosition]).to.deep.equal([
+        '$last',
+        before + 151,
+      ]);
+      expect([byUser.get(users[1]!)?.eventId, byUser.get(users[1]!)?.streamPosition]).to.deep.equal([
+        '$again',
+        before + 3,
+      ]);
+      expect([byUser.get(users[148]!)?.eventId, byUser.get(users[148]!)?.streamPosition]).to.deep.equal([
+        '$first',
+        before + 150,
+      ]);
+    });
+
     it('assigns distinct positions to receipts written concurrently', async () => {
       const positions = await Promise.all(
         Array.from({ length: 20 }, (_, i) => storage().receipts.putReceipt(receipt({ userId: `@u${i}:x` }))),

@@ -95,6 +95,24 @@ function cached(sqlite: SqliteConnection['sqlite'], text: string): Statement<unk
   return statement;
 }
 
+/** Rows per upsert statement, largest first: a batch is written with the fewest runs of a few prepared statements. */
+const ROWS_PER_INSERT = [64, 16, 4, 1] as const;
+
+const ROW_VALUES = `(?, ?, ?, ?, ?, ?, ?, CASE WHEN ? = ${DELIVERED}
+  THEN COALESCE(?, (SELECT sender FROM events WHERE event_id = ?)) END)`;
+
+/** The upsert of n receipts for each n of ROWS_PER_INSERT; a later row of a key replaces an earlier one, as separate statements would. */
+const UPSERTS = new Map(
+  ROWS_PER_INSERT.map((rows) => [
+    rows,
+    `INSERT INTO receipts (${COLUMNS}, event_sender)
+     VALUES ${Array.from({ length: rows }, () => ROW_VALUES).join(', ')}
+     ON CONFLICT (room_id, receipt_type, user_id, thread_id) DO UPDATE SET
+       event_id = excluded.event_id, data = excluded.data, stream_position = excluded.stream_position,
+       event_sender = excluded.event_sender`,
+  ]),
+);
+
 export class SqliteReceiptStore implements ReceiptStore {
   constructor(
     private readonly connection: SqliteConnection,
@@ -121,31 +139,32 @@ export class SqliteReceiptStore implements ReceiptStore {
     return this.enqueue(() => {
       const last = nextStreamPositions(this.connection.db, 'receipts', rows.length);
       let streamPosition = last - rows.length;
-      // Positional parameters (cheaper to bind than named ones: a fan-out writes a thousand rows).
-      const insert = cached(
-        this.connection.sqlite,
-        `INSERT INTO receipts (${COLUMNS}, event_sender)
-         VALUES (?, ?, ?, ?, ?, ?, ?,
-           CASE WHEN ? = ${DELIVERED}
-             THEN COALESCE(?, (SELECT sender FROM events WHERE event_id = ?)) END)
-         ON CONFLICT (room_id, receipt_type, user_id, thread_id) DO UPDATE SET
-           event_id = excluded.event_id, data = excluded.data, stream_position = excluded.stream_position,
-           event_sender = excluded.event_sender`,
-      );
-      rows.forEach((row, i) => {
-        insert.run(
-          row.roomId,
-          row.receiptType,
-          row.userId,
-          row.threadId ?? UNTHREADED,
-          row.eventId,
-          jsons[i],
-          ++streamPosition,
-          row.receiptType,
-          row.eventSender ?? null,
-          row.eventId,
-        );
-      });
+      // Several rows per statement, positional parameters: a fan-out writes a thousand rows,
+      // and each statement run has its own cost of binding, stepping and resetting.
+      const values: unknown[] = [];
+      let next = 0;
+      for (const size of ROWS_PER_INSERT) {
+        const insert = cached(this.connection.sqlite, UPSERTS.get(size)!);
+        while (rows.length - next >= size) {
+          values.length = 0;
+          for (const row of rows.slice(next, next + size)) {
+            values.push(
+              row.roomId,
+              row.receiptType,
+              row.userId,
+              row.threadId ?? UNTHREADED,
+              row.eventId,
+              jsons[next],
+              ++streamPosition,
+              row.receiptType,
+              row.eventSender ?? null,
+              row.eventId,
+            );
+            next++;
+          }
+          insert.run(values);
+        }
+      }
       return last;
     });
   }
