@@ -164,7 +164,7 @@ export function createHttpApp(options: HttpAppOptions): HttpRequestListener {
         }
         const error = matrixErrorFor(thrown, request.log);
         // The rest of an oversized body is not worth reading: end the connection after the answer.
-        if (error.status === 413) head.push('Connection', 'close');
+        if (error.status === 413 && !options.stopping()) head.push('Connection', 'close');
         writeWhole(ctx, head, error.status, JSON.stringify(error.toJSON()), error.headers);
       }
     } finally {

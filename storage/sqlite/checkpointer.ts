@@ -60,6 +60,8 @@ const db = new Database(workerData.path, { timeout: 1000 });
 db.pragma('busy_timeout = 1000');
 // As the main connection: its checkpoints fsync just the same, its one write (restartWal) does not.
 db.pragma('synchronous = NORMAL');
+// The WAL is cut back by the connection that restarts it: this one (restartWal).
+db.pragma('journal_size_limit = ' + workerData.walSizeLimit);
 const checkpoint = () => {
   try { return db.pragma('wal_checkpoint(PASSIVE)')[0]; } catch { return undefined; }
 };
@@ -140,6 +142,7 @@ export class BackgroundCheckpointer {
         intervalMs: INTERVAL_MS,
         restartFrames: RESTART_FRAMES,
         heldFrames: HELD_FRAMES,
+        walSizeLimit: WAL_SIZE_LIMIT_BYTES,
       },
       // The server's own flags (--import tsx, --cpu-prof) are not for this thread.
       execArgv: [],

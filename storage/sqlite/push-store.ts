@@ -96,6 +96,8 @@ export class SqlitePushStore implements PushStore {
   private readonly unwrittenMarks = new Map<string, Map<string, number>>();
   /** The deferred write of unwrittenMarks, while one is queued. */
   private marksWrite: Promise<void> | null = null;
+  /** Set by the last write at close: no marks write is queued after it. */
+  private marksClosed = false;
 
   constructor(
     private readonly connection: SqliteConnection,
@@ -301,7 +303,10 @@ export class SqlitePushStore implements PushStore {
     this.closing = true;
     if (this.writeTimer !== null) clearTimeout(this.writeTimer);
     this.writeTimer = null;
-    return this.writeChunk([...this.unwritten.keys()]);
+    // Unwritten marks go with this last commit too (a write already queued is flushed by close).
+    this.scheduleMarksWrite();
+    this.marksClosed = true;
+    return Promise.all([this.writeChunk([...this.unwritten.keys()]), this.marksWrite]).then(() => {});
   }
 
   private scheduleWrite(): void {
@@ -518,9 +523,11 @@ export class SqlitePushStore implements PushStore {
   }
 
   private scheduleMarksWrite(): void {
-    if (this.marksWrite !== null || this.closing || this.unwrittenMarks.size === 0) return;
+    if (this.marksWrite !== null || this.marksClosed || this.unwrittenMarks.size === 0) return;
     let taken = new Map<string, Map<string, number>>();
-    this.marksWrite = this.enqueueDeferred(() => {
+    // Closing: written at once, so a clean close writes them all.
+    const enqueue = this.closing ? this.enqueue : this.enqueueDeferred;
+    this.marksWrite = enqueue(() => {
       // In the transaction: the marks leave memory and reach the table with no read between.
       taken = new Map(this.unwrittenMarks);
       this.unwrittenMarks.clear();
@@ -540,6 +547,8 @@ export class SqlitePushStore implements PushStore {
           const kept = this.unwrittenMarks.get(key) ?? new Map<string, number>();
           for (const [thread, ordering] of marks) kept.set(thread, Math.max(ordering, kept.get(thread) ?? 0));
           this.unwrittenMarks.set(key, kept);
+          // Counts cached while the marks were out of memory missed them.
+          this.unread.delete(key);
         }
         this.marksWrite = null;
         this.scheduleMarksWrite();
