@@ -249,6 +249,11 @@ export const ConfigSchema = Type.Object(
       client: RateLimit('Ordinary client requests, per user or IP.', 10, 50),
       login: RateLimit('Login attempts, per IP and per account.', 0.17, 3),
       registration: RateLimit('Registrations, per IP.', 0.17, 3),
+      federation: RateLimit(
+        'Signed requests from another server, per origin server (a peer that floods is answered 429 and retries later).',
+        50,
+        500,
+      ),
     }),
     limits: Section('Size limits.', {
       max_request_body_bytes: Type.Integer({

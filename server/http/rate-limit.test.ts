@@ -8,6 +8,7 @@ describe('rate limiter (token bucket)', () => {
     client: { per_second: 2, burst: 3 },
     login: { per_second: 0, burst: 1 },
     registration: { per_second: 1, burst: 1 },
+    federation: { per_second: 5, burst: 10 },
   };
 
   it('allows the burst, then asks to wait until a token refills', () => {

@@ -22,7 +22,7 @@ export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
 export type AuthRequirement = 'none' | 'optional' | 'access-token' | 'x-matrix';
 
 /** Which token bucket a request draws from (rate_limits in the config); none draws from none. */
-export type RateLimitClass = 'none' | 'client' | 'login' | 'registration';
+export type RateLimitClass = 'none' | 'client' | 'login' | 'registration' | 'federation';
 
 /** The listener resource (config listeners[].resources) a route belongs to. */
 export type Resource = ListenerConfig['resources'][number];

@@ -37,7 +37,7 @@ export const getUserDevices = defineRoute({
   tags: TAGS,
   resource: 'federation',
   auth: 'x-matrix',
-  rateLimit: 'none',
+  rateLimit: 'federation',
   request: { params: Type.Object({ userId: Type.String({ description: 'The user ID.' }) }) },
   responses: {
     200: Type.Object(
@@ -92,7 +92,7 @@ export const queryUserKeys = defineRoute({
   tags: TAGS,
   resource: 'federation',
   auth: 'x-matrix',
-  rateLimit: 'none',
+  rateLimit: 'federation',
   request: {
     body: Type.Object({
       device_keys: Type.Record(Type.String(), Type.Array(Type.String()), {
@@ -134,7 +134,7 @@ export const claimUserKeys = defineRoute({
   tags: TAGS,
   resource: 'federation',
   auth: 'x-matrix',
-  rateLimit: 'none',
+  rateLimit: 'federation',
   request: {
     body: Type.Object({
       one_time_keys: Type.Record(Type.String(), Type.Record(Type.String(), Type.String()), {

@@ -27,7 +27,7 @@ export const inviteV1 = defineRoute({
   tags: ['Federation rooms'],
   resource: 'federation',
   auth: 'x-matrix',
-  rateLimit: 'none',
+  rateLimit: 'federation',
   request: {
     params: Type.Object({
       roomId: Type.String({ description: 'The room ID.' }),

@@ -122,7 +122,7 @@ export const federationDownload = defineRoute({
   tags: TAGS,
   resource: 'federation',
   auth: 'x-matrix',
-  rateLimit: 'none',
+  rateLimit: 'federation',
   request: { params: MediaIdParams, query: Type.Object({ timeout_ms: TimeoutQuery }) },
   responses,
   async handler(req, hs) {
@@ -140,7 +140,7 @@ export const federationThumbnail = defineRoute({
   tags: TAGS,
   resource: 'federation',
   auth: 'x-matrix',
-  rateLimit: 'none',
+  rateLimit: 'federation',
   request: {
     params: MediaIdParams,
     query: Type.Object({
@@ -194,7 +194,7 @@ const legacyDownload = (withName: boolean) =>
     tags: TAGS,
     resource: 'federation',
     auth: 'x-matrix',
-    rateLimit: 'none',
+    rateLimit: 'federation',
     request: {
       params: withName
         ? Type.Composite([
@@ -224,7 +224,7 @@ export const legacyFederationThumbnail = defineRoute({
   tags: TAGS,
   resource: 'federation',
   auth: 'x-matrix',
-  rateLimit: 'none',
+  rateLimit: 'federation',
   request: {
     params: LegacyParams,
     query: Type.Object({

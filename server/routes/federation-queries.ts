@@ -26,7 +26,7 @@ export const getFederationSpaceHierarchy = defineRoute({
   tags: ['Federation rooms'],
   resource: 'federation',
   auth: 'x-matrix',
-  rateLimit: 'none',
+  rateLimit: 'federation',
   request: {
     params: Type.Object({ roomId: Type.String({ description: 'The space (or room) ID.' }) }),
     query: Type.Object({
@@ -66,7 +66,7 @@ export const queryInfo = defineRoute({
   tags: ['Federation rooms'],
   resource: 'federation',
   auth: 'x-matrix',
-  rateLimit: 'none',
+  rateLimit: 'federation',
   request: {
     params: Type.Object({ queryType: Type.String({ description: 'The type of query.' }) }),
     query: Type.Object({}, { additionalProperties: true }),

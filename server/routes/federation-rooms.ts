@@ -61,7 +61,7 @@ function makeRoute(kind: 'join' | 'leave' | 'knock') {
     tags: TAGS,
     resource: 'federation',
     auth: 'x-matrix',
-    rateLimit: 'none',
+    rateLimit: 'federation',
     request: {
       params: RoomUserParams,
       query: Type.Object({
@@ -101,7 +101,7 @@ export const sendJoinV2 = defineRoute({
   tags: TAGS,
   resource: 'federation',
   auth: 'x-matrix',
-  rateLimit: 'none',
+  rateLimit: 'federation',
   request: {
     params: RoomEventParams,
     query: Type.Object({
@@ -153,7 +153,7 @@ function sendMembershipRoute(kind: 'leave' | 'knock') {
     tags: TAGS,
     resource: 'federation',
     auth: 'x-matrix',
-    rateLimit: 'none',
+    rateLimit: 'federation',
     request: { params: RoomEventParams, body: PduSchema },
     responses: { 200: Anything, ...errors },
     async handler(req, hs) {
@@ -176,7 +176,7 @@ export const inviteV2 = defineRoute({
   tags: TAGS,
   resource: 'federation',
   auth: 'x-matrix',
-  rateLimit: 'none',
+  rateLimit: 'federation',
   request: {
     params: RoomEventParams,
     body: Type.Object(
@@ -224,7 +224,7 @@ export const getEvent = defineRoute({
   tags: TAGS,
   resource: 'federation',
   auth: 'x-matrix',
-  rateLimit: 'none',
+  rateLimit: 'federation',
   request: { params: Type.Object({ eventId: Type.String({ description: 'The event ID.' }) }) },
   responses: { 200: PdusResponse, ...errors },
   async handler(req, hs) {
@@ -251,7 +251,7 @@ export const getRoomState = defineRoute({
   tags: TAGS,
   resource: 'federation',
   auth: 'x-matrix',
-  rateLimit: 'none',
+  rateLimit: 'federation',
   request: { params: Type.Object({ roomId: Type.String() }), query: StateQuery },
   responses: {
     200: Type.Object(
@@ -279,7 +279,7 @@ export const getRoomStateIds = defineRoute({
   tags: TAGS,
   resource: 'federation',
   auth: 'x-matrix',
-  rateLimit: 'none',
+  rateLimit: 'federation',
   request: { params: Type.Object({ roomId: Type.String() }), query: StateQuery },
   responses: {
     200: Type.Object(
@@ -303,7 +303,7 @@ export const getEventAuth = defineRoute({
   tags: TAGS,
   resource: 'federation',
   auth: 'x-matrix',
-  rateLimit: 'none',
+  rateLimit: 'federation',
   request: { params: RoomEventParams },
   responses: {
     200: Type.Object({ auth_chain: Type.Array(PduSchema) }, { description: 'The auth chain.' }),
@@ -324,7 +324,7 @@ export const backfill = defineRoute({
   tags: TAGS,
   resource: 'federation',
   auth: 'x-matrix',
-  rateLimit: 'none',
+  rateLimit: 'federation',
   request: {
     params: Type.Object({ roomId: Type.String() }),
     query: Type.Object({
@@ -352,7 +352,7 @@ export const getMissingEvents = defineRoute({
   tags: TAGS,
   resource: 'federation',
   auth: 'x-matrix',
-  rateLimit: 'none',
+  rateLimit: 'federation',
   request: {
     params: Type.Object({ roomId: Type.String() }),
     body: Type.Object(
@@ -384,7 +384,7 @@ export const timestampToEvent = defineRoute({
   tags: TAGS,
   resource: 'federation',
   auth: 'x-matrix',
-  rateLimit: 'none',
+  rateLimit: 'federation',
   request: {
     params: Type.Object({ roomId: Type.String() }),
     query: Type.Object({
@@ -421,7 +421,7 @@ export const queryDirectory = defineRoute({
   tags: TAGS,
   resource: 'federation',
   auth: 'x-matrix',
-  rateLimit: 'none',
+  rateLimit: 'federation',
   request: { query: Type.Object({ room_alias: Type.String({ description: 'The alias.' }) }) },
   responses: {
     200: Type.Object(
@@ -449,7 +449,7 @@ export const queryProfile = defineRoute({
   tags: TAGS,
   resource: 'federation',
   auth: 'x-matrix',
-  rateLimit: 'none',
+  rateLimit: 'federation',
   request: {
     query: Type.Object({
       user_id: Type.String({ description: 'The user.' }),
@@ -481,7 +481,7 @@ export const getPublicRoomsFederation = defineRoute({
   tags: TAGS,
   resource: 'federation',
   auth: 'x-matrix',
-  rateLimit: 'none',
+  rateLimit: 'federation',
   request: {
     query: Type.Object({
       limit: Type.Optional(Type.Integer({ minimum: 0, description: 'Rooms per page.' })),
@@ -512,7 +512,7 @@ export const queryPublicRoomsFederation = defineRoute({
   tags: TAGS,
   resource: 'federation',
   auth: 'x-matrix',
-  rateLimit: 'none',
+  rateLimit: 'federation',
   request: {
     body: Type.Object(
       {

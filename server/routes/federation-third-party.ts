@@ -27,7 +27,7 @@ export const exchangeThirdPartyInvite = defineRoute({
   tags: TAGS,
   resource: 'federation',
   auth: 'x-matrix',
-  rateLimit: 'none',
+  rateLimit: 'federation',
   request: {
     params: Type.Object({ roomId: Type.String({ description: 'The room ID.' }) }),
     body: Type.Object(

@@ -45,7 +45,7 @@ export const sendTransaction = defineRoute({
   tags: ['Transactions'],
   resource: 'federation',
   auth: 'x-matrix',
-  rateLimit: 'none',
+  rateLimit: 'federation',
   request: {
     // 50 PDUs and 100 EDUs of up to 64 KiB each, with room to spare.
     maxBodyBytes: 12 * 1024 * 1024,
