@@ -151,6 +151,73 @@ describe('SQLite push store: batched notification writes', () => {
       }
     });
 
+    it('go with the notification rows of the same moment, in one commit', async () => {
+      const storage = await openSqliteStorage({ path });
+      try {
+        const [first, second, third] = await storeEvents(storage, 3);
+        const commits = storage.commits;
+        await storage.push.addNotifications([notification(first!), notification(third!)]);
+        storage.push.advanceReadMarkSoon({
+          userId: alice,
+          roomId: room,
+          threadId: null,
+          streamOrdering: second!,
+        });
+        await until(() => writtenRows(path) === 2, 500);
+        expect(writtenMark()).to.equal(second);
+        expect(storage.commits).to.equal(commits + 1);
+        expect((await storage.push.unreadCounts(alice, [room])).get(room)?.notificationCount).to.equal(1);
+      } finally {
+        await storage.close();
+      }
+    });
+
+    it('of a thread count the same before and after they are written', async () => {
+      const storage = await openSqliteStorage({ path });
+      try {
+        const [first, second, third, fourth] = await storeEvents(storage, 4);
+        await storage.push.addNotifications([
+          notification(first!, { threadId: '$thread' }),
+          notification(second!, { threadId: '$thread', highlight: true }),
+          notification(third!, { threadId: '$thread' }),
+          notification(fourth!),
+        ]);
+        await until(() => writtenRows(path) === 4, 500);
+        storage.push.advanceReadMarkSoon({
+          userId: alice,
+          roomId: room,
+          threadId: '$thread',
+          streamOrdering: second!,
+        });
+        const expected = {
+          notificationCount: 2,
+          highlightCount: 0,
+          threads: new Map([
+            ['$thread', { notificationCount: 1, highlightCount: 0 }],
+            ['main', { notificationCount: 1, highlightCount: 0 }],
+          ]),
+        };
+        expect((await storage.push.unreadCounts(alice, [room])).get(room)).to.deep.equal(expected);
+        await until(() => {
+          const db = new Database(path, { readonly: true });
+          try {
+            return db.prepare('SELECT count(*) FROM push_read_marks').pluck().get() === 1;
+          } finally {
+            db.close();
+          }
+        }, 500);
+        await storage.close();
+        const reopened = await openSqliteStorage({ path });
+        try {
+          expect((await reopened.push.unreadCounts(alice, [room])).get(room)).to.deep.equal(expected);
+        } finally {
+          await reopened.close();
+        }
+      } finally {
+        await storage.close();
+      }
+    });
+
     it('are written when it closes', async () => {
       let storage = await openSqliteStorage({ path });
       const [first, second, third] = await storeEvents(storage, 3);

@@ -63,13 +63,14 @@ interface CachedUnread {
 const UNREAD_CACHE_MAX = 100_000;
 
 /**
- * Notification rows are kept in memory, visible to every read, and written a little later
- * in large sorted batches: rows are keyed by user, so one event's rows land on as many
- * B-tree pages as it has recipients, and a batch of many events touches each of those pages
- * once instead of once per event (measured: 1.0 ms of CPU per 100-row event alone, 0.41 ms
- * at 10 events per write, 0.28 ms at 50).
- * Sync then never waits for a commit to report a count. A crash loses at most the rows of
- * the last UNWRITTEN_DELAY_MS; a clean close writes them all.
+ * Notification rows, and read marks moved by the users' own events, are kept in memory,
+ * visible to every read, and written together a little later in large sorted batches: rows
+ * are keyed by user, so one event's rows land on as many B-tree pages as it has recipients,
+ * and a batch of many events touches each of those pages once instead of once per event
+ * (measured: 1.0 ms of CPU per 100-row event alone, 0.41 ms at 10 events per write, 0.28 ms
+ * at 50); a sender's mark moves with every send, and many moves make one write.
+ * Sync then never waits for a commit to report a count. A crash loses at most the rows and
+ * mark moves of the last UNWRITTEN_DELAY_MS; a clean close writes them all.
  */
 const UNWRITTEN_DELAY_MS = 100;
 /** Writing starts at once past this many unwritten rows. */
@@ -91,19 +92,14 @@ export class SqlitePushStore implements PushStore {
   private closing = false;
   /**
    * Read marks moved by the users' own events and not yet written, per unreadKey (user,
-   * room): thread (UNTHREADED for none) -> stream ordering. Every read merges them in.
+   * room): thread (UNTHREADED for none) -> stream ordering. Every read merges them in;
+   * they are written with the first write of the next round of notification rows.
    */
   private readonly unwrittenMarks = new Map<string, Map<string, number>>();
-  /** The deferred write of unwrittenMarks, while one is queued. */
-  private marksWrite: Promise<void> | null = null;
-  /** Set by the last write at close: no marks write is queued after it. */
-  private marksClosed = false;
 
   constructor(
     private readonly connection: SqliteConnection,
     private readonly enqueue: EnqueueWrite,
-    /** Writes that wait 100 ms before they commit (write-queue.ts `defer`). */
-    private readonly enqueueDeferred: EnqueueWrite = enqueue,
   ) {
     const db = connection.sqlite;
     this.statements = {
@@ -148,34 +144,20 @@ export class SqlitePushStore implements PushStore {
       marksOfRoom: db.prepare<[string, string], { thread_id: string; stream_ordering: number }>(
         'SELECT thread_id, stream_ordering FROM push_read_marks WHERE user_id = ? AND room_id = ?',
       ),
-      // As unreadInRoom, against marks given (unthreaded; JSON object of thread marks) while
-      // some of the room's marks are unwritten.
-      unreadAfterMarks: db.prepare<
-        [string, string, number, string],
+      // Counted in SQLite (materialising every unread row per sync grew with the unread count):
+      // unread after the unthreaded mark and after the mark of its own thread (isUnread). The
+      // marks are read first (marksOf: the table's merged with those not yet written); thread
+      // marks come as a JSON object, or null when there are none (no lookup per row then).
+      unreadInRoom: db.prepare<
+        [string, string, number, string | null, string | null],
         { thread_id: string; notifications: number; highlights: number; newest: number }
       >(
         `SELECT n.thread_id, count(*) AS notifications, sum(n.highlight) AS highlights,
                 max(n.stream_ordering) AS newest
            FROM push_notifications n
           WHERE n.user_id = ? AND n.room_id = ? AND n.stream_ordering > ?
-            AND n.stream_ordering > coalesce((SELECT m.value FROM json_each(?) m WHERE m.key = n.thread_id), 0)
-          GROUP BY n.thread_id`,
-      ),
-      // Counted in SQLite: unread after the unthreaded mark and after the mark of its own thread
-      // (isUnread). Materialising every unread row per sync grew with the unread count.
-      unreadInRoom: db.prepare<
-        [string, string, string, string],
-        { thread_id: string; notifications: number; highlights: number; newest: number }
-      >(
-        `SELECT n.thread_id, count(*) AS notifications, sum(n.highlight) AS highlights,
-                max(n.stream_ordering) AS newest
-           FROM push_notifications n
-           LEFT JOIN push_read_marks t
-             ON t.user_id = n.user_id AND t.room_id = n.room_id AND t.thread_id = n.thread_id
-          WHERE n.user_id = ? AND n.room_id = ?
-            AND n.stream_ordering > coalesce(
-              (SELECT stream_ordering FROM push_read_marks WHERE user_id = ? AND room_id = ? AND thread_id = ''), 0)
-            AND n.stream_ordering > coalesce(t.stream_ordering, 0)
+            AND (? IS NULL
+                 OR n.stream_ordering > coalesce((SELECT m.value FROM json_each(?) m WHERE m.key = n.thread_id), 0))
           GROUP BY n.thread_id`,
       ),
       writtenRow: db.prepare<[string, string, number], { thread_id: string; highlight: number }>(
@@ -298,15 +280,17 @@ export class SqlitePushStore implements PushStore {
     return Promise.resolve();
   }
 
-  /** Writes every unwritten notification now, in one write, and no more later (closing). */
+  /** Writes every unwritten notification and read mark now, in one write, and no more later (closing). */
   writeUnwritten(): Promise<void> {
     this.closing = true;
     if (this.writeTimer !== null) clearTimeout(this.writeTimer);
     this.writeTimer = null;
-    // Unwritten marks go with this last commit too (a write already queued is flushed by close).
-    this.scheduleMarksWrite();
-    this.marksClosed = true;
-    return Promise.all([this.writeChunk([...this.unwritten.keys()]), this.marksWrite]).then(() => {});
+    return this.writeChunk([...this.unwritten.keys()], true);
+  }
+
+  /** Whether anything waits to be written. */
+  private get anyUnwritten(): boolean {
+    return this.unwrittenRows > 0 || this.unwrittenMarks.size > 0;
   }
 
   private scheduleWrite(): void {
@@ -335,7 +319,7 @@ export class SqlitePushStore implements PushStore {
 
   private wrote(failed: boolean): void {
     this.writing = null;
-    if (this.closing || this.unwrittenRows === 0) return;
+    if (this.closing || !this.anyUnwritten) return;
     if (!failed) {
       this.scheduleWrite();
       return;
@@ -350,24 +334,36 @@ export class SqlitePushStore implements PushStore {
   private async writeAll(): Promise<void> {
     // Sorted once per round: rows added meanwhile under new keys wait for the next round.
     const keys = [...this.unwritten.keys()].sort();
+    // The marks go with the first write of the round (alone if there are no rows).
     let next = 0;
-    while (next < keys.length) {
+    do {
       const from = next;
       let rows = 0;
       while (next < keys.length && rows < ROWS_PER_WRITE)
         rows += this.unwritten.get(keys[next++]!)?.length ?? 0;
-      await this.writeChunk(keys.slice(from, next));
-    }
+      await this.writeChunk(keys.slice(from, next), from === 0);
+    } while (next < keys.length);
   }
 
   /**
-   * Writes the unwritten rows of these (user, room) keys: given in key order, a chunk
-   * touches few pages. The rows leave memory inside the write: no read can run between that
-   * and the commit (the transaction is synchronous), so each row is always seen exactly once.
+   * Writes the unwritten rows of these (user, room) keys, and with `withMarks` every unwritten
+   * read mark: given in key order, a chunk touches few pages. Rows and marks leave memory
+   * inside the write: no read can run between that and the commit (the transaction is
+   * synchronous), so each is always seen exactly once, in memory or in the tables.
    */
-  private writeChunk(keys: readonly string[]): Promise<void> {
+  private writeChunk(keys: readonly string[], withMarks: boolean): Promise<void> {
     let taken: NotificationRow[][] = [];
+    let takenMarks: Map<string, Map<string, number>> | null = null;
     return this.enqueue(() => {
+      if (withMarks && this.unwrittenMarks.size > 0) {
+        takenMarks = new Map(this.unwrittenMarks);
+        this.unwrittenMarks.clear();
+        for (const [key, marks] of takenMarks) {
+          const [userId, roomId] = splitUnreadKey(key);
+          for (const [thread, ordering] of marks)
+            this.statements.advanceMark.run(userId, roomId, thread, ordering);
+        }
+      }
       let count = 0;
       for (const key of keys) {
         const list = this.unwritten.get(key);
@@ -389,9 +385,11 @@ export class SqlitePushStore implements PushStore {
     }).then(
       () => {
         taken = [];
+        takenMarks = null;
       },
       (error: unknown) => {
         // Not written (rolled back): keep them for the next write, ahead of newer rows.
+        if (takenMarks !== null) this.keepMarks(takenMarks);
         for (const list of taken) {
           const key = unreadKey(list[0]!.user_id, list[0]!.room_id);
           this.unwritten.set(key, [...list, ...(this.unwritten.get(key) ?? [])]);
@@ -499,14 +497,14 @@ export class SqlitePushStore implements PushStore {
 
   /**
    * A read mark implied by the user's own event (sending is reading): counted in every read
-   * at once, and written within 100 ms (write-queue.ts `defer`) with every other mark moved
-   * meanwhile, the newest of each, in one write riding the group commit of that moment:
-   * not a commit and a page write per send (measured: 1.2-1.4 commits and 109 µs of SQLite
-   * per one-client send before, 1.01 and 83 µs after).
+   * at once, and written with the next round of notification rows (UNWRITTEN_DELAY_MS), with
+   * every other mark moved meanwhile, the newest of each, riding the group commit of that
+   * moment: not a commit and a page write per send (measured: 1.2-1.4 commits and 109 µs of
+   * SQLite per one-client send before, 1.01 and 83 µs after).
    * A crash in that window loses the mark's move: notifications of the room that came
    * before the user's last event count as unread again until their next event or receipt
    * moves the mark. Their own event never counts (no one is notified of their own event),
-   * and notification rows of the same window are lost alike (UNWRITTEN_DELAY_MS).
+   * and notification rows of the same window are lost alike.
    */
   advanceReadMarkSoon(mark: ReadMark): void {
     const key = unreadKey(mark.userId, mark.roomId);
@@ -519,41 +517,18 @@ export class SqlitePushStore implements PushStore {
     if ((marks.get(thread) ?? 0) >= mark.streamOrdering) return;
     marks.set(thread, mark.streamOrdering);
     this.unread.delete(key);
-    this.scheduleMarksWrite();
+    this.scheduleWrite();
   }
 
-  private scheduleMarksWrite(): void {
-    if (this.marksWrite !== null || this.marksClosed || this.unwrittenMarks.size === 0) return;
-    let taken = new Map<string, Map<string, number>>();
-    // Closing: written at once, so a clean close writes them all.
-    const enqueue = this.closing ? this.enqueue : this.enqueueDeferred;
-    this.marksWrite = enqueue(() => {
-      // In the transaction: the marks leave memory and reach the table with no read between.
-      taken = new Map(this.unwrittenMarks);
-      this.unwrittenMarks.clear();
-      for (const [key, marks] of taken) {
-        const [userId, roomId] = splitUnreadKey(key);
-        for (const [thread, ordering] of marks)
-          this.statements.advanceMark.run(userId, roomId, thread, ordering);
-      }
-    }).then(
-      () => {
-        this.marksWrite = null;
-        this.scheduleMarksWrite();
-      },
-      () => {
-        // Rolled back: keep them (the newest of each) for the next write.
-        for (const [key, marks] of taken) {
-          const kept = this.unwrittenMarks.get(key) ?? new Map<string, number>();
-          for (const [thread, ordering] of marks) kept.set(thread, Math.max(ordering, kept.get(thread) ?? 0));
-          this.unwrittenMarks.set(key, kept);
-          // Counts cached while the marks were out of memory missed them.
-          this.unread.delete(key);
-        }
-        this.marksWrite = null;
-        this.scheduleMarksWrite();
-      },
-    );
+  /** Marks whose write rolled back: kept (the newest of each) for the next write. */
+  private keepMarks(taken: ReadonlyMap<string, ReadonlyMap<string, number>>): void {
+    for (const [key, marks] of taken) {
+      const kept = this.unwrittenMarks.get(key) ?? new Map<string, number>();
+      for (const [thread, ordering] of marks) kept.set(thread, Math.max(ordering, kept.get(thread) ?? 0));
+      this.unwrittenMarks.set(key, kept);
+      // Counts cached while the marks were out of memory missed them.
+      this.unread.delete(key);
+    }
   }
 
   async unreadCounts(userId: string, roomIds: readonly string[]): Promise<Map<string, RoomUnreadCounts>> {
@@ -580,14 +555,15 @@ export class SqlitePushStore implements PushStore {
     if (cached !== undefined) return cached.counts;
     // Synchronous from here on: the marks and the counts are read from the same committed state.
     const marks = this.marksOf(userId, roomId);
-    const rows = this.unwrittenMarks.has(key)
-      ? this.statements.unreadAfterMarks.all(
-          userId,
-          roomId,
-          marks.get(UNTHREADED) ?? 0,
-          JSON.stringify(Object.fromEntries(marks)),
-        )
-      : this.statements.unreadInRoom.all(userId, roomId, userId, roomId);
+    const threadMarks =
+      marks.size > (marks.has(UNTHREADED) ? 1 : 0) ? JSON.stringify(Object.fromEntries(marks)) : null;
+    const rows = this.statements.unreadInRoom.all(
+      userId,
+      roomId,
+      marks.get(UNTHREADED) ?? 0,
+      threadMarks,
+      threadMarks,
+    );
     let notificationCount = 0;
     let highlightCount = 0;
     let newest = 0;
