@@ -394,7 +394,13 @@ export class SqliteEventStore implements EventStore {
         .run();
     } else {
       statements.insertEvent.run({ ...values, outlier: values.outlier ? 1 : 0 });
-      for (const prevEventId of prepared.prevEventIds) statements.insertEdge.run(row.eventId, prevEventId);
+      // Edges are read only to find a stored event naming an arriving one as its prev
+      // (timelineChild). A local event's prevs are timeline events already stored, which are
+      // never persisted again, so its edges would never be read: two B-tree pages (edges and
+      // their by-prev index, random keys) per send not written.
+      if (!prepared.builtHere) {
+        for (const prevEventId of prepared.prevEventIds) statements.insertEdge.run(row.eventId, prevEventId);
+      }
       for (const authEventId of prepared.authEventIds)
         statements.insertAuthEdge.run(row.eventId, authEventId);
     }
