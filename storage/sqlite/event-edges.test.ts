@@ -1,7 +1,9 @@
 /**
  * Prev edges are stored for events that arrive from elsewhere (a later arrival of their
  * prev must not become a forward extremity), not for events built here, whose prevs are
- * stored timeline events that never arrive again (event-store.ts writeEvent).
+ * stored timeline events that never arrive again; auth edges are stored for every state
+ * event and every arriving event, and a message built here has its auth chain all the
+ * same (event-store.ts writeEvent, authChainEventIds).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,11 +28,12 @@ describe('SQLite event store: prev edges', () => {
   });
 
   /** Read through a connection of its own: what is committed. */
-  function edgesOf(eventId: string): string[] {
+  function edgesOf(eventId: string, table = 'event_edges'): string[] {
+    const column = table === 'event_edges' ? 'prev_event_id' : 'auth_event_id';
     const db = new Database(path, { readonly: true });
     try {
       return db
-        .prepare<[string], string>('SELECT prev_event_id FROM event_edges WHERE event_id = ? ORDER BY 1')
+        .prepare<[string], string>(`SELECT ${column} FROM ${table} WHERE event_id = ? ORDER BY 1`)
         .pluck()
         .all(eventId);
     } finally {
@@ -60,5 +63,39 @@ describe('SQLite event store: prev edges', () => {
     const reply = room.event({ prevEvents: [sent.eventId] });
     await storage.events.persistEvent({ event: reply });
     expect(await storage.state.forwardExtremities(room.roomId)).to.deep.equal([reply.eventId]);
+  });
+
+  it('gives the auth chain of a message built here from its auth_events, in either format', async () => {
+    const room = new TestRoom('!chain:example.org');
+    const create = room.event({ type: 'm.room.create', stateKey: '' });
+    const member = room.event({
+      type: 'm.room.member',
+      stateKey: '@alice:example.org',
+      authEvents: [create.eventId],
+    });
+    const power = room.event({
+      type: 'm.room.power_levels',
+      stateKey: '',
+      authEvents: [create.eventId, member.eventId],
+    });
+    for (const event of [create, member, power])
+      await storage.events.persistEvent({ event, builtHere: true });
+    expect(edgesOf(power.eventId, 'event_auth_edges')).to.deep.equal([create.eventId, member.eventId].sort());
+
+    const message = room.event({ authEvents: [create.eventId, member.eventId, power.eventId] });
+    await storage.events.persistEvent({ event: message, builtHere: true });
+    expect(edgesOf(message.eventId, 'event_auth_edges')).to.deep.equal([]);
+    const chain = new Set([create.eventId, member.eventId, power.eventId]);
+    expect(await storage.events.authChainEventIds([message.eventId])).to.deep.equal(chain);
+    expect(await storage.events.authChainEventIds([message.eventId, power.eventId])).to.deep.equal(chain);
+
+    // Room versions 1 and 2 list [event ID, hashes] pairs.
+    const old = room.event();
+    old.pdu.auth_events = [
+      [power.eventId, { sha256: 'aGFzaA' }],
+      [member.eventId, { sha256: 'aGFzaA' }],
+    ] as unknown as string[];
+    await storage.events.persistEvent({ event: old, builtHere: true });
+    expect(await storage.events.authChainEventIds([old.eventId])).to.deep.equal(chain);
   });
 });
