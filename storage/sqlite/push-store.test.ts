@@ -108,6 +108,40 @@ describe('SQLite push store: batched notification writes', () => {
     }
   });
 
+  it('writes many recipients of many events, each row under its own user', async () => {
+    const storage = await openSqliteStorage({ path });
+    try {
+      const orderings = await storeEvents(storage, 7);
+      const users = Array.from({ length: 9 }, (_, i) => `@user${i}:example.org`);
+      // 63 rows: a multi-row insert and single rows; each event's recipients share their outcome.
+      for (const ordering of orderings) {
+        await storage.push.addNotifications(
+          users.map((userId, i) => notification(ordering, { userId, highlight: i === 0 })),
+        );
+      }
+      await until(() => writtenRows(path) === 63);
+      const db = new Database(path, { readonly: true });
+      try {
+        const perUser = db
+          .prepare(
+            'SELECT user_id, count(*) AS n, sum(highlight) AS h FROM push_notifications GROUP BY user_id',
+          )
+          .all() as { user_id: string; n: number; h: number }[];
+        expect(perUser).to.deep.equal(
+          users.map((userId, i) => ({ user_id: userId, n: 7, h: i === 0 ? 7 : 0 })),
+        );
+      } finally {
+        db.close();
+      }
+      expect((await storage.push.unreadCounts(users[0]!, [room])).get(room)).to.deep.include({
+        notificationCount: 7,
+        highlightCount: 7,
+      });
+    } finally {
+      await storage.close();
+    }
+  });
+
   describe('read marks moved by sending', () => {
     function writtenMark(): number | undefined {
       const db = new Database(path, { readonly: true });

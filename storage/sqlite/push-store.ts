@@ -43,10 +43,15 @@ const PUSHER_COLUMNS =
 const NOTIFICATION_COLUMNS = 'user_id, room_id, stream_ordering, thread_id, actions, highlight';
 /** Rows per multi-row INSERT (6 parameters each, well under SQLite's parameter limit). */
 const ROWS_PER_INSERT = 50;
+const NOTIFICATION_PARAMETERS = 6;
 
-function notificationValues(row: NotificationRow): unknown[] {
-  return [row.user_id, row.room_id, row.stream_ordering, row.thread_id, row.actions, row.highlight];
-}
+/**
+ * A notification not yet written, without its user (its unwritten list's key names the user
+ * and the room): the recipients of one event with the same outcome share one object, so the
+ * rows held for up to UNWRITTEN_DELAY_MS (and promoted by the GC meanwhile) are a pointer per
+ * recipient, not an object each.
+ */
+type UnwrittenRow = Omit<NotificationRow, 'user_id'>;
 
 /**
  * A (user, room)'s unread counts as last read, kept current as notifications are added, so
@@ -85,7 +90,7 @@ export class SqlitePushStore implements PushStore {
   /** Bounded by dropping the oldest entry (insertion order) past UNREAD_CACHE_MAX. */
   private readonly unread = new Map<string, CachedUnread>();
   /** Notifications added and not yet written, per unreadKey (user, room), each list in stream order. */
-  private readonly unwritten = new Map<string, NotificationRow[]>();
+  private readonly unwritten = new Map<string, UnwrittenRow[]>();
   private unwrittenRows = 0;
   private writeTimer: NodeJS.Timeout | null = null;
   private writing: Promise<void> | null = null;
@@ -126,9 +131,8 @@ export class SqlitePushStore implements PushStore {
         'DELETE FROM pushers WHERE user_id = ? AND app_id = ? AND pushkey = ?',
       ),
       deletePushkey: db.prepare<[string, string]>('DELETE FROM pushers WHERE app_id = ? AND pushkey = ?'),
-      insertNotification: db.prepare<[NotificationRow]>(
-        `INSERT OR REPLACE INTO push_notifications (${NOTIFICATION_COLUMNS})
-         VALUES (@user_id, @room_id, @stream_ordering, @thread_id, @actions, @highlight)`,
+      insertNotification: db.prepare<unknown[]>(
+        `INSERT OR REPLACE INTO push_notifications (${NOTIFICATION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)`,
       ),
       insertNotifications: db.prepare<unknown[]>(
         `INSERT OR REPLACE INTO push_notifications (${NOTIFICATION_COLUMNS}) VALUES ${Array.from(
@@ -249,17 +253,29 @@ export class SqlitePushStore implements PushStore {
   /** Visible to reads at once; written within UNWRITTEN_DELAY_MS (see UNWRITTEN_DELAY_MS). */
   addNotifications(records: readonly NewNotification[]): Promise<void> {
     if (records.length === 0) return Promise.resolve();
-    const rows: NotificationRow[] = records.map((record) => ({
-      user_id: record.userId,
-      room_id: record.roomId,
-      stream_ordering: record.streamOrdering,
-      thread_id: record.threadId,
-      actions: actionsJson(record.actions),
-      highlight: record.highlight ? 1 : 0,
-    }));
-    this.countAdded(rows);
-    for (const row of rows) {
-      const key = unreadKey(row.user_id, row.room_id);
+    let row: UnwrittenRow | undefined;
+    for (const record of records) {
+      const actions = actionsJson(record.actions);
+      const highlight = record.highlight ? 1 : 0;
+      // One event's recipients come together, most with the same outcome: one row object for them.
+      if (
+        row === undefined ||
+        row.stream_ordering !== record.streamOrdering ||
+        row.room_id !== record.roomId ||
+        row.thread_id !== record.threadId ||
+        row.actions !== actions ||
+        row.highlight !== highlight
+      ) {
+        row = {
+          room_id: record.roomId,
+          stream_ordering: record.streamOrdering,
+          thread_id: record.threadId,
+          actions,
+          highlight,
+        };
+      }
+      const key = unreadKey(record.userId, record.roomId);
+      this.countAdded(key, row);
       const list = this.unwritten.get(key);
       if (list === undefined) {
         this.unwritten.set(key, [row]);
@@ -352,7 +368,7 @@ export class SqlitePushStore implements PushStore {
    * synchronous), so each is always seen exactly once, in memory or in the tables.
    */
   private writeChunk(keys: readonly string[], withMarks: boolean): Promise<void> {
-    let taken: NotificationRow[][] = [];
+    let taken: [key: string, rows: UnwrittenRow[]][] = [];
     let takenMarks: Map<string, Map<string, number>> | null = null;
     return this.enqueue(() => {
       if (withMarks && this.unwrittenMarks.size > 0) {
@@ -364,24 +380,25 @@ export class SqlitePushStore implements PushStore {
             this.statements.advanceMark.run(userId, roomId, thread, ordering);
         }
       }
-      let count = 0;
+      // Many rows per statement: one VM round trip per ROWS_PER_INSERT rows instead of per row.
+      const values: unknown[] = [];
       for (const key of keys) {
         const list = this.unwritten.get(key);
         if (list === undefined) continue;
         this.unwritten.delete(key);
-        taken.push(list);
-        count += list.length;
+        this.unwrittenRows -= list.length;
+        taken.push([key, list]);
+        const [userId] = splitUnreadKey(key);
+        for (const row of list) {
+          values.push(userId, row.room_id, row.stream_ordering, row.thread_id, row.actions, row.highlight);
+          if (values.length === ROWS_PER_INSERT * NOTIFICATION_PARAMETERS) {
+            this.statements.insertNotifications.run(values);
+            values.length = 0;
+          }
+        }
       }
-      this.unwrittenRows -= count;
-      const rows = taken.flat();
-      let at = 0;
-      // Many rows per statement: one VM round trip per chunk instead of per row.
-      for (; at + ROWS_PER_INSERT <= rows.length; at += ROWS_PER_INSERT) {
-        this.statements.insertNotifications.run(
-          rows.slice(at, at + ROWS_PER_INSERT).flatMap(notificationValues),
-        );
-      }
-      for (; at < rows.length; at++) this.statements.insertNotification.run(rows[at]!);
+      for (let at = 0; at < values.length; at += NOTIFICATION_PARAMETERS)
+        this.statements.insertNotification.run(values.slice(at, at + NOTIFICATION_PARAMETERS));
     }).then(
       () => {
         taken = [];
@@ -390,8 +407,7 @@ export class SqlitePushStore implements PushStore {
       (error: unknown) => {
         // Not written (rolled back): keep them for the next write, ahead of newer rows.
         if (takenMarks !== null) this.keepMarks(takenMarks);
-        for (const list of taken) {
-          const key = unreadKey(list[0]!.user_id, list[0]!.room_id);
+        for (const [key, list] of taken) {
           this.unwritten.set(key, [...list, ...(this.unwritten.get(key) ?? [])]);
           this.unwrittenRows += list.length;
         }
@@ -400,34 +416,31 @@ export class SqlitePushStore implements PushStore {
     );
   }
 
-  /** New notifications, added to the cached counts they belong to (before anyone reads them). */
-  private countAdded(rows: readonly NotificationRow[]): void {
-    for (const row of rows) {
-      const key = unreadKey(row.user_id, row.room_id);
-      const cached = this.unread.get(key);
-      if (cached === undefined) continue;
-      // Maybe counted already or replaced: count again on next use.
-      if (row.stream_ordering <= cached.newest) {
-        this.unread.delete(key);
-        continue;
-      }
-      if (!isUnread(row, cached.marks)) continue;
-      const threads = new Map(cached.counts.threads);
-      const thread = threads.get(row.thread_id);
-      threads.set(row.thread_id, {
-        notificationCount: (thread?.notificationCount ?? 0) + 1,
-        highlightCount: (thread?.highlightCount ?? 0) + row.highlight,
-      });
-      this.unread.set(key, {
-        marks: cached.marks,
-        newest: row.stream_ordering,
-        counts: {
-          notificationCount: cached.counts.notificationCount + 1,
-          highlightCount: cached.counts.highlightCount + row.highlight,
-          threads,
-        },
-      });
+  /** A new notification, added to the cached counts it belongs to (before anyone reads them). */
+  private countAdded(key: string, row: UnwrittenRow): void {
+    const cached = this.unread.get(key);
+    if (cached === undefined) return;
+    // Maybe counted already or replaced: count again on next use.
+    if (row.stream_ordering <= cached.newest) {
+      this.unread.delete(key);
+      return;
     }
+    if (!isUnread(row, cached.marks)) return;
+    const threads = new Map(cached.counts.threads);
+    const thread = threads.get(row.thread_id);
+    threads.set(row.thread_id, {
+      notificationCount: (thread?.notificationCount ?? 0) + 1,
+      highlightCount: (thread?.highlightCount ?? 0) + row.highlight,
+    });
+    this.unread.set(key, {
+      marks: cached.marks,
+      newest: row.stream_ordering,
+      counts: {
+        notificationCount: cached.counts.notificationCount + 1,
+        highlightCount: cached.counts.highlightCount + row.highlight,
+        threads,
+      },
+    });
   }
 
   async notificationsOf(
@@ -445,7 +458,7 @@ export class SqlitePushStore implements PushStore {
     for (const row of this.unwrittenOf(userId)) {
       if (row.stream_ordering >= before || (options.onlyHighlight && row.highlight === 0)) continue;
       const event = this.statements.eventAt.get(row.stream_ordering);
-      if (event !== undefined) unwritten.push({ ...row, ...event });
+      if (event !== undefined) unwritten.push({ ...row, user_id: userId, ...event });
     }
     // An unwritten row replaces a written one of the same event (an event evaluated again).
     const replaced = new Set(unwritten.map((row) => `${row.room_id} ${row.stream_ordering}`));
@@ -477,7 +490,7 @@ export class SqlitePushStore implements PushStore {
   }
 
   /** The user's unwritten notifications, in every room. */
-  private *unwrittenOf(userId: string): Generator<NotificationRow> {
+  private *unwrittenOf(userId: string): Generator<UnwrittenRow> {
     const prefix = unreadKey(userId, '');
     for (const [key, rows] of this.unwritten) if (key.startsWith(prefix)) yield* rows;
   }
