@@ -69,7 +69,11 @@ export interface EventToPersist {
   /**
    * Built and signed by this server for this write (a local send): no stored event can be
    * it, name it as a prev event or wait to redact it, so those lookups are skipped (a
-   * duplicate is still refused, by the unique event ID).
+   * duplicate is still refused, by the unique event ID). Its prev edges are not indexed
+   * either: they are asked only of events arriving from elsewhere, and its prevs are
+   * timeline events already stored, which never arrive again; nor, unless it is a state
+   * event (only those can be auth events), are its auth edges: its auth chain starts from
+   * its own auth_events.
    */
   readonly builtHere?: boolean;
 }

@@ -93,8 +93,19 @@ export function createRouteDispatcher(
 /** What node:http's createServer takes. */
 export type HttpRequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 
-/** An answer Koa writes (raw bodies, streams, OPTIONS): applied to the context Koa makes for it. */
+/** An answer Koa writes (raw bodies, streams, OPTIONS): applied to the request's context. */
 type KoaAnswer = (ctx: ParameterizedContext) => void;
+
+/**
+ * Koa's per-request step behind `app.callback()` (Koa 2 and 3): runs the middleware on a
+ * context, then writes `ctx.body` as Koa does, errors through `ctx.onerror`. Not in Koa's types.
+ */
+interface KoaRequestHandler {
+  handleRequest(
+    ctx: ParameterizedContext,
+    middleware: (ctx: ParameterizedContext) => Promise<void>,
+  ): Promise<void>;
+}
 
 export function createHttpApp(options: HttpAppOptions): HttpRequestListener {
   const { dispatcher, logger } = options;
@@ -104,16 +115,16 @@ export function createHttpApp(options: HttpAppOptions): HttpRequestListener {
   app.silent = true;
   app.on('error', (err: unknown) => logger.warn({ err }, 'HTTP error outside a request handler'));
   const cors = corsHeaders(options.corsAllowedOrigins);
-  // Koa writes only what is not a whole JSON answer; it is handed the answer through this map.
-  const koaAnswers = new WeakMap<IncomingMessage, KoaAnswer>();
-  app.use((ctx) => {
-    koaAnswers.get(ctx.req)?.(ctx);
-  });
-  const koaRespond = app.callback();
+  // Koa writes only what is not a whole JSON answer, through the context already made for the
+  // request: its response step (bodies, streams, HEAD, Content-Length) with the answer as the
+  // only middleware, rather than `app.callback()`, which would build a second context.
+  const koaHandle = (app as unknown as KoaRequestHandler).handleRequest.bind(app);
   const answerThroughKoa = (ctx: ParameterizedContext, head: string[], answer: KoaAnswer) => {
     for (let i = 0; i < head.length; i += 2) ctx.res.setHeader(head[i]!, head[i + 1]!);
-    koaAnswers.set(ctx.req, answer);
-    return koaRespond(ctx.req, ctx.res);
+    return koaHandle(ctx, (koa) => {
+      answer(koa);
+      return Promise.resolve();
+    });
   };
 
   /**

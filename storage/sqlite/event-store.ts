@@ -48,6 +48,7 @@ interface PreparedEvent {
 export class SqliteEventStore implements EventStore {
   private timelineContents: Statement<[number, number, string], TimelineContentTuple> | undefined;
   private earliestOrdering: Statement<[], { position: number }> | undefined;
+  private authChain: Statement<[string], { event_id: string }> | undefined;
   /** Sliding sync's bump stamps, asked on every request: prepared once. */
   private latestOfTypes: Statement<[string, string], { latest: number }> | undefined;
 
@@ -129,16 +130,24 @@ export class SqliteEventStore implements EventStore {
   async authChainEventIds(eventIds: readonly string[]): Promise<Set<string>> {
     const ids = [...new Set(eventIds)];
     if (ids.length === 0) return new Set();
-    const rows = this.connection.sqlite
-      .prepare<string[], { event_id: string }>(
-        `WITH RECURSIVE chain (event_id) AS (
-           SELECT auth_event_id FROM event_auth_edges WHERE event_id IN (SELECT value FROM json_each(?))
+    // The first step reads the auth events from the event itself when it has no edges (a
+    // message built here, see writeEvent); every later step is through auth events, which
+    // are state events, whose edges are always stored.
+    this.authChain ??= this.connection.sqlite.prepare<[string], { event_id: string }>(
+      `WITH RECURSIVE
+         start (event_id) AS (SELECT value FROM json_each(?)),
+         chain (event_id) AS (
+           SELECT a.auth_event_id FROM event_auth_edges a WHERE a.event_id IN (SELECT event_id FROM start)
+           UNION
+           SELECT CASE j.type WHEN 'array' THEN j.value ->> 0 ELSE j.value END
+             FROM start s JOIN events e ON e.event_id = s.event_id, json_each(e.json, '$.auth_events') j
+            WHERE NOT EXISTS (SELECT 1 FROM event_auth_edges a WHERE a.event_id = s.event_id)
            UNION
            SELECT a.auth_event_id FROM event_auth_edges a JOIN chain ON a.event_id = chain.event_id
          )
-         SELECT event_id FROM chain`,
-      )
-      .all(JSON.stringify(ids));
+       SELECT event_id FROM chain WHERE event_id IS NOT NULL`,
+    );
+    const rows = this.authChain.all(JSON.stringify(ids));
     return new Set(rows.map((row) => row.event_id));
   }
 
@@ -394,9 +403,20 @@ export class SqliteEventStore implements EventStore {
         .run();
     } else {
       statements.insertEvent.run({ ...values, outlier: values.outlier ? 1 : 0 });
-      for (const prevEventId of prepared.prevEventIds) statements.insertEdge.run(row.eventId, prevEventId);
-      for (const authEventId of prepared.authEventIds)
-        statements.insertAuthEdge.run(row.eventId, authEventId);
+      // Edges are read only to find a stored event naming an arriving one as its prev
+      // (timelineChild). A local event's prevs are timeline events already stored, which are
+      // never persisted again, so its edges would never be read: two B-tree pages (edges and
+      // their by-prev index, random keys) per send not written.
+      if (!prepared.builtHere) {
+        for (const prevEventId of prepared.prevEventIds) statements.insertEdge.run(row.eventId, prevEventId);
+      }
+      // Auth edges are followed through auth events, which are state events; the chain of a
+      // message built here starts from its own auth_events (authChainEventIds): one random-key
+      // B-tree page per send not written.
+      if (!prepared.builtHere || row.stateKey !== null) {
+        for (const authEventId of prepared.authEventIds)
+          statements.insertAuthEdge.run(row.eventId, authEventId);
+      }
     }
 
     if (prepared.updateForwardExtremities)

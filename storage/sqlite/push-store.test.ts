@@ -108,6 +108,40 @@ describe('SQLite push store: batched notification writes', () => {
     }
   });
 
+  it('writes many recipients of many events, each row under its own user', async () => {
+    const storage = await openSqliteStorage({ path });
+    try {
+      const orderings = await storeEvents(storage, 7);
+      const users = Array.from({ length: 9 }, (_, i) => `@user${i}:example.org`);
+      // 63 rows: a multi-row insert and single rows; each event's recipients share their outcome.
+      for (const ordering of orderings) {
+        await storage.push.addNotifications(
+          users.map((userId, i) => notification(ordering, { userId, highlight: i === 0 })),
+        );
+      }
+      await until(() => writtenRows(path) === 63);
+      const db = new Database(path, { readonly: true });
+      try {
+        const perUser = db
+          .prepare(
+            'SELECT user_id, count(*) AS n, sum(highlight) AS h FROM push_notifications GROUP BY user_id',
+          )
+          .all() as { user_id: string; n: number; h: number }[];
+        expect(perUser).to.deep.equal(
+          users.map((userId, i) => ({ user_id: userId, n: 7, h: i === 0 ? 7 : 0 })),
+        );
+      } finally {
+        db.close();
+      }
+      expect((await storage.push.unreadCounts(users[0]!, [room])).get(room)).to.deep.include({
+        notificationCount: 7,
+        highlightCount: 7,
+      });
+    } finally {
+      await storage.close();
+    }
+  });
+
   describe('read marks moved by sending', () => {
     function writtenMark(): number | undefined {
       const db = new Database(path, { readonly: true });
@@ -146,6 +180,73 @@ describe('SQLite push store: batched notification writes', () => {
         await until(() => writtenMark() === last, 500);
         expect(storage.commits).to.be.at.most(commits + 5);
         expect((await storage.push.unreadCounts(alice, [room])).has(room)).to.equal(false);
+      } finally {
+        await storage.close();
+      }
+    });
+
+    it('go with the notification rows of the same moment, in one commit', async () => {
+      const storage = await openSqliteStorage({ path });
+      try {
+        const [first, second, third] = await storeEvents(storage, 3);
+        const commits = storage.commits;
+        await storage.push.addNotifications([notification(first!), notification(third!)]);
+        storage.push.advanceReadMarkSoon({
+          userId: alice,
+          roomId: room,
+          threadId: null,
+          streamOrdering: second!,
+        });
+        await until(() => writtenRows(path) === 2, 500);
+        expect(writtenMark()).to.equal(second);
+        expect(storage.commits).to.equal(commits + 1);
+        expect((await storage.push.unreadCounts(alice, [room])).get(room)?.notificationCount).to.equal(1);
+      } finally {
+        await storage.close();
+      }
+    });
+
+    it('of a thread count the same before and after they are written', async () => {
+      const storage = await openSqliteStorage({ path });
+      try {
+        const [first, second, third, fourth] = await storeEvents(storage, 4);
+        await storage.push.addNotifications([
+          notification(first!, { threadId: '$thread' }),
+          notification(second!, { threadId: '$thread', highlight: true }),
+          notification(third!, { threadId: '$thread' }),
+          notification(fourth!),
+        ]);
+        await until(() => writtenRows(path) === 4, 500);
+        storage.push.advanceReadMarkSoon({
+          userId: alice,
+          roomId: room,
+          threadId: '$thread',
+          streamOrdering: second!,
+        });
+        const expected = {
+          notificationCount: 2,
+          highlightCount: 0,
+          threads: new Map([
+            ['$thread', { notificationCount: 1, highlightCount: 0 }],
+            ['main', { notificationCount: 1, highlightCount: 0 }],
+          ]),
+        };
+        expect((await storage.push.unreadCounts(alice, [room])).get(room)).to.deep.equal(expected);
+        await until(() => {
+          const db = new Database(path, { readonly: true });
+          try {
+            return db.prepare('SELECT count(*) FROM push_read_marks').pluck().get() === 1;
+          } finally {
+            db.close();
+          }
+        }, 500);
+        await storage.close();
+        const reopened = await openSqliteStorage({ path });
+        try {
+          expect((await reopened.push.unreadCounts(alice, [room])).get(room)).to.deep.equal(expected);
+        } finally {
+          await reopened.close();
+        }
       } finally {
         await storage.close();
       }

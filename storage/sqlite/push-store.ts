@@ -43,10 +43,15 @@ const PUSHER_COLUMNS =
 const NOTIFICATION_COLUMNS = 'user_id, room_id, stream_ordering, thread_id, actions, highlight';
 /** Rows per multi-row INSERT (6 parameters each, well under SQLite's parameter limit). */
 const ROWS_PER_INSERT = 50;
+const NOTIFICATION_PARAMETERS = 6;
 
-function notificationValues(row: NotificationRow): unknown[] {
-  return [row.user_id, row.room_id, row.stream_ordering, row.thread_id, row.actions, row.highlight];
-}
+/**
+ * A notification not yet written, without its user (its unwritten list's key names the user
+ * and the room): the recipients of one event with the same outcome share one object, so the
+ * rows held for up to UNWRITTEN_DELAY_MS (and promoted by the GC meanwhile) are a pointer per
+ * recipient, not an object each.
+ */
+type UnwrittenRow = Omit<NotificationRow, 'user_id'>;
 
 /**
  * A (user, room)'s unread counts as last read, kept current as notifications are added, so
@@ -63,13 +68,14 @@ interface CachedUnread {
 const UNREAD_CACHE_MAX = 100_000;
 
 /**
- * Notification rows are kept in memory, visible to every read, and written a little later
- * in large sorted batches: rows are keyed by user, so one event's rows land on as many
- * B-tree pages as it has recipients, and a batch of many events touches each of those pages
- * once instead of once per event (measured: 1.0 ms of CPU per 100-row event alone, 0.41 ms
- * at 10 events per write, 0.28 ms at 50).
- * Sync then never waits for a commit to report a count. A crash loses at most the rows of
- * the last UNWRITTEN_DELAY_MS; a clean close writes them all.
+ * Notification rows, and read marks moved by the users' own events, are kept in memory,
+ * visible to every read, and written together a little later in large sorted batches: rows
+ * are keyed by user, so one event's rows land on as many B-tree pages as it has recipients,
+ * and a batch of many events touches each of those pages once instead of once per event
+ * (measured: 1.0 ms of CPU per 100-row event alone, 0.41 ms at 10 events per write, 0.28 ms
+ * at 50); a sender's mark moves with every send, and many moves make one write.
+ * Sync then never waits for a commit to report a count. A crash loses at most the rows and
+ * mark moves of the last UNWRITTEN_DELAY_MS; a clean close writes them all.
  */
 const UNWRITTEN_DELAY_MS = 100;
 /** Writing starts at once past this many unwritten rows. */
@@ -84,26 +90,21 @@ export class SqlitePushStore implements PushStore {
   /** Bounded by dropping the oldest entry (insertion order) past UNREAD_CACHE_MAX. */
   private readonly unread = new Map<string, CachedUnread>();
   /** Notifications added and not yet written, per unreadKey (user, room), each list in stream order. */
-  private readonly unwritten = new Map<string, NotificationRow[]>();
+  private readonly unwritten = new Map<string, UnwrittenRow[]>();
   private unwrittenRows = 0;
   private writeTimer: NodeJS.Timeout | null = null;
   private writing: Promise<void> | null = null;
   private closing = false;
   /**
    * Read marks moved by the users' own events and not yet written, per unreadKey (user,
-   * room): thread (UNTHREADED for none) -> stream ordering. Every read merges them in.
+   * room): thread (UNTHREADED for none) -> stream ordering. Every read merges them in;
+   * they are written with the first write of the next round of notification rows.
    */
   private readonly unwrittenMarks = new Map<string, Map<string, number>>();
-  /** The deferred write of unwrittenMarks, while one is queued. */
-  private marksWrite: Promise<void> | null = null;
-  /** Set by the last write at close: no marks write is queued after it. */
-  private marksClosed = false;
 
   constructor(
     private readonly connection: SqliteConnection,
     private readonly enqueue: EnqueueWrite,
-    /** Writes that wait 100 ms before they commit (write-queue.ts `defer`). */
-    private readonly enqueueDeferred: EnqueueWrite = enqueue,
   ) {
     const db = connection.sqlite;
     this.statements = {
@@ -130,9 +131,8 @@ export class SqlitePushStore implements PushStore {
         'DELETE FROM pushers WHERE user_id = ? AND app_id = ? AND pushkey = ?',
       ),
       deletePushkey: db.prepare<[string, string]>('DELETE FROM pushers WHERE app_id = ? AND pushkey = ?'),
-      insertNotification: db.prepare<[NotificationRow]>(
-        `INSERT OR REPLACE INTO push_notifications (${NOTIFICATION_COLUMNS})
-         VALUES (@user_id, @room_id, @stream_ordering, @thread_id, @actions, @highlight)`,
+      insertNotification: db.prepare<unknown[]>(
+        `INSERT OR REPLACE INTO push_notifications (${NOTIFICATION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)`,
       ),
       insertNotifications: db.prepare<unknown[]>(
         `INSERT OR REPLACE INTO push_notifications (${NOTIFICATION_COLUMNS}) VALUES ${Array.from(
@@ -148,34 +148,20 @@ export class SqlitePushStore implements PushStore {
       marksOfRoom: db.prepare<[string, string], { thread_id: string; stream_ordering: number }>(
         'SELECT thread_id, stream_ordering FROM push_read_marks WHERE user_id = ? AND room_id = ?',
       ),
-      // As unreadInRoom, against marks given (unthreaded; JSON object of thread marks) while
-      // some of the room's marks are unwritten.
-      unreadAfterMarks: db.prepare<
-        [string, string, number, string],
+      // Counted in SQLite (materialising every unread row per sync grew with the unread count):
+      // unread after the unthreaded mark and after the mark of its own thread (isUnread). The
+      // marks are read first (marksOf: the table's merged with those not yet written); thread
+      // marks come as a JSON object, or null when there are none (no lookup per row then).
+      unreadInRoom: db.prepare<
+        [string, string, number, string | null, string | null],
         { thread_id: string; notifications: number; highlights: number; newest: number }
       >(
         `SELECT n.thread_id, count(*) AS notifications, sum(n.highlight) AS highlights,
                 max(n.stream_ordering) AS newest
            FROM push_notifications n
           WHERE n.user_id = ? AND n.room_id = ? AND n.stream_ordering > ?
-            AND n.stream_ordering > coalesce((SELECT m.value FROM json_each(?) m WHERE m.key = n.thread_id), 0)
-          GROUP BY n.thread_id`,
-      ),
-      // Counted in SQLite: unread after the unthreaded mark and after the mark of its own thread
-      // (isUnread). Materialising every unread row per sync grew with the unread count.
-      unreadInRoom: db.prepare<
-        [string, string, string, string],
-        { thread_id: string; notifications: number; highlights: number; newest: number }
-      >(
-        `SELECT n.thread_id, count(*) AS notifications, sum(n.highlight) AS highlights,
-                max(n.stream_ordering) AS newest
-           FROM push_notifications n
-           LEFT JOIN push_read_marks t
-             ON t.user_id = n.user_id AND t.room_id = n.room_id AND t.thread_id = n.thread_id
-          WHERE n.user_id = ? AND n.room_id = ?
-            AND n.stream_ordering > coalesce(
-              (SELECT stream_ordering FROM push_read_marks WHERE user_id = ? AND room_id = ? AND thread_id = ''), 0)
-            AND n.stream_ordering > coalesce(t.stream_ordering, 0)
+            AND (? IS NULL
+                 OR n.stream_ordering > coalesce((SELECT m.value FROM json_each(?) m WHERE m.key = n.thread_id), 0))
           GROUP BY n.thread_id`,
       ),
       writtenRow: db.prepare<[string, string, number], { thread_id: string; highlight: number }>(
@@ -267,17 +253,29 @@ export class SqlitePushStore implements PushStore {
   /** Visible to reads at once; written within UNWRITTEN_DELAY_MS (see UNWRITTEN_DELAY_MS). */
   addNotifications(records: readonly NewNotification[]): Promise<void> {
     if (records.length === 0) return Promise.resolve();
-    const rows: NotificationRow[] = records.map((record) => ({
-      user_id: record.userId,
-      room_id: record.roomId,
-      stream_ordering: record.streamOrdering,
-      thread_id: record.threadId,
-      actions: actionsJson(record.actions),
-      highlight: record.highlight ? 1 : 0,
-    }));
-    this.countAdded(rows);
-    for (const row of rows) {
-      const key = unreadKey(row.user_id, row.room_id);
+    let row: UnwrittenRow | undefined;
+    for (const record of records) {
+      const actions = actionsJson(record.actions);
+      const highlight = record.highlight ? 1 : 0;
+      // One event's recipients come together, most with the same outcome: one row object for them.
+      if (
+        row === undefined ||
+        row.stream_ordering !== record.streamOrdering ||
+        row.room_id !== record.roomId ||
+        row.thread_id !== record.threadId ||
+        row.actions !== actions ||
+        row.highlight !== highlight
+      ) {
+        row = {
+          room_id: record.roomId,
+          stream_ordering: record.streamOrdering,
+          thread_id: record.threadId,
+          actions,
+          highlight,
+        };
+      }
+      const key = unreadKey(record.userId, record.roomId);
+      this.countAdded(key, row);
       const list = this.unwritten.get(key);
       if (list === undefined) {
         this.unwritten.set(key, [row]);
@@ -298,15 +296,17 @@ export class SqlitePushStore implements PushStore {
     return Promise.resolve();
   }
 
-  /** Writes every unwritten notification now, in one write, and no more later (closing). */
+  /** Writes every unwritten notification and read mark now, in one write, and no more later (closing). */
   writeUnwritten(): Promise<void> {
     this.closing = true;
     if (this.writeTimer !== null) clearTimeout(this.writeTimer);
     this.writeTimer = null;
-    // Unwritten marks go with this last commit too (a write already queued is flushed by close).
-    this.scheduleMarksWrite();
-    this.marksClosed = true;
-    return Promise.all([this.writeChunk([...this.unwritten.keys()]), this.marksWrite]).then(() => {});
+    return this.writeChunk([...this.unwritten.keys()], true);
+  }
+
+  /** Whether anything waits to be written. */
+  private get anyUnwritten(): boolean {
+    return this.unwrittenRows > 0 || this.unwrittenMarks.size > 0;
   }
 
   private scheduleWrite(): void {
@@ -335,7 +335,7 @@ export class SqlitePushStore implements PushStore {
 
   private wrote(failed: boolean): void {
     this.writing = null;
-    if (this.closing || this.unwrittenRows === 0) return;
+    if (this.closing || !this.anyUnwritten) return;
     if (!failed) {
       this.scheduleWrite();
       return;
@@ -350,50 +350,64 @@ export class SqlitePushStore implements PushStore {
   private async writeAll(): Promise<void> {
     // Sorted once per round: rows added meanwhile under new keys wait for the next round.
     const keys = [...this.unwritten.keys()].sort();
+    // The marks go with the first write of the round (alone if there are no rows).
     let next = 0;
-    while (next < keys.length) {
+    do {
       const from = next;
       let rows = 0;
       while (next < keys.length && rows < ROWS_PER_WRITE)
         rows += this.unwritten.get(keys[next++]!)?.length ?? 0;
-      await this.writeChunk(keys.slice(from, next));
-    }
+      await this.writeChunk(keys.slice(from, next), from === 0);
+    } while (next < keys.length);
   }
 
   /**
-   * Writes the unwritten rows of these (user, room) keys: given in key order, a chunk
-   * touches few pages. The rows leave memory inside the write: no read can run between that
-   * and the commit (the transaction is synchronous), so each row is always seen exactly once.
+   * Writes the unwritten rows of these (user, room) keys, and with `withMarks` every unwritten
+   * read mark: given in key order, a chunk touches few pages. Rows and marks leave memory
+   * inside the write: no read can run between that and the commit (the transaction is
+   * synchronous), so each is always seen exactly once, in memory or in the tables.
    */
-  private writeChunk(keys: readonly string[]): Promise<void> {
-    let taken: NotificationRow[][] = [];
+  private writeChunk(keys: readonly string[], withMarks: boolean): Promise<void> {
+    let taken: [key: string, rows: UnwrittenRow[]][] = [];
+    let takenMarks: Map<string, Map<string, number>> | null = null;
     return this.enqueue(() => {
-      let count = 0;
+      if (withMarks && this.unwrittenMarks.size > 0) {
+        takenMarks = new Map(this.unwrittenMarks);
+        this.unwrittenMarks.clear();
+        for (const [key, marks] of takenMarks) {
+          const [userId, roomId] = splitUnreadKey(key);
+          for (const [thread, ordering] of marks)
+            this.statements.advanceMark.run(userId, roomId, thread, ordering);
+        }
+      }
+      // Many rows per statement: one VM round trip per ROWS_PER_INSERT rows instead of per row.
+      const values: unknown[] = [];
       for (const key of keys) {
         const list = this.unwritten.get(key);
         if (list === undefined) continue;
         this.unwritten.delete(key);
-        taken.push(list);
-        count += list.length;
+        this.unwrittenRows -= list.length;
+        taken.push([key, list]);
+        const [userId] = splitUnreadKey(key);
+        for (const row of list) {
+          values.push(userId, row.room_id, row.stream_ordering, row.thread_id, row.actions, row.highlight);
+          if (values.length === ROWS_PER_INSERT * NOTIFICATION_PARAMETERS) {
+            this.statements.insertNotifications.run(values);
+            values.length = 0;
+          }
+        }
       }
-      this.unwrittenRows -= count;
-      const rows = taken.flat();
-      let at = 0;
-      // Many rows per statement: one VM round trip per chunk instead of per row.
-      for (; at + ROWS_PER_INSERT <= rows.length; at += ROWS_PER_INSERT) {
-        this.statements.insertNotifications.run(
-          rows.slice(at, at + ROWS_PER_INSERT).flatMap(notificationValues),
-        );
-      }
-      for (; at < rows.length; at++) this.statements.insertNotification.run(rows[at]!);
+      for (let at = 0; at < values.length; at += NOTIFICATION_PARAMETERS)
+        this.statements.insertNotification.run(values.slice(at, at + NOTIFICATION_PARAMETERS));
     }).then(
       () => {
         taken = [];
+        takenMarks = null;
       },
       (error: unknown) => {
         // Not written (rolled back): keep them for the next write, ahead of newer rows.
-        for (const list of taken) {
-          const key = unreadKey(list[0]!.user_id, list[0]!.room_id);
+        if (takenMarks !== null) this.keepMarks(takenMarks);
+        for (const [key, list] of taken) {
           this.unwritten.set(key, [...list, ...(this.unwritten.get(key) ?? [])]);
           this.unwrittenRows += list.length;
         }
@@ -402,34 +416,31 @@ export class SqlitePushStore implements PushStore {
     );
   }
 
-  /** New notifications, added to the cached counts they belong to (before anyone reads them). */
-  private countAdded(rows: readonly NotificationRow[]): void {
-    for (const row of rows) {
-      const key = unreadKey(row.user_id, row.room_id);
-      const cached = this.unread.get(key);
-      if (cached === undefined) continue;
-      // Maybe counted already or replaced: count again on next use.
-      if (row.stream_ordering <= cached.newest) {
-        this.unread.delete(key);
-        continue;
-      }
-      if (!isUnread(row, cached.marks)) continue;
-      const threads = new Map(cached.counts.threads);
-      const thread = threads.get(row.thread_id);
-      threads.set(row.thread_id, {
-        notificationCount: (thread?.notificationCount ?? 0) + 1,
-        highlightCount: (thread?.highlightCount ?? 0) + row.highlight,
-      });
-      this.unread.set(key, {
-        marks: cached.marks,
-        newest: row.stream_ordering,
-        counts: {
-          notificationCount: cached.counts.notificationCount + 1,
-          highlightCount: cached.counts.highlightCount + row.highlight,
-          threads,
-        },
-      });
+  /** A new notification, added to the cached counts it belongs to (before anyone reads them). */
+  private countAdded(key: string, row: UnwrittenRow): void {
+    const cached = this.unread.get(key);
+    if (cached === undefined) return;
+    // Maybe counted already or replaced: count again on next use.
+    if (row.stream_ordering <= cached.newest) {
+      this.unread.delete(key);
+      return;
     }
+    if (!isUnread(row, cached.marks)) return;
+    const threads = new Map(cached.counts.threads);
+    const thread = threads.get(row.thread_id);
+    threads.set(row.thread_id, {
+      notificationCount: (thread?.notificationCount ?? 0) + 1,
+      highlightCount: (thread?.highlightCount ?? 0) + row.highlight,
+    });
+    this.unread.set(key, {
+      marks: cached.marks,
+      newest: row.stream_ordering,
+      counts: {
+        notificationCount: cached.counts.notificationCount + 1,
+        highlightCount: cached.counts.highlightCount + row.highlight,
+        threads,
+      },
+    });
   }
 
   async notificationsOf(
@@ -447,7 +458,7 @@ export class SqlitePushStore implements PushStore {
     for (const row of this.unwrittenOf(userId)) {
       if (row.stream_ordering >= before || (options.onlyHighlight && row.highlight === 0)) continue;
       const event = this.statements.eventAt.get(row.stream_ordering);
-      if (event !== undefined) unwritten.push({ ...row, ...event });
+      if (event !== undefined) unwritten.push({ ...row, user_id: userId, ...event });
     }
     // An unwritten row replaces a written one of the same event (an event evaluated again).
     const replaced = new Set(unwritten.map((row) => `${row.room_id} ${row.stream_ordering}`));
@@ -479,7 +490,7 @@ export class SqlitePushStore implements PushStore {
   }
 
   /** The user's unwritten notifications, in every room. */
-  private *unwrittenOf(userId: string): Generator<NotificationRow> {
+  private *unwrittenOf(userId: string): Generator<UnwrittenRow> {
     const prefix = unreadKey(userId, '');
     for (const [key, rows] of this.unwritten) if (key.startsWith(prefix)) yield* rows;
   }
@@ -499,14 +510,14 @@ export class SqlitePushStore implements PushStore {
 
   /**
    * A read mark implied by the user's own event (sending is reading): counted in every read
-   * at once, and written within 100 ms (write-queue.ts `defer`) with every other mark moved
-   * meanwhile, the newest of each, in one write riding the group commit of that moment:
-   * not a commit and a page write per send (measured: 1.2-1.4 commits and 109 µs of SQLite
-   * per one-client send before, 1.01 and 83 µs after).
+   * at once, and written with the next round of notification rows (UNWRITTEN_DELAY_MS), with
+   * every other mark moved meanwhile, the newest of each, riding the group commit of that
+   * moment: not a commit and a page write per send (measured: 1.2-1.4 commits and 109 µs of
+   * SQLite per one-client send before, 1.01 and 83 µs after).
    * A crash in that window loses the mark's move: notifications of the room that came
    * before the user's last event count as unread again until their next event or receipt
    * moves the mark. Their own event never counts (no one is notified of their own event),
-   * and notification rows of the same window are lost alike (UNWRITTEN_DELAY_MS).
+   * and notification rows of the same window are lost alike.
    */
   advanceReadMarkSoon(mark: ReadMark): void {
     const key = unreadKey(mark.userId, mark.roomId);
@@ -519,41 +530,18 @@ export class SqlitePushStore implements PushStore {
     if ((marks.get(thread) ?? 0) >= mark.streamOrdering) return;
     marks.set(thread, mark.streamOrdering);
     this.unread.delete(key);
-    this.scheduleMarksWrite();
+    this.scheduleWrite();
   }
 
-  private scheduleMarksWrite(): void {
-    if (this.marksWrite !== null || this.marksClosed || this.unwrittenMarks.size === 0) return;
-    let taken = new Map<string, Map<string, number>>();
-    // Closing: written at once, so a clean close writes them all.
-    const enqueue = this.closing ? this.enqueue : this.enqueueDeferred;
-    this.marksWrite = enqueue(() => {
-      // In the transaction: the marks leave memory and reach the table with no read between.
-      taken = new Map(this.unwrittenMarks);
-      this.unwrittenMarks.clear();
-      for (const [key, marks] of taken) {
-        const [userId, roomId] = splitUnreadKey(key);
-        for (const [thread, ordering] of marks)
-          this.statements.advanceMark.run(userId, roomId, thread, ordering);
-      }
-    }).then(
-      () => {
-        this.marksWrite = null;
-        this.scheduleMarksWrite();
-      },
-      () => {
-        // Rolled back: keep them (the newest of each) for the next write.
-        for (const [key, marks] of taken) {
-          const kept = this.unwrittenMarks.get(key) ?? new Map<string, number>();
-          for (const [thread, ordering] of marks) kept.set(thread, Math.max(ordering, kept.get(thread) ?? 0));
-          this.unwrittenMarks.set(key, kept);
-          // Counts cached while the marks were out of memory missed them.
-          this.unread.delete(key);
-        }
-        this.marksWrite = null;
-        this.scheduleMarksWrite();
-      },
-    );
+  /** Marks whose write rolled back: kept (the newest of each) for the next write. */
+  private keepMarks(taken: ReadonlyMap<string, ReadonlyMap<string, number>>): void {
+    for (const [key, marks] of taken) {
+      const kept = this.unwrittenMarks.get(key) ?? new Map<string, number>();
+      for (const [thread, ordering] of marks) kept.set(thread, Math.max(ordering, kept.get(thread) ?? 0));
+      this.unwrittenMarks.set(key, kept);
+      // Counts cached while the marks were out of memory missed them.
+      this.unread.delete(key);
+    }
   }
 
   async unreadCounts(userId: string, roomIds: readonly string[]): Promise<Map<string, RoomUnreadCounts>> {
@@ -580,14 +568,15 @@ export class SqlitePushStore implements PushStore {
     if (cached !== undefined) return cached.counts;
     // Synchronous from here on: the marks and the counts are read from the same committed state.
     const marks = this.marksOf(userId, roomId);
-    const rows = this.unwrittenMarks.has(key)
-      ? this.statements.unreadAfterMarks.all(
-          userId,
-          roomId,
-          marks.get(UNTHREADED) ?? 0,
-          JSON.stringify(Object.fromEntries(marks)),
-        )
-      : this.statements.unreadInRoom.all(userId, roomId, userId, roomId);
+    const threadMarks =
+      marks.size > (marks.has(UNTHREADED) ? 1 : 0) ? JSON.stringify(Object.fromEntries(marks)) : null;
+    const rows = this.statements.unreadInRoom.all(
+      userId,
+      roomId,
+      marks.get(UNTHREADED) ?? 0,
+      threadMarks,
+      threadMarks,
+    );
     let notificationCount = 0;
     let highlightCount = 0;
     let newest = 0;

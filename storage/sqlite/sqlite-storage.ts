@@ -219,23 +219,20 @@ class SqliteStorageImpl implements SqliteStorage {
     this.keyBackups = new SqliteKeyBackupStore(connection, this.enqueueAlone);
     this.media = new SqliteMediaStore(connection, this.enqueueAlone);
     this.search = new SqliteSearchIndex(connection, this.enqueueAlone);
-    this.push = new SqlitePushStore(connection, this.enqueueAlone, this.enqueueDeferred);
+    this.push = new SqlitePushStore(connection, this.enqueueAlone);
     this.contentReports = new SqliteContentReportStore(connection, this.enqueueAlone);
     this.federation = new SqliteFederationStore(connection, this.enqueueAlone);
   }
 
   /** A writer called outside `transaction` is a transaction of its own (still group-committed). */
-  private readonly enqueueAlone: EnqueueWrite = (write) => this.enqueueBatchOf(write, false);
+  private readonly enqueueAlone: EnqueueWrite = (write) => this.enqueueBatchOf(write);
 
-  /** A write that commits 100 ms later, with the deferred writes queued meanwhile (write-queue.ts `defer`). */
-  private readonly enqueueDeferred: EnqueueWrite = (write) => this.enqueueBatchOf(write, true);
-
-  private enqueueBatchOf<T>(write: () => T, deferred: boolean): Promise<T> {
+  private enqueueBatchOf<T>(write: () => T): Promise<T> {
     if (this.closed) return Promise.reject(closedError());
     const batch = new WriteBatch(false);
     const result = batch.enqueue(write);
     // The caller holds `result`, which carries any failure.
-    (deferred ? this.writeQueue.defer(batch) : this.writeQueue.submit(batch)).catch(() => {});
+    this.writeQueue.submit(batch).catch(() => {});
     return result;
   }
 
@@ -277,7 +274,7 @@ class SqliteStorageImpl implements SqliteStorage {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    // Notification rows kept in memory for a batched write (push-store.ts) go with this last commit.
+    // Notification rows and read marks kept in memory for a batched write (push-store.ts) go with this last commit.
     const notifications = this.push.writeUnwritten();
     this.closed = true;
     this.writeQueue.flush();

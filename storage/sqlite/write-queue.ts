@@ -49,23 +49,16 @@ type BatchOutcome =
   | { readonly ok: true; readonly values: unknown[] }
   | { readonly ok: false; readonly error: unknown };
 
-/** How long deferred batches wait before they commit (with the group of that moment, or alone). */
-const DEFERRED_DELAY_MS = 100;
-
 /**
  * Group commit: every batch submitted during one event-loop turn is written in
  * one SQLite transaction on the next turn, each batch inside its own savepoint
  * so that one failing batch rolls back alone. Writes are synchronous inside
- * the transaction; nothing awaits there. Deferred batches (`defer`) wait
- * DEFERRED_DELAY_MS, so that many moves of the same value make one write. While
- * held (checkpointer.ts), batches wait in the queue and are committed together on
- * release.
+ * the transaction; nothing awaits there. While held (checkpointer.ts), batches
+ * wait in the queue and are committed together on release.
  */
 export class SqliteWriteQueue implements CommitGate {
   private pending: SubmittedBatch[] = [];
   private flushScheduled: NodeJS.Immediate | null = null;
-  private deferred: SubmittedBatch[] = [];
-  private deferredTimer: NodeJS.Timeout | null = null;
   private held = false;
   /** Transactions committed so far (benchmarks count commits per event). */
   commits = 0;
@@ -100,23 +93,6 @@ export class SqliteWriteQueue implements CommitGate {
     });
   }
 
-  /**
-   * Queues a batch that may wait: DEFERRED_DELAY_MS after the first of them, the
-   * deferred batches join the group of that moment (each in a savepoint of its own), or
-   * commit alone. For writes whose loss in a crash is harmless and that a caller coalesces
-   * meanwhile (the newest value wins), keeping their effect visible to reads itself.
-   */
-  defer(batch: WriteBatch): Promise<void> {
-    batch.seal();
-    return new Promise<void>((resolve, reject) => {
-      this.deferred.push({ batch, resolve, reject });
-      if (this.deferredTimer === null) {
-        this.deferredTimer = setTimeout(() => this.commitDeferred(), DEFERRED_DELAY_MS);
-        this.deferredTimer.unref();
-      }
-    });
-  }
-
   hold(): void {
     this.held = true;
   }
@@ -133,22 +109,8 @@ export class SqliteWriteQueue implements CommitGate {
     });
   }
 
-  /** The deferred batches' delay is over: they join the pending ones (which wait out a hold). */
-  private commitDeferred(): void {
-    this.deferredTimer = null;
-    this.pending.push(...this.deferred);
-    this.deferred = [];
-    if (!this.held) this.commitPending();
-  }
-
-  /** Writes everything queued so far (deferred batches included), now, held or not. */
+  /** Writes everything queued so far, now, held or not. */
   flush(): void {
-    if (this.deferredTimer) clearTimeout(this.deferredTimer);
-    this.deferredTimer = null;
-    if (this.deferred.length > 0) {
-      this.pending.push(...this.deferred);
-      this.deferred = [];
-    }
     this.commitPending();
   }
 
