@@ -12,16 +12,18 @@
  *      thread). Beside latency: main-thread CPU per send (hardly load-dependent) and the
  *      whole server process's, and how long the main thread waited for a CPU while sending
  *      (runnable, not running: /proc's schedstat). --gateway-nice=19 runs the gateway process at
- *      that nice value: it stands for another machine, whose CPU is not the server's to share.
+ *      that nice value, --gateway-idle at SCHED_IDLE (Linux, chrt): it stands for another
+ *      machine, whose CPU is not the server's to share. Also prints the scheduling policy of
+ *      the server's threads (the delivery worker's should be SCHED_IDLE).
  *   4. After a burst of concurrent sends, how long the unread counts a sync reports wait
  *      for push evaluation to catch up.
  * Run: node --import tsx bench/push-rules.bench.ts [--members=1000] [--sends=300] [--only=1|2|3|4]
- *        [--gateway-nice=N] [--cold] [--phases]
+ *        [--gateway-nice=N] [--gateway-idle] [--cold] [--phases]
  *   --cold: no warm-up sends before each phase (the delivery worker then starts within it);
  *   --phases (or --cpu-prof): print each phase's bounds for profile-summary / perf.
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -46,6 +48,7 @@ const MEMBERS = arg('members', 1000);
 const SENDS = arg('sends', 300);
 const ROOM = '!bench:bench.test';
 const GATEWAY_NICE = arg('gateway-nice', 0);
+const GATEWAY_IDLE = process.argv.includes('--gateway-idle');
 /** Under --cpu-prof (or with --phases, for perf): each phase's bounds, monotonic µs, for profile-summary's --from / --to. */
 const profiling =
   process.execArgv.some((a) => a.startsWith('--cpu-prof')) || process.argv.includes('--phases');
@@ -209,6 +212,8 @@ async function startGateway(): Promise<{ url: string; requests: () => Promise<nu
     child.once('message', (message) => resolve((message as { port: number }).port)),
   );
   if (GATEWAY_NICE !== 0) setPriority(child.pid!, GATEWAY_NICE);
+  // Every thread of the gateway process, V8's helpers included.
+  if (GATEWAY_IDLE) execFileSync('chrt', ['--idle', '--all-tasks', '--pid', '0', String(child.pid)]);
   return {
     url: `http://127.0.0.1:${port}/_matrix/push/v1/notify`,
     requests: () =>
@@ -241,6 +246,43 @@ function mainThreadSchedule(): { runMs: number; waitMs: number } | undefined {
   try {
     const [run, wait] = readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ').map(Number);
     return { runMs: run! / 1e6, waitMs: wait! / 1e6 };
+  } catch {
+    return undefined;
+  }
+}
+
+/** This process's threads by scheduling policy (Linux /proc: stat field 41), e.g. "normal 11, idle 1". */
+function threadPolicies(): string {
+  const names: Record<string, string> = { '0': 'normal', '3': 'batch', '5': 'idle' };
+  const counts = new Map<string, number>();
+  try {
+    for (const tid of readdirSync('/proc/self/task')) {
+      const fields = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      const policy = names[fields[38]!] ?? `policy ${fields[38]}`;
+      counts.set(policy, (counts.get(policy) ?? 0) + 1);
+    }
+  } catch {
+    return 'unknown';
+  }
+  return [...counts].map(([policy, count]) => `${policy} ${count}`).join(', ');
+}
+
+/**
+ * CPU run time so far (ms, /proc schedstat) of this process's threads: the main thread, the
+ * delivery worker (the thread at SCHED_IDLE or with a positive nice value) and the others
+ * (V8's helpers for GC and compilation, libuv's pool, SQLite's checkpointer); undefined off Linux.
+ */
+function threadRunTimes(): { main: number; delivery: number; others: number } | undefined {
+  try {
+    const times = { main: 0, delivery: 0, others: 0 };
+    for (const tid of readdirSync('/proc/self/task')) {
+      const runMs = Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+      const fields = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      if (Number(tid) === process.pid) times.main += runMs;
+      else if (fields[38] === '5' || Number(fields[16]) > 0) times.delivery += runMs;
+      else times.others += runMs;
+    }
+    return times;
   } catch {
     return undefined;
   }
@@ -279,6 +321,7 @@ async function sendLatency(): Promise<void> {
           const fromMicros = monotonicMicros();
           const loopBefore = performance.eventLoopUtilization();
           const cpuBefore = process.cpuUsage();
+          const threadsBefore = threadRunTimes();
           const threadBefore = mainThreadCpuMs();
           const scheduleBefore = mainThreadSchedule();
           for (let i = 0; i < SENDS; i++) {
@@ -304,10 +347,14 @@ async function sendLatency(): Promise<void> {
           const loop = performance.eventLoopUtilization(loopBefore);
           // The whole server process: the main thread, the delivery worker and SQLite.
           const cpu = process.cpuUsage(cpuBefore);
+          const threadsAfter = threadRunTimes();
+          const threadMsPerSend = (name: 'main' | 'delivery' | 'others') =>
+            threadsAfter === undefined ? Number.NaN : (threadsAfter[name] - threadsBefore![name]) / SENDS;
           return {
             samples: samples.slice(20),
             busyMsPerSend: loop.active / SENDS,
             cpuMsPerSend: (cpu.user + cpu.system) / 1000 / SENDS,
+            threadsMsPerSend: `main ${threadMsPerSend('main').toFixed(2)}, delivery worker ${threadMsPerSend('delivery').toFixed(2)}, other threads ${threadMsPerSend('others').toFixed(2)}`,
             mainCpuMsPerSend: (mainThreadCpuMs() - threadBefore) / SENDS,
             sendingCpuMsPerSend: sendingCpu / SENDS,
             sendingRunMsPerSend:
@@ -334,14 +381,16 @@ async function sendLatency(): Promise<void> {
           });
         }
         const withPushers = await run();
+        // Fewer arrive when delivery fell more than MAX_PENDING_PUSHES behind and dropped some (long runs).
+        const pushesExpected = (SENDS + (process.argv.includes('--cold') ? 0 : 50)) * members.length;
         console.log(
-          `3. send latency, room of 100 members, ${SENDS} sequential sends each${GATEWAY_NICE === 0 ? '' : ` (gateway process at nice ${GATEWAY_NICE})`}:`,
+          `3. send latency, room of 100 members, ${SENDS} sequential sends each${GATEWAY_NICE === 0 ? '' : ` (gateway process at nice ${GATEWAY_NICE})`}${GATEWAY_IDLE ? ' (gateway process at SCHED_IDLE)' : ''}:`,
         );
         console.log(
           `   without pushers:   ${summary(without.samples)}; main thread busy ${without.busyMsPerSend.toFixed(2)} ms, main thread CPU ${without.mainCpuMsPerSend.toFixed(2)} ms (${without.sendingCpuMsPerSend.toFixed(2)} while sending), server CPU ${without.cpuMsPerSend.toFixed(2)} ms per send`,
         );
         console.log(
-          `   with 100 pushers:  ${summary(withPushers.samples)}; main thread busy ${withPushers.busyMsPerSend.toFixed(2)} ms, main thread CPU ${withPushers.mainCpuMsPerSend.toFixed(2)} ms (${withPushers.sendingCpuMsPerSend.toFixed(2)} while sending), server CPU ${withPushers.cpuMsPerSend.toFixed(2)} ms per send (${await gateway.requests()} gateway requests)`,
+          `   with 100 pushers:  ${summary(withPushers.samples)}; main thread busy ${withPushers.busyMsPerSend.toFixed(2)} ms, main thread CPU ${withPushers.mainCpuMsPerSend.toFixed(2)} ms (${withPushers.sendingCpuMsPerSend.toFixed(2)} while sending), server CPU ${withPushers.cpuMsPerSend.toFixed(2)} ms per send (${await gateway.requests()} gateway requests of ${pushesExpected})`,
         );
         for (const [name, phase] of [
           ['without', without],
@@ -351,6 +400,10 @@ async function sendLatency(): Promise<void> {
             `   while sending, ${name} pushers: main thread ran ${phase.sendingRunMsPerSend.toFixed(3)} ms and waited for a CPU ${phase.sendingWaitMsPerSend.toFixed(3)} ms per send`,
           );
         }
+        console.log(
+          `   run time per send by thread (until idle), without: ${without.threadsMsPerSend}; with: ${withPushers.threadsMsPerSend} ms`,
+        );
+        console.log(`   server threads by scheduling policy: ${threadPolicies()}`);
       },
     );
   } finally {

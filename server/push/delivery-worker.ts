@@ -7,24 +7,25 @@
  * worker's questions about users (their pushers and unread totals); the worker posts
  * back those questions, settlements, rejected pushkeys and log lines.
  *
- * The thread runs at a lower scheduling priority: pushes are background work, and
- * on a busy machine the threads answering clients should win the CPU.
+ * The thread runs below the threads answering clients (SCHED_IDLE on Linux, else a nice
+ * value: background-priority.ts): pushes are background work, and the CPU is the sends' first.
  */
-import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
+import { lowerThisThread } from './background-priority.js';
 import type { GatewayPush, GatewayQueuesOptions } from './gateway-queues.js';
 import { DeliveryLine, type ToDelivery } from './push-preparer.js';
 
 export type FromWorker =
   /** Questions about users: their http pushers and unread totals (answered by a `users` message). */
   | { type: 'need'; userIds: string[] }
-  | { type: 'settled'; count: number }
+  /** Notify messages finished with, and the notified users they carried. */
+  | { type: 'settled'; count: number; recipients: number }
   | { type: 'rejected'; targets: GatewayPush['targets'] }
   | { type: 'log'; level: 'info' | 'warn'; fields: Record<string, unknown>; message: string }
   | { type: 'stopped' };
 
 export type DeliveryWorkerData = Omit<GatewayQueuesOptions, 'onRejected' | 'onSettled' | 'log'> & {
-  /** Nice value for this thread (Linux sets it per thread; elsewhere it may apply to the process: 0 there). */
+  /** Nice value for this thread where SCHED_IDLE cannot be had (Linux sets it per thread). */
   readonly niceness: number;
 };
 
@@ -32,28 +33,38 @@ const port = parentPort;
 if (port !== null) {
   const post = (message: FromWorker) => port.postMessage(message);
   const data = workerData as DeliveryWorkerData;
-  if (data.niceness !== 0) {
-    try {
-      // Linux: priority 0 names the calling thread, not the whole process.
-      setPriority(0, data.niceness);
-    } catch {
-      // Not permitted here: deliver at normal priority.
-    }
-  }
+  void lowerThisThread(data.niceness).then((priority) => {
+    if (priority.kind === 'idle') return;
+    post({
+      type: 'log',
+      level: 'warn',
+      fields: { priority: priority.kind, reason: priority.why },
+      message:
+        priority.kind === 'nice'
+          ? `Push delivery runs at nice ${priority.niceness}, not SCHED_IDLE: a busy server shares more CPU with it`
+          : 'Push delivery runs at normal priority: a busy server shares more CPU with it',
+    });
+  });
   // Settlements are counted and posted once per turn, not once per event.
   let settled = 0;
+  let settledRecipients = 0;
   let flushScheduled = false;
+  const flush = () => {
+    if (settled === 0) return;
+    post({ type: 'settled', count: settled, recipients: settledRecipients });
+    settled = 0;
+    settledRecipients = 0;
+  };
   const line = new DeliveryLine({
     ...data,
-    onNotificationsSettled: (count) => {
+    onNotificationsSettled: (count, recipients) => {
       settled += count;
+      settledRecipients += recipients;
       if (flushScheduled) return;
       flushScheduled = true;
       setImmediate(() => {
         flushScheduled = false;
-        if (settled === 0) return;
-        post({ type: 'settled', count: settled });
-        settled = 0;
+        flush();
       });
     },
     need: (userIds) => post({ type: 'need', userIds }),
@@ -63,8 +74,7 @@ if (port !== null) {
   port.on('message', (message: ToDelivery) => {
     void line.handle(message).then(() => {
       if (message.type !== 'stop') return;
-      if (settled > 0) post({ type: 'settled', count: settled });
-      settled = 0;
+      flush();
       post({ type: 'stopped' });
     });
   });

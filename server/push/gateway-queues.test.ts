@@ -103,4 +103,32 @@ describe('gateway queues (push delivery HTTP side)', () => {
     expect(logs.filter((line) => line.startsWith('info: Push gateway unreachable'))).to.have.length(3);
     expect(logs).to.include('warn: Push gateway kept failing; notification dropped');
   });
+
+  it('never connects to a refused address, named or literal, and does not retry it', async () => {
+    const events = { settled: 0, rejected: [] as PushTarget[] };
+    const logs: string[] = [];
+    const q = new GatewayQueues({
+      policy: { allowPrivate: false },
+      requestTimeoutMs: 2000,
+      initialRetryDelayMs: 5,
+      maxRetryDelayMs: 20,
+      maxAttempts: 3,
+      onRejected: () => {},
+      onSettled: () => {
+        events.settled++;
+      },
+      log: (level, _fields, message) => logs.push(`${level}: ${message}`),
+    });
+    // The loopback gateway, by a name that resolves to loopback and by its address.
+    const named = url.replace('127.0.0.1', 'localhost');
+    q.add({ ...push('$1'), key: `@u:x ${named}`, url: named });
+    q.add({ ...push('$2'), key: `@v:x ${url}`, url });
+    await until(() => events.settled === 2);
+    await q.stop();
+    expect(received).to.deep.equal([]);
+    expect(logs).to.deep.equal([
+      'warn: Push gateway address refused (private or reserved); notification dropped',
+      'warn: Push gateway address refused (private or reserved); notification dropped',
+    ]);
+  });
 });

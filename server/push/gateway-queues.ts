@@ -4,11 +4,15 @@
  * flight; a network error, a timeout, a 429 or a 5xx is retried with exponential
  * backoff (the notification stays at the head, so it is delivered once and in
  * order); other 4xx answers drop it. Pushkeys the gateway lists as `rejected`
- * are reported. No storage here: this runs in the delivery worker thread.
+ * are reported. A gateway whose address the outbound guard refuses (SSRF, see
+ * gateway-address.ts) is not retried. No storage here: this runs in the delivery worker thread.
  */
+import { isIP } from 'node:net';
 import type { Agent } from 'undici';
 import { undici } from '../http/undici.js';
-import { type GatewayPolicy, guardedLookup } from './gateway-address.js';
+import type { AddressGuard } from '../outbound/address-guard.js';
+import { ForbiddenAddressError } from '../outbound/address-guard.js';
+import { type GatewayPolicy, gatewayAddressGuard, literalHost } from './gateway-address.js';
 
 /** Who one device entry of a request belongs to. */
 export interface PushTarget {
@@ -48,6 +52,8 @@ interface Queued {
 interface Destination {
   readonly origin: string;
   readonly path: string;
+  /** A literal address the guard refuses (a name is checked at each connection). */
+  readonly refused: boolean;
 }
 
 /** Distinct gateway URLs remembered (there are a handful; the bound only guards memory). */
@@ -58,14 +64,16 @@ const JSON_HEADERS = ['content-type', 'application/json'];
 
 export class GatewayQueues {
   private readonly agent: Agent;
+  private readonly guard: AddressGuard;
   private readonly queues = new Map<string, Queued[]>();
   private readonly destinations = new Map<string, Destination>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private stopped = false;
 
   constructor(private readonly options: GatewayQueuesOptions) {
+    this.guard = gatewayAddressGuard(options.policy);
     this.agent = new (undici().Agent)({
-      connect: { lookup: guardedLookup(options.policy) as never, timeout: options.requestTimeoutMs },
+      connect: { lookup: this.guard.lookup, timeout: options.requestTimeoutMs },
       headersTimeout: options.requestTimeoutMs,
       bodyTimeout: options.requestTimeoutMs,
     });
@@ -142,6 +150,11 @@ export class GatewayQueues {
       done('done');
       return;
     }
+    if (destination.refused) {
+      refusedAddress(push, this.options);
+      done('done');
+      return;
+    }
     this.agent.dispatch(
       {
         origin: destination.origin,
@@ -159,7 +172,12 @@ export class GatewayQueues {
     if (destination !== undefined) return destination;
     try {
       const parsed = new URL(url);
-      destination = { origin: parsed.origin, path: `${parsed.pathname}${parsed.search}` };
+      const host = literalHost(parsed);
+      destination = {
+        origin: parsed.origin,
+        path: `${parsed.pathname}${parsed.search}`,
+        refused: isIP(host) !== 0 && !this.guard.permits(host),
+      };
     } catch {
       return undefined;
     }
@@ -228,6 +246,11 @@ class GatewayExchange {
   onError(error: Error): void {
     if (this.finished) return;
     this.finished = true;
+    if (ForbiddenAddressError.isOrCauses(error)) {
+      refusedAddress(this.push, this.options);
+      this.done('done');
+      return;
+    }
     this.options.log(
       'info',
       { err: String(error), eventId: this.push.eventId, url: this.push.url },
@@ -235,6 +258,15 @@ class GatewayExchange {
     );
     this.done('retry');
   }
+}
+
+/** The guard refused the gateway's address: policy, which a retry would not change. */
+function refusedAddress(push: GatewayPush, options: Pick<GatewayQueuesOptions, 'log'>): void {
+  options.log(
+    'warn',
+    { eventId: push.eventId, url: push.url },
+    'Push gateway address refused (private or reserved); notification dropped',
+  );
 }
 
 /** push_notifier.yaml: `rejected` lists pushkeys the homeserver should stop sending to. */

@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import type { RoomEvent } from '../../protocol/events.js';
 import type { PushOutcome } from '../../protocol/push-rules/index.js';
@@ -27,6 +29,11 @@ describe('push delivery (inline line)', () => {
   let ordering = 0;
 
   async function notify(eventId: string, userIds: string[]): Promise<void> {
+    delivery.deliver(await produce(eventId, userIds));
+  }
+
+  /** Stores the notifications of one event and returns them as the evaluator hands them on. */
+  async function produce(eventId: string, userIds: string[]): Promise<ProducedNotification[]> {
     const event: RoomEvent = {
       eventId,
       roomId: room,
@@ -43,15 +50,21 @@ describe('push delivery (inline line)', () => {
         highlight: false,
       })),
     );
-    const produced: ProducedNotification[] = userIds.map((userId) => ({
-      userId,
-      event,
-      streamOrdering,
-      outcome,
-      room: facts,
-    }));
-    delivery.deliver(produced);
+    return userIds.map((userId) => ({ userId, event, streamOrdering, outcome, room: facts }));
   }
+
+  /** Each user's pushes as [event ID, badge], in the order the gateway received them. */
+  const pushesByUser = (): Record<string, [unknown, unknown][]> => {
+    const byUser: Record<string, [unknown, unknown][]> = {};
+    for (const body of gateway.received) {
+      const { notification } = JSON.parse(body);
+      const pushkey = notification.devices[0].pushkey as string;
+      byUser[pushkey] = [...(byUser[pushkey] ?? []), [notification.event_id, notification.counts.unread]];
+    }
+    return byUser;
+  };
+  const warnings: string[] = [];
+  const infos: string[] = [];
 
   const setPusher = (userId: string, pushkey: string) =>
     storage.push.setPusher(httpPusher(userId, pushkey, { url }), true);
@@ -63,9 +76,19 @@ describe('push delivery (inline line)', () => {
   after(() => gateway.stop());
   beforeEach(async () => {
     gateway.received.length = 0;
+    warnings.length = 0;
+    infos.length = 0;
     ordering = 0;
     storage = await openSqliteStorage({ path: ':memory:' });
-    delivery = new PushDelivery({
+    delivery = inlineDelivery();
+  });
+  afterEach(async () => {
+    await delivery.stop();
+    await storage.close();
+  });
+
+  function inlineDelivery(maxPendingPushes?: number): PushDelivery {
+    return new PushDelivery({
       storage,
       policy: { allowPrivate: true, allowedHosts: [] },
       requestTimeoutMs: 2000,
@@ -73,13 +96,13 @@ describe('push delivery (inline line)', () => {
       maxRetryDelayMs: 20,
       maxAttempts: 3,
       inline: true,
-      log: { warn: () => {}, info: () => {} },
+      maxPendingPushes,
+      log: {
+        warn: (_fields, message) => warnings.push(message),
+        info: (_fields, message) => infos.push(message),
+      },
     });
-  });
-  afterEach(async () => {
-    await delivery.stop();
-    await storage.close();
-  });
+  }
 
   it('pushes only users with pushers, with their badge counted on from storage', async () => {
     await setPusher('@bob:example.org', 'bob-phone');
@@ -115,7 +138,7 @@ describe('push delivery (inline line)', () => {
     await delivery.idle();
     expect(received()).to.deep.equal([]);
     await setPusher('@bob:example.org', 'bob-phone');
-    delivery.pushersChanged('@bob:example.org', true);
+    delivery.pushersChanged('@bob:example.org');
     await notify('$2', ['@bob:example.org']);
     await delivery.idle();
     // Bob read up to $2.
@@ -133,4 +156,145 @@ describe('push delivery (inline line)', () => {
       ['$3', 1],
     ]);
   });
+
+  it("groups each event's users wherever they come in the evaluator's batch", async () => {
+    await setPusher('@bob:example.org', 'bob-phone');
+    await setPusher('@carol:example.org', 'carol-phone');
+    const first = await produce('$1', ['@bob:example.org', '@carol:example.org']);
+    const second = await produce('$2', ['@bob:example.org', '@carol:example.org']);
+    // Interleaved: $1 bob, $2 bob, $1 carol, $2 carol.
+    delivery.deliver([first[0]!, second[0]!, first[1]!, second[1]!]);
+    await delivery.idle();
+    expect(pushesByUser()).to.deep.equal({
+      'bob-phone': [
+        ['$1', 1],
+        ['$2', 2],
+      ],
+      'carol-phone': [
+        ['$1', 1],
+        ['$2', 2],
+      ],
+    });
+  });
+
+  it('stops pushing a user whose pushers are gone, and pushes again once one is set', async () => {
+    await setPusher('@bob:example.org', 'bob-phone');
+    await notify('$1', ['@bob:example.org']);
+    await delivery.idle();
+    await storage.push.deletePusher('@bob:example.org', 'app', 'bob-phone');
+    delivery.pushersChanged('@bob:example.org');
+    await notify('$2', ['@bob:example.org']);
+    await delivery.idle();
+    await setPusher('@bob:example.org', 'bob-tablet');
+    delivery.pushersChanged('@bob:example.org');
+    await notify('$3', ['@bob:example.org']);
+    await delivery.idle();
+    expect(pushesByUser()).to.deep.equal({ 'bob-phone': [['$1', 1]], 'bob-tablet': [['$3', 3]] });
+  });
+
+  it('drops new pushes while too many wait, then pushes again with the badge read afresh', async () => {
+    await setPusher('@bob:example.org', 'bob-phone');
+    await setPusher('@carol:example.org', 'carol-phone');
+    await delivery.stop();
+    delivery = inlineDelivery(2);
+    await notify('$1', ['@bob:example.org', '@carol:example.org']);
+    await delivery.idle();
+    const release = gateway.hold();
+    await notify('$2', ['@bob:example.org', '@carol:example.org']);
+    // At most 2 pushes wait: $2's wait for the gateway, $3's is dropped.
+    await notify('$3', ['@bob:example.org']);
+    expect(warnings).to.have.length(1);
+    release();
+    gateway.hold()();
+    await delivery.idle();
+    expect(infos).to.include('Push delivery caught up; pushing again');
+    await notify('$4', ['@bob:example.org']);
+    await delivery.idle();
+    // Bob's badge counts $3, which was not pushed.
+    expect(pushesByUser()).to.deep.equal({
+      'bob-phone': [
+        ['$1', 1],
+        ['$2', 2],
+        ['$4', 4],
+      ],
+      'carol-phone': [
+        ['$1', 1],
+        ['$2', 2],
+      ],
+    });
+  });
 });
+
+/** The delivery worker thread, as the server runs it. */
+describe('push delivery (worker thread)', () => {
+  it('delivers promptly from a worker that runs at SCHED_IDLE where Linux and chrt allow', async () => {
+    const gateway = await startLoopbackGateway();
+    const storage = await openSqliteStorage({ path: ':memory:' });
+    const idleBefore = idleThreads();
+    const delivery = new PushDelivery({
+      storage,
+      policy: { allowPrivate: true, allowedHosts: [] },
+      requestTimeoutMs: 2000,
+      initialRetryDelayMs: 5,
+      maxRetryDelayMs: 20,
+      maxAttempts: 3,
+      log: { warn: () => {}, info: () => {} },
+    });
+    try {
+      await storage.push.setPusher(httpPusher('@bob:example.org', 'bob-phone', { url: gateway.url }), true);
+      const event: RoomEvent = {
+        eventId: '$1',
+        roomId: '!r:example.org',
+        pdu: { type: 'm.room.message', sender: '@alice:example.org', content: { body: 'hi' } } as never,
+      };
+      const room: RoomPushFacts = {
+        joined: new Map(),
+        localJoined: [],
+        roomName: undefined,
+        senderMayNotify: () => false,
+      };
+      const started = performance.now();
+      delivery.deliver([
+        {
+          userId: '@bob:example.org',
+          event,
+          streamOrdering: 1,
+          outcome: { actions: ['notify'] } as unknown as PushOutcome,
+          room,
+        },
+      ]);
+      await delivery.idle();
+      // The worker's start (tsx compiling its modules) included.
+      expect(performance.now() - started).to.be.below(5_000);
+      expect(gateway.received.map((body) => JSON.parse(body).notification.event_id)).to.deep.equal(['$1']);
+      if (process.platform === 'linux' && chrtAvailable()) {
+        expect(idleThreads().filter((tid) => !idleBefore.includes(tid))).to.have.length(1);
+      }
+    } finally {
+      await delivery.stop();
+      await storage.close();
+      await gateway.stop();
+    }
+  });
+});
+
+/** This process's threads at SCHED_IDLE (Linux /proc: stat field 41 is the policy, 5 SCHED_IDLE). */
+function idleThreads(): string[] {
+  if (process.platform !== 'linux') return [];
+  return readdirSync('/proc/self/task').filter((tid) => {
+    try {
+      return readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')[38] === '5';
+    } catch {
+      return false;
+    }
+  });
+}
+
+function chrtAvailable(): boolean {
+  try {
+    execFileSync('chrt', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -16,7 +16,6 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { RoomEvent } from '../../protocol/events.js';
 import type { PusherRecord } from '../../storage/push-store.js';
 import type { Storage } from '../../storage/storage.js';
 import type { DeliveryWorkerData, FromWorker } from './delivery-worker.js';
@@ -35,6 +34,8 @@ export interface PushDeliveryOptions {
   readonly maxAttempts: number;
   /** Run gateway requests on this thread (tests of the fallback); default: in a worker thread. */
   readonly inline?: boolean;
+  /** Default MAX_PENDING_PUSHES (tests set less). */
+  readonly maxPendingPushes?: number;
   readonly log: {
     warn(fields: object, message: string): void;
     info(fields: object, message: string): void;
@@ -44,8 +45,17 @@ export interface PushDeliveryOptions {
 /** Users whose pushers and unread totals are read in one turn of the event loop. */
 const ANSWER_CHUNK = 16;
 
-/** The worker's nice value: per thread on Linux; elsewhere it would slow the whole process. */
-const WORKER_NICENESS = process.platform === 'linux' ? 10 : 0;
+/** The worker's nice value where it cannot have SCHED_IDLE (background-priority.ts). */
+const WORKER_NICENESS = 10;
+
+/**
+ * Notified users posted to the delivery line and not yet settled, at most. The worker
+ * runs at SCHED_IDLE: while every CPU is busy with client work it gets very little, and
+ * what waits for it would grow without end. Past this bound new notifications are not
+ * pushed (they still count: sync, /notifications and the next push's badge show them)
+ * until half of them are settled. About 1 KB each while waiting.
+ */
+export const MAX_PENDING_PUSHES = 100_000;
 
 /** Where delivery messages go: the worker thread, or a delivery line on this thread. */
 interface DeliverySink {
@@ -62,18 +72,29 @@ export class PushDelivery {
   private pusherUsers: Set<string> | undefined;
   private loading: Promise<void> | undefined;
   private readonly early: (readonly ProducedNotification[])[] = [];
-  /** Changes to pusherUsers while it is being read. */
-  private readonly changedEarly: [userId: string, hasHttpPusher: boolean][] = [];
+  /** Users whose pushers changed while pusherUsers was being read. */
+  private readonly changedEarly: string[] = [];
+  /** Counts pusher changes: an answer read across one may be stale. */
+  private pusherChanges = 0;
   private stopped = false;
   /** Notify messages handed to the sink and not yet settled. */
   private outstanding = 0;
+  /** Notified users in those messages. */
+  private pendingPushes = 0;
+  /** Past MAX_PENDING_PUSHES: notifications are not pushed until the line catches up. */
+  private shedding = false;
+  private shed = 0;
   private readonly idleWaiters: (() => void)[] = [];
   /** Users whose read marks moved, told to the sink together (before the next notify message). */
   private readonly reads = new Set<string>();
   /** The worker's questions, answered one after another. */
   private answering: Promise<void> = Promise.resolve();
 
-  constructor(private readonly options: PushDeliveryOptions) {}
+  private readonly maxPendingPushes: number;
+
+  constructor(private readonly options: PushDeliveryOptions) {
+    this.maxPendingPushes = options.maxPendingPushes ?? MAX_PENDING_PUSHES;
+  }
 
   /**
    * Hands the pushes of these notifications (one batch of events) to the delivery line:
@@ -88,24 +109,40 @@ export class PushDelivery {
       return;
     }
     if (pusherUsers.size === 0) return;
-    const events: EventNotification[] = [];
-    let draft: Draft | undefined;
-    // The evaluator produces each event's notifications together.
+    // Events in the order of their first notification; their users in the order given.
+    const drafts = new Map<string, Draft>();
+    let pushes = 0;
     for (const produced of notifications) {
       if (!pusherUsers.has(produced.userId)) continue;
-      if (draft?.source !== produced.event) {
-        if (draft !== undefined) events.push(finish(draft));
+      let draft = drafts.get(produced.event.eventId);
+      if (draft === undefined) {
         draft = startDraft(produced);
+        drafts.set(produced.event.eventId, draft);
       }
       draft.userIds.push(produced.userId);
       draft.actionOf.push(actionIndex(draft, produced.outcome.actions));
+      pushes++;
     }
-    if (draft === undefined) return;
-    events.push(finish(draft));
+    if (pushes === 0 || this.shedLoad(pushes)) return;
     this.outstanding++;
+    this.pendingPushes += pushes;
     const sink = this.sinkNow();
     this.postReads();
-    sink.post({ type: 'notify', notifications: events });
+    sink.post({ type: 'notify', notifications: Array.from(drafts.values(), finish) });
+  }
+
+  /** Whether these pushes are dropped: the line is too far behind (see MAX_PENDING_PUSHES). */
+  private shedLoad(pushes: number): boolean {
+    if (!this.shedding && this.pendingPushes + pushes <= this.maxPendingPushes) return false;
+    if (!this.shedding) {
+      this.shedding = true;
+      this.options.log.warn(
+        { pending: this.pendingPushes },
+        'Push delivery is too far behind (the server is short of CPU or gateways are slow); new notifications are not pushed until it catches up',
+      );
+    }
+    this.shed += pushes;
+    return true;
   }
 
   /** Resolves when nothing is queued or being sent (tests, benches). */
@@ -119,10 +156,7 @@ export class PushDelivery {
     this.loading ??= this.options.storage.push.usersWithPushers('http').then(
       (userIds) => {
         const pusherUsers = new Set(userIds);
-        for (const [userId, has] of this.changedEarly.splice(0)) {
-          if (has) pusherUsers.add(userId);
-          else pusherUsers.delete(userId);
-        }
+        for (const userId of this.changedEarly.splice(0)) pusherUsers.add(userId);
         this.pusherUsers = pusherUsers;
         for (const notifications of this.early.splice(0)) this.deliver(notifications);
       },
@@ -138,26 +172,36 @@ export class PushDelivery {
     this.stopped = true;
     await this.sink?.stop();
     this.outstanding = 0;
+    this.pendingPushes = 0;
     for (const waiter of this.idleWaiters.splice(0)) waiter();
   }
 
-  private settle(count: number): void {
+  private settle(count: number, pushes: number): void {
     this.outstanding = Math.max(0, this.outstanding - count);
+    this.pendingPushes = Math.max(0, this.pendingPushes - pushes);
+    // Pushing resumes once half the bound is free again.
+    if (this.shedding && this.pendingPushes <= this.maxPendingPushes / 2) {
+      this.shedding = false;
+      this.options.log.info({ notPushed: this.shed }, 'Push delivery caught up; pushing again');
+      this.shed = 0;
+      // The line counted no badge for what was not pushed: every badge is read again.
+      this.sink?.post({ type: 'forget' });
+    }
     if (this.outstanding === 0) for (const waiter of this.idleWaiters.splice(0)) waiter();
   }
 
   /**
-   * A user's pushers changed (set, deleted, rejected; every user's when undefined).
-   * `hasHttpPusher`: whether the user is now known to have an http pusher (true) or
-   * to have none left (false).
+   * A user's pushers changed (set, deleted, rejected; every user's when undefined). The
+   * user may have an http pusher now: their notifications go to the line, which reads
+   * their pushers again; if they have none, the answer drops them from pusherUsers.
    */
-  pushersChanged(userId?: string, hasHttpPusher?: boolean): void {
-    if (userId !== undefined && hasHttpPusher !== undefined) {
+  pushersChanged(userId?: string): void {
+    this.pusherChanges++;
+    if (userId !== undefined) {
       // Not read yet: a read under way may miss the change; one still to come sees it.
       if (this.pusherUsers === undefined) {
-        if (this.loading !== undefined) this.changedEarly.push([userId, hasHttpPusher]);
-      } else if (hasHttpPusher) this.pusherUsers.add(userId);
-      else this.pusherUsers.delete(userId);
+        if (this.loading !== undefined) this.changedEarly.push(userId);
+      } else this.pusherUsers.add(userId);
     }
     this.sink?.post({ type: 'forget', userId });
   }
@@ -193,11 +237,16 @@ export class PushDelivery {
 
   private async usersFacts(userIds: readonly string[]): Promise<UserFacts[]> {
     const { storage } = this.options;
+    const changes = this.pusherChanges;
     try {
       const pushers = new Map<string, PusherRecord[]>(userIds.map((userId) => [userId, []]));
       for (const pusher of await storage.push.pushersOfUsers(userIds)) {
         if (pusher.kind === 'http' && typeof pusher.data.url === 'string')
           pushers.get(pusher.userId)?.push(pusher);
+      }
+      // Users found without http pushers are no longer posted, unless pushers changed meanwhile.
+      if (changes === this.pusherChanges) {
+        for (const [userId, list] of pushers) if (list.length === 0) this.pusherUsers?.delete(userId);
       }
       return await Promise.all(
         [...pushers].map(async ([userId, list]) => ({
@@ -228,7 +277,7 @@ export class PushDelivery {
           this.options.log.warn({ err: error }, 'Removing rejected pushkeys failed'),
         );
       },
-      onNotificationsSettled: (count: number) => this.settle(count),
+      onNotificationsSettled: (count: number, pushes: number) => this.settle(count, pushes),
       log: (level: 'info' | 'warn', fields: Record<string, unknown>, message: string) =>
         this.options.log[level](fields, message),
     };
@@ -259,7 +308,7 @@ export class PushDelivery {
     if (worker === null) return inlineSink();
     let stopped: (() => void) | undefined;
     worker.on('message', (message: FromWorker) => {
-      if (message.type === 'settled') this.settle(message.count);
+      if (message.type === 'settled') this.settle(message.count, message.recipients);
       else if (message.type === 'need') handlers.need(message.userIds);
       else if (message.type === 'rejected') handlers.onRejected(message.targets);
       else if (message.type === 'log') handlers.log(message.level, message.fields, message.message);
@@ -267,7 +316,7 @@ export class PushDelivery {
     });
     worker.on('error', (error) => {
       this.options.log.warn({ err: error }, 'The push delivery worker failed; delivering on the main thread');
-      this.settle(this.outstanding);
+      this.settle(this.outstanding, this.pendingPushes);
       // The new line knows no users yet: it asks as it goes.
       this.sink = inlineSink();
     });
@@ -300,7 +349,6 @@ export class PushDelivery {
 
 /** An EventNotification being gathered, in plain arrays. */
 interface Draft {
-  readonly source: RoomEvent;
   readonly event: EventNotification['event'];
   readonly userIds: string[];
   readonly actionSets: EventNotification['actionSets'];
@@ -312,7 +360,6 @@ interface Draft {
 function startDraft({ event, room }: ProducedNotification): Draft {
   const { pdu } = event;
   return {
-    source: event,
     event: {
       eventId: event.eventId,
       roomId: event.roomId,

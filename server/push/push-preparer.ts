@@ -58,6 +58,8 @@ interface PreparedPush extends GatewayPush {
 /** One notify message: open while its events wait or their pushes are under way. */
 interface Batch {
   remaining: number;
+  /** The notified users it carried (the main thread bounds how many wait). */
+  recipients: number;
 }
 
 interface ReadyEvent {
@@ -66,8 +68,11 @@ interface ReadyEvent {
 }
 
 export interface DeliveryLineOptions extends Omit<GatewayQueuesOptions, 'onSettled'> {
-  /** Notify messages finished with (all their pushes delivered, refused or given up on). */
-  readonly onNotificationsSettled: (count: number) => void;
+  /**
+   * Notify messages finished with (all their pushes delivered, refused or given up on),
+   * and the notified users they carried.
+   */
+  readonly onNotificationsSettled: (count: number, recipients: number) => void;
   /** Asks the main thread about these users (their pushers and unread total): answered by a `users` message. */
   readonly need: (userIds: string[]) => void;
 }
@@ -110,10 +115,12 @@ export class DeliveryLine {
         return;
       case 'notify': {
         // The message's own share, released once every event is taken in.
-        const batch: Batch = { remaining: 1 };
+        const batch: Batch = { remaining: 1, recipients: 0 };
         for (const notification of message.notifications) {
           batch.remaining++;
-          this.book.admit({ userIds: notification.userIds.split('\n'), item: { notification, batch } });
+          const userIds = notification.userIds.split('\n');
+          batch.recipients += userIds.length;
+          this.book.admit({ userIds, item: { notification, batch } });
         }
         this.release(batch);
       }
@@ -121,7 +128,7 @@ export class DeliveryLine {
   }
 
   private release(batch: Batch): void {
-    if (--batch.remaining === 0) this.options.onNotificationsSettled(1);
+    if (--batch.remaining === 0) this.options.onNotificationsSettled(1, batch.recipients);
   }
 
   /** Queues the requests for one event whose recipients are all known. */

@@ -195,7 +195,7 @@ export class PushService {
       },
       pusher.append === true,
     );
-    this.delivery.pushersChanged(userId, pusher.kind === 'http');
+    this.delivery.pushersChanged(userId);
     // Without append, other users lose this pushkey too: every user is read again.
     if (pusher.append !== true) this.delivery.pushersChanged();
   }
@@ -205,7 +205,7 @@ export class PushService {
     for (const pusher of await this.storage.push.pushersOfUser(userId)) {
       await this.storage.push.deletePusher(userId, pusher.appId, pusher.pushkey);
     }
-    this.delivery.pushersChanged(userId, false);
+    this.delivery.pushersChanged(userId);
   }
 
   /** Waits for queued evaluations and deliveries (tests, benches). */

@@ -9,19 +9,23 @@ export interface LoopbackGateway {
   readonly received: string[];
   /** Answers for the next requests, in order; then 200 `{"rejected":[]}`. */
   readonly answers: { status: number; body: string }[];
+  /** Requests received from now on are answered only once the returned function is called. */
+  hold(): () => void;
   stop(): Promise<void>;
 }
 
 export async function startLoopbackGateway(): Promise<LoopbackGateway> {
   const received: string[] = [];
   const answers: { status: number; body: string }[] = [];
+  let held: Promise<void> = Promise.resolve();
   const server = createServer((req, res) => {
     let body = '';
     req.on('data', (chunk) => {
       body += chunk;
     });
-    req.on('end', () => {
+    req.on('end', async () => {
       received.push(body);
+      await held;
       const answer = answers.shift() ?? { status: 200, body: '{"rejected":[]}' };
       res.writeHead(answer.status, { 'content-type': 'application/json' });
       res.end(answer.body);
@@ -32,6 +36,13 @@ export async function startLoopbackGateway(): Promise<LoopbackGateway> {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/_matrix/push/v1/notify`,
     received,
     answers,
+    hold: () => {
+      let release!: () => void;
+      held = new Promise((resolve) => {
+        release = resolve;
+      });
+      return release;
+    },
     stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
