@@ -202,7 +202,9 @@ export class SyncService {
         acknowledgeToDevice: params.acknowledgeToDevice ?? true,
       };
       if (asText && since !== null) {
-        const shared = await this.fanout.answer(this.deps, { ...request, since }, this.formatting);
+        // `since` is not null here: the same object, typed so (no copy per woken member).
+        const withSince = request as typeof request & { readonly since: StreamPositions };
+        const shared = await this.fanout.answer(this.deps, withSince, this.formatting);
         if (shared !== null) {
           const confirming = this.confirmToDevice(requester, since, request.acknowledgeToDevice);
           if (confirming !== undefined) await confirming;
