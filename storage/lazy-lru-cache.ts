@@ -21,9 +21,9 @@ export interface LazyLruOptions {
 }
 
 interface Entry<V> {
-  readonly value: V;
+  value: V;
   /** When it stops being served (performance.now() clock); Infinity without a TTL. */
-  readonly expires: number;
+  expires: number;
   /** Read since it was put at the end of the order. */
   used: boolean;
 }
@@ -64,9 +64,16 @@ export class LazyLruCache<K, V> {
   /** A replaced key keeps its place in the order, marked used. */
   set(key: K, value: V): this {
     const expires = this.ttl === Number.POSITIVE_INFINITY ? this.ttl : performance.now() + this.ttl;
-    const replaced = this.entries.has(key);
-    this.entries.set(key, { value, expires, used: replaced });
-    if (!replaced && this.entries.size > this.max) this.evictOne(key);
+    const replaced = this.entries.get(key);
+    if (replaced !== undefined) {
+      // Updated in place: no new entry for a key rewritten often (a member's latest delivery).
+      replaced.value = value;
+      replaced.expires = expires;
+      replaced.used = true;
+      return this;
+    }
+    this.entries.set(key, { value, expires, used: false });
+    if (this.entries.size > this.max) this.evictOne(key);
     return this;
   }
 

@@ -18,7 +18,7 @@
  * - no ignored users, no event_fields, client event format, no threaded unread
  *   counts, and lazy-loaded members all already sent to the device.
  */
-import { type JsonObject, type StateMap, stateTupleKey } from '../../protocol/events.js';
+import { type JsonObject, splitStateTupleKey } from '../../protocol/events.js';
 import type { StoredEvent } from '../../storage/event-store.js';
 import { LazyLruCache } from '../lazy-lru-cache.js';
 import { matchesRoomEventFilter } from '../rooms/event-filter.js';
@@ -46,9 +46,13 @@ interface SharedRoomDelta {
   readonly delivered: Delivered;
   /** The delta's first event: the room's state before it is what lazy-loading members are checked against. */
   readonly first: StoredEvent;
-  /** That state once read (read only when a member lazy-loads, then once for all of them). */
-  stateAtStart: StateMap | undefined;
-  stateAtStartRead: Promise<StateMap> | undefined;
+  /**
+   * The membership event of each member in that state, by user ID (read only when a member
+   * lazy-loads, then once for all of them): each woken member looks up their own by the
+   * user ID string they carry, not by a state key built and hashed for the lookup.
+   */
+  membersAtStart: ReadonlyMap<string, string> | undefined;
+  membersAtStartRead: Promise<ReadonlyMap<string, string>> | undefined;
 }
 
 /**
@@ -153,8 +157,8 @@ export class FanoutDeltas {
       );
       if (delta === null || delta.senders.has(userId)) return null;
       if (filter.lazyLoadMembers) {
-        const state = delta.stateAtStart ?? (await stateAtStartOf(deps, delta));
-        if (!lazyMembersSent(deps, request, roomId, delta, state)) return null;
+        const members = delta.membersAtStart ?? (await membersAtStartOf(deps, delta));
+        if (!lazyMembersSent(deps, request, roomId, delta, members)) return null;
       }
       shared.push(delta);
     }
@@ -291,8 +295,8 @@ async function buildRoomDelta(
   return {
     id,
     first: events[0]!,
-    stateAtStart: undefined,
-    stateAtStartRead: undefined,
+    membersAtStart: undefined,
+    membersAtStartRead: undefined,
     delivered: { roomId, eventId: last.eventId, streamOrdering: last.streamOrdering },
     timelineJson: `{"events":[${formatted.join(',')}],"limited":false,"prev_batch":${JSON.stringify(prevBatch)}}`,
     events,
@@ -300,20 +304,25 @@ async function buildRoomDelta(
   };
 }
 
-/** The room's state before the delta, read once however many members ask at once. */
-function stateAtStartOf(deps: SyncDeps, delta: SharedRoomDelta): Promise<StateMap> {
-  if (delta.stateAtStartRead === undefined) {
+/** The membership events of the room's state before the delta, read once however many members ask at once. */
+function membersAtStartOf(deps: SyncDeps, delta: SharedRoomDelta): Promise<ReadonlyMap<string, string>> {
+  if (delta.membersAtStartRead === undefined) {
     const reading = deps.reads.stateBefore(delta.first).then((state) => {
-      delta.stateAtStart = state;
-      return state;
+      const members = new Map<string, string>();
+      for (const [key, eventId] of state) {
+        const [type, stateKey] = splitStateTupleKey(key);
+        if (type === 'm.room.member') members.set(stateKey, eventId);
+      }
+      delta.membersAtStart = members;
+      return members;
     });
     // A failed read is tried again by the next member rather than failing them all.
     reading.catch(() => {
-      if (delta.stateAtStartRead === reading) delta.stateAtStartRead = undefined;
+      if (delta.membersAtStartRead === reading) delta.membersAtStartRead = undefined;
     });
-    delta.stateAtStartRead = reading;
+    delta.membersAtStartRead = reading;
   }
-  return delta.stateAtStartRead;
+  return delta.membersAtStartRead;
 }
 
 /**
@@ -325,21 +334,25 @@ function lazyMembersSent(
   request: SyncRequest,
   roomId: string,
   delta: SharedRoomDelta,
-  stateAtStart: StateMap,
+  membersAtStart: ReadonlyMap<string, string>,
 ): boolean {
   if (request.filter.includeRedundantMembers) return false;
   const { userId, deviceId } = request.requester;
   const sent = deps.lazyMembers.sentIn(userId, deviceId, roomId);
-  if (!memberSent(sent, stateAtStart, userId)) return false;
+  if (!memberSent(sent, membersAtStart, userId)) return false;
   for (const sender of delta.senders) {
-    if (!memberSent(sent, stateAtStart, sender)) return false;
+    if (!memberSent(sent, membersAtStart, sender)) return false;
   }
   return true;
 }
 
 /** Whether the device has the member's membership event as of the delta's start (or there is none). */
-function memberSent(sent: ReadonlySet<string> | undefined, stateAtStart: StateMap, member: string): boolean {
-  const eventId = stateAtStart.get(stateTupleKey('m.room.member', member));
+function memberSent(
+  sent: ReadonlySet<string> | undefined,
+  membersAtStart: ReadonlyMap<string, string>,
+  member: string,
+): boolean {
+  const eventId = membersAtStart.get(member);
   if (eventId === undefined) return true;
   return sent?.has(eventId) ?? false;
 }
