@@ -123,6 +123,39 @@ describe('Sync fan-out: answers spliced from a shared room delta', function () {
     });
   }
 
+  it('reads the room state before a delta only for members who lazy-load, once for all of them', async () => {
+    const reads = hs.homeserver.context.sync.reads;
+    const original = reads.stateBefore;
+    let stateReads = 0;
+    reads.stateBefore = function (this: typeof reads, ...args: Parameters<typeof original>) {
+      stateReads++;
+      return original.apply(this, args);
+    };
+    try {
+      const lazy = JSON.stringify({ room: { rooms: [roomId], state: { lazy_load_members: true } } });
+      const plainSince = (await httpSync(bob, {})).next_batch as string;
+      const initial = (await httpSync(carol, { filter: lazy })).next_batch as string;
+      // A general answer first: it hands carol's device the members the next delta needs.
+      await send(alice, 'warm-up');
+      const lazySince = (await httpSync(carol, { filter: lazy, since: initial })).next_batch as string;
+      await send(alice, 'no state read for the plain sync');
+      const shared = hs.homeserver.context.sync.sharedAnswers;
+      stateReads = 0;
+      await httpSync(bob, { since: plainSince });
+      expect(hs.homeserver.context.sync.sharedAnswers).to.equal(shared + 1);
+      expect(stateReads, 'no member lazy-loads: no state read').to.equal(0);
+      const [first, second] = await Promise.all([
+        httpSync(carol, { filter: lazy, since: lazySince }),
+        httpSync(carol, { filter: lazy, since: lazySince }),
+      ]);
+      expect(first.next_batch).to.equal(second.next_batch);
+      expect(hs.homeserver.context.sync.sharedAnswers).to.be.greaterThanOrEqual(shared + 2);
+      expect(stateReads, 'lazy-loading members share one read').to.equal(1);
+    } finally {
+      reads.stateBefore = original;
+    }
+  });
+
   it('steps aside for the sender (transaction IDs) and for a membership change', async () => {
     const since = (await httpSync(alice, {})).next_batch as string;
     await send(alice, 'mine');

@@ -139,14 +139,16 @@ export class DeliveryRecorder {
     const toWrite: PendingDelivery[] = [];
     for (const delivery of batch) {
       const { key } = delivery;
-      let latest: DeliveredMark | undefined;
-      try {
-        latest = delivered.get(key) ?? (await this.storedMark(delivery.userId, delivery.roomId));
-      } catch (error) {
-        this.failed([delivery], error);
-        continue;
+      let latest = delivered.get(key);
+      if (latest === undefined) {
+        try {
+          latest = await this.storedMark(delivery.userId, delivery.roomId);
+        } catch (error) {
+          this.failed([delivery], error);
+          continue;
+        }
+        if (latest !== undefined) delivered.set(key, latest);
       }
-      if (latest !== undefined) delivered.set(key, latest);
       if (latest !== undefined && delivery.ordering <= latest.ordering) settle(delivery);
       else toWrite.push(delivery);
     }

@@ -18,15 +18,15 @@
  * - no ignored users, no event_fields, client event format, no threaded unread
  *   counts, and lazy-loaded members all already sent to the device.
  */
-import { type JsonObject, type StateMap, stateTupleKey } from '../../protocol/events.js';
+import { type JsonObject, splitStateTupleKey } from '../../protocol/events.js';
 import type { StoredEvent } from '../../storage/event-store.js';
 import { LazyLruCache } from '../lazy-lru-cache.js';
 import { matchesRoomEventFilter } from '../rooms/event-filter.js';
 import type { SharedEventFormatting } from './event-format.js';
 import type { SyncDeps, SyncRequest } from './sync-context.js';
 import type { SyncFilter } from './sync-filter.js';
-import { roomFilterOf } from './sync-response.js';
 import { formatSyncToken, type StreamPositions, tokenBeforeEvent } from './sync-token.js';
+import { watchedRooms } from './watched-rooms.js';
 
 /** What an answer hands out in a room: its last event (recorded as delivered). */
 export interface Delivered {
@@ -44,8 +44,15 @@ interface SharedRoomDelta {
   readonly events: readonly StoredEvent[];
   readonly senders: ReadonlySet<string>;
   readonly delivered: Delivered;
-  /** The room's state before the first event (for the lazy-loading check of every member). */
-  readonly stateAtStart: StateMap;
+  /** The delta's first event: the room's state before it is what lazy-loading members are checked against. */
+  readonly first: StoredEvent;
+  /**
+   * The membership event of each member in that state, by user ID (read only when a member
+   * lazy-loads, then once for all of them): each woken member looks up their own by the
+   * user ID string they carry, not by a state key built and hashed for the lookup.
+   */
+  membersAtStart: ReadonlyMap<string, string> | undefined;
+  membersAtStartRead: Promise<ReadonlyMap<string, string>> | undefined;
 }
 
 /**
@@ -81,8 +88,21 @@ export class FanoutDeltas {
   /** The token of the last `upTo` seen: syncs woken together share one positions object. */
   private lastToken: { readonly upTo: StreamPositions; readonly token: string } | undefined;
 
+  /** The last delta asked for, by identity of what keys it (the common case of a wake). */
+  private lastDelta:
+    | {
+        readonly roomId: string;
+        readonly after: number;
+        readonly upTo: StreamPositions;
+        /** The timeline filter's key (members' filters are distinct objects, often alike). */
+        readonly filterKey: string;
+        readonly delta: Promise<SharedRoomDelta | null>;
+      }
+    | undefined;
+
   /** Forgets every shared delta (an event was rewritten: redaction). */
   clear(): void {
+    this.lastDelta = undefined;
     this.deltas.clear();
     this.assembled.clear();
   }
@@ -111,12 +131,11 @@ export class FanoutDeltas {
       return null;
     }
     const { userId, deviceId } = requester;
-    const memberships = await deps.reads.membershipsOf(userId);
-    if (memberships.some((record) => record.streamOrdering > since.events)) return null;
-    const inFilter = await roomFilterOf(deps, userId, filter);
-    const joined = memberships
-      .filter((record) => record.membership === 'join' && inFilter(record.roomId))
-      .map((record) => record.roomId);
+    const memberships = deps.reads.cachedMembershipsOf(userId) ?? (await deps.reads.membershipsOf(userId));
+    const archived = filter.archived === 'include' ? null : await deps.hs.archive.archivedRooms(userId);
+    const watched = watchedRooms(memberships, filter, archived);
+    if (watched.newest > since.events) return null;
+    const joined = watched.rooms;
     if (!deps.hs.receipts.unchangedFor(userId, joined, since.receipts, upTo.receipts)) return null;
 
     const changed = await deps.reads.roomsChangedBetween(since.events, upTo.events);
@@ -137,7 +156,10 @@ export class FanoutDeltas {
         request.now,
       );
       if (delta === null || delta.senders.has(userId)) return null;
-      if (filter.lazyLoadMembers && !lazyMembersSent(deps, request, roomId, delta)) return null;
+      if (filter.lazyLoadMembers) {
+        const members = delta.membersAtStart ?? (await membersAtStartOf(deps, delta));
+        if (!lazyMembersSent(deps, request, roomId, delta, members)) return null;
+      }
       shared.push(delta);
     }
 
@@ -196,13 +218,30 @@ export class FanoutDeltas {
     formatting: SharedEventFormatting,
     now: number,
   ): Promise<SharedRoomDelta | null> {
-    const key = `${roomId}\u0000${after}\u0000${token}\u0000${this.filterKey(filter)}`;
+    // Members woken together ask for the same delta one after another: no key to build for them.
+    const filterKey = this.filterKey(filter);
+    const last = this.lastDelta;
+    if (
+      last !== undefined &&
+      last.upTo === upTo &&
+      last.after === after &&
+      last.roomId === roomId &&
+      last.filterKey === filterKey
+    ) {
+      return last.delta;
+    }
+    const key = `${roomId}\u0000${after}\u0000${token}\u0000${filterKey}`;
     let delta = this.deltas.get(key);
     if (delta === undefined) {
       delta = buildRoomDelta(deps, roomId, after, upTo, filter, formatting, now, this.nextDeltaId++);
       this.deltas.set(key, delta);
-      delta.catch(() => this.deltas.delete(key));
+      const built = delta;
+      built.catch(() => {
+        this.deltas.delete(key);
+        if (this.lastDelta?.delta === built) this.lastDelta = undefined;
+      });
     }
+    this.lastDelta = { roomId, after, upTo, filterKey, delta };
     return delta;
   }
 
@@ -255,12 +294,35 @@ async function buildRoomDelta(
   const last = events.at(-1)!;
   return {
     id,
-    stateAtStart: await deps.reads.stateBefore(events[0]!),
+    first: events[0]!,
+    membersAtStart: undefined,
+    membersAtStartRead: undefined,
     delivered: { roomId, eventId: last.eventId, streamOrdering: last.streamOrdering },
     timelineJson: `{"events":[${formatted.join(',')}],"limited":false,"prev_batch":${JSON.stringify(prevBatch)}}`,
     events,
     senders: new Set(events.map((event) => event.pdu.sender)),
   };
+}
+
+/** The membership events of the room's state before the delta, read once however many members ask at once. */
+function membersAtStartOf(deps: SyncDeps, delta: SharedRoomDelta): Promise<ReadonlyMap<string, string>> {
+  if (delta.membersAtStartRead === undefined) {
+    const reading = deps.reads.stateBefore(delta.first).then((state) => {
+      const members = new Map<string, string>();
+      for (const [key, eventId] of state) {
+        const [type, stateKey] = splitStateTupleKey(key);
+        if (type === 'm.room.member') members.set(stateKey, eventId);
+      }
+      delta.membersAtStart = members;
+      return members;
+    });
+    // A failed read is tried again by the next member rather than failing them all.
+    reading.catch(() => {
+      if (delta.membersAtStartRead === reading) delta.membersAtStartRead = undefined;
+    });
+    delta.membersAtStartRead = reading;
+  }
+  return delta.membersAtStartRead;
 }
 
 /**
@@ -272,25 +334,25 @@ function lazyMembersSent(
   request: SyncRequest,
   roomId: string,
   delta: SharedRoomDelta,
+  membersAtStart: ReadonlyMap<string, string>,
 ): boolean {
   if (request.filter.includeRedundantMembers) return false;
-  if (!memberSent(deps, request, roomId, delta, request.requester.userId)) return false;
+  const { userId, deviceId } = request.requester;
+  const sent = deps.lazyMembers.sentIn(userId, deviceId, roomId);
+  if (!memberSent(sent, membersAtStart, userId)) return false;
   for (const sender of delta.senders) {
-    if (!memberSent(deps, request, roomId, delta, sender)) return false;
+    if (!memberSent(sent, membersAtStart, sender)) return false;
   }
   return true;
 }
 
 /** Whether the device has the member's membership event as of the delta's start (or there is none). */
 function memberSent(
-  deps: SyncDeps,
-  request: SyncRequest,
-  roomId: string,
-  delta: SharedRoomDelta,
+  sent: ReadonlySet<string> | undefined,
+  membersAtStart: ReadonlyMap<string, string>,
   member: string,
 ): boolean {
-  const eventId = delta.stateAtStart.get(stateTupleKey('m.room.member', member));
+  const eventId = membersAtStart.get(member);
   if (eventId === undefined) return true;
-  const { userId, deviceId } = request.requester;
-  return deps.lazyMembers.has(userId, deviceId, roomId, eventId);
+  return sent?.has(eventId) ?? false;
 }

@@ -23,6 +23,11 @@ export class LazyMembersSent {
     return this.sent.get(this.key(userId, deviceId, roomId))?.has(memberEventId) ?? false;
   }
 
+  /** The membership event IDs already sent to the device in the room (one lookup for several checks). */
+  sentIn(userId: string, deviceId: string | null, roomId: string): ReadonlySet<string> | undefined {
+    return this.sent.get(this.key(userId, deviceId, roomId));
+  }
+
   record(userId: string, deviceId: string | null, roomId: string, memberEventIds: Iterable<string>): void {
     const key = this.key(userId, deviceId, roomId);
     let set = this.sent.get(key);

@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { expect } from 'chai';
 import { SyncNotifier, type WaitOutcome } from './notifier.js';
 
@@ -161,6 +162,50 @@ describe('SyncNotifier', () => {
     expect(notifier.waiting).to.equal(1);
     notifier.notifyRooms(['!shared'], 'events');
     expect(await other).to.equal('changed');
+    expect(notifier.waiting).to.equal(0);
+  });
+
+  it('ends long waits in shared buckets: never early, at most one bucket late, none once woken', async () => {
+    const notifier = new SyncNotifier({ bucketedWaitMs: 100, bucketMs: 50 });
+    const wait = (userId: string, timeoutMs: number) =>
+      notifier.waitForChange({ userId, roomIds: ['!r1'], sinceMark: notifier.mark(), timeoutMs });
+    const started = performance.now();
+    const ended: number[] = [];
+    const long = [wait('@a:x', 120), wait('@b:x', 130)].map((waiting) =>
+      waiting.then((outcome) => {
+        ended.push(performance.now() - started);
+        return outcome;
+      }),
+    );
+    const woken = wait('@c:x', 120);
+    notifier.notifyUsers(['@c:x'], 'account_data');
+    expect(await woken).to.equal('changed');
+    expect(await Promise.all(long)).to.deep.equal(['timeout', 'timeout']);
+    for (const elapsed of ended) expect(elapsed).to.be.within(119, 130 + 50 + 40);
+    expect(notifier.waiting).to.equal(0);
+  });
+
+  it('listens to a signal once for all the waits made with it, and still ends each one on abort', async () => {
+    const notifier = new SyncNotifier();
+    const controller = new AbortController();
+    const wait = (userId: string) =>
+      notifier.waitForChange({
+        userId,
+        roomIds: ['!r1'],
+        sinceMark: notifier.mark(),
+        timeoutMs: 10_000,
+        signal: controller.signal,
+      });
+    // Rounds of one stream: each wait woken, the next one made on the same signal.
+    for (let round = 0; round < 5; round++) {
+      const waiting = wait('@a:x');
+      notifier.notifyRooms(['!r1'], 'events');
+      expect(await waiting).to.equal('changed');
+    }
+    const last = [wait('@a:x'), wait('@b:x')];
+    expect(getEventListeners(controller.signal, 'abort')).to.have.length(1);
+    controller.abort();
+    expect(await Promise.all(last)).to.deep.equal(['aborted', 'aborted']);
     expect(notifier.waiting).to.equal(0);
   });
 });

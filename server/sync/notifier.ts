@@ -39,7 +39,10 @@ export type WaitOutcome = 'changed' | 'timeout' | 'aborted';
 class Waiter {
   /** A receipts-only wake waiting for more receipts to come along. */
   deferredWake: NodeJS.Timeout | undefined = undefined;
+  /** Its own timer (short waits), or undefined when a shared bucket times it out (long ones). */
   timer: NodeJS.Timeout | undefined = undefined;
+  /** The end of the shared bucket it is in, if any. */
+  bucket: number | undefined = undefined;
   private settled = false;
 
   constructor(
@@ -47,25 +50,28 @@ class Waiter {
     readonly userId: string,
     readonly roomIds: readonly string[],
     readonly ignoredRoomStreams: ReadonlySet<RoomStream> | undefined,
-    private readonly signal: AbortSignal | undefined,
+    readonly signal: AbortSignal | undefined,
     private readonly resolve: (outcome: WaitOutcome) => void,
   ) {}
-
-  /** The abort listener (EventTarget calls handleEvent on a listener object). */
-  handleEvent(): void {
-    this.settle('aborted');
-  }
 
   settle(outcome: WaitOutcome): void {
     if (this.settled) return;
     this.settled = true;
     clearTimeout(this.timer);
     clearTimeout(this.deferredWake);
-    this.signal?.removeEventListener('abort', this);
-    this.notifier.unregister(this);
+    this.notifier.release(this);
     this.resolve(outcome);
   }
 }
+
+/**
+ * Waits this long or longer end in shared buckets of BUCKET_MS (one timer each) rather
+ * than a timer each: a WebSocket waits 30 s at every round, a thousand of them a round
+ * per message, and nearly every wait is woken long before its end. They end up to
+ * BUCKET_MS late, never early.
+ */
+const BUCKETED_WAIT_MS = 2_000;
+const BUCKET_MS = 250;
 
 function timeOut(waiter: Waiter): void {
   waiter.settle('timeout');
@@ -102,9 +108,34 @@ export class SyncNotifier {
   private readonly receiptCoalesceMs: number;
   private readonly wakeNextSlice = () => this.wakeSliceOfQueue();
   private readonly queueWakeOf = (waiter: Waiter) => this.queueWake(waiter);
+  /**
+   * The waiters of each signal: one abort listener per signal for all its waits (a
+   * WebSocket's sync stream keeps one signal for every round) instead of an add and a
+   * remove at every wait.
+   */
+  private readonly waitersBySignal = new WeakMap<AbortSignal, Waiters>();
+  /** Signals that have this notifier's abort listener. */
+  private readonly listenedSignals = new WeakSet<AbortSignal>();
+  /** Long waits by the end of their bucket (see BUCKETED_WAIT_MS), with the bucket's timer. */
+  private readonly buckets = new Map<
+    number,
+    { readonly waiters: Set<Waiter>; readonly timer: NodeJS.Timeout }
+  >();
 
-  constructor(options: { wakeSlice?: number; receiptCoalesceMs?: number } = {}) {
+  private readonly bucketedWaitMs: number;
+  private readonly bucketMs: number;
+
+  constructor(
+    options: {
+      wakeSlice?: number;
+      receiptCoalesceMs?: number;
+      bucketedWaitMs?: number;
+      bucketMs?: number;
+    } = {},
+  ) {
     this.wakeSlice = Math.max(1, options.wakeSlice ?? DEFAULT_WAKE_SLICE);
+    this.bucketedWaitMs = options.bucketedWaitMs ?? BUCKETED_WAIT_MS;
+    this.bucketMs = Math.max(1, options.bucketMs ?? BUCKET_MS);
     this.receiptCoalesceMs = Math.max(0, options.receiptCoalesceMs ?? DEFAULT_RECEIPT_COALESCE_MS);
   }
 
@@ -153,11 +184,68 @@ export class SyncNotifier {
     if (request.timeoutMs <= 0) return Promise.resolve('timeout');
     return new Promise<WaitOutcome>((resolve) => {
       const waiter = new Waiter(this, request.userId, roomIds, request.ignoredRoomStreams, signal, resolve);
-      waiter.timer = setTimeout(timeOut, request.timeoutMs, waiter);
-      signal?.addEventListener('abort', waiter);
+      if (request.timeoutMs >= this.bucketedWaitMs) this.addToBucket(waiter, request.timeoutMs);
+      else waiter.timer = setTimeout(timeOut, request.timeoutMs, waiter);
+      if (signal !== undefined) this.listenTo(signal, waiter);
       this.register(waiter);
     });
   }
+
+  /** Takes a settled waiter out of everything that could still end it. */
+  release(waiter: Waiter): void {
+    this.unregister(waiter);
+    if (waiter.signal !== undefined) {
+      const waiters = this.waitersBySignal.get(waiter.signal);
+      if (waiters === waiter) this.waitersBySignal.delete(waiter.signal);
+      else if (waiters instanceof Set) waiters.delete(waiter);
+    }
+    if (waiter.bucket !== undefined) {
+      const bucket = this.buckets.get(waiter.bucket);
+      if (bucket?.waiters.delete(waiter) && bucket.waiters.size === 0) {
+        // No timer left behind for nobody (it would keep the process up until it fires).
+        clearTimeout(bucket.timer);
+        this.buckets.delete(waiter.bucket);
+      }
+    }
+  }
+
+  private listenTo(signal: AbortSignal, waiter: Waiter): void {
+    const waiters = this.waitersBySignal.get(signal);
+    if (waiters === undefined) {
+      this.waitersBySignal.set(signal, waiter);
+      if (!this.listenedSignals.has(signal)) {
+        this.listenedSignals.add(signal);
+        // Stays for the signal's life (it fires once): later waits on it need no listener of their own.
+        signal.addEventListener('abort', () => this.abortWaitersOf(signal), { once: true });
+      }
+    } else if (waiters instanceof Set) waiters.add(waiter);
+    else this.waitersBySignal.set(signal, new Set([waiters, waiter]));
+  }
+
+  private abortWaitersOf(signal: AbortSignal): void {
+    const waiters = this.waitersBySignal.get(signal);
+    this.waitersBySignal.delete(signal);
+    if (waiters instanceof Set) for (const waiter of [...waiters]) waiter.settle('aborted');
+    else waiters?.settle('aborted');
+  }
+
+  private addToBucket(waiter: Waiter, timeoutMs: number): void {
+    const end = Math.ceil((performance.now() + timeoutMs) / this.bucketMs) * this.bucketMs;
+    let bucket = this.buckets.get(end);
+    if (bucket === undefined) {
+      const timer = setTimeout(this.endBucketOf, Math.max(0, end - performance.now()), end);
+      bucket = { waiters: new Set(), timer };
+      this.buckets.set(end, bucket);
+    }
+    bucket.waiters.add(waiter);
+    waiter.bucket = end;
+  }
+
+  private readonly endBucketOf = (end: number) => {
+    const bucket = this.buckets.get(end);
+    this.buckets.delete(end);
+    if (bucket !== undefined) for (const waiter of [...bucket.waiters]) waiter.settle('timeout');
+  };
 
   /** How many waits are registered (metrics, tests). */
   get waiting(): number {

@@ -29,10 +29,18 @@ export async function roomSummary(deps: SyncDeps, roomId: string, userId: string
   };
 }
 
+/** The first MAX_HEROES others by stream ordering: one pass keeping the smallest (rooms of thousands, no sort). */
 function firstOthers(members: readonly MembershipRecord[], userId: string): string[] {
-  return members
-    .filter((member) => member.userId !== userId)
-    .sort((a, b) => a.streamOrdering - b.streamOrdering)
-    .slice(0, MAX_HEROES)
-    .map((member) => member.userId);
+  const first: MembershipRecord[] = [];
+  for (const member of members) {
+    if (member.userId === userId) continue;
+    if (first.length === MAX_HEROES && member.streamOrdering >= first[MAX_HEROES - 1]!.streamOrdering)
+      continue;
+    // Ties keep their order in `members`, as a stable sort would.
+    let at = first.length;
+    while (at > 0 && first[at - 1]!.streamOrdering > member.streamOrdering) at--;
+    first.splice(at, 0, member);
+    if (first.length > MAX_HEROES) first.pop();
+  }
+  return first.map((member) => member.userId);
 }

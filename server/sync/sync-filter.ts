@@ -71,6 +71,16 @@ export class SyncFilterResolver {
 
   constructor(private readonly filters: FilterStore) {}
 
+  /**
+   * The filter when that needs no read (none, or a stored one already parsed), without a
+   * promise: every round of a woken sync resolves its filter again. Undefined otherwise.
+   */
+  cached(userId: string, filterParam: string | undefined): SyncFilter | undefined {
+    if (filterParam === undefined || filterParam === '') return NO_FILTER;
+    if (filterParam.trimStart().startsWith('{')) return undefined;
+    return this.stored.get(`${userId}\u0000${filterParam}`);
+  }
+
   /** @throws MatrixError 400 (M_NOT_JSON, M_BAD_JSON, M_INVALID_PARAM for an unknown filter ID). */
   async resolve(userId: string, filterParam: string | undefined): Promise<SyncFilter> {
     if (filterParam === undefined || filterParam === '') return NO_FILTER;

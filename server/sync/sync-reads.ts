@@ -109,6 +109,11 @@ export class SyncReads {
     this.userMembershipVersions.set(userId, (this.userMembershipVersions.get(userId) ?? 0) + 1);
   }
 
+  /** The user's memberships when cached (the same array until one changes), without a promise. */
+  cachedMembershipsOf(userId: string): readonly MembershipRecord[] | undefined {
+    return this.userMemberships.get(userId);
+  }
+
   /** Every current membership of the user (cached until a membership event about them). */
   async membershipsOf(userId: string): Promise<readonly MembershipRecord[]> {
     const cached = this.userMemberships.get(userId);
@@ -123,6 +128,11 @@ export class SyncReads {
    * spec "Ignoring Users": the keys of `ignored_users` in the user's m.ignored_user_list,
    * re-read only when the account data stream has moved past `accountDataPosition`.
    */
+  cachedIgnoredUsers(userId: string, accountDataPosition: number): ReadonlySet<string> | undefined {
+    const cached = this.ignoreLists.get(userId);
+    return cached !== undefined && cached.position >= accountDataPosition ? cached.users : undefined;
+  }
+
   async ignoredUsers(userId: string, accountDataPosition: number): Promise<ReadonlySet<string>> {
     const cached = this.ignoreLists.get(userId);
     if (cached !== undefined && cached.position >= accountDataPosition) return cached.users;

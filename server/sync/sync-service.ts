@@ -18,7 +18,7 @@ import { PresenceChangeLog } from './presence.js';
 import type { SyncDeps, SyncServices } from './sync-context.js';
 import { SyncFilterResolver } from './sync-filter.js';
 import { SyncReads } from './sync-reads.js';
-import { buildSyncResponse, quietSince, type SyncOutcome } from './sync-response.js';
+import { buildSyncResponse, quietSince, quietSinceIfCached, type SyncOutcome } from './sync-response.js';
 import { clampToCurrent, formatSyncToken, parseSyncToken, type StreamPositions } from './sync-token.js';
 
 export interface SyncParams {
@@ -64,7 +64,9 @@ export class SyncService {
   /** Per device, the to-device position its syncs last confirmed (the fan-out path confirms only what moved). */
   private readonly toDeviceConfirmed = new LazyLruCache<string, number>({ max: 100_000 });
   private composed: SyncDeps | undefined;
-  private positionsRead: { readonly mark: number; readonly reading: Promise<StreamPositions> } | undefined;
+  private positionsRead:
+    | { readonly mark: number; readonly reading: Promise<StreamPositions>; value?: StreamPositions }
+    | undefined;
 
   /** `services` is read on first use, so the service can be built before the context that holds it. */
   constructor(
@@ -156,7 +158,9 @@ export class SyncService {
     asText: boolean,
   ): Promise<{ body?: JsonObject; text?: SyncText; hasContent?: boolean }> {
     const parsedSince = params.since === undefined ? null : parseSyncToken(params.since);
-    const filter = await this.filters.resolve(requester.userId, params.filter);
+    const filter =
+      this.filters.cached(requester.userId, params.filter) ??
+      (await this.filters.resolve(requester.userId, params.filter));
     const settingPresence = this.applySetPresence(requester.userId, params.setPresence);
     if (settingPresence !== undefined) await settingPresence;
     const deadline = Date.now() + Math.min(Math.max(0, params.timeoutMs), MAX_SYNC_TIMEOUT_MS);
@@ -164,10 +168,13 @@ export class SyncService {
 
     for (;;) {
       const mark = notifier.mark();
-      const current = await this.currentPositions();
+      const current = this.positionsIfRead(mark) ?? (await this.currentPositions());
       const since = parsedSince === null ? null : clampToCurrent(parsedSince, current);
       if (since !== null && !params.fullState && deadline > Date.now() && !signal.aborted) {
-        const quiet = await quietSince(this.deps, { requester, filter, since, upTo: current });
+        const quietRequest = { requester, filter, since, upTo: current };
+        // Null (not quiet) and undefined (not known without reading) differ here: no `??`.
+        let quiet = quietSinceIfCached(this.deps, quietRequest);
+        if (quiet === undefined) quiet = await quietSince(this.deps, quietRequest);
         if (quiet !== null) {
           // Nothing to say yet: wait first. Whatever ends the wait, the next round builds
           // (and answers, once the deadline has passed or the request is gone).
@@ -188,12 +195,16 @@ export class SyncService {
         upTo: current,
         fullState: params.fullState,
         useStateAfter: params.useStateAfter === true,
-        ignoredUsers: await this.reads.ignoredUsers(requester.userId, current.accountData),
+        ignoredUsers:
+          this.reads.cachedIgnoredUsers(requester.userId, current.accountData) ??
+          (await this.reads.ignoredUsers(requester.userId, current.accountData)),
         now: Date.now(),
         acknowledgeToDevice: params.acknowledgeToDevice ?? true,
       };
       if (asText && since !== null) {
-        const shared = await this.fanout.answer(this.deps, { ...request, since }, this.formatting);
+        // `since` is not null here: the same object, typed so (no copy per woken member).
+        const withSince = request as typeof request & { readonly since: StreamPositions };
+        const shared = await this.fanout.answer(this.deps, withSince, this.formatting);
         if (shared !== null) {
           const confirming = this.confirmToDevice(requester, since, request.acknowledgeToDevice);
           if (confirming !== undefined) await confirming;
@@ -233,12 +244,28 @@ export class SyncService {
     const mark = this.hs.notifier.mark();
     if (this.positionsRead?.mark !== mark) {
       const reading = this.readPositions();
-      this.positionsRead = { mark, reading };
+      const read: { mark: number; reading: Promise<StreamPositions>; value?: StreamPositions } = {
+        mark,
+        reading,
+      };
+      this.positionsRead = read;
+      reading.then(
+        (value) => {
+          read.value = value;
+        },
+        () => {},
+      );
       reading.catch(() => {
         if (this.positionsRead?.reading === reading) this.positionsRead = undefined;
       });
     }
     return this.positionsRead.reading;
+  }
+
+  /** The positions read since `mark` was taken, once the read has finished; no promise to await. */
+  private positionsIfRead(mark: number): StreamPositions | undefined {
+    const read = this.positionsRead;
+    return read?.mark === mark ? read.value : undefined;
   }
 
   private async readPositions(): Promise<StreamPositions> {

@@ -84,6 +84,18 @@ export function parseSyncToken(token: string, parameter = 'since'): StreamPositi
  * and reads from 0 so every room's current typing is sent again.
  */
 export function clampToCurrent(token: StreamPositions, current: StreamPositions): StreamPositions {
+  // Nearly always nothing to clamp: the token itself (no object per sync round).
+  if (
+    token.events <= current.events &&
+    token.accountData <= current.accountData &&
+    token.receipts <= current.receipts &&
+    token.typing <= current.typing &&
+    token.presence <= current.presence &&
+    token.toDevice <= current.toDevice &&
+    token.deviceLists <= current.deviceLists
+  ) {
+    return token;
+  }
   return {
     events: Math.min(token.events, current.events),
     accountData: Math.min(token.accountData, current.accountData),

@@ -34,6 +34,7 @@ import {
   type SyncCommand,
   syncFrame,
 } from './messages.js';
+import { prepareTextFrame, sendPrepared } from './prepared-frame.js';
 
 /** The sync computation the WebSocket runs (sync/ provides it as hs.sync). */
 export interface SyncEngine {
@@ -398,12 +399,13 @@ export class WebSocketConnection {
     while (!signal.aborted && !this.closing) {
       let answer: Awaited<ReturnType<SyncEngine['syncText']>>;
       try {
+        // One params object a round (a thousand sockets run a round per message).
         answer = await engine.syncText(
           requester,
           {
-            ...(since !== undefined ? { since } : {}),
-            ...(command.filter !== undefined ? { filter: command.filter } : {}),
-            ...(command.setPresence !== undefined ? { setPresence: command.setPresence } : {}),
+            since,
+            filter: command.filter,
+            setPresence: command.setPresence,
             timeoutMs: first && since === undefined ? 0 : this.deps.limits.syncWaitMs,
             fullState: first && command.fullState,
             // Only the client's own token confirms to-device messages (it may resume from it after a
@@ -447,10 +449,10 @@ export class WebSocketConnection {
   }
 
   private pushSync(answer: SyncText): Promise<void> {
-    const frame = encodedSyncFrame(answer);
-    this.syncBytesInFlight = frame.length;
+    const frame = preparedSyncFrame(answer);
+    this.syncBytesInFlight = frame.bytes.length;
     return new Promise((resolve) => {
-      this.socket.send(frame, { binary: false }, () => {
+      sendPrepared(this.socket, frame.bytes, frame.text, () => {
         this.syncBytesInFlight = 0;
         resolve();
       });
@@ -490,23 +492,27 @@ export class WebSocketConnection {
   }
 }
 
+interface PreparedSyncFrame {
+  readonly text: string;
+  /** The whole WebSocket frame (header and payload), written as it is to every socket. */
+  readonly bytes: Buffer;
+}
+
 /**
  * The frames of the answers shared by many members (the same object for members woken
- * together with the same counts, fanout-delta.ts): encoded once, written to every socket.
+ * together with the same counts, fanout-delta.ts): framed once, written to every socket.
  */
-const sharedSyncFrames = new WeakMap<SyncText, Buffer>();
-/** The last frame encoded from a text (answers built apart may still be the same text). */
-let lastSyncFrame: { readonly json: string; readonly bytes: Buffer } | undefined;
+const preparedFrames = new WeakMap<SyncText, PreparedSyncFrame>();
 
-/** The sync frame as bytes (never written to: sockets may share it). */
-function encodedSyncFrame(answer: SyncText): Buffer {
-  let bytes = sharedSyncFrames.get(answer);
-  if (bytes !== undefined) return bytes;
-  const { json } = answer;
-  if (lastSyncFrame?.json !== json) lastSyncFrame = { json, bytes: Buffer.from(syncFrame(json)) };
-  bytes = lastSyncFrame.bytes;
-  sharedSyncFrames.set(answer, bytes);
-  return bytes;
+/** The sync frame of an answer (never written to: sockets share it). */
+function preparedSyncFrame(answer: SyncText): PreparedSyncFrame {
+  let frame = preparedFrames.get(answer);
+  if (frame === undefined) {
+    const text = syncFrame(answer.json);
+    frame = { text, bytes: prepareTextFrame(text) };
+    preparedFrames.set(answer, frame);
+  }
+  return frame;
 }
 
 /**

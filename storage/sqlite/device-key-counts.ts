@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { LazyLruCache } from '../lazy-lru-cache.js';
 
 /**
  * The one-time-key counts and unused fallback-key types of each device, as every
@@ -15,22 +16,30 @@ export interface DeviceKeyCounts {
   fallbackTypes?: readonly string[];
 }
 
-/** Devices remembered at most; past it the cache starts again (a bound, not a policy). */
+/** Devices remembered at most; past it the least recently used go (syncing devices stay). */
 const MAX_DEVICES = 20_000;
 
 export class DeviceKeyCountsCache {
-  private readonly byDevice = new Map<string, DeviceKeyCounts>();
+  private readonly byDevice: LazyLruCache<string, DeviceKeyCounts>;
+
+  constructor(maxDevices = MAX_DEVICES) {
+    this.byDevice = new LazyLruCache({ max: maxDevices });
+  }
 
   /** The device's entry, made on first use; fill its fields from storage when absent. */
   entry(userId: string, deviceId: string): DeviceKeyCounts {
     const key = deviceKey(userId, deviceId);
     let counts = this.byDevice.get(key);
     if (counts === undefined) {
-      if (this.byDevice.size >= MAX_DEVICES) this.byDevice.clear();
       counts = {};
       this.byDevice.set(key, counts);
     }
     return counts;
+  }
+
+  /** Devices with an entry (tests). */
+  get size(): number {
+    return this.byDevice.size;
   }
 
   /** The device's keys changed (or it was created or deleted): read them again next time. */
