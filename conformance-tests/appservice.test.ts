@@ -1,0 +1,442 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import type { MyelinConfig } from '../server/config/index.js';
+import { call, createUser, fastAccounts, type TestUser } from './harness/accounts.js';
+import { FakeAppservice } from './harness/fake-appservice.js';
+import { TestHomeserver } from './harness/test-homeserver.js';
+import { until } from './harness/until.js';
+
+const AS_TOKEN = 'as-token-of-the-irc-bridge';
+const HS_TOKEN = 'hs-token-of-the-irc-bridge';
+const QUIET_AS_TOKEN = 'as-token-of-a-service-without-url';
+
+/** A client bound to the bridge's as_token, acting as its sender or as `user_id`. */
+const bridge = { accessToken: AS_TOKEN };
+const asUser = (userId: string, deviceId?: string) =>
+  `user_id=${encodeURIComponent(userId)}${deviceId === undefined ? '' : `&device_id=${encodeURIComponent(deviceId)}`}`;
+
+function registrationYaml(id: string, url: string | null, asToken: string, hsToken: string, sender: string) {
+  return [
+    `id: ${id}`,
+    `url: ${url === null ? 'null' : JSON.stringify(url)}`,
+    `as_token: ${asToken}`,
+    `hs_token: ${hsToken}`,
+    `sender_localpart: ${sender}`,
+    'rate_limited: false',
+    'protocols: [irc]',
+    'namespaces:',
+    '  users:',
+    '    - exclusive: true',
+    '      regex: "@irc_.*:localhost"',
+    '  aliases:',
+    '    - exclusive: true',
+    '      regex: "#irc_.*"',
+    '  rooms: []',
+  ].join('\n');
+}
+
+describe('Application services (application-service API)', function () {
+  this.timeout(30_000);
+  let folder: string;
+  let service: FakeAppservice;
+  let hs: TestHomeserver;
+  let alice: TestUser;
+
+  const configure = (config: MyelinConfig) => {
+    fastAccounts(config);
+    config.registration.mode = 'open';
+    config.app_service_config_files = [path.join(folder, 'irc.yaml'), path.join(folder, 'quiet.yaml')];
+    config.appservice.initial_retry_delay_ms = 50;
+    config.appservice.max_retry_delay_ms = 200;
+    config.appservice.request_timeout_ms = 1000;
+  };
+
+  before(async () => {
+    folder = await mkdtemp(path.join(tmpdir(), 'myelin-appservice-'));
+    service = await FakeAppservice.start();
+    await writeFile(
+      path.join(folder, 'irc.yaml'),
+      registrationYaml('irc', service.url, AS_TOKEN, HS_TOKEN, 'ircbot'),
+    );
+    await writeFile(
+      path.join(folder, 'quiet.yaml'),
+      registrationYaml('quiet', null, QUIET_AS_TOKEN, 'hs-token-quiet', 'quietbot').replace(
+        '"@irc_.*:localhost"',
+        '"@quiet_.*:localhost"',
+      ),
+    );
+    hs = await TestHomeserver.start({ configure });
+    alice = await createUser(hs, 'alice');
+  });
+
+  after(async () => {
+    await hs?.stop();
+    await service?.stop();
+    await rm(folder, { recursive: true, force: true });
+  });
+
+  describe('registration and identity assertion', () => {
+    it('registers users of its namespace, without UIA, and refuses others with M_EXCLUSIVE', async () => {
+      const made = await call(hs, bridge, 'POST', '/_matrix/client/v3/register', {
+        type: 'm.login.application_service',
+        username: 'irc_bob',
+        inhibit_login: true,
+      });
+      expect(made.status, JSON.stringify(made.body)).to.equal(200);
+      expect(made.body).to.deep.equal({ user_id: '@irc_bob:localhost' });
+
+      const outside = await call(hs, bridge, 'POST', '/_matrix/client/v3/register', {
+        type: 'm.login.application_service',
+        username: 'carol',
+      });
+      expect(outside.status).to.equal(400);
+      expect(outside.body.errcode).to.equal('M_EXCLUSIVE');
+
+      const again = await call(hs, bridge, 'POST', '/_matrix/client/v3/register', {
+        type: 'm.login.application_service',
+        username: 'irc_bob',
+      });
+      expect(again.body.errcode).to.equal('M_USER_IN_USE');
+    });
+
+    it('keeps other users out of an exclusive namespace', async () => {
+      const available = await call(
+        hs,
+        undefined,
+        'GET',
+        '/_matrix/client/v3/register/available?username=irc_eve',
+      );
+      expect(available.status).to.equal(400);
+      expect(available.body.errcode).to.equal('M_EXCLUSIVE');
+      const registered = await call(hs, undefined, 'POST', '/_matrix/client/v3/register', {
+        username: 'irc_eve',
+        password: 'a long password',
+      });
+      expect(registered.body.errcode).to.equal('M_EXCLUSIVE');
+    });
+
+    it('needs a valid as_token for m.login.application_service', async () => {
+      const body = { type: 'm.login.application_service', username: 'irc_zed' };
+      const none = await call(hs, undefined, 'POST', '/_matrix/client/v3/register', body);
+      expect([none.status, none.body.errcode]).to.deep.equal([401, 'M_MISSING_TOKEN']);
+      const userToken = await call(hs, alice, 'POST', '/_matrix/client/v3/register', body);
+      expect([userToken.status, userToken.body.errcode]).to.deep.equal([401, 'M_UNKNOWN_TOKEN']);
+      const login = await call(hs, alice, 'POST', '/_matrix/client/v3/login', {
+        type: 'm.login.application_service',
+        identifier: { type: 'm.id.user', user: 'irc_bob' },
+      });
+      expect([login.status, login.body.errcode]).to.deep.equal([401, 'M_UNKNOWN_TOKEN']);
+    });
+
+    it('acts as its sender, or as a registered user of its namespace named by user_id', async () => {
+      const sender = await call(hs, bridge, 'GET', '/_matrix/client/v3/account/whoami');
+      expect(sender.body).to.include({ user_id: '@ircbot:localhost' });
+      expect(sender.body).to.not.have.property('device_id');
+
+      const bob = await call(
+        hs,
+        bridge,
+        'GET',
+        `/_matrix/client/v3/account/whoami?${asUser('@irc_bob:localhost')}`,
+      );
+      expect(bob.body).to.include({ user_id: '@irc_bob:localhost' });
+
+      for (const userId of ['@alice:localhost', '@irc_nobody:localhost', '@irc_bob:elsewhere.example']) {
+        const refused = await call(hs, bridge, 'GET', `/_matrix/client/v3/account/whoami?${asUser(userId)}`);
+        expect([refused.status, refused.body.errcode], userId).to.deep.equal([403, 'M_FORBIDDEN']);
+      }
+      // A user's token never masquerades: user_id is ignored.
+      const own = await call(
+        hs,
+        alice,
+        'GET',
+        `/_matrix/client/v3/account/whoami?${asUser('@irc_bob:localhost')}`,
+      );
+      expect(own.body.user_id).to.equal('@alice:localhost');
+    });
+
+    it('logs its users in with m.login.application_service and acts as one of their devices', async () => {
+      const login = await call(hs, bridge, 'POST', '/_matrix/client/v3/login', {
+        type: 'm.login.application_service',
+        identifier: { type: 'm.id.user', user: 'irc_bob' },
+        device_id: 'BRIDGEDEV',
+      });
+      expect(login.status, JSON.stringify(login.body)).to.equal(200);
+      expect(login.body).to.include({ user_id: '@irc_bob:localhost', device_id: 'BRIDGEDEV' });
+
+      const outside = await call(hs, bridge, 'POST', '/_matrix/client/v3/login', {
+        type: 'm.login.application_service',
+        identifier: { type: 'm.id.user', user: 'alice' },
+      });
+      expect(outside.body.errcode).to.equal('M_EXCLUSIVE');
+
+      const withDevice = await call(
+        hs,
+        bridge,
+        'GET',
+        `/_matrix/client/v3/account/whoami?${asUser('@irc_bob:localhost', 'BRIDGEDEV')}`,
+      );
+      expect(withDevice.body).to.include({ user_id: '@irc_bob:localhost', device_id: 'BRIDGEDEV' });
+      const unknown = await call(
+        hs,
+        bridge,
+        'GET',
+        `/_matrix/client/v3/account/whoami?${asUser('@irc_bob:localhost', 'NOSUCHDEVICE')}`,
+      );
+      expect([unknown.status, unknown.body.errcode]).to.deep.equal([400, 'M_UNKNOWN_DEVICE']);
+    });
+
+    it('reserves its exclusive alias namespace', async () => {
+      const room = await call(hs, alice, 'POST', '/_matrix/client/v3/createRoom', {});
+      const roomId = room.body.room_id as string;
+      const byAlice = await call(
+        hs,
+        alice,
+        'PUT',
+        '/_matrix/client/v3/directory/room/%23irc_chat:localhost',
+        {
+          room_id: roomId,
+        },
+      );
+      expect([byAlice.status, byAlice.body.errcode]).to.deep.equal([400, 'M_EXCLUSIVE']);
+      const named = await call(hs, alice, 'POST', '/_matrix/client/v3/createRoom', {
+        room_alias_name: 'irc_room',
+      });
+      expect(named.body.errcode).to.equal('M_EXCLUSIVE');
+      const outsideByBridge = await call(
+        hs,
+        bridge,
+        'PUT',
+        '/_matrix/client/v3/directory/room/%23chat:localhost',
+        {
+          room_id: roomId,
+        },
+      );
+      expect(outsideByBridge.body.errcode).to.equal('M_EXCLUSIVE');
+    });
+  });
+
+  describe('transactions', () => {
+    it('pushes an event of a room with one of its users exactly once, retrying under the same txnId', async () => {
+      const room = await call(hs, alice, 'POST', '/_matrix/client/v3/createRoom', { preset: 'public_chat' });
+      const roomId = room.body.room_id as string;
+      const before = await call(
+        hs,
+        alice,
+        'PUT',
+        `/_matrix/client/v3/rooms/${roomId}/send/m.room.message/t0`,
+        {
+          msgtype: 'm.text',
+          body: 'before the bridge joined',
+        },
+      );
+      const joined = await call(
+        hs,
+        bridge,
+        'POST',
+        `/_matrix/client/v3/join/${roomId}?${asUser('@irc_bob:localhost')}`,
+        {},
+      );
+      expect(joined.status, JSON.stringify(joined.body)).to.equal(200);
+      await hs.homeserver.context.appservices.settled();
+
+      service.transactionAnswers.push(500, 503);
+      const sent = await call(hs, alice, 'PUT', `/_matrix/client/v3/rooms/${roomId}/send/m.room.message/t1`, {
+        msgtype: 'm.text',
+        body: 'hello bridge',
+      });
+      const eventId = sent.body.event_id as string;
+      const carrying = await until(async () => {
+        const found = service
+          .transactions()
+          .filter((txn) => txn.events.some((event) => event.event_id === eventId));
+        return found.length >= 3 ? found : undefined;
+      });
+      // Two refusals, then the same transaction accepted: same ID, same events, hs_token each time.
+      expect(new Set(carrying.map((txn) => txn.txnId)).size).to.equal(1);
+      expect(carrying[1]!.events).to.deep.equal(carrying[0]!.events);
+      expect(carrying[2]!.events).to.deep.equal(carrying[0]!.events);
+      for (const txn of carrying) expect(txn.authorization).to.equal(`Bearer ${HS_TOKEN}`);
+      const message = carrying[0]!.events.find((event) => event.event_id === eventId)!;
+      expect(message).to.include({ room_id: roomId, sender: '@alice:localhost', type: 'm.room.message' });
+      expect(message.content).to.deep.equal({ msgtype: 'm.text', body: 'hello bridge' });
+      expect(message).to.not.have.property('signatures');
+
+      await hs.homeserver.context.appservices.settled();
+      const accepted = service.transactions();
+      const deliveries = accepted.filter((txn) => txn.events.some((event) => event.event_id === eventId));
+      expect(deliveries).to.have.length(3); // no fourth send once accepted
+      // The join of its user was pushed; the message sent before anyone of it was in the room was not.
+      const all = accepted.flatMap((txn) => txn.events);
+      expect(
+        all.some((event) => event.type === 'm.room.member' && event.state_key === '@irc_bob:localhost'),
+      ).to.equal(true);
+      expect(all.some((event) => event.event_id === before.body.event_id)).to.equal(false);
+      // Transaction IDs are never reused for other events.
+      const idsToEvents = new Map<string, string>();
+      for (const txn of accepted) {
+        const key = JSON.stringify(txn.events.map((event) => event.event_id));
+        expect(idsToEvents.get(txn.txnId) ?? key).to.equal(key);
+        idsToEvents.set(txn.txnId, key);
+      }
+    });
+
+    it('sends nothing about rooms it has no interest in', async () => {
+      const room = await call(hs, alice, 'POST', '/_matrix/client/v3/createRoom', {});
+      const roomId = room.body.room_id as string;
+      await call(hs, alice, 'PUT', `/_matrix/client/v3/rooms/${roomId}/send/m.room.message/private`, {
+        msgtype: 'm.text',
+        body: 'not for the bridge',
+      });
+      await hs.homeserver.context.appservices.settled();
+      const all = service.transactions().flatMap((txn) => txn.events);
+      expect(all.some((event) => event.room_id === roomId)).to.equal(false);
+    });
+
+    it('keeps an unaccepted transaction and its ID across a restart', async () => {
+      const room = await call(hs, alice, 'POST', '/_matrix/client/v3/createRoom', { preset: 'public_chat' });
+      const roomId = room.body.room_id as string;
+      await call(hs, bridge, 'POST', `/_matrix/client/v3/join/${roomId}?${asUser('@irc_bob:localhost')}`, {});
+      await hs.homeserver.context.appservices.settled();
+      service.failTransactions = true;
+      const sent = await call(hs, alice, 'PUT', `/_matrix/client/v3/rooms/${roomId}/send/m.room.message/r1`, {
+        msgtype: 'm.text',
+        body: 'survives a restart',
+      });
+      const eventId = sent.body.event_id as string;
+      const carrying = () =>
+        service.transactions().filter((txn) => txn.events.some((e) => e.event_id === eventId));
+      await until(async () => (carrying().length > 0 ? true : undefined));
+      hs = await hs.restart({ configure });
+      const triedBefore = carrying().length;
+      service.failTransactions = false;
+      await until(async () => (carrying().length > triedBefore ? true : undefined));
+      await hs.homeserver.context.appservices.settled();
+      // Resent after the restart under the ID it had, with the same events; accepted once.
+      const tries = carrying();
+      expect(new Set(tries.map((txn) => txn.txnId)).size).to.equal(1);
+      for (const txn of tries) expect(txn.events).to.deep.equal(tries[0]!.events);
+      expect(tries.length).to.equal(triedBefore + 1);
+    });
+  });
+
+  describe('ping', () => {
+    const ping = (token: { accessToken: string }, id: string, body: object = { transaction_id: 'meow' }) =>
+      call(hs, token, 'POST', `/_matrix/client/v1/appservice/${id}/ping`, body);
+
+    it('calls the service with its hs_token and says how long it took', async () => {
+      const answer = await ping(bridge, 'irc');
+      expect(answer.status, JSON.stringify(answer.body)).to.equal(200);
+      expect(answer.body.duration_ms).to.be.a('number');
+      const request = service.requests.filter((r) => r.path === '/_matrix/app/v1/ping').at(-1)!;
+      expect(request.method).to.equal('POST');
+      expect(request.authorization).to.equal(`Bearer ${HS_TOKEN}`);
+      expect(request.body).to.deep.equal({ transaction_id: 'meow' });
+    });
+
+    it('reports the status and body of a refusal with 502 M_BAD_STATUS', async () => {
+      service.pingAnswers.push(403);
+      const answer = await ping(bridge, 'irc');
+      expect([answer.status, answer.body.errcode, answer.body.status]).to.deep.equal([
+        502,
+        'M_BAD_STATUS',
+        403,
+      ]);
+      expect(JSON.parse(answer.body.body as string)).to.include({ errcode: 'M_FORBIDDEN' });
+    });
+
+    it('says 504 M_CONNECTION_TIMEOUT when the service does not answer in time', async () => {
+      service.pingAnswers.push('hang');
+      const answer = await ping(bridge, 'irc');
+      expect([answer.status, answer.body.errcode]).to.deep.equal([504, 'M_CONNECTION_TIMEOUT']);
+    });
+
+    it('says 400 M_URL_NOT_SET for a service without a URL', async () => {
+      const answer = await ping({ accessToken: QUIET_AS_TOKEN }, 'quiet');
+      expect([answer.status, answer.body.errcode]).to.deep.equal([400, 'M_URL_NOT_SET']);
+    });
+
+    it('is only for the service itself', async () => {
+      const other = await ping(bridge, 'quiet');
+      expect([other.status, other.body.errcode]).to.deep.equal([403, 'M_FORBIDDEN']);
+      const user = await ping(alice, 'irc');
+      expect([user.status, user.body.errcode]).to.deep.equal([403, 'M_FORBIDDEN']);
+    });
+  });
+
+  describe('third-party network directories', () => {
+    it('lists a room under its network only, and with include_all_networks', async () => {
+      const room = await call(hs, alice, 'POST', '/_matrix/client/v3/createRoom', {
+        name: 'Bridged channel',
+      });
+      const roomId = room.body.room_id as string;
+      const listPath = `/_matrix/client/v3/directory/list/appservice/irc/${encodeURIComponent(roomId)}`;
+      const byUser = await call(hs, alice, 'PUT', listPath, { visibility: 'public' });
+      expect([byUser.status, byUser.body.errcode]).to.deep.equal([403, 'M_FORBIDDEN']);
+      const listed = await call(hs, bridge, 'PUT', listPath, { visibility: 'public' });
+      expect(listed.status, JSON.stringify(listed.body)).to.equal(200);
+
+      const roomsOf = async (body: object) => {
+        const page = await call(hs, alice, 'POST', '/_matrix/client/v3/publicRooms', body);
+        expect(page.status, JSON.stringify(page.body)).to.equal(200);
+        return (page.body.chunk as { room_id: string }[]).map((chunk) => chunk.room_id);
+      };
+      expect(await roomsOf({ third_party_instance_id: 'irc|irc' })).to.deep.equal([roomId]);
+      expect(await roomsOf({ third_party_instance_id: 'irc|other' })).to.deep.equal([]);
+      expect(await roomsOf({})).to.not.include(roomId);
+      expect(await roomsOf({ include_all_networks: true })).to.include(roomId);
+
+      await call(hs, bridge, 'PUT', listPath, { visibility: 'private' });
+      expect(await roomsOf({ third_party_instance_id: 'irc|irc' })).to.deep.equal([]);
+      const missing = await call(
+        hs,
+        bridge,
+        'PUT',
+        '/_matrix/client/v3/directory/list/appservice/irc/!nowhere:localhost',
+        { visibility: 'public' },
+      );
+      expect(missing.status).to.equal(404);
+    });
+  });
+});
+
+describe('Application service registrations at start-up', () => {
+  it('refuses to start with a bad regex or a duplicated as_token, naming the file', async () => {
+    const folder = await mkdtemp(path.join(tmpdir(), 'myelin-appservice-bad-'));
+    try {
+      const good = registrationYaml('one', null, 'token-one', 'hs-one', 'onebot');
+      await writeFile(path.join(folder, 'one.yaml'), good);
+      await writeFile(
+        path.join(folder, 'bad-regex.yaml'),
+        good.replace('"#irc_.*"', '"#irc_(("').replace('id: one', 'id: two'),
+      );
+      await writeFile(
+        path.join(folder, 'same-token.yaml'),
+        good.replace('id: one', 'id: three').replace('onebot', 'threebot'),
+      );
+      const startWith = async (files: string[]) => {
+        try {
+          const hs = await TestHomeserver.start({
+            configure: (config) => {
+              config.app_service_config_files = files.map((file) => path.join(folder, file));
+            },
+          });
+          await hs.stop();
+        } catch (error) {
+          return (error as Error).message;
+        }
+        throw new Error('the server started');
+      };
+      expect(await startWith(['bad-regex.yaml'])).to.match(
+        /bad-regex\.yaml: 'namespaces\.aliases\[0\]\.regex' is not a valid regular expression/,
+      );
+      expect(await startWith(['one.yaml', 'same-token.yaml'])).to.match(
+        /same-token\.yaml: 'as_token' is the same as in .*one\.yaml/,
+      );
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
+  });
+});
