@@ -11,28 +11,41 @@ import { until } from './harness/until.js';
 const AS_TOKEN = 'as-token-of-the-irc-bridge';
 const HS_TOKEN = 'hs-token-of-the-irc-bridge';
 const QUIET_AS_TOKEN = 'as-token-of-a-service-without-url';
+const DOWN_AS_TOKEN = 'as-token-of-a-service-that-is-down';
 
 /** A client bound to the bridge's as_token, acting as its sender or as `user_id`. */
 const bridge = { accessToken: AS_TOKEN };
 const asUser = (userId: string, deviceId?: string) =>
   `user_id=${encodeURIComponent(userId)}${deviceId === undefined ? '' : `&device_id=${encodeURIComponent(deviceId)}`}`;
 
-function registrationYaml(id: string, url: string | null, asToken: string, hsToken: string, sender: string) {
+interface RegistrationFields {
+  readonly id: string;
+  readonly url: string | null;
+  readonly asToken: string;
+  readonly hsToken: string;
+  readonly sender: string;
+  /** Users and aliases of the exclusive namespaces begin with it. */
+  readonly prefix?: string;
+  readonly rateLimited?: boolean;
+}
+
+function registrationYaml(fields: RegistrationFields): string {
+  const prefix = fields.prefix ?? 'irc_';
   return [
-    `id: ${id}`,
-    `url: ${url === null ? 'null' : JSON.stringify(url)}`,
-    `as_token: ${asToken}`,
-    `hs_token: ${hsToken}`,
-    `sender_localpart: ${sender}`,
-    'rate_limited: false',
+    `id: ${fields.id}`,
+    `url: ${fields.url === null ? 'null' : JSON.stringify(fields.url)}`,
+    `as_token: ${fields.asToken}`,
+    `hs_token: ${fields.hsToken}`,
+    `sender_localpart: ${fields.sender}`,
+    `rate_limited: ${fields.rateLimited ?? false}`,
     'protocols: [irc]',
     'namespaces:',
     '  users:',
     '    - exclusive: true',
-    '      regex: "@irc_.*:localhost"',
+    `      regex: "@${prefix}.*:localhost"`,
     '  aliases:',
     '    - exclusive: true',
-    '      regex: "#irc_.*"',
+    `      regex: "#${prefix}.*"`,
     '  rooms: []',
   ].join('\n');
 }
@@ -47,7 +60,9 @@ describe('Application services (application-service API)', function () {
   const configure = (config: MyelinConfig) => {
     fastAccounts(config);
     config.registration.mode = 'open';
-    config.app_service_config_files = [path.join(folder, 'irc.yaml'), path.join(folder, 'quiet.yaml')];
+    config.app_service_config_files = ['irc.yaml', 'quiet.yaml', 'down.yaml'].map((file) =>
+      path.join(folder, file),
+    );
     config.appservice.initial_retry_delay_ms = 50;
     config.appservice.max_retry_delay_ms = 200;
     config.appservice.request_timeout_ms = 1000;
@@ -56,17 +71,29 @@ describe('Application services (application-service API)', function () {
   before(async () => {
     folder = await mkdtemp(path.join(tmpdir(), 'myelin-appservice-'));
     service = await FakeAppservice.start();
-    await writeFile(
-      path.join(folder, 'irc.yaml'),
-      registrationYaml('irc', service.url, AS_TOKEN, HS_TOKEN, 'ircbot'),
-    );
-    await writeFile(
-      path.join(folder, 'quiet.yaml'),
-      registrationYaml('quiet', null, QUIET_AS_TOKEN, 'hs-token-quiet', 'quietbot').replace(
-        '"@irc_.*:localhost"',
-        '"@quiet_.*:localhost"',
-      ),
-    );
+    const registrations: Record<string, RegistrationFields> = {
+      'irc.yaml': { id: 'irc', url: service.url, asToken: AS_TOKEN, hsToken: HS_TOKEN, sender: 'ircbot' },
+      'quiet.yaml': {
+        id: 'quiet',
+        url: null,
+        asToken: QUIET_AS_TOKEN,
+        hsToken: 'hs-quiet',
+        sender: 'quietbot',
+        prefix: 'quiet_',
+      },
+      // Nothing listens on port 1 of the loopback address.
+      'down.yaml': {
+        id: 'down',
+        url: 'http://127.0.0.1:1',
+        asToken: DOWN_AS_TOKEN,
+        hsToken: 'hs-down',
+        sender: 'downbot',
+        prefix: 'down_',
+      },
+    };
+    for (const [file, fields] of Object.entries(registrations)) {
+      await writeFile(path.join(folder, file), registrationYaml(fields));
+    }
     hs = await TestHomeserver.start({ configure });
     alice = await createUser(hs, 'alice');
   });
@@ -353,6 +380,11 @@ describe('Application services (application-service API)', function () {
       expect([answer.status, answer.body.errcode]).to.deep.equal([504, 'M_CONNECTION_TIMEOUT']);
     });
 
+    it('says 502 M_CONNECTION_FAILED when the service cannot be reached', async () => {
+      const answer = await ping({ accessToken: DOWN_AS_TOKEN }, 'down');
+      expect([answer.status, answer.body.errcode]).to.deep.equal([502, 'M_CONNECTION_FAILED']);
+    });
+
     it('says 400 M_URL_NOT_SET for a service without a URL', async () => {
       const answer = await ping({ accessToken: QUIET_AS_TOKEN }, 'quiet');
       expect([answer.status, answer.body.errcode]).to.deep.equal([400, 'M_URL_NOT_SET']);
@@ -406,7 +438,13 @@ describe('Application service registrations at start-up', () => {
   it('refuses to start with a bad regex or a duplicated as_token, naming the file', async () => {
     const folder = await mkdtemp(path.join(tmpdir(), 'myelin-appservice-bad-'));
     try {
-      const good = registrationYaml('one', null, 'token-one', 'hs-one', 'onebot');
+      const good = registrationYaml({
+        id: 'one',
+        url: null,
+        asToken: 'token-one',
+        hsToken: 'hs-one',
+        sender: 'onebot',
+      });
       await writeFile(path.join(folder, 'one.yaml'), good);
       await writeFile(
         path.join(folder, 'bad-regex.yaml'),
@@ -438,5 +476,79 @@ describe('Application service registrations at start-up', () => {
     } finally {
       await rm(folder, { recursive: true, force: true });
     }
+  });
+});
+
+describe('Application service rate limits', function () {
+  this.timeout(30_000);
+  let folder: string;
+  let hs: TestHomeserver;
+
+  before(async () => {
+    folder = await mkdtemp(path.join(tmpdir(), 'myelin-appservice-limits-'));
+    const common = { url: null, rateLimited: true };
+    await writeFile(
+      path.join(folder, 'free.yaml'),
+      registrationYaml({
+        ...common,
+        id: 'free',
+        asToken: 'free-as',
+        hsToken: 'free-hs',
+        sender: 'freebot',
+        rateLimited: false,
+      }),
+    );
+    await writeFile(
+      path.join(folder, 'strict.yaml'),
+      registrationYaml({
+        ...common,
+        id: 'strict',
+        asToken: 'strict-as',
+        hsToken: 'strict-hs',
+        sender: 'strictbot',
+        prefix: 'strict_',
+      }),
+    );
+    hs = await TestHomeserver.start({
+      configure: (config) => {
+        fastAccounts(config);
+        config.rate_limits.enabled = true;
+        config.rate_limits.client = { per_second: 0.01, burst: 3 };
+        config.app_service_config_files = [path.join(folder, 'free.yaml'), path.join(folder, 'strict.yaml')];
+      },
+    });
+    for (const [token, username] of [
+      ['free-as', 'irc_user'],
+      ['strict-as', 'strict_user'],
+    ] as const) {
+      const made = await call(hs, { accessToken: token }, 'POST', '/_matrix/client/v3/register', {
+        type: 'm.login.application_service',
+        username,
+        inhibit_login: true,
+      });
+      expect(made.status, JSON.stringify(made.body)).to.equal(200);
+    }
+  });
+
+  after(async () => {
+    await hs?.stop();
+    await rm(folder, { recursive: true, force: true });
+  });
+
+  const statuses = async (token: string, query = '') => {
+    const seen: number[] = [];
+    for (let i = 0; i < 6; i++)
+      seen.push(
+        (await call(hs, { accessToken: token }, 'GET', `/_matrix/client/v3/account/whoami${query}`)).status,
+      );
+    return seen;
+  };
+
+  it('spares the users of a service with rate_limited: false, and every sender', async () => {
+    expect(await statuses('free-as', `?${asUser('@irc_user:localhost')}`)).to.deep.equal([
+      200, 200, 200, 200, 200, 200,
+    ]);
+    expect(await statuses('strict-as')).to.deep.equal([200, 200, 200, 200, 200, 200]);
+    expect(await statuses('strict-as', `?${asUser('@strict_user:localhost')}`)).to.include(429);
   });
 });

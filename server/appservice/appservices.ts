@@ -99,6 +99,15 @@ export function createAppservices(options: AppservicesOptions): Appservices {
       await fanOut.start();
       await sender.start();
       log.info({ appservices: registry.services.map((service) => service.id) }, 'Application services ready');
+      const ephemeral = registry.services
+        .filter((service) => service.receiveEphemeral)
+        .map((service) => service.id);
+      if (ephemeral.length > 0) {
+        log.warn(
+          { appservices: ephemeral },
+          'receive_ephemeral is set, but this server sends application services room events only (no typing, receipts or presence yet)',
+        );
+      }
     },
     async settled() {
       await fanOut.settled();
