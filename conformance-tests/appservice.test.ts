@@ -398,6 +398,52 @@ describe('Application services (application-service API)', function () {
     });
   });
 
+  describe('third-party lookups', () => {
+    it('asks the services that declare a protocol, and merges their answers', async () => {
+      const protocol = {
+        user_fields: ['nickname'],
+        location_fields: ['channel'],
+        field_types: {},
+        icon: 'mxc://localhost/irc',
+        instances: [{ network_id: 'libera', desc: 'Libera Chat', fields: { network: 'libera' } }],
+      };
+      service.thirdPartyAnswers.set('/_matrix/app/v1/thirdparty/protocol/irc', protocol);
+      const users = [{ userid: '@irc_bob:localhost', protocol: 'irc', fields: { nickname: 'bob' } }];
+      service.thirdPartyAnswers.set('/_matrix/app/v1/thirdparty/user/irc?nickname=bob', users);
+      const locations = [{ alias: '#irc_chan:localhost', protocol: 'irc', fields: { channel: '#chan' } }];
+      service.thirdPartyAnswers.set(
+        '/_matrix/app/v1/thirdparty/location?alias=%23irc_chan%3Alocalhost',
+        locations,
+      );
+
+      const all = await call(hs, alice, 'GET', '/_matrix/client/v3/thirdparty/protocols');
+      expect(all.status, JSON.stringify(all.body)).to.equal(200);
+      expect(all.body).to.have.keys(['irc']);
+      expect(all.body.irc).to.deep.equal({
+        ...protocol,
+        instances: [{ ...protocol.instances[0], instance_id: 'irc|libera' }],
+      });
+      const one = await call(hs, alice, 'GET', '/_matrix/client/v3/thirdparty/protocol/irc');
+      expect(one.body).to.deep.equal(all.body.irc);
+      const unknown = await call(hs, alice, 'GET', '/_matrix/client/v3/thirdparty/protocol/gitter');
+      expect([unknown.status, unknown.body.errcode]).to.deep.equal([404, 'M_NOT_FOUND']);
+
+      const found = await call(hs, alice, 'GET', '/_matrix/client/v3/thirdparty/user/irc?nickname=bob');
+      expect([found.status, found.body]).to.deep.equal([200, users]);
+      const request = service.requests.find((r) => r.path.startsWith('/_matrix/app/v1/thirdparty/user/irc'))!;
+      expect(request.authorization).to.equal(`Bearer ${HS_TOKEN}`);
+      const none = await call(hs, alice, 'GET', '/_matrix/client/v3/thirdparty/user/irc?nickname=nobody');
+      expect([none.status, none.body]).to.deep.equal([200, []]);
+      const reverse = await call(
+        hs,
+        alice,
+        'GET',
+        '/_matrix/client/v3/thirdparty/location?alias=%23irc_chan%3Alocalhost',
+      );
+      expect([reverse.status, reverse.body]).to.deep.equal([200, locations]);
+    });
+  });
+
   describe('third-party network directories', () => {
     it('lists a room under its network only, and with include_all_networks', async () => {
       const room = await call(hs, alice, 'POST', '/_matrix/client/v3/createRoom', {

@@ -24,6 +24,8 @@ export class FakeAppservice {
   failTransactions = false;
   /** Answers for the next pings, in order; 200 once used up. */
   readonly pingAnswers: FakeAnswer[] = [];
+  /** JSON answered (200) to GET requests of these paths (query included); other paths are 404. */
+  readonly thirdPartyAnswers = new Map<string, unknown>();
   private readonly hanging = new Set<() => void>();
 
   private constructor(private readonly server: Server) {}
@@ -37,10 +39,12 @@ export class FakeAppservice {
           service.hanging.add(() => response.destroy());
           return;
         }
-        response.writeHead(answer, { 'Content-Type': 'application/json' });
-        response.end(
-          answer === 200 ? '{}' : JSON.stringify({ errcode: 'M_FORBIDDEN', error: 'told to fail' }),
-        );
+        response.writeHead(typeof answer === 'number' ? answer : 200, { 'Content-Type': 'application/json' });
+        if (typeof answer !== 'number') response.end(JSON.stringify(answer.json));
+        else
+          response.end(
+            answer === 200 ? '{}' : JSON.stringify({ errcode: 'M_FORBIDDEN', error: 'told to fail' }),
+          );
       });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -68,7 +72,7 @@ export class FakeAppservice {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
-  private async answer(request: IncomingMessage): Promise<FakeAnswer> {
+  private async answer(request: IncomingMessage): Promise<FakeAnswer | { json: unknown }> {
     const chunks: Buffer[] = [];
     for await (const chunk of request) chunks.push(chunk as Buffer);
     const text = Buffer.concat(chunks).toString('utf8');
@@ -83,6 +87,7 @@ export class FakeAppservice {
       return this.failTransactions ? 500 : (this.transactionAnswers.shift() ?? 200);
     }
     if (path === '/_matrix/app/v1/ping') return this.pingAnswers.shift() ?? 200;
+    if (this.thirdPartyAnswers.has(path)) return { json: this.thirdPartyAnswers.get(path) };
     return 404;
   }
 }

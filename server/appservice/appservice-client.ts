@@ -15,7 +15,7 @@ export type AppserviceResponse =
   | { readonly kind: 'timeout'; readonly message: string }
   | { readonly kind: 'connection-failed'; readonly message: string };
 
-/** Longest response body kept (error bodies are echoed to the service by the ping endpoint). */
+/** Longest error body kept (the ping endpoint echoes it to the service). */
 const MAX_BODY_CHARS = 4096;
 
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
@@ -54,9 +54,11 @@ export class AppserviceClient {
         ...(body !== undefined ? { body } : {}),
         signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]),
       });
-      const text = (await response.body.text()).slice(0, MAX_BODY_CHARS);
-      const ok = response.statusCode >= 200 && response.statusCode < 300;
-      return { kind: ok ? 'ok' : 'bad-status', status: response.statusCode, body: text };
+      const text = await response.body.text();
+      if (response.statusCode >= 200 && response.statusCode < 300) {
+        return { kind: 'ok', status: response.statusCode, body: text };
+      }
+      return { kind: 'bad-status', status: response.statusCode, body: text.slice(0, MAX_BODY_CHARS) };
     } catch (error) {
       const code = (error as { code?: string }).code;
       if (timeout.aborted || (code !== undefined && TIMEOUT_CODES.has(code))) {

@@ -1,7 +1,7 @@
 /**
  * The application service support of one homeserver, composed: the
  * registrations, the hand-out of room events to their queues and the
- * transaction sender, and the ping. With no registration, nothing runs and
+ * transaction sender, the ping and third-party lookups. With no registration, nothing runs and
  * nothing listens to the send path.
  */
 import type { Logger } from 'pino';
@@ -14,10 +14,13 @@ import { AppserviceFanOut } from './event-fan-out.js';
 import { AppserviceInterest } from './interest.js';
 import type { AppserviceRegistration } from './registration.js';
 import { AppserviceRegistry } from './registry.js';
+import { ThirdPartyLookups } from './third-party-lookups.js';
 import { TransactionSender } from './transaction-sender.js';
 
 export interface Appservices {
   readonly registry: AppserviceRegistry;
+  /** /thirdparty/* answered by the services that declare protocols. */
+  readonly thirdParty: ThirdPartyLookups;
   /** For rooms.sender.onEventPersisted (registered only when a service is configured). */
   readonly eventPersisted: () => void;
   /**
@@ -66,6 +69,7 @@ export function createAppservices(options: AppservicesOptions): Appservices {
 
   return {
     registry,
+    thirdParty: new ThirdPartyLookups(registry, client, log),
     eventPersisted: fanOut.eventPersisted,
     async ping(service, transactionId) {
       if (service.url === null) {
