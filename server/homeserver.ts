@@ -301,6 +301,8 @@ function assemble(
         signingKey,
         log,
         onMembershipChanged: (roomId, userId) => {
+          // Invites and knocks kept outside the timeline are not announced as persisted events.
+          if (appservices.registry.size > 0) appservices.eventPersisted();
           sync.membershipChanged(roomId, userId);
           slidingSync.membershipChanged(roomId, userId);
           notifier.notifyUsers([userId], 'invites');

@@ -22,11 +22,15 @@ export interface ClaimedAppserviceTransaction {
 export interface AppserviceStore {
   /** The stream ordering up to which events were handed to the queues; null before the first hand-out. */
   fanOutPosition(): Promise<StreamOrdering | null>;
-  /** Accepted timeline events (no outliers, none rejected) after `afterOrdering`, in stream order. */
-  timelineEventIdsAfter(
+  /**
+   * Events after `afterOrdering`, in stream order: accepted timeline events (none rejected or
+   * soft-failed), and membership events kept as outliers (invites from rooms this server is
+   * not in, and their rejections), flagged as such.
+   */
+  eventIdsAfter(
     afterOrdering: StreamOrdering,
     limit: number,
-  ): Promise<{ eventId: string; streamOrdering: StreamOrdering }[]>;
+  ): Promise<{ eventId: string; streamOrdering: StreamOrdering; outlier: boolean }[]>;
   /** Appends items to their services' queues and moves the hand-out position, atomically. */
   enqueue(items: readonly AppserviceOutboxItem[], fanOutPosition: StreamOrdering): Promise<void>;
   /**

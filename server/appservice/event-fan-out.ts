@@ -3,7 +3,9 @@
  * (application-service "Pushing events": "The events sent to the application
  * service should be linearised, as if they were from the event stream").
  * Persisted events only wake it; it then reads the accepted timeline events
- * after its stored position, in stream order, asks which services want each,
+ * after its stored position, in stream order (with the membership events kept
+ * as outliers, such as an invite from a room this server is not in, for the
+ * services of the user they are about), asks which services want each,
  * and queues them with the new position in one write. So nothing is lost or
  * queued twice across a restart, and events sent here and received over
  * federation are treated alike. Backfilled history (below 0) is never sent.
@@ -96,17 +98,21 @@ export class AppserviceFanOut {
   /** Queues the next events after the position; false when there were none. */
   private async step(): Promise<boolean> {
     const { store, events, interest, receivingIds } = this.options;
-    const ids = await store.timelineEventIdsAfter(this.position!, EVENTS_PER_STEP);
+    const ids = await store.eventIdsAfter(this.position!, EVENTS_PER_STEP);
     if (ids.length === 0) return false;
     const stored = await events.getEvents(ids.map((entry) => entry.eventId));
     const items: AppserviceOutboxItem[] = [];
     const queuedFor = new Set<string>();
     const now = Date.now();
-    for (const { eventId } of ids) {
+    const aliasesByRoom = new Map<string, readonly string[]>();
+    for (const { eventId, outlier } of ids) {
       const event = stored.get(eventId);
       if (event === undefined) continue;
       let json: string | undefined;
-      for (const service of await interest.servicesFor(event)) {
+      const services = outlier
+        ? interest.servicesForMember(event)
+        : await interest.servicesFor(event, aliasesByRoom);
+      for (const service of services) {
         if (!receivingIds.has(service.id)) continue;
         json ??= JSON.stringify(toClientEvent(event, { now }));
         items.push({ appserviceId: service.id, json });

@@ -27,8 +27,15 @@ export class AppserviceInterest {
     this.anyAliasNamespace = registry.services.some((service) => service.namespaces.aliases.length > 0);
   }
 
-  /** The services interested in the event, in registration order. */
-  async servicesFor(event: StoredEvent): Promise<AppserviceRegistration[]> {
+  /**
+   * The services interested in the event, in registration order. `aliasesByRoom` keeps the
+   * rooms' aliases for the caller's batch (aliases change outside the event stream, so they
+   * are not kept longer).
+   */
+  async servicesFor(
+    event: StoredEvent,
+    aliasesByRoom: Map<string, readonly string[]> = new Map(),
+  ): Promise<AppserviceRegistration[]> {
     const { pdu, roomId } = event;
     const memberOf = pdu.type === 'm.room.member' && typeof pdu.state_key === 'string' ? pdu.state_key : null;
     const interested: AppserviceRegistration[] = [];
@@ -44,7 +51,11 @@ export class AppserviceInterest {
         continue;
       }
       if (this.anyAliasNamespace && service.namespaces.aliases.length > 0) {
-        aliases ??= (await this.storage.rooms.aliasesOfRoom(roomId)).map((record) => record.alias);
+        aliases ??= aliasesByRoom.get(roomId);
+        if (aliases === undefined) {
+          aliases = (await this.storage.rooms.aliasesOfRoom(roomId)).map((record) => record.alias);
+          aliasesByRoom.set(roomId, aliases);
+        }
         if (aliases.some((alias) => this.registry.isInterestedInAlias(service, alias))) {
           interested.push(service);
           continue;
@@ -56,6 +67,21 @@ export class AppserviceInterest {
     // Membership moved: the next event of the room looks at its members again.
     if (memberOf !== null) this.byMembers.delete(roomId);
     return interested;
+  }
+
+  /**
+   * For a membership event outside the room's timeline (an invite from a room this server is not
+   * in): the services of the user it is about, and of its sender.
+   */
+  servicesForMember(event: StoredEvent): AppserviceRegistration[] {
+    const { pdu } = event;
+    if (pdu.type !== 'm.room.member' || typeof pdu.state_key !== 'string') return [];
+    const target = pdu.state_key;
+    return this.registry.services.filter(
+      (service) =>
+        this.registry.isInterestedInUser(service, target) ||
+        this.registry.isInterestedInUser(service, pdu.sender),
+    );
   }
 
   private async servicesWithMembersIn(roomId: string): Promise<ReadonlySet<string>> {

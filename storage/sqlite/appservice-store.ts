@@ -39,17 +39,21 @@ export class SqliteAppserviceStore implements AppserviceStore {
     return row?.position ?? null;
   }
 
-  async timelineEventIdsAfter(
+  async eventIdsAfter(
     afterOrdering: StreamOrdering,
     limit: number,
-  ): Promise<{ eventId: string; streamOrdering: StreamOrdering }[]> {
-    return this.prepare<[number, number], { event_id: string; stream_ordering: number }>(
-      `SELECT event_id, stream_ordering FROM events
-        WHERE stream_ordering > ? AND outlier = 0 AND rejection_reason IS NULL
+  ): Promise<{ eventId: string; streamOrdering: StreamOrdering; outlier: boolean }[]> {
+    return this.prepare<[number, number], { event_id: string; stream_ordering: number; outlier: number }>(
+      `SELECT event_id, stream_ordering, outlier FROM events
+        WHERE stream_ordering > ? AND rejection_reason IS NULL AND (outlier = 0 OR type = 'm.room.member')
         ORDER BY stream_ordering LIMIT ?`,
     )
       .all(afterOrdering, limit)
-      .map((row) => ({ eventId: row.event_id, streamOrdering: row.stream_ordering }));
+      .map((row) => ({
+        eventId: row.event_id,
+        streamOrdering: row.stream_ordering,
+        outlier: row.outlier !== 0,
+      }));
   }
 
   enqueue(items: readonly AppserviceOutboxItem[], fanOutPosition: StreamOrdering): Promise<void> {
