@@ -444,6 +444,51 @@ describe('Application services (application-service API)', function () {
     });
   });
 
+  describe('room alias queries', () => {
+    it('asks the service about an unknown alias of its namespace, and uses the room it makes', async () => {
+      const alias = '#irc_lazy:localhost';
+      const queryPath = `/_matrix/app/v1/rooms/${encodeURIComponent(alias)}`;
+      let made: string | undefined;
+      service.handlers.set(queryPath, async () => {
+        // The bridge makes the room while the homeserver waits, as the spec describes.
+        const room = await call(hs, bridge, 'POST', '/_matrix/client/v3/createRoom', {
+          room_alias_name: 'irc_lazy',
+          preset: 'public_chat',
+        });
+        made = room.body.room_id as string;
+        return room.status;
+      });
+      const resolved = await call(
+        hs,
+        alice,
+        'GET',
+        `/_matrix/client/v3/directory/room/${encodeURIComponent(alias)}`,
+      );
+      expect(resolved.status, JSON.stringify(resolved.body)).to.equal(200);
+      expect(resolved.body.room_id).to.equal(made);
+      const joined = await call(
+        hs,
+        alice,
+        'POST',
+        `/_matrix/client/v3/join/${encodeURIComponent(alias)}`,
+        {},
+      );
+      expect([joined.status, joined.body.room_id]).to.deep.equal([200, made]);
+      const queries = () => service.requests.filter((r) => r.path === queryPath);
+      expect(queries()).to.have.length(1);
+      expect(queries()[0]!.authorization).to.equal(`Bearer ${HS_TOKEN}`);
+
+      // Outside every alias namespace, or refused by the service: not found, as before.
+      const outside = await call(hs, alice, 'GET', '/_matrix/client/v3/directory/room/%23nothing:localhost');
+      expect(outside.status).to.equal(404);
+      const refused = await call(hs, alice, 'GET', '/_matrix/client/v3/directory/room/%23irc_none:localhost');
+      expect(refused.status).to.equal(404);
+      expect(
+        service.requests.some((r) => r.path === '/_matrix/app/v1/rooms/%23irc_none%3Alocalhost'),
+      ).to.equal(true);
+    });
+  });
+
   describe('third-party network directories', () => {
     it('lists a room under its network only, and with include_all_networks', async () => {
       const room = await call(hs, alice, 'POST', '/_matrix/client/v3/createRoom', {

@@ -259,7 +259,10 @@ function assemble(
   rooms.sender.onEventPersisted((persisted) => slidingSync.observe(persisted));
   const appservices = createAppservices({ config, storage, registrations: appserviceRegistrations, log });
   // Without application services the send path carries no listener for them.
-  if (appservices.registry.size > 0) rooms.sender.onEventPersisted(appservices.eventPersisted);
+  if (appservices.registry.size > 0) {
+    rooms.sender.onEventPersisted(appservices.eventPersisted);
+    directory.provideUnknownAliases((alias) => appservices.queryAlias(alias));
+  }
   presence.onPresenceChanged((record) => sync.observePresence(record));
   notifyOnPresence(notifier, presence, membership, (error) =>
     log.warn({ err: error }, 'Presence notification failed'),

@@ -24,6 +24,8 @@ export class FakeAppservice {
   failTransactions = false;
   /** Answers for the next pings, in order; 200 once used up. */
   readonly pingAnswers: FakeAnswer[] = [];
+  /** Work done before answering these paths (query included), resolving to the status to answer. */
+  readonly handlers = new Map<string, () => Promise<number>>();
   /** JSON answered (200) to GET requests of these paths (query included); other paths are 404. */
   readonly thirdPartyAnswers = new Map<string, unknown>();
   private readonly hanging = new Set<() => void>();
@@ -88,6 +90,8 @@ export class FakeAppservice {
     }
     if (path === '/_matrix/app/v1/ping') return this.pingAnswers.shift() ?? 200;
     if (this.thirdPartyAnswers.has(path)) return { json: this.thirdPartyAnswers.get(path) };
+    const handler = this.handlers.get(path);
+    if (handler !== undefined) return handler();
     return 404;
   }
 }

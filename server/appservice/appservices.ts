@@ -28,6 +28,11 @@ export interface Appservices {
    * long it took (ms). M_URL_NOT_SET, M_BAD_STATUS, M_CONNECTION_FAILED, M_CONNECTION_TIMEOUT.
    */
   ping(service: AppserviceRegistration, transactionId: string | undefined): Promise<number>;
+  /**
+   * application-service "Querying" (query_room.yaml): asks the services whose alias namespace
+   * covers the alias whether it exists; true when one answered 2xx (it has made the room).
+   */
+  queryAlias(alias: string): Promise<boolean>;
   /** Makes the services' sender accounts, then hands out and sends what is pending. */
   start(): Promise<void>;
   /** Resolves once every persisted event is queued and no send is under way (tests). */
@@ -66,6 +71,8 @@ export function createAppservices(options: AppservicesOptions): Appservices {
     log,
   });
   let started = false;
+  // A service asked about an alias may look it up itself while answering: that lookup is not asked again.
+  const aliasQueries = new Set<string>();
 
   return {
     registry,
@@ -94,6 +101,25 @@ export function createAppservices(options: AppservicesOptions): Appservices {
             'M_CONNECTION_FAILED',
             `Connection to application service failed: ${outcome.message}`,
           );
+      }
+    },
+    async queryAlias(alias) {
+      if (aliasQueries.has(alias)) return false;
+      aliasQueries.add(alias);
+      try {
+        for (const service of registry.services) {
+          if (service.url === null || !registry.isInterestedInAlias(service, alias)) continue;
+          const path = `/_matrix/app/v1/rooms/${encodeURIComponent(alias)}`;
+          const outcome = await client.request(service, 'GET', path, undefined);
+          if (outcome.kind === 'ok') return true;
+          if (outcome.kind !== 'bad-status' || outcome.status !== 404) {
+            const reason = 'status' in outcome ? `status ${outcome.status}` : outcome.message;
+            log.info({ appservice: service.id, alias, reason }, 'Room alias query failed');
+          }
+        }
+        return false;
+      } finally {
+        aliasQueries.delete(alias);
       }
     },
     async start() {
