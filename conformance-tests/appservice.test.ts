@@ -215,6 +215,60 @@ describe('Application services (application-service API)', function () {
       expect([unknown.status, unknown.body.errcode]).to.deep.equal([400, 'M_UNKNOWN_DEVICE']);
     });
 
+    it('creates and deletes devices of its users without a login or UIA', async () => {
+      const asBob = asUser('@irc_bob:localhost');
+      const created = await call(hs, bridge, 'PUT', `/_matrix/client/v3/devices/BRIDGED?${asBob}`, {
+        display_name: 'Bridge device',
+      });
+      expect(created.status, JSON.stringify(created.body)).to.equal(201);
+      const again = await call(hs, bridge, 'PUT', `/_matrix/client/v3/devices/BRIDGED?${asBob}`, {});
+      expect(again.status).to.equal(200);
+      const listed = await call(hs, bridge, 'GET', `/_matrix/client/v3/devices?${asBob}`);
+      expect((listed.body.devices as { device_id: string }[]).map((d) => d.device_id)).to.include('BRIDGED');
+      const keys = await call(
+        hs,
+        bridge,
+        'POST',
+        `/_matrix/client/v3/keys/upload?${asUser('@irc_bob:localhost', 'BRIDGED')}`,
+        {
+          one_time_keys: { 'signed_curve25519:AAAA': { key: 'a', signatures: {} } },
+        },
+      );
+      expect(keys.status, JSON.stringify(keys.body)).to.equal(200);
+
+      // Cross-signing keys replaced without UIA (a user replacing existing keys needs it).
+      for (const key of [
+        'firstmasterkeyAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+        'secondmasterkeyAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+      ]) {
+        const upload = await call(
+          hs,
+          bridge,
+          'POST',
+          `/_matrix/client/v3/keys/device_signing/upload?${asBob}`,
+          {
+            master_key: {
+              user_id: '@irc_bob:localhost',
+              usage: ['master'],
+              keys: { [`ed25519:${key}`]: key },
+            },
+          },
+        );
+        expect(upload.status, JSON.stringify(upload.body)).to.equal(200);
+      }
+
+      // A user's own token creates nothing.
+      const byAlice = await call(hs, alice, 'PUT', '/_matrix/client/v3/devices/NEWONE', {});
+      expect(byAlice.status).to.equal(404);
+
+      const deleted = await call(hs, bridge, 'DELETE', `/_matrix/client/v3/devices/BRIDGED?${asBob}`, {});
+      expect(deleted.status, JSON.stringify(deleted.body)).to.equal(200);
+      const gone = await call(hs, bridge, 'GET', `/_matrix/client/v3/devices/BRIDGED?${asBob}`);
+      expect(gone.status).to.equal(404);
+      const aliceDelete = await call(hs, alice, 'DELETE', `/_matrix/client/v3/devices/${alice.deviceId}`, {});
+      expect(aliceDelete.status).to.equal(401); // still user-interactive auth for users
+    });
+
     it('reserves its exclusive alias namespace', async () => {
       const room = await call(hs, alice, 'POST', '/_matrix/client/v3/createRoom', {});
       const roomId = room.body.room_id as string;
