@@ -269,6 +269,54 @@ describe('Application services (application-service API)', function () {
       expect(aliceDelete.status).to.equal(401); // still user-interactive auth for users
     });
 
+    it('sets origin_server_ts with ts on /send and /state (timestamp massaging)', async () => {
+      const room = await call(hs, alice, 'POST', '/_matrix/client/v3/createRoom', { preset: 'public_chat' });
+      const roomId = encodeURIComponent(room.body.room_id as string);
+      const asBob = asUser('@irc_bob:localhost');
+      await call(hs, bridge, 'POST', `/_matrix/client/v3/join/${roomId}?${asBob}`, {});
+      const tsOf = async (eventId: unknown) =>
+        (
+          await call(
+            hs,
+            alice,
+            'GET',
+            `/_matrix/client/v3/rooms/${roomId}/event/${encodeURIComponent(String(eventId))}`,
+          )
+        ).body.origin_server_ts;
+      const sent = await call(
+        hs,
+        bridge,
+        'PUT',
+        `/_matrix/client/v3/rooms/${roomId}/send/m.room.message/ts1?${asBob}&ts=1500000000000`,
+        {
+          msgtype: 'm.text',
+          body: 'from the past',
+        },
+      );
+      expect(await tsOf(sent.body.event_id)).to.equal(1_500_000_000_000);
+      const state = await call(
+        hs,
+        alice,
+        'PUT',
+        `/_matrix/client/v3/rooms/${roomId}/state/m.room.topic?ts=1500000000000`,
+        {
+          topic: 'a user cannot',
+        },
+      );
+      expect(await tsOf(state.body.event_id)).to.be.greaterThan(1_700_000_000_000);
+      const bad = await call(
+        hs,
+        bridge,
+        'PUT',
+        `/_matrix/client/v3/rooms/${roomId}/send/m.room.message/ts2?${asBob}&ts=yesterday`,
+        {
+          msgtype: 'm.text',
+          body: 'x',
+        },
+      );
+      expect([bad.status, bad.body.errcode]).to.deep.equal([400, 'M_INVALID_PARAM']);
+    });
+
     it('reserves its exclusive alias namespace', async () => {
       const room = await call(hs, alice, 'POST', '/_matrix/client/v3/createRoom', {});
       const roomId = room.body.room_id as string;
