@@ -9,7 +9,7 @@
 import type { DeviceStore } from '../../storage/device-store.js';
 import type { SessionService } from '../accounts/session-service.js';
 import { MatrixError } from '../errors.js';
-import { type AuthenticatedUser, identityAssertionOf } from '../http/auth.js';
+import type { AuthenticatedUser } from '../http/auth.js';
 import type { AppserviceRegistration } from './registration.js';
 import type { AppserviceRegistry } from './registry.js';
 
@@ -17,6 +17,29 @@ export interface IdentityAssertionDependencies {
   readonly registry: AppserviceRegistry;
   readonly sessions: Pick<SessionService, 'accountFlags'>;
   readonly devices: Pick<DeviceStore, 'getDevice'>;
+}
+
+/** The `user_id` and `device_id` query parameters a service acts as. */
+export interface IdentityAssertion {
+  readonly userId?: string;
+  readonly deviceId?: string;
+}
+
+/** The identity assertion parameters of a query, if any; a repeated or empty one is M_INVALID_PARAM. */
+export function identityAssertionOf(query: Readonly<Record<string, unknown>>): IdentityAssertion | undefined {
+  const userId = query.user_id;
+  const deviceId = query.device_id;
+  if (userId === undefined && deviceId === undefined) return undefined;
+  if (userId !== undefined && (typeof userId !== 'string' || userId === '')) {
+    throw MatrixError.invalidParam('user_id must be one user ID');
+  }
+  if (deviceId !== undefined && (typeof deviceId !== 'string' || deviceId === '')) {
+    throw MatrixError.invalidParam('device_id must be one device ID');
+  }
+  return {
+    ...(userId !== undefined ? { userId } : {}),
+    ...(deviceId !== undefined ? { deviceId } : {}),
+  };
 }
 
 /** The session ID an application service's requests carry: no login session is behind them. */

@@ -33,12 +33,6 @@ export interface AppserviceRequester {
   readonly rateLimited: boolean;
 }
 
-/** The `user_id` and `device_id` query parameters an application service acts as (client-server "Identity assertion"). */
-export interface IdentityAssertion {
-  readonly userId?: string;
-  readonly deviceId?: string;
-}
-
 /** Where an authenticated request came from: recorded as the device's last seen IP and user agent. */
 export interface RequestOrigin {
   readonly ip: string;
@@ -111,21 +105,4 @@ export function accessTokenOf(
     throw MatrixError.missingToken('Invalid access_token query parameter.');
   }
   return fromQuery;
-}
-
-/** The identity assertion parameters of a query, if any; a repeated or empty one is M_INVALID_PARAM. */
-export function identityAssertionOf(query: Readonly<Record<string, unknown>>): IdentityAssertion | undefined {
-  const userId = query.user_id;
-  const deviceId = query.device_id;
-  if (userId === undefined && deviceId === undefined) return undefined;
-  if (userId !== undefined && (typeof userId !== 'string' || userId === '')) {
-    throw MatrixError.invalidParam('user_id must be one user ID');
-  }
-  if (deviceId !== undefined && (typeof deviceId !== 'string' || deviceId === '')) {
-    throw MatrixError.invalidParam('device_id must be one device ID');
-  }
-  return {
-    ...(userId !== undefined ? { userId } : {}),
-    ...(deviceId !== undefined ? { deviceId } : {}),
-  };
 }
