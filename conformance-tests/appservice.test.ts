@@ -412,6 +412,49 @@ describe('Application services (application-service API)', function () {
       }
     });
 
+    it('asks about an invited user of its namespace who has no account, before pushing the invite', async () => {
+      const ghost = '@irc_ghost:localhost';
+      const queryPath = `/_matrix/app/v1/users/${encodeURIComponent(ghost)}`;
+      service.handlers.set(queryPath, async () => {
+        const made = await call(hs, bridge, 'POST', '/_matrix/client/v3/register', {
+          type: 'm.login.application_service',
+          username: 'irc_ghost',
+          inhibit_login: true,
+        });
+        return made.status;
+      });
+      const room = await call(hs, alice, 'POST', '/_matrix/client/v3/createRoom', {});
+      const roomId = room.body.room_id as string;
+      const invited = await call(
+        hs,
+        alice,
+        'POST',
+        `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/invite`,
+        {
+          user_id: ghost,
+        },
+      );
+      expect(invited.status, JSON.stringify(invited.body)).to.equal(200);
+      const isInvite = (request: { path: string; body: Record<string, unknown> }) =>
+        ((request.body.events as Record<string, unknown>[] | undefined) ?? []).some(
+          (event) => event.state_key === ghost && event.room_id === roomId,
+        );
+      await until(async () => (service.requests.some(isInvite) ? true : undefined));
+      const queried = service.requests.findIndex((request) => request.path === queryPath);
+      expect(queried).to.be.greaterThan(-1);
+      expect(queried).to.be.lessThan(service.requests.findIndex(isInvite));
+      const asGhost = await call(hs, bridge, 'GET', `/_matrix/client/v3/account/whoami?${asUser(ghost)}`);
+      expect(asGhost.body.user_id).to.equal(ghost);
+      // An invite of a user who exists asks nothing.
+      await call(hs, alice, 'POST', `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/invite`, {
+        user_id: '@irc_bob:localhost',
+      });
+      await hs.homeserver.context.appservices.settled();
+      expect(
+        service.requests.filter((request) => request.path.startsWith('/_matrix/app/v1/users/')),
+      ).to.have.length(1);
+    });
+
     it('sends nothing about rooms it has no interest in', async () => {
       const room = await call(hs, alice, 'POST', '/_matrix/client/v3/createRoom', {});
       const roomId = room.body.room_id as string;

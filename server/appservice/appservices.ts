@@ -6,6 +6,7 @@
  */
 import type { Logger } from 'pino';
 import { isStorageError } from '../../storage/errors.js';
+import type { StoredEvent } from '../../storage/event-store.js';
 import type { Storage } from '../../storage/storage.js';
 import type { MyelinConfig } from '../config/index.js';
 import { MatrixError } from '../errors.js';
@@ -68,9 +69,35 @@ export function createAppservices(options: AppservicesOptions): Appservices {
     onQueued: (ids) => {
       for (const id of ids) sender.kick(id);
     },
+    beforeQueue: (service, event) => queryUnknownMember(service, event),
     log,
   });
   let started = false;
+
+  /**
+   * application-service "Querying" (query_user.yaml): an invite of a user of the service's
+   * namespace who has no account yet (a bridged user not seen before) is preceded by a
+   * query, so the service can make the user before it hears of the event. Its answer only
+   * says whether it did; the event is queued either way.
+   */
+  const queryUnknownMember = async (service: AppserviceRegistration, event: StoredEvent): Promise<void> => {
+    const { pdu } = event;
+    if (pdu.type !== 'm.room.member' || typeof pdu.state_key !== 'string') return;
+    if (pdu.content.membership !== 'invite') return;
+    const userId = pdu.state_key;
+    if (userId === service.sender || !registry.isInterestedInUser(service, userId)) return;
+    if ((await storage.accounts.getAccount(userId)) !== null) return;
+    const outcome = await client.request(
+      service,
+      'GET',
+      `/_matrix/app/v1/users/${encodeURIComponent(userId)}`,
+      undefined,
+    );
+    if (outcome.kind !== 'ok' && !(outcome.kind === 'bad-status' && outcome.status === 404)) {
+      const reason = 'status' in outcome ? `status ${outcome.status}` : outcome.message;
+      log.info({ appservice: service.id, userId, reason }, 'User query failed');
+    }
+  };
   // A service asked about an alias may look it up itself while answering: that lookup is not asked again.
   const aliasQueries = new Set<string>();
 

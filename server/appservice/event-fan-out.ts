@@ -12,9 +12,10 @@
  */
 import type { Logger } from 'pino';
 import type { AppserviceOutboxItem, AppserviceStore } from '../../storage/appservice-store.js';
-import type { EventStore } from '../../storage/event-store.js';
+import type { EventStore, StoredEvent } from '../../storage/event-store.js';
 import { toClientEvent } from '../rooms/client-event-format.js';
 import type { AppserviceInterest } from './interest.js';
+import type { AppserviceRegistration } from './registration.js';
 
 /** Events read per step. */
 const EVENTS_PER_STEP = 200;
@@ -27,6 +28,8 @@ export interface AppserviceFanOutOptions {
   readonly receivingIds: ReadonlySet<string>;
   /** Told which services got new events. */
   readonly onQueued: (appserviceIds: ReadonlySet<string>) => void;
+  /** Called before an event is queued for a service (the user query of a membership event). */
+  readonly beforeQueue?: (service: AppserviceRegistration, event: StoredEvent) => Promise<void>;
   readonly log: Pick<Logger, 'warn'>;
 }
 
@@ -114,6 +117,7 @@ export class AppserviceFanOut {
         : await interest.servicesFor(event, aliasesByRoom);
       for (const service of services) {
         if (!receivingIds.has(service.id)) continue;
+        await this.options.beforeQueue?.(service, event);
         json ??= JSON.stringify(toClientEvent(event, { now }));
         items.push({ appserviceId: service.id, json });
         queuedFor.add(service.id);
