@@ -174,6 +174,13 @@ describe('Application services (application-service API)', function () {
         const refused = await call(hs, bridge, 'GET', `/_matrix/client/v3/account/whoami?${asUser(userId)}`);
         expect([refused.status, refused.body.errcode], userId).to.deep.equal([403, 'M_FORBIDDEN']);
       }
+      const sync = await call(
+        hs,
+        bridge,
+        'GET',
+        `/_matrix/client/v3/sync?timeout=0&${asUser('@irc_bob:localhost')}`,
+      );
+      expect(sync.status, JSON.stringify(sync.body)).to.equal(200);
       // A user's token never masquerades: user_id is ignored.
       const own = await call(
         hs,

@@ -155,6 +155,14 @@ export function createAppservices(options: AppservicesOptions): Appservices {
       for (const service of registry.services) await ensureSenderAccount(storage, service);
       await fanOut.start();
       await sender.start();
+      const orphaned = (await storage.appservices.pendingAppservices()).filter((id) => !registry.withId(id));
+      if (orphaned.length > 0) {
+        // Kept, not dropped: a registration removed by mistake gets its events when it comes back.
+        log.warn(
+          { appservices: orphaned },
+          'Events are queued for application services no longer configured',
+        );
+      }
       log.info({ appservices: registry.services.map((service) => service.id) }, 'Application services ready');
       const ephemeral = registry.services
         .filter((service) => service.receiveEphemeral)
