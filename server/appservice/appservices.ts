@@ -1,18 +1,18 @@
 /**
  * The application service support of one homeserver, composed: the
- * registrations, the hand-out of room events to their queues and the
- * transaction sender, the ping and third-party lookups. With no registration, nothing runs and
- * nothing listens to the send path.
+ * registrations, the hand-out of room events to their queues, the transaction
+ * sender, the ping, queries and third-party lookups. With no registration,
+ * nothing runs and nothing listens to the send path.
  */
 import type { Logger } from 'pino';
 import { isStorageError } from '../../storage/errors.js';
-import type { StoredEvent } from '../../storage/event-store.js';
 import type { Storage } from '../../storage/storage.js';
 import type { MyelinConfig } from '../config/index.js';
-import { MatrixError } from '../errors.js';
 import { AppserviceClient } from './appservice-client.js';
 import { AppserviceFanOut } from './event-fan-out.js';
 import { AppserviceInterest } from './interest.js';
+import { pingAppservice } from './ping.js';
+import { AppserviceQueries } from './queries.js';
 import type { AppserviceRegistration } from './registration.js';
 import { AppserviceRegistry } from './registry.js';
 import { ThirdPartyLookups } from './third-party-lookups.js';
@@ -53,6 +53,7 @@ export function createAppservices(options: AppservicesOptions): Appservices {
   const registry = new AppserviceRegistry(options.registrations, config.server_name);
   const client = new AppserviceClient(config.appservice.request_timeout_ms);
   const byId = new Map(registry.services.map((service) => [service.id, service]));
+  const queries = new AppserviceQueries(registry, client, storage.accounts, log);
   const sender = new TransactionSender(byId, {
     store: storage.appservices,
     client,
@@ -69,86 +70,17 @@ export function createAppservices(options: AppservicesOptions): Appservices {
     onQueued: (ids) => {
       for (const id of ids) sender.kick(id);
     },
-    beforeQueue: (service, event) => queryUnknownMember(service, event),
+    beforeQueue: (service, event) => queries.queryInvitee(service, event),
     log,
   });
   let started = false;
-
-  /**
-   * application-service "Querying" (query_user.yaml): an invite of a user of the service's
-   * namespace who has no account yet (a bridged user not seen before) is preceded by a
-   * query, so the service can make the user before it hears of the event. Its answer only
-   * says whether it did; the event is queued either way.
-   */
-  const queryUnknownMember = async (service: AppserviceRegistration, event: StoredEvent): Promise<void> => {
-    const { pdu } = event;
-    if (pdu.type !== 'm.room.member' || typeof pdu.state_key !== 'string') return;
-    if (pdu.content.membership !== 'invite') return;
-    const userId = pdu.state_key;
-    if (userId === service.sender || !registry.isInterestedInUser(service, userId)) return;
-    if ((await storage.accounts.getAccount(userId)) !== null) return;
-    const outcome = await client.request(
-      service,
-      'GET',
-      `/_matrix/app/v1/users/${encodeURIComponent(userId)}`,
-      undefined,
-    );
-    if (outcome.kind !== 'ok' && !(outcome.kind === 'bad-status' && outcome.status === 404)) {
-      const reason = 'status' in outcome ? `status ${outcome.status}` : outcome.message;
-      log.info({ appservice: service.id, userId, reason }, 'User query failed');
-    }
-  };
-  // A service asked about an alias may look it up itself while answering: that lookup is not asked again.
-  const aliasQueries = new Set<string>();
 
   return {
     registry,
     thirdParty: new ThirdPartyLookups(registry, client, log),
     eventPersisted: fanOut.eventPersisted,
-    async ping(service, transactionId) {
-      if (service.url === null) {
-        throw MatrixError.of('M_URL_NOT_SET', "Application service doesn't have a URL configured");
-      }
-      const body = JSON.stringify(transactionId === undefined ? {} : { transaction_id: transactionId });
-      const began = performance.now();
-      const outcome = await client.request(service, 'POST', '/_matrix/app/v1/ping', body);
-      const durationMs = Math.round(performance.now() - began);
-      switch (outcome.kind) {
-        case 'ok':
-          return durationMs;
-        case 'bad-status':
-          throw MatrixError.of('M_BAD_STATUS', `Ping returned status ${outcome.status}`, {
-            status: outcome.status,
-            body: outcome.body,
-          });
-        case 'timeout':
-          throw MatrixError.of('M_CONNECTION_TIMEOUT', 'Connection to application service timed out');
-        case 'connection-failed':
-          throw MatrixError.of(
-            'M_CONNECTION_FAILED',
-            `Connection to application service failed: ${outcome.message}`,
-          );
-      }
-    },
-    async queryAlias(alias) {
-      if (aliasQueries.has(alias)) return false;
-      aliasQueries.add(alias);
-      try {
-        for (const service of registry.services) {
-          if (service.url === null || !registry.isInterestedInAlias(service, alias)) continue;
-          const path = `/_matrix/app/v1/rooms/${encodeURIComponent(alias)}`;
-          const outcome = await client.request(service, 'GET', path, undefined);
-          if (outcome.kind === 'ok') return true;
-          if (outcome.kind !== 'bad-status' || outcome.status !== 404) {
-            const reason = 'status' in outcome ? `status ${outcome.status}` : outcome.message;
-            log.info({ appservice: service.id, alias, reason }, 'Room alias query failed');
-          }
-        }
-        return false;
-      } finally {
-        aliasQueries.delete(alias);
-      }
-    },
+    ping: (service, transactionId) => pingAppservice(client, service, transactionId),
+    queryAlias: (alias) => queries.queryAlias(alias),
     async start() {
       if (registry.size === 0 || started) return;
       started = true;
