@@ -20,6 +20,7 @@ import type { RoomMembershipView } from './accounts/room-membership-view.js';
 import type { SessionService } from './accounts/session-service.js';
 import type { SharedSecretRegistration } from './accounts/shared-secret-registration.js';
 import type { UserInteractiveAuthState } from './accounts/user-interactive-auth.js';
+import type { Appservices } from './appservice/appservices.js';
 import type { MyelinConfig } from './config/index.js';
 import type { DeviceKeysService } from './e2e/device-keys.js';
 import type { KeyBackupService } from './e2e/key-backup.js';
@@ -121,6 +122,8 @@ export interface HomeserverContext {
   readonly thirdPartyInvites: ThirdPartyInvites;
   /** The cache of other servers' users' device lists (absent when federation is disabled). */
   readonly remoteDeviceLists?: RemoteDeviceLists | undefined;
+  /** Application services: registrations, identity assertion, event transactions, ping (appservice/appservices.ts). */
+  readonly appservices: Appservices;
   /** Aborted when the server begins to stop. */
   readonly shutdownSignal: AbortSignal;
   /** The OpenAPI document of every route this server declares (built on first use). */

@@ -55,6 +55,11 @@ const STATUS_BY_ERRCODE = {
   M_INVALID_SIGNATURE: 400,
   M_CANNOT_OVERWRITE_MEDIA: 409,
   M_NOT_YET_UPLOADED: 504,
+  /** application-service "Pinging": POST /appservice/{appserviceId}/ping. */
+  M_URL_NOT_SET: 400,
+  M_BAD_STATUS: 502,
+  M_CONNECTION_FAILED: 502,
+  M_CONNECTION_TIMEOUT: 504,
   /** MSC4186 simplified sliding sync: a `pos` the server does not (or no longer) know; the client starts over. */
   M_UNKNOWN_POS: 400,
 } as const;

@@ -44,6 +44,8 @@ import {
   loadOrCreateRegistrationSharedSecret,
 } from './accounts/shared-secret-registration.js';
 import { createUserInteractiveAuthState } from './accounts/user-interactive-auth.js';
+import { createAppservices } from './appservice/appservices.js';
+import { type AppserviceRegistration, loadAppserviceRegistrations } from './appservice/registration.js';
 import type { ListenerConfig, MyelinConfig } from './config/index.js';
 import type { HomeserverContext } from './context.js';
 import { createDeviceKeysService, type RemoteKeyQueries } from './e2e/device-keys.js';
@@ -123,6 +125,10 @@ export async function createHomeserver(
   };
   const mediaParts = await prepareMedia(config, log);
   const federationFiles = await loadFederationFiles(config);
+  const appserviceRegistrations = await loadAppserviceRegistrations(
+    config.app_service_config_files,
+    config.server_name,
+  );
   const storage = await openStorage(config);
   let searchIndex: SearchIndex | undefined;
   try {
@@ -137,6 +143,7 @@ export async function createHomeserver(
       accountKeys,
       mediaParts,
       federationFiles,
+      appserviceRegistrations,
     );
   } catch (error) {
     if (searchIndex !== undefined && searchIndex !== storage.search) await searchIndex.close();
@@ -159,6 +166,7 @@ function assemble(
   },
   mediaParts: { blobs: BlobStore; transcoder: Transcoder },
   federationFiles: FederationFiles,
+  appserviceRegistrations: readonly AppserviceRegistration[],
 ): Homeserver {
   const routes = options.routes ?? allRoutes;
   const shutdown = new AbortController();
@@ -249,6 +257,12 @@ function assemble(
   );
   const slidingSync = new SlidingSyncService(() => context);
   rooms.sender.onEventPersisted((persisted) => slidingSync.observe(persisted));
+  const appservices = createAppservices({ config, storage, registrations: appserviceRegistrations, log });
+  // Without application services the send path carries no listener for them.
+  if (appservices.registry.size > 0) {
+    rooms.sender.onEventPersisted(appservices.eventPersisted);
+    directory.provideUnknownAliases((alias) => appservices.queryAlias(alias));
+  }
   presence.onPresenceChanged((record) => sync.observePresence(record));
   notifyOnPresence(notifier, presence, membership, (error) =>
     log.warn({ err: error }, 'Presence notification failed'),
@@ -290,6 +304,8 @@ function assemble(
         signingKey,
         log,
         onMembershipChanged: (roomId, userId) => {
+          // Invites and knocks kept outside the timeline are not announced as persisted events.
+          if (appservices.registry.size > 0) appservices.eventPersisted();
           sync.membershipChanged(roomId, userId);
           slidingSync.membershipChanged(roomId, userId);
           notifier.notifyUsers([userId], 'invites');
@@ -391,6 +407,7 @@ function assemble(
     federation,
     roomFederation: roomFederation!,
     remoteDeviceLists,
+    appservices,
     shutdownSignal: shutdown.signal,
     openApiDocument: () => {
       openApi ??= buildOpenApiDocument(
@@ -403,7 +420,12 @@ function assemble(
   const pipeline = {
     context,
     authenticator:
-      options.authenticator ?? createAccountsAuthenticator(sessions, federation.authenticateServer),
+      options.authenticator ??
+      createAccountsAuthenticator(sessions, federation.authenticateServer, {
+        registry: appservices.registry,
+        sessions,
+        devices: storage.devices,
+      }),
     rateLimiter,
     validation: createRequestValidation(),
     maxRequestBodyBytes: config.limits.max_request_body_bytes,
@@ -465,6 +487,7 @@ function assemble(
       searchIndexer.catchUp().catch((error: unknown) => log.warn({ err: error }, 'Search indexing failed'));
       retention.start();
       await federation.start();
+      await appservices.start();
       const ports: number[] = [];
       let index = 0;
       for (const listener of config.listeners) {
@@ -486,6 +509,7 @@ function assemble(
           ...servers.filter((server) => server.listening).map((server) => drain(server, deadline)),
         ]);
         await federation.stop();
+        await appservices.stop();
         await presence.stop();
         typing.close();
         await rooms.close();

@@ -1,5 +1,6 @@
 import type { AccountDataStore, AccountDataWriter } from './account-data-store.js';
 import type { AccountStore, AccountWriter } from './account-store.js';
+import type { AppserviceStore } from './appservice-store.js';
 import type { ColdStorage } from './cold-storage.js';
 import type { ContentReportStore } from './content-report-store.js';
 import type { DeviceStore, DeviceWriter } from './device-store.js';
@@ -77,6 +78,8 @@ export interface Storage {
   readonly contentReports: ContentReportStore;
   /** Federation transport: remote keys, the outbound queue, inbound transaction IDs. */
   readonly federation: FederationStore;
+  /** Application services: the event stream handed out and each service's transaction queue. */
+  readonly appservices: AppserviceStore;
 
   /**
    * Groups writes of several stores into one atomic transaction. `queueWrites`

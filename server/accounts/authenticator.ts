@@ -5,6 +5,10 @@
  * the steady state is two map lookups.
  */
 
+import {
+  authenticateAppservice,
+  type IdentityAssertionDependencies,
+} from '../appservice/identity-assertion.js';
 import { MatrixError } from '../errors.js';
 import type { AuthenticatedUser, Authenticator, RequestOrigin } from '../http/auth.js';
 import { LazyLruCache } from '../lazy-lru-cache.js';
@@ -16,7 +20,10 @@ const VERIFIED_TOKEN_CACHE_SIZE = 50_000;
 export function createAccountsAuthenticator(
   sessions: SessionService,
   authenticateServer: Authenticator['authenticateServer'],
+  /** Application services' as_tokens authenticate too (absent or empty: none are configured). */
+  appservices?: IdentityAssertionDependencies,
 ): Authenticator {
+  const appserviceAuth = appservices !== undefined && appservices.registry.size > 0 ? appservices : undefined;
   const verified = new LazyLruCache<string, AccessTokenClaims>({ max: VERIFIED_TOKEN_CACHE_SIZE });
 
   const claimsOf = async (token: string): Promise<AccessTokenClaims> => {
@@ -69,7 +76,15 @@ export function createAccountsAuthenticator(
   };
 
   return {
-    authenticateAccessToken(token: string, origin?: RequestOrigin): Promise<AuthenticatedUser> {
+    authenticateAccessToken(
+      token: string,
+      origin?: RequestOrigin,
+      query?: Readonly<Record<string, unknown>>,
+    ): Promise<AuthenticatedUser> {
+      if (appserviceAuth !== undefined) {
+        const service = appserviceAuth.registry.withToken(token);
+        if (service !== undefined) return authenticateAppservice(service, appserviceAuth, query);
+      }
       // The steady state (token, session and account all cached) answers without an await.
       const claims = verified.get(token);
       if (claims !== undefined && (claims.expiresAtMs === undefined || claims.expiresAtMs > Date.now())) {

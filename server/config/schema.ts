@@ -601,6 +601,34 @@ export const ConfigSchema = Type.Object(
         description: 'Attempts per notification before it is dropped.',
       }),
     }),
+    app_service_config_files: Type.Array(Type.String({ minLength: 1 }), {
+      default: [],
+      description:
+        'Registration files (YAML) of the application services (bridges, bots) this server serves: id, url, as_token, hs_token, sender_localpart, namespaces, rate_limited, protocols, receive_ephemeral. Checked at start-up.',
+    }),
+    appservice: Section('Delivery of events to application services.', {
+      request_timeout_ms: Type.Integer({
+        minimum: 100,
+        default: 30_000,
+        description: 'How long one transaction (or ping) to an application service may take.',
+      }),
+      max_retry_delay_ms: Type.Integer({
+        minimum: 10,
+        default: 300_000,
+        description:
+          'Longest wait between retries of an unreachable application service (the delay doubles from initial_retry_delay_ms).',
+      }),
+      initial_retry_delay_ms: Type.Integer({
+        minimum: 1,
+        default: 1000,
+        description: 'First wait before retrying a transaction the application service did not accept.',
+      }),
+      max_events_per_transaction: Type.Integer({
+        minimum: 1,
+        default: 100,
+        description: 'Most events sent in one transaction.',
+      }),
+    }),
     docs: Section('API documentation.', {
       enabled: Type.Boolean({ default: true, description: 'Serve Swagger UI at /_matrix/docs.' }),
     }),

@@ -20,6 +20,17 @@ export interface AuthenticatedUser {
   readonly isLocked: boolean;
   /** client-server "Account suspension": routes that act in rooms or on the profile refuse (assertNotSuspended). */
   readonly isSuspended: boolean;
+  /**
+   * Set when an application service's as_token authenticated the request (application-service
+   * "Identity assertion"): the user is its sender or the user it masquerades as.
+   */
+  readonly appservice?: AppserviceRequester;
+}
+
+export interface AppserviceRequester {
+  readonly id: string;
+  /** Whether this request draws from the rate limits (the registration's rate_limited; never for its sender). */
+  readonly rateLimited: boolean;
 }
 
 /** Where an authenticated request came from: recorded as the device's last seen IP and user agent. */
@@ -42,8 +53,15 @@ export interface SignedRequest {
 }
 
 export interface Authenticator {
-  /** Throws MatrixError (M_UNKNOWN_TOKEN, M_USER_LOCKED...) when the token does not authenticate. */
-  authenticateAccessToken(token: string, origin?: RequestOrigin): Promise<AuthenticatedUser>;
+  /**
+   * Throws MatrixError (M_UNKNOWN_TOKEN, M_USER_LOCKED...) when the token does not authenticate.
+   * `query` is read only for an application service's token (its identity assertion).
+   */
+  authenticateAccessToken(
+    token: string,
+    origin?: RequestOrigin,
+    query?: Readonly<Record<string, unknown>>,
+  ): Promise<AuthenticatedUser>;
   /** Throws MatrixError (M_UNAUTHORIZED, M_FORBIDDEN) when the signature does not authenticate. */
   authenticateServer(request: SignedRequest): Promise<AuthenticatedServer>;
 }

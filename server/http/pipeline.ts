@@ -94,7 +94,9 @@ export function compileRoute(route: Route, deps: PipelineDependencies): RouteRun
       failed = true;
     }
     const exempt =
-      requester?.kind === 'user' && requester.isAdmin && deps.context.config.rate_limits.exempt_admins;
+      requester?.kind === 'user' &&
+      ((requester.isAdmin && deps.context.config.rate_limits.exempt_admins) ||
+        requester.appservice?.rateLimited === false);
     const retryAfterMs = exempt
       ? 0
       : deps.rateLimiter.take(route.rateLimit, rateLimitKey(requester, incoming.ip));
@@ -197,12 +199,12 @@ async function authenticate(
       const token = accessTokenOf(incoming.headers, query);
       return token === undefined
         ? undefined
-        : authenticator.authenticateAccessToken(token, originOf(incoming));
+        : authenticator.authenticateAccessToken(token, originOf(incoming), query);
     }
     case 'access-token': {
       const token = accessTokenOf(incoming.headers, query);
       if (token === undefined) throw MatrixError.missingToken();
-      return authenticator.authenticateAccessToken(token, originOf(incoming));
+      return authenticator.authenticateAccessToken(token, originOf(incoming), query);
     }
     case 'x-matrix':
       return authenticator.authenticateServer({

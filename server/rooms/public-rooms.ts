@@ -25,6 +25,11 @@ export interface PublicRoomsQuery {
   readonly genericSearchTerm?: string;
   /** Room types to keep; `null` stands for rooms without a type. Absent: every type. */
   readonly roomTypes?: readonly (string | null)[];
+  /**
+   * The published rooms to list (application services' third-party networks); absent: the
+   * server's own directory.
+   */
+  readonly publishedRoomIds?: () => Promise<readonly string[]>;
 }
 
 export interface PublicRoomsPage {
@@ -67,7 +72,8 @@ function compareListed(a: ListedRoom, b: ListedRoom): number {
   return a.roomId < b.roomId ? -1 : a.roomId > b.roomId ? 1 : 0;
 }
 
-async function publishedRoomIds(storage: Storage): Promise<string[]> {
+/** The rooms of the server's own published directory. */
+export async function publishedRoomIds(storage: Storage): Promise<string[]> {
   const ids: string[] = [];
   let after: string | null = null;
   for (;;) {
@@ -109,7 +115,7 @@ export async function listPublicRooms(
   const limit = Math.min(query.limit || DEFAULT_PUBLIC_ROOMS_LIMIT, MAX_PUBLIC_ROOMS_LIMIT);
   const bound = query.since === undefined || query.since === '' ? null : decodePageBound(query.since);
 
-  const ids = await publishedRoomIds(storage);
+  const ids = query.publishedRoomIds ? await query.publishedRoomIds() : await publishedRoomIds(storage);
   let listed: ListedRoom[];
   let known: Map<string, RoomSummary> | undefined;
   if (hasFilter(query)) {

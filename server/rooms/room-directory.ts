@@ -77,6 +77,8 @@ export class RoomDirectory implements RoomAliasRegistry {
   private readonly now: () => number;
   private readonly spaces: SpaceHierarchy;
   private sender: RoomEventSender | undefined;
+  /** Asked about a local alias nobody made (application services): true once it exists. */
+  private unknownAliasProvider: ((alias: RoomAlias) => Promise<boolean>) | undefined;
 
   constructor(options: RoomDirectoryOptions) {
     this.storage = options.storage;
@@ -111,9 +113,20 @@ export class RoomDirectory implements RoomAliasRegistry {
       return null;
     }
     if (parsed.serverName !== this.serverName) return null;
-    const record = await this.storage.rooms.getAlias(parsed.roomAlias);
+    let record = await this.storage.rooms.getAlias(parsed.roomAlias);
+    if (record === null && (await this.unknownAliasProvider?.(parsed.roomAlias)) === true) {
+      record = await this.storage.rooms.getAlias(parsed.roomAlias);
+    }
     if (record === null) return null;
     return { room_id: record.roomId, servers: await this.serversInRoom(record.roomId) };
+  }
+
+  /**
+   * application-service "Querying": an unknown local alias is first offered to `provider`
+   * (which may create it); it resolves to true when the alias should be looked up again.
+   */
+  provideUnknownAliases(provider: (alias: RoomAlias) => Promise<boolean>): void {
+    this.unknownAliasProvider = provider;
   }
 
   /**

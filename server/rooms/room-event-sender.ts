@@ -45,6 +45,8 @@ export interface SendEventRequest extends EventTemplate {
    * has settled (committed or failed): a claim taken by the check is held until then.
    */
   readonly guard?: () => Promise<(() => void) | undefined>;
+  /** origin_server_ts chosen by an application service (application-service "Timestamp massaging"); now by default. */
+  readonly originServerTs?: number;
 }
 
 export interface SentEvent {
@@ -408,7 +410,12 @@ export class RoomEventSender {
     const accepted: AcceptedSend[] = [];
     for (const item of batch) {
       try {
-        const built = buildRoomEvent(draft, item.request, this.signer, this.now());
+        const built = buildRoomEvent(
+          draft,
+          item.request,
+          this.signer,
+          item.request.originServerTs ?? this.now(),
+        );
         draft.accept(built.event);
         accepted.push({ pending: item, built });
       } catch (error) {

@@ -2,9 +2,9 @@
  * client-server "Device management" (device_management.yaml):
  *   GET    /_matrix/client/v3/devices
  *   GET    /_matrix/client/v3/devices/{deviceId}
- *   PUT    /_matrix/client/v3/devices/{deviceId}
- *   DELETE /_matrix/client/v3/devices/{deviceId}   (user-interactive auth)
- *   POST   /_matrix/client/v3/delete_devices       (user-interactive auth)
+ *   PUT    /_matrix/client/v3/devices/{deviceId}   (application services may create)
+ *   DELETE /_matrix/client/v3/devices/{deviceId}   (user-interactive auth but for application services)
+ *   POST   /_matrix/client/v3/delete_devices       (user-interactive auth but for application services)
  * last_seen_ip and last_seen_ts are what storage holds merged with the
  * newest sighting the last-seen recorder has not flushed yet. The user agent
  * is recorded but, as in Synapse (MSC3852 was closed), not shown to clients.
@@ -12,6 +12,7 @@
 import { Type } from '@sinclair/typebox';
 import type { JsonObject } from '../../protocol/events.js';
 import type { Device } from '../../storage/device-store.js';
+import { isStorageError } from '../../storage/errors.js';
 import {
   finishUserInteractiveAuth,
   requireUserInteractiveAuth,
@@ -29,6 +30,8 @@ const DEVICES_PATH = '/_matrix/client/v3/devices';
 const DELETE_DEVICES_PATH = '/_matrix/client/v3/delete_devices';
 /** Synapse's limit on device display names. */
 export const MAX_DEVICE_DISPLAY_NAME_LENGTH = 100;
+/** As /login's device_id. */
+const MAX_DEVICE_ID_BYTES = 255;
 
 const DeviceBody = Type.Object(
   {
@@ -77,6 +80,11 @@ async function deleteWithAuth(
   request: { method: string; uri: string; body: JsonObject },
   deviceIds: readonly string[],
 ): Promise<void> {
+  // application-service "Device management": a service deletes its users' devices without UIA.
+  if (requester.appservice !== undefined) {
+    await hs.sessions.deleteDevices(requester.userId, deviceIds);
+    return;
+  }
   const auth = await requireUserInteractiveAuth(
     hs,
     { ...request, requester },
@@ -130,12 +138,33 @@ export const getDevice = defineRoute({
   },
 });
 
+/** application-service "Device management": a device made without a login (no access token). */
+async function createAppserviceDevice(
+  hs: HomeserverContext,
+  userId: string,
+  deviceId: string,
+  displayName: string | null,
+): Promise<void> {
+  if (deviceId === '' || Buffer.byteLength(deviceId, 'utf8') > MAX_DEVICE_ID_BYTES) {
+    throw MatrixError.invalidParam(`A device ID has 1 to ${MAX_DEVICE_ID_BYTES} bytes`);
+  }
+  try {
+    await hs.storage.devices.createDevice({ userId, deviceId, displayName, createdTs: Date.now() });
+  } catch (error) {
+    // Made by a concurrent request: it exists, which is what was asked.
+    if (!isStorageError(error, 'CONFLICT')) throw error;
+  }
+  hs.deviceKeys.devicesChanged(userId);
+}
+
 export const updateDevice = defineRoute({
   method: 'PUT',
   path: `${DEVICES_PATH}/{deviceId}`,
   operationId: 'updateDevice',
-  summary: 'Update a device.',
-  description: 'Sets the display name of one of your devices.',
+  summary: 'Create or update a device',
+  description:
+    'Sets the display name of one of your devices. An application service (as_token, acting as one of ' +
+    'its users) may also create a device this way: 201.',
   tags: ['Device management'],
   resource: 'client',
   auth: 'access-token',
@@ -154,7 +183,13 @@ export const updateDevice = defineRoute({
     ),
     allowEmptyBody: true,
   },
-  responses: { 200: EmptyResponse, 400: MatrixErrorBody, 404: MatrixErrorBody, 429: MatrixErrorBody },
+  responses: {
+    200: EmptyResponse,
+    201: { ...EmptyResponse, description: 'The device was created by the application service.' },
+    400: MatrixErrorBody,
+    404: MatrixErrorBody,
+    429: MatrixErrorBody,
+  },
   async handler(req, hs) {
     const { userId } = req.requester;
     const displayName = req.body.display_name;
@@ -164,6 +199,10 @@ export const updateDevice = defineRoute({
       );
     }
     const device = await hs.storage.devices.getDevice(userId, req.params.deviceId);
+    if (!device && req.requester.appservice !== undefined) {
+      await createAppserviceDevice(hs, userId, req.params.deviceId, displayName ?? null);
+      return reply(201, {});
+    }
     if (!device) throw MatrixError.notFound('Device not found');
     if (displayName !== undefined) {
       await hs.storage.devices.setDisplayName(userId, device.deviceId, displayName);

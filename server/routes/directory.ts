@@ -16,6 +16,7 @@
 import { Type } from '@sinclair/typebox';
 import type { JsonObject } from '../../protocol/events.js';
 import { belongsToServer, isValidRoomAlias, isValidServerName } from '../../protocol/identifiers.js';
+import { networkRoomSource } from '../appservice/network-directory.js';
 import type { HomeserverContext } from '../context.js';
 import { MatrixError } from '../errors.js';
 import { defineRoute, MatrixErrorBody, reply } from '../http/route.js';
@@ -105,6 +106,8 @@ export const setRoomAlias = defineRoute({
     429: MatrixErrorBody,
   },
   async handler(req, hs) {
+    const registry = hs.appservices.registry;
+    registry.checkAliasChange(req.params.roomAlias, registry.serviceOf(req.requester));
     await hs.directory.createAlias(req.requester, req.params.roomAlias, req.body.room_id);
     return reply(200, {});
   },
@@ -164,6 +167,8 @@ export const deleteRoomAlias = defineRoute({
     429: MatrixErrorBody,
   },
   async handler(req, hs) {
+    const registry = hs.appservices.registry;
+    registry.checkAliasChange(req.params.roomAlias, registry.serviceOf(req.requester));
     await hs.directory.deleteAlias(req.requester, req.params.roomAlias);
     return reply(200, {});
   },
@@ -303,8 +308,9 @@ export const queryPublicRooms = defineRoute({
   summary: "Lists a server's published room directory with an optional filter.",
   description:
     'generic_search_term matches the name, topic, canonical alias or room ID, case-insensitively; room_types ' +
-    'keeps rooms of the listed types (`null`: rooms without a type). This server bridges no third-party ' +
-    'networks: include_all_networks lists the same rooms, and a third_party_instance_id lists none.',
+    'keeps rooms of the listed types (`null`: rooms without a type). third_party_instance_id ' +
+    '(`{appserviceId}|{networkId}`) lists the rooms an application service published for that network; ' +
+    "include_all_networks adds every network to the server's own directory.",
   tags: ['Room discovery'],
   resource: 'client',
   auth: 'access-token',
@@ -334,11 +340,11 @@ export const queryPublicRooms = defineRoute({
         ),
         include_all_networks: Type.Optional(
           Type.Boolean({
-            description: 'Include the rooms of every third-party network (there are none here).',
+            description: "Include the rooms of every application service's third-party networks.",
           }),
         ),
         third_party_instance_id: Type.Optional(
-          Type.String({ description: 'The third-party network to list (none is bridged here).' }),
+          Type.String({ description: 'The third-party network to list: `{appserviceId}|{networkId}`.' }),
         ),
       },
       { additionalProperties: true },
@@ -358,14 +364,15 @@ export const queryPublicRooms = defineRoute({
       });
       return reply(200, page as unknown as PublicRoomsPage);
     }
-    if (body.third_party_instance_id !== undefined) {
-      if (body.include_all_networks === true) {
-        throw MatrixError.invalidParam("include_all_networks can't be used with third_party_instance_id");
-      }
-      const none: PublicRoomsPage = { chunk: [], total_room_count_estimate: 0 };
-      return reply(200, none);
+    if (body.third_party_instance_id !== undefined && body.include_all_networks === true) {
+      throw MatrixError.invalidParam("include_all_networks can't be used with third_party_instance_id");
     }
+    const networkRooms = networkRoomSource(hs.storage, {
+      includeAllNetworks: body.include_all_networks,
+      thirdPartyInstanceId: body.third_party_instance_id,
+    });
     const query: PublicRoomsQuery = {
+      ...(networkRooms !== undefined ? { publishedRoomIds: networkRooms } : {}),
       ...(body.limit !== undefined ? { limit: body.limit } : {}),
       ...(body.since !== undefined ? { since: body.since } : {}),
       ...(body.filter?.generic_search_term !== undefined

@@ -7,6 +7,7 @@ import type { Route } from '../http/route.js';
 import { accountRoutes } from './account.js';
 import { accountDataRoutes } from './account-data.js';
 import { adminRoutes } from './admin.js';
+import { appserviceRoutes } from './appservice.js';
 import { archiveRoutes } from './archive.js';
 import { capabilitiesRoutes } from './capabilities.js';
 import { deviceRoutes } from './devices.js';
@@ -86,6 +87,7 @@ export const allRoutes: readonly Route[] = [
   ...tagRoutes,
   ...archiveRoutes,
   ...directoryRoutes,
+  ...appserviceRoutes,
   ...webSocketRoutes,
   ...syncRoutes,
   ...slidingSyncRoutes,

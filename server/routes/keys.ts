@@ -250,7 +250,9 @@ export const uploadCrossSigningKeys = defineRoute({
       upload.self_signing_key !== undefined ||
       upload.user_signing_key !== undefined;
     if (!hasKeys && upload.auth === undefined) return reply(200, {});
-    if (hasKeys && !(await hs.deviceKeys.crossSigningUploadNeedsAuth(userId, upload))) {
+    // application-service "Cross-signing": a service replaces its users' keys without UIA.
+    const exempt = req.requester.appservice !== undefined;
+    if (hasKeys && (exempt || !(await hs.deviceKeys.crossSigningUploadNeedsAuth(userId, upload)))) {
       await hs.deviceKeys.uploadCrossSigningKeys(userId, upload);
       return reply(200, {});
     }

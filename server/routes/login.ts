@@ -14,6 +14,7 @@ import type { JsonObject } from '../../protocol/events.js';
 import type { Account } from '../../storage/account-store.js';
 import { isStorageError } from '../../storage/errors.js';
 import { finishUserInteractiveAuth, requireUserInteractiveAuth } from '../accounts/user-interactive-auth.js';
+import { appserviceLoginAccount, appserviceOfToken, LOGIN_APPSERVICE } from '../appservice/accounts.js';
 import type { HomeserverContext } from '../context.js';
 import { MatrixError } from '../errors.js';
 import { defineRoute, MatrixErrorBody, reply } from '../http/route.js';
@@ -106,6 +107,7 @@ export const getLoginFlows = defineRoute({
       { type: LOGIN_TOKEN, get_login_token: true },
     ];
     if (hs.jwtLogin) flows.push({ type: LOGIN_JWT });
+    if (hs.appservices.registry.size > 0) flows.push({ type: LOGIN_APPSERVICE });
     return reply(200, { flows });
   },
 });
@@ -116,13 +118,13 @@ export const login = defineRoute({
   operationId: 'login',
   summary: 'Authenticates the user.',
   description:
-    'm.login.password (identifier m.id.user or the legacy `user`, localpart or user ID, case-insensitive), m.login.token (from /login/get_token) and, when configured, org.matrix.login.jwt.',
+    'm.login.password (identifier m.id.user or the legacy `user`, localpart or user ID, case-insensitive), m.login.token (from /login/get_token), m.login.application_service (with an as_token, for users of its namespace) and, when configured, org.matrix.login.jwt.',
   tags: ['Session management'],
   resource: 'client',
   auth: 'none',
   rateLimit: 'login',
   request: { body: LoginRequest },
-  responses: { 200: LoginResponse, 400: Error400, 403: Error403, 429: Error429 },
+  responses: { 200: LoginResponse, 400: Error400, 401: Error401, 403: Error403, 429: Error429 },
   async handler(req, hs) {
     const body = req.body;
     let account: Account;
@@ -136,6 +138,13 @@ export const login = defineRoute({
       case LOGIN_JWT:
         if (!hs.jwtLogin) throw MatrixError.of('M_UNKNOWN', 'Unknown login type.');
         account = await jwtLogin(hs, body.token);
+        break;
+      case LOGIN_APPSERVICE:
+        account = await appserviceLoginAccount(
+          hs,
+          appserviceOfToken(hs, req.headers, req.query as Record<string, unknown>),
+          body,
+        );
         break;
       default:
         throw MatrixError.of('M_UNKNOWN', 'Unknown login type.');

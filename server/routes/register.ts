@@ -26,6 +26,7 @@ import {
   STAGE_REGISTRATION_TOKEN,
   type UiaResult,
 } from '../accounts/user-interactive-auth.js';
+import { LOGIN_APPSERVICE, registerAppserviceUser, requestingAppservice } from '../appservice/accounts.js';
 import type { MyelinConfig } from '../config/index.js';
 import type { HomeserverContext } from '../context.js';
 import { MatrixError, UserInteractiveAuthRequired } from '../errors.js';
@@ -73,10 +74,12 @@ export const register = defineRoute({
   summary: 'Register for an account on this homeserver.',
   description:
     'User accounts go through user-interactive authentication (m.login.dummy when registration is open, ' +
-    'm.login.registration_token); guest accounts need none when guests are allowed.',
+    'm.login.registration_token); guest accounts need none when guests are allowed. Application services ' +
+    'register users of their namespace with `type: m.login.application_service` and their as_token.',
   tags: ['Account management'],
   resource: 'client',
-  auth: 'none',
+  // An application service's as_token authenticates its registrations (which then skip the rate limit).
+  auth: 'optional',
   rateLimit: 'registration',
   request: {
     query: Type.Object({
@@ -88,18 +91,21 @@ export const register = defineRoute({
   responses: userInteractiveAuthResponses(RegisterResponse),
   async handler(req, hs) {
     if (req.query.kind === 'guest') return reply(200, await registerGuest(hs, req.body));
+    if ((req.body as { type?: unknown }).type === LOGIN_APPSERVICE) {
+      return reply(200, await registerForAppservice(hs, req.body, req.requester));
+    }
 
     const registration = hs.config.registration;
     if (registration.mode === 'closed') throw MatrixError.forbidden('Registration is disabled');
     // "Homeservers MUST perform the relevant checks and return these codes before performing User-Interactive Authentication."
     const requested = requestedLocalpart(req.body);
-    if (requested !== undefined) await checkUsernameAvailable(hs, requested);
+    if (requested !== undefined) await checkUsernameOpenToUsers(hs, requested);
     if (req.body.password !== undefined) checkNewPassword(req.body.password, registration);
 
     const auth = await authenticateRegistration(hs, req.body);
     const params = auth.clientDict as RegisterBody;
     const localpart = requestedLocalpart(params);
-    if (localpart !== undefined) await checkUsernameAvailable(hs, localpart);
+    if (localpart !== undefined) await checkUsernameOpenToUsers(hs, localpart);
     const passwordHash = await passwordHashFor(hs, req.body, auth);
 
     const userId = await createAccount(hs, {
@@ -121,6 +127,32 @@ export const register = defineRoute({
     return reply(200, login);
   },
 });
+
+/** Free, allowed, and outside every namespace an application service holds exclusively (M_EXCLUSIVE). */
+async function checkUsernameOpenToUsers(hs: HomeserverContext, localpart: string): Promise<void> {
+  const userId = await checkUsernameAvailable(hs, localpart);
+  hs.appservices.registry.checkUserCreation(userId, undefined);
+}
+
+/** application-service "Server admin style permissions": no UIA, no password, whatever the registration mode. */
+async function registerForAppservice(
+  hs: HomeserverContext,
+  body: RegisterBody,
+  requester: Parameters<typeof requestingAppservice>[1],
+) {
+  const service = requestingAppservice(hs, requester);
+  const userId = await registerAppserviceUser(hs, service, body.username);
+  hs.log.info({ userId, appservice: service.id }, 'An application service registered a user');
+  if (body.inhibit_login === true) return { user_id: userId };
+  return hs.sessions.createLoginSession({
+    userId,
+    ...(body.device_id !== undefined ? { deviceId: body.device_id } : {}),
+    ...(body.initial_device_display_name !== undefined
+      ? { initialDeviceDisplayName: body.initial_device_display_name }
+      : {}),
+    withRefreshToken: body.refresh_token === true,
+  });
+}
 
 /** The UIA flows /register offers in each registration mode. */
 export function registrationFlows(mode: MyelinConfig['registration']['mode']): string[][] {
@@ -206,7 +238,7 @@ export const checkUsernameAvailability = defineRoute({
   async handler(req, hs) {
     if (hs.config.registration.mode === 'closed') throw MatrixError.forbidden('Registration is disabled');
     const localpart = localpartForUsername(req.query.username);
-    await checkUsernameAvailable(hs, localpart);
+    await checkUsernameOpenToUsers(hs, localpart);
     return reply(200, { available: true });
   },
 });

@@ -116,6 +116,11 @@ export const createRoomRoute = defineRoute({
       power_level_content_override,
       ...rest
     } = req.body;
+    if (rest.room_alias_name !== undefined) {
+      const registry = hs.appservices.registry;
+      const alias = `#${rest.room_alias_name}:${hs.config.server_name}`;
+      registry.checkAliasChange(alias, registry.serviceOf(req.requester));
+    }
     const created = await hs.rooms.createRoom(req.requester.userId, {
       ...rest,
       ...(creation_content === undefined ? {} : { creation_content: creation_content as JsonObject }),

@@ -80,6 +80,21 @@ async function asMember(
   }
 }
 
+/**
+ * application-service "Timestamp massaging": a service may set origin_server_ts with `ts` on
+ * /send and /state; others' `ts` is ignored (as Synapse). Not a valid timestamp: M_INVALID_PARAM.
+ */
+function massagedTimestamp(
+  requester: AuthenticatedUser,
+  query: unknown,
+): { originServerTs: number } | Record<string, never> {
+  const ts = (query as { ts?: unknown }).ts;
+  if (requester.appservice === undefined || ts === undefined) return {};
+  const value = typeof ts === 'string' && /^\d{1,16}$/.test(ts) ? Number(ts) : Number.NaN;
+  if (!Number.isSafeInteger(value)) throw MatrixError.invalidParam('ts must be a timestamp in milliseconds');
+  return { originServerTs: value };
+}
+
 async function sendState(
   hs: HomeserverContext,
   requester: AuthenticatedUser,
@@ -87,6 +102,7 @@ async function sendState(
   eventType: string,
   stateKey: string,
   content: JsonObject,
+  query: unknown,
 ) {
   const roomId = checkedRoomId(roomIdText);
   const type = checkedEventType(eventType);
@@ -97,7 +113,15 @@ async function sendState(
     hs,
     roomId,
     sender,
-    hs.rooms.sender.sendEvent({ roomId, sender, type, stateKey, content, guard }),
+    hs.rooms.sender.sendEvent({
+      roomId,
+      sender,
+      type,
+      stateKey,
+      content,
+      guard,
+      ...massagedTimestamp(requester, query),
+    }),
   );
   return reply(200, { event_id: sent.eventId });
 }
@@ -144,6 +168,7 @@ export const sendMessage = defineRoute({
         content,
         guard,
         ...(txn === undefined ? {} : { txn }),
+        ...massagedTimestamp(req.requester, req.query),
       }),
     );
     return reply(200, { event_id: sent.eventId });
@@ -178,7 +203,7 @@ export const setRoomState = defineRoute({
   responses: { 200: EventIdResponse, ...errors },
   async handler(req, hs) {
     const { roomId, eventType, stateKey } = req.params;
-    return sendState(hs, req.requester, roomId, eventType, stateKey, req.body as JsonObject);
+    return sendState(hs, req.requester, roomId, eventType, stateKey, req.body as JsonObject, req.query);
   },
 });
 
@@ -200,7 +225,7 @@ export const setRoomStateEmptyKey = defineRoute({
   responses: { 200: EventIdResponse, ...errors },
   async handler(req, hs) {
     const { roomId, eventType } = req.params;
-    return sendState(hs, req.requester, roomId, eventType, '', req.body as JsonObject);
+    return sendState(hs, req.requester, roomId, eventType, '', req.body as JsonObject, req.query);
   },
 });
 

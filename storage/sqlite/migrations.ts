@@ -810,4 +810,32 @@ INSERT INTO device_list_outbound_devices (user_id, device_id, content_hash)
   SELECT user_id, device_id, '' FROM devices;
 `,
   },
+  {
+    version: 19,
+    name: 'application services: the event stream position handed out, each queue of events per service, network room lists',
+    // application-service "Pushing events": events are queued per service before anything is
+    // sent; a claimed transaction keeps its txn_id until the service accepts it. The fan-out
+    // position moves in the same write as the queued rows, so a restart neither loses nor
+    // repeats an event.
+    sql: `
+CREATE TABLE appservice_fan_out (
+  id INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
+  position INTEGER NOT NULL
+) STRICT;
+CREATE TABLE appservice_outbox (
+  position INTEGER PRIMARY KEY AUTOINCREMENT,
+  appservice_id TEXT NOT NULL,
+  json TEXT NOT NULL,
+  txn_id TEXT
+) STRICT;
+CREATE INDEX appservice_outbox_by_service ON appservice_outbox (appservice_id, txn_id, position);
+-- Rooms an application service publishes in the directory of one of its third-party networks.
+CREATE TABLE appservice_room_list (
+  appservice_id TEXT NOT NULL,
+  network_id TEXT NOT NULL,
+  room_id TEXT NOT NULL,
+  PRIMARY KEY (appservice_id, network_id, room_id)
+) STRICT, WITHOUT ROWID;
+`,
+  },
 ];

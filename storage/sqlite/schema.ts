@@ -713,6 +713,32 @@ export const federationDestinations = sqliteTable('federation_destinations', {
   backoffMs: integer('backoff_ms').notNull(),
 });
 
+export const appserviceFanOut = sqliteTable('appservice_fan_out', {
+  id: integer('id').primaryKey(),
+  position: integer('position').notNull(),
+});
+
+export const appserviceOutbox = sqliteTable(
+  'appservice_outbox',
+  {
+    position: integer('position').primaryKey({ autoIncrement: true }),
+    appserviceId: text('appservice_id').notNull(),
+    json: text('json').notNull(),
+    txnId: text('txn_id'),
+  },
+  (t) => [index('appservice_outbox_by_service').on(t.appserviceId, t.txnId, t.position)],
+);
+
+export const appserviceRoomList = sqliteTable(
+  'appservice_room_list',
+  {
+    appserviceId: text('appservice_id').notNull(),
+    networkId: text('network_id').notNull(),
+    roomId: text('room_id').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.appserviceId, t.networkId, t.roomId] })],
+);
+
 export const federationInboundTransactions = sqliteTable(
   'federation_inbound_transactions',
   {
@@ -814,4 +840,7 @@ export const sqliteSchema = {
   federationInboundTransactions,
   federationToDeviceMessageIds,
   pendingRedactions,
+  appserviceFanOut,
+  appserviceOutbox,
+  appserviceRoomList,
 };

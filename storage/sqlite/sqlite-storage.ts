@@ -4,6 +4,7 @@ import { type MigrationReport, runMigrations } from '../migrations.js';
 import type { Storage, WriteTransaction } from '../storage.js';
 import { SqliteAccountDataStore } from './account-data-store.js';
 import { SqliteAccountStore } from './account-store.js';
+import { SqliteAppserviceStore } from './appservice-store.js';
 import { BackgroundCheckpointer, hasWalFile } from './checkpointer.js';
 import { ColdArchive, withColdReads } from './cold-archive.js';
 import {
@@ -176,6 +177,7 @@ class SqliteStorageImpl implements SqliteStorage {
   readonly push: SqlitePushStore;
   readonly contentReports: SqliteContentReportStore;
   readonly federation: SqliteFederationStore;
+  readonly appservices: SqliteAppserviceStore;
   private readonly writeQueue: SqliteWriteQueue;
   private readonly eventStatements: EventStatements;
   private readonly checkpointer: BackgroundCheckpointer | undefined;
@@ -222,6 +224,7 @@ class SqliteStorageImpl implements SqliteStorage {
     this.push = new SqlitePushStore(connection, this.enqueueAlone);
     this.contentReports = new SqliteContentReportStore(connection, this.enqueueAlone);
     this.federation = new SqliteFederationStore(connection, this.enqueueAlone);
+    this.appservices = new SqliteAppserviceStore(connection, this.enqueueAlone);
   }
 
   /** A writer called outside `transaction` is a transaction of its own (still group-committed). */

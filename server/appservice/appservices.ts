@@ -1,0 +1,134 @@
+/**
+ * The application service support of one homeserver, composed: the
+ * registrations, the hand-out of room events to their queues, the transaction
+ * sender, the ping, queries and third-party lookups. With no registration,
+ * nothing runs and nothing listens to the send path.
+ */
+import type { Logger } from 'pino';
+import { isStorageError } from '../../storage/errors.js';
+import type { Storage } from '../../storage/storage.js';
+import type { MyelinConfig } from '../config/index.js';
+import { AppserviceClient } from './appservice-client.js';
+import { AppserviceFanOut } from './event-fan-out.js';
+import { AppserviceInterest } from './interest.js';
+import { pingAppservice } from './ping.js';
+import { AppserviceQueries } from './queries.js';
+import type { AppserviceRegistration } from './registration.js';
+import { AppserviceRegistry } from './registry.js';
+import { ThirdPartyLookups } from './third-party-lookups.js';
+import { TransactionSender } from './transaction-sender.js';
+
+export interface Appservices {
+  readonly registry: AppserviceRegistry;
+  /** /thirdparty/* answered by the services that declare protocols. */
+  readonly thirdParty: ThirdPartyLookups;
+  /** For rooms.sender.onEventPersisted (registered only when a service is configured). */
+  readonly eventPersisted: () => void;
+  /**
+   * application-service "Pinging": calls the service's /_matrix/app/v1/ping; resolves to how
+   * long it took (ms). M_URL_NOT_SET, M_BAD_STATUS, M_CONNECTION_FAILED, M_CONNECTION_TIMEOUT.
+   */
+  ping(service: AppserviceRegistration, transactionId: string | undefined): Promise<number>;
+  /**
+   * application-service "Querying" (query_room.yaml): asks the services whose alias namespace
+   * covers the alias whether it exists; true when one answered 2xx (it has made the room).
+   */
+  queryAlias(alias: string): Promise<boolean>;
+  /** Makes the services' sender accounts, then hands out and sends what is pending. */
+  start(): Promise<void>;
+  /** Resolves once every persisted event is queued and no send is under way (tests). */
+  settled(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface AppservicesOptions {
+  readonly config: Pick<MyelinConfig, 'server_name' | 'appservice'>;
+  readonly storage: Storage;
+  readonly registrations: readonly AppserviceRegistration[];
+  readonly log: Logger;
+}
+
+export function createAppservices(options: AppservicesOptions): Appservices {
+  const { config, storage, log } = options;
+  const registry = new AppserviceRegistry(options.registrations, config.server_name);
+  const client = new AppserviceClient(config.appservice.request_timeout_ms);
+  const byId = new Map(registry.services.map((service) => [service.id, service]));
+  const queries = new AppserviceQueries(registry, client, storage.accounts, log);
+  const sender = new TransactionSender(byId, {
+    store: storage.appservices,
+    client,
+    log,
+    maxEventsPerTransaction: config.appservice.max_events_per_transaction,
+    initialRetryDelayMs: config.appservice.initial_retry_delay_ms,
+    maxRetryDelayMs: config.appservice.max_retry_delay_ms,
+  });
+  const fanOut = new AppserviceFanOut({
+    store: storage.appservices,
+    events: storage.events,
+    interest: new AppserviceInterest(registry, storage),
+    receivingIds: new Set(registry.services.filter((s) => s.url !== null).map((s) => s.id)),
+    onQueued: (ids) => {
+      for (const id of ids) sender.kick(id);
+    },
+    beforeQueue: (service, event) => queries.queryInvitee(service, event),
+    log,
+  });
+  let started = false;
+
+  return {
+    registry,
+    thirdParty: new ThirdPartyLookups(registry, client, log),
+    eventPersisted: fanOut.eventPersisted,
+    ping: (service, transactionId) => pingAppservice(client, service, transactionId),
+    queryAlias: (alias) => queries.queryAlias(alias),
+    async start() {
+      if (registry.size === 0 || started) return;
+      started = true;
+      for (const service of registry.services) await ensureSenderAccount(storage, service);
+      await fanOut.start();
+      await sender.start();
+      const orphaned = (await storage.appservices.pendingAppservices()).filter((id) => !registry.withId(id));
+      if (orphaned.length > 0) {
+        // Kept, not dropped: a registration removed by mistake gets its events when it comes back.
+        log.warn(
+          { appservices: orphaned },
+          'Events are queued for application services no longer configured',
+        );
+      }
+      log.info({ appservices: registry.services.map((service) => service.id) }, 'Application services ready');
+      const ephemeral = registry.services
+        .filter((service) => service.receiveEphemeral)
+        .map((service) => service.id);
+      if (ephemeral.length > 0) {
+        log.warn(
+          { appservices: ephemeral },
+          'receive_ephemeral is set, but this server sends application services room events only (no typing, receipts or presence yet)',
+        );
+      }
+    },
+    async settled() {
+      await fanOut.settled();
+      await sender.settled();
+    },
+    async stop() {
+      await fanOut.close();
+      await sender.stop();
+      await client.close();
+    },
+  };
+}
+
+/** A service acts as its sender from the start, so the account exists (made once, kept after). */
+async function ensureSenderAccount(storage: Storage, service: AppserviceRegistration): Promise<void> {
+  if ((await storage.accounts.getAccount(service.sender)) !== null) return;
+  try {
+    await storage.accounts.createAccount({
+      userId: service.sender,
+      passwordHash: null,
+      displayName: service.senderLocalpart,
+      createdTs: Date.now(),
+    });
+  } catch (error) {
+    if (!isStorageError(error, 'CONFLICT')) throw error;
+  }
+}
