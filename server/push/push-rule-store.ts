@@ -57,13 +57,13 @@ export class PushRuleStore {
   async compiledMany(userIds: readonly string[]): Promise<CompiledPushRules[]> {
     const result: CompiledPushRules[] = new Array(userIds.length);
     // Nearly every member is cached: no promise per member (an event in a big room has thousands).
-    let missing: number[] | undefined;
+    const missing: number[] = [];
     for (let i = 0; i < userIds.length; i++) {
       const cached = this.cache.get(userIds[i]!);
-      if (cached === undefined) (missing ??= []).push(i);
+      if (cached === undefined) missing.push(i);
       else result[i] = cached.compiled;
     }
-    if (missing !== undefined) {
+    if (missing.length > 0) {
       const loaded = await Promise.all(missing.map((i) => this.load(userIds[i]!)));
       for (const [at, i] of missing.entries()) result[i] = loaded[at]!.compiled;
     }
