@@ -272,15 +272,14 @@ export class PushEvaluator {
  * display name and user name content rules).
  */
 function namedUsers(pdu: PersistedRoomEvent['event']['pdu']): Set<string> | undefined {
-  let named: Set<string> | undefined;
-  if (typeof pdu.state_key === 'string') named = new Set([pdu.state_key.toLowerCase()]);
+  const named = new Set<string>();
+  if (typeof pdu.state_key === 'string') named.add(pdu.state_key.toLowerCase());
   const mentions = pdu.content['m.mentions'];
   if (mentions !== null && typeof mentions === 'object' && !Array.isArray(mentions)) {
     const userIds = mentions.user_ids;
     if (Array.isArray(userIds)) {
-      for (const userId of userIds)
-        if (typeof userId === 'string') (named ??= new Set()).add(userId.toLowerCase());
+      for (const userId of userIds) if (typeof userId === 'string') named.add(userId.toLowerCase());
     }
   }
-  return named;
+  return named.size > 0 ? named : undefined;
 }
