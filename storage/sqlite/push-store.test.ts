@@ -70,7 +70,7 @@ describe('SQLite push store: batched notification writes', () => {
   it('counts and lists the same before and after the rows reach the disk, and an event evaluated again counts once', async () => {
     const storage = await openSqliteStorage({ path });
     try {
-      const [first, second, third] = await storeEvents(storage, 3);
+      const [first, second, third, fourth] = await storeEvents(storage, 4);
       await storage.push.addNotifications([notification(first!), notification(second!, { highlight: true })]);
       const before = (await storage.push.unreadCounts(alice, [room])).get(room);
       expect(before).to.deep.include({ notificationCount: 2, highlightCount: 1 });
@@ -90,6 +90,14 @@ describe('SQLite push store: batched notification writes', () => {
         [first, false],
       ]);
       expect(await storage.push.totalUnread(alice)).to.equal(3);
+
+      // Counts handed out earlier stay what they were (the store counts on in its own copy).
+      expect(before).to.deep.include({ notificationCount: 2, highlightCount: 1 });
+      await storage.push.addNotifications([notification(fourth!, { threadId: '$later', highlight: true })]);
+      expect(counts?.threads.has('$later')).to.equal(false);
+      const added = (await storage.push.unreadCounts(alice, [room])).get(room);
+      expect(added).to.deep.include({ notificationCount: 4, highlightCount: 1 });
+      expect(added?.threads.get('$later')).to.deep.equal({ notificationCount: 1, highlightCount: 1 });
     } finally {
       await storage.close();
     }

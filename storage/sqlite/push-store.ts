@@ -59,11 +59,16 @@ type UnwrittenRow = Omit<NotificationRow, 'user_id'>;
  * that the 1,000 members woken by a message do not each count their rows again.
  */
 interface CachedUnread {
-  readonly counts: RoomUnreadCounts;
+  /** Handed to readers, never changed once handed out: undefined when the counts below moved since. */
+  counts: RoomUnreadCounts | undefined;
+  notificationCount: number;
+  highlightCount: number;
+  /** Per thread, changed in place as notifications are added. */
+  readonly threads: Map<string, { notificationCount: number; highlightCount: number }>;
   /** The read marks the counts were made against (unthreaded under UNTHREADED). */
   readonly marks: ReadonlyMap<string, number>;
   /** The newest notification counted: a row at or below it may already be in the counts. */
-  readonly newest: number;
+  newest: number;
 }
 
 const UNREAD_CACHE_MAX = 100_000;
@@ -86,6 +91,8 @@ const ROWS_PER_WRITE = 500;
 
 const NO_UNREAD: RoomUnreadCounts = { notificationCount: 0, highlightCount: 0, threads: new Map() };
 
+/** unreadKey strings kept for reuse, at most. */
+const KEYS_MAX = 100_000;
 /** Names (push_names) kept in memory, at most; past it the map starts again from the table. */
 const NAME_IDS_MAX = 200_000;
 
@@ -105,6 +112,12 @@ export class SqlitePushStore implements PushStore {
    * they are written with the first write of the next round of notification rows.
    */
   private readonly unwrittenMarks = new Map<string, Map<string, number>>();
+  /**
+   * unreadKey strings per room and user, made once: a message in a big room adds a row under
+   * every member's key, and a string made anew each time is hashed anew for each map it meets.
+   */
+  private keys = new Map<string, Map<string, string>>();
+  private keyCount = 0;
   /** push_names: name -> ID, of names read or written (only committed ones outside a write). */
   private nameIds = new Map<string, number>();
 
@@ -287,7 +300,7 @@ export class SqlitePushStore implements PushStore {
           highlight,
         };
       }
-      const key = unreadKey(record.userId, record.roomId);
+      const key = this.keyOf(record.userId, record.roomId);
       this.countAdded(key, row);
       const list = this.unwritten.get(key);
       if (list === undefined) {
@@ -440,6 +453,25 @@ export class SqlitePushStore implements PushStore {
     );
   }
 
+  private keyOf(userId: string, roomId: string): string {
+    let byUser = this.keys.get(roomId);
+    if (byUser === undefined) {
+      byUser = new Map();
+      this.keys.set(roomId, byUser);
+    }
+    let key = byUser.get(userId);
+    if (key === undefined) {
+      if (++this.keyCount > KEYS_MAX) {
+        this.keys = new Map([[roomId, byUser]]);
+        byUser.clear();
+        this.keyCount = 1;
+      }
+      key = unreadKey(userId, roomId);
+      byUser.set(userId, key);
+    }
+    return key;
+  }
+
   /** The push_names ID of a name, or undefined when no written row uses it. */
   private nameId(name: string): number | undefined {
     let id = this.nameIds.get(name);
@@ -475,21 +507,19 @@ export class SqlitePushStore implements PushStore {
       return;
     }
     if (!isUnread(row, cached.marks)) return;
-    const threads = new Map(cached.counts.threads);
-    const thread = threads.get(row.thread_id);
-    threads.set(row.thread_id, {
-      notificationCount: (thread?.notificationCount ?? 0) + 1,
-      highlightCount: (thread?.highlightCount ?? 0) + row.highlight,
-    });
-    this.unread.set(key, {
-      marks: cached.marks,
-      newest: row.stream_ordering,
-      counts: {
-        notificationCount: cached.counts.notificationCount + 1,
-        highlightCount: cached.counts.highlightCount + row.highlight,
-        threads,
-      },
-    });
+    // Counted in place (a message in a big room adds to every member's counts); readers get a
+    // fresh snapshot on their next read.
+    cached.newest = row.stream_ordering;
+    cached.counts = undefined;
+    cached.notificationCount++;
+    cached.highlightCount += row.highlight;
+    const thread = cached.threads.get(row.thread_id);
+    if (thread === undefined)
+      cached.threads.set(row.thread_id, { notificationCount: 1, highlightCount: row.highlight });
+    else {
+      thread.notificationCount++;
+      thread.highlightCount += row.highlight;
+    }
   }
 
   async notificationsOf(
@@ -621,7 +651,10 @@ export class SqlitePushStore implements PushStore {
   private unreadInRoom(userId: string, roomId: string): RoomUnreadCounts {
     const key = unreadKey(userId, roomId);
     const cached = this.unread.get(key);
-    if (cached !== undefined) return cached.counts;
+    if (cached !== undefined) {
+      cached.counts ??= snapshotOf(cached);
+      return cached.counts;
+    }
     // Synchronous from here on: the marks and the counts are read from the same committed state.
     const marks = this.marksOf(userId, roomId);
     const threadMarks =
@@ -671,8 +704,17 @@ export class SqlitePushStore implements PushStore {
       }
       if (isUnread(row, marks)) count(row, 1);
     }
-    const counts = notificationCount === 0 ? NO_UNREAD : { notificationCount, highlightCount, threads };
-    this.unread.set(key, { counts, marks, newest });
+    const counted: CachedUnread = {
+      counts: undefined,
+      notificationCount,
+      highlightCount,
+      threads: new Map([...threads].map(([thread, count]) => [thread, { ...count }])),
+      marks,
+      newest,
+    };
+    const counts = snapshotOf(counted);
+    counted.counts = counts;
+    this.unread.set(key, counted);
     if (this.unread.size > UNREAD_CACHE_MAX) this.unread.delete(this.unread.keys().next().value!);
     return counts;
   }
@@ -697,6 +739,19 @@ function actionsJson(actions: NewNotification['actions']): string {
     serialisedActions.set(actions, json);
   }
   return json;
+}
+
+/** What readers get: a copy of the cached counts (NO_UNREAD for none), which later adds leave alone. */
+function snapshotOf(cached: CachedUnread): RoomUnreadCounts {
+  if (cached.notificationCount === 0) return NO_UNREAD;
+  const threads = new Map<string, UnreadCount>();
+  for (const [thread, count] of cached.threads)
+    threads.set(thread, { notificationCount: count.notificationCount, highlightCount: count.highlightCount });
+  return {
+    notificationCount: cached.notificationCount,
+    highlightCount: cached.highlightCount,
+    threads,
+  };
 }
 
 function unreadKey(userId: string, roomId: string): string {
