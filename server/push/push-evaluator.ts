@@ -236,15 +236,20 @@ export class PushEvaluator {
         outcome = own.evaluate(view, { displayName: room.joined.get(userId) });
       }
       if (outcome === null || !outcome.notify) continue;
-      out.records.push({
+      // One object is both the row to store and the notification to deliver: one allocation per member.
+      const notified: NewNotification & ProducedNotification = {
         userId,
         roomId: event.roomId,
         streamOrdering,
         threadId,
         actions: outcome.actions,
         highlight: outcome.highlight,
-      });
-      out.produced.push({ userId, event, streamOrdering, outcome, room });
+        event,
+        outcome,
+        room,
+      };
+      out.records.push(notified);
+      out.produced.push(notified);
     }
   }
 
