@@ -505,6 +505,36 @@ describe('Push notifications (rules, pushers, counts, gateway delivery)', functi
       expect((await context.push.unreadCounts(bob.userId, [room])).has(room)).to.equal(false);
     });
 
+    it('members on the default rules evaluate alike, except the one a message mentions', async () => {
+      const [dave, erin] = await Promise.all([
+        createUser(hs, 'push-shared-dave'),
+        createUser(hs, 'push-shared-erin'),
+      ]);
+      const room = (await call(hs, alice, 'POST', '/_matrix/client/v3/createRoom', { preset: 'public_chat' }))
+        .body.room_id as string;
+      for (const user of [dave, erin])
+        await call(hs, user, 'POST', `/_matrix/client/v3/join/${enc(room)}`, {});
+      // Whichever of the two comes first among the members, each mention highlights only its user.
+      await send(alice, room, text('erin?', { 'm.mentions': { user_ids: [erin.userId] } }));
+      await send(alice, room, text('erin!', { 'm.mentions': { user_ids: [erin.userId] } }));
+      await send(alice, room, text('dave?', { 'm.mentions': { user_ids: [dave.userId] } }));
+      await send(alice, room, text('anyone?'));
+      await settle();
+      const counts = async (user: TestUser) =>
+        (await context.push.unreadCounts(user.userId, [room])).get(room);
+      expect(await counts(erin)).to.deep.include({ notificationCount: 4, highlightCount: 2 });
+      expect(await counts(dave)).to.deep.include({ notificationCount: 4, highlightCount: 1 });
+      // A member with a rule of their own is still evaluated on it.
+      await putRule(dave, 'override', 'quiet-here', {
+        actions: [],
+        conditions: [{ kind: 'event_match', key: 'room_id', pattern: room }],
+      });
+      await send(alice, room, text('erin again', { 'm.mentions': { user_ids: [erin.userId] } }));
+      await settle();
+      expect(await counts(erin)).to.deep.include({ notificationCount: 5, highlightCount: 3 });
+      expect(await counts(dave)).to.deep.include({ notificationCount: 4, highlightCount: 1 });
+    });
+
     it('counts threads apart when the filter asks, and threaded receipts clear one thread', async () => {
       const room = (await call(hs, alice, 'POST', '/_matrix/client/v3/createRoom', { preset: 'public_chat' }))
         .body.room_id as string;

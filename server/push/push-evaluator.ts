@@ -219,21 +219,37 @@ export class PushEvaluator {
       roomMemberCount: room.joined.size,
       senderMayNotify: (key) => room.senderMayNotify(pdu.sender, key),
     });
-    for (const userId of recipients) {
-      const rules = compiled.get(userId);
-      // Members whose rules cannot notify for this type (a muted account, muted reactions) are skipped.
-      if (rules === undefined || !rules.couldNotify(pdu.type)) continue;
-      const outcome = rules.evaluate(view, { displayName: room.joined.get(userId) });
-      if (outcome === undefined || outcome === null || !outcome.notify) continue;
-      out.records.push({
+    // Members on the server defaults whom the event does not name all get the same outcome:
+    // evaluated once, for the first of them (undefined until then).
+    const named = namedUsers(pdu);
+    let shared: PushOutcome | null | undefined;
+    for (let i = 0; i < recipients.length; i++) {
+      const userId = recipients[i]!;
+      const own = compiled[i]!;
+      let outcome: PushOutcome | null;
+      if (rules.usesServerDefaults(own) && (named === undefined || !named.has(userId.toLowerCase()))) {
+        shared ??= own.couldNotify(pdu.type) ? own.evaluate(view) : null;
+        outcome = shared;
+      } else {
+        // Members whose rules cannot notify for this type (a muted account, muted reactions) are skipped.
+        if (!own.couldNotify(pdu.type)) continue;
+        outcome = own.evaluate(view, { displayName: room.joined.get(userId) });
+      }
+      if (outcome === null || !outcome.notify) continue;
+      // One object is both the row to store and the notification to deliver: one allocation per member.
+      const notified: NewNotification & ProducedNotification = {
         userId,
         roomId: event.roomId,
         streamOrdering,
         threadId,
         actions: outcome.actions,
         highlight: outcome.highlight,
-      });
-      out.produced.push({ userId, event, streamOrdering, outcome, room });
+        event,
+        outcome,
+        room,
+      };
+      out.records.push(notified);
+      out.produced.push(notified);
     }
   }
 
@@ -251,4 +267,24 @@ export class PushEvaluator {
     }
     return 'main';
   }
+}
+
+/**
+ * The users an event names where the server-default rules look at user IDs (invite_for_me:
+ * `state_key`; is_user_mention: `content["m.mentions"].user_ids`), lower-cased since glob
+ * matching ignores case; undefined when it names none. Default-rule members not named here
+ * all evaluate alike: those rules read nothing else of the member (v1.17 removed the
+ * display name and user name content rules).
+ */
+function namedUsers(pdu: PersistedRoomEvent['event']['pdu']): Set<string> | undefined {
+  const named = new Set<string>();
+  if (typeof pdu.state_key === 'string') named.add(pdu.state_key.toLowerCase());
+  const mentions = pdu.content['m.mentions'];
+  if (mentions !== null && typeof mentions === 'object' && !Array.isArray(mentions)) {
+    const userIds = mentions.user_ids;
+    if (Array.isArray(userIds)) {
+      for (const userId of userIds) if (typeof userId === 'string') named.add(userId.toLowerCase());
+    }
+  }
+  return named.size > 0 ? named : undefined;
 }

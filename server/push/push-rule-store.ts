@@ -53,21 +53,29 @@ export class PushRuleStore {
     return (await this.load(userId)).compiled;
   }
 
-  /** Compiled rules of many users, reading only those not cached. */
-  async compiledMany(userIds: readonly string[]): Promise<Map<string, CompiledPushRules>> {
-    const result = new Map<string, CompiledPushRules>();
+  /** Compiled rules of many users, in the same order, reading only those not cached. */
+  async compiledMany(userIds: readonly string[]): Promise<CompiledPushRules[]> {
+    const result: CompiledPushRules[] = new Array(userIds.length);
     // Nearly every member is cached: no promise per member (an event in a big room has thousands).
-    const missing: string[] = [];
-    for (const userId of userIds) {
-      const cached = this.cache.get(userId);
-      if (cached === undefined) missing.push(userId);
-      else result.set(userId, cached.compiled);
+    const missing: number[] = [];
+    for (let i = 0; i < userIds.length; i++) {
+      const cached = this.cache.get(userIds[i]!);
+      if (cached === undefined) missing.push(i);
+      else result[i] = cached.compiled;
     }
     if (missing.length > 0) {
-      const loaded = await Promise.all(missing.map((userId) => this.load(userId)));
-      for (const [i, userId] of missing.entries()) result.set(userId, loaded[i]!.compiled);
+      const loaded = await Promise.all(missing.map((i) => this.load(userIds[i]!)));
+      for (const [at, i] of missing.entries()) result[i] = loaded[at]!.compiled;
     }
     return result;
+  }
+
+  /**
+   * Whether these compiled rules are the server defaults, unchanged: such users' outcomes
+   * differ only where an event names them (push-evaluator.ts shares one evaluation).
+   */
+  usesServerDefaults(compiled: CompiledPushRules): boolean {
+    return serverDefaultRules.has(compiled);
   }
 
   /** The rule set of a user who changed nothing (initial sync before any change). */
@@ -120,7 +128,15 @@ export class PushRuleStore {
   }
 }
 
+/** Compiled rule sets of users who changed nothing (no own rules, no default rule changed). */
+const serverDefaultRules = new WeakSet<CompiledPushRules>();
+
 function compile(userId: string, user: UserPushRules): CachedRules {
   const ruleSet = effectivePushRules(userId, user);
-  return { user, ruleSet, compiled: new CompiledPushRules(ruleSet) };
+  const compiled = new CompiledPushRules(ruleSet);
+  const ownRules = Object.values(user.custom).some((rules) => rules !== undefined && rules.length > 0);
+  // A `*` or `?` in the ID would make invite_for_me's state_key pattern a wildcard.
+  if (!ownRules && Object.keys(user.defaults).length === 0 && !/[*?]/.test(userId))
+    serverDefaultRules.add(compiled);
+  return { user, ruleSet, compiled };
 }

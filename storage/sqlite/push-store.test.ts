@@ -11,6 +11,7 @@ import Database from 'better-sqlite3';
 import { expect } from 'chai';
 import { TestRoom } from '../contract/test-events.js';
 import type { NewNotification } from '../push-store.js';
+import { sqliteMigrations } from './migrations.js';
 import { openSqliteStorage, type SqliteStorage } from './sqlite-storage.js';
 
 const alice = '@alice:example.org';
@@ -69,7 +70,7 @@ describe('SQLite push store: batched notification writes', () => {
   it('counts and lists the same before and after the rows reach the disk, and an event evaluated again counts once', async () => {
     const storage = await openSqliteStorage({ path });
     try {
-      const [first, second, third] = await storeEvents(storage, 3);
+      const [first, second, third, fourth] = await storeEvents(storage, 4);
       await storage.push.addNotifications([notification(first!), notification(second!, { highlight: true })]);
       const before = (await storage.push.unreadCounts(alice, [room])).get(room);
       expect(before).to.deep.include({ notificationCount: 2, highlightCount: 1 });
@@ -89,6 +90,14 @@ describe('SQLite push store: batched notification writes', () => {
         [first, false],
       ]);
       expect(await storage.push.totalUnread(alice)).to.equal(3);
+
+      // Counts handed out earlier stay what they were (the store counts on in its own copy).
+      expect(before).to.deep.include({ notificationCount: 2, highlightCount: 1 });
+      await storage.push.addNotifications([notification(fourth!, { threadId: '$later', highlight: true })]);
+      expect(counts?.threads.has('$later')).to.equal(false);
+      const added = (await storage.push.unreadCounts(alice, [room])).get(room);
+      expect(added).to.deep.include({ notificationCount: 4, highlightCount: 1 });
+      expect(added?.threads.get('$later')).to.deep.equal({ notificationCount: 1, highlightCount: 1 });
     } finally {
       await storage.close();
     }
@@ -103,6 +112,93 @@ describe('SQLite push store: batched notification writes', () => {
     try {
       expect(writtenRows(path)).to.equal(5);
       expect((await storage.push.unreadCounts(alice, [room])).get(room)?.notificationCount).to.equal(5);
+    } finally {
+      await storage.close();
+    }
+  });
+
+  it('after a restart counts, lists and totals the same (rows name users, rooms and actions by ID)', async () => {
+    const bob = '@bob:example.org';
+    let storage = await openSqliteStorage({ path });
+    const [first, second, third, fourth] = await storeEvents(storage, 4);
+    const rows = [
+      notification(first!),
+      notification(second!, { highlight: true, actions: ['notify', { set_tweak: 'highlight' }] }),
+      notification(third!, { threadId: '$root' }),
+      notification(fourth!, { userId: bob }),
+    ];
+    await storage.push.addNotifications(rows);
+    const seen = async () => ({
+      counts: (await storage.push.unreadCounts(alice, [room])).get(room),
+      bobCounts: (await storage.push.unreadCounts(bob, [room])).get(room),
+      listed: await storage.push.notificationsOf(alice, { limit: 10, onlyHighlight: false }),
+      highlights: await storage.push.notificationsOf(alice, { limit: 10, onlyHighlight: true }),
+      paged: await storage.push.notificationsOf(alice, { limit: 1, before: third!, onlyHighlight: false }),
+      total: await storage.push.totalUnread(alice),
+    });
+    const before = await seen();
+    expect(before.counts).to.deep.include({ notificationCount: 3, highlightCount: 1 });
+    expect(before.counts?.threads.get('$root')).to.deep.equal({ notificationCount: 1, highlightCount: 0 });
+    expect(before.highlights.map((n) => [n.streamOrdering, n.actions])).to.deep.equal([
+      [second, ['notify', { set_tweak: 'highlight' }]],
+    ]);
+    expect(before.paged.map((n) => n.streamOrdering)).to.deep.equal([second]);
+    await storage.close();
+
+    storage = await openSqliteStorage({ path });
+    try {
+      expect(writtenRows(path)).to.equal(4);
+      expect(await seen()).to.deep.equal(before);
+      // A read mark after the restart clears what it covers.
+      await storage.push.advanceReadMark({
+        userId: alice,
+        roomId: room,
+        threadId: null,
+        streamOrdering: second!,
+      });
+      expect((await storage.push.unreadCounts(alice, [room])).get(room)).to.deep.include({
+        notificationCount: 1,
+        highlightCount: 0,
+      });
+    } finally {
+      await storage.close();
+    }
+  });
+
+  it('a database from before integer IDs keeps its notifications through the migration', async () => {
+    const version = sqliteMigrations.find((m) => m.name.startsWith('push notification rows name'))!.version;
+    let storage = await openSqliteStorage({ path });
+    const [first, second] = await storeEvents(storage, 2);
+    await storage.close();
+    // Back to the text layout of version 18, rows and all.
+    const db = new Database(path);
+    try {
+      db.exec(`
+        DROP TABLE push_notifications; DROP TABLE push_names;
+        DELETE FROM schema_migrations WHERE version = ${version};
+        CREATE TABLE push_notifications (
+          user_id TEXT NOT NULL, room_id TEXT NOT NULL, stream_ordering INTEGER NOT NULL,
+          thread_id TEXT NOT NULL, actions TEXT NOT NULL, highlight INTEGER NOT NULL,
+          PRIMARY KEY (user_id, room_id, stream_ordering)
+        ) STRICT, WITHOUT ROWID;`);
+      const insert = db.prepare('INSERT INTO push_notifications VALUES (?, ?, ?, ?, ?, ?)');
+      insert.run(alice, room, first, 'main', '["notify"]', 0);
+      insert.run(alice, room, second, 'main', '["notify",{"set_tweak":"highlight"}]', 1);
+    } finally {
+      db.close();
+    }
+    storage = await openSqliteStorage({ path });
+    try {
+      expect(storage.migrations.applied).to.deep.equal([version]);
+      expect((await storage.push.unreadCounts(alice, [room])).get(room)).to.deep.include({
+        notificationCount: 2,
+        highlightCount: 1,
+      });
+      const listed = await storage.push.notificationsOf(alice, { limit: 10, onlyHighlight: false });
+      expect(listed.map((n) => [n.streamOrdering, n.roomId, n.actions, n.highlight])).to.deep.equal([
+        [second, room, ['notify', { set_tweak: 'highlight' }], true],
+        [first, room, ['notify'], false],
+      ]);
     } finally {
       await storage.close();
     }
@@ -124,7 +220,9 @@ describe('SQLite push store: batched notification writes', () => {
       try {
         const perUser = db
           .prepare(
-            'SELECT user_id, count(*) AS n, sum(highlight) AS h FROM push_notifications GROUP BY user_id',
+            `SELECT u.name AS user_id, count(*) AS n, sum(n.highlight) AS h
+               FROM push_notifications n JOIN push_names u ON u.id = n.user_name_id
+              GROUP BY u.name ORDER BY u.name`,
           )
           .all() as { user_id: string; n: number; h: number }[];
         expect(perUser).to.deep.equal(

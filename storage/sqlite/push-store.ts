@@ -40,7 +40,8 @@ interface NotificationRow {
 
 const PUSHER_COLUMNS =
   'app_id, pushkey, user_id, device_id, kind, app_display_name, device_display_name, profile_tag, lang, data, created_ts';
-const NOTIFICATION_COLUMNS = 'user_id, room_id, stream_ordering, thread_id, actions, highlight';
+const NOTIFICATION_COLUMNS =
+  'user_name_id, room_name_id, stream_ordering, thread_id, actions_name_id, highlight';
 /** Rows per multi-row INSERT (6 parameters each, well under SQLite's parameter limit). */
 const ROWS_PER_INSERT = 50;
 const NOTIFICATION_PARAMETERS = 6;
@@ -58,11 +59,16 @@ type UnwrittenRow = Omit<NotificationRow, 'user_id'>;
  * that the 1,000 members woken by a message do not each count their rows again.
  */
 interface CachedUnread {
-  readonly counts: RoomUnreadCounts;
+  /** Handed to readers, never changed once handed out: undefined when the counts below moved since. */
+  counts: RoomUnreadCounts | undefined;
+  notificationCount: number;
+  highlightCount: number;
+  /** Per thread, changed in place as notifications are added. */
+  readonly threads: Map<string, { notificationCount: number; highlightCount: number }>;
   /** The read marks the counts were made against (unthreaded under UNTHREADED). */
   readonly marks: ReadonlyMap<string, number>;
   /** The newest notification counted: a row at or below it may already be in the counts. */
-  readonly newest: number;
+  newest: number;
 }
 
 const UNREAD_CACHE_MAX = 100_000;
@@ -85,6 +91,11 @@ const ROWS_PER_WRITE = 500;
 
 const NO_UNREAD: RoomUnreadCounts = { notificationCount: 0, highlightCount: 0, threads: new Map() };
 
+/** unreadKey strings kept for reuse, at most. */
+const KEYS_MAX = 100_000;
+/** Names (push_names) kept in memory, at most; past it the map starts again from the table. */
+const NAME_IDS_MAX = 200_000;
+
 export class SqlitePushStore implements PushStore {
   private readonly statements;
   /** Bounded by dropping the oldest entry (insertion order) past UNREAD_CACHE_MAX. */
@@ -101,6 +112,14 @@ export class SqlitePushStore implements PushStore {
    * they are written with the first write of the next round of notification rows.
    */
   private readonly unwrittenMarks = new Map<string, Map<string, number>>();
+  /**
+   * unreadKey strings per room and user, made once: a message in a big room adds a row under
+   * every member's key, and a string made anew each time is hashed anew for each map it meets.
+   */
+  private keys = new Map<string, Map<string, string>>();
+  private keyCount = 0;
+  /** push_names: name -> ID, of names read or written (only committed ones outside a write). */
+  private nameIds = new Map<string, number>();
 
   constructor(
     private readonly connection: SqliteConnection,
@@ -140,6 +159,8 @@ export class SqlitePushStore implements PushStore {
           () => '(?, ?, ?, ?, ?, ?)',
         ).join(', ')}`,
       ),
+      nameId: db.prepare<[string], number>('SELECT id FROM push_names WHERE name = ?').pluck(),
+      addName: db.prepare<[string], number>('INSERT INTO push_names (name) VALUES (?) RETURNING id').pluck(),
       advanceMark: db.prepare<[string, string, string, number]>(
         `INSERT INTO push_read_marks (user_id, room_id, thread_id, stream_ordering) VALUES (?, ?, ?, ?)
          ON CONFLICT (user_id, room_id, thread_id) DO UPDATE SET stream_ordering = excluded.stream_ordering
@@ -153,34 +174,39 @@ export class SqlitePushStore implements PushStore {
       // marks are read first (marksOf: the table's merged with those not yet written); thread
       // marks come as a JSON object, or null when there are none (no lookup per row then).
       unreadInRoom: db.prepare<
-        [string, string, number, string | null, string | null],
+        [number, number, number, string | null, string | null],
         { thread_id: string; notifications: number; highlights: number; newest: number }
       >(
         `SELECT n.thread_id, count(*) AS notifications, sum(n.highlight) AS highlights,
                 max(n.stream_ordering) AS newest
            FROM push_notifications n
-          WHERE n.user_id = ? AND n.room_id = ? AND n.stream_ordering > ?
+          WHERE n.user_name_id = ? AND n.room_name_id = ? AND n.stream_ordering > ?
             AND (? IS NULL
                  OR n.stream_ordering > coalesce((SELECT m.value FROM json_each(?) m WHERE m.key = n.thread_id), 0))
           GROUP BY n.thread_id`,
       ),
-      writtenRow: db.prepare<[string, string, number], { thread_id: string; highlight: number }>(
-        'SELECT thread_id, highlight FROM push_notifications WHERE user_id = ? AND room_id = ? AND stream_ordering = ?',
+      writtenRow: db.prepare<[number, number, number], { thread_id: string; highlight: number }>(
+        `SELECT thread_id, highlight FROM push_notifications
+          WHERE user_name_id = ? AND room_name_id = ? AND stream_ordering = ?`,
       ),
       eventAt: db.prepare<[number], { event_id: string; origin_server_ts: number }>(
         'SELECT event_id, origin_server_ts FROM events WHERE stream_ordering = ?',
       ),
       roomsWithNotifications: db
-        .prepare<[string], string>('SELECT DISTINCT room_id FROM push_notifications WHERE user_id = ?')
+        .prepare<[number], string>(
+          `SELECT name FROM push_names
+            WHERE id IN (SELECT DISTINCT room_name_id FROM push_notifications WHERE user_name_id = ?)`,
+        )
         .pluck(),
       notificationsOf: db.prepare<
-        [string, number, number, number],
-        NotificationRow & { event_id: string; origin_server_ts: number }
+        [number, number, number, number],
+        UnwrittenRow & { event_id: string; origin_server_ts: number }
       >(
-        `SELECT n.user_id, n.room_id, n.stream_ordering, n.thread_id, n.actions, n.highlight,
+        `SELECT r.name AS room_id, n.stream_ordering, n.thread_id, a.name AS actions, n.highlight,
                 e.event_id, e.origin_server_ts
            FROM push_notifications n JOIN events e ON e.stream_ordering = n.stream_ordering
-          WHERE n.user_id = ? AND n.stream_ordering < ? AND n.highlight >= ?
+                JOIN push_names r ON r.id = n.room_name_id JOIN push_names a ON a.id = n.actions_name_id
+          WHERE n.user_name_id = ? AND n.stream_ordering < ? AND n.highlight >= ?
           ORDER BY n.stream_ordering DESC LIMIT ?`,
       ),
     };
@@ -274,7 +300,7 @@ export class SqlitePushStore implements PushStore {
           highlight,
         };
       }
-      const key = unreadKey(record.userId, record.roomId);
+      const key = this.keyOf(record.userId, record.roomId);
       this.countAdded(key, row);
       const list = this.unwritten.get(key);
       if (list === undefined) {
@@ -382,15 +408,24 @@ export class SqlitePushStore implements PushStore {
       }
       // Many rows per statement: one VM round trip per ROWS_PER_INSERT rows instead of per row.
       const values: unknown[] = [];
+      let actions = '';
+      let actionsId = 0;
       for (const key of keys) {
         const list = this.unwritten.get(key);
         if (list === undefined) continue;
         this.unwritten.delete(key);
         this.unwrittenRows -= list.length;
         taken.push([key, list]);
-        const [userId] = splitUnreadKey(key);
+        const [userId, roomId] = splitUnreadKey(key);
+        const userNameId = this.internName(userId);
+        const roomNameId = this.internName(roomId);
         for (const row of list) {
-          values.push(userId, row.room_id, row.stream_ordering, row.thread_id, row.actions, row.highlight);
+          // Consecutive rows mostly share their actions (one event's recipients).
+          if (row.actions !== actions) {
+            actions = row.actions;
+            actionsId = this.internName(actions);
+          }
+          values.push(userNameId, roomNameId, row.stream_ordering, row.thread_id, actionsId, row.highlight);
           if (values.length === ROWS_PER_INSERT * NOTIFICATION_PARAMETERS) {
             this.statements.insertNotifications.run(values);
             values.length = 0;
@@ -405,6 +440,8 @@ export class SqlitePushStore implements PushStore {
         takenMarks = null;
       },
       (error: unknown) => {
+        // Names added in the rolled-back write are gone from the table: read them again.
+        this.nameIds = new Map();
         // Not written (rolled back): keep them for the next write, ahead of newer rows.
         if (takenMarks !== null) this.keepMarks(takenMarks);
         for (const [key, list] of taken) {
@@ -414,6 +451,50 @@ export class SqlitePushStore implements PushStore {
         throw error;
       },
     );
+  }
+
+  private keyOf(userId: string, roomId: string): string {
+    let byUser = this.keys.get(roomId);
+    if (byUser === undefined) {
+      byUser = new Map();
+      this.keys.set(roomId, byUser);
+    }
+    let key = byUser.get(userId);
+    if (key === undefined) {
+      if (++this.keyCount > KEYS_MAX) {
+        this.keys = new Map([[roomId, byUser]]);
+        byUser.clear();
+        this.keyCount = 1;
+      }
+      key = unreadKey(userId, roomId);
+      byUser.set(userId, key);
+    }
+    return key;
+  }
+
+  /** The push_names ID of a name, or undefined when no written row uses it. */
+  private nameId(name: string): number | undefined {
+    let id = this.nameIds.get(name);
+    if (id === undefined) {
+      id = this.statements.nameId.get(name);
+      if (id !== undefined) this.rememberName(name, id);
+    }
+    return id;
+  }
+
+  /** The push_names ID of a name, added if new (inside a write only: it rolls back with it). */
+  private internName(name: string): number {
+    let id = this.nameId(name);
+    if (id === undefined) {
+      id = this.statements.addName.get(name)!;
+      this.rememberName(name, id);
+    }
+    return id;
+  }
+
+  private rememberName(name: string, id: number): void {
+    if (this.nameIds.size >= NAME_IDS_MAX) this.nameIds = new Map();
+    this.nameIds.set(name, id);
   }
 
   /** A new notification, added to the cached counts it belongs to (before anyone reads them). */
@@ -426,21 +507,19 @@ export class SqlitePushStore implements PushStore {
       return;
     }
     if (!isUnread(row, cached.marks)) return;
-    const threads = new Map(cached.counts.threads);
-    const thread = threads.get(row.thread_id);
-    threads.set(row.thread_id, {
-      notificationCount: (thread?.notificationCount ?? 0) + 1,
-      highlightCount: (thread?.highlightCount ?? 0) + row.highlight,
-    });
-    this.unread.set(key, {
-      marks: cached.marks,
-      newest: row.stream_ordering,
-      counts: {
-        notificationCount: cached.counts.notificationCount + 1,
-        highlightCount: cached.counts.highlightCount + row.highlight,
-        threads,
-      },
-    });
+    // Counted in place (a message in a big room adds to every member's counts); readers get a
+    // fresh snapshot on their next read.
+    cached.newest = row.stream_ordering;
+    cached.counts = undefined;
+    cached.notificationCount++;
+    cached.highlightCount += row.highlight;
+    const thread = cached.threads.get(row.thread_id);
+    if (thread === undefined)
+      cached.threads.set(row.thread_id, { notificationCount: 1, highlightCount: row.highlight });
+    else {
+      thread.notificationCount++;
+      thread.highlightCount += row.highlight;
+    }
   }
 
   async notificationsOf(
@@ -448,17 +527,21 @@ export class SqlitePushStore implements PushStore {
     options: { readonly before?: number; readonly limit: number; readonly onlyHighlight: boolean },
   ): Promise<NotificationRecord[]> {
     const before = options.before ?? Number.MAX_SAFE_INTEGER;
-    const written = this.statements.notificationsOf.all(
-      userId,
-      before,
-      options.onlyHighlight ? 1 : 0,
-      options.limit,
-    );
+    const userNameId = this.nameId(userId);
+    const written =
+      userNameId === undefined
+        ? []
+        : this.statements.notificationsOf.all(
+            userNameId,
+            before,
+            options.onlyHighlight ? 1 : 0,
+            options.limit,
+          );
     const unwritten: typeof written = [];
     for (const row of this.unwrittenOf(userId)) {
       if (row.stream_ordering >= before || (options.onlyHighlight && row.highlight === 0)) continue;
       const event = this.statements.eventAt.get(row.stream_ordering);
-      if (event !== undefined) unwritten.push({ ...row, user_id: userId, ...event });
+      if (event !== undefined) unwritten.push({ ...row, ...event });
     }
     // An unwritten row replaces a written one of the same event (an event evaluated again).
     const replaced = new Set(unwritten.map((row) => `${row.room_id} ${row.stream_ordering}`));
@@ -476,7 +559,7 @@ export class SqlitePushStore implements PushStore {
         marks.set(row.room_id, roomMarks);
       }
       return {
-        userId: row.user_id,
+        userId,
         roomId: row.room_id,
         eventId: row.event_id,
         streamOrdering: row.stream_ordering,
@@ -554,7 +637,10 @@ export class SqlitePushStore implements PushStore {
   }
 
   async totalUnread(userId: string): Promise<number> {
-    const rooms = new Set(this.statements.roomsWithNotifications.all(userId));
+    const userNameId = this.nameId(userId);
+    const rooms = new Set(
+      userNameId === undefined ? [] : this.statements.roomsWithNotifications.all(userNameId),
+    );
     for (const row of this.unwrittenOf(userId)) rooms.add(row.room_id);
     let total = 0;
     for (const counts of (await this.unreadCounts(userId, [...rooms])).values())
@@ -565,18 +651,27 @@ export class SqlitePushStore implements PushStore {
   private unreadInRoom(userId: string, roomId: string): RoomUnreadCounts {
     const key = unreadKey(userId, roomId);
     const cached = this.unread.get(key);
-    if (cached !== undefined) return cached.counts;
+    if (cached !== undefined) {
+      cached.counts ??= snapshotOf(cached);
+      return cached.counts;
+    }
     // Synchronous from here on: the marks and the counts are read from the same committed state.
     const marks = this.marksOf(userId, roomId);
     const threadMarks =
       marks.size > (marks.has(UNTHREADED) ? 1 : 0) ? JSON.stringify(Object.fromEntries(marks)) : null;
-    const rows = this.statements.unreadInRoom.all(
-      userId,
-      roomId,
-      marks.get(UNTHREADED) ?? 0,
-      threadMarks,
-      threadMarks,
-    );
+    const userNameId = this.nameId(userId);
+    const roomNameId = this.nameId(roomId);
+    // A user or room no written row names has none to count.
+    const rows =
+      userNameId === undefined || roomNameId === undefined
+        ? []
+        : this.statements.unreadInRoom.all(
+            userNameId,
+            roomNameId,
+            marks.get(UNTHREADED) ?? 0,
+            threadMarks,
+            threadMarks,
+          );
     let notificationCount = 0;
     let highlightCount = 0;
     let newest = 0;
@@ -603,14 +698,23 @@ export class SqlitePushStore implements PushStore {
       newest = Math.max(newest, row.stream_ordering);
       if (row.stream_ordering <= writtenNewest) {
         // Rare (an event evaluated again): this row replaces a written one, which was counted.
-        const written = this.statements.writtenRow.get(userId, roomId, row.stream_ordering);
+        const written = this.statements.writtenRow.get(userNameId!, roomNameId!, row.stream_ordering);
         if (written !== undefined && isUnread({ ...written, stream_ordering: row.stream_ordering }, marks))
           count(written, -1);
       }
       if (isUnread(row, marks)) count(row, 1);
     }
-    const counts = notificationCount === 0 ? NO_UNREAD : { notificationCount, highlightCount, threads };
-    this.unread.set(key, { counts, marks, newest });
+    const counted: CachedUnread = {
+      counts: undefined,
+      notificationCount,
+      highlightCount,
+      threads: new Map([...threads].map(([thread, count]) => [thread, { ...count }])),
+      marks,
+      newest,
+    };
+    const counts = snapshotOf(counted);
+    counted.counts = counts;
+    this.unread.set(key, counted);
     if (this.unread.size > UNREAD_CACHE_MAX) this.unread.delete(this.unread.keys().next().value!);
     return counts;
   }
@@ -635,6 +739,19 @@ function actionsJson(actions: NewNotification['actions']): string {
     serialisedActions.set(actions, json);
   }
   return json;
+}
+
+/** What readers get: a copy of the cached counts (NO_UNREAD for none), which later adds leave alone. */
+function snapshotOf(cached: CachedUnread): RoomUnreadCounts {
+  if (cached.notificationCount === 0) return NO_UNREAD;
+  const threads = new Map<string, UnreadCount>();
+  for (const [thread, count] of cached.threads)
+    threads.set(thread, { notificationCount: count.notificationCount, highlightCount: count.highlightCount });
+  return {
+    notificationCount: cached.notificationCount,
+    highlightCount: cached.highlightCount,
+    threads,
+  };
 }
 
 function unreadKey(userId: string, roomId: string): string {

@@ -630,22 +630,30 @@ export const pushers = sqliteTable(
   (t) => [primaryKey({ columns: [t.appId, t.pushkey, t.userId] }), index('pushers_by_user').on(t.userId)],
 );
 
+/** User IDs, room IDs and action lists (JSON) of notification rows, each stored once. */
+export const pushNames = sqliteTable('push_names', {
+  id: integer('id').primaryKey(),
+  name: text('name').notNull().unique(),
+});
+
 export const pushNotifications = sqliteTable(
   'push_notifications',
   {
-    userId: text('user_id').notNull(),
-    roomId: text('room_id').notNull(),
+    /** push_names.id of the user's ID. */
+    userNameId: integer('user_name_id').notNull(),
+    /** push_names.id of the room's ID. */
+    roomNameId: integer('room_name_id').notNull(),
     /** The event's; its ID and time are read from `events`. */
     streamOrdering: integer('stream_ordering').notNull(),
     /** 'main' or the thread root's event ID. */
     threadId: text('thread_id').notNull(),
-    /** JSON array. */
-    actions: text('actions').notNull(),
+    /** push_names.id of the JSON array. */
+    actionsNameId: integer('actions_name_id').notNull(),
     highlight: integer('highlight').notNull(),
   },
   // No second index: every row costs one B-tree insert (a thousand per event in a big room);
-  // /notifications sorts the user's rows, found by the primary key's user_id prefix.
-  (t) => [primaryKey({ columns: [t.userId, t.roomId, t.streamOrdering] })],
+  // /notifications sorts the user's rows, found by the primary key's user prefix.
+  (t) => [primaryKey({ columns: [t.userNameId, t.roomNameId, t.streamOrdering] })],
 );
 
 export const pushReadMarks = sqliteTable(
@@ -830,6 +838,7 @@ export const sqliteSchema = {
   coldRedacted,
   pushRules,
   pushers,
+  pushNames,
   pushNotifications,
   pushReadMarks,
   contentReports,
