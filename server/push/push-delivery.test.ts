@@ -207,7 +207,7 @@ describe('push delivery (inline line)', () => {
     release();
     gateway.hold()();
     await delivery.idle();
-    expect(infos).to.include('Push delivery caught up; pushing again');
+    expect(warnings).to.include('Push delivery caught up; pushing again');
     await notify('$4', ['@bob:example.org']);
     await delivery.idle();
     // Bob's badge counts $3, which was not pushed.
@@ -222,6 +222,27 @@ describe('push delivery (inline line)', () => {
         ['$2', 2],
       ],
     });
+  });
+  it('pushes a batch larger than the bound when nothing waits, and keeps pushing after it', async () => {
+    await setPusher('@bob:example.org', 'bob-phone');
+    await setPusher('@carol:example.org', 'carol-phone');
+    await setPusher('@dan:example.org', 'dan-phone');
+    await delivery.stop();
+    delivery = inlineDelivery(2);
+    // Three pushes at once with a bound of two: nothing waits, so the line takes them all.
+    await notify('$1', ['@bob:example.org', '@carol:example.org', '@dan:example.org']);
+    await delivery.idle();
+    await notify('$2', ['@bob:example.org']);
+    await delivery.idle();
+    expect(pushesByUser()).to.deep.equal({
+      'bob-phone': [
+        ['$1', 1],
+        ['$2', 2],
+      ],
+      'carol-phone': [['$1', 1]],
+      'dan-phone': [['$1', 1]],
+    });
+    expect(warnings).to.deep.equal([]);
   });
 });
 
