@@ -18,6 +18,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { PusherRecord } from '../../storage/push-store.js';
 import type { Storage } from '../../storage/storage.js';
+import { setThreadPolicy } from './background-priority.js';
+import { BacklogPriority } from './backlog-priority.js';
 import type { DeliveryWorkerData, FromWorker } from './delivery-worker.js';
 import type { GatewayPolicy } from './gateway-address.js';
 import type { PushTarget } from './gateway-queues.js';
@@ -36,6 +38,8 @@ export interface PushDeliveryOptions {
   readonly inline?: boolean;
   /** push.max_pending_pushes; default MAX_PENDING_PUSHES. */
   readonly maxPendingPushes?: number;
+  /** Default RAISE_PRIORITY_AFTER_MS (tests set less). */
+  readonly raisePriorityAfterMs?: number;
   readonly log: {
     warn(fields: object, message: string): void;
     info(fields: object, message: string): void;
@@ -57,6 +61,12 @@ const WORKER_NICENESS = 10;
  * each while waiting. The default of push.max_pending_pushes.
  */
 export const MAX_PENDING_PUSHES = 100_000;
+
+/**
+ * A push waiting this long raises the worker from SCHED_IDLE to its nice value until it
+ * catches up (backlog-priority.ts): under a saturated CPU pushes are delayed, not dropped.
+ */
+const RAISE_PRIORITY_AFTER_MS = 5_000;
 
 /** While pushes are dropped, how often the count so far is logged. */
 const SHED_LOG_INTERVAL_MS = 60_000;
@@ -92,6 +102,8 @@ export class PushDelivery {
   private shedSince = 0;
   private shedLogged = 0;
   private readonly idleWaiters: (() => void)[] = [];
+  /** Watches the age of waiting pushes, once the worker runs at SCHED_IDLE. */
+  private backlog: BacklogPriority | undefined;
   /** Users whose read marks moved, told to the sink together (before the next notify message). */
   private readonly reads = new Set<string>();
   /** The worker's questions, answered one after another. */
@@ -136,6 +148,7 @@ export class PushDelivery {
     const sink = this.sinkNow();
     this.postReads();
     sink.post({ type: 'notify', notifications: Array.from(drafts.values(), finish) });
+    this.backlog?.posted();
   }
 
   /**
@@ -208,6 +221,7 @@ export class PushDelivery {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.backlog?.stop();
     await this.sink?.stop();
     this.outstanding = 0;
     this.pendingPushes = 0;
@@ -217,6 +231,7 @@ export class PushDelivery {
   private settle(count: number, pushes: number): void {
     this.outstanding = Math.max(0, this.outstanding - count);
     this.pendingPushes = Math.max(0, this.pendingPushes - pushes);
+    this.backlog?.settled(count);
     // Pushing resumes once half the bound is free again.
     if (this.shedding && this.pendingPushes <= this.maxPendingPushes / 2) this.resume();
     if (this.outstanding === 0) for (const waiter of this.idleWaiters.splice(0)) waiter();
@@ -344,10 +359,13 @@ export class PushDelivery {
       else if (message.type === 'need') handlers.need(message.userIds);
       else if (message.type === 'rejected') handlers.onRejected(message.targets);
       else if (message.type === 'log') handlers.log(message.level, message.fields, message.message);
+      else if (message.type === 'idle') this.watchBacklog(message.threadId);
       else stopped?.();
     });
     worker.on('error', (error) => {
       this.options.log.warn({ err: error }, 'The push delivery worker failed; delivering on the main thread');
+      this.backlog?.stop();
+      this.backlog = undefined;
       this.settle(this.outstanding, this.pendingPushes);
       // The new line knows no users yet: it asks as it goes.
       this.sink = inlineSink();
@@ -365,6 +383,17 @@ export class PushDelivery {
           worker.postMessage({ type: 'stop' } satisfies ToDelivery);
         }).then(() => worker.terminate().then(() => {})),
     };
+  }
+
+  /** The worker runs at SCHED_IDLE on this thread: it is raised while pushes wait too long. */
+  private watchBacklog(threadId: string): void {
+    if (this.stopped) return;
+    this.backlog?.stop();
+    this.backlog = new BacklogPriority({
+      raiseAfterMs: this.options.raisePriorityAfterMs ?? RAISE_PRIORITY_AFTER_MS,
+      setPolicy: (policy) => setThreadPolicy(threadId, policy),
+      log: this.options.log,
+    });
   }
 
   private async removeRejected(targets: readonly PushTarget[]): Promise<void> {
