@@ -97,7 +97,8 @@ export class BacklogPriority {
             ? 'Push delivery is behind: its worker runs at its nice value until it catches up'
             : 'Push delivery caught up: its worker is back at SCHED_IDLE',
         );
-        if (!this.raised && this.postedAt.length === this.head) this.check();
+        // What settled meanwhile was not acted on (a switch was under way).
+        this.check();
         return;
       }
       this.refused = true;
