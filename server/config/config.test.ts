@@ -31,6 +31,7 @@ describe('config', () => {
     expect(config.registration.mode).to.equal('closed');
     expect(config.limits.max_event_bytes).to.equal(65536);
     expect(config.rate_limits.client).to.deep.equal({ per_second: 10, burst: 50 });
+    expect(config.push.max_pending_pushes).to.equal(100_000);
   });
 
   it('names the file line and key of an unknown option', () => {

@@ -600,6 +600,12 @@ export const ConfigSchema = Type.Object(
         default: 10,
         description: 'Attempts per notification before it is dropped.',
       }),
+      max_pending_pushes: Type.Integer({
+        minimum: 1,
+        default: 100_000,
+        description:
+          'Notified users waiting for push delivery, at most (about 1 KB each). Delivery runs at the lowest CPU priority; past this bound (a saturated CPU or slow gateways) new notifications are not pushed, and a warning says how many, until half are delivered. Unread counts and /notifications still show them.',
+      }),
     }),
     app_service_config_files: Type.Array(Type.String({ minLength: 1 }), {
       default: [],

@@ -18,7 +18,12 @@ export class AddressGuard {
   private readonly allow: Cidr[];
   private readonly deny: Cidr[];
 
-  constructor(allowlist: readonly string[], denylist: readonly string[]) {
+  /** `resolve`: how names are looked up (tests count or fake the answers). */
+  constructor(
+    allowlist: readonly string[],
+    denylist: readonly string[],
+    private readonly resolve: typeof dnsLookup = dnsLookup,
+  ) {
     this.allow = allowlist.map((cidr) => ipaddr().parseCIDR(cidr));
     this.deny = denylist.map((cidr) => ipaddr().parseCIDR(cidr));
   }
@@ -45,7 +50,7 @@ export class AddressGuard {
 
   /** A dns.lookup that fails unless every address of the name is permitted. */
   readonly lookup: LookupFunction = (hostname, options, callback) => {
-    dnsLookup(hostname, { ...options, all: true }, (error, addresses: LookupAddress[]) => {
+    this.resolve(hostname, { ...options, all: true }, (error, addresses: LookupAddress[]) => {
       if (error) return callback(error, '', 0);
       const denied = addresses.find((a) => !this.permits(a.address));
       if (denied || addresses.length === 0) {

@@ -22,6 +22,8 @@ export type FromWorker =
   | { type: 'settled'; count: number; recipients: number }
   | { type: 'rejected'; targets: GatewayPush['targets'] }
   | { type: 'log'; level: 'info' | 'warn'; fields: Record<string, unknown>; message: string }
+  /** The thread runs at SCHED_IDLE: its ID, for the main thread to raise it while pushes wait too long. */
+  | { type: 'idle'; threadId: string }
   | { type: 'stopped' };
 
 export type DeliveryWorkerData = Omit<GatewayQueuesOptions, 'onRejected' | 'onSettled' | 'log'> & {
@@ -34,7 +36,10 @@ if (port !== null) {
   const post = (message: FromWorker) => port.postMessage(message);
   const data = workerData as DeliveryWorkerData;
   void lowerThisThread(data.niceness).then((priority) => {
-    if (priority.kind === 'idle') return;
+    if (priority.kind === 'idle') {
+      post({ type: 'idle', threadId: priority.threadId });
+      return;
+    }
     post({
       type: 'log',
       level: 'warn',

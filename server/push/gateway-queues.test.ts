@@ -1,6 +1,8 @@
+import { lookup as dnsLookup } from 'node:dns';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
+import { AddressGuard } from '../outbound/address-guard.js';
 import { type GatewayPush, GatewayQueues, type PushTarget } from './gateway-queues.js';
 import { type LoopbackGateway, startLoopbackGateway } from './push-test-fixtures.js';
 
@@ -104,31 +106,79 @@ describe('gateway queues (push delivery HTTP side)', () => {
     expect(logs).to.include('warn: Push gateway kept failing; notification dropped');
   });
 
-  it('never connects to a refused address, named or literal, and does not retry it', async () => {
+  it('never connects to a refused address; a literal one is final, a name is retried (DNS may change)', async () => {
     const events = { settled: 0, rejected: [] as PushTarget[] };
     const logs: string[] = [];
-    const q = new GatewayQueues({
-      policy: { allowPrivate: false },
-      requestTimeoutMs: 2000,
-      initialRetryDelayMs: 5,
-      maxRetryDelayMs: 20,
-      maxAttempts: 3,
-      onRejected: () => {},
-      onSettled: () => {
-        events.settled++;
+    const lookups: string[] = [];
+    // Resolves every name to loopback, which this policy refuses; counts the lookups.
+    const resolve = ((hostname: string, options: object, callback: (...args: unknown[]) => void) => {
+      lookups.push(hostname);
+      dnsLookup('127.0.0.1', options, callback as never);
+    }) as typeof dnsLookup;
+    const q = new GatewayQueues(
+      {
+        policy: { allowPrivate: false },
+        requestTimeoutMs: 2000,
+        initialRetryDelayMs: 5,
+        maxRetryDelayMs: 20,
+        maxAttempts: 3,
+        onRejected: () => {},
+        onSettled: () => {
+          events.settled++;
+        },
+        log: (level, _fields, message) => logs.push(`${level}: ${message}`),
       },
-      log: (level, _fields, message) => logs.push(`${level}: ${message}`),
-    });
-    // The loopback gateway, by a name that resolves to loopback and by its address.
-    const named = url.replace('127.0.0.1', 'localhost');
+      new AddressGuard([], [], resolve),
+    );
+    const named = url.replace('127.0.0.1', 'gateway.example.org');
+    // Two users on the named gateway, two on the literal one.
     q.add({ ...push('$1'), key: `@u:x ${named}`, url: named });
-    q.add({ ...push('$2'), key: `@v:x ${url}`, url });
-    await until(() => events.settled === 2);
+    q.add({ ...push('$2'), key: `@v:x ${named}`, url: named });
+    q.add({ ...push('$3'), key: `@u:x ${url}`, url });
+    q.add({ ...push('$4'), key: `@v:x ${url}`, url });
+    await until(() => events.settled === 4);
     await q.stop();
     expect(received).to.deep.equal([]);
+    // Each push to the name was tried max_attempts times, each time resolving it again.
+    expect(lookups).to.deep.equal(Array(6).fill('gateway.example.org'));
+    // One warning per gateway, not per push or attempt.
+    expect(logs).to.have.members([
+      'warn: Push gateway host resolves to a private or reserved address; its pushes are retried with backoff and dropped after max_attempts',
+      'warn: Push gateway address refused (private or reserved); its pushes are dropped',
+    ]);
+  });
+  it('delivers a push once its gateway name resolves to a permitted address again', async () => {
+    let settled = 0;
+    const logs: string[] = [];
+    // The first two answers are a private address, then loopback (which this guard permits).
+    let lookups = 0;
+    const resolve = ((_hostname: string, options: object, callback: (...args: unknown[]) => void) => {
+      dnsLookup(++lookups <= 2 ? '10.0.0.1' : '127.0.0.1', options, callback as never);
+    }) as typeof dnsLookup;
+    const q = new GatewayQueues(
+      {
+        policy: { allowPrivate: false },
+        requestTimeoutMs: 2000,
+        initialRetryDelayMs: 5,
+        maxRetryDelayMs: 20,
+        maxAttempts: 5,
+        onRejected: () => {},
+        onSettled: () => {
+          settled++;
+        },
+        log: (level, _fields, message) => logs.push(`${level}: ${message}`),
+      },
+      new AddressGuard(['127.0.0.0/8'], [], resolve),
+    );
+    const named = url.replace('127.0.0.1', 'gateway.example.org');
+    q.add({ ...push('$1'), key: `@u:x ${named}`, url: named });
+    await until(() => settled === 1);
+    await q.stop();
+    expect(received.map((body) => JSON.parse(body).notification.event_id)).to.deep.equal(['$1']);
+    expect(lookups).to.equal(3);
     expect(logs).to.deep.equal([
-      'warn: Push gateway address refused (private or reserved); notification dropped',
-      'warn: Push gateway address refused (private or reserved); notification dropped',
+      'warn: Push gateway host resolves to a private or reserved address; its pushes are retried with backoff and dropped after max_attempts',
+      'info: Push gateway host resolves to a permitted address again',
     ]);
   });
 });

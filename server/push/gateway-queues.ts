@@ -4,8 +4,11 @@
  * flight; a network error, a timeout, a 429 or a 5xx is retried with exponential
  * backoff (the notification stays at the head, so it is delivered once and in
  * order); other 4xx answers drop it. Pushkeys the gateway lists as `rejected`
- * are reported. A gateway whose address the outbound guard refuses (SSRF, see
- * gateway-address.ts) is not retried. No storage here: this runs in the delivery worker thread.
+ * are reported. A gateway URL whose literal address the outbound guard refuses (SSRF, see
+ * gateway-address.ts) is final: its pushes are dropped. A host name that resolves to a
+ * refused address is a failure like any other, retried with backoff: DNS may change.
+ * Either is logged once per gateway, not per push. No storage here: this runs in the
+ * delivery worker thread.
  */
 import { isIP } from 'node:net';
 import type { Agent } from 'undici';
@@ -56,6 +59,12 @@ interface Destination {
   readonly refused: boolean;
 }
 
+/**
+ * How one attempt ended: `refused` when the host name resolved to an address the guard
+ * refuses (retried), `forbidden` when the URL's literal address is refused (final).
+ */
+type Outcome = 'done' | 'retry' | 'refused' | 'forbidden';
+
 /** Distinct gateway URLs remembered (there are a handful; the bound only guards memory). */
 const MAX_DESTINATIONS = 1_000;
 /** A gateway's answer is `{"rejected": [...]}`: anything longer is not read. */
@@ -68,10 +77,19 @@ export class GatewayQueues {
   private readonly queues = new Map<string, Queued[]>();
   private readonly destinations = new Map<string, Destination>();
   private readonly timers = new Set<NodeJS.Timeout>();
+  /**
+   * Gateway URLs refused by the guard since they were last reached (logged once each), and
+   * how many pushes to them were dropped meanwhile. Bounded like `destinations`.
+   */
+  private readonly refusedGateways = new Map<string, { dropped: number }>();
   private stopped = false;
 
-  constructor(private readonly options: GatewayQueuesOptions) {
-    this.guard = gatewayAddressGuard(options.policy);
+  /** `guard`: the policy's (tests give one with a fake resolver). */
+  constructor(
+    private readonly options: GatewayQueuesOptions,
+    guard: AddressGuard = gatewayAddressGuard(options.policy),
+  ) {
+    this.guard = guard;
     this.agent = new (undici().Agent)({
       connect: { lookup: this.guard.lookup, timeout: options.requestTimeoutMs },
       headersTimeout: options.requestTimeoutMs,
@@ -113,7 +131,9 @@ export class GatewayQueues {
     this.send(item.push, (outcome) => {
       if (this.stopped) return;
       const { push } = item;
-      if (outcome === 'retry' && item.attempts < this.options.maxAttempts) {
+      if (outcome === 'refused') this.refused(push.url, false);
+      else if (outcome === 'done' && this.refusedGateways.size > 0) this.reached(push.url);
+      if ((outcome === 'retry' || outcome === 'refused') && item.attempts < this.options.maxAttempts) {
         const delay = Math.min(
           this.options.initialRetryDelayMs * 2 ** (item.attempts - 1),
           this.options.maxRetryDelayMs,
@@ -132,7 +152,7 @@ export class GatewayQueues {
           { eventId: push.eventId, url: push.url },
           'Push gateway kept failing; notification dropped',
         );
-      }
+      } else if (outcome === 'refused') this.refusedGateways.get(push.url)!.dropped++;
       queue.shift();
       this.options.onSettled(push);
       this.run(key, queue);
@@ -143,7 +163,7 @@ export class GatewayQueues {
    * One POST through undici's dispatch with a bare handler: no response stream, body
    * reader or promise per request, which request() would add to every push.
    */
-  private send(push: GatewayPush, done: (outcome: 'done' | 'retry') => void): void {
+  private send(push: GatewayPush, done: (outcome: Outcome) => void): void {
     const destination = this.destination(push.url);
     if (destination === undefined) {
       this.options.log('warn', { eventId: push.eventId, url: push.url }, 'Push gateway URL is not a URL');
@@ -151,8 +171,8 @@ export class GatewayQueues {
       return;
     }
     if (destination.refused) {
-      refusedAddress(push, this.options);
-      done('done');
+      this.refused(push.url, true);
+      done('forbidden');
       return;
     }
     this.agent.dispatch(
@@ -164,6 +184,32 @@ export class GatewayQueues {
         body: push.body,
       },
       new GatewayExchange(push, this.options, done),
+    );
+  }
+
+  /** The guard refused this gateway: said once, until it is reached again. */
+  private refused(url: string, literal: boolean): void {
+    if (this.refusedGateways.has(url)) return;
+    if (this.refusedGateways.size >= MAX_DESTINATIONS) this.refusedGateways.clear();
+    this.refusedGateways.set(url, { dropped: 0 });
+    this.options.log(
+      'warn',
+      { url },
+      literal
+        ? 'Push gateway address refused (private or reserved); its pushes are dropped'
+        : 'Push gateway host resolves to a private or reserved address; its pushes are retried with backoff and dropped after max_attempts',
+    );
+  }
+
+  /** A gateway refused before answered (its name resolves to a permitted address now). */
+  private reached(url: string): void {
+    const refused = this.refusedGateways.get(url);
+    if (refused === undefined) return;
+    this.refusedGateways.delete(url);
+    this.options.log(
+      'info',
+      { url, dropped: refused.dropped },
+      'Push gateway host resolves to a permitted address again',
     );
   }
 
@@ -200,7 +246,7 @@ class GatewayExchange {
   constructor(
     private readonly push: GatewayPush,
     private readonly options: Pick<GatewayQueuesOptions, 'onRejected' | 'log'>,
-    private readonly done: (outcome: 'done' | 'retry') => void,
+    private readonly done: (outcome: Outcome) => void,
   ) {}
 
   onConnect(): void {}
@@ -246,9 +292,9 @@ class GatewayExchange {
   onError(error: Error): void {
     if (this.finished) return;
     this.finished = true;
+    // Not logged here: the queues say it once per gateway.
     if (ForbiddenAddressError.isOrCauses(error)) {
-      refusedAddress(this.push, this.options);
-      this.done('done');
+      this.done('refused');
       return;
     }
     this.options.log(
@@ -258,15 +304,6 @@ class GatewayExchange {
     );
     this.done('retry');
   }
-}
-
-/** The guard refused the gateway's address: policy, which a retry would not change. */
-function refusedAddress(push: GatewayPush, options: Pick<GatewayQueuesOptions, 'log'>): void {
-  options.log(
-    'warn',
-    { eventId: push.eventId, url: push.url },
-    'Push gateway address refused (private or reserved); notification dropped',
-  );
 }
 
 /** push_notifier.yaml: `rejected` lists pushkeys the homeserver should stop sending to. */

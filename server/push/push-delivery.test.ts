@@ -207,7 +207,7 @@ describe('push delivery (inline line)', () => {
     release();
     gateway.hold()();
     await delivery.idle();
-    expect(infos).to.include('Push delivery caught up; pushing again');
+    expect(warnings).to.include('Push delivery caught up; pushing again');
     await notify('$4', ['@bob:example.org']);
     await delivery.idle();
     // Bob's badge counts $3, which was not pushed.
@@ -222,6 +222,27 @@ describe('push delivery (inline line)', () => {
         ['$2', 2],
       ],
     });
+  });
+  it('pushes a batch larger than the bound when nothing waits, and keeps pushing after it', async () => {
+    await setPusher('@bob:example.org', 'bob-phone');
+    await setPusher('@carol:example.org', 'carol-phone');
+    await setPusher('@dan:example.org', 'dan-phone');
+    await delivery.stop();
+    delivery = inlineDelivery(2);
+    // Three pushes at once with a bound of two: nothing waits, so the line takes them all.
+    await notify('$1', ['@bob:example.org', '@carol:example.org', '@dan:example.org']);
+    await delivery.idle();
+    await notify('$2', ['@bob:example.org']);
+    await delivery.idle();
+    expect(pushesByUser()).to.deep.equal({
+      'bob-phone': [
+        ['$1', 1],
+        ['$2', 2],
+      ],
+      'carol-phone': [['$1', 1]],
+      'dan-phone': [['$1', 1]],
+    });
+    expect(warnings).to.deep.equal([]);
   });
 });
 
@@ -276,6 +297,71 @@ describe('push delivery (worker thread)', () => {
       await gateway.stop();
     }
   });
+  it('raises the worker to its nice value while a push waits too long, and back to SCHED_IDLE once caught up', async function () {
+    if (process.platform !== 'linux' || !chrtAvailable()) this.skip();
+    const gateway = await startLoopbackGateway();
+    const storage = await openSqliteStorage({ path: ':memory:' });
+    const idleBefore = idleThreads();
+    const logs: string[] = [];
+    const delivery = new PushDelivery({
+      storage,
+      policy: { allowPrivate: true, allowedHosts: [] },
+      requestTimeoutMs: 5000,
+      initialRetryDelayMs: 5,
+      maxRetryDelayMs: 20,
+      maxAttempts: 3,
+      raisePriorityAfterMs: 100,
+      log: { warn: (_f, message) => logs.push(message), info: (_f, message) => logs.push(message) },
+    });
+    const notifyBob = (eventId: string) =>
+      delivery.deliver([
+        {
+          userId: '@bob:example.org',
+          event: {
+            eventId,
+            roomId: '!r:example.org',
+            pdu: { type: 'm.room.message', sender: '@alice:example.org', content: {} } as never,
+          },
+          streamOrdering: 1,
+          outcome: { actions: ['notify'] } as unknown as PushOutcome,
+          room: { joined: new Map(), localJoined: [], roomName: undefined, senderMayNotify: () => false },
+        },
+      ]);
+    try {
+      await storage.push.setPusher(httpPusher('@bob:example.org', 'bob-phone', { url: gateway.url }), true);
+      notifyBob('$1');
+      await delivery.idle();
+      await until(() => idleThreads().some((tid) => !idleBefore.includes(tid)));
+      const worker = idleThreads().find((tid) => !idleBefore.includes(tid))!;
+      // The main thread hears of it a moment later.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const release = gateway.hold();
+      notifyBob('$2');
+      if (!mayLeaveIdle()) {
+        await until(() => logs.some((message) => message.includes('cannot leave SCHED_IDLE')));
+        expect(threadPolicy(worker)).to.deep.equal({ policy: 5, nice: 10 });
+        release();
+        await delivery.idle();
+        return;
+      }
+      await until(() => threadPolicy(worker).policy === 0);
+      // SCHED_OTHER at the nice value it had.
+      expect(threadPolicy(worker)).to.deep.equal({ policy: 0, nice: 10 });
+      release();
+      await delivery.idle();
+      await until(() => threadPolicy(worker).policy === 5);
+      // Logged once chrt has exited, a moment after the policy changed.
+      await until(() => logs.includes('Push delivery caught up: its worker is back at SCHED_IDLE'));
+      expect(logs).to.include(
+        'Push delivery is behind: its worker runs at its nice value until it catches up',
+      );
+      expect(gateway.received).to.have.length(2);
+    } finally {
+      await delivery.stop();
+      await storage.close();
+      await gateway.stop();
+    }
+  });
 });
 
 /** This process's threads at SCHED_IDLE (Linux /proc: stat field 41 is the policy, 5 SCHED_IDLE). */
@@ -296,5 +382,28 @@ function chrtAvailable(): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+/** A thread's scheduling policy (0 SCHED_OTHER, 5 SCHED_IDLE; stat field 41) and nice value (field 19). */
+function threadPolicy(tid: string): { policy: number; nice: number } {
+  const fields = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return { policy: Number(fields[38]), nice: Number(fields[16]) };
+}
+
+/** Whether a thread may leave SCHED_IDLE for nice 10: CAP_SYS_NICE (bit 23), or RLIMIT_NICE of 10 or more. */
+function mayLeaveIdle(): boolean {
+  const status = readFileSync('/proc/self/status', 'utf8');
+  const capabilities = BigInt(`0x${/CapEff:\s*([0-9a-f]+)/u.exec(status)![1]}`);
+  if ((capabilities & (1n << 23n)) !== 0n) return true;
+  const limit = /Max nice priority\s+(\S+)/u.exec(readFileSync('/proc/self/limits', 'utf8'))![1]!;
+  return limit === 'unlimited' || Number(limit) >= 10;
+}
+
+async function until(check: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }

@@ -18,6 +18,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { PusherRecord } from '../../storage/push-store.js';
 import type { Storage } from '../../storage/storage.js';
+import { setThreadPolicy } from './background-priority.js';
+import { BacklogPriority } from './backlog-priority.js';
 import type { DeliveryWorkerData, FromWorker } from './delivery-worker.js';
 import type { GatewayPolicy } from './gateway-address.js';
 import type { PushTarget } from './gateway-queues.js';
@@ -34,8 +36,10 @@ export interface PushDeliveryOptions {
   readonly maxAttempts: number;
   /** Run gateway requests on this thread (tests of the fallback); default: in a worker thread. */
   readonly inline?: boolean;
-  /** Default MAX_PENDING_PUSHES (tests set less). */
+  /** push.max_pending_pushes; default MAX_PENDING_PUSHES. */
   readonly maxPendingPushes?: number;
+  /** Default RAISE_PRIORITY_AFTER_MS (tests set less). */
+  readonly raisePriorityAfterMs?: number;
   readonly log: {
     warn(fields: object, message: string): void;
     info(fields: object, message: string): void;
@@ -53,9 +57,19 @@ const WORKER_NICENESS = 10;
  * runs at SCHED_IDLE: while every CPU is busy with client work it gets very little, and
  * what waits for it would grow without end. Past this bound new notifications are not
  * pushed (they still count: sync, /notifications and the next push's badge show them)
- * until half of them are settled. About 1 KB each while waiting.
+ * until half of them are settled; a batch is taken whole when nothing waits. About 1 KB
+ * each while waiting. The default of push.max_pending_pushes.
  */
 export const MAX_PENDING_PUSHES = 100_000;
+
+/**
+ * A push waiting this long raises the worker from SCHED_IDLE to its nice value until it
+ * catches up (backlog-priority.ts): under a saturated CPU pushes are delayed, not dropped.
+ */
+const RAISE_PRIORITY_AFTER_MS = 5_000;
+
+/** While pushes are dropped, how often the count so far is logged. */
+const SHED_LOG_INTERVAL_MS = 60_000;
 
 /** Where delivery messages go: the worker thread, or a delivery line on this thread. */
 interface DeliverySink {
@@ -83,8 +97,13 @@ export class PushDelivery {
   private pendingPushes = 0;
   /** Past MAX_PENDING_PUSHES: notifications are not pushed until the line catches up. */
   private shedding = false;
+  /** Pushes dropped since shedding started, when it started, and when that was last logged. */
   private shed = 0;
+  private shedSince = 0;
+  private shedLogged = 0;
   private readonly idleWaiters: (() => void)[] = [];
+  /** Watches the age of waiting pushes, once the worker runs at SCHED_IDLE. */
+  private backlog: BacklogPriority | undefined;
   /** Users whose read marks moved, told to the sink together (before the next notify message). */
   private readonly reads = new Set<string>();
   /** The worker's questions, answered one after another. */
@@ -129,20 +148,52 @@ export class PushDelivery {
     const sink = this.sinkNow();
     this.postReads();
     sink.post({ type: 'notify', notifications: Array.from(drafts.values(), finish) });
+    this.backlog?.posted();
   }
 
-  /** Whether these pushes are dropped: the line is too far behind (see MAX_PENDING_PUSHES). */
+  /**
+   * Whether these pushes are dropped: the line is too far behind (see MAX_PENDING_PUSHES).
+   * A batch is always taken when nothing waits, however large: dropping it would free
+   * nothing, and dropping must never start with nothing left to settle and so end it.
+   */
   private shedLoad(pushes: number): boolean {
-    if (!this.shedding && this.pendingPushes + pushes <= this.maxPendingPushes) return false;
+    if (this.shedding && this.pendingPushes <= this.maxPendingPushes / 2) this.resume();
+    if (
+      !this.shedding &&
+      (this.pendingPushes === 0 || this.pendingPushes + pushes <= this.maxPendingPushes)
+    ) {
+      return false;
+    }
+    const now = Date.now();
     if (!this.shedding) {
       this.shedding = true;
+      this.shedSince = now;
+      this.shedLogged = now;
       this.options.log.warn(
-        { pending: this.pendingPushes },
-        'Push delivery is too far behind (the server is short of CPU or gateways are slow); new notifications are not pushed until it catches up',
+        { pending: this.pendingPushes, maxPendingPushes: this.maxPendingPushes },
+        'Push delivery is too far behind (the server is short of CPU or gateways are slow); new notifications are not pushed until it catches up (push.max_pending_pushes)',
+      );
+    } else if (now - this.shedLogged >= SHED_LOG_INTERVAL_MS) {
+      this.shedLogged = now;
+      this.options.log.warn(
+        { notPushed: this.shed + pushes, pending: this.pendingPushes, forMs: now - this.shedSince },
+        'Push delivery is still behind; notifications are not being pushed',
       );
     }
     this.shed += pushes;
     return true;
+  }
+
+  /** Pushing resumes: the drop is reported with its count. */
+  private resume(): void {
+    this.shedding = false;
+    this.options.log.warn(
+      { notPushed: this.shed, forMs: Date.now() - this.shedSince },
+      'Push delivery caught up; pushing again',
+    );
+    this.shed = 0;
+    // The line counted no badge for what was not pushed: every badge is read again.
+    this.sink?.post({ type: 'forget' });
   }
 
   /** Resolves when nothing is queued or being sent (tests, benches). */
@@ -170,6 +221,7 @@ export class PushDelivery {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.backlog?.stop();
     await this.sink?.stop();
     this.outstanding = 0;
     this.pendingPushes = 0;
@@ -179,14 +231,9 @@ export class PushDelivery {
   private settle(count: number, pushes: number): void {
     this.outstanding = Math.max(0, this.outstanding - count);
     this.pendingPushes = Math.max(0, this.pendingPushes - pushes);
+    this.backlog?.settled(count);
     // Pushing resumes once half the bound is free again.
-    if (this.shedding && this.pendingPushes <= this.maxPendingPushes / 2) {
-      this.shedding = false;
-      this.options.log.info({ notPushed: this.shed }, 'Push delivery caught up; pushing again');
-      this.shed = 0;
-      // The line counted no badge for what was not pushed: every badge is read again.
-      this.sink?.post({ type: 'forget' });
-    }
+    if (this.shedding && this.pendingPushes <= this.maxPendingPushes / 2) this.resume();
     if (this.outstanding === 0) for (const waiter of this.idleWaiters.splice(0)) waiter();
   }
 
@@ -312,10 +359,13 @@ export class PushDelivery {
       else if (message.type === 'need') handlers.need(message.userIds);
       else if (message.type === 'rejected') handlers.onRejected(message.targets);
       else if (message.type === 'log') handlers.log(message.level, message.fields, message.message);
+      else if (message.type === 'idle') this.watchBacklog(message.threadId);
       else stopped?.();
     });
     worker.on('error', (error) => {
       this.options.log.warn({ err: error }, 'The push delivery worker failed; delivering on the main thread');
+      this.backlog?.stop();
+      this.backlog = undefined;
       this.settle(this.outstanding, this.pendingPushes);
       // The new line knows no users yet: it asks as it goes.
       this.sink = inlineSink();
@@ -333,6 +383,17 @@ export class PushDelivery {
           worker.postMessage({ type: 'stop' } satisfies ToDelivery);
         }).then(() => worker.terminate().then(() => {})),
     };
+  }
+
+  /** The worker runs at SCHED_IDLE on this thread: it is raised while pushes wait too long. */
+  private watchBacklog(threadId: string): void {
+    if (this.stopped) return;
+    this.backlog?.stop();
+    this.backlog = new BacklogPriority({
+      raiseAfterMs: this.options.raisePriorityAfterMs ?? RAISE_PRIORITY_AFTER_MS,
+      setPolicy: (policy) => setThreadPolicy(threadId, policy),
+      log: this.options.log,
+    });
   }
 
   private async removeRejected(targets: readonly PushTarget[]): Promise<void> {

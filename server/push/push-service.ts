@@ -66,6 +66,7 @@ export class PushService {
       initialRetryDelayMs: config.push.initial_retry_delay_ms,
       maxRetryDelayMs: config.push.max_retry_delay_ms,
       maxAttempts: config.push.max_attempts,
+      maxPendingPushes: config.push.max_pending_pushes,
       log,
     });
     this.evaluator = new PushEvaluator({

@@ -304,6 +304,43 @@ describe('SQLite push store: batched notification writes', () => {
       }
     });
 
+    it('are written while the rows of the same moment keep failing, which are kept and written later', async () => {
+      const storage = await openSqliteStorage({ path });
+      const failRows = (fail: boolean) => {
+        const db = new Database(path);
+        try {
+          db.exec(
+            fail
+              ? "CREATE TRIGGER fail_rows BEFORE INSERT ON push_notifications BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
+              : 'DROP TRIGGER fail_rows',
+          );
+        } finally {
+          db.close();
+        }
+      };
+      try {
+        const [first, second, third] = await storeEvents(storage, 3);
+        failRows(true);
+        await storage.push.addNotifications([notification(first!), notification(third!)]);
+        storage.push.advanceReadMarkSoon({
+          userId: alice,
+          roomId: room,
+          threadId: null,
+          streamOrdering: second!,
+        });
+        await until(() => writtenMark() === second, 1_000);
+        // The rows' write failed (more than once by now) and is tried again later.
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        expect(writtenRows(path)).to.equal(0);
+        expect((await storage.push.unreadCounts(alice, [room])).get(room)?.notificationCount).to.equal(1);
+        failRows(false);
+        await until(() => writtenRows(path) === 2, 1_000);
+        expect((await storage.push.unreadCounts(alice, [room])).get(room)?.notificationCount).to.equal(1);
+      } finally {
+        await storage.close();
+      }
+    });
+
     it('of a thread count the same before and after they are written', async () => {
       const storage = await openSqliteStorage({ path });
       try {

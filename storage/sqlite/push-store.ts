@@ -109,7 +109,7 @@ export class SqlitePushStore implements PushStore {
   /**
    * Read marks moved by the users' own events and not yet written, per unreadKey (user,
    * room): thread (UNTHREADED for none) -> stream ordering. Every read merges them in;
-   * they are written with the first write of the next round of notification rows.
+   * they are written beside the next chunk of notification rows (writeAll), as a write of their own.
    */
   private readonly unwrittenMarks = new Map<string, Map<string, number>>();
   /**
@@ -322,12 +322,14 @@ export class SqlitePushStore implements PushStore {
     return Promise.resolve();
   }
 
-  /** Writes every unwritten notification and read mark now, in one write, and no more later (closing). */
+  /** Writes every unwritten notification and read mark now, and no more later (closing). */
   writeUnwritten(): Promise<void> {
     this.closing = true;
     if (this.writeTimer !== null) clearTimeout(this.writeTimer);
     this.writeTimer = null;
-    return this.writeChunk([...this.unwritten.keys()], true);
+    const marks = this.writeMarks();
+    const rows = this.writeChunk([...this.unwritten.keys()]);
+    return Promise.all([marks, rows]).then(() => {});
   }
 
   /** Whether anything waits to be written. */
@@ -343,6 +345,11 @@ export class SqlitePushStore implements PushStore {
       this.startWriting();
       return;
     }
+    this.writeLater();
+  }
+
+  /** The one delayed write: starts UNWRITTEN_DELAY_MS from now, unless one is set already. */
+  private writeLater(): void {
     if (this.writeTimer !== null) return;
     this.writeTimer = setTimeout(() => {
       this.writeTimer = null;
@@ -354,7 +361,7 @@ export class SqlitePushStore implements PushStore {
   private startWriting(): void {
     this.writing = this.writeAll().then(
       () => this.wrote(false),
-      // A failed write keeps its rows (writeChunk) and is tried again after the delay.
+      // A failed write keeps what it took (writeChunk, writeMarks) and is tried again after the delay.
       () => this.wrote(true),
     );
   }
@@ -362,50 +369,76 @@ export class SqlitePushStore implements PushStore {
   private wrote(failed: boolean): void {
     this.writing = null;
     if (this.closing || !this.anyUnwritten) return;
-    if (!failed) {
-      this.scheduleWrite();
-      return;
-    }
-    this.writeTimer ??= setTimeout(() => {
-      this.writeTimer = null;
-      this.startWriting();
-    }, UNWRITTEN_DELAY_MS);
-    this.writeTimer.unref();
+    if (failed) this.writeLater();
+    else this.scheduleWrite();
   }
 
+  /**
+   * One round: the rows in chunks, in key order. The read marks moved since the previous
+   * chunk go with each chunk, in the same group commit but as a write of their own,
+   * committed or rolled back alone: rows that fail to be written never hold marks back,
+   * and marks wait one chunk, not a round. A failed rows chunk ends the round.
+   */
   private async writeAll(): Promise<void> {
     // Sorted once per round: rows added meanwhile under new keys wait for the next round.
     const keys = [...this.unwritten.keys()].sort();
-    // The marks go with the first write of the round (alone if there are no rows).
-    let next = 0;
-    do {
+    let marksFailure: { error: unknown } | undefined;
+    const writeMarks = () =>
+      this.writeMarks().catch((error: unknown) => {
+        marksFailure ??= { error };
+      });
+    if (keys.length === 0) await writeMarks();
+    for (let next = 0; next < keys.length; ) {
       const from = next;
       let rows = 0;
       while (next < keys.length && rows < ROWS_PER_WRITE)
         rows += this.unwritten.get(keys[next++]!)?.length ?? 0;
-      await this.writeChunk(keys.slice(from, next), from === 0);
-    } while (next < keys.length);
+      const marks = writeMarks();
+      try {
+        await this.writeChunk(keys.slice(from, next));
+      } finally {
+        await marks;
+      }
+    }
+    if (marksFailure !== undefined) throw marksFailure.error;
   }
 
   /**
-   * Writes the unwritten rows of these (user, room) keys, and with `withMarks` every unwritten
-   * read mark: given in key order, a chunk touches few pages. Rows and marks leave memory
-   * inside the write: no read can run between that and the commit (the transaction is
-   * synchronous), so each is always seen exactly once, in memory or in the tables.
+   * Writes every unwritten read mark, as a write of its own. The marks leave memory inside
+   * the write (see writeChunk); rolled back, they are kept for the next write.
    */
-  private writeChunk(keys: readonly string[], withMarks: boolean): Promise<void> {
-    let taken: [key: string, rows: UnwrittenRow[]][] = [];
-    let takenMarks: Map<string, Map<string, number>> | null = null;
+  private writeMarks(): Promise<void> {
+    if (this.unwrittenMarks.size === 0) return Promise.resolve();
+    let taken: Map<string, Map<string, number>> | null = null;
     return this.enqueue(() => {
-      if (withMarks && this.unwrittenMarks.size > 0) {
-        takenMarks = new Map(this.unwrittenMarks);
-        this.unwrittenMarks.clear();
-        for (const [key, marks] of takenMarks) {
-          const [userId, roomId] = splitUnreadKey(key);
-          for (const [thread, ordering] of marks)
-            this.statements.advanceMark.run(userId, roomId, thread, ordering);
-        }
+      if (this.unwrittenMarks.size === 0) return;
+      taken = new Map(this.unwrittenMarks);
+      this.unwrittenMarks.clear();
+      for (const [key, marks] of taken) {
+        const [userId, roomId] = splitUnreadKey(key);
+        for (const [thread, ordering] of marks)
+          this.statements.advanceMark.run(userId, roomId, thread, ordering);
       }
+    }).then(
+      () => {
+        taken = null;
+      },
+      (error: unknown) => {
+        if (taken !== null) this.keepMarks(taken);
+        throw error;
+      },
+    );
+  }
+
+  /**
+   * Writes the unwritten rows of these (user, room) keys: given in key order, a chunk touches
+   * few pages. Rows leave memory inside the write: no read can run between that and the
+   * commit (the transaction is synchronous), so each is always seen exactly once, in memory
+   * or in the table.
+   */
+  private writeChunk(keys: readonly string[]): Promise<void> {
+    let taken: [key: string, rows: UnwrittenRow[]][] = [];
+    return this.enqueue(() => {
       // Many rows per statement: one VM round trip per ROWS_PER_INSERT rows instead of per row.
       const values: unknown[] = [];
       let actions = '';
@@ -437,13 +470,11 @@ export class SqlitePushStore implements PushStore {
     }).then(
       () => {
         taken = [];
-        takenMarks = null;
       },
       (error: unknown) => {
         // Names added in the rolled-back write are gone from the table: read them again.
         this.nameIds = new Map();
         // Not written (rolled back): keep them for the next write, ahead of newer rows.
-        if (takenMarks !== null) this.keepMarks(takenMarks);
         for (const [key, list] of taken) {
           this.unwritten.set(key, [...list, ...(this.unwritten.get(key) ?? [])]);
           this.unwrittenRows += list.length;
@@ -593,7 +624,7 @@ export class SqlitePushStore implements PushStore {
 
   /**
    * A read mark implied by the user's own event (sending is reading): counted in every read
-   * at once, and written with the next round of notification rows (UNWRITTEN_DELAY_MS), with
+   * at once, and written beside the next chunk of notification rows (UNWRITTEN_DELAY_MS), with
    * every other mark moved meanwhile, the newest of each, riding the group commit of that
    * moment: not a commit and a page write per send (measured: 1.2-1.4 commits and 109 µs of
    * SQLite per one-client send before, 1.01 and 83 µs after).
