@@ -12,6 +12,7 @@ const AS_TOKEN = 'as-token-of-the-irc-bridge';
 const HS_TOKEN = 'hs-token-of-the-irc-bridge';
 const QUIET_AS_TOKEN = 'as-token-of-a-service-without-url';
 const DOWN_AS_TOKEN = 'as-token-of-a-service-that-is-down';
+const GREEDY_AS_TOKEN = 'as-token-of-a-service-with-a-shared-namespace';
 
 /** A client bound to the bridge's as_token, acting as its sender or as `user_id`. */
 const bridge = { accessToken: AS_TOKEN };
@@ -26,11 +27,14 @@ interface RegistrationFields {
   readonly sender: string;
   /** Users and aliases of the exclusive namespaces begin with it. */
   readonly prefix?: string;
+  /** Whether its namespaces are exclusive (default true). */
+  readonly exclusive?: boolean;
   readonly rateLimited?: boolean;
 }
 
 function registrationYaml(fields: RegistrationFields): string {
   const prefix = fields.prefix ?? 'irc_';
+  const exclusive = fields.exclusive ?? true;
   return [
     `id: ${fields.id}`,
     `url: ${fields.url === null ? 'null' : JSON.stringify(fields.url)}`,
@@ -41,10 +45,10 @@ function registrationYaml(fields: RegistrationFields): string {
     'protocols: [irc]',
     'namespaces:',
     '  users:',
-    '    - exclusive: true',
+    `    - exclusive: ${exclusive}`,
     `      regex: "@${prefix}.*:localhost"`,
     '  aliases:',
-    '    - exclusive: true',
+    `    - exclusive: ${exclusive}`,
     `      regex: "#${prefix}.*"`,
     '  rooms: []',
   ].join('\n');
@@ -60,7 +64,7 @@ describe('Application services (application-service API)', function () {
   const configure = (config: MyelinConfig) => {
     fastAccounts(config);
     config.registration.mode = 'open';
-    config.app_service_config_files = ['irc.yaml', 'quiet.yaml', 'down.yaml'].map((file) =>
+    config.app_service_config_files = ['irc.yaml', 'quiet.yaml', 'down.yaml', 'greedy.yaml'].map((file) =>
       path.join(folder, file),
     );
     config.appservice.initial_retry_delay_ms = 50;
@@ -89,6 +93,16 @@ describe('Application services (application-service API)', function () {
         hsToken: 'hs-down',
         sender: 'downbot',
         prefix: 'down_',
+      },
+      // Shares every name, exclusively none: it must still keep out of the others' exclusive namespaces.
+      'greedy.yaml': {
+        id: 'greedy',
+        url: null,
+        asToken: GREEDY_AS_TOKEN,
+        hsToken: 'hs-greedy',
+        sender: 'greedybot',
+        prefix: '',
+        exclusive: false,
       },
     };
     for (const [file, fields] of Object.entries(registrations)) {
@@ -126,6 +140,74 @@ describe('Application services (application-service API)', function () {
         username: 'irc_bob',
       });
       expect(again.body.errcode).to.equal('M_USER_IN_USE');
+    });
+
+    it('registers puppets when bridge libraries also send user_id (ignored by /register)', async () => {
+      const made = await call(
+        hs,
+        bridge,
+        'POST',
+        `/_matrix/client/v3/register?${asUser('@irc_new:localhost')}`,
+        { type: 'm.login.application_service', username: 'irc_new' },
+      );
+      expect(made.status, JSON.stringify(made.body)).to.equal(200);
+      expect(made.body.user_id).to.equal('@irc_new:localhost');
+      expect(made.body.access_token).to.be.a('string');
+    });
+
+    it("ignores a client's stale token on /register", async () => {
+      const stale = { accessToken: 'a-token-from-a-logged-out-session' };
+      const started = await call(hs, stale, 'POST', '/_matrix/client/v3/register', {
+        username: 'fresh_start',
+        password: 'a long password',
+      });
+      // The user-interactive auth challenge, not M_UNKNOWN_TOKEN.
+      expect(started.status).to.equal(401);
+      expect(started.body.errcode).to.equal(undefined);
+      expect(started.body.flows).to.be.an('array');
+      const finished = await call(hs, stale, 'POST', '/_matrix/client/v3/register', {
+        auth: { type: 'm.login.dummy', session: started.body.session },
+        username: 'fresh_start',
+        password: 'a long password',
+      });
+      expect(finished.status, JSON.stringify(finished.body)).to.equal(200);
+      expect(finished.body.user_id).to.equal('@fresh_start:localhost');
+    });
+
+    it("keeps a service out of another service's exclusive namespace", async () => {
+      const greedy = { accessToken: GREEDY_AS_TOKEN };
+      const intrude = await call(hs, greedy, 'POST', '/_matrix/client/v3/register', {
+        type: 'm.login.application_service',
+        username: 'irc_stolen',
+      });
+      expect([intrude.status, intrude.body.errcode]).to.deep.equal([400, 'M_EXCLUSIVE']);
+      const own = await call(hs, greedy, 'POST', '/_matrix/client/v3/register', {
+        type: 'm.login.application_service',
+        username: 'greedy_one',
+        inhibit_login: true,
+      });
+      expect(own.status, JSON.stringify(own.body)).to.equal(200);
+
+      const room = await call(hs, alice, 'POST', '/_matrix/client/v3/createRoom', { preset: 'public_chat' });
+      const roomId = room.body.room_id as string;
+      for (const token of [bridge, greedy]) {
+        await call(hs, token, 'POST', `/_matrix/client/v3/join/${encodeURIComponent(roomId)}`, {});
+      }
+      const aliasPath = '/_matrix/client/v3/directory/room/%23irc_taken:localhost';
+      const byGreedy = await call(hs, greedy, 'PUT', aliasPath, { room_id: roomId });
+      expect([byGreedy.status, byGreedy.body.errcode]).to.deep.equal([400, 'M_EXCLUSIVE']);
+      const byOwner = await call(hs, bridge, 'PUT', aliasPath, { room_id: roomId });
+      expect(byOwner.status, JSON.stringify(byOwner.body)).to.equal(200);
+      const deleted = await call(hs, greedy, 'DELETE', aliasPath);
+      expect([deleted.status, deleted.body.errcode]).to.deep.equal([400, 'M_EXCLUSIVE']);
+      const named = await call(hs, greedy, 'POST', '/_matrix/client/v3/createRoom', {
+        room_alias_name: 'irc_named',
+      });
+      expect(named.body.errcode).to.equal('M_EXCLUSIVE');
+      const shared = await call(hs, greedy, 'PUT', '/_matrix/client/v3/directory/room/%23greedy:localhost', {
+        room_id: roomId,
+      });
+      expect(shared.status, JSON.stringify(shared.body)).to.equal(200);
     });
 
     it('keeps other users out of an exclusive namespace', async () => {

@@ -52,9 +52,8 @@ export function createAppservices(options: AppservicesOptions): Appservices {
   const { config, storage, log } = options;
   const registry = new AppserviceRegistry(options.registrations, config.server_name);
   const client = new AppserviceClient(config.appservice.request_timeout_ms);
-  const byId = new Map(registry.services.map((service) => [service.id, service]));
   const queries = new AppserviceQueries(registry, client, storage.accounts, log);
-  const sender = new TransactionSender(byId, {
+  const sender = new TransactionSender(registry, {
     store: storage.appservices,
     client,
     log,

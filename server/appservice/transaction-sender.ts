@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import type { AppserviceStore } from '../../storage/appservice-store.js';
 import type { AppserviceClient } from './appservice-client.js';
 import type { AppserviceRegistration } from './registration.js';
+import type { AppserviceRegistry } from './registry.js';
 
 export interface TransactionSenderOptions {
   readonly store: AppserviceStore;
@@ -40,7 +41,7 @@ export class TransactionSender {
   private stopping = false;
 
   constructor(
-    private readonly services: ReadonlyMap<string, AppserviceRegistration>,
+    private readonly registry: Pick<AppserviceRegistry, 'withId'>,
     private readonly options: TransactionSenderOptions,
   ) {}
 
@@ -52,7 +53,7 @@ export class TransactionSender {
   /** New events are queued for the service. */
   kick(appserviceId: string): void {
     if (!this.started || this.stopping) return;
-    const service = this.services.get(appserviceId);
+    const service = this.registry.withId(appserviceId);
     if (service === undefined || service.url === null) return;
     const state = this.stateOf(appserviceId);
     if (state.running) {
