@@ -406,6 +406,47 @@ describe('Application services (application-service API)', function () {
       expect([bad.status, bad.body.errcode]).to.deep.equal([400, 'M_INVALID_PARAM']);
     });
 
+    it('sends and redacts once per transaction ID, without a device', async () => {
+      const room = await call(hs, alice, 'POST', '/_matrix/client/v3/createRoom', { preset: 'public_chat' });
+      const roomId = encodeURIComponent(room.body.room_id as string);
+      const asBob = asUser('@irc_bob:localhost');
+      await call(hs, bridge, 'POST', `/_matrix/client/v3/join/${roomId}?${asBob}`, {});
+      const send = () =>
+        call(hs, bridge, 'PUT', `/_matrix/client/v3/rooms/${roomId}/send/m.room.message/retried?${asBob}`, {
+          msgtype: 'm.text',
+          body: 'bridged once',
+        });
+      const first = await send();
+      expect(first.status, JSON.stringify(first.body)).to.equal(200);
+      expect((await send()).body.event_id).to.equal(first.body.event_id);
+      // The sender acting as itself keeps transactions of its own (the key has the user).
+      const bySender = await call(
+        hs,
+        bridge,
+        'PUT',
+        `/_matrix/client/v3/rooms/${roomId}/send/m.room.message/retried`,
+        { msgtype: 'm.text', body: 'x' },
+      );
+      expect(bySender.body.event_id).to.not.equal(first.body.event_id);
+      const messages = await call(
+        hs,
+        alice,
+        'GET',
+        `/_matrix/client/v3/rooms/${roomId}/messages?dir=b&limit=20`,
+      );
+      const bridged = (messages.body.chunk as { content: { body?: string } }[]).filter(
+        (event) => event.content.body === 'bridged once',
+      );
+      expect(bridged).to.have.length(1);
+
+      const target = encodeURIComponent(first.body.event_id as string);
+      const redact = () =>
+        call(hs, bridge, 'PUT', `/_matrix/client/v3/rooms/${roomId}/redact/${target}/undo?${asBob}`, {});
+      const redacted = await redact();
+      expect(redacted.status, JSON.stringify(redacted.body)).to.equal(200);
+      expect((await redact()).body.event_id).to.equal(redacted.body.event_id);
+    });
+
     it('reserves its exclusive alias namespace', async () => {
       const room = await call(hs, alice, 'POST', '/_matrix/client/v3/createRoom', {});
       const roomId = room.body.room_id as string;

@@ -871,4 +871,29 @@ DROP TABLE push_notifications;
 ALTER TABLE push_notifications_by_id RENAME TO push_notifications;
 `,
   },
+  {
+    version: 21,
+    name: 'client transactions of application services: transaction_ids follows devices by a trigger, not a foreign key',
+    // An application service sends without a device; its sends are deduplicated under the
+    // session ID `appservice:<id>`, which names no device row. A real device's transactions
+    // still go with it (the trigger also fires for rows deleted by a cascade from accounts).
+    sql: `
+DROP TRIGGER IF EXISTS transaction_ids_go_with_their_device;
+CREATE TABLE transaction_ids_unbound (
+  user_id TEXT NOT NULL,
+  device_id TEXT NOT NULL,
+  txn_id TEXT NOT NULL,
+  event_id TEXT NOT NULL,
+  created_ts INTEGER NOT NULL,
+  PRIMARY KEY (user_id, device_id, txn_id)
+) STRICT, WITHOUT ROWID;
+INSERT INTO transaction_ids_unbound (user_id, device_id, txn_id, event_id, created_ts)
+  SELECT user_id, device_id, txn_id, event_id, created_ts FROM transaction_ids;
+DROP TABLE transaction_ids;
+ALTER TABLE transaction_ids_unbound RENAME TO transaction_ids;
+CREATE TRIGGER transaction_ids_go_with_their_device AFTER DELETE ON devices BEGIN
+  DELETE FROM transaction_ids WHERE user_id = OLD.user_id AND device_id = OLD.device_id;
+END;
+`,
+  },
 ];
