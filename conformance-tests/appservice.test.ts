@@ -1,7 +1,10 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createHmac } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
+import { SignJWT } from 'jose';
+import { registerUserCommand } from '../server/accounts/register-user-command.js';
 import type { MyelinConfig } from '../server/config/index.js';
 import { call, createUser, fastAccounts, type TestUser } from './harness/accounts.js';
 import { FakeAppservice } from './harness/fake-appservice.js';
@@ -13,6 +16,7 @@ const HS_TOKEN = 'hs-token-of-the-irc-bridge';
 const QUIET_AS_TOKEN = 'as-token-of-a-service-without-url';
 const DOWN_AS_TOKEN = 'as-token-of-a-service-that-is-down';
 const GREEDY_AS_TOKEN = 'as-token-of-a-service-with-a-shared-namespace';
+const JWT_SECRET = 'a shared secret that is long enough for HS256!';
 
 /** A client bound to the bridge's as_token, acting as its sender or as `user_id`. */
 const bridge = { accessToken: AS_TOKEN };
@@ -70,6 +74,9 @@ describe('Application services (application-service API)', function () {
     config.appservice.initial_retry_delay_ms = 50;
     config.appservice.max_retry_delay_ms = 200;
     config.appservice.request_timeout_ms = 1000;
+    config.jwt_login.enabled = true;
+    config.jwt_login.secret_path = path.join(folder, 'jwt-secret');
+    config.jwt_login.create_account = true;
   };
 
   before(async () => {
@@ -108,6 +115,7 @@ describe('Application services (application-service API)', function () {
     for (const [file, fields] of Object.entries(registrations)) {
       await writeFile(path.join(folder, file), registrationYaml(fields));
     }
+    await writeFile(path.join(folder, 'jwt-secret'), JWT_SECRET);
     hs = await TestHomeserver.start({ configure });
     alice = await createUser(hs, 'alice');
   });
@@ -224,6 +232,43 @@ describe('Application services (application-service API)', function () {
         password: 'a long password',
       });
       expect(registered.body.errcode).to.equal('M_EXCLUSIVE');
+    });
+
+    it('keeps shared-secret registration, register-user and JWT logins out of an exclusive namespace', async () => {
+      const secret = (await readFile(path.join(hs.dataDir, 'registration_shared_secret'), 'utf8')).trim();
+      const nonce = (await call(hs, undefined, 'GET', '/_synapse/admin/v1/register')).body.nonce as string;
+      const fields = { nonce, username: 'irc_admin', password: 'op pass', admin: true };
+      const mac = createHmac('sha1', secret)
+        .update(`${nonce}\0${fields.username}\0${fields.password}\0admin`)
+        .digest('hex');
+      const shared = await call(hs, undefined, 'POST', '/_synapse/admin/v1/register', { ...fields, mac });
+      expect([shared.status, shared.body.errcode], JSON.stringify(shared.body)).to.deep.equal([
+        400,
+        'M_EXCLUSIVE',
+      ]);
+
+      const config = hs.homeserver.context.config;
+      let refused: unknown;
+      try {
+        await registerUserCommand({ config, user: 'irc_operator', password: 'x', admin: false });
+      } catch (error) {
+        refused = error;
+      }
+      expect((refused as { errcode?: string } | undefined)?.errcode).to.equal('M_EXCLUSIVE');
+
+      const token = await new SignJWT({ sub: 'irc_jwt' })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setIssuedAt()
+        .setExpirationTime('5m')
+        .sign(new TextEncoder().encode(JWT_SECRET));
+      const jwt = await call(hs, undefined, 'POST', '/_matrix/client/v3/login', {
+        type: 'org.matrix.login.jwt',
+        token,
+      });
+      expect([jwt.status, jwt.body.errcode], JSON.stringify(jwt.body)).to.deep.equal([400, 'M_EXCLUSIVE']);
+      for (const userId of ['@irc_admin:localhost', '@irc_operator:localhost', '@irc_jwt:localhost']) {
+        expect(await hs.homeserver.context.storage.accounts.getAccount(userId), userId).to.equal(null);
+      }
     });
 
     it('needs a valid as_token for m.login.application_service', async () => {

@@ -60,11 +60,12 @@ export async function registerAppserviceUser(
       `The user ID would be longer than ${MAX_IDENTIFIER_BYTES} bytes`,
     );
   }
+  // Outside its namespace is M_EXCLUSIVE before anything is said about who exists there.
   hs.appservices.registry.checkUserCreation(userId, service);
   if ((await hs.storage.accounts.findAccountsCaseInsensitive(userId)).length > 0) {
     throw MatrixError.of('M_USER_IN_USE', 'User ID already taken');
   }
-  return createAccount(hs, { localpart, passwordHash: null });
+  return createAccount(hs, { localpart, passwordHash: null, appservice: service });
 }
 
 /** POST /login with m.login.application_service: the named user, which must be the service's. */
