@@ -21,6 +21,11 @@ export interface TransactionSenderOptions {
   readonly maxEventsPerTransaction: number;
   readonly initialRetryDelayMs: number;
   readonly maxRetryDelayMs: number;
+  /**
+   * Done before a transaction is sent (the user query of an invitee who has no account): in
+   * this service's own loop, so a slow service delays only itself. `events` are JSON texts.
+   */
+  readonly beforeSend?: (service: AppserviceRegistration, events: readonly string[]) => Promise<void>;
 }
 
 interface ServiceState {
@@ -98,6 +103,8 @@ export class TransactionSender {
         while (!this.stopping) {
           const txn = await store.claimTransaction(service.id, this.options.maxEventsPerTransaction);
           if (txn === null) break;
+          await this.options.beforeSend?.(service, txn.events);
+          if (this.stopping) return;
           const body = `{"events":[${txn.events.join(',')}]}`;
           const path = `/_matrix/app/v1/transactions/${encodeURIComponent(txn.txnId)}`;
           const outcome = await client.request(service, 'PUT', path, body, this.inFlight.signal);

@@ -896,4 +896,16 @@ CREATE TRIGGER transaction_ids_go_with_their_device AFTER DELETE ON devices BEGI
 END;
 `,
   },
+  {
+    version: 22,
+    name: 'application services: the out-of-band memberships queued for them',
+    // An invite, knock or rescinded one kept outside the timeline is queued for the services when
+    // its handshake stores it, once; remembered so that it is not handed out again if it later
+    // enters the timeline (promoted with a new stream ordering).
+    sql: `
+CREATE TABLE IF NOT EXISTS appservice_out_of_band (
+  event_id TEXT PRIMARY KEY
+) STRICT, WITHOUT ROWID;
+`,
+  },
 ];
