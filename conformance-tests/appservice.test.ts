@@ -33,6 +33,8 @@ interface RegistrationFields {
   readonly prefix?: string;
   /** Whether its namespaces are exclusive (default true). */
   readonly exclusive?: boolean;
+  /** Default: irc. */
+  readonly protocols?: readonly string[];
   readonly rateLimited?: boolean;
 }
 
@@ -46,7 +48,7 @@ function registrationYaml(fields: RegistrationFields): string {
     `hs_token: ${fields.hsToken}`,
     `sender_localpart: ${fields.sender}`,
     `rate_limited: ${fields.rateLimited ?? false}`,
-    'protocols: [irc]',
+    `protocols: [${(fields.protocols ?? ['irc']).join(', ')}]`,
     'namespaces:',
     '  users:',
     `    - exclusive: ${exclusive}`,
@@ -62,14 +64,16 @@ describe('Application services (application-service API)', function () {
   this.timeout(30_000);
   let folder: string;
   let service: FakeAppservice;
+  /** A second service with a URL, whose answers can be held back. */
+  let slowService: FakeAppservice;
   let hs: TestHomeserver;
   let alice: TestUser;
 
   const configure = (config: MyelinConfig) => {
     fastAccounts(config);
     config.registration.mode = 'open';
-    config.app_service_config_files = ['irc.yaml', 'quiet.yaml', 'down.yaml', 'greedy.yaml'].map((file) =>
-      path.join(folder, file),
+    config.app_service_config_files = ['irc.yaml', 'quiet.yaml', 'down.yaml', 'greedy.yaml', 'slow.yaml'].map(
+      (file) => path.join(folder, file),
     );
     config.appservice.initial_retry_delay_ms = 50;
     config.appservice.max_retry_delay_ms = 200;
@@ -82,6 +86,7 @@ describe('Application services (application-service API)', function () {
   before(async () => {
     folder = await mkdtemp(path.join(tmpdir(), 'myelin-appservice-'));
     service = await FakeAppservice.start();
+    slowService = await FakeAppservice.start();
     const registrations: Record<string, RegistrationFields> = {
       'irc.yaml': { id: 'irc', url: service.url, asToken: AS_TOKEN, hsToken: HS_TOKEN, sender: 'ircbot' },
       'quiet.yaml': {
@@ -111,6 +116,15 @@ describe('Application services (application-service API)', function () {
         prefix: '',
         exclusive: false,
       },
+      'slow.yaml': {
+        id: 'slow',
+        url: slowService.url,
+        asToken: 'as-token-of-a-slow-service',
+        hsToken: 'hs-slow',
+        sender: 'slowbot',
+        prefix: 'slow_',
+        protocols: [],
+      },
     };
     for (const [file, fields] of Object.entries(registrations)) {
       await writeFile(path.join(folder, file), registrationYaml(fields));
@@ -120,9 +134,20 @@ describe('Application services (application-service API)', function () {
     alice = await createUser(hs, 'alice');
   });
 
+  /** The event ID of the user's current membership of the room. */
+  const latestMemberEvent = async (roomId: string, userId: string) => {
+    const state = await hs.homeserver.context.storage.state.currentStateEventId(
+      roomId,
+      'm.room.member',
+      userId,
+    );
+    return state ?? undefined;
+  };
+
   after(async () => {
     await hs?.stop();
     await service?.stop();
+    await slowService?.stop();
     await rm(folder, { recursive: true, force: true });
   });
 
@@ -628,6 +653,105 @@ describe('Application services (application-service API)', function () {
       expect(
         service.requests.filter((request) => request.path.startsWith('/_matrix/app/v1/users/')),
       ).to.have.length(1);
+    });
+
+    it('asks a slow service about its invitee without holding back the other services', async () => {
+      const ghost = '@slow_ghost:localhost';
+      const queryPath = `/_matrix/app/v1/users/${encodeURIComponent(ghost)}`;
+      let release: (status: number) => void = () => {};
+      slowService.handlers.set(queryPath, () => new Promise<number>((resolve) => (release = resolve)));
+      try {
+        const room = await call(hs, alice, 'POST', '/_matrix/client/v3/createRoom', {
+          preset: 'public_chat',
+        });
+        const roomId = room.body.room_id as string;
+        await call(
+          hs,
+          bridge,
+          'POST',
+          `/_matrix/client/v3/join/${roomId}?${asUser('@irc_bob:localhost')}`,
+          {},
+        );
+        const invited = await call(hs, alice, 'POST', `/_matrix/client/v3/rooms/${roomId}/invite`, {
+          user_id: ghost,
+        });
+        const inviteId = invited.status === 200 ? await latestMemberEvent(roomId, ghost) : undefined;
+        expect(inviteId).to.be.a('string');
+        // The slow service's query takes up to request_timeout_ms (1 s); the bridge hears at once.
+        await until(
+          async () =>
+            service.transactions().some((txn) => txn.events.some((event) => event.event_id === inviteId))
+              ? true
+              : undefined,
+          700,
+        );
+        expect(slowService.requests.some((request) => request.path === queryPath)).to.equal(true);
+      } finally {
+        release(404);
+        slowService.handlers.delete(queryPath);
+      }
+      await hs.homeserver.context.appservices.settled();
+    });
+
+    it('hands out an event again after a failed hand-out, without waiting for another event', async () => {
+      const room = await call(hs, alice, 'POST', '/_matrix/client/v3/createRoom', { preset: 'public_chat' });
+      const roomId = room.body.room_id as string;
+      await call(hs, bridge, 'POST', `/_matrix/client/v3/join/${roomId}?${asUser('@irc_bob:localhost')}`, {});
+      await hs.homeserver.context.appservices.settled();
+      const store = hs.homeserver.context.storage.appservices;
+      const eventIdsAfter = store.eventIdsAfter;
+      store.eventIdsAfter = async () => {
+        store.eventIdsAfter = eventIdsAfter;
+        throw new Error('the disk hiccuped');
+      };
+      try {
+        const sent = await call(
+          hs,
+          alice,
+          'PUT',
+          `/_matrix/client/v3/rooms/${roomId}/send/m.room.message/f1`,
+          {
+            msgtype: 'm.text',
+            body: 'after a hiccup',
+          },
+        );
+        await until(
+          async () =>
+            service
+              .transactions()
+              .some((txn) => txn.events.some((event) => event.event_id === sent.body.event_id))
+              ? true
+              : undefined,
+          3000,
+        );
+      } finally {
+        store.eventIdsAfter = eventIdsAfter;
+      }
+    });
+
+    it('writes the hand-out position only with queued events', async () => {
+      const room = await call(hs, alice, 'POST', '/_matrix/client/v3/createRoom', {});
+      const roomId = room.body.room_id as string;
+      await hs.homeserver.context.appservices.settled();
+      const store = hs.homeserver.context.storage.appservices;
+      const enqueue = store.enqueue;
+      let writesWithoutEvents = 0;
+      store.enqueue = (items, position) => {
+        if (items.length === 0) writesWithoutEvents++;
+        return enqueue.call(store, items, position);
+      };
+      try {
+        for (let i = 0; i < 5; i++) {
+          await call(hs, alice, 'PUT', `/_matrix/client/v3/rooms/${roomId}/send/m.room.message/p${i}`, {
+            msgtype: 'm.text',
+            body: 'no service is interested',
+          });
+          await hs.homeserver.context.appservices.settled();
+        }
+      } finally {
+        store.enqueue = enqueue;
+      }
+      expect(writesWithoutEvents).to.equal(0);
     });
 
     it('sends nothing about rooms it has no interest in', async () => {
