@@ -51,6 +51,8 @@ export class AppserviceFanOut {
   private writtenAt = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private retryDelayMs = 0;
+  /** Out-of-band memberships being queued. */
+  private readonly outOfBand = new Set<Promise<void>>();
 
   constructor(private readonly options: AppserviceFanOutOptions) {}
 
@@ -81,7 +83,15 @@ export class AppserviceFanOut {
    * `userId`'s membership of `roomId`: an event kept outside the timeline is queued for the
    * services of the user it is about and of its sender; a timeline one comes with the stream.
    */
-  async membershipChanged(roomId: string, userId: string): Promise<void> {
+  membershipChanged(roomId: string, userId: string): Promise<void> {
+    const queueing = this.queueOutOfBand(roomId, userId).finally(() => {
+      this.outOfBand.delete(queueing);
+    });
+    this.outOfBand.add(queueing);
+    return queueing;
+  }
+
+  private async queueOutOfBand(roomId: string, userId: string): Promise<void> {
     const { store, events, state, interest, receivingIds } = this.options;
     if (this.closed) return;
     const eventId = await state.currentStateEventId(roomId, 'm.room.member', userId);
@@ -100,13 +110,15 @@ export class AppserviceFanOut {
   /** Resolves once everything persisted before the call is queued (tests). */
   async settled(): Promise<void> {
     this.kick();
-    while (this.running !== undefined) await this.running;
+    while (this.running !== undefined || this.outOfBand.size > 0) {
+      await Promise.allSettled([this.running, ...this.outOfBand]);
+    }
   }
 
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.retryTimer);
-    await this.running;
+    await Promise.allSettled([this.running, ...this.outOfBand]);
     // What was read but not written is read again at the next start; write it now instead.
     if (this.position !== undefined && this.position !== this.writtenPosition) {
       await this.options.store.enqueue([], this.position).catch(() => {});

@@ -873,12 +873,14 @@ ALTER TABLE push_notifications_by_id RENAME TO push_notifications;
   },
   {
     version: 21,
-    name: 'client transactions of application services: transaction_ids follows devices by a trigger, not a foreign key',
+    name: 'client transactions of application services: transaction_ids follows devices by triggers, not a foreign key',
     // An application service sends without a device; its sends are deduplicated under the
-    // session ID `appservice:<id>`, which names no device row. A real device's transactions
-    // still go with it (the trigger also fires for rows deleted by a cascade from accounts).
+    // session ID `appservice:<id>`, which names no device row. Any other transaction still needs
+    // its device (as the foreign key did) and goes with it (the trigger also fires for rows
+    // deleted by a cascade from accounts).
     sql: `
 DROP TRIGGER IF EXISTS transaction_ids_go_with_their_device;
+DROP TRIGGER IF EXISTS transaction_ids_need_their_device;
 CREATE TABLE transaction_ids_unbound (
   user_id TEXT NOT NULL,
   device_id TEXT NOT NULL,
@@ -893,6 +895,12 @@ DROP TABLE transaction_ids;
 ALTER TABLE transaction_ids_unbound RENAME TO transaction_ids;
 CREATE TRIGGER transaction_ids_go_with_their_device AFTER DELETE ON devices BEGIN
   DELETE FROM transaction_ids WHERE user_id = OLD.user_id AND device_id = OLD.device_id;
+END;
+CREATE TRIGGER transaction_ids_need_their_device BEFORE INSERT ON transaction_ids
+  WHEN NEW.device_id NOT LIKE 'appservice:%'
+   AND NOT EXISTS (SELECT 1 FROM devices WHERE user_id = NEW.user_id AND device_id = NEW.device_id)
+BEGIN
+  SELECT RAISE(ABORT, 'FOREIGN KEY constraint failed: no such device');
 END;
 `,
   },
