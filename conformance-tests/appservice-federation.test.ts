@@ -97,4 +97,54 @@ describe('application services over federation', function () {
     await b.context.appservices.settled();
     expect(pushed().filter((event) => event.event_id === sent.body.event_id)).to.have.length(1);
   });
+
+  it('pushes neither the state a join brings nor an invite again once it enters the timeline', async () => {
+    const bob = `@irc_bob:${b.serverName}`;
+    const dave = `@irc_dave:${b.serverName}`;
+    const created = await call(a.server, alice, 'POST', '/_matrix/client/v3/createRoom', {
+      preset: 'private_chat',
+      invite: [bob],
+    });
+    const roomId = created.body.room_id as string;
+    const room = encodeURIComponent(roomId);
+    // A membership of one of its users that server B never hears of until it joins.
+    const banned = await call(a.server, alice, 'POST', `/_matrix/client/v3/rooms/${room}/ban`, {
+      user_id: dave,
+    });
+    expect(banned.status, JSON.stringify(banned.body)).to.equal(200);
+    const pushed = () => service.transactions().flatMap((txn) => txn.events);
+    const isInvite = (event: Record<string, unknown>) =>
+      event.room_id === roomId &&
+      event.type === 'm.room.member' &&
+      event.state_key === bob &&
+      (event.content as { membership?: unknown }).membership === 'invite';
+    await until(async () => pushed().find(isInvite));
+
+    const joined = await call(
+      b.server,
+      bridge,
+      'POST',
+      `/_matrix/client/v3/join/${room}?user_id=${encodeURIComponent(bob)}`,
+      {},
+    );
+    expect(joined.status, JSON.stringify(joined.body)).to.equal(200);
+    const sent = await call(
+      a.server,
+      alice,
+      'PUT',
+      `/_matrix/client/v3/rooms/${room}/send/m.room.message/m2`,
+      {
+        msgtype: 'm.text',
+        body: 'after the join',
+      },
+    );
+    await until(async () => pushed().find((event) => event.event_id === sent.body.event_id));
+    await b.context.appservices.settled();
+    const ofRoom = pushed().filter((event) => event.room_id === roomId);
+    expect(
+      ofRoom.filter((event) => event.state_key === dave),
+      'the ban from before the join',
+    ).to.deep.equal([]);
+    expect(ofRoom.filter(isInvite), 'the invite, once').to.have.length(1);
+  });
 });

@@ -1,7 +1,10 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createHmac } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
+import { SignJWT } from 'jose';
+import { registerUserCommand } from '../server/accounts/register-user-command.js';
 import type { MyelinConfig } from '../server/config/index.js';
 import { call, createUser, fastAccounts, type TestUser } from './harness/accounts.js';
 import { FakeAppservice } from './harness/fake-appservice.js';
@@ -12,6 +15,8 @@ const AS_TOKEN = 'as-token-of-the-irc-bridge';
 const HS_TOKEN = 'hs-token-of-the-irc-bridge';
 const QUIET_AS_TOKEN = 'as-token-of-a-service-without-url';
 const DOWN_AS_TOKEN = 'as-token-of-a-service-that-is-down';
+const GREEDY_AS_TOKEN = 'as-token-of-a-service-with-a-shared-namespace';
+const JWT_SECRET = 'a shared secret that is long enough for HS256!';
 
 /** A client bound to the bridge's as_token, acting as its sender or as `user_id`. */
 const bridge = { accessToken: AS_TOKEN };
@@ -26,11 +31,16 @@ interface RegistrationFields {
   readonly sender: string;
   /** Users and aliases of the exclusive namespaces begin with it. */
   readonly prefix?: string;
+  /** Whether its namespaces are exclusive (default true). */
+  readonly exclusive?: boolean;
+  /** Default: irc. */
+  readonly protocols?: readonly string[];
   readonly rateLimited?: boolean;
 }
 
 function registrationYaml(fields: RegistrationFields): string {
   const prefix = fields.prefix ?? 'irc_';
+  const exclusive = fields.exclusive ?? true;
   return [
     `id: ${fields.id}`,
     `url: ${fields.url === null ? 'null' : JSON.stringify(fields.url)}`,
@@ -38,13 +48,13 @@ function registrationYaml(fields: RegistrationFields): string {
     `hs_token: ${fields.hsToken}`,
     `sender_localpart: ${fields.sender}`,
     `rate_limited: ${fields.rateLimited ?? false}`,
-    'protocols: [irc]',
+    `protocols: [${(fields.protocols ?? ['irc']).join(', ')}]`,
     'namespaces:',
     '  users:',
-    '    - exclusive: true',
+    `    - exclusive: ${exclusive}`,
     `      regex: "@${prefix}.*:localhost"`,
     '  aliases:',
-    '    - exclusive: true',
+    `    - exclusive: ${exclusive}`,
     `      regex: "#${prefix}.*"`,
     '  rooms: []',
   ].join('\n');
@@ -54,23 +64,29 @@ describe('Application services (application-service API)', function () {
   this.timeout(30_000);
   let folder: string;
   let service: FakeAppservice;
+  /** A second service with a URL, whose answers can be held back. */
+  let slowService: FakeAppservice;
   let hs: TestHomeserver;
   let alice: TestUser;
 
   const configure = (config: MyelinConfig) => {
     fastAccounts(config);
     config.registration.mode = 'open';
-    config.app_service_config_files = ['irc.yaml', 'quiet.yaml', 'down.yaml'].map((file) =>
-      path.join(folder, file),
+    config.app_service_config_files = ['irc.yaml', 'quiet.yaml', 'down.yaml', 'greedy.yaml', 'slow.yaml'].map(
+      (file) => path.join(folder, file),
     );
     config.appservice.initial_retry_delay_ms = 50;
     config.appservice.max_retry_delay_ms = 200;
     config.appservice.request_timeout_ms = 1000;
+    config.jwt_login.enabled = true;
+    config.jwt_login.secret_path = path.join(folder, 'jwt-secret');
+    config.jwt_login.create_account = true;
   };
 
   before(async () => {
     folder = await mkdtemp(path.join(tmpdir(), 'myelin-appservice-'));
     service = await FakeAppservice.start();
+    slowService = await FakeAppservice.start();
     const registrations: Record<string, RegistrationFields> = {
       'irc.yaml': { id: 'irc', url: service.url, asToken: AS_TOKEN, hsToken: HS_TOKEN, sender: 'ircbot' },
       'quiet.yaml': {
@@ -90,17 +106,48 @@ describe('Application services (application-service API)', function () {
         sender: 'downbot',
         prefix: 'down_',
       },
+      // Shares every name, exclusively none: it must still keep out of the others' exclusive namespaces.
+      'greedy.yaml': {
+        id: 'greedy',
+        url: null,
+        asToken: GREEDY_AS_TOKEN,
+        hsToken: 'hs-greedy',
+        sender: 'greedybot',
+        prefix: '',
+        exclusive: false,
+      },
+      'slow.yaml': {
+        id: 'slow',
+        url: slowService.url,
+        asToken: 'as-token-of-a-slow-service',
+        hsToken: 'hs-slow',
+        sender: 'slowbot',
+        prefix: 'slow_',
+        protocols: [],
+      },
     };
     for (const [file, fields] of Object.entries(registrations)) {
       await writeFile(path.join(folder, file), registrationYaml(fields));
     }
+    await writeFile(path.join(folder, 'jwt-secret'), JWT_SECRET);
     hs = await TestHomeserver.start({ configure });
     alice = await createUser(hs, 'alice');
   });
 
+  /** The event ID of the user's current membership of the room. */
+  const latestMemberEvent = async (roomId: string, userId: string) => {
+    const state = await hs.homeserver.context.storage.state.currentStateEventId(
+      roomId,
+      'm.room.member',
+      userId,
+    );
+    return state ?? undefined;
+  };
+
   after(async () => {
     await hs?.stop();
     await service?.stop();
+    await slowService?.stop();
     await rm(folder, { recursive: true, force: true });
   });
 
@@ -128,6 +175,74 @@ describe('Application services (application-service API)', function () {
       expect(again.body.errcode).to.equal('M_USER_IN_USE');
     });
 
+    it('registers puppets when bridge libraries also send user_id (ignored by /register)', async () => {
+      const made = await call(
+        hs,
+        bridge,
+        'POST',
+        `/_matrix/client/v3/register?${asUser('@irc_new:localhost')}`,
+        { type: 'm.login.application_service', username: 'irc_new' },
+      );
+      expect(made.status, JSON.stringify(made.body)).to.equal(200);
+      expect(made.body.user_id).to.equal('@irc_new:localhost');
+      expect(made.body.access_token).to.be.a('string');
+    });
+
+    it("ignores a client's stale token on /register", async () => {
+      const stale = { accessToken: 'a-token-from-a-logged-out-session' };
+      const started = await call(hs, stale, 'POST', '/_matrix/client/v3/register', {
+        username: 'fresh_start',
+        password: 'a long password',
+      });
+      // The user-interactive auth challenge, not M_UNKNOWN_TOKEN.
+      expect(started.status).to.equal(401);
+      expect(started.body.errcode).to.equal(undefined);
+      expect(started.body.flows).to.be.an('array');
+      const finished = await call(hs, stale, 'POST', '/_matrix/client/v3/register', {
+        auth: { type: 'm.login.dummy', session: started.body.session },
+        username: 'fresh_start',
+        password: 'a long password',
+      });
+      expect(finished.status, JSON.stringify(finished.body)).to.equal(200);
+      expect(finished.body.user_id).to.equal('@fresh_start:localhost');
+    });
+
+    it("keeps a service out of another service's exclusive namespace", async () => {
+      const greedy = { accessToken: GREEDY_AS_TOKEN };
+      const intrude = await call(hs, greedy, 'POST', '/_matrix/client/v3/register', {
+        type: 'm.login.application_service',
+        username: 'irc_stolen',
+      });
+      expect([intrude.status, intrude.body.errcode]).to.deep.equal([400, 'M_EXCLUSIVE']);
+      const own = await call(hs, greedy, 'POST', '/_matrix/client/v3/register', {
+        type: 'm.login.application_service',
+        username: 'greedy_one',
+        inhibit_login: true,
+      });
+      expect(own.status, JSON.stringify(own.body)).to.equal(200);
+
+      const room = await call(hs, alice, 'POST', '/_matrix/client/v3/createRoom', { preset: 'public_chat' });
+      const roomId = room.body.room_id as string;
+      for (const token of [bridge, greedy]) {
+        await call(hs, token, 'POST', `/_matrix/client/v3/join/${encodeURIComponent(roomId)}`, {});
+      }
+      const aliasPath = '/_matrix/client/v3/directory/room/%23irc_taken:localhost';
+      const byGreedy = await call(hs, greedy, 'PUT', aliasPath, { room_id: roomId });
+      expect([byGreedy.status, byGreedy.body.errcode]).to.deep.equal([400, 'M_EXCLUSIVE']);
+      const byOwner = await call(hs, bridge, 'PUT', aliasPath, { room_id: roomId });
+      expect(byOwner.status, JSON.stringify(byOwner.body)).to.equal(200);
+      const deleted = await call(hs, greedy, 'DELETE', aliasPath);
+      expect([deleted.status, deleted.body.errcode]).to.deep.equal([400, 'M_EXCLUSIVE']);
+      const named = await call(hs, greedy, 'POST', '/_matrix/client/v3/createRoom', {
+        room_alias_name: 'irc_named',
+      });
+      expect(named.body.errcode).to.equal('M_EXCLUSIVE');
+      const shared = await call(hs, greedy, 'PUT', '/_matrix/client/v3/directory/room/%23greedy:localhost', {
+        room_id: roomId,
+      });
+      expect(shared.status, JSON.stringify(shared.body)).to.equal(200);
+    });
+
     it('keeps other users out of an exclusive namespace', async () => {
       const available = await call(
         hs,
@@ -142,6 +257,43 @@ describe('Application services (application-service API)', function () {
         password: 'a long password',
       });
       expect(registered.body.errcode).to.equal('M_EXCLUSIVE');
+    });
+
+    it('keeps shared-secret registration, register-user and JWT logins out of an exclusive namespace', async () => {
+      const secret = (await readFile(path.join(hs.dataDir, 'registration_shared_secret'), 'utf8')).trim();
+      const nonce = (await call(hs, undefined, 'GET', '/_synapse/admin/v1/register')).body.nonce as string;
+      const fields = { nonce, username: 'irc_admin', password: 'op pass', admin: true };
+      const mac = createHmac('sha1', secret)
+        .update(`${nonce}\0${fields.username}\0${fields.password}\0admin`)
+        .digest('hex');
+      const shared = await call(hs, undefined, 'POST', '/_synapse/admin/v1/register', { ...fields, mac });
+      expect([shared.status, shared.body.errcode], JSON.stringify(shared.body)).to.deep.equal([
+        400,
+        'M_EXCLUSIVE',
+      ]);
+
+      const config = hs.homeserver.context.config;
+      let refused: unknown;
+      try {
+        await registerUserCommand({ config, user: 'irc_operator', password: 'x', admin: false });
+      } catch (error) {
+        refused = error;
+      }
+      expect((refused as { errcode?: string } | undefined)?.errcode).to.equal('M_EXCLUSIVE');
+
+      const token = await new SignJWT({ sub: 'irc_jwt' })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setIssuedAt()
+        .setExpirationTime('5m')
+        .sign(new TextEncoder().encode(JWT_SECRET));
+      const jwt = await call(hs, undefined, 'POST', '/_matrix/client/v3/login', {
+        type: 'org.matrix.login.jwt',
+        token,
+      });
+      expect([jwt.status, jwt.body.errcode], JSON.stringify(jwt.body)).to.deep.equal([400, 'M_EXCLUSIVE']);
+      for (const userId of ['@irc_admin:localhost', '@irc_operator:localhost', '@irc_jwt:localhost']) {
+        expect(await hs.homeserver.context.storage.accounts.getAccount(userId), userId).to.equal(null);
+      }
     });
 
     it('needs a valid as_token for m.login.application_service', async () => {
@@ -324,6 +476,47 @@ describe('Application services (application-service API)', function () {
       expect([bad.status, bad.body.errcode]).to.deep.equal([400, 'M_INVALID_PARAM']);
     });
 
+    it('sends and redacts once per transaction ID, without a device', async () => {
+      const room = await call(hs, alice, 'POST', '/_matrix/client/v3/createRoom', { preset: 'public_chat' });
+      const roomId = encodeURIComponent(room.body.room_id as string);
+      const asBob = asUser('@irc_bob:localhost');
+      await call(hs, bridge, 'POST', `/_matrix/client/v3/join/${roomId}?${asBob}`, {});
+      const send = () =>
+        call(hs, bridge, 'PUT', `/_matrix/client/v3/rooms/${roomId}/send/m.room.message/retried?${asBob}`, {
+          msgtype: 'm.text',
+          body: 'bridged once',
+        });
+      const first = await send();
+      expect(first.status, JSON.stringify(first.body)).to.equal(200);
+      expect((await send()).body.event_id).to.equal(first.body.event_id);
+      // The sender acting as itself keeps transactions of its own (the key has the user).
+      const bySender = await call(
+        hs,
+        bridge,
+        'PUT',
+        `/_matrix/client/v3/rooms/${roomId}/send/m.room.message/retried`,
+        { msgtype: 'm.text', body: 'x' },
+      );
+      expect(bySender.body.event_id).to.not.equal(first.body.event_id);
+      const messages = await call(
+        hs,
+        alice,
+        'GET',
+        `/_matrix/client/v3/rooms/${roomId}/messages?dir=b&limit=20`,
+      );
+      const bridged = (messages.body.chunk as { content: { body?: string } }[]).filter(
+        (event) => event.content.body === 'bridged once',
+      );
+      expect(bridged).to.have.length(1);
+
+      const target = encodeURIComponent(first.body.event_id as string);
+      const redact = () =>
+        call(hs, bridge, 'PUT', `/_matrix/client/v3/rooms/${roomId}/redact/${target}/undo?${asBob}`, {});
+      const redacted = await redact();
+      expect(redacted.status, JSON.stringify(redacted.body)).to.equal(200);
+      expect((await redact()).body.event_id).to.equal(redacted.body.event_id);
+    });
+
     it('reserves its exclusive alias namespace', async () => {
       const room = await call(hs, alice, 'POST', '/_matrix/client/v3/createRoom', {});
       const roomId = room.body.room_id as string;
@@ -460,6 +653,105 @@ describe('Application services (application-service API)', function () {
       expect(
         service.requests.filter((request) => request.path.startsWith('/_matrix/app/v1/users/')),
       ).to.have.length(1);
+    });
+
+    it('asks a slow service about its invitee without holding back the other services', async () => {
+      const ghost = '@slow_ghost:localhost';
+      const queryPath = `/_matrix/app/v1/users/${encodeURIComponent(ghost)}`;
+      let release: (status: number) => void = () => {};
+      slowService.handlers.set(queryPath, () => new Promise<number>((resolve) => (release = resolve)));
+      try {
+        const room = await call(hs, alice, 'POST', '/_matrix/client/v3/createRoom', {
+          preset: 'public_chat',
+        });
+        const roomId = room.body.room_id as string;
+        await call(
+          hs,
+          bridge,
+          'POST',
+          `/_matrix/client/v3/join/${roomId}?${asUser('@irc_bob:localhost')}`,
+          {},
+        );
+        const invited = await call(hs, alice, 'POST', `/_matrix/client/v3/rooms/${roomId}/invite`, {
+          user_id: ghost,
+        });
+        const inviteId = invited.status === 200 ? await latestMemberEvent(roomId, ghost) : undefined;
+        expect(inviteId).to.be.a('string');
+        // The slow service's query takes up to request_timeout_ms (1 s); the bridge hears at once.
+        await until(
+          async () =>
+            service.transactions().some((txn) => txn.events.some((event) => event.event_id === inviteId))
+              ? true
+              : undefined,
+          700,
+        );
+        expect(slowService.requests.some((request) => request.path === queryPath)).to.equal(true);
+      } finally {
+        release(404);
+        slowService.handlers.delete(queryPath);
+      }
+      await hs.homeserver.context.appservices.settled();
+    });
+
+    it('hands out an event again after a failed hand-out, without waiting for another event', async () => {
+      const room = await call(hs, alice, 'POST', '/_matrix/client/v3/createRoom', { preset: 'public_chat' });
+      const roomId = room.body.room_id as string;
+      await call(hs, bridge, 'POST', `/_matrix/client/v3/join/${roomId}?${asUser('@irc_bob:localhost')}`, {});
+      await hs.homeserver.context.appservices.settled();
+      const store = hs.homeserver.context.storage.appservices;
+      const eventIdsAfter = store.eventIdsAfter;
+      store.eventIdsAfter = async () => {
+        store.eventIdsAfter = eventIdsAfter;
+        throw new Error('the disk hiccuped');
+      };
+      try {
+        const sent = await call(
+          hs,
+          alice,
+          'PUT',
+          `/_matrix/client/v3/rooms/${roomId}/send/m.room.message/f1`,
+          {
+            msgtype: 'm.text',
+            body: 'after a hiccup',
+          },
+        );
+        await until(
+          async () =>
+            service
+              .transactions()
+              .some((txn) => txn.events.some((event) => event.event_id === sent.body.event_id))
+              ? true
+              : undefined,
+          3000,
+        );
+      } finally {
+        store.eventIdsAfter = eventIdsAfter;
+      }
+    });
+
+    it('writes the hand-out position only with queued events', async () => {
+      const room = await call(hs, alice, 'POST', '/_matrix/client/v3/createRoom', {});
+      const roomId = room.body.room_id as string;
+      await hs.homeserver.context.appservices.settled();
+      const store = hs.homeserver.context.storage.appservices;
+      const enqueue = store.enqueue;
+      let writesWithoutEvents = 0;
+      store.enqueue = (items, position) => {
+        if (items.length === 0) writesWithoutEvents++;
+        return enqueue.call(store, items, position);
+      };
+      try {
+        for (let i = 0; i < 5; i++) {
+          await call(hs, alice, 'PUT', `/_matrix/client/v3/rooms/${roomId}/send/m.room.message/p${i}`, {
+            msgtype: 'm.text',
+            body: 'no service is interested',
+          });
+          await hs.homeserver.context.appservices.settled();
+        }
+      } finally {
+        store.enqueue = enqueue;
+      }
+      expect(writesWithoutEvents).to.equal(0);
     });
 
     it('sends nothing about rooms it has no interest in', async () => {

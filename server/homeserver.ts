@@ -305,7 +305,7 @@ function assemble(
         log,
         onMembershipChanged: (roomId, userId) => {
           // Invites and knocks kept outside the timeline are not announced as persisted events.
-          if (appservices.registry.size > 0) appservices.eventPersisted();
+          if (appservices.registry.size > 0) appservices.membershipChanged(roomId, userId);
           sync.membershipChanged(roomId, userId);
           slidingSync.membershipChanged(roomId, userId);
           notifier.notifyUsers([userId], 'invites');

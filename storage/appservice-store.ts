@@ -23,16 +23,24 @@ export interface AppserviceStore {
   /** The stream ordering up to which events were handed to the queues; null before the first hand-out. */
   fanOutPosition(): Promise<StreamOrdering | null>;
   /**
-   * Events after `afterOrdering`, in stream order: accepted timeline events (none rejected or
-   * soft-failed), and membership events kept as outliers (invites from rooms this server is
-   * not in, and their rejections), flagged as such.
+   * Accepted timeline events after `afterOrdering`, in stream order (none rejected or
+   * soft-failed, no outlier, none already queued as an out-of-band membership).
    */
   eventIdsAfter(
     afterOrdering: StreamOrdering,
     limit: number,
-  ): Promise<{ eventId: string; streamOrdering: StreamOrdering; outlier: boolean }[]>;
-  /** Appends items to their services' queues and moves the hand-out position, atomically. */
-  enqueue(items: readonly AppserviceOutboxItem[], fanOutPosition: StreamOrdering): Promise<void>;
+  ): Promise<{ eventId: string; streamOrdering: StreamOrdering }[]>;
+  /**
+   * Appends items to their services' queues and, when given, moves the hand-out position,
+   * atomically.
+   */
+  enqueue(items: readonly AppserviceOutboxItem[], fanOutPosition?: StreamOrdering): Promise<void>;
+  /**
+   * Queues an out-of-band membership (an invite, knock or its rescinding kept outside the
+   * timeline) once: false, and nothing queued, when the event was queued before. The event
+   * is never handed out again, even once it enters the timeline.
+   */
+  enqueueOutOfBand(eventId: string, items: readonly AppserviceOutboxItem[]): Promise<boolean>;
   /**
    * The service's next transaction: the one claimed and not yet completed, or else up to
    * `maxEvents` queued events claimed under an ID never used for it before. Null when nothing waits.

@@ -6,6 +6,8 @@
  */
 import type { RegistrationToken } from '../../storage/registration-token-store.js';
 import type { Storage } from '../../storage/storage.js';
+import { loadAppserviceRegistrations } from '../appservice/registration.js';
+import { AppserviceRegistry } from '../appservice/registry.js';
 import type { MyelinConfig } from '../config/index.js';
 import { openStorage } from '../homeserver.js';
 import { createPasswordHasher } from './password-hash.js';
@@ -19,8 +21,9 @@ import {
 /**
  * Creates the account `user` (a localpart or a full user ID on this server;
  * lowercased like /register; reserved localparts allowed, the password
- * policy not applied: the operator decides). Resolves to the user ID; rejects
- * with a MatrixError (M_INVALID_USERNAME, M_USER_IN_USE) or an Error.
+ * policy not applied: the operator decides; an application service's exclusive
+ * namespace stays its own). Resolves to the user ID; rejects with a MatrixError
+ * (M_INVALID_USERNAME, M_USER_IN_USE, M_EXCLUSIVE) or an Error.
  */
 export async function registerUserCommand(options: {
   config: MyelinConfig;
@@ -32,7 +35,15 @@ export async function registerUserCommand(options: {
   const localpart = localpartOf(options.user, config.server_name);
   const passwordHash = await createPasswordHasher(config.password_hashing).hash(options.password);
   return withStorage(config, async (storage) => {
-    const hs = { config, storage };
+    const registrations = await loadAppserviceRegistrations(
+      config.app_service_config_files,
+      config.server_name,
+    );
+    const hs = {
+      config,
+      storage,
+      appservices: { registry: new AppserviceRegistry(registrations, config.server_name) },
+    };
     await checkUsernameAvailable(hs, localpart, { allowReserved: true });
     return createAccount(hs, { localpart, passwordHash, isAdmin: options.admin });
   });

@@ -19,6 +19,8 @@ import { isValidLocalpartForRegistration, MAX_IDENTIFIER_BYTES } from '../../pro
 import { isStorageError } from '../../storage/errors.js';
 import type { RegistrationToken, RegistrationTokenWriter } from '../../storage/registration-token-store.js';
 import type { Storage } from '../../storage/storage.js';
+import type { AppserviceRegistration } from '../appservice/registration.js';
+import type { AppserviceRegistry } from '../appservice/registry.js';
 import type { MyelinConfig } from '../config/index.js';
 import { MatrixError } from '../errors.js';
 
@@ -34,6 +36,10 @@ const DEFAULT_TOKEN_LENGTH = 16;
 type RegistrationHost = {
   readonly config: Pick<MyelinConfig, 'server_name' | 'registration'>;
   readonly storage: Pick<Storage, 'accounts'>;
+  /** The application services' namespaces: a new account stays out of their exclusive ones. */
+  readonly appservices: {
+    readonly registry: Pick<AppserviceRegistry, 'checkUserCreation' | 'exclusiveOwnerOfUser'>;
+  };
 };
 
 /** The localpart a requested username maps to: lowercased (Synapse's rule, see the header). */
@@ -89,6 +95,8 @@ export interface NewAccountRequest {
   readonly isGuest?: boolean;
   readonly isAdmin?: boolean;
   readonly displayName?: string | null;
+  /** The application service registering it: its own namespace is open to it, no other. */
+  readonly appservice?: AppserviceRegistration;
 }
 
 /**
@@ -101,9 +109,13 @@ export async function createAccount(hs: RegistrationHost, request: NewAccountReq
     const localpart =
       request.localpart ?? (request.isGuest ? guestLocalpart() : generatedLocalpart(hs.config));
     const userId = `@${localpart}:${hs.config.server_name}`;
-    if (
-      request.localpart === undefined &&
-      (await hs.storage.accounts.findAccountsCaseInsensitive(userId)).length
+    if (request.localpart !== undefined) {
+      // Every way of making an account with a chosen name (/register, shared-secret admin
+      // registration, the register-user command, JWT login) comes through here: M_EXCLUSIVE.
+      hs.appservices.registry.checkUserCreation(userId, request.appservice);
+    } else if (
+      (await hs.storage.accounts.findAccountsCaseInsensitive(userId)).length > 0 ||
+      hs.appservices.registry.exclusiveOwnerOfUser(userId) !== undefined // drawn again
     ) {
       if (attempt < CREATE_ATTEMPTS) continue;
       throw MatrixError.internal();

@@ -13,29 +13,16 @@ import type { Account } from '../../storage/account-store.js';
 import { createAccount, localpartForUsername } from '../accounts/registration.js';
 import type { HomeserverContext } from '../context.js';
 import { MatrixError } from '../errors.js';
-import { type AuthenticatedUser, accessTokenOf } from '../http/auth.js';
+import { accessTokenOf } from '../http/auth.js';
 import type { AppserviceRegistration } from './registration.js';
 
 export const LOGIN_APPSERVICE = 'm.login.application_service';
 
 /**
- * The service behind a request that must carry an as_token: 401 M_MISSING_TOKEN without one,
+ * The service whose as_token a request carries, read by the routes without authentication that
+ * take `m.login.application_service` (POST /login, /register): 401 M_MISSING_TOKEN without one,
  * 401 M_UNKNOWN_TOKEN for a token that is not a service's.
  */
-export function requestingAppservice(
-  hs: Pick<HomeserverContext, 'appservices'>,
-  requester: AuthenticatedUser | undefined,
-): AppserviceRegistration {
-  if (requester === undefined)
-    throw MatrixError.missingToken('m.login.application_service needs an as_token');
-  const service =
-    requester.appservice === undefined ? undefined : hs.appservices.registry.withId(requester.appservice.id);
-  if (service === undefined)
-    throw MatrixError.unknownToken('The access token is not an application service token');
-  return service;
-}
-
-/** The same, for a route without authentication (POST /login): the token is read from the request here. */
 export function appserviceOfToken(
   hs: Pick<HomeserverContext, 'appservices'>,
   headers: IncomingHttpHeaders,
@@ -73,11 +60,12 @@ export async function registerAppserviceUser(
       `The user ID would be longer than ${MAX_IDENTIFIER_BYTES} bytes`,
     );
   }
+  // Outside its namespace is M_EXCLUSIVE before anything is said about who exists there.
   hs.appservices.registry.checkUserCreation(userId, service);
   if ((await hs.storage.accounts.findAccountsCaseInsensitive(userId)).length > 0) {
     throw MatrixError.of('M_USER_IN_USE', 'User ID already taken');
   }
-  return createAccount(hs, { localpart, passwordHash: null });
+  return createAccount(hs, { localpart, passwordHash: null, appservice: service });
 }
 
 /** POST /login with m.login.application_service: the named user, which must be the service's. */

@@ -25,6 +25,11 @@ export interface Appservices {
   /** For rooms.sender.onEventPersisted (registered only when a service is configured). */
   readonly eventPersisted: () => void;
   /**
+   * A membership handshake over federation changed a user's membership: an invite, knock or
+   * rescinding kept outside the timeline is queued for the services concerned.
+   */
+  membershipChanged(roomId: string, userId: string): void;
+  /**
    * application-service "Pinging": calls the service's /_matrix/app/v1/ping; resolves to how
    * long it took (ms). M_URL_NOT_SET, M_BAD_STATUS, M_CONNECTION_FAILED, M_CONNECTION_TIMEOUT.
    */
@@ -52,26 +57,28 @@ export function createAppservices(options: AppservicesOptions): Appservices {
   const { config, storage, log } = options;
   const registry = new AppserviceRegistry(options.registrations, config.server_name);
   const client = new AppserviceClient(config.appservice.request_timeout_ms);
-  const byId = new Map(registry.services.map((service) => [service.id, service]));
   const queries = new AppserviceQueries(registry, client, storage.accounts, log);
-  const sender = new TransactionSender(byId, {
+  const sender = new TransactionSender(registry, {
     store: storage.appservices,
     client,
     log,
     maxEventsPerTransaction: config.appservice.max_events_per_transaction,
     initialRetryDelayMs: config.appservice.initial_retry_delay_ms,
     maxRetryDelayMs: config.appservice.max_retry_delay_ms,
+    beforeSend: (service, events) => queries.queryInvitees(service, events),
   });
   const fanOut = new AppserviceFanOut({
     store: storage.appservices,
     events: storage.events,
+    state: storage.state,
     interest: new AppserviceInterest(registry, storage),
     receivingIds: new Set(registry.services.filter((s) => s.url !== null).map((s) => s.id)),
     onQueued: (ids) => {
       for (const id of ids) sender.kick(id);
     },
-    beforeQueue: (service, event) => queries.queryInvitee(service, event),
     log,
+    initialRetryDelayMs: config.appservice.initial_retry_delay_ms,
+    maxRetryDelayMs: config.appservice.max_retry_delay_ms,
   });
   let started = false;
 
@@ -79,6 +86,11 @@ export function createAppservices(options: AppservicesOptions): Appservices {
     registry,
     thirdParty: new ThirdPartyLookups(registry, client, log),
     eventPersisted: fanOut.eventPersisted,
+    membershipChanged(roomId, userId) {
+      fanOut.membershipChanged(roomId, userId).catch((error: unknown) => {
+        log.warn({ err: error, roomId, userId }, 'Queueing a membership for application services failed');
+      });
+    },
     ping: (service, transactionId) => pingAppservice(client, service, transactionId),
     queryAlias: (alias) => queries.queryAlias(alias),
     async start() {

@@ -5,7 +5,8 @@
  * namespace; when the room ID matches its room namespace; when one of the
  * room's local aliases matches its alias namespace; or when one of its users
  * is a joined member of the room. The last is the costly one: each room's
- * answer is cached and dropped when a membership event of the room goes by.
+ * answer is cached and kept in step with the membership events of the
+ * services' users (those of other users change nothing).
  */
 import type { StoredEvent } from '../../storage/event-store.js';
 import type { Storage } from '../../storage/storage.js';
@@ -64,9 +65,30 @@ export class AppserviceInterest {
       viaMembers ??= await this.servicesWithMembersIn(roomId);
       if (viaMembers.has(service.id)) interested.push(service);
     }
-    // Membership moved: the next event of the room looks at its members again.
-    if (memberOf !== null) this.byMembers.delete(roomId);
+    if (memberOf !== null) this.memberMoved(roomId, memberOf, pdu.content.membership);
     return interested;
+  }
+
+  /**
+   * Keeps the room's cached answer in step with a membership event: a user of no service
+   * changes nothing, a user of a service joining adds it; one leaving (the service may have
+   * others in the room) makes the next event of the room look at its members again.
+   */
+  private memberMoved(roomId: string, userId: string, membership: unknown): void {
+    const cached = this.byMembers.get(roomId);
+    if (cached === undefined) return;
+    const owners = this.registry.services.filter((service) =>
+      this.registry.isInterestedInUser(service, userId),
+    );
+    if (owners.length === 0) return;
+    if (membership !== 'join') {
+      this.byMembers.delete(roomId);
+      return;
+    }
+    if (owners.every((service) => cached.has(service.id))) return;
+    const ids = new Set(cached);
+    for (const service of owners) ids.add(service.id);
+    this.byMembers.set(roomId, ids);
   }
 
   /**

@@ -6,7 +6,6 @@
  */
 import type { Logger } from 'pino';
 import type { AccountStore } from '../../storage/account-store.js';
-import type { StoredEvent } from '../../storage/event-store.js';
 import type { AppserviceClient, AppserviceResponse } from './appservice-client.js';
 import type { AppserviceRegistration } from './registration.js';
 import type { AppserviceRegistry } from './registry.js';
@@ -40,19 +39,28 @@ export class AppserviceQueries {
   }
 
   /**
-   * Before an invite of a user of the service's namespace who has no account yet (a bridged
-   * user not seen before) is queued for it: asks the service, so it can make the user before
-   * it hears of the invite. The invite is queued whatever it answers.
+   * Before a transaction with an invite of a user of the service's namespace who has no account
+   * yet (a bridged user not seen before) is sent to it: asks the service, so it can make the
+   * user before it hears of the invite. The invite is sent whatever it answers. `events` are
+   * the transaction's events as JSON text.
    */
-  async queryInvitee(service: AppserviceRegistration, event: StoredEvent): Promise<void> {
-    const { pdu } = event;
-    if (pdu.type !== 'm.room.member' || typeof pdu.state_key !== 'string') return;
-    if (pdu.content.membership !== 'invite') return;
-    const userId = pdu.state_key;
-    if (userId === service.sender || !this.registry.isInterestedInUser(service, userId)) return;
-    if ((await this.accounts.getAccount(userId)) !== null) return;
-    const path = `/_matrix/app/v1/users/${encodeURIComponent(userId)}`;
-    this.made(service, await this.client.request(service, 'GET', path, undefined), userId);
+  async queryInvitees(service: AppserviceRegistration, events: readonly string[]): Promise<void> {
+    for (const json of events) {
+      // Most events are not invites: a look at the text spares parsing them.
+      if (!json.includes('"invite"') || !json.includes('"m.room.member"')) continue;
+      const event = JSON.parse(json) as {
+        type?: unknown;
+        state_key?: unknown;
+        content?: { membership?: unknown };
+      };
+      if (event.type !== 'm.room.member' || typeof event.state_key !== 'string') continue;
+      if (event.content?.membership !== 'invite') continue;
+      const userId = event.state_key;
+      if (userId === service.sender || !this.registry.isInterestedInUser(service, userId)) continue;
+      if ((await this.accounts.getAccount(userId)) !== null) continue;
+      const path = `/_matrix/app/v1/users/${encodeURIComponent(userId)}`;
+      this.made(service, await this.client.request(service, 'GET', path, undefined), userId);
+    }
   }
 
   private made(service: AppserviceRegistration, outcome: AppserviceResponse, subject: string): boolean {

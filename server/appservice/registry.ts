@@ -61,40 +61,38 @@ export class AppserviceRegistry {
 
   /**
    * A new account `userId` (client-server registration, application-service "Server admin style
-   * permissions"): a service registers only inside its own namespace; anyone else is kept out
-   * of a namespace a service holds exclusively. M_EXCLUSIVE either way.
+   * permissions"): a service registers only inside its own namespace, and nobody (user or other
+   * service) inside a namespace another service holds exclusively. M_EXCLUSIVE either way.
    */
   checkUserCreation(userId: string, requester: AppserviceRegistration | undefined): void {
-    if (requester !== undefined) {
-      if (!this.isInterestedInUser(requester, userId)) {
-        throw MatrixError.of('M_EXCLUSIVE', "This user ID is outside the application service's namespace");
-      }
-      return;
+    if (requester !== undefined && !this.isInterestedInUser(requester, userId)) {
+      throw MatrixError.of('M_EXCLUSIVE', "This user ID is outside the application service's namespace");
     }
-    if (this.exclusiveOwnerOfUser(userId) !== undefined) {
+    if (this.exclusiveOwnerOfUser(userId, requester) !== undefined) {
       throw MatrixError.of('M_EXCLUSIVE', 'This user ID is reserved by an application service');
     }
   }
 
   /** The same rule for creating or deleting a room alias. */
   checkAliasChange(alias: string, requester: AppserviceRegistration | undefined): void {
-    if (requester !== undefined) {
-      if (!this.isInterestedInAlias(requester, alias)) {
-        throw MatrixError.of('M_EXCLUSIVE', "This room alias is outside the application service's namespace");
-      }
-      return;
+    if (requester !== undefined && !this.isInterestedInAlias(requester, alias)) {
+      throw MatrixError.of('M_EXCLUSIVE', "This room alias is outside the application service's namespace");
     }
-    const owner = this.services.find((service) => matchesExclusively(service.namespaces.aliases, alias));
+    const owner = this.services.find(
+      (service) => service !== requester && matchesExclusively(service.namespaces.aliases, alias),
+    );
     if (owner !== undefined) {
       throw MatrixError.of('M_EXCLUSIVE', 'This room alias is reserved by an application service');
     }
   }
 
-  /** The service holding the user exclusively (its sender, or an exclusive user namespace). */
-  exclusiveOwnerOfUser(userId: string): AppserviceRegistration | undefined {
+  /** A service other than `except` holding the user exclusively (its sender, or an exclusive user namespace). */
+  exclusiveOwnerOfUser(userId: string, except?: AppserviceRegistration): AppserviceRegistration | undefined {
     if (!belongsToServer(userId, this.serverName)) return undefined;
     return this.services.find(
-      (service) => service.sender === userId || matchesExclusively(service.namespaces.users, userId),
+      (service) =>
+        service !== except &&
+        (service.sender === userId || matchesExclusively(service.namespaces.users, userId)),
     );
   }
 }

@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import type { AppserviceStore } from '../../storage/appservice-store.js';
 import type { AppserviceClient } from './appservice-client.js';
 import type { AppserviceRegistration } from './registration.js';
+import type { AppserviceRegistry } from './registry.js';
 
 export interface TransactionSenderOptions {
   readonly store: AppserviceStore;
@@ -20,6 +21,11 @@ export interface TransactionSenderOptions {
   readonly maxEventsPerTransaction: number;
   readonly initialRetryDelayMs: number;
   readonly maxRetryDelayMs: number;
+  /**
+   * Done before a transaction is sent (the user query of an invitee who has no account): in
+   * this service's own loop, so a slow service delays only itself. `events` are JSON texts.
+   */
+  readonly beforeSend?: (service: AppserviceRegistration, events: readonly string[]) => Promise<void>;
 }
 
 interface ServiceState {
@@ -40,7 +46,7 @@ export class TransactionSender {
   private stopping = false;
 
   constructor(
-    private readonly services: ReadonlyMap<string, AppserviceRegistration>,
+    private readonly registry: Pick<AppserviceRegistry, 'withId'>,
     private readonly options: TransactionSenderOptions,
   ) {}
 
@@ -52,7 +58,7 @@ export class TransactionSender {
   /** New events are queued for the service. */
   kick(appserviceId: string): void {
     if (!this.started || this.stopping) return;
-    const service = this.services.get(appserviceId);
+    const service = this.registry.withId(appserviceId);
     if (service === undefined || service.url === null) return;
     const state = this.stateOf(appserviceId);
     if (state.running) {
@@ -97,6 +103,8 @@ export class TransactionSender {
         while (!this.stopping) {
           const txn = await store.claimTransaction(service.id, this.options.maxEventsPerTransaction);
           if (txn === null) break;
+          await this.options.beforeSend?.(service, txn.events);
+          if (this.stopping) return;
           const body = `{"events":[${txn.events.join(',')}]}`;
           const path = `/_matrix/app/v1/transactions/${encodeURIComponent(txn.txnId)}`;
           const outcome = await client.request(service, 'PUT', path, body, this.inFlight.signal);

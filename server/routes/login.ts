@@ -12,11 +12,11 @@
 import { Type } from '@sinclair/typebox';
 import type { JsonObject } from '../../protocol/events.js';
 import type { Account } from '../../storage/account-store.js';
-import { isStorageError } from '../../storage/errors.js';
+import { createAccount } from '../accounts/registration.js';
 import { finishUserInteractiveAuth, requireUserInteractiveAuth } from '../accounts/user-interactive-auth.js';
 import { appserviceLoginAccount, appserviceOfToken, LOGIN_APPSERVICE } from '../appservice/accounts.js';
 import type { HomeserverContext } from '../context.js';
-import { MatrixError } from '../errors.js';
+import { isMatrixError, MatrixError } from '../errors.js';
 import { defineRoute, MatrixErrorBody, reply } from '../http/route.js';
 
 const LOGIN_PASSWORD = 'm.login.password';
@@ -263,16 +263,12 @@ async function jwtLogin(hs: HomeserverContext, token: string | undefined): Promi
     throw MatrixError.of('M_INVALID_USERNAME', 'The JWT names a user ID that cannot be registered.');
   }
   try {
-    await hs.storage.accounts.createAccount({
-      userId,
-      passwordHash: null,
-      displayName: localpart,
-      createdTs: Date.now(),
-    });
+    // M_EXCLUSIVE for a user of an application service's exclusive namespace.
+    await createAccount(hs, { localpart, passwordHash: null });
     hs.log.info({ userId }, 'Created an account on its first JWT login');
   } catch (error) {
     // Two first logins raced: the other one created it.
-    if (!isStorageError(error, 'CONFLICT')) throw error;
+    if (!isMatrixError(error) || error.errcode !== 'M_USER_IN_USE') throw error;
   }
   const created = await hs.storage.accounts.getAccount(userId);
   if (!created) throw MatrixError.internal();

@@ -26,7 +26,8 @@ import {
   STAGE_REGISTRATION_TOKEN,
   type UiaResult,
 } from '../accounts/user-interactive-auth.js';
-import { LOGIN_APPSERVICE, registerAppserviceUser, requestingAppservice } from '../appservice/accounts.js';
+import { appserviceOfToken, LOGIN_APPSERVICE, registerAppserviceUser } from '../appservice/accounts.js';
+import type { AppserviceRegistration } from '../appservice/registration.js';
 import type { MyelinConfig } from '../config/index.js';
 import type { HomeserverContext } from '../context.js';
 import { MatrixError, UserInteractiveAuthRequired } from '../errors.js';
@@ -78,9 +79,11 @@ export const register = defineRoute({
     'register users of their namespace with `type: m.login.application_service` and their as_token.',
   tags: ['Account management'],
   resource: 'client',
-  // An application service's as_token authenticates its registrations (which then skip the rate limit).
-  auth: 'optional',
-  rateLimit: 'registration',
+  // No authentication: a client's stale token is ignored, and a service's user_id (bridge libraries send it
+  // on every request) asserts nothing here. Only m.login.application_service reads the as_token.
+  auth: 'none',
+  // Drawn in the handler: a service's registrations are not limited (as when its sender was the requester).
+  rateLimit: 'none',
   request: {
     query: Type.Object({
       kind: Type.Optional(Type.Union([Type.Literal('user'), Type.Literal('guest')], { default: 'user' })),
@@ -90,10 +93,18 @@ export const register = defineRoute({
   },
   responses: userInteractiveAuthResponses(RegisterResponse),
   async handler(req, hs) {
-    if (req.query.kind === 'guest') return reply(200, await registerGuest(hs, req.body));
-    if ((req.body as { type?: unknown }).type === LOGIN_APPSERVICE) {
-      return reply(200, await registerForAppservice(hs, req.body, req.requester));
+    if ((req.body as { type?: unknown }).type === LOGIN_APPSERVICE && req.query.kind !== 'guest') {
+      let service: AppserviceRegistration;
+      try {
+        service = appserviceOfToken(hs, req.headers, req.query as Record<string, unknown>);
+      } catch (error) {
+        takeRegistrationAttempt(hs, req.ip); // guessing tokens is rate limited
+        throw error;
+      }
+      return reply(200, await registerForAppservice(hs, service, req.body));
     }
+    takeRegistrationAttempt(hs, req.ip);
+    if (req.query.kind === 'guest') return reply(200, await registerGuest(hs, req.body));
 
     const registration = hs.config.registration;
     if (registration.mode === 'closed') throw MatrixError.forbidden('Registration is disabled');
@@ -137,10 +148,9 @@ async function checkUsernameOpenToUsers(hs: HomeserverContext, localpart: string
 /** application-service "Server admin style permissions": no UIA, no password, whatever the registration mode. */
 async function registerForAppservice(
   hs: HomeserverContext,
+  service: AppserviceRegistration,
   body: RegisterBody,
-  requester: Parameters<typeof requestingAppservice>[1],
 ) {
-  const service = requestingAppservice(hs, requester);
   const userId = await registerAppserviceUser(hs, service, body.username);
   hs.log.info({ userId, appservice: service.id }, 'An application service registered a user');
   if (body.inhibit_login === true) return { user_id: userId };
@@ -152,6 +162,12 @@ async function registerForAppservice(
       : {}),
     withRefreshToken: body.refresh_token === true,
   });
+}
+
+/** The registration bucket of the caller's address (the pipeline's, taken here so services can be spared). */
+function takeRegistrationAttempt(hs: HomeserverContext, ip: string): void {
+  const retryAfterMs = hs.rateLimiter.take('registration', ip);
+  if (retryAfterMs > 0) throw MatrixError.limitExceeded(retryAfterMs);
 }
 
 /** The UIA flows /register offers in each registration mode. */

@@ -55,8 +55,9 @@ function checkedEventType(eventType: string): string {
 
 function transactionOf(requester: AuthenticatedUser, txnId: string): ClientTransaction | undefined {
   if (txnId === '') throw MatrixError.invalidParam('The transaction ID must not be empty');
-  // A token without a device (appservices) gets no idempotency: the spec scopes transactions to devices.
-  return requester.deviceId === null ? undefined : { deviceId: requester.deviceId, txnId };
+  // The spec scopes transactions to devices; an application service acting without one is scoped by
+  // its session (`appservice:<id>`), so a bridge's retry is not sent twice (the key has the sender too).
+  return { deviceId: requester.deviceId ?? requester.sessionId, txnId };
 }
 
 /** Synapse answers a room this server does not know as it does a room the user is not in. */

@@ -167,9 +167,11 @@ export class WebSocketConnection {
     const requester = this.requester;
     if (requester === undefined || this.closing) return;
     const sessions = this.deps.context.sessions;
-    const state = await sessions.sessionState(requester.sessionId);
+    // An application service's token has no login session (its sessionId is `appservice:<id>`).
+    const alive =
+      requester.appservice !== undefined || (await sessions.sessionState(requester.sessionId)).alive;
     const account = await sessions.accountFlags(requester.userId);
-    if (state.alive && account.exists && !account.deactivated) return;
+    if (alive && account.exists && !account.deactivated) return;
     this.send(errorFrame(MatrixError.unknownToken('The login session has ended.'), { in: 'auth' }));
     this.close(CloseCode.unauthenticated, 'session ended');
   }

@@ -31,6 +31,16 @@ export function describeTransactionIdStoreContract(makeStorage: StorageFactory):
       expect(await storage().transactionIds.eventIdForTransaction(alice, 'PHONE', 'm1')).to.equal('$event1');
     });
 
+    it("keeps an application service's transactions (no device), and forgets a deleted device's", async () => {
+      await storage().transactionIds.recordTransaction(alice, 'appservice:irc', 'm1', '$bridged', 100);
+      await storage().transactionIds.recordTransaction(alice, 'PHONE', 'm1', '$phone', 100);
+      await storage().devices.deleteDevices(alice, ['PHONE']);
+      expect(await storage().transactionIds.eventIdForTransaction(alice, 'PHONE', 'm1')).to.equal(null);
+      expect(await storage().transactionIds.eventIdForTransaction(alice, 'appservice:irc', 'm1')).to.equal(
+        '$bridged',
+      );
+    });
+
     it('forgets old transactions', async () => {
       await storage().transactionIds.recordTransaction(alice, 'PHONE', 'old', '$1', 100);
       await storage().transactionIds.recordTransaction(alice, 'PHONE', 'new', '$2', 200);

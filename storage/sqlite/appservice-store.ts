@@ -42,29 +42,43 @@ export class SqliteAppserviceStore implements AppserviceStore {
   async eventIdsAfter(
     afterOrdering: StreamOrdering,
     limit: number,
-  ): Promise<{ eventId: string; streamOrdering: StreamOrdering; outlier: boolean }[]> {
-    return this.prepare<[number, number], { event_id: string; stream_ordering: number; outlier: number }>(
-      `SELECT event_id, stream_ordering, outlier FROM events
-        WHERE stream_ordering > ? AND rejection_reason IS NULL AND (outlier = 0 OR type = 'm.room.member')
+  ): Promise<{ eventId: string; streamOrdering: StreamOrdering }[]> {
+    return this.prepare<[number, number], { event_id: string; stream_ordering: number }>(
+      `SELECT event_id, stream_ordering FROM events e
+        WHERE stream_ordering > ? AND rejection_reason IS NULL AND outlier = 0
+          AND NOT EXISTS (SELECT 1 FROM appservice_out_of_band o WHERE o.event_id = e.event_id)
         ORDER BY stream_ordering LIMIT ?`,
     )
       .all(afterOrdering, limit)
-      .map((row) => ({
-        eventId: row.event_id,
-        streamOrdering: row.stream_ordering,
-        outlier: row.outlier !== 0,
-      }));
+      .map((row) => ({ eventId: row.event_id, streamOrdering: row.stream_ordering }));
   }
 
-  enqueue(items: readonly AppserviceOutboxItem[], fanOutPosition: StreamOrdering): Promise<void> {
+  enqueue(items: readonly AppserviceOutboxItem[], fanOutPosition?: StreamOrdering): Promise<void> {
     return this.enqueueWrite(() => {
-      const insert = this.prepare('INSERT INTO appservice_outbox (appservice_id, json) VALUES (?, ?)');
-      for (const item of items) insert.run(item.appserviceId, item.json);
+      this.insertItems(items);
+      if (fanOutPosition === undefined) return;
       this.prepare(
         `INSERT INTO appservice_fan_out (id, position) VALUES (1, ?)
            ON CONFLICT (id) DO UPDATE SET position = excluded.position`,
       ).run(fanOutPosition);
     });
+  }
+
+  enqueueOutOfBand(eventId: string, items: readonly AppserviceOutboxItem[]): Promise<boolean> {
+    return this.enqueueWrite(() => {
+      const first = this.prepare('INSERT OR IGNORE INTO appservice_out_of_band (event_id) VALUES (?)').run(
+        eventId,
+      );
+      if (first.changes === 0) return false;
+      this.insertItems(items);
+      return true;
+    });
+  }
+
+  private insertItems(items: readonly AppserviceOutboxItem[]): void {
+    if (items.length === 0) return;
+    const insert = this.prepare('INSERT INTO appservice_outbox (appservice_id, json) VALUES (?, ?)');
+    for (const item of items) insert.run(item.appserviceId, item.json);
   }
 
   claimTransaction(appserviceId: string, maxEvents: number): Promise<ClaimedAppserviceTransaction | null> {

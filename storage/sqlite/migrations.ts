@@ -871,4 +871,49 @@ DROP TABLE push_notifications;
 ALTER TABLE push_notifications_by_id RENAME TO push_notifications;
 `,
   },
+  {
+    version: 21,
+    name: 'client transactions of application services: transaction_ids follows devices by triggers, not a foreign key',
+    // An application service sends without a device; its sends are deduplicated under the
+    // session ID `appservice:<id>`, which names no device row. Any other transaction still needs
+    // its device (as the foreign key did) and goes with it (the trigger also fires for rows
+    // deleted by a cascade from accounts).
+    sql: `
+DROP TRIGGER IF EXISTS transaction_ids_go_with_their_device;
+DROP TRIGGER IF EXISTS transaction_ids_need_their_device;
+CREATE TABLE transaction_ids_unbound (
+  user_id TEXT NOT NULL,
+  device_id TEXT NOT NULL,
+  txn_id TEXT NOT NULL,
+  event_id TEXT NOT NULL,
+  created_ts INTEGER NOT NULL,
+  PRIMARY KEY (user_id, device_id, txn_id)
+) STRICT, WITHOUT ROWID;
+INSERT INTO transaction_ids_unbound (user_id, device_id, txn_id, event_id, created_ts)
+  SELECT user_id, device_id, txn_id, event_id, created_ts FROM transaction_ids;
+DROP TABLE transaction_ids;
+ALTER TABLE transaction_ids_unbound RENAME TO transaction_ids;
+CREATE TRIGGER transaction_ids_go_with_their_device AFTER DELETE ON devices BEGIN
+  DELETE FROM transaction_ids WHERE user_id = OLD.user_id AND device_id = OLD.device_id;
+END;
+CREATE TRIGGER transaction_ids_need_their_device BEFORE INSERT ON transaction_ids
+  WHEN NEW.device_id NOT LIKE 'appservice:%'
+   AND NOT EXISTS (SELECT 1 FROM devices WHERE user_id = NEW.user_id AND device_id = NEW.device_id)
+BEGIN
+  SELECT RAISE(ABORT, 'FOREIGN KEY constraint failed: no such device');
+END;
+`,
+  },
+  {
+    version: 22,
+    name: 'application services: the out-of-band memberships queued for them',
+    // An invite, knock or rescinded one kept outside the timeline is queued for the services when
+    // its handshake stores it, once; remembered so that it is not handed out again if it later
+    // enters the timeline (promoted with a new stream ordering).
+    sql: `
+CREATE TABLE IF NOT EXISTS appservice_out_of_band (
+  event_id TEXT PRIMARY KEY
+) STRICT, WITHOUT ROWID;
+`,
+  },
 ];

@@ -175,7 +175,7 @@ describe('SQLite push store: batched notification writes', () => {
     try {
       db.exec(`
         DROP TABLE push_notifications; DROP TABLE push_names;
-        DELETE FROM schema_migrations WHERE version = ${version};
+        DELETE FROM schema_migrations WHERE version >= ${version};
         CREATE TABLE push_notifications (
           user_id TEXT NOT NULL, room_id TEXT NOT NULL, stream_ordering INTEGER NOT NULL,
           thread_id TEXT NOT NULL, actions TEXT NOT NULL, highlight INTEGER NOT NULL,
@@ -189,7 +189,10 @@ describe('SQLite push store: batched notification writes', () => {
     }
     storage = await openSqliteStorage({ path });
     try {
-      expect(storage.migrations.applied).to.deep.equal([version]);
+      // Later migrations (none of them about push) run again too.
+      expect(storage.migrations.applied).to.deep.equal(
+        sqliteMigrations.filter((m) => m.version >= version).map((m) => m.version),
+      );
       expect((await storage.push.unreadCounts(alice, [room])).get(room)).to.deep.include({
         notificationCount: 2,
         highlightCount: 1,

@@ -726,6 +726,11 @@ export const appserviceFanOut = sqliteTable('appservice_fan_out', {
   position: integer('position').notNull(),
 });
 
+/** Out-of-band memberships queued for the application services (never handed out again). */
+export const appserviceOutOfBand = sqliteTable('appservice_out_of_band', {
+  eventId: text('event_id').primaryKey(),
+});
+
 export const appserviceOutbox = sqliteTable(
   'appservice_outbox',
   {
@@ -850,6 +855,7 @@ export const sqliteSchema = {
   federationToDeviceMessageIds,
   pendingRedactions,
   appserviceFanOut,
+  appserviceOutOfBand,
   appserviceOutbox,
   appserviceRoomList,
 };
