@@ -810,4 +810,15 @@ INSERT INTO device_list_outbound_devices (user_id, device_id, content_hash)
   SELECT user_id, device_id, '' FROM devices;
 `,
   },
+  {
+    version: 19,
+    name: 'receipts: no index of every receipt by room and position (delivery receipts skip it)',
+    // Every read of receipts by room and position goes through receipts_shown_by_room_stream
+    // (receipts shown to all) or receipts_delivered_by_sender; the full index was only
+    // written: a fan-out rewrote a thousand delivery rows' entries in it per message.
+    // Delivery receipts of a room without a viewer are read by the primary key's prefix.
+    sql: `
+DROP INDEX receipts_by_room_stream;
+`,
+  },
 ];
