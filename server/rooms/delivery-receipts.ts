@@ -65,8 +65,10 @@ export interface DeliveryRecorderOptions {
   readonly maxAttempts?: number;
 }
 
+export const DELIVERY_KEY_SEPARATOR = ' ';
+
 export function deliveryKey(userId: string, roomId: string): string {
-  return `${userId} ${roomId}`;
+  return `${userId}${DELIVERY_KEY_SEPARATOR}${roomId}`;
 }
 
 export class DeliveryRecorder {
