@@ -22,6 +22,8 @@ const WS_PATH = '/_matrix/client/unstable/io.myelin/ws';
 const CONNECT_BATCH = 50;
 /** How long after the last send the receivers may take to see everything. */
 const DRAIN_MS = 15_000;
+/** After the warm-up messages, time for their fan-out to end before the measured ones. */
+const WARMUP_SETTLE_MS = 500;
 const LONG_POLL_TIMEOUT_MS = 30_000;
 /** Timeline events per sync: enough that a receiver a few seconds behind still gets every message. */
 const TIMELINE_LIMIT = 50;
@@ -30,6 +32,12 @@ export interface DeliveryOptions {
   readonly receivers: number;
   readonly events: number;
   readonly eventsPerSecond: number;
+  /**
+   * Messages sent at the rate before the measured ones, seen by the receivers but neither
+   * timed nor counted, nor in the CPU figure: the first messages a started server fans out
+   * run cold code (a p99 over 50 messages is their first one or two).
+   */
+  readonly warmupEvents: number;
   /** Whether the receivers ask for ephemeral events (typing, read and delivery receipts), as clients do. */
   readonly ephemeral: boolean;
   /** Time allowed to get the receivers ready (connected, first sync answered). */
@@ -79,6 +87,8 @@ class DeliveryLedger {
   private readonly sightings: Uint8Array;
   private readonly taking = new Set<number>();
   readonly latencies: number[] = [];
+  /** Each message's latencies (the slowest messages are printed: a p99 is a message or two). */
+  readonly latenciesBySeq: number[][] = [];
   private firstSightings = 0;
   duplicates = 0;
   limitedTimelines = 0;
@@ -130,7 +140,11 @@ class DeliveryLedger {
       } else {
         this.firstSightings++;
         const sentAt = this.sentAt[seq];
-        if (sentAt !== undefined) this.latencies.push(now - sentAt);
+        if (sentAt !== undefined) {
+          this.latencies.push(now - sentAt);
+          this.latenciesBySeq[seq] ??= [];
+          this.latenciesBySeq[seq].push(now - sentAt);
+        }
       }
       this.sightings[slot] = Math.min(255, this.sightings[slot]! + 1);
     }
@@ -254,6 +268,20 @@ async function sendAtRate(
   }
 }
 
+/** The `count` messages with the highest median latency, as "#seq p50/max ms". */
+function slowestMessages(ledger: DeliveryLedger, count: number): string {
+  const medians = ledger.latenciesBySeq.flatMap((latencies, seq) => {
+    if (latencies === undefined || latencies.length === 0) return [];
+    const sorted = [...latencies].sort((a, b) => a - b);
+    return [{ seq, p50: sorted[Math.floor(sorted.length / 2)]!, max: sorted.at(-1)! }];
+  });
+  return medians
+    .sort((a, b) => b.p50 - a.p50)
+    .slice(0, count)
+    .map(({ seq, p50, max }) => `#${seq} ${p50.toFixed(0)}/${max.toFixed(0)} ms`)
+    .join(', ');
+}
+
 /** The send phase: messages at the rate, then up to DRAIN_MS for the answers and for the receivers to see them all. */
 async function sendAndDrain(
   server: ServerHandle,
@@ -262,7 +290,14 @@ async function sendAndDrain(
   ledger: DeliveryLedger,
   runTag: string,
   eventsPerSecond: number,
+  warmupEvents: number,
 ): Promise<{ sendFailures: number; fromMicros: number; toMicros: number; serverCpuPerMessage: number }> {
+  if (warmupEvents > 0) {
+    const warmup = new DeliveryLedger(0, warmupEvents, `${runTag}-warmup`, roomId);
+    const end = performance.now() + (warmupEvents / eventsPerSecond) * 1000 + DRAIN_MS;
+    await sendAtRate(server, sender, roomId, warmup, `${runTag}-warmup`, eventsPerSecond, end);
+    await sleep(WARMUP_SETTLE_MS);
+  }
   ledger.syncResponses = 0;
   const cpuAtStart = await server.cpuMicros();
   const fromMicros = monotonicMicros();
@@ -270,6 +305,7 @@ async function sendAndDrain(
   const sendFailures = await sendAtRate(server, sender, roomId, ledger, runTag, eventsPerSecond, deadline);
   while (!ledger.complete && performance.now() < deadline) await sleep(50);
   const toMicros = monotonicMicros();
+  console.log(`slowest messages (#seq p50/max): ${slowestMessages(ledger, 5)}`);
   const serverCpuPerMessage = ((await server.cpuMicros()) - cpuAtStart) / Math.max(1, ledger.events);
   return { sendFailures, fromMicros, toMicros, serverCpuPerMessage };
 }
@@ -402,7 +438,15 @@ export async function runWebSocketDelivery(
     const connectSeconds = (performance.now() - connectStart) / 1000;
     await sleep(1000);
     const syncingMemory = await server.memory();
-    const phase = await sendAndDrain(server, sender, roomId, ledger, runTag, options.eventsPerSecond);
+    const phase = await sendAndDrain(
+      server,
+      sender,
+      roomId,
+      ledger,
+      runTag,
+      options.eventsPerSecond,
+      options.warmupEvents,
+    );
     return {
       transport: 'websocket',
       receivers: ledger.participants,
@@ -496,7 +540,15 @@ export async function runLongPollDelivery(
   try {
     // Let every long-poll reach the server and park before the first send.
     await sleep(1000);
-    const phase = await sendAndDrain(server, sender, roomId, ledger, runTag, options.eventsPerSecond);
+    const phase = await sendAndDrain(
+      server,
+      sender,
+      roomId,
+      ledger,
+      runTag,
+      options.eventsPerSecond,
+      options.warmupEvents,
+    );
     return {
       transport: 'long-poll',
       receivers: ledger.participants,

@@ -4,7 +4,7 @@
  * keep-alive and WebSocket on 127.0.0.1. Prints tables; asserts nothing.
  *
  *   npm run bench:load -- [scenario...] [--receivers=1000] [--events=50] [--rate=10]
- *                         [--seconds=4] [--no-ephemeral] [--source] [--profile=DIR]
+ *                         [--warmup=0] [--seconds=4] [--no-ephemeral] [--source] [--profile=DIR]
  *
  * Scenarios (all by default, in this order): throughput, websocket, long-poll,
  * initial-sync. `--no-ephemeral`: the receivers' filter drops ephemeral events (typing,
@@ -29,6 +29,8 @@ interface Options {
   readonly receivers: number;
   readonly events: number;
   readonly rate: number;
+  /** Messages sent at the rate before the measured ones (not measured): the server's code warm. */
+  readonly warmup: number;
   readonly seconds: number;
   readonly profileDir: string | undefined;
   readonly fromSource: boolean;
@@ -55,6 +57,7 @@ function parseOptions(argv: readonly string[]): Options {
     receivers: Math.floor(positive('receivers', 1000)),
     events: Math.floor(positive('events', 50)),
     rate: positive('rate', 10),
+    warmup: Math.floor(Number(flags.get('warmup') ?? 0)) || 0,
     seconds: positive('seconds', 4),
     profileDir: flags.get('profile'),
     fromSource: flags.get('source') === 'true',
@@ -167,6 +170,7 @@ async function main(): Promise<void> {
         receivers: options.receivers,
         events: options.events,
         eventsPerSecond: options.rate,
+        warmupEvents: Math.max(0, options.warmup),
         ephemeral: options.ephemeral,
         connectBudgetMs: options.connectBudgetSeconds * 1000,
       };

@@ -252,7 +252,8 @@ function responseOf(
       headers: reply.headers,
     };
   }
-  const serialized = reply.body instanceof SerializedJson ? reply.body.json : undefined;
+  const shared = reply.body instanceof SerializedJson ? reply.body : undefined;
+  const serialized = shared?.json;
   if (deps.validateResponses) {
     const body = serialized === undefined ? reply.body : JSON.parse(serialized);
     const mismatch = deps.validation.checkResponse(validators, reply.status, body);
@@ -263,7 +264,7 @@ function responseOf(
   }
   return {
     status: reply.status,
-    body: serialized ?? JSON.stringify(reply.body),
+    body: shared?.bytes ?? serialized ?? JSON.stringify(reply.body),
     contentType: 'application/json',
     headers: reply.headers,
   };

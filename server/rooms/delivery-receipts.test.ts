@@ -62,6 +62,59 @@ describe('Delivery receipts in batches', () => {
     expect(woken).to.deep.equal([[alice]]);
   });
 
+  it('waits for a pause in a fan-out still recording deliveries (bounded), then writes once', async () => {
+    const first = await message();
+    const writes: (number | undefined)[] = [];
+    const recorder = new DeliveryRecorder({
+      storage,
+      now: Date.now,
+      delivered: new LazyLruCache<string, DeliveredMark>({ max: 1_000 }),
+      senderOf: async () => alice,
+      begin: () => {},
+      end: (_write, position) => writes.push(position),
+      recorded: () => {},
+      batchDelayMs: 10,
+      maxBatchDelayMs: 1_000,
+    });
+    const recorded: Promise<void>[] = [];
+    // Deliveries every 3 ms for ~60 ms: no pause of 10 ms, so nothing is written meanwhile.
+    for (let i = 0; i < 20; i++) {
+      recorded.push(recorder.record(`@m${i}:example.org`, roomId, first.eventId, first.ordering));
+      await new Promise((resolve) => setTimeout(resolve, 3));
+    }
+    expect(writes).to.deep.equal([]);
+    await Promise.all(recorded);
+    expect(writes).to.have.length(20);
+    expect(new Set(writes).size).to.equal(1);
+
+    // A bounded wait: with deliveries never pausing, the batch is written by maxBatchDelayMs.
+    const bounded = new DeliveryRecorder({
+      storage,
+      now: Date.now,
+      delivered: new LazyLruCache<string, DeliveredMark>({ max: 1_000 }),
+      senderOf: async () => alice,
+      begin: () => {},
+      end: (_write, position) => writes.push(position),
+      recorded: () => {},
+      batchDelayMs: 5,
+      maxBatchDelayMs: 20,
+    });
+    writes.length = 0;
+    const started = performance.now();
+    const firstDone = bounded.record('@x0:example.org', roomId, first.eventId, first.ordering);
+    let writtenAt: number | undefined;
+    void firstDone.then(() => {
+      writtenAt = performance.now();
+    });
+    for (let i = 1; i < 30 && writtenAt === undefined; i++) {
+      void bounded.record(`@x${i}:example.org`, roomId, first.eventId, first.ordering);
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    await firstDone;
+    expect(writtenAt! - started).to.be.below(60);
+    await bounded.flushNow();
+  });
+
   it('keeps the newest delivery per user and never moves a stored one back', async () => {
     const first = await message();
     const second = await message();

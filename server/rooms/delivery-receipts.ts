@@ -54,14 +54,21 @@ export interface DeliveryRecorderOptions {
   end(write: { roomId: string; deliveredTo?: string }, position: number | undefined): void;
   /** After a commit: senders whose events others got. */
   recorded(senders: readonly string[]): void;
-  /** How long deliveries gather before one write (default 10 ms). */
+  /**
+   * How long deliveries gather before one write (default 10 ms); while they keep coming
+   * (a fan-out still handing a message to a room's members), the write waits for a pause
+   * of that length, up to `maxBatchDelayMs` (default 100 ms) after the first.
+   */
   readonly batchDelayMs?: number;
+  readonly maxBatchDelayMs?: number;
   /** Writes tried per delivery before its callers see the failure (default 3). */
   readonly maxAttempts?: number;
 }
 
+export const DELIVERY_KEY_SEPARATOR = ' ';
+
 export function deliveryKey(userId: string, roomId: string): string {
-  return `${userId} ${roomId}`;
+  return `${userId}${DELIVERY_KEY_SEPARATOR}${roomId}`;
 }
 
 export class DeliveryRecorder {
@@ -69,10 +76,17 @@ export class DeliveryRecorder {
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
   private readonly batchDelayMs: number;
+  private readonly maxBatchDelayMs: number;
   private readonly maxAttempts: number;
+  /** Deliveries queued since the timer was (re)armed: the write waits while they come. */
+  private queuedSinceArmed = 0;
+  /** When the first delivery of the batch gathering now was queued (performance.now()). */
+  private batchStartedAt = 0;
+  private readonly timerFired = () => this.timerFiredNow();
 
   constructor(private readonly options: DeliveryRecorderOptions) {
     this.batchDelayMs = Math.max(0, options.batchDelayMs ?? 10);
+    this.maxBatchDelayMs = Math.max(this.batchDelayMs, options.maxBatchDelayMs ?? 100);
     this.maxAttempts = Math.max(1, options.maxAttempts ?? 3);
   }
 
@@ -117,11 +131,26 @@ export class DeliveryRecorder {
       for (const waiter of delivery.waiters) queued.waiters.push(waiter);
     }
     if (this.timer === undefined) {
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        void this.scheduleFlush();
-      }, this.batchDelayMs);
+      this.batchStartedAt = performance.now();
+      this.queuedSinceArmed = 0;
+      this.timer = setTimeout(this.timerFired, this.batchDelayMs);
+    } else this.queuedSinceArmed++;
+  }
+
+  /**
+   * A write holds the main thread for the whole batch: in the middle of a fan-out it
+   * would hold back the members not yet answered. While deliveries still come, it waits
+   * for a pause (bounded), and then also carries any of the members' next deliveries.
+   */
+  private timerFiredNow(): void {
+    const waited = performance.now() - this.batchStartedAt;
+    if (this.queuedSinceArmed > 0 && waited + this.batchDelayMs <= this.maxBatchDelayMs) {
+      this.queuedSinceArmed = 0;
+      this.timer = setTimeout(this.timerFired, this.batchDelayMs);
+      return;
     }
+    this.timer = undefined;
+    void this.scheduleFlush();
   }
 
   /** Flushes run one after another, so each compares with what the previous one committed. */

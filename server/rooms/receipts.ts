@@ -13,7 +13,9 @@ import type { JsonObject } from '../../protocol/events.js';
 import type { ReceiptRecord } from '../../storage/receipt-store.js';
 import type { Storage } from '../../storage/storage.js';
 import { LazyLruCache } from '../lazy-lru-cache.js';
+import { PairKeys } from '../pair-keys.js';
 import {
+  DELIVERY_KEY_SEPARATOR,
   type DeliveredMark,
   DeliveryRecorder,
   type DeliveryWaiter,
@@ -72,6 +74,8 @@ export class ReceiptService {
   private readonly notifier: () => ReceiptWakeup | undefined;
   /** `${userId} ${roomId}` -> the user's latest delivered event there and its stream ordering. */
   private readonly delivered: LazyLruCache<string, DeliveredMark>;
+  /** deliveryKey(userId, roomId) made once: every woken member's delivery is looked up per message. */
+  private readonly deliveryKeys = new PairKeys(DELIVERY_KEY_SEPARATOR);
   /** Writes delivery receipts in batches, one write per batch. */
   private readonly deliveries: DeliveryRecorder;
   /** Per receipt key, the write in progress: read-compare-write runs one at a time per key. */
@@ -190,7 +194,7 @@ export class ReceiptService {
     streamOrdering: number,
     waiter: DeliveryWaiter,
   ): void {
-    const key = deliveryKey(userId, roomId);
+    const key = this.deliveryKeys.of(userId, roomId);
     const known = this.delivered.get(key);
     if (known !== undefined && (known.eventId === eventId || streamOrdering <= known.ordering)) return;
     this.deliveries.note(userId, roomId, eventId, streamOrdering, waiter, key);

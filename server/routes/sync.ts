@@ -101,7 +101,11 @@ export const sync = defineRoute({
       },
       req.signal,
     );
-    return reply(200, new SerializedJson(answer.json) as never);
+    // A fan-out answer is one object for every member woken with the same delta: encoded once.
+    return reply(
+      200,
+      (answer.body === undefined ? SerializedJson.shared(answer) : new SerializedJson(answer.json)) as never,
+    );
   },
 });
 

@@ -100,9 +100,13 @@ export class FanoutDeltas {
       }
     | undefined;
 
+  /** The answer given last and what it was made of. */
+  private lastAssembled: AssembledInputs | undefined;
+
   /** Forgets every shared delta (an event was rewritten: redaction). */
   clear(): void {
     this.lastDelta = undefined;
+    this.lastAssembled = undefined;
     this.deltas.clear();
     this.assembled.clear();
   }
@@ -169,6 +173,10 @@ export class FanoutDeltas {
       deviceId === null ? [] : deps.hs.deviceKeys.unusedFallbackKeyTypes(userId, deviceId),
     ]);
 
+    // Most members woken together have what the previous one had: compared in place, no key built.
+    const previous = this.lastAssembled;
+    if (previous?.matches(shared, rooms, counts, oneTimeKeys, fallbackTypes)) return previous.answer;
+
     const otkJson = JSON.stringify(oneTimeKeys);
     const fallbackJson = JSON.stringify(fallbackTypes);
     let key = `${otkJson}\u0000${fallbackJson}`;
@@ -180,7 +188,10 @@ export class FanoutDeltas {
       return [notifications, highlights] as const;
     });
     const known = this.assembled.get(key);
-    if (known !== undefined) return known;
+    if (known !== undefined) {
+      this.lastAssembled = new AssembledInputs(known, shared, unread, oneTimeKeys, fallbackTypes);
+      return known;
+    }
 
     let join = '';
     rooms.forEach((roomId, i) => {
@@ -200,6 +211,7 @@ export class FanoutDeltas {
       delivered: shared.map((delta) => delta.delivered),
     };
     this.assembled.set(key, answer);
+    this.lastAssembled = new AssembledInputs(answer, shared, unread, oneTimeKeys, fallbackTypes);
     return answer;
   }
 
@@ -252,6 +264,45 @@ export class FanoutDeltas {
       this.filterKeys.set(filter, key);
     }
     return key;
+  }
+}
+
+/** What an assembled answer was made of, to tell whether the next member gets the same one. */
+class AssembledInputs {
+  constructor(
+    readonly answer: FanoutAnswer,
+    private readonly shared: readonly SharedRoomDelta[],
+    private readonly unread: readonly (readonly [number, number])[],
+    private readonly oneTimeKeys: Readonly<Record<string, number>>,
+    private readonly fallbackTypes: readonly string[],
+  ) {}
+
+  matches(
+    shared: readonly SharedRoomDelta[],
+    rooms: readonly string[],
+    counts: ReadonlyMap<string, { notificationCount?: number; highlightCount?: number }>,
+    oneTimeKeys: Readonly<Record<string, number>>,
+    fallbackTypes: readonly string[],
+  ): boolean {
+    if (shared.length !== this.shared.length) return false;
+    for (let i = 0; i < shared.length; i++) {
+      if (shared[i] !== this.shared[i]) return false;
+      const room = counts.get(rooms[i]!);
+      const [notifications, highlights] = this.unread[i]!;
+      if ((room?.notificationCount ?? 0) !== notifications || (room?.highlightCount ?? 0) !== highlights)
+        return false;
+    }
+    if (fallbackTypes.length !== this.fallbackTypes.length) return false;
+    for (let i = 0; i < fallbackTypes.length; i++) {
+      if (fallbackTypes[i] !== this.fallbackTypes[i]) return false;
+    }
+    let keys = 0;
+    for (const algorithm in oneTimeKeys) {
+      if (oneTimeKeys[algorithm] !== this.oneTimeKeys[algorithm]) return false;
+      keys++;
+    }
+    for (const _ in this.oneTimeKeys) keys--;
+    return keys === 0;
   }
 }
 

@@ -6,12 +6,16 @@
  * membership events are allowed.
  */
 import { LazyLruCache } from '../lazy-lru-cache.js';
+import { PairKeys } from '../pair-keys.js';
 
 export class LazyMembersSent {
   private readonly sent = new LazyLruCache<string, Set<string>>({ max: 100_000 });
+  /** Keys made once per device and room: every woken member looks its room up per message. */
+  private readonly deviceKeys = new PairKeys('\u0000');
+  private readonly roomKeys = new PairKeys('\u0000');
 
   private key(userId: string, deviceId: string | null, roomId: string): string {
-    return `${userId}\u0000${deviceId ?? ''}\u0000${roomId}`;
+    return this.roomKeys.of(this.deviceKeys.of(userId, deviceId ?? ''), roomId);
   }
 
   /** An initial sync (or a room sent in full) starts the room afresh for the device. */

@@ -8,6 +8,7 @@ import { Value } from '@sinclair/typebox/value';
 import type { FilterStore } from '../../storage/filter-store.js';
 import { MatrixError } from '../errors.js';
 import { LazyLruCache } from '../lazy-lru-cache.js';
+import { PairKeys } from '../pair-keys.js';
 import {
   type EventFilter,
   type Filter,
@@ -68,6 +69,8 @@ export const NO_FILTER: SyncFilter = syncFilterOf({});
 
 export class SyncFilterResolver {
   private readonly stored = new LazyLruCache<string, SyncFilter>({ max: 10_000 });
+  /** `${userId}\u0000${filterId}`, made once (every round of a woken sync looks its filter up). */
+  private readonly keys = new PairKeys('\u0000', { firsts: 10_000, secondsEach: 100 });
 
   constructor(private readonly filters: FilterStore) {}
 
@@ -78,14 +81,14 @@ export class SyncFilterResolver {
   cached(userId: string, filterParam: string | undefined): SyncFilter | undefined {
     if (filterParam === undefined || filterParam === '') return NO_FILTER;
     if (filterParam.trimStart().startsWith('{')) return undefined;
-    return this.stored.get(`${userId}\u0000${filterParam}`);
+    return this.stored.get(this.keys.of(userId, filterParam));
   }
 
   /** @throws MatrixError 400 (M_NOT_JSON, M_BAD_JSON, M_INVALID_PARAM for an unknown filter ID). */
   async resolve(userId: string, filterParam: string | undefined): Promise<SyncFilter> {
     if (filterParam === undefined || filterParam === '') return NO_FILTER;
     if (filterParam.trimStart().startsWith('{')) return syncFilterOf(parseFilterJson(filterParam));
-    const key = `${userId}\u0000${filterParam}`;
+    const key = this.keys.of(userId, filterParam);
     const cached = this.stored.get(key);
     if (cached !== undefined) return cached;
     const stored = await this.filters.getFilter(userId, filterParam);

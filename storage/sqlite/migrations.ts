@@ -916,4 +916,15 @@ CREATE TABLE IF NOT EXISTS appservice_out_of_band (
 ) STRICT, WITHOUT ROWID;
 `,
   },
+  {
+    version: 23,
+    name: 'receipts: no index of every receipt by room and position (delivery receipts skip it)',
+    // Every read of receipts by room and position goes through receipts_shown_by_room_stream
+    // (receipts shown to all) or receipts_delivered_by_sender; the full index was only
+    // written: a fan-out rewrote a thousand delivery rows' entries in it per message.
+    // Delivery receipts of a room without a viewer are read by the primary key's prefix.
+    sql: `
+DROP INDEX IF EXISTS receipts_by_room_stream;
+`,
+  },
 ];

@@ -40,7 +40,9 @@ type Range = [after: number, upTo: number];
  * are kept only on events the viewer sent: they exist for senders. They are then read
  * in two parts, each through its own index: the receipts everyone sees, and the
  * delivery receipts of the viewer's events (by event_sender), so that a sync never
- * scans the delivery receipts of every member of a big room.
+ * scans the delivery receipts of every member of a big room. Without a viewer, the
+ * delivery receipts come by the primary key's (room_id, receipt_type) prefix: no index
+ * holds every receipt by position, as each delivery would rewrite its entry there.
  */
 function receiptsQuery(
   sqlite: SqliteConnection['sqlite'],
@@ -53,24 +55,21 @@ function receiptsQuery(
   const found: ReceiptRow[] = [];
   for (const chunk of parameterChunks([...new Set(roomIds)])) {
     const rooms = JSON.stringify(chunk);
-    if (viewer === null) {
-      found.push(
-        ...cached(sqlite, `SELECT ${COLUMNS} FROM receipts WHERE ${IN_ROOMS}${inRange}`).all(
-          rooms,
-          ...rangeValues,
-        ),
-      );
-      continue;
-    }
     found.push(
       ...cached(
         sqlite,
         `SELECT ${COLUMNS} FROM receipts WHERE ${IN_ROOMS} AND ${SHOWN_TO_ALL}${inRange}`,
       ).all(rooms, ...rangeValues),
-      ...cached(
-        sqlite,
-        `SELECT ${COLUMNS} FROM receipts WHERE event_sender = ? AND ${DELIVERED_ONLY}${inRange} AND ${IN_ROOMS}`,
-      ).all(viewer, ...rangeValues, rooms),
+      ...(viewer === null
+        ? // Every delivery receipt of the rooms: the primary key's (room_id, receipt_type) prefix.
+          cached(
+            sqlite,
+            `SELECT ${COLUMNS} FROM receipts WHERE ${IN_ROOMS} AND ${DELIVERED_ONLY}${inRange}`,
+          ).all(rooms, ...rangeValues)
+        : cached(
+            sqlite,
+            `SELECT ${COLUMNS} FROM receipts WHERE event_sender = ? AND ${DELIVERED_ONLY}${inRange} AND ${IN_ROOMS}`,
+          ).all(viewer, ...rangeValues, rooms)),
     );
   }
   return found.sort((a, b) => a.stream_position - b.stream_position);

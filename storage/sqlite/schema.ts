@@ -300,7 +300,6 @@ export const receipts = sqliteTable(
   },
   (t) => [
     primaryKey({ columns: [t.roomId, t.receiptType, t.userId, t.threadId] }),
-    index('receipts_by_room_stream').on(t.roomId, t.streamPosition),
     index('receipts_shown_by_room_stream')
       .on(t.roomId, t.streamPosition)
       .where(sql`receipt_type <> 'io.myelin.delivered'`),
