@@ -118,9 +118,14 @@ export function createHttpApp(options: HttpAppOptions): HttpRequestListener {
   // Koa writes only what is not a whole JSON answer, through the context already made for the
   // request: its response step (bodies, streams, HEAD, Content-Length) with the answer as the
   // only middleware, rather than `app.callback()`, which would build a second context.
-  const koaHandle = (app as unknown as KoaRequestHandler).handleRequest.bind(app);
+  const { handleRequest } = app as unknown as Partial<KoaRequestHandler>;
+  // Checked at start-up: a Koa without it fails here, not on the first stream or OPTIONS answer.
+  if (typeof handleRequest !== 'function') throw new Error('This Koa has no handleRequest step');
+  const koaHandle = handleRequest.bind(app);
   const answerThroughKoa = (ctx: ParameterizedContext, head: string[], answer: KoaAnswer) => {
     for (let i = 0; i < head.length; i += 2) ctx.res.setHeader(head[i]!, head[i + 1]!);
+    // Not async: an answer that throws (a bad header value) reaches serve's catch and is
+    // rendered as a Matrix error, rather than as Koa's plain-text one.
     return koaHandle(ctx, (koa) => {
       answer(koa);
       return Promise.resolve();
