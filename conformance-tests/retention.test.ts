@@ -118,6 +118,15 @@ describe('Retention and cold storage', function () {
     const jsonAfter = await storedJson([...jsonBefore.keys()]);
     for (const [eventId, json] of jsonBefore) expect(jsonAfter.get(eventId), eventId).to.equal(json);
 
+    // The auth chain of a cold message (federation /event_auth) holds its auth events and theirs.
+    const events = hs.homeserver.context.storage.events;
+    const coldMessage = await events.getEvent(sent[5]!);
+    const authEvents = (coldMessage!.pdu.auth_events as string[]).slice();
+    expect(authEvents).to.not.be.empty;
+    const chain = await events.authChainEventIds([sent[5]!]);
+    const chainOfAuthEvents = await events.authChainEventIds(authEvents);
+    expect([...chain].sort()).to.deep.equal([...new Set([...authEvents, ...chainOfAuthEvents])].sort());
+
     // /context around a cold event.
     const middle = sent[20]!;
     const context = await call(

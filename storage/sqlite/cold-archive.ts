@@ -26,6 +26,7 @@ import {
 import path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { LRUCache } from 'lru-cache';
+import { referencedEventIds } from '../../protocol/events.js';
 import type { ColdMoveResult, ColdStorage } from '../cold-storage.js';
 import { isStorageError, StorageError } from '../errors.js';
 import { type EventStore, redactedJsonOf, type StoredEvent, type TimelineContent } from '../event-store.js';
@@ -418,7 +419,18 @@ export function withColdReads(hot: EventStore, cold: ColdArchive, enqueue: Enque
       const coldEvents = cold.roomEvents(roomId, -1, beforeOrdering, limit, true);
       return coldEvents.length === 0 ? hotEvents : merge(hotEvents, coldEvents, true, limit);
     },
-    authChainEventIds: (eventIds) => hot.authChainEventIds(eventIds),
+    async authChainEventIds(eventIds) {
+      const chain = await hot.authChainEventIds(eventIds);
+      // A cold event left the hot tables with its edges: its chain starts from its own
+      // auth_events, which are state events (never cold), and goes on through the hot tables.
+      const coldStarts = [...cold.eventsByIds(eventIds).values()].flatMap((event) =>
+        referencedEventIds(event.pdu.auth_events),
+      );
+      if (coldStarts.length === 0) return chain;
+      for (const id of coldStarts) chain.add(id);
+      for (const id of await hot.authChainEventIds(coldStarts)) chain.add(id);
+      return chain;
+    },
     roomsChangedBetween: (after, upTo) => hot.roomsChangedBetween(after, upTo),
     // Bump stamps: the latest events of a room are never cold (the latest event stays hot).
     latestOrderingOfTypes: (roomIds, types) => hot.latestOrderingOfTypes(roomIds, types),
