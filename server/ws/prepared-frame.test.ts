@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import WebSocket, { WebSocketServer } from 'ws';
-import { prepareTextFrame, sendPrepared } from './prepared-frame.js';
+import { checkPreparedFrames, prepareTextFrame, sendPrepared } from './prepared-frame.js';
 
 /** A server socket and the client at its other end, over 127.0.0.1. */
 async function connectedPair(compress: boolean): Promise<{
@@ -68,6 +68,31 @@ describe('prepared WebSocket frames', () => {
       }
     });
   }
+
+  it('find the installed ws as expected (else every message would take ws.send)', () => {
+    expect(checkPreparedFrames()).to.equal(true);
+  });
+
+  it('never write a whole frame in the middle of a fragmented message', async () => {
+    const pair = await connectedPair(false);
+    try {
+      const arriving = received(pair.client, 2);
+      let clientError: Error | undefined;
+      pair.client.on('error', (error) => {
+        clientError = error;
+      });
+      pair.server.send('{"first":', { fin: false });
+      // Through ws.send, which continues the message ws has begun (a text frame here would
+      // be a protocol error for the client).
+      sendPrepared(pair.server, prepareTextFrame('1}'), '1}', () => {});
+      pair.server.send('{"own":2}');
+      const messages = await arriving;
+      expect(messages.map((message) => message.text)).to.deep.equal(['{"first":1}', '{"own":2}']);
+      expect(clientError).to.equal(undefined);
+    } finally {
+      await pair.close();
+    }
+  });
 
   it('report a socket that is no longer open instead of writing', async () => {
     const pair = await connectedPair(false);
