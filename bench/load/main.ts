@@ -92,6 +92,7 @@ function deliveryRow(result: DeliveryResult): string[] {
     String(result.syncResponses),
     `${result.connectSeconds.toFixed(1)} s`,
     `${(result.serverCpuPerMessage / 1000).toFixed(1)} ms`,
+    `${(result.driverCpuPerMessage / 1000).toFixed(1)} ms`,
   ];
 }
 
@@ -221,6 +222,7 @@ async function main(): Promise<void> {
           'sync answers',
           'connect',
           'server CPU/msg',
+          'driver CPU/msg',
         ],
         deliveryRows,
       );
