@@ -13,7 +13,7 @@
  */
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import WebSocket from 'ws';
+import WebSocket, * as wsModule from 'ws';
 
 /** The complete frame (RFC 6455 section 5.2) of a final, unmasked text message holding `text`. */
 export function prepareTextFrame(text: string): Buffer {
@@ -70,7 +70,9 @@ export function checkPreparedFrames(log?: Logger): boolean {
 
 function probeInternals(): boolean {
   try {
-    const Sender = (WebSocket as unknown as { Sender?: new (socket: unknown) => SenderInternals }).Sender;
+    // A named export of ws's ES module wrapper; a property of the class when loaded as CommonJS.
+    type WithSender = { Sender?: new (socket: unknown) => SenderInternals };
+    const Sender = (wsModule as unknown as WithSender).Sender ?? (WebSocket as unknown as WithSender).Sender;
     if (typeof Sender !== 'function') return false;
     const sender = new Sender({});
     const socket = new (
