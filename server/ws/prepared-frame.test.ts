@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import WebSocket, { WebSocketServer } from 'ws';
@@ -71,6 +72,23 @@ describe('prepared WebSocket frames', () => {
 
   it('find the installed ws as expected (else every message would take ws.send)', () => {
     expect(checkPreparedFrames()).to.equal(true);
+  });
+
+  it('find it as expected when ws is loaded as an ES module too (as the compiled server loads it)', () => {
+    // Mocha's tsx loads ws as CommonJS; a fresh process importing this module loads ws's ES module wrapper.
+    const module = new URL('./prepared-frame.ts', import.meta.url).href;
+    const output = execFileSync(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        '--input-type=module',
+        '-e',
+        `const { checkPreparedFrames } = await import(${JSON.stringify(module)}); console.log(checkPreparedFrames());`,
+      ],
+      { encoding: 'utf8', timeout: 15_000 },
+    );
+    expect(output.trim()).to.equal('true');
   });
 
   it('never write a whole frame in the middle of a fragmented message', async () => {
