@@ -71,6 +71,11 @@ export interface DeliveryResult {
    * better than latency when other work shares the machine, so compare code versions by it.
    */
   readonly serverCpuPerMessage: number;
+  /**
+   * This driver's CPU time over the same phase, per message: it shares the two cores with
+   * the server, so a driver near a core's worth would delay the receivers' first sight.
+   */
+  readonly driverCpuPerMessage: number;
   /** WebSocket only: before any socket, with every socket authenticated, with every socket syncing. */
   readonly memory?: {
     /** Sockets opened and authenticated in time. */
@@ -291,7 +296,13 @@ async function sendAndDrain(
   runTag: string,
   eventsPerSecond: number,
   warmupEvents: number,
-): Promise<{ sendFailures: number; fromMicros: number; toMicros: number; serverCpuPerMessage: number }> {
+): Promise<{
+  sendFailures: number;
+  fromMicros: number;
+  toMicros: number;
+  serverCpuPerMessage: number;
+  driverCpuPerMessage: number;
+}> {
   if (warmupEvents > 0) {
     const warmup = new DeliveryLedger(0, warmupEvents, `${runTag}-warmup`, roomId);
     const end = performance.now() + (warmupEvents / eventsPerSecond) * 1000 + DRAIN_MS;
@@ -300,14 +311,17 @@ async function sendAndDrain(
   }
   ledger.syncResponses = 0;
   const cpuAtStart = await server.cpuMicros();
+  const driverCpuAtStart = process.cpuUsage();
   const fromMicros = monotonicMicros();
   const deadline = performance.now() + (ledger.events / eventsPerSecond) * 1000 + DRAIN_MS;
   const sendFailures = await sendAtRate(server, sender, roomId, ledger, runTag, eventsPerSecond, deadline);
   while (!ledger.complete && performance.now() < deadline) await sleep(50);
   const toMicros = monotonicMicros();
+  const driverCpu = process.cpuUsage(driverCpuAtStart);
+  const driverCpuPerMessage = (driverCpu.user + driverCpu.system) / Math.max(1, ledger.events);
   console.log(`slowest messages (#seq p50/max): ${slowestMessages(ledger, 5)}`);
   const serverCpuPerMessage = ((await server.cpuMicros()) - cpuAtStart) / Math.max(1, ledger.events);
-  return { sendFailures, fromMicros, toMicros, serverCpuPerMessage };
+  return { sendFailures, fromMicros, toMicros, serverCpuPerMessage, driverCpuPerMessage };
 }
 
 /**
@@ -463,6 +477,7 @@ export async function runWebSocketDelivery(
       connectSeconds,
       sendPhase: { fromMicros: phase.fromMicros, toMicros: phase.toMicros },
       serverCpuPerMessage: phase.serverCpuPerMessage,
+      driverCpuPerMessage: phase.driverCpuPerMessage,
       memory: { sockets: opened.length, before, authenticated, syncing: syncingMemory },
     };
   } finally {
@@ -565,6 +580,7 @@ export async function runLongPollDelivery(
       connectSeconds,
       sendPhase: { fromMicros: phase.fromMicros, toMicros: phase.toMicros },
       serverCpuPerMessage: phase.serverCpuPerMessage,
+      driverCpuPerMessage: phase.driverCpuPerMessage,
     };
   } finally {
     stop.abort();

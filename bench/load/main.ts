@@ -4,11 +4,13 @@
  * keep-alive and WebSocket on 127.0.0.1. Prints tables; asserts nothing.
  *
  *   npm run bench:load -- [scenario...] [--receivers=1000] [--events=50] [--rate=10]
- *                         [--warmup=0] [--seconds=4] [--no-ephemeral] [--source] [--profile=DIR]
+ *                         [--warmup=10] [--seconds=4] [--no-ephemeral] [--source] [--profile=DIR]
  *
  * Scenarios (all by default, in this order): throughput, websocket, long-poll,
  * initial-sync. `--no-ephemeral`: the receivers' filter drops ephemeral events (typing,
- * receipts). `--source`: the server runs its TypeScript through tsx instead of
+ * receipts). `--warmup=N`: N messages at the rate before the measured ones, not measured
+ * (default 10: the server's code warm, as throughput's 2 s warm-up; `--warmup=0` for the
+ * cold figure, its first messages slow). `--source`: the server runs its TypeScript through tsx instead of
  * the compiled JavaScript (about 30 MB more RSS: the loader thread). `--profile=DIR` runs the server under --cpu-prof and writes
  * its .cpuprofile into DIR when it stops. Every loop is bounded in count and
  * time; the whole run is cut at 10 minutes whatever happens.
@@ -23,6 +25,8 @@ import { runThroughput } from './throughput.js';
 const SCENARIOS = ['throughput', 'websocket', 'long-poll', 'initial-sync'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 const RUN_DEADLINE_MS = 10 * 60_000;
+/** Messages sent before the measured ones by default: the figures are those of a warm server. */
+const DEFAULT_WARMUP_MESSAGES = 10;
 
 interface Options {
   readonly scenarios: Set<Scenario>;
@@ -57,7 +61,7 @@ function parseOptions(argv: readonly string[]): Options {
     receivers: Math.floor(positive('receivers', 1000)),
     events: Math.floor(positive('events', 50)),
     rate: positive('rate', 10),
-    warmup: Math.floor(Number(flags.get('warmup') ?? 0)) || 0,
+    warmup: Math.max(0, Math.floor(Number(flags.get('warmup') ?? DEFAULT_WARMUP_MESSAGES)) || 0),
     seconds: positive('seconds', 4),
     profileDir: flags.get('profile'),
     fromSource: flags.get('source') === 'true',
@@ -88,6 +92,7 @@ function deliveryRow(result: DeliveryResult): string[] {
     String(result.syncResponses),
     `${result.connectSeconds.toFixed(1)} s`,
     `${(result.serverCpuPerMessage / 1000).toFixed(1)} ms`,
+    `${(result.driverCpuPerMessage / 1000).toFixed(1)} ms`,
   ];
 }
 
@@ -170,7 +175,7 @@ async function main(): Promise<void> {
         receivers: options.receivers,
         events: options.events,
         eventsPerSecond: options.rate,
-        warmupEvents: Math.max(0, options.warmup),
+        warmupEvents: options.warmup,
         ephemeral: options.ephemeral,
         connectBudgetMs: options.connectBudgetSeconds * 1000,
       };
@@ -201,7 +206,7 @@ async function main(): Promise<void> {
         phases.push(['long-poll send phase', result.sendPhase]);
       }
       printTable(
-        `Send-to-delivery latency (one sender over HTTP, open loop; load ${loadAverage()})`,
+        `Send-to-delivery latency (one sender over HTTP, open loop, after ${options.warmup} unmeasured warm-up messages; load ${loadAverage()})`,
         [
           'receivers via',
           'N',
@@ -217,6 +222,7 @@ async function main(): Promise<void> {
           'sync answers',
           'connect',
           'server CPU/msg',
+          'driver CPU/msg',
         ],
         deliveryRows,
       );

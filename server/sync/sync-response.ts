@@ -8,7 +8,6 @@
 import { type JsonObject, stateTupleKey } from '../../protocol/events.js';
 import type { StoredEvent } from '../../storage/event-store.js';
 import type { MembershipRecord } from '../../storage/membership-store.js';
-import { matchesRoomList } from '../rooms/event-filter.js';
 import { type AccountDataChanges, accountDataChanges } from './account-data.js';
 import { deviceKeySections } from './device-keys.js';
 import { ephemeralEvents } from './ephemeral.js';
@@ -22,7 +21,7 @@ import type { SyncDeps, SyncRequest } from './sync-context.js';
 import type { TimelineSlice } from './sync-reads.js';
 import { formatSyncToken, type StreamPositions, tokenBeforeEvent } from './sync-token.js';
 import { toDeviceMessages } from './to-device.js';
-import { watchedRooms } from './watched-rooms.js';
+import { passesRoomFilter, watchedRooms } from './watched-rooms.js';
 
 /** Rooms built between two yields to the event loop. */
 const ROOMS_PER_SLICE = 50;
@@ -174,9 +173,7 @@ export async function roomFilterOf(
   filter: SyncRequest['filter'],
 ): Promise<(roomId: string) => boolean> {
   const archived = filter.archived === 'include' ? null : await deps.hs.archive.archivedRooms(userId);
-  return (roomId) =>
-    matchesRoomList({ rooms: filter.rooms, not_rooms: filter.notRooms }, roomId) &&
-    (archived === null || archived.has(roomId) === (filter.archived === 'only'));
+  return (roomId) => passesRoomFilter(filter, archived, roomId);
 }
 
 /**

@@ -35,12 +35,23 @@ export function watchedRooms(
   for (const record of memberships) {
     if (record.streamOrdering > newest) newest = record.streamOrdering;
     if (record.membership !== 'join') continue;
-    if (!matchesRoomList({ rooms: filter.rooms, not_rooms: filter.notRooms }, record.roomId)) continue;
-    if (dependsOnArchive && (archived?.has(record.roomId) ?? false) !== (filter.archived === 'only'))
-      continue;
-    rooms.push(record.roomId);
+    if (passesRoomFilter(filter, archived, record.roomId)) rooms.push(record.roomId);
   }
   const watched = { filter, rooms, newest };
   if (!dependsOnArchive) byMemberships.set(memberships, watched);
   return watched;
+}
+
+/**
+ * Whether a room passes the filter's room list (rooms / not_rooms) and its archive choice
+ * (io.myelin.archived); `archived` is the user's archived rooms, not read (may be null)
+ * when the filter includes them.
+ */
+export function passesRoomFilter(
+  filter: SyncFilter,
+  archived: ReadonlySet<string> | null,
+  roomId: string,
+): boolean {
+  if (!matchesRoomList({ rooms: filter.rooms, not_rooms: filter.notRooms }, roomId)) return false;
+  return filter.archived === 'include' || (archived?.has(roomId) ?? false) === (filter.archived === 'only');
 }

@@ -15,6 +15,7 @@ import type { RouteDispatcher } from '../http/app.js';
 import type { Authenticator } from '../http/auth.js';
 import { lazyRequire } from '../lazy-require.js';
 import { type SyncEngine, WebSocketConnection, type WebSocketLimits } from './connection.js';
+import { checkPreparedFrames } from './prepared-frame.js';
 
 /** ws is required on the first upgrade (see lazy-require.ts: its files are ~130 KB of CommonJS). */
 const ws = lazyRequire<typeof import('ws')>('ws');
@@ -65,6 +66,7 @@ export interface WebSocketGateway {
 
 export function createWebSocketGateway(options: WebSocketGatewayOptions): WebSocketGateway {
   const { context, log } = options;
+  checkPreparedFrames(log);
   const limits: WebSocketLimits = {
     ...defaultWebSocketLimits(context.config.limits.max_request_body_bytes),
     ...options.limits,

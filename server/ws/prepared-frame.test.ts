@@ -1,7 +1,8 @@
+import { execFileSync } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import WebSocket, { WebSocketServer } from 'ws';
-import { prepareTextFrame, sendPrepared } from './prepared-frame.js';
+import { checkPreparedFrames, prepareTextFrame, sendPrepared } from './prepared-frame.js';
 
 /** A server socket and the client at its other end, over 127.0.0.1. */
 async function connectedPair(compress: boolean): Promise<{
@@ -68,6 +69,48 @@ describe('prepared WebSocket frames', () => {
       }
     });
   }
+
+  it('find the installed ws as expected (else every message would take ws.send)', () => {
+    expect(checkPreparedFrames()).to.equal(true);
+  });
+
+  it('find it as expected when ws is loaded as an ES module too (as the compiled server loads it)', () => {
+    // Mocha's tsx loads ws as CommonJS; a fresh process importing this module loads ws's ES module wrapper.
+    const module = new URL('./prepared-frame.ts', import.meta.url).href;
+    const output = execFileSync(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        '--input-type=module',
+        '-e',
+        `const { checkPreparedFrames } = await import(${JSON.stringify(module)}); console.log(checkPreparedFrames());`,
+      ],
+      { encoding: 'utf8', timeout: 15_000 },
+    );
+    expect(output.trim()).to.equal('true');
+  });
+
+  it('never write a whole frame in the middle of a fragmented message', async () => {
+    const pair = await connectedPair(false);
+    try {
+      const arriving = received(pair.client, 2);
+      let clientError: Error | undefined;
+      pair.client.on('error', (error) => {
+        clientError = error;
+      });
+      pair.server.send('{"first":', { fin: false });
+      // Through ws.send, which continues the message ws has begun (a text frame here would
+      // be a protocol error for the client).
+      sendPrepared(pair.server, prepareTextFrame('1}'), '1}', () => {});
+      pair.server.send('{"own":2}');
+      const messages = await arriving;
+      expect(messages.map((message) => message.text)).to.deep.equal(['{"first":1}', '{"own":2}']);
+      expect(clientError).to.equal(undefined);
+    } finally {
+      await pair.close();
+    }
+  });
 
   it('report a socket that is no longer open instead of writing', async () => {
     const pair = await connectedPair(false);

@@ -7,11 +7,13 @@
  *
  * Written straight to the socket's stream, which is where ws's own sender writes too,
  * synchronously and in call order, when no extension is transforming frames (the
- * listener turns compression off); with anything else in the way, or if ws's internals
- * are not as expected, the message goes through `ws.send` instead.
+ * listener turns compression off) and no fragmented message is half sent; with anything
+ * else in the way, or if ws's internals are not as expected (checked once at start-up),
+ * the message goes through `ws.send` instead.
  */
 import type { Socket } from 'node:net';
-import WebSocket from 'ws';
+import type { Logger } from 'pino';
+import WebSocket, * as wsModule from 'ws';
 
 /** The complete frame (RFC 6455 section 5.2) of a final, unmasked text message holding `text`. */
 export function prepareTextFrame(text: string): Buffer {
@@ -32,11 +34,67 @@ export function prepareTextFrame(text: string): Buffer {
   return frame;
 }
 
+/** What ws's sender keeps that matters here (not part of its typed API). */
+interface SenderInternals {
+  /** 0 when no compression or queued write is in progress. */
+  readonly _state?: number;
+  readonly _queue?: readonly unknown[];
+  /** False between the frames of a fragmented message (a whole frame may not go in between). */
+  readonly _firstFragment?: boolean;
+}
+
 /** What ws keeps on a connection that matters here (not part of its typed API). */
 interface WebSocketInternals {
   readonly _socket?: Socket | null;
-  readonly _sender?: { readonly _state?: number; readonly _queue?: readonly unknown[] } | null;
+  readonly _sender?: SenderInternals | null;
   readonly _extensions?: Record<string, unknown>;
+}
+
+/** Whether ws's private fields are the ones read here; null until checked. */
+let internalsKnown: boolean | null = null;
+
+/**
+ * Checks once (at start-up) that the installed ws keeps the private fields this module
+ * reads, with the values of an idle connection; if not, every message goes through
+ * `ws.send` (correct, slower), and that is logged once.
+ */
+export function checkPreparedFrames(log?: Logger): boolean {
+  if (internalsKnown !== null) return internalsKnown;
+  internalsKnown = probeInternals();
+  if (!internalsKnown)
+    log?.warn(
+      'the installed ws keeps its connection state in other fields than expected: prepared frames are sent through ws.send',
+    );
+  return internalsKnown;
+}
+
+function probeInternals(): boolean {
+  try {
+    // A named export of ws's ES module wrapper; a property of the class when loaded as CommonJS.
+    type WithSender = { Sender?: new (socket: unknown) => SenderInternals };
+    const Sender = (wsModule as unknown as WithSender).Sender ?? (WebSocket as unknown as WithSender).Sender;
+    if (typeof Sender !== 'function') return false;
+    const sender = new Sender({});
+    const socket = new (
+      WebSocket as unknown as new (
+        address: null,
+        protocols: undefined,
+        options: object,
+      ) => WebSocketInternals
+    )(null, undefined, {});
+    return (
+      sender._state === 0 &&
+      Array.isArray(sender._queue) &&
+      sender._queue.length === 0 &&
+      sender._firstFragment === true &&
+      '_socket' in socket &&
+      '_sender' in socket &&
+      typeof socket._extensions === 'object' &&
+      socket._extensions !== null
+    );
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -57,11 +115,13 @@ export function sendPrepared(
   const stream = internals._socket;
   const sender = internals._sender;
   const plain =
+    (internalsKnown ?? checkPreparedFrames()) &&
     stream != null &&
     !stream.destroyed &&
     sender != null &&
     sender._state === 0 &&
-    (sender._queue?.length ?? 0) === 0 &&
+    sender._queue?.length === 0 &&
+    sender._firstFragment === true &&
     isEmpty(internals._extensions);
   if (!plain) {
     socket.send(text, { binary: false }, done);
