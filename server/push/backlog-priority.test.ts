@@ -3,12 +3,18 @@ import { BacklogPriority } from './backlog-priority.js';
 
 describe('backlog priority (the push worker raised while pushes wait too long)', () => {
   const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  /** Polls until the condition holds (timers run late on a loaded machine), failing after 3 s. */
+  async function eventually(condition: () => boolean): Promise<void> {
+    for (const deadline = performance.now() + 3_000; !condition(); await wait(10)) {
+      if (performance.now() > deadline) throw new Error('condition not reached within 3 s');
+    }
+  }
 
   function backlog(answer: (policy: 'idle' | 'other') => string | null) {
     const calls: string[] = [];
     const logs: string[] = [];
     const priority = new BacklogPriority({
-      raiseAfterMs: 200,
+      raiseAfterMs: 400,
       setPolicy: async (policy) => {
         calls.push(policy);
         return answer(policy);
@@ -28,14 +34,14 @@ describe('backlog priority (the push worker raised while pushes wait too long)',
       priority.posted();
       await wait(50);
       expect(calls).to.deep.equal([]);
-      await wait(250);
+      await eventually(() => calls.length > 0);
       expect(calls).to.deep.equal(['other']);
       priority.settled(1);
-      await wait(60);
+      await wait(150);
       // One still waits, and long: it stays raised.
       expect(calls).to.deep.equal(['other']);
       priority.settled(1);
-      await wait(10);
+      await eventually(() => calls.length > 1);
       expect(calls).to.deep.equal(['other', 'idle']);
       // Quick work does not raise it.
       priority.posted();
@@ -53,10 +59,10 @@ describe('backlog priority (the push worker raised while pushes wait too long)',
     );
     try {
       priority.posted();
-      await wait(250);
+      await eventually(() => logs.length > 0);
       priority.settled(1);
       priority.posted();
-      await wait(250);
+      await wait(600);
       expect(calls).to.deep.equal(['other']);
       expect(logs).to.have.length(1);
       expect(logs[0]).to.match(/^warn: .*cannot leave SCHED_IDLE/);
