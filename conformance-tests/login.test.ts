@@ -164,6 +164,14 @@ describe('login (client-server "Login", login.yaml)', () => {
       expect(await res.json()).to.include({ errcode: 'M_FORBIDDEN' });
     });
 
+    it('refuses a device_id in the application services session space (appservice:...) with M_INVALID_PARAM', async () => {
+      const res = await passwordLogin(hs, 'alice', 'correct horse', { device_id: 'appservice:irc' });
+      expect(res.status).to.equal(400);
+      expect(await res.json()).to.include({ errcode: 'M_INVALID_PARAM' });
+      const devices = await hs.homeserver.context.storage.devices.listDevices(alice);
+      expect(devices.map((device) => device.deviceId)).to.not.include('appservice:irc');
+    });
+
     it('logging in with a known device_id keeps the device and ends its earlier token', async () => {
       const first = (await (
         await passwordLogin(hs, 'alice', 'correct horse', { device_id: 'KEEPME' })

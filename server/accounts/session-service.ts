@@ -14,6 +14,7 @@ import type { MyelinConfig } from '../config/index.js';
 import { MatrixError } from '../errors.js';
 import { LazyLruCache } from '../lazy-lru-cache.js';
 import { type AccessTokenClaims, type AccessTokenCodec, randomToken, tokenHash } from './access-tokens.js';
+import { assertDeviceIdChoosable } from './device-ids.js';
 import type { LastSeenRecorder } from './last-seen-recorder.js';
 
 /** POST /login and /register's success body (login.yaml). */
@@ -281,6 +282,7 @@ export function createSessionService(deps: {
 
     async createLoginSession(options) {
       const { userId, withRefreshToken } = options;
+      if (options.deviceId !== undefined) assertDeviceIdChoosable(options.deviceId);
       for (let attempt = 0; ; attempt++) {
         const deviceId = options.deviceId ?? generateDeviceId();
         const existing = options.deviceId ? await storage.devices.getDevice(userId, deviceId) : null;

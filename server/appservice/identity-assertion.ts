@@ -7,6 +7,7 @@
  * request has no device.
  */
 import type { DeviceStore } from '../../storage/device-store.js';
+import { APPSERVICE_SESSION_PREFIX } from '../accounts/device-ids.js';
 import type { SessionService } from '../accounts/session-service.js';
 import { MatrixError } from '../errors.js';
 import type { AuthenticatedUser } from '../http/auth.js';
@@ -44,7 +45,7 @@ export function identityAssertionOf(query: Readonly<Record<string, unknown>>): I
 
 /** The session ID an application service's requests carry: no login session is behind them. */
 export function appserviceSessionId(service: AppserviceRegistration): string {
-  return `appservice:${service.id}`;
+  return `${APPSERVICE_SESSION_PREFIX}${service.id}`;
 }
 
 export async function authenticateAppservice(

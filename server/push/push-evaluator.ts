@@ -220,15 +220,20 @@ export class PushEvaluator {
       senderMayNotify: (key) => room.senderMayNotify(pdu.sender, key),
     });
     // Members on the server defaults whom the event does not name all get the same outcome:
-    // evaluated once, for the first of them (undefined until then).
+    // evaluated once, for the first of them.
     const named = namedUsers(pdu);
-    let shared: PushOutcome | null | undefined;
+    let shared: PushOutcome | null = null;
+    // A flag, not `??=`: a null outcome (no rule matched) is a result too, not a reason to evaluate again.
+    let sharedDone = false;
     for (let i = 0; i < recipients.length; i++) {
       const userId = recipients[i]!;
       const own = compiled[i]!;
       let outcome: PushOutcome | null;
       if (rules.usesServerDefaults(own) && (named === undefined || !named.has(userId.toLowerCase()))) {
-        shared ??= own.couldNotify(pdu.type) ? own.evaluate(view) : null;
+        if (!sharedDone) {
+          shared = own.couldNotify(pdu.type) ? own.evaluate(view) : null;
+          sharedDone = true;
+        }
         outcome = shared;
       } else {
         // Members whose rules cannot notify for this type (a muted account, muted reactions) are skipped.

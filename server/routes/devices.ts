@@ -13,6 +13,7 @@ import { Type } from '@sinclair/typebox';
 import type { JsonObject } from '../../protocol/events.js';
 import type { Device } from '../../storage/device-store.js';
 import { isStorageError } from '../../storage/errors.js';
+import { assertDeviceIdChoosable } from '../accounts/device-ids.js';
 import {
   finishUserInteractiveAuth,
   requireUserInteractiveAuth,
@@ -148,6 +149,7 @@ async function createAppserviceDevice(
   if (deviceId === '' || Buffer.byteLength(deviceId, 'utf8') > MAX_DEVICE_ID_BYTES) {
     throw MatrixError.invalidParam(`A device ID has 1 to ${MAX_DEVICE_ID_BYTES} bytes`);
   }
+  assertDeviceIdChoosable(deviceId);
   try {
     await hs.storage.devices.createDevice({ userId, deviceId, displayName, createdTs: Date.now() });
   } catch (error) {
