@@ -18,6 +18,8 @@ export interface TransactionIdWriter {
   ): Promise<void>;
   /** Forgets transactions recorded before `ts`; resolves to how many. */
   deleteTransactionsBefore(ts: number): Promise<number>;
+  /** Forgets application services' deviceless transactions (session `appservice:<id>`) recorded before `ts`. */
+  deleteAppserviceTransactionsBefore(ts: number): Promise<number>;
 }
 
 export interface TransactionIdStore extends TransactionIdReader, TransactionIdWriter {}

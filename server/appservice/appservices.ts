@@ -18,6 +18,9 @@ import { AppserviceRegistry } from './registry.js';
 import { ThirdPartyLookups } from './third-party-lookups.js';
 import { TransactionSender } from './transaction-sender.js';
 
+const APPSERVICE_TRANSACTION_IDS_KEPT_MS = 24 * 3600_000;
+const APPSERVICE_TRANSACTION_IDS_PRUNE_EVERY_MS = 3600_000;
+
 export interface Appservices {
   readonly registry: AppserviceRegistry;
   /** /thirdparty/* answered by the services that declare protocols. */
@@ -81,6 +84,15 @@ export function createAppservices(options: AppservicesOptions): Appservices {
     maxRetryDelayMs: config.appservice.max_retry_delay_ms,
   });
   let started = false;
+  let pruneTimer: NodeJS.Timeout | undefined;
+  /** A service retries a send within minutes; a day of its transaction IDs is kept, the rest pruned. */
+  const pruneTransactionIds = () => {
+    storage.transactionIds
+      .deleteAppserviceTransactionsBefore(Date.now() - APPSERVICE_TRANSACTION_IDS_KEPT_MS)
+      .catch((error: unknown) =>
+        log.warn({ err: error }, 'Pruning application services transaction IDs failed'),
+      );
+  };
 
   return {
     registry,
@@ -99,6 +111,9 @@ export function createAppservices(options: AppservicesOptions): Appservices {
       for (const service of registry.services) await ensureSenderAccount(storage, service);
       await fanOut.start();
       await sender.start();
+      pruneTransactionIds();
+      pruneTimer = setInterval(pruneTransactionIds, APPSERVICE_TRANSACTION_IDS_PRUNE_EVERY_MS);
+      pruneTimer.unref();
       const orphaned = (await storage.appservices.pendingAppservices()).filter((id) => !registry.withId(id));
       if (orphaned.length > 0) {
         // Kept, not dropped: a registration removed by mistake gets its events when it comes back.
@@ -123,6 +138,7 @@ export function createAppservices(options: AppservicesOptions): Appservices {
       await sender.settled();
     },
     async stop() {
+      clearInterval(pruneTimer);
       await fanOut.close();
       await sender.stop();
       await client.close();

@@ -41,6 +41,17 @@ export function describeTransactionIdStoreContract(makeStorage: StorageFactory):
       );
     });
 
+    it("prunes only application services' old transactions by age; devices keep theirs", async () => {
+      const ids = storage().transactionIds;
+      await ids.recordTransaction(alice, 'appservice:irc', 'old', '$old', 100);
+      await ids.recordTransaction(alice, 'appservice:irc', 'new', '$new', 200);
+      await ids.recordTransaction(alice, 'PHONE', 'old', '$phone', 100);
+      expect(await ids.deleteAppserviceTransactionsBefore(150)).to.equal(1);
+      expect(await ids.eventIdForTransaction(alice, 'appservice:irc', 'old')).to.equal(null);
+      expect(await ids.eventIdForTransaction(alice, 'appservice:irc', 'new')).to.equal('$new');
+      expect(await ids.eventIdForTransaction(alice, 'PHONE', 'old')).to.equal('$phone');
+    });
+
     it('forgets old transactions', async () => {
       await storage().transactionIds.recordTransaction(alice, 'PHONE', 'old', '$1', 100);
       await storage().transactionIds.recordTransaction(alice, 'PHONE', 'new', '$2', 200);

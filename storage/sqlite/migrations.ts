@@ -927,4 +927,14 @@ CREATE TABLE IF NOT EXISTS appservice_out_of_band (
 DROP INDEX IF EXISTS receipts_by_room_stream;
 `,
   },
+  {
+    version: 24,
+    name: 'transaction IDs of application services by age (pruned: no device ends them)',
+    // A device's transaction IDs go with the device; a service's deviceless ones (session
+    // `appservice:<id>`) would pile up for ever, one per bridged message, without a prune by age.
+    sql: `
+CREATE INDEX IF NOT EXISTS transaction_ids_of_appservices_by_created_ts ON transaction_ids (created_ts)
+  WHERE device_id LIKE 'appservice:%';
+`,
+  },
 ];

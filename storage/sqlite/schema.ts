@@ -172,7 +172,12 @@ export const transactionIds = sqliteTable(
     eventId: text('event_id').notNull(),
     createdTs: integer('created_ts').notNull(),
   },
-  (t) => [primaryKey({ columns: [t.userId, t.deviceId, t.txnId] })],
+  (t) => [
+    primaryKey({ columns: [t.userId, t.deviceId, t.txnId] }),
+    index('transaction_ids_of_appservices_by_created_ts')
+      .on(t.createdTs)
+      .where(sql`device_id LIKE 'appservice:%'`),
+  ],
 );
 
 export const accountData = sqliteTable(

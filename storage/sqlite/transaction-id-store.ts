@@ -43,6 +43,15 @@ export class SqliteTransactionIdStore implements TransactionIdStore {
     );
   }
 
+  deleteAppserviceTransactionsBefore(ts: number): Promise<number> {
+    return this.enqueue(
+      () =>
+        this.connection.sqlite
+          .prepare("DELETE FROM transaction_ids WHERE device_id LIKE 'appservice:%' AND created_ts < ?")
+          .run(ts).changes,
+    );
+  }
+
   private lookup(userId: string, deviceId: string, txnId: string): string | null {
     return this.statements.transactionEvent.get(userId, deviceId, txnId)?.event_id ?? null;
   }
