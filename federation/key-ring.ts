@@ -21,8 +21,8 @@ import { redactEvent } from '../protocol/redaction.js';
 import type { RoomVersionRules } from '../protocol/room-versions.js';
 import { checkServerKeys, type OldVerifyKey, type PublishedKey } from '../protocol/server-keys.js';
 import { type SigningKey, verifyJsonSignature } from '../protocol/signing.js';
-import { LazyLruCache } from '../server/lazy-lru-cache.js';
 import type { FederationStore } from '../storage/federation-store.js';
+import { LazyLruCache } from '../storage/lazy-lru-cache.js';
 import type { FederationClient, KeyRing, SignatureCheck } from './federation.js';
 
 const MAX_KEY_VALIDITY_MS = 7 * 24 * 3600_000;

@@ -20,8 +20,8 @@ import type { Logger } from 'pino';
 import type { JsonObject } from '../protocol/events.js';
 import { belongsToServer, serverNameOfId as serverOf } from '../protocol/identifiers.js';
 import type { RemoteKeyQueries } from '../server/e2e/device-keys.js';
-import { LazyLruCache } from '../server/lazy-lru-cache.js';
 import type { PersistedRoomEvent } from '../server/rooms/room-event-sender.js';
+import { LazyLruCache } from '../storage/lazy-lru-cache.js';
 import type { Storage } from '../storage/storage.js';
 import type { FederationClient } from './federation.js';
 

@@ -7,13 +7,13 @@
  * request), and the children the answering server called inaccessible (never re-requested).
  */
 import type { JsonObject, JsonValue } from '../protocol/events.js';
-import { LazyLruCache } from '../server/lazy-lru-cache.js';
 import type {
   FederationHierarchy,
   HierarchyRoom,
   RemoteHierarchySource,
   StrippedChildEvent,
 } from '../server/rooms/space-hierarchy.js';
+import { LazyLruCache } from '../storage/lazy-lru-cache.js';
 import type { FederationRequester } from './remote-rooms.js';
 
 const ANSWER_TTL_MS = 5 * 60 * 1000;

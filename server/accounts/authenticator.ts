@@ -5,13 +5,13 @@
  * the steady state is two map lookups.
  */
 
+import { LazyLruCache } from '../../storage/lazy-lru-cache.js';
 import {
   authenticateAppservice,
   type IdentityAssertionDependencies,
 } from '../appservice/identity-assertion.js';
 import { MatrixError } from '../errors.js';
 import type { AuthenticatedUser, Authenticator, RequestOrigin } from '../http/auth.js';
-import { LazyLruCache } from '../lazy-lru-cache.js';
 import type { AccessTokenClaims } from './access-tokens.js';
 import type { SessionService } from './session-service.js';
 

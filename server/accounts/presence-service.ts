@@ -14,9 +14,9 @@
  * only: no write per request.
  */
 
+import { LazyLruCache } from '../../storage/lazy-lru-cache.js';
 import type { PresenceRecord, PresenceState, PresenceStore } from '../../storage/presence-store.js';
 import type { MyelinConfig } from '../config/index.js';
-import { LazyLruCache } from '../lazy-lru-cache.js';
 import type { RoomMembershipView } from './room-membership-view.js';
 
 /**

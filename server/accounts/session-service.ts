@@ -9,10 +9,10 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { isStorageError } from '../../storage/errors.js';
+import { LazyLruCache } from '../../storage/lazy-lru-cache.js';
 import type { Storage } from '../../storage/storage.js';
 import type { MyelinConfig } from '../config/index.js';
 import { MatrixError } from '../errors.js';
-import { LazyLruCache } from '../lazy-lru-cache.js';
 import { type AccessTokenClaims, type AccessTokenCodec, randomToken, tokenHash } from './access-tokens.js';
 import { assertDeviceIdChoosable } from './device-ids.js';
 import type { LastSeenRecorder } from './last-seen-recorder.js';

@@ -10,8 +10,8 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { LazyLruCache } from '../../storage/lazy-lru-cache.js';
 import type { MyelinConfig } from '../config/index.js';
-import { LazyLruCache } from '../lazy-lru-cache.js';
 
 /** Synapse's NONCE_TIMEOUT. */
 export const NONCE_LIFETIME_MS = 60_000;

@@ -9,8 +9,8 @@
  * services' users (those of other users change nothing).
  */
 import type { StoredEvent } from '../../storage/event-store.js';
+import { LazyLruCache } from '../../storage/lazy-lru-cache.js';
 import type { Storage } from '../../storage/storage.js';
-import { LazyLruCache } from '../lazy-lru-cache.js';
 import type { AppserviceRegistration } from './registration.js';
 import type { AppserviceRegistry } from './registry.js';
 

@@ -3,8 +3,9 @@
  * A bucket holds `burst` tokens and refills `per_second`; a request takes one.
  * Buckets live in a bounded LRU so a flood of distinct addresses cannot grow memory.
  */
+
+import { LazyLruCache } from '../../storage/lazy-lru-cache.js';
 import type { MyelinConfig } from '../config/index.js';
-import { LazyLruCache } from '../lazy-lru-cache.js';
 import type { RateLimitClass } from './route.js';
 
 interface Bucket {

@@ -15,9 +15,9 @@ import {
   type RuleSetVerdict,
   type UserPushRules,
 } from '../../protocol/push-rules/index.js';
+import { LazyLruCache } from '../../storage/lazy-lru-cache.js';
 import type { Storage } from '../../storage/storage.js';
 import { MatrixError } from '../errors.js';
-import { LazyLruCache } from '../lazy-lru-cache.js';
 
 export const PUSH_RULES_ACCOUNT_DATA = 'm.push_rules';
 

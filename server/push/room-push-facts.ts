@@ -6,8 +6,8 @@
  */
 
 import { notificationPowerLevel } from '../../protocol/power-levels.js';
+import { LazyLruCache } from '../../storage/lazy-lru-cache.js';
 import type { Storage } from '../../storage/storage.js';
-import { LazyLruCache } from '../lazy-lru-cache.js';
 import type { RoomReads } from '../rooms/room-reads.js';
 
 export interface RoomPushFacts {

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { expect } from 'chai';
 import { TestRoom } from '../../storage/contract/test-events.js';
+import { LazyLruCache } from '../../storage/lazy-lru-cache.js';
 import { openSqliteStorage, type SqliteStorage } from '../../storage/sqlite/sqlite-storage.js';
-import { LazyLruCache } from '../lazy-lru-cache.js';
 import { type DeliveredMark, DeliveryRecorder, RECEIPT_DELIVERED } from './delivery-receipts.js';
 import { ReceiptService } from './receipts.js';
 

@@ -13,9 +13,10 @@
  * queued again (merged with newer ones) and retried a few times before the
  * callers are told.
  */
+
+import type { LazyLruCache } from '../../storage/lazy-lru-cache.js';
 import type { ReceiptUpdate } from '../../storage/receipt-store.js';
 import type { Storage } from '../../storage/storage.js';
-import type { LazyLruCache } from '../lazy-lru-cache.js';
 
 export const RECEIPT_DELIVERED = 'io.myelin.delivered';
 

@@ -12,9 +12,9 @@
 import { LRUCache } from 'lru-cache';
 import { isStateEvent, type StateMap, stateTupleKey } from '../../protocol/events.js';
 import type { StoredEvent } from '../../storage/event-store.js';
+import { LazyLruCache } from '../../storage/lazy-lru-cache.js';
 import type { Membership } from '../../storage/membership-store.js';
 import type { Storage } from '../../storage/storage.js';
-import { LazyLruCache } from '../lazy-lru-cache.js';
 
 export type HistoryVisibilitySetting = 'world_readable' | 'shared' | 'invited' | 'joined';
 

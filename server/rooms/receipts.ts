@@ -10,9 +10,9 @@
  * is not a receipt but the user's room account data.
  */
 import type { JsonObject } from '../../protocol/events.js';
+import { LazyLruCache } from '../../storage/lazy-lru-cache.js';
 import type { ReceiptRecord } from '../../storage/receipt-store.js';
 import type { Storage } from '../../storage/storage.js';
-import { LazyLruCache } from '../lazy-lru-cache.js';
 import { PairKeys } from '../pair-keys.js';
 import {
   DELIVERY_KEY_SEPARATOR,

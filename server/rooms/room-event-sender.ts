@@ -13,10 +13,10 @@ import { serverNameOfId as serverNameOf } from '../../protocol/identifiers.js';
 import type { RoomVersionRules } from '../../protocol/room-versions.js';
 import type { SigningKey } from '../../protocol/signing.js';
 import type { PersistedEvent, StreamOrdering } from '../../storage/event-store.js';
+import { LazyLruCache } from '../../storage/lazy-lru-cache.js';
 import type { StateSnapshotInput } from '../../storage/state-store.js';
 import type { Storage, WriteTransaction } from '../../storage/storage.js';
 import { MatrixError } from '../errors.js';
-import { LazyLruCache } from '../lazy-lru-cache.js';
 import {
   type BuiltEvent,
   buildCreateEvent,

@@ -7,8 +7,8 @@ import type { StateTupleKey } from '../../protocol/events.js';
 import { type PowerLevels, powerLevelsOf, userPowerLevel } from '../../protocol/power-levels.js';
 import type { RoomVersionId, RoomVersionRules } from '../../protocol/room-versions.js';
 import type { StoredEvent } from '../../storage/event-store.js';
+import { LazyLruCache } from '../../storage/lazy-lru-cache.js';
 import type { Storage } from '../../storage/storage.js';
-import { LazyLruCache } from '../lazy-lru-cache.js';
 import { roomVersionOfCreateEvent } from './room-head.js';
 
 /** Who may do what in a room now: its power levels and each user's level (room creators included). */

@@ -6,8 +6,8 @@
  */
 import { isStateEvent, type JsonObject, type JsonValue } from '../../protocol/events.js';
 import type { StoredEvent } from '../../storage/event-store.js';
+import { LazyLruCache } from '../../storage/lazy-lru-cache.js';
 import type { Storage } from '../../storage/storage.js';
-import { LazyLruCache } from '../lazy-lru-cache.js';
 import type { RoomEventSender } from './room-event-sender.js';
 
 export interface RoomSummary {

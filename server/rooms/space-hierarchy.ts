@@ -14,9 +14,9 @@ import type { JsonObject, JsonValue } from '../../protocol/events.js';
 import { belongsToServer } from '../../protocol/identifiers.js';
 import { isKnownRoomVersion, roomVersionRules } from '../../protocol/room-versions.js';
 import type { StoredEvent } from '../../storage/event-store.js';
+import { LazyLruCache } from '../../storage/lazy-lru-cache.js';
 import type { Storage } from '../../storage/storage.js';
 import { MatrixError } from '../errors.js';
-import { LazyLruCache } from '../lazy-lru-cache.js';
 import {
   type PublishedRoomsChunk,
   publishedRoomsChunk,

@@ -6,8 +6,9 @@
  * and `timeout` in the body, `range`, `required_state` as {include, exclude,
  * lazy_members}, `is_invited`). Both become one shape here.
  */
+
+import { LazyLruCache } from '../../storage/lazy-lru-cache.js';
 import { MatrixError } from '../errors.js';
-import { LazyLruCache } from '../lazy-lru-cache.js';
 
 /** Matches state by type and state key; null matches any. `$ME` is resolved when matching. */
 export interface StateMatcher {

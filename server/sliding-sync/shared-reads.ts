@@ -11,9 +11,9 @@
 
 import type { JsonObject, StateMap } from '../../protocol/events.js';
 import type { StoredEvent } from '../../storage/event-store.js';
+import { LazyLruCache } from '../../storage/lazy-lru-cache.js';
 import type { MembershipRecord } from '../../storage/membership-store.js';
 import type { Storage } from '../../storage/storage.js';
-import { LazyLruCache } from '../lazy-lru-cache.js';
 import { toClientEvents } from '../rooms/client-event-format.js';
 import type { PersistedRoomEvent } from '../rooms/room-event-sender.js';
 import type { SyncReads } from '../sync/sync-reads.js';

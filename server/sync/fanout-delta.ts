@@ -20,7 +20,7 @@
  */
 import { type JsonObject, splitStateTupleKey } from '../../protocol/events.js';
 import type { StoredEvent } from '../../storage/event-store.js';
-import { LazyLruCache } from '../lazy-lru-cache.js';
+import { LazyLruCache } from '../../storage/lazy-lru-cache.js';
 import { matchesRoomEventFilter } from '../rooms/event-filter.js';
 import type { SharedEventFormatting } from './event-format.js';
 import type { SyncDeps, SyncRequest } from './sync-context.js';

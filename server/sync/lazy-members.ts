@@ -5,7 +5,7 @@
  * on restart or eviction, which only makes the server send some again: redundant
  * membership events are allowed.
  */
-import { LazyLruCache } from '../lazy-lru-cache.js';
+import { LazyLruCache } from '../../storage/lazy-lru-cache.js';
 import { PairKeys } from '../pair-keys.js';
 
 export class LazyMembersSent {

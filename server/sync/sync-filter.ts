@@ -6,8 +6,8 @@
 
 import { Value } from '@sinclair/typebox/value';
 import type { FilterStore } from '../../storage/filter-store.js';
+import { LazyLruCache } from '../../storage/lazy-lru-cache.js';
 import { MatrixError } from '../errors.js';
-import { LazyLruCache } from '../lazy-lru-cache.js';
 import { PairKeys } from '../pair-keys.js';
 import {
   type EventFilter,

@@ -8,9 +8,9 @@
 import { LRUCache } from 'lru-cache';
 import type { StateMap } from '../../protocol/events.js';
 import type { StoredEvent } from '../../storage/event-store.js';
+import { LazyLruCache } from '../../storage/lazy-lru-cache.js';
 import type { MembershipRecord } from '../../storage/membership-store.js';
 import type { Storage } from '../../storage/storage.js';
-import { LazyLruCache } from '../lazy-lru-cache.js';
 import type { PersistedRoomEvent } from '../rooms/room-event-sender.js';
 import { eventsThroughCache } from './cached-events.js';
 

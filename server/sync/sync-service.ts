@@ -6,10 +6,10 @@
  * the events handed out, off the response's path.
  */
 import type { JsonObject } from '../../protocol/events.js';
+import { LazyLruCache } from '../../storage/lazy-lru-cache.js';
 import type { PresenceRecord } from '../../storage/presence-store.js';
 import type { Storage } from '../../storage/storage.js';
 import type { AuthenticatedUser } from '../http/auth.js';
-import { LazyLruCache } from '../lazy-lru-cache.js';
 import type { PersistedRoomEvent } from '../rooms/room-event-sender.js';
 import { SharedEventFormatting } from './event-format.js';
 import { FanoutDeltas } from './fanout-delta.js';
