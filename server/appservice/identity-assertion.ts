@@ -21,13 +21,13 @@ export interface IdentityAssertionDependencies {
 }
 
 /** The `user_id` and `device_id` query parameters a service acts as. */
-export interface IdentityAssertion {
+interface IdentityAssertion {
   readonly userId?: string;
   readonly deviceId?: string;
 }
 
 /** The identity assertion parameters of a query, if any; a repeated or empty one is M_INVALID_PARAM. */
-export function identityAssertionOf(query: Readonly<Record<string, unknown>>): IdentityAssertion | undefined {
+function identityAssertionOf(query: Readonly<Record<string, unknown>>): IdentityAssertion | undefined {
   const userId = query.user_id;
   const deviceId = query.device_id;
   if (userId === undefined && deviceId === undefined) return undefined;
@@ -44,7 +44,7 @@ export function identityAssertionOf(query: Readonly<Record<string, unknown>>): I
 }
 
 /** The session ID an application service's requests carry: no login session is behind them. */
-export function appserviceSessionId(service: AppserviceRegistration): string {
+function appserviceSessionId(service: AppserviceRegistration): string {
   return `${APPSERVICE_SESSION_PREFIX}${service.id}`;
 }
 

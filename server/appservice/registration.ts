@@ -19,7 +19,7 @@ export interface Namespace {
   readonly regex: RegExp;
 }
 
-export interface AppserviceNamespaces {
+interface AppserviceNamespaces {
   readonly users: readonly Namespace[];
   readonly aliases: readonly Namespace[];
   readonly rooms: readonly Namespace[];
@@ -41,7 +41,7 @@ export interface AppserviceRegistration {
   readonly receiveEphemeral: boolean;
 }
 
-export class AppserviceRegistrationError extends Error {
+class AppserviceRegistrationError extends Error {
   override readonly name = 'AppserviceRegistrationError';
 }
 

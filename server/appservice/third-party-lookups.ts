@@ -18,7 +18,7 @@ import type { AppserviceRegistry } from './registry.js';
 
 const PROTOCOL_CACHE_MS = 60_000;
 
-export type ThirdPartyKind = 'user' | 'location';
+type ThirdPartyKind = 'user' | 'location';
 
 export class ThirdPartyLookups {
   private readonly protocolCache = new Map<

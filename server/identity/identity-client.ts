@@ -46,7 +46,7 @@ export class IdentityServerClient {
     private readonly log: Logger,
   ) {
     this.http = new GuardedFetch(
-      config.allow_private_addresses ? AddressGuard.permitAll() : new AddressGuard([], []),
+      AddressGuard.publicOnly(config.allow_private_addresses),
       config.request_timeout_ms,
       'This server does not contact identity servers at that address',
     );

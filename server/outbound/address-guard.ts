@@ -33,6 +33,11 @@ export class AddressGuard {
     return new AddressGuard(['0.0.0.0/0', '::/0'], []);
   }
 
+  /** Public unicast addresses only, or every address when private ones are allowed (a setting). */
+  static publicOnly(allowPrivate: boolean): AddressGuard {
+    return allowPrivate ? AddressGuard.permitAll() : new AddressGuard([], []);
+  }
+
   /** Public unicast addresses only, unless allowlisted; the configured denylist on top. */
   permits(address: string): boolean {
     let ip = ipaddr().parse(address);

@@ -23,7 +23,7 @@ export interface GatewayPolicy {
 
 /** The address guard for push gateways under this policy: public unicast only, unless private ones are allowed. */
 export function gatewayAddressGuard(policy: Pick<GatewayPolicy, 'allowPrivate'>): AddressGuard {
-  return policy.allowPrivate ? AddressGuard.permitAll() : new AddressGuard([], []);
+  return AddressGuard.publicOnly(policy.allowPrivate);
 }
 
 /** Why a gateway URL is refused, for the client's error message; null when it is acceptable. */

@@ -152,7 +152,11 @@ export class GatewayQueues {
           { eventId: push.eventId, url: push.url },
           'Push gateway kept failing; notification dropped',
         );
-      } else if (outcome === 'refused') this.refusedGateways.get(push.url)!.dropped++;
+      } else if (outcome === 'refused') {
+        // Absent when the map was cleared at its bound while this push was retried.
+        const refused = this.refusedGateways.get(push.url);
+        if (refused !== undefined) refused.dropped++;
+      }
       queue.shift();
       this.options.onSettled(push);
       this.run(key, queue);
