@@ -188,8 +188,6 @@ export async function quietSince(
   deps: SyncDeps,
   request: Pick<SyncRequest, 'requester' | 'filter' | 'upTo'> & { readonly since: StreamPositions },
 ): Promise<readonly string[] | null> {
-  const known = quietSinceIfCached(deps, request);
-  if (known !== undefined) return known;
   if (!onlyReceiptsMoved(request.since, request.upTo)) return null;
   const { userId } = request.requester;
   const memberships = await deps.reads.membershipsOf(userId);
