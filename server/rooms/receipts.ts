@@ -11,9 +11,9 @@
  */
 import type { JsonObject } from '../../protocol/events.js';
 import { LazyLruCache } from '../../storage/lazy-lru-cache.js';
+import { PairKeys } from '../../storage/pair-keys.js';
 import type { ReceiptRecord } from '../../storage/receipt-store.js';
 import type { Storage } from '../../storage/storage.js';
-import { PairKeys } from '../pair-keys.js';
 import {
   DELIVERY_KEY_SEPARATOR,
   type DeliveredMark,

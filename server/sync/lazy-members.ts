@@ -6,7 +6,7 @@
  * membership events are allowed.
  */
 import { LazyLruCache } from '../../storage/lazy-lru-cache.js';
-import { PairKeys } from '../pair-keys.js';
+import { PairKeys } from '../../storage/pair-keys.js';
 
 export class LazyMembersSent {
   private readonly sent = new LazyLruCache<string, Set<string>>({ max: 100_000 });

@@ -7,8 +7,8 @@
 import { Value } from '@sinclair/typebox/value';
 import type { FilterStore } from '../../storage/filter-store.js';
 import { LazyLruCache } from '../../storage/lazy-lru-cache.js';
+import { PairKeys } from '../../storage/pair-keys.js';
 import { MatrixError } from '../errors.js';
-import { PairKeys } from '../pair-keys.js';
 import {
   type EventFilter,
   type Filter,

@@ -1,4 +1,5 @@
 import type { JsonObject } from '../../protocol/events.js';
+import { PairKeys } from '../pair-keys.js';
 import type {
   NewNotification,
   NotificationRecord,
@@ -91,8 +92,6 @@ const ROWS_PER_WRITE = 500;
 
 const NO_UNREAD: RoomUnreadCounts = { notificationCount: 0, highlightCount: 0, threads: new Map() };
 
-/** unreadKey strings kept for reuse, at most. */
-const KEYS_MAX = 100_000;
 /** Names (push_names) kept in memory, at most; past it the map starts again from the table. */
 const NAME_IDS_MAX = 200_000;
 
@@ -113,11 +112,10 @@ export class SqlitePushStore implements PushStore {
    */
   private readonly unwrittenMarks = new Map<string, Map<string, number>>();
   /**
-   * unreadKey strings per room and user, made once: a message in a big room adds a row under
+   * unreadKey strings per user and room, made once: a message in a big room adds a row under
    * every member's key, and a string made anew each time is hashed anew for each map it meets.
    */
-  private keys = new Map<string, Map<string, string>>();
-  private keyCount = 0;
+  private readonly keys = new PairKeys(UNREAD_KEY_SEPARATOR);
   /** push_names: name -> ID, of names read or written (only committed ones outside a write). */
   private nameIds = new Map<string, number>();
 
@@ -485,22 +483,7 @@ export class SqlitePushStore implements PushStore {
   }
 
   private keyOf(userId: string, roomId: string): string {
-    let byUser = this.keys.get(roomId);
-    if (byUser === undefined) {
-      byUser = new Map();
-      this.keys.set(roomId, byUser);
-    }
-    let key = byUser.get(userId);
-    if (key === undefined) {
-      if (++this.keyCount > KEYS_MAX) {
-        this.keys = new Map([[roomId, byUser]]);
-        byUser.clear();
-        this.keyCount = 1;
-      }
-      key = unreadKey(userId, roomId);
-      byUser.set(userId, key);
-    }
-    return key;
+    return this.keys.of(userId, roomId);
   }
 
   /** The push_names ID of a name, or undefined when no written row uses it. */
@@ -785,8 +768,10 @@ function snapshotOf(cached: CachedUnread): RoomUnreadCounts {
   };
 }
 
+const UNREAD_KEY_SEPARATOR = '\u0000';
+
 function unreadKey(userId: string, roomId: string): string {
-  return `${userId}\u0000${roomId}`;
+  return `${userId}${UNREAD_KEY_SEPARATOR}${roomId}`;
 }
 
 function splitUnreadKey(key: string): [userId: string, roomId: string] {
