@@ -15,6 +15,7 @@
  */
 
 import type { LazyLruCache } from '../../storage/lazy-lru-cache.js';
+import { PairKeys } from '../../storage/pair-keys.js';
 import type { ReceiptUpdate } from '../../storage/receipt-store.js';
 import type { Storage } from '../../storage/storage.js';
 
@@ -66,10 +67,12 @@ export interface DeliveryRecorderOptions {
   readonly maxAttempts?: number;
 }
 
-export const DELIVERY_KEY_SEPARATOR = ' ';
+/** Made once per (user, room): every woken member's delivery is looked up per message. */
+const deliveryKeys = new PairKeys(' ');
 
+/** `${userId} ${roomId}`, the same string object each time while remembered. */
 export function deliveryKey(userId: string, roomId: string): string {
-  return `${userId}${DELIVERY_KEY_SEPARATOR}${roomId}`;
+  return deliveryKeys.of(userId, roomId);
 }
 
 export class DeliveryRecorder {

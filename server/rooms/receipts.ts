@@ -11,11 +11,9 @@
  */
 import type { JsonObject } from '../../protocol/events.js';
 import { LazyLruCache } from '../../storage/lazy-lru-cache.js';
-import { PairKeys } from '../../storage/pair-keys.js';
 import type { ReceiptRecord } from '../../storage/receipt-store.js';
 import type { Storage } from '../../storage/storage.js';
 import {
-  DELIVERY_KEY_SEPARATOR,
   type DeliveredMark,
   DeliveryRecorder,
   type DeliveryWaiter,
@@ -74,8 +72,6 @@ export class ReceiptService {
   private readonly notifier: () => ReceiptWakeup | undefined;
   /** `${userId} ${roomId}` -> the user's latest delivered event there and its stream ordering. */
   private readonly delivered: LazyLruCache<string, DeliveredMark>;
-  /** deliveryKey(userId, roomId) made once: every woken member's delivery is looked up per message. */
-  private readonly deliveryKeys = new PairKeys(DELIVERY_KEY_SEPARATOR);
   /** Writes delivery receipts in batches, one write per batch. */
   private readonly deliveries: DeliveryRecorder;
   /** Per receipt key, the write in progress: read-compare-write runs one at a time per key. */
@@ -171,13 +167,7 @@ export class ReceiptService {
     eventId: string,
     streamOrdering?: number,
   ): Promise<void> {
-    const known = this.delivered.get(deliveryKey(userId, roomId));
-    if (
-      known !== undefined &&
-      (known.eventId === eventId || (streamOrdering ?? Infinity) <= known.ordering)
-    ) {
-      return;
-    }
+    if (this.alreadyDelivered(deliveryKey(userId, roomId), eventId, streamOrdering ?? Infinity)) return;
     const ordering = streamOrdering ?? (await this.orderingInRoom(eventId, roomId));
     if (ordering === undefined) return;
     await this.deliveries.record(userId, roomId, eventId, ordering);
@@ -194,10 +184,15 @@ export class ReceiptService {
     streamOrdering: number,
     waiter: DeliveryWaiter,
   ): void {
-    const key = this.deliveryKeys.of(userId, roomId);
-    const known = this.delivered.get(key);
-    if (known !== undefined && (known.eventId === eventId || streamOrdering <= known.ordering)) return;
+    const key = deliveryKey(userId, roomId);
+    if (this.alreadyDelivered(key, eventId, streamOrdering)) return;
     this.deliveries.note(userId, roomId, eventId, streamOrdering, waiter, key);
+  }
+
+  /** The user's stored delivery in the room is this event or a later one. */
+  private alreadyDelivered(key: string, eventId: string, streamOrdering: number): boolean {
+    const known = this.delivered.get(key);
+    return known !== undefined && (known.eventId === eventId || streamOrdering <= known.ordering);
   }
 
   /** Writes the delivery receipts still gathering (shutdown, tests). */
