@@ -26,7 +26,7 @@ import type { SharedEventFormatting } from './event-format.js';
 import type { SyncDeps, SyncRequest } from './sync-context.js';
 import type { SyncFilter } from './sync-filter.js';
 import { formatSyncToken, type StreamPositions, tokenBeforeEvent } from './sync-token.js';
-import { watchedRooms } from './watched-rooms.js';
+import { watchedRoomsOf } from './watched-rooms.js';
 
 /** What an answer hands out in a room: its last event (recorded as delivered). */
 export interface Delivered {
@@ -135,9 +135,7 @@ export class FanoutDeltas {
       return null;
     }
     const { userId, deviceId } = requester;
-    const memberships = deps.reads.cachedMembershipsOf(userId) ?? (await deps.reads.membershipsOf(userId));
-    const archived = filter.archived === 'include' ? null : await deps.hs.archive.archivedRooms(userId);
-    const watched = watchedRooms(memberships, filter, archived);
+    const watched = await watchedRoomsOf(deps, userId, filter);
     if (watched.newest > since.events) return null;
     const joined = watched.rooms;
     if (!deps.hs.receipts.unchangedFor(userId, joined, since.receipts, upTo.receipts)) return null;

@@ -21,7 +21,7 @@ import type { SyncDeps, SyncRequest } from './sync-context.js';
 import type { TimelineSlice } from './sync-reads.js';
 import { formatSyncToken, type StreamPositions, tokenBeforeEvent } from './sync-token.js';
 import { toDeviceMessages } from './to-device.js';
-import { passesRoomFilter, watchedRooms } from './watched-rooms.js';
+import { passesRoomFilter, watchedRooms, watchedRoomsOf } from './watched-rooms.js';
 
 /** Rooms built between two yields to the event loop. */
 const ROOMS_PER_SLICE = 50;
@@ -189,10 +189,7 @@ export async function quietSince(
   request: Pick<SyncRequest, 'requester' | 'filter' | 'upTo'> & { readonly since: StreamPositions },
 ): Promise<readonly string[] | null> {
   if (!onlyReceiptsMoved(request.since, request.upTo)) return null;
-  const { userId } = request.requester;
-  const memberships = await deps.reads.membershipsOf(userId);
-  const archived = request.filter.archived === 'include' ? null : await deps.hs.archive.archivedRooms(userId);
-  return quietAmong(deps, request, watchedRooms(memberships, request.filter, archived));
+  return quietAmong(deps, request, await watchedRoomsOf(deps, request.requester.userId, request.filter));
 }
 
 /**

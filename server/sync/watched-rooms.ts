@@ -8,6 +8,7 @@
  */
 import type { MembershipRecord } from '../../storage/membership-store.js';
 import { matchesRoomList } from '../rooms/event-filter.js';
+import type { SyncDeps } from './sync-context.js';
 import type { SyncFilter } from './sync-filter.js';
 
 interface Watched {
@@ -54,4 +55,11 @@ export function passesRoomFilter(
 ): boolean {
   if (!matchesRoomList({ rooms: filter.rooms, not_rooms: filter.notRooms }, roomId)) return false;
   return filter.archived === 'include' || (archived?.has(roomId) ?? false) === (filter.archived === 'only');
+}
+
+/** The rooms a sync of `userId` with `filter` watches: memberships and archived rooms read as needed. */
+export async function watchedRoomsOf(deps: SyncDeps, userId: string, filter: SyncFilter): Promise<Watched> {
+  const memberships = deps.reads.cachedMembershipsOf(userId) ?? (await deps.reads.membershipsOf(userId));
+  const archived = filter.archived === 'include' ? null : await deps.hs.archive.archivedRooms(userId);
+  return watchedRooms(memberships, filter, archived);
 }
