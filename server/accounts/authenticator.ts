@@ -45,13 +45,19 @@ export function createAccountsAuthenticator(
     }
   };
 
+  /** The token's session is alive and is the token user's. */
+  const sessionHolds = (
+    claims: AccessTokenClaims,
+    state: Awaited<ReturnType<SessionService['sessionState']>>,
+  ) => state.alive && state.userId === claims.userId;
+
   const userOf = (
     claims: AccessTokenClaims,
     state: Awaited<ReturnType<SessionService['sessionState']>>,
     account: Awaited<ReturnType<SessionService['accountFlags']>>,
     origin: RequestOrigin | undefined,
   ): AuthenticatedUser => {
-    if (!state.alive || state.userId !== claims.userId) throw MatrixError.unknownToken();
+    if (!sessionHolds(claims, state)) throw MatrixError.unknownToken();
     if (!account.exists || account.deactivated) throw MatrixError.unknownToken();
     sessions.tokenUsed(claims);
     sessions.lastSeen.record(claims.userId, claims.deviceId, origin?.ip ?? null, origin?.userAgent ?? null);
@@ -71,7 +77,7 @@ export function createAccountsAuthenticator(
     const claims = await claimsOf(token);
     const state = await sessions.sessionState(claims.sessionId);
     // A dead session is refused before its account's flags are loaded.
-    if (!state.alive || state.userId !== claims.userId) throw MatrixError.unknownToken();
+    if (!sessionHolds(claims, state)) throw MatrixError.unknownToken();
     return userOf(claims, state, await sessions.accountFlags(claims.userId), origin);
   };
 
