@@ -22,19 +22,25 @@ describe('gateway queues (push delivery HTTP side)', () => {
     received.length = 0;
   });
 
-  function queues(events: { settled: number; rejected: PushTarget[] }, maxAttempts = 5) {
-    return new GatewayQueues({
-      policy: { allowPrivate: true },
-      requestTimeoutMs: 2000,
-      initialRetryDelayMs: 5,
-      maxRetryDelayMs: 20,
-      maxAttempts,
-      onRejected: (targets) => events.rejected.push(...targets),
-      onSettled: () => {
-        events.settled++;
+  function queues(
+    events: { settled: number; rejected: PushTarget[] },
+    options: { maxAttempts?: number; allowPrivate?: boolean; logs?: string[]; guard?: AddressGuard } = {},
+  ) {
+    return new GatewayQueues(
+      {
+        policy: { allowPrivate: options.allowPrivate ?? true },
+        requestTimeoutMs: 2000,
+        initialRetryDelayMs: 5,
+        maxRetryDelayMs: 20,
+        maxAttempts: options.maxAttempts ?? 5,
+        onRejected: (targets) => events.rejected.push(...targets),
+        onSettled: () => {
+          events.settled++;
+        },
+        log: (level, _fields, message) => options.logs?.push(`${level}: ${message}`),
       },
-      log: () => {},
-    });
+      options.guard,
+    );
   }
 
   const push = (eventId: string, pushkey = 'k'): GatewayPush => ({
@@ -67,7 +73,7 @@ describe('gateway queues (push delivery HTTP side)', () => {
 
   it('reports rejected pushkeys, drops on 4xx and gives up after max attempts', async () => {
     const events = { settled: 0, rejected: [] as PushTarget[] };
-    const q = queues(events, 2);
+    const q = queues(events, { maxAttempts: 2 });
     answers.push({ status: 200, body: '{"rejected":["gone"]}' }, { status: 400, body: '' });
     answers.push({ status: 503, body: '' }, { status: 503, body: '' });
     q.add(push('$1', 'gone'));
@@ -86,18 +92,7 @@ describe('gateway queues (push delivery HTTP side)', () => {
     await new Promise<void>((resolve) => closed.close(() => resolve()));
     const events = { settled: 0, rejected: [] as PushTarget[] };
     const logs: string[] = [];
-    const q = new GatewayQueues({
-      policy: { allowPrivate: true },
-      requestTimeoutMs: 2000,
-      initialRetryDelayMs: 5,
-      maxRetryDelayMs: 20,
-      maxAttempts: 3,
-      onRejected: () => {},
-      onSettled: () => {
-        events.settled++;
-      },
-      log: (level, _fields, message) => logs.push(`${level}: ${message}`),
-    });
+    const q = queues(events, { maxAttempts: 3, logs });
     const unreachable = `http://127.0.0.1:${port}/_matrix/push/v1/notify`;
     q.add({ ...push('$1'), key: `@u:x ${unreachable}`, url: unreachable });
     await until(() => events.settled === 1);
@@ -115,21 +110,12 @@ describe('gateway queues (push delivery HTTP side)', () => {
       lookups.push(hostname);
       dnsLookup('127.0.0.1', options, callback as never);
     }) as typeof dnsLookup;
-    const q = new GatewayQueues(
-      {
-        policy: { allowPrivate: false },
-        requestTimeoutMs: 2000,
-        initialRetryDelayMs: 5,
-        maxRetryDelayMs: 20,
-        maxAttempts: 3,
-        onRejected: () => {},
-        onSettled: () => {
-          events.settled++;
-        },
-        log: (level, _fields, message) => logs.push(`${level}: ${message}`),
-      },
-      new AddressGuard([], [], resolve),
-    );
+    const q = queues(events, {
+      maxAttempts: 3,
+      allowPrivate: false,
+      logs,
+      guard: new AddressGuard([], [], resolve),
+    });
     const named = url.replace('127.0.0.1', 'gateway.example.org');
     // Two users on the named gateway, two on the literal one.
     q.add({ ...push('$1'), key: `@u:x ${named}`, url: named });
@@ -148,31 +134,21 @@ describe('gateway queues (push delivery HTTP side)', () => {
     ]);
   });
   it('delivers a push once its gateway name resolves to a permitted address again', async () => {
-    let settled = 0;
+    const events = { settled: 0, rejected: [] as PushTarget[] };
     const logs: string[] = [];
     // The first two answers are a private address, then loopback (which this guard permits).
     let lookups = 0;
     const resolve = ((_hostname: string, options: object, callback: (...args: unknown[]) => void) => {
       dnsLookup(++lookups <= 2 ? '10.0.0.1' : '127.0.0.1', options, callback as never);
     }) as typeof dnsLookup;
-    const q = new GatewayQueues(
-      {
-        policy: { allowPrivate: false },
-        requestTimeoutMs: 2000,
-        initialRetryDelayMs: 5,
-        maxRetryDelayMs: 20,
-        maxAttempts: 5,
-        onRejected: () => {},
-        onSettled: () => {
-          settled++;
-        },
-        log: (level, _fields, message) => logs.push(`${level}: ${message}`),
-      },
-      new AddressGuard(['127.0.0.0/8'], [], resolve),
-    );
+    const q = queues(events, {
+      allowPrivate: false,
+      logs,
+      guard: new AddressGuard(['127.0.0.0/8'], [], resolve),
+    });
     const named = url.replace('127.0.0.1', 'gateway.example.org');
     q.add({ ...push('$1'), key: `@u:x ${named}`, url: named });
-    await until(() => settled === 1);
+    await until(() => events.settled === 1);
     await q.stop();
     expect(received.map((body) => JSON.parse(body).notification.event_id)).to.deep.equal(['$1']);
     expect(lookups).to.equal(3);
