@@ -62,10 +62,9 @@ describe('Delivery receipts in batches', () => {
     expect(woken).to.deep.equal([[alice]]);
   });
 
-  it('waits for a pause in a fan-out still recording deliveries (bounded), then writes once', async () => {
-    const first = await message();
-    const writes: (number | undefined)[] = [];
-    const recorder = new DeliveryRecorder({
+  /** A recorder that notes each write's position, waiting for a pause of `batchDelayMs` (at most `maxBatchDelayMs`). */
+  const pausingRecorder = (writes: (number | undefined)[], batchDelayMs: number, maxBatchDelayMs: number) =>
+    new DeliveryRecorder({
       storage,
       now: Date.now,
       delivered: new LazyLruCache<string, DeliveredMark>({ max: 1_000 }),
@@ -73,9 +72,14 @@ describe('Delivery receipts in batches', () => {
       begin: () => {},
       end: (_write, position) => writes.push(position),
       recorded: () => {},
-      batchDelayMs: 10,
-      maxBatchDelayMs: 1_000,
+      batchDelayMs,
+      maxBatchDelayMs,
     });
+
+  it('waits for a pause in a fan-out still recording deliveries (bounded), then writes once', async () => {
+    const first = await message();
+    const writes: (number | undefined)[] = [];
+    const recorder = pausingRecorder(writes, 10, 1_000);
     const recorded: Promise<void>[] = [];
     // Deliveries every 3 ms for ~60 ms: no pause of 10 ms, so nothing is written meanwhile.
     for (let i = 0; i < 20; i++) {
@@ -88,17 +92,7 @@ describe('Delivery receipts in batches', () => {
     expect(new Set(writes).size).to.equal(1);
 
     // A bounded wait: with deliveries never pausing, the batch is written by maxBatchDelayMs.
-    const bounded = new DeliveryRecorder({
-      storage,
-      now: Date.now,
-      delivered: new LazyLruCache<string, DeliveredMark>({ max: 1_000 }),
-      senderOf: async () => alice,
-      begin: () => {},
-      end: (_write, position) => writes.push(position),
-      recorded: () => {},
-      batchDelayMs: 5,
-      maxBatchDelayMs: 20,
-    });
+    const bounded = pausingRecorder(writes, 5, 20);
     writes.length = 0;
     const started = performance.now();
     const firstDone = bounded.record('@x0:example.org', roomId, first.eventId, first.ordering);
