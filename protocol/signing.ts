@@ -1,12 +1,19 @@
 /**
  * ed25519 signing keys and JSON signatures (spec: appendices "Signing JSON",
  * "Signing Details", "Checking for a Signature").
- * Uses node:crypto with KeyObjects built once per key: building a KeyObject
- * costs more than the signature itself.
+ * Keys are prepared once (ed25519.ts): preparing one costs more than a signature.
  */
-import { createPrivateKey, createPublicKey, type KeyObject, randomBytes, sign, verify } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { decodeBase64, encodeUnpaddedBase64 } from './base64.js';
 import { encodeCanonicalJsonWithout } from './canonical-json.js';
+import {
+  type Ed25519PrivateKey,
+  type Ed25519PublicKey,
+  ed25519,
+  PUBLIC_KEY_LENGTH,
+  SEED_LENGTH,
+  SIGNATURE_LENGTH,
+} from './ed25519.js';
 import { isProtocolError, ProtocolError } from './errors.js';
 
 export interface SigningKey {
@@ -16,8 +23,8 @@ export interface SigningKey {
   readonly seed: Buffer;
   /** The public key, unpadded base64. */
   readonly publicKey: string;
-  readonly privateKeyObject: KeyObject;
-  readonly publicKeyObject: KeyObject;
+  /** The seed prepared for signing. */
+  readonly privateKey: Ed25519PrivateKey;
 }
 
 /** `signatures`: signing entity -> key ID -> unpadded base64 signature. */
@@ -35,11 +42,6 @@ export type SignatureVerdict =
       readonly message: string;
     };
 
-const ED25519_SEED_LENGTH = 32;
-const ED25519_SIGNATURE_LENGTH = 64;
-/** DER prefixes wrapping a raw seed as PKCS#8 and a raw public key as SPKI (RFC 8410). */
-const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
-const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 const KEY_VERSION = /^[A-Za-z0-9_]+$/;
 const VERSION_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
@@ -57,27 +59,12 @@ export function signingKeyFromSeed(keyId: string, seed: Uint8Array): SigningKey 
   const { algorithm } = parseKeyId(keyId);
   if (algorithm !== 'ed25519')
     throw new ProtocolError('BAD_KEY', `Unsupported signing algorithm '${algorithm}'`);
-  if (seed.length !== ED25519_SEED_LENGTH) {
-    throw new ProtocolError(
-      'BAD_KEY',
-      `An ed25519 seed has ${ED25519_SEED_LENGTH} bytes, not ${seed.length}`,
-    );
+  if (seed.length !== SEED_LENGTH) {
+    throw new ProtocolError('BAD_KEY', `An ed25519 seed has ${SEED_LENGTH} bytes, not ${seed.length}`);
   }
   const seedBuffer = Buffer.from(seed);
-  const privateKeyObject = createPrivateKey({
-    key: Buffer.concat([PKCS8_ED25519_PREFIX, seedBuffer]),
-    format: 'der',
-    type: 'pkcs8',
-  });
-  const publicKeyObject = createPublicKey(privateKeyObject);
-  const spki = publicKeyObject.export({ format: 'der', type: 'spki' });
-  return {
-    keyId,
-    seed: seedBuffer,
-    publicKey: encodeUnpaddedBase64(spki.subarray(SPKI_ED25519_PREFIX.length)),
-    privateKeyObject,
-    publicKeyObject,
-  };
+  const privateKey = ed25519.privateKeyFromSeed(seedBuffer);
+  return { keyId, seed: seedBuffer, publicKey: encodeUnpaddedBase64(privateKey.publicKey), privateKey };
 }
 
 /** A fresh key; the version defaults to `a_` and four random characters, as Synapse names them. */
@@ -85,7 +72,7 @@ export function generateSigningKey(version?: string): SigningKey {
   const chosen =
     version ??
     `a_${Array.from(randomBytes(4), (b) => VERSION_ALPHABET[b % VERSION_ALPHABET.length]).join('')}`;
-  return signingKeyFromSeed(`ed25519:${chosen}`, randomBytes(ED25519_SEED_LENGTH));
+  return signingKeyFromSeed(`ed25519:${chosen}`, randomBytes(SEED_LENGTH));
 }
 
 /** Synapse's signing key file: one line per key, `ed25519 <version> <unpadded base64 seed>`. */
@@ -129,19 +116,19 @@ export function parseSigningKeyFile(text: string): SigningKey {
 
 /** Raw ed25519 signature of some bytes. */
 export function signBytes(bytes: Uint8Array, key: SigningKey): Buffer {
-  return sign(null, bytes, key.privateKeyObject);
+  return key.privateKey.sign(bytes);
 }
 
-const publicKeyObjects = new Map<string, KeyObject>();
+const preparedPublicKeys = new Map<string, Ed25519PublicKey>();
 const PUBLIC_KEY_CACHE_LIMIT = 4096;
 
 /**
- * The KeyObject for an unpadded base64 ed25519 public key, memoised: servers
+ * An unpadded base64 ed25519 public key prepared for verifying, memoised: servers
  * verify many events against few keys.
  * @throws ProtocolError('BAD_KEY') if the key is not 32 bytes of base64.
  */
-export function publicKeyObject(publicKeyBase64: string): KeyObject {
-  const cached = publicKeyObjects.get(publicKeyBase64);
+export function preparedPublicKey(publicKeyBase64: string): Ed25519PublicKey {
+  const cached = preparedPublicKeys.get(publicKeyBase64);
   if (cached) return cached;
   let raw: Buffer;
   try {
@@ -150,26 +137,22 @@ export function publicKeyObject(publicKeyBase64: string): KeyObject {
     if (!isProtocolError(e)) throw e;
     throw new ProtocolError('BAD_KEY', 'The public key is not base64');
   }
-  if (raw.length !== 32)
-    throw new ProtocolError('BAD_KEY', `An ed25519 public key has 32 bytes, not ${raw.length}`);
-  let keyObject: KeyObject;
-  try {
-    keyObject = createPublicKey({
-      key: Buffer.concat([SPKI_ED25519_PREFIX, raw]),
-      format: 'der',
-      type: 'spki',
-    });
-  } catch {
-    throw new ProtocolError('BAD_KEY', 'Not a valid ed25519 public key');
+  if (raw.length !== PUBLIC_KEY_LENGTH) {
+    throw new ProtocolError(
+      'BAD_KEY',
+      `An ed25519 public key has ${PUBLIC_KEY_LENGTH} bytes, not ${raw.length}`,
+    );
   }
-  if (publicKeyObjects.size >= PUBLIC_KEY_CACHE_LIMIT) publicKeyObjects.clear();
-  publicKeyObjects.set(publicKeyBase64, keyObject);
-  return keyObject;
+  const prepared = ed25519.publicKeyFromRaw(raw);
+  if (prepared === null) throw new ProtocolError('BAD_KEY', 'Not a valid ed25519 public key');
+  if (preparedPublicKeys.size >= PUBLIC_KEY_CACHE_LIMIT) preparedPublicKeys.clear();
+  preparedPublicKeys.set(publicKeyBase64, prepared);
+  return prepared;
 }
 
 /** Raw ed25519 verification of an unpadded base64 signature; false for any malformed signature. */
 export function verifyBytes(bytes: Uint8Array, signatureBase64: string, publicKeyBase64: string): boolean {
-  const keyObject = publicKeyObject(publicKeyBase64);
+  const publicKey = preparedPublicKey(publicKeyBase64);
   let signature: Buffer;
   try {
     signature = decodeBase64(signatureBase64);
@@ -177,7 +160,7 @@ export function verifyBytes(bytes: Uint8Array, signatureBase64: string, publicKe
     if (isProtocolError(e)) return false;
     throw e;
   }
-  return signature.length === ED25519_SIGNATURE_LENGTH && verify(null, bytes, keyObject, signature);
+  return publicKey.verify(bytes, signature);
 }
 
 /** Adds one signature to a `signatures` object without modifying it. */
@@ -220,7 +203,7 @@ export function verifyJsonSignature(
   keyId: string,
   publicKeyBase64: string,
 ): SignatureVerdict {
-  const keyObject = publicKeyObject(publicKeyBase64);
+  const publicKey = preparedPublicKey(publicKeyBase64);
   // 1. The entity must have signed, with this key.
   const signatures = (object as { signatures?: unknown }).signatures;
   const byEntity = isRecord(signatures) ? signatures[signingName] : undefined;
@@ -239,7 +222,7 @@ export function verifyJsonSignature(
   } catch {
     return { ok: false, reason: 'malformed_signature', message: `The ${keyId} signature is not base64` };
   }
-  if (signature.length !== ED25519_SIGNATURE_LENGTH) {
+  if (signature.length !== SIGNATURE_LENGTH) {
     return { ok: false, reason: 'malformed_signature', message: `The ${keyId} signature is not 64 bytes` };
   }
   // 5-6. Canonical JSON without `signatures` and `unsigned`.
@@ -251,7 +234,7 @@ export function verifyJsonSignature(
     return { ok: false, reason: 'unencodable', message: e.message };
   }
   // 7. Check the signature.
-  if (!verify(null, bytes, keyObject, signature)) {
+  if (!publicKey.verify(bytes, signature)) {
     return {
       ok: false,
       reason: 'bad_signature',
