@@ -6,7 +6,8 @@
  * services directly, on request over IPC. Started with --expose-gc so that
  * memory readings are taken after a full collection.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay, PerformanceObserver, constants as perfConstants } from 'node:perf_hooks';
@@ -164,6 +165,8 @@ async function perform(homeserver: Homeserver, command: ServerCommand): Promise<
     case 'memory':
       return { op: 'memory', memory: await measureMemory() };
     case 'cpu': {
+      // Phases are bounded by these readings: each interval between two gets its own allocation profile.
+      await allocationSampler?.next();
       const usage = process.cpuUsage();
       const { storage } = homeserver.context;
       const commits = 'commits' in storage && typeof storage.commits === 'number' ? storage.commits : 0;
@@ -201,12 +204,14 @@ async function main(): Promise<void> {
   });
   const { ports } = await homeserver.start();
   const walReport = watchWalAndEventLoop(path.join(dataDir, 'homeserver.db'));
+  allocationSampler = await AllocationSampler.start(process.env.BENCH_ALLOCATIONS);
 
   let stopping = false;
   const stop = async () => {
     if (stopping) return;
     stopping = true;
     process.stderr.write(`${walReport()}\n`);
+    await allocationSampler?.stop();
     await homeserver.stop();
     await rm(dataDir, { recursive: true, force: true });
   };
@@ -230,5 +235,51 @@ async function main(): Promise<void> {
   });
   send({ kind: 'ready', port: ports[0]!, memory: await measureMemory() });
 }
+
+/**
+ * BENCH_ALLOCATIONS=PREFIX: V8's sampling heap profiler, collected objects included (what the
+ * young generation churns through is what the scavenger pays for). Each interval between two
+ * CPU readings (the driver takes one at each phase's start and end) is written to its own
+ * PREFIX.N.heapprofile, N counting from 0 (start-up to the first reading); read them with
+ * bench/load/allocation-summary.ts or DevTools.
+ */
+class AllocationSampler {
+  private interval = 0;
+
+  private constructor(
+    private readonly session: Session,
+    private readonly prefix: string,
+  ) {}
+
+  static async start(prefix: string | undefined): Promise<AllocationSampler | undefined> {
+    if (prefix === undefined) return undefined;
+    const session = new Session();
+    session.connect();
+    const sampler = new AllocationSampler(session, prefix);
+    await sampler.begin();
+    return sampler;
+  }
+
+  private begin(): Promise<unknown> {
+    return this.session.post('HeapProfiler.startSampling', {
+      samplingInterval: 16_384,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: true,
+    } as never);
+  }
+
+  /** Writes the interval that ends now and starts the next. */
+  async next(): Promise<void> {
+    await this.stop();
+    await this.begin();
+  }
+
+  async stop(): Promise<void> {
+    const { profile } = await this.session.post('HeapProfiler.stopSampling');
+    await writeFile(`${this.prefix}.${this.interval++}.heapprofile`, JSON.stringify(profile));
+  }
+}
+
+let allocationSampler: AllocationSampler | undefined;
 
 await main();
