@@ -476,17 +476,20 @@ export class RoomEventSender {
       });
       persisted = await Promise.all(writes);
     } catch (error) {
-      // Nothing of the batch was kept, and the head is read afresh: a transaction already
-      // sent may have been sent by another process, into this room.
-      this.heads.delete(roomId);
+      // Nothing of the batch was kept: the draft is dropped.
       const repeated = error instanceof TransactionAlreadySent ? this.repeatedSend(accepted, error) : -1;
       if (repeated >= 0) {
-        // Its retry is answered; the others are built again, without it, as a batch as before.
+        // A retry, answered with its first event; the others are built again, without it, as
+        // one batch. The head stays: the first event went through it (or, after a restart,
+        // through the head loaded since), so it already stands on that event; reading it
+        // afresh cost a retry three times a send.
         const [{ pending: item }] = accepted.splice(repeated, 1) as [AcceptedSend];
         this.answerRecorded(item, error as TransactionAlreadySent);
         pending.unshift(...accepted.map(({ pending: other }) => other));
         return;
       }
+      // Any other failure may come from storage the head no longer matches: read it afresh.
+      this.heads.delete(roomId);
       if (accepted.length === 1) {
         accepted[0]!.pending.reject(error);
         return;
