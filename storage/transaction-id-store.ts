@@ -1,13 +1,32 @@
+import { StorageError } from './errors.js';
+
 /** Client transaction IDs per (user, device), so a retried send returns the first event ID. */
 export interface TransactionIdReader {
   eventIdForTransaction(userId: string, deviceId: string, txnId: string): Promise<string | null>;
 }
 
+/**
+ * recordTransaction's CONFLICT: the transaction already produced another event, the one a
+ * retried send must answer. Thrown inside the write transaction, it rolls the send back.
+ */
+export class TransactionAlreadySent extends StorageError {
+  constructor(
+    readonly userId: string,
+    readonly deviceId: string,
+    readonly txnId: string,
+    readonly recordedEventId: string,
+  ) {
+    super('CONFLICT', `transaction ${txnId} of ${userId}/${deviceId} already sent ${recordedEventId}`);
+  }
+}
+
 export interface TransactionIdWriter {
   /**
    * Records the event a transaction produced. Recording the same event again
-   * is a no-op; a different event for a recorded transaction throws CONFLICT
-   * (so a racing duplicate send rolls back with it).
+   * is a no-op; a different event for a recorded transaction throws
+   * TransactionAlreadySent (CONFLICT, naming the recorded event), so a send
+   * that records its transaction before persisting its event rolls back as a
+   * whole and can answer the first event instead.
    */
   recordTransaction(
     userId: string,

@@ -16,6 +16,7 @@ import type { PersistedEvent, StreamOrdering } from '../../storage/event-store.j
 import { LazyLruCache } from '../../storage/lazy-lru-cache.js';
 import type { StateSnapshotInput } from '../../storage/state-store.js';
 import type { Storage, WriteTransaction } from '../../storage/storage.js';
+import { TransactionAlreadySent } from '../../storage/transaction-id-store.js';
 import { MatrixError } from '../errors.js';
 import {
   type BuiltEvent,
@@ -183,7 +184,7 @@ export class RoomEventSender {
     const key = `${request.sender}\u0000${request.txn.deviceId}\u0000${scopedTxnId}`;
     const inFlight = this.txnsInFlight.get(key);
     if (inFlight !== undefined) return inFlight;
-    const sending = this.sendUnlessSent(request, request.txn.deviceId, scopedTxnId);
+    const sending = this.sendOnce(request, request.txn.deviceId, scopedTxnId);
     this.txnsInFlight.set(key, sending);
     const forget = () => {
       this.txnsInFlight.delete(key);
@@ -299,21 +300,42 @@ export class RoomEventSender {
     return this.queue.idle();
   }
 
-  private async sendUnlessSent(
+  /**
+   * A send under a client transaction, with no read before it: the write transaction records
+   * the transaction ID before the event, and a transaction already recorded rolls the batch
+   * back and answers the first event (runSends). A send refused before its write (a guard
+   * refusing a retried reaction as a duplicate, a sender who has left since) may be a retry
+   * too: then, and only then, the transaction is looked up, and a recorded one answered.
+   */
+  private async sendOnce(
     request: SendEventRequest,
     deviceId: string,
     scopedTxnId: string,
   ): Promise<SentEvent> {
-    const eventId = await this.storage.transactionIds.eventIdForTransaction(
-      request.sender,
-      deviceId,
-      scopedTxnId,
-    );
-    if (eventId !== null) {
-      const stored = await this.storage.events.getEvent(eventId);
-      if (stored !== null) return { eventId, streamOrdering: stored.streamOrdering };
+    try {
+      return await this.guarded(request, scopedTxnId);
+    } catch (error) {
+      const eventId = await this.storage.transactionIds
+        .eventIdForTransaction(request.sender, deviceId, scopedTxnId)
+        .catch(() => null);
+      const recorded = eventId === null ? null : await this.sentEventOf(eventId).catch(() => null);
+      if (recorded === null) throw error;
+      return recorded;
     }
-    return this.guarded(request, scopedTxnId);
+  }
+
+  /** What a send of the stored event answered; null when the event is no longer stored. */
+  private async sentEventOf(eventId: string): Promise<SentEvent | null> {
+    const stored = await this.storage.events.getEvent(eventId);
+    return stored === null ? null : { eventId, streamOrdering: stored.streamOrdering };
+  }
+
+  /** A send of the batch whose transaction was already recorded: it is answered with the first event. */
+  private answerRecorded(item: PendingSend, conflict: TransactionAlreadySent): void {
+    this.sentEventOf(conflict.recordedEventId).then((sent) => {
+      if (sent === null) item.reject(conflict);
+      else item.resolve(sent);
+    }, item.reject);
   }
 
   /** A send without a guard is queued at once, so sends and exclusive work keep their arrival order. */
@@ -439,7 +461,7 @@ export class RoomEventSender {
             txn !== undefined && item.scopedTxnId !== undefined
               ? { deviceId: txn.deviceId, txnId: item.scopedTxnId }
               : undefined;
-          writes.push(this.queuePersist(tx, built.event, built.json, stateBefore, transaction));
+          // The transaction ID first: one already sent fails here, before its event is written.
           if (transaction !== undefined) {
             void tx.transactionIds.recordTransaction(
               item.request.sender,
@@ -449,10 +471,24 @@ export class RoomEventSender {
               built.event.pdu.origin_server_ts,
             );
           }
+          writes.push(this.queuePersist(tx, built.event, built.json, stateBefore, transaction));
         }
       });
       persisted = await Promise.all(writes);
     } catch (error) {
+      // Nothing of the batch was kept: the draft is dropped.
+      const repeated = error instanceof TransactionAlreadySent ? this.repeatedSend(accepted, error) : -1;
+      if (repeated >= 0) {
+        // A retry, answered with its first event; the others are built again, without it, as
+        // one batch. The head stays: the first event went through it (or, after a restart,
+        // through the head loaded since), so it already stands on that event; reading it
+        // afresh cost a retry three times a send.
+        const [{ pending: item }] = accepted.splice(repeated, 1) as [AcceptedSend];
+        this.answerRecorded(item, error as TransactionAlreadySent);
+        pending.unshift(...accepted.map(({ pending: other }) => other));
+        return;
+      }
+      // Any other failure may come from storage the head no longer matches: read it afresh.
       this.heads.delete(roomId);
       if (accepted.length === 1) {
         accepted[0]!.pending.reject(error);
@@ -477,6 +513,16 @@ export class RoomEventSender {
       });
       item.resolve({ eventId: built.event.eventId, streamOrdering });
     });
+  }
+
+  /** Which of the batch's sends is the transaction a CONFLICT names (-1: none). */
+  private repeatedSend(accepted: readonly AcceptedSend[], conflict: TransactionAlreadySent): number {
+    return accepted.findIndex(
+      ({ pending: { request, scopedTxnId } }) =>
+        scopedTxnId === conflict.txnId &&
+        request.sender === conflict.userId &&
+        request.txn?.deviceId === conflict.deviceId,
+    );
   }
 
   /** The current-state entries the batch's auth events and auth checks read. */

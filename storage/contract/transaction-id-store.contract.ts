@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { TransactionAlreadySent } from '../transaction-id-store.js';
 import { expectStorageError, type StorageFactory, useFreshStorage } from './contract-harness.js';
 
 const alice = '@alice:example.org';
@@ -24,10 +25,18 @@ export function describeTransactionIdStoreContract(makeStorage: StorageFactory):
     it('is idempotent for the same event and refuses another event with CONFLICT', async () => {
       await storage().transactionIds.recordTransaction(alice, 'PHONE', 'm1', '$event1', 100);
       await storage().transactionIds.recordTransaction(alice, 'PHONE', 'm1', '$event1', 200);
-      await expectStorageError(
+      const conflict = await expectStorageError(
         storage().transactionIds.recordTransaction(alice, 'PHONE', 'm1', '$other', 300),
         'CONFLICT',
       );
+      // It names the event recorded first: a retried send answers that one (room-event-sender.ts).
+      expect(conflict).to.be.instanceOf(TransactionAlreadySent);
+      expect(conflict).to.include({
+        userId: alice,
+        deviceId: 'PHONE',
+        txnId: 'm1',
+        recordedEventId: '$event1',
+      });
       expect(await storage().transactionIds.eventIdForTransaction(alice, 'PHONE', 'm1')).to.equal('$event1');
     });
 

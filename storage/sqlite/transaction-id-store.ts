@@ -1,6 +1,5 @@
 import { lt } from 'drizzle-orm';
-import { StorageError } from '../errors.js';
-import type { TransactionIdStore } from '../transaction-id-store.js';
+import { TransactionAlreadySent, type TransactionIdStore } from '../transaction-id-store.js';
 import type { SqliteConnection } from './connection.js';
 import type { EventStatements } from './event-statements.js';
 import { transactionIds } from './schema.js';
@@ -27,13 +26,9 @@ export class SqliteTransactionIdStore implements TransactionIdStore {
     return this.enqueue(() => {
       const inserted = this.statements.insertTransaction.run(userId, deviceId, txnId, eventId, createdTs);
       if (inserted.changes === 1) return;
-      const recorded = this.lookup(userId, deviceId, txnId);
-      if (recorded !== eventId) {
-        throw new StorageError(
-          'CONFLICT',
-          `transaction ${txnId} of ${userId}/${deviceId} already sent ${recorded}`,
-        );
-      }
+      // The primary key held: the row exists (read inside the write transaction, no lock of its own).
+      const recorded = this.lookup(userId, deviceId, txnId)!;
+      if (recorded !== eventId) throw new TransactionAlreadySent(userId, deviceId, txnId, recorded);
     });
   }
 
