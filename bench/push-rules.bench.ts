@@ -336,8 +336,11 @@ async function sendLatency(): Promise<void> {
           }
           const sendingCpu = mainThreadCpuMs() - threadBefore;
           const scheduleAfter = mainThreadSchedule();
+          const threadsSent = threadRunTimes();
           const sentMicros = monotonicMicros();
           await push.idle();
+          // How long delivery went on after the last send (it holds requests while sends go on).
+          const drainMs = (monotonicMicros() - sentMicros) / 1000;
           if (profiling) {
             console.log(
               `   (profile: sends --from=${fromMicros} --to=${sentMicros}, until idle --to=${monotonicMicros()})`,
@@ -348,10 +351,12 @@ async function sendLatency(): Promise<void> {
           // The whole server process: the main thread, the delivery worker and SQLite.
           const cpu = process.cpuUsage(cpuBefore);
           const threadsAfter = threadRunTimes();
-          const threadMsPerSend = (name: 'main' | 'delivery' | 'others') =>
-            threadsAfter === undefined ? Number.NaN : (threadsAfter[name] - threadsBefore![name]) / SENDS;
+          const threadMsPerSend = (name: 'main' | 'delivery' | 'others', to = threadsAfter) =>
+            to === undefined ? Number.NaN : (to[name] - threadsBefore![name]) / SENDS;
           return {
             samples: samples.slice(20),
+            drainMs,
+            sendingThreadsMsPerSend: `delivery worker ${threadMsPerSend('delivery', threadsSent).toFixed(3)}, other threads ${threadMsPerSend('others', threadsSent).toFixed(3)}`,
             busyMsPerSend: loop.active / SENDS,
             cpuMsPerSend: (cpu.user + cpu.system) / 1000 / SENDS,
             threadsMsPerSend: `main ${threadMsPerSend('main').toFixed(2)}, delivery worker ${threadMsPerSend('delivery').toFixed(2)}, other threads ${threadMsPerSend('others').toFixed(2)}`,
@@ -397,7 +402,7 @@ async function sendLatency(): Promise<void> {
           ['with', withPushers],
         ] as const) {
           console.log(
-            `   while sending, ${name} pushers: main thread ran ${phase.sendingRunMsPerSend.toFixed(3)} ms and waited for a CPU ${phase.sendingWaitMsPerSend.toFixed(3)} ms per send`,
+            `   while sending, ${name} pushers: main thread ran ${phase.sendingRunMsPerSend.toFixed(3)} ms and waited for a CPU ${phase.sendingWaitMsPerSend.toFixed(3)} ms per send; ${phase.sendingThreadsMsPerSend} ms per send; delivery done ${phase.drainMs.toFixed(0)} ms after the last send`,
           );
         }
         console.log(

@@ -297,6 +297,60 @@ describe('push delivery (worker thread)', () => {
       await gateway.stop();
     }
   });
+  it('holds pushes while the server sends (quiet window), and delivers within the hold bound if sends never pause', async () => {
+    const gateway = await startLoopbackGateway();
+    const storage = await openSqliteStorage({ path: ':memory:' });
+    const delivery = new PushDelivery({
+      storage,
+      policy: { allowPrivate: true, allowedHosts: [] },
+      requestTimeoutMs: 2000,
+      initialRetryDelayMs: 5,
+      maxRetryDelayMs: 20,
+      maxAttempts: 3,
+      deliveryQuietMs: 100,
+      deliveryMaxHoldMs: 600,
+      log: { warn: () => {}, info: () => {} },
+    });
+    const notifyBob = (eventId: string) =>
+      delivery.deliver([
+        {
+          userId: '@bob:example.org',
+          event: {
+            eventId,
+            roomId: '!r:example.org',
+            pdu: { type: 'm.room.message', sender: '@alice:example.org', content: {} } as never,
+          },
+          streamOrdering: 1,
+          outcome: { actions: ['notify'] } as unknown as PushOutcome,
+          room: { joined: new Map(), localJoined: [], roomName: undefined, senderMayNotify: () => false },
+        },
+      ]);
+    const delivered = () => gateway.received.map((body) => JSON.parse(body).notification.event_id);
+    let sending: NodeJS.Timeout | undefined;
+    try {
+      await storage.push.setPusher(httpPusher('@bob:example.org', 'bob-phone', { url: gateway.url }), true);
+      // The worker's start (tsx compiling its modules) is not timed: with no send, $0 goes out at once.
+      notifyBob('$0');
+      await delivery.idle();
+      // The server sends an event every 5 ms; as it does, the send is noted before its notifications.
+      sending = setInterval(() => delivery.noteSend(), 5);
+      delivery.noteSend();
+      const started = performance.now();
+      notifyBob('$1');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      // Sends went on within the quiet window: held.
+      expect(delivered()).to.deep.equal(['$0']);
+      await delivery.idle();
+      // Sends never paused: the hold bound let it go.
+      expect(performance.now() - started).to.be.within(550, 3_000);
+      expect(delivered()).to.deep.equal(['$0', '$1']);
+    } finally {
+      clearInterval(sending);
+      await delivery.stop();
+      await storage.close();
+      await gateway.stop();
+    }
+  });
   it('raises the worker to its nice value while a push waits too long, and back to SCHED_IDLE once caught up', async function () {
     if (process.platform !== 'linux' || !chrtAvailable()) this.skip();
     const gateway = await startLoopbackGateway();

@@ -3,11 +3,11 @@
  * small: it knows which users have http pushers at all (read once, then kept up to
  * date), and per batch of notified events it posts one compact message (each
  * event's fields once, its notified users with pushers and their actions) to the
- * delivery worker thread
- * (delivery-worker.ts), which knows who has pushers and counts each user's badge
- * (recipient-book.ts), builds the request bodies and runs the HTTP exchanges,
- * retries and backoff. The worker asks about users it does not know yet (their
- * pushers and unread totals); the main
+ * delivery worker thread (delivery-worker.ts), which knows who has pushers and
+ * counts each user's badge (recipient-book.ts), builds the request bodies and runs
+ * the HTTP exchanges, retries and backoff. It starts requests once the server's
+ * sends pause (send-yield.ts: noteSend counts them in shared memory). The worker
+ * asks about users it does not know yet (their pushers and unread totals); the main
  * thread answers from storage, and tells it when pushers change or read marks
  * move. Where no worker can start (the server running from a bundle), the same
  * delivery line runs on this thread. Pushkeys a gateway rejects are removed from storage.
@@ -26,6 +26,7 @@ import type { PushTarget } from './gateway-queues.js';
 import type { ProducedNotification } from './push-evaluator.js';
 import { DeliveryLine, type EventNotification, type ToDelivery } from './push-preparer.js';
 import type { UserFacts } from './recipient-book.js';
+import { SendActivity } from './send-yield.js';
 
 export interface PushDeliveryOptions {
   readonly storage: Storage;
@@ -38,6 +39,10 @@ export interface PushDeliveryOptions {
   readonly inline?: boolean;
   /** push.max_pending_pushes; default MAX_PENDING_PUSHES. */
   readonly maxPendingPushes?: number;
+  /** push.delivery_quiet_ms; default DELIVERY_QUIET_MS (send-yield.ts). */
+  readonly deliveryQuietMs?: number;
+  /** push.delivery_max_hold_ms; default DELIVERY_MAX_HOLD_MS. */
+  readonly deliveryMaxHoldMs?: number;
   /** Default RAISE_PRIORITY_AFTER_MS (tests set less). */
   readonly raisePriorityAfterMs?: number;
   readonly log: {
@@ -61,6 +66,18 @@ const WORKER_NICENESS = 10;
  * each while waiting. The default of push.max_pending_pushes.
  */
 export const MAX_PENDING_PUSHES = 100_000;
+
+/**
+ * Gateway requests start once no event was sent for this long (send-yield.ts): delivery
+ * yields the CPU to sends. The default of push.delivery_quiet_ms.
+ */
+export const DELIVERY_QUIET_MS = 15;
+
+/**
+ * ...but a push is held back for at most this long, so that a server that never pauses
+ * still delivers. The default of push.delivery_max_hold_ms.
+ */
+export const DELIVERY_MAX_HOLD_MS = 250;
 
 /**
  * A push waiting this long raises the worker from SCHED_IDLE to its nice value until it
@@ -110,9 +127,16 @@ export class PushDelivery {
   private answering: Promise<void> = Promise.resolve();
 
   private readonly maxPendingPushes: number;
+  /** Counts sends for the delivery line, which holds new requests back while they go on. */
+  private readonly sends = new SendActivity();
 
   constructor(private readonly options: PushDeliveryOptions) {
     this.maxPendingPushes = options.maxPendingPushes ?? MAX_PENDING_PUSHES;
+  }
+
+  /** An event was persisted (a send): new gateway requests wait for the sends to pause. */
+  noteSend(): void {
+    this.sends.noteSend();
   }
 
   /**
@@ -334,6 +358,11 @@ export class PushDelivery {
       initialRetryDelayMs: this.options.initialRetryDelayMs,
       maxRetryDelayMs: this.options.maxRetryDelayMs,
       maxAttempts: this.options.maxAttempts,
+      yieldToSends: {
+        sends: this.sends.buffer,
+        quietMs: this.options.deliveryQuietMs ?? DELIVERY_QUIET_MS,
+        maxHoldMs: this.options.deliveryMaxHoldMs ?? DELIVERY_MAX_HOLD_MS,
+      },
       niceness: WORKER_NICENESS,
     };
     let worker: Worker | null = null;
