@@ -34,6 +34,8 @@ export interface GatewayPush {
   readonly body: string;
   readonly eventId: string;
   readonly targets: readonly PushTarget[];
+  /** Held for sends since (SendYield's clock), when before it was queued. */
+  readonly heldSince?: number;
 }
 
 export interface GatewayQueuesOptions {
@@ -92,13 +94,17 @@ export class GatewayQueues {
   private readonly sendYield: SendYield;
   private stopped = false;
 
-  /** `guard`: the policy's (tests give one with a fake resolver). */
+  /**
+   * `guard`: the policy's (tests give one with a fake resolver). `sendYield`: shared with
+   * the delivery line, else one of its own.
+   */
   constructor(
     private readonly options: GatewayQueuesOptions,
     guard: AddressGuard = gatewayAddressGuard(options.policy),
+    sendYield = new SendYield(options.yieldToSends),
   ) {
     this.guard = guard;
-    this.sendYield = new SendYield(options.yieldToSends);
+    this.sendYield = sendYield;
     this.agent = new (undici().Agent)({
       connect: { lookup: this.guard.lookup, timeout: options.requestTimeoutMs },
       headersTimeout: options.requestTimeoutMs,
@@ -111,7 +117,7 @@ export class GatewayQueues {
       this.options.onSettled(push);
       return;
     }
-    const queued: Queued = { push, attempts: 0, queuedAt: this.sendYield.now() };
+    const queued: Queued = { push, attempts: 0, queuedAt: push.heldSince ?? this.sendYield.now() };
     const queue = this.queues.get(push.key);
     if (queue !== undefined) {
       queue.push(queued);

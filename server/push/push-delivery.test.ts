@@ -87,8 +87,12 @@ describe('push delivery (inline line)', () => {
     await storage.close();
   });
 
-  function inlineDelivery(maxPendingPushes?: number): PushDelivery {
+  function inlineDelivery(
+    maxPendingPushes?: number,
+    yieldToSends: { deliveryQuietMs?: number; deliveryMaxHoldMs?: number } = {},
+  ): PushDelivery {
     return new PushDelivery({
+      ...yieldToSends,
       storage,
       policy: { allowPrivate: true, allowedHosts: [] },
       requestTimeoutMs: 2000,
@@ -220,6 +224,38 @@ describe('push delivery (inline line)', () => {
       'carol-phone': [
         ['$1', 1],
         ['$2', 2],
+      ],
+    });
+  });
+  it('keeps the order and every badge while sends hold the line back', async () => {
+    await setPusher('@bob:example.org', 'bob-phone');
+    await delivery.stop();
+    delivery = inlineDelivery(undefined, { deliveryQuietMs: 100, deliveryMaxHoldMs: 10_000 });
+    await notify('$0', ['@bob:example.org']);
+    await delivery.idle();
+    // Sends go on: $1 and $2 wait, then Bob reads up to $2, then $3.
+    delivery.noteSend();
+    await notify('$1', ['@bob:example.org']);
+    await notify('$2', ['@bob:example.org']);
+    await storage.push.advanceReadMark({
+      userId: '@bob:example.org',
+      roomId: room,
+      threadId: null,
+      streamOrdering: ordering,
+    });
+    delivery.readMoved('@bob:example.org');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    delivery.noteSend();
+    await notify('$3', ['@bob:example.org']);
+    expect(received().map((n) => n.event_id)).to.deep.equal(['$0']);
+    await delivery.idle();
+    // As without holding: the read move counts after $2, not before.
+    expect(pushesByUser()).to.deep.equal({
+      'bob-phone': [
+        ['$0', 1],
+        ['$1', 2],
+        ['$2', 3],
+        ['$3', 1],
       ],
     });
   });
