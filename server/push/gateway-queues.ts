@@ -94,17 +94,13 @@ export class GatewayQueues {
   private readonly sendYield: SendYield;
   private stopped = false;
 
-  /**
-   * `guard`: the policy's (tests give one with a fake resolver). `sendYield`: shared with
-   * the delivery line, else one of its own.
-   */
+  /** `guard`: the policy's (tests give one with a fake resolver). */
   constructor(
     private readonly options: GatewayQueuesOptions,
     guard: AddressGuard = gatewayAddressGuard(options.policy),
-    sendYield = new SendYield(options.yieldToSends),
   ) {
     this.guard = guard;
-    this.sendYield = sendYield;
+    this.sendYield = new SendYield(options.yieldToSends);
     this.agent = new (undici().Agent)({
       connect: { lookup: this.guard.lookup, timeout: options.requestTimeoutMs },
       headersTimeout: options.requestTimeoutMs,
@@ -126,6 +122,11 @@ export class GatewayQueues {
     const fresh: Queued[] = [queued];
     this.queues.set(push.key, fresh);
     this.run(push.key, fresh);
+  }
+
+  /** The clock pushes' `heldSince` is on. */
+  now(): number {
+    return this.sendYield.now();
   }
 
   async stop(): Promise<void> {

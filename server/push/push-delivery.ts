@@ -23,10 +23,11 @@ import { BacklogPriority } from './backlog-priority.js';
 import type { DeliveryWorkerData, FromWorker } from './delivery-worker.js';
 import type { GatewayPolicy } from './gateway-address.js';
 import type { PushTarget } from './gateway-queues.js';
+import { HeldPosts } from './held-posts.js';
 import type { ProducedNotification } from './push-evaluator.js';
 import { DeliveryLine, type EventNotification, type ToDelivery } from './push-preparer.js';
 import type { UserFacts } from './recipient-book.js';
-import { SendActivity } from './send-yield.js';
+import { SendActivity, SendYield } from './send-yield.js';
 
 export interface PushDeliveryOptions {
   readonly storage: Storage;
@@ -129,9 +130,21 @@ export class PushDelivery {
   private readonly maxPendingPushes: number;
   /** Counts sends for the delivery line, which holds new requests back while they go on. */
   private readonly sends = new SendActivity();
+  private readonly yieldToSends: { sends: SharedArrayBuffer; quietMs: number; maxHoldMs: number };
+  /** Everything for the sink goes through here: notify messages wait for the sends to pause. */
+  private readonly outbox: HeldPosts;
 
   constructor(private readonly options: PushDeliveryOptions) {
     this.maxPendingPushes = options.maxPendingPushes ?? MAX_PENDING_PUSHES;
+    this.yieldToSends = {
+      sends: this.sends.buffer,
+      quietMs: options.deliveryQuietMs ?? DELIVERY_QUIET_MS,
+      maxHoldMs: options.deliveryMaxHoldMs ?? DELIVERY_MAX_HOLD_MS,
+    };
+    this.outbox = new HeldPosts(new SendYield(this.yieldToSends), (message) => {
+      if (message.type === 'notify') this.sinkNow().post(message);
+      else this.sink?.post(message);
+    });
   }
 
   /** An event was persisted (a send): new gateway requests wait for the sends to pause. */
@@ -169,9 +182,13 @@ export class PushDelivery {
     if (pushes === 0 || this.shedLoad(pushes)) return;
     this.outstanding++;
     this.pendingPushes += pushes;
-    const sink = this.sinkNow();
     this.postReads();
-    sink.post({ type: 'notify', notifications: Array.from(drafts.values(), finish) });
+    this.outbox.send({
+      type: 'notify',
+      notifications: Array.from(drafts.values(), finish),
+      batches: 1,
+      heldMs: 0,
+    });
     this.backlog?.posted();
   }
 
@@ -217,7 +234,7 @@ export class PushDelivery {
     );
     this.shed = 0;
     // The line counted no badge for what was not pushed: every badge is read again.
-    this.sink?.post({ type: 'forget' });
+    this.outbox.send({ type: 'forget' });
   }
 
   /** Resolves when nothing is queued or being sent (tests, benches). */
@@ -245,6 +262,7 @@ export class PushDelivery {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.outbox.stop();
     this.backlog?.stop();
     await this.sink?.stop();
     this.outstanding = 0;
@@ -274,7 +292,7 @@ export class PushDelivery {
         if (this.loading !== undefined) this.changedEarly.push(userId);
       } else this.pusherUsers.add(userId);
     }
-    this.sink?.post({ type: 'forget', userId });
+    this.outbox.send({ type: 'forget', userId });
   }
 
   /** The user's read marks moved: their badge is to be read again. */
@@ -287,7 +305,7 @@ export class PushDelivery {
 
   private postReads(): void {
     if (this.reads.size === 0) return;
-    this.sink?.post({ type: 'read', userIds: [...this.reads] });
+    this.outbox.send({ type: 'read', userIds: [...this.reads] });
     this.reads.clear();
   }
 
@@ -301,7 +319,7 @@ export class PushDelivery {
       for (let from = 0; from < userIds.length && !this.stopped; from += ANSWER_CHUNK) {
         if (from > 0) await new Promise((resolve) => setImmediate(resolve));
         const users = await this.usersFacts(userIds.slice(from, from + ANSWER_CHUNK));
-        if (!this.stopped) this.sink?.post({ type: 'users', users });
+        if (!this.stopped) this.outbox.send({ type: 'users', users });
       }
     });
   }
@@ -358,11 +376,7 @@ export class PushDelivery {
       initialRetryDelayMs: this.options.initialRetryDelayMs,
       maxRetryDelayMs: this.options.maxRetryDelayMs,
       maxAttempts: this.options.maxAttempts,
-      yieldToSends: {
-        sends: this.sends.buffer,
-        quietMs: this.options.deliveryQuietMs ?? DELIVERY_QUIET_MS,
-        maxHoldMs: this.options.deliveryMaxHoldMs ?? DELIVERY_MAX_HOLD_MS,
-      },
+      yieldToSends: this.yieldToSends,
       niceness: WORKER_NICENESS,
     };
     let worker: Worker | null = null;

@@ -13,7 +13,6 @@ import type { JsonObject } from '../../protocol/events.js';
 import { tweaksOf } from '../../protocol/push-rules/index.js';
 import { type GatewayPush, GatewayQueues, type GatewayQueuesOptions } from './gateway-queues.js';
 import { type Admitted, type PushRoute, RecipientBook, type UserFacts } from './recipient-book.js';
-import { SendYield } from './send-yield.js';
 
 /** What every recipient's push shares: the event, as the gateway will see it. */
 export interface NotifiedEvent {
@@ -42,7 +41,14 @@ export interface EventNotification {
 
 /** What the main thread posts to the delivery worker. */
 export type ToDelivery =
-  | { type: 'notify'; notifications: EventNotification[] }
+  | {
+      type: 'notify';
+      notifications: EventNotification[];
+      /** How many batches of events (deliver calls) it carries: settling it settles them all. */
+      batches: number;
+      /** How long the main thread held it back for sends (send-yield.ts): counted in the bound. */
+      heldMs: number;
+    }
   /** The answer to a `need`. */
   | { type: 'users'; users: UserFacts[] }
   /** A user's pushers changed (every user's when undefined). */
@@ -58,8 +64,10 @@ interface PreparedPush extends GatewayPush {
 
 /** One notify message: open while its events wait or their pushes are under way. */
 interface Batch {
-  /** When it reached the line (SendYield's clock): its pushes are held at most maxHoldMs from then. */
+  /** Held for sends since (SendYield's clock): its pushes are held at most maxHoldMs from then. */
   readonly heldSince: number;
+  /** The main thread's deliver() calls it carries (each is settled). */
+  readonly batches: number;
   remaining: number;
   /** The notified users it carried (the main thread bounds how many wait). */
   recipients: number;
@@ -88,47 +96,20 @@ export interface DeliveryLineOptions extends Omit<GatewayQueuesOptions, 'onSettl
 export class DeliveryLine {
   private readonly book: RecipientBook<ReadyEvent>;
   private readonly queues: GatewayQueues;
-  /**
-   * Notify messages (and what came after them) taken in only once the sends pause, like
-   * the requests they make: their bodies are not built, nor kept alive through the
-   * collector's work, while sends go on.
-   */
-  private readonly sendYield: SendYield;
-  private readonly inbox: { message: ToDelivery; at: number }[] = [];
 
   constructor(private readonly options: DeliveryLineOptions) {
-    this.sendYield = new SendYield(options.yieldToSends);
-    this.queues = new GatewayQueues(
-      { ...options, onSettled: (push) => this.release((push as PreparedPush).batch) },
-      undefined,
-      this.sendYield,
-    );
+    this.queues = new GatewayQueues({
+      ...options,
+      onSettled: (push) => this.release((push as PreparedPush).batch),
+    });
     this.book = new RecipientBook({
       ask: options.need,
       ready: (admitted) => this.prepare(admitted),
     });
   }
 
-  /**
-   * Handles one message; resolves when it is received (at once, except `stop`). A notify
-   * message waits for the sends to pause, and so does every message after it, in order
-   * (answers count the notifications posted before them).
-   */
+  /** Handles one message; resolves when it is taken in (at once, except `stop`). */
   async handle(message: ToDelivery): Promise<void> {
-    if (message.type !== 'stop' && (message.type === 'notify' || this.inbox.length > 0)) {
-      const at = this.sendYield.now();
-      this.inbox.push({ message, at });
-      if (this.inbox.length === 1) this.sendYield.start(at, () => this.takeInbox());
-      return;
-    }
-    return this.take(message, this.sendYield.now());
-  }
-
-  private takeInbox(): void {
-    for (const { message, at } of this.inbox.splice(0)) void this.take(message, at);
-  }
-
-  private async take(message: ToDelivery, at: number): Promise<void> {
     switch (message.type) {
       case 'users':
         this.book.learn(message.users);
@@ -140,17 +121,17 @@ export class DeliveryLine {
         this.book.read(message.userIds);
         return;
       case 'stop':
-        for (const { message: parked } of this.inbox.splice(0)) {
-          if (parked.type !== 'notify') continue;
-          const recipients = parked.notifications.reduce((sum, n) => sum + n.userIds.split('\n').length, 0);
-          this.options.onNotificationsSettled(1, recipients);
-        }
         for (const { item } of this.book.takeWaiting()) this.release(item.batch);
         await this.queues.stop();
         return;
       case 'notify': {
         // The message's own share, released once every event is taken in.
-        const batch: Batch = { heldSince: at, remaining: 1, recipients: 0 };
+        const batch: Batch = {
+          heldSince: this.queues.now() - message.heldMs,
+          batches: message.batches,
+          remaining: 1,
+          recipients: 0,
+        };
         for (const notification of message.notifications) {
           batch.remaining++;
           const userIds = notification.userIds.split('\n');
@@ -163,7 +144,7 @@ export class DeliveryLine {
   }
 
   private release(batch: Batch): void {
-    if (--batch.remaining === 0) this.options.onNotificationsSettled(1, batch.recipients);
+    if (--batch.remaining === 0) this.options.onNotificationsSettled(batch.batches, batch.recipients);
   }
 
   /** Queues the requests for one event whose recipients are all known. */
