@@ -610,7 +610,7 @@ export const ConfigSchema = Type.Object(
         minimum: 0,
         default: 15,
         description:
-          'Push delivery yields the CPU to sends: new gateway requests start only once no event was sent for this long (requests under way finish). Each push is delayed by about this much (up to 1.5 times it), and on a busy server until delivery_max_hold_ms. 0: requests start at once.',
+          'Push delivery yields the CPU to sends: while events are being sent, notifications are handed to the delivery worker and new gateway requests start only once no event was sent for this long (requests under way finish). Each push is delayed by about this much (up to 1.5 times it), on a busy server by up to delivery_max_hold_ms. 0: no holding.',
       }),
       delivery_max_hold_ms: Type.Integer({
         minimum: 0,

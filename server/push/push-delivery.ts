@@ -5,8 +5,9 @@
  * event's fields once, its notified users with pushers and their actions) to the
  * delivery worker thread (delivery-worker.ts), which knows who has pushers and
  * counts each user's badge (recipient-book.ts), builds the request bodies and runs
- * the HTTP exchanges, retries and backoff. It starts requests once the server's
- * sends pause (send-yield.ts: noteSend counts them in shared memory). The worker
+ * the HTTP exchanges, retries and backoff. While events are being sent, messages
+ * are posted to it and it starts requests only once the sends pause, for a bounded
+ * time (send-yield.ts, held-posts.ts; noteSend counts sends in shared memory). The worker
  * asks about users it does not know yet (their pushers and unread totals); the main
  * thread answers from storage, and tells it when pushers change or read marks
  * move. Where no worker can start (the server running from a bundle), the same

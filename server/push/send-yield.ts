@@ -3,16 +3,18 @@
  * nothing to send latency). On two CPUs a send's 100 gateway requests, run beside the
  * next sends, take CPU from them: the delivery worker's thread is at SCHED_IDLE, but its
  * isolate's GC and compile helpers, a gateway on the same host and the main thread's
- * share of settlements are not. So gateway requests start only once no event was sent for
- * `quietMs`, or once a push has waited `maxHoldMs` (then everything held starts: a server
- * that never pauses still delivers, at most that much later). Requests under way finish.
+ * share (posting, settlements) are not. So while events are being sent, push work waits
+ * until no event was sent for `quietMs`, or until it has waited `maxHoldMs` (then
+ * everything held goes: a server that never pauses still delivers, at most that much
+ * later). Two places hold: the main thread's posts to the delivery line (held-posts.ts),
+ * and the line's gateway requests (gateway-queues.ts: requests under way finish, and the
+ * next one of a queue waits). A push's hold counts from its delivery to the first.
  *
  * The main thread counts its sends in a shared 32-bit counter (SendActivity: one
- * Atomics.add per persisted event); the delivery side (SendYield, in the worker or on
- * the main thread when no worker starts) reads it when it is about to start a request,
+ * Atomics.add per persisted event); SendYield reads it when about to start something,
  * and notes the time it saw the count change. No clock is shared between threads: while
- * requests are held it looks again every quietMs / 2, so a send is noticed at most that
- * late, and held requests start between quietMs and 1.5 x quietMs after the last send.
+ * something is held it looks again every quietMs / 2, so a send is noticed at most that
+ * late, and what is held starts between quietMs and 1.5 x quietMs after the last send.
  */
 
 /** The send counter, on the thread that persists events. */
