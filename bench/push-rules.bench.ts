@@ -18,7 +18,7 @@
  *   4. After a burst of concurrent sends, how long the unread counts a sync reports wait
  *      for push evaluation to catch up.
  * Run: node --import tsx bench/push-rules.bench.ts [--members=1000] [--sends=300] [--only=1|2|3|4]
- *        [--gateway-nice=N] [--gateway-idle] [--rounds=N] [--cold] [--phases]
+ *        [--gateway-nice=N] [--gateway-idle] [--rounds=N] [--max-hold=MS] [--cold] [--phases]
  *   --rounds=N (scenario 3): N pairs of phases (without pushers, then with), alternating in one
  *     server, their samples pooled and their figures averaged: other load hits both alike.
  *   --cold: no warm-up sends before each phase (the delivery worker then starts within it);
@@ -52,6 +52,8 @@ const ROOM = '!bench:bench.test';
 const GATEWAY_NICE = arg('gateway-nice', 0);
 const GATEWAY_IDLE = process.argv.includes('--gateway-idle');
 const ROUNDS = arg('rounds', 1);
+/** --max-hold=MS: push.delivery_max_hold_ms (how long delivery may hold back for sends). */
+const MAX_HOLD_MS = process.argv.some((a) => a.startsWith('--max-hold=')) ? arg('max-hold', 0) : undefined;
 /** Under --cpu-prof (or with --phases, for perf): each phase's bounds, monotonic µs, for profile-summary's --from / --to. */
 const profiling =
   process.execArgv.some((a) => a.startsWith('--cpu-prof')) || process.argv.includes('--phases');
@@ -326,6 +328,7 @@ async function sendLatency(): Promise<void> {
     await withServer(
       (config) => {
         config.push.allow_private_gateways = true;
+        if (MAX_HOLD_MS !== undefined) config.push.delivery_max_hold_ms = MAX_HOLD_MS;
       },
       async (hs) => {
         const { roomId, members } = await roomWithMembers(hs, 100);
