@@ -18,7 +18,9 @@
  *   4. After a burst of concurrent sends, how long the unread counts a sync reports wait
  *      for push evaluation to catch up.
  * Run: node --import tsx bench/push-rules.bench.ts [--members=1000] [--sends=300] [--only=1|2|3|4]
- *        [--gateway-nice=N] [--gateway-idle] [--cold] [--phases]
+ *        [--gateway-nice=N] [--gateway-idle] [--rounds=N] [--max-hold=MS] [--cold] [--phases]
+ *   --rounds=N (scenario 3): N pairs of phases (without pushers, then with), alternating in one
+ *     server, their samples pooled and their figures averaged: other load hits both alike.
  *   --cold: no warm-up sends before each phase (the delivery worker then starts within it);
  *   --phases (or --cpu-prof): print each phase's bounds for profile-summary / perf.
  */
@@ -49,6 +51,9 @@ const SENDS = arg('sends', 300);
 const ROOM = '!bench:bench.test';
 const GATEWAY_NICE = arg('gateway-nice', 0);
 const GATEWAY_IDLE = process.argv.includes('--gateway-idle');
+const ROUNDS = arg('rounds', 1);
+/** --max-hold=MS: push.delivery_max_hold_ms (how long delivery may hold back for sends). */
+const MAX_HOLD_MS = process.argv.some((a) => a.startsWith('--max-hold=')) ? arg('max-hold', 0) : undefined;
 /** Under --cpu-prof (or with --phases, for perf): each phase's bounds, monotonic µs, for profile-summary's --from / --to. */
 const profiling =
   process.execArgv.some((a) => a.startsWith('--cpu-prof')) || process.argv.includes('--phases');
@@ -288,12 +293,42 @@ function threadRunTimes(): { main: number; delivery: number; others: number } | 
   }
 }
 
+/** One phase of scenario 3: latency samples and per-send figures. */
+interface Phase {
+  samples: number[];
+  drainMs: number;
+  sendingDeliveryMsPerSend: number;
+  sendingOthersMsPerSend: number;
+  busyMsPerSend: number;
+  cpuMsPerSend: number;
+  mainMsPerSend: number;
+  deliveryMsPerSend: number;
+  othersMsPerSend: number;
+  mainCpuMsPerSend: number;
+  sendingCpuMsPerSend: number;
+  sendingRunMsPerSend: number;
+  sendingWaitMsPerSend: number;
+}
+
+/** Rounds of one phase: samples together, every per-send figure (and the drain time) averaged. */
+function pooled(phases: Phase[]): Phase {
+  const mean = (key: Exclude<keyof Phase, 'samples'>) =>
+    phases.reduce((sum, phase) => sum + phase[key], 0) / phases.length;
+  const figures = Object.fromEntries(
+    (Object.keys(phases[0]!) as (keyof Phase)[])
+      .filter((key) => key !== 'samples')
+      .map((key) => [key, mean(key as Exclude<keyof Phase, 'samples'>)]),
+  );
+  return { ...(figures as Omit<Phase, 'samples'>), samples: phases.flatMap((phase) => phase.samples) };
+}
+
 async function sendLatency(): Promise<void> {
   const gateway = await startGateway();
   try {
     await withServer(
       (config) => {
         config.push.allow_private_gateways = true;
+        if (MAX_HOLD_MS !== undefined) config.push.delivery_max_hold_ms = MAX_HOLD_MS;
       },
       async (hs) => {
         const { roomId, members } = await roomWithMembers(hs, 100);
@@ -336,8 +371,11 @@ async function sendLatency(): Promise<void> {
           }
           const sendingCpu = mainThreadCpuMs() - threadBefore;
           const scheduleAfter = mainThreadSchedule();
+          const threadsSent = threadRunTimes();
           const sentMicros = monotonicMicros();
           await push.idle();
+          // How long delivery went on after the last send (it holds requests while sends go on).
+          const drainMs = (monotonicMicros() - sentMicros) / 1000;
           if (profiling) {
             console.log(
               `   (profile: sends --from=${fromMicros} --to=${sentMicros}, until idle --to=${monotonicMicros()})`,
@@ -348,13 +386,18 @@ async function sendLatency(): Promise<void> {
           // The whole server process: the main thread, the delivery worker and SQLite.
           const cpu = process.cpuUsage(cpuBefore);
           const threadsAfter = threadRunTimes();
-          const threadMsPerSend = (name: 'main' | 'delivery' | 'others') =>
-            threadsAfter === undefined ? Number.NaN : (threadsAfter[name] - threadsBefore![name]) / SENDS;
+          const threadMsPerSend = (name: 'main' | 'delivery' | 'others', to = threadsAfter) =>
+            to === undefined ? Number.NaN : (to[name] - threadsBefore![name]) / SENDS;
           return {
             samples: samples.slice(20),
+            drainMs,
+            sendingDeliveryMsPerSend: threadMsPerSend('delivery', threadsSent),
+            sendingOthersMsPerSend: threadMsPerSend('others', threadsSent),
             busyMsPerSend: loop.active / SENDS,
             cpuMsPerSend: (cpu.user + cpu.system) / 1000 / SENDS,
-            threadsMsPerSend: `main ${threadMsPerSend('main').toFixed(2)}, delivery worker ${threadMsPerSend('delivery').toFixed(2)}, other threads ${threadMsPerSend('others').toFixed(2)}`,
+            mainMsPerSend: threadMsPerSend('main'),
+            deliveryMsPerSend: threadMsPerSend('delivery'),
+            othersMsPerSend: threadMsPerSend('others'),
             mainCpuMsPerSend: (mainThreadCpuMs() - threadBefore) / SENDS,
             sendingCpuMsPerSend: sendingCpu / SENDS,
             sendingRunMsPerSend:
@@ -367,24 +410,40 @@ async function sendLatency(): Promise<void> {
                 : (scheduleAfter.waitMs - scheduleBefore!.waitMs) / SENDS,
           };
         };
+        const setPushers = async (on: boolean) => {
+          for (const [i, userId] of members.entries()) {
+            await push.setPusher(
+              userId,
+              null,
+              on
+                ? {
+                    kind: 'http',
+                    appId: 'bench',
+                    pushkey: `key${i}`,
+                    appDisplayName: 'Bench',
+                    deviceDisplayName: 'Device',
+                    lang: 'en',
+                    data: { url: gateway.url },
+                  }
+                : { kind: null, appId: 'bench', pushkey: `key${i}` },
+            );
+          }
+        };
         await push.idle();
-        const without = await run();
-        for (const [i, userId] of members.entries()) {
-          await push.setPusher(userId, null, {
-            kind: 'http',
-            appId: 'bench',
-            pushkey: `key${i}`,
-            appDisplayName: 'Bench',
-            deviceDisplayName: 'Device',
-            lang: 'en',
-            data: { url: gateway.url },
-          });
+        // --rounds=N: N pairs of phases, without then with, their samples pooled (external load hits both alike).
+        const rounds: { without: Phase; withPushers: Phase }[] = [];
+        for (let round = 0; round < ROUNDS; round++) {
+          if (round > 0) await setPushers(false);
+          const without = await run();
+          await setPushers(true);
+          rounds.push({ without, withPushers: await run() });
         }
-        const withPushers = await run();
+        const without = pooled(rounds.map((r) => r.without));
+        const withPushers = pooled(rounds.map((r) => r.withPushers));
         // Fewer arrive when delivery fell more than MAX_PENDING_PUSHES behind and dropped some (long runs).
-        const pushesExpected = (SENDS + (process.argv.includes('--cold') ? 0 : 50)) * members.length;
+        const pushesExpected = ROUNDS * (SENDS + (process.argv.includes('--cold') ? 0 : 50)) * members.length;
         console.log(
-          `3. send latency, room of 100 members, ${SENDS} sequential sends each${GATEWAY_NICE === 0 ? '' : ` (gateway process at nice ${GATEWAY_NICE})`}${GATEWAY_IDLE ? ' (gateway process at SCHED_IDLE)' : ''}:`,
+          `3. send latency, room of 100 members, ${SENDS} sequential sends each${ROUNDS === 1 ? '' : ` (${ROUNDS} rounds pooled)`}${GATEWAY_NICE === 0 ? '' : ` (gateway process at nice ${GATEWAY_NICE})`}${GATEWAY_IDLE ? ' (gateway process at SCHED_IDLE)' : ''}:`,
         );
         console.log(
           `   without pushers:   ${summary(without.samples)}; main thread busy ${without.busyMsPerSend.toFixed(2)} ms, main thread CPU ${without.mainCpuMsPerSend.toFixed(2)} ms (${without.sendingCpuMsPerSend.toFixed(2)} while sending), server CPU ${without.cpuMsPerSend.toFixed(2)} ms per send`,
@@ -397,11 +456,13 @@ async function sendLatency(): Promise<void> {
           ['with', withPushers],
         ] as const) {
           console.log(
-            `   while sending, ${name} pushers: main thread ran ${phase.sendingRunMsPerSend.toFixed(3)} ms and waited for a CPU ${phase.sendingWaitMsPerSend.toFixed(3)} ms per send`,
+            `   while sending, ${name} pushers: main thread ran ${phase.sendingRunMsPerSend.toFixed(3)} ms and waited for a CPU ${phase.sendingWaitMsPerSend.toFixed(3)} ms per send; delivery worker ${phase.sendingDeliveryMsPerSend.toFixed(3)}, other threads ${phase.sendingOthersMsPerSend.toFixed(3)} ms per send; delivery done ${phase.drainMs.toFixed(0)} ms after the last send`,
           );
         }
+        const byThread = (phase: Phase) =>
+          `main ${phase.mainMsPerSend.toFixed(2)}, delivery worker ${phase.deliveryMsPerSend.toFixed(2)}, other threads ${phase.othersMsPerSend.toFixed(2)}`;
         console.log(
-          `   run time per send by thread (until idle), without: ${without.threadsMsPerSend}; with: ${withPushers.threadsMsPerSend} ms`,
+          `   run time per send by thread (until idle), without: ${byThread(without)}; with: ${byThread(withPushers)} ms`,
         );
         console.log(`   server threads by scheduling policy: ${threadPolicies()}`);
       },

@@ -716,4 +716,88 @@ describe('Push notifications (rules, pushers, counts, gateway delivery)', functi
       ).to.equal(404);
     });
   });
+
+  describe('delivery yields to sends (push.delivery_quiet_ms, push.delivery_max_hold_ms)', () => {
+    let busy: TestHomeserver;
+    let busyGateway: TestGateway;
+    let sender: TestUser;
+    let receiver: TestUser;
+    let room: string;
+    let busyTxn = 0;
+    const sendTo = async (content: JsonObject) => {
+      const res = await call(
+        busy,
+        sender,
+        'PUT',
+        `/_matrix/client/v3/rooms/${enc(room)}/send/m.room.message/b${busyTxn++}`,
+        content,
+      );
+      expect(res.status, JSON.stringify(res.body)).to.equal(200);
+      return res.body.event_id as string;
+    };
+
+    before(async () => {
+      busyGateway = new TestGateway();
+      await busyGateway.start();
+      busy = await TestHomeserver.start({
+        configure: (config) => {
+          fastAccounts(config);
+          config.push.allow_private_gateways = true;
+          // Sends a few ms apart never leave a second's quiet: only the bound lets pushes go.
+          config.push.delivery_quiet_ms = 1_000;
+          config.push.delivery_max_hold_ms = 300;
+        },
+      });
+      [sender, receiver] = await Promise.all([createUser(busy, 'busy-alice'), createUser(busy, 'busy-bob')]);
+      room = (
+        await call(busy, sender, 'POST', '/_matrix/client/v3/createRoom', {
+          preset: 'trusted_private_chat',
+          is_direct: true,
+          invite: [receiver.userId],
+        })
+      ).body.room_id as string;
+      expect(
+        (await call(busy, receiver, 'POST', `/_matrix/client/v3/join/${enc(room)}`, {})).status,
+      ).to.equal(200);
+      const pusher = await call(busy, receiver, 'POST', '/_matrix/client/v3/pushers/set', {
+        kind: 'http',
+        app_id: 'org.example.push-test',
+        pushkey: 'busy-phone',
+        app_display_name: 'Push test',
+        device_display_name: 'Phone',
+        lang: 'en',
+        data: { url: busyGateway.url },
+      });
+      expect(pusher.status).to.equal(200);
+      // The delivery worker starts and learns the receiver (not timed below).
+      await sendTo(text('warm-up'));
+      await busy.homeserver.context.push.idle();
+      busyGateway.received.length = 0;
+    });
+    after(async () => {
+      await busy.stop();
+      await busyGateway.stop();
+    });
+
+    it('holds a push while sends go on, and delivers it within the bound though they never pause', async () => {
+      const first = await sendTo(text('first of many'));
+      const sentAt = performance.now();
+      let arrivedAt: number | undefined;
+      let more = 0;
+      // The sender keeps sending until the first message's push arrives (5 s at most).
+      while (arrivedAt === undefined && performance.now() - sentAt < 5_000) {
+        await sendTo(text(`more ${more++}`));
+        if (busyGateway.delivered(first).length > 0) arrivedAt = performance.now();
+      }
+      expect(arrivedAt, 'pushed while the sends went on').to.not.equal(undefined);
+      // Held (not sent at once), then let go by the bound, not by a quiet second.
+      expect(arrivedAt! - sentAt).to.be.within(250, 1_000);
+      await busy.homeserver.context.push.idle();
+      // Every message was pushed, in order.
+      expect(busyGateway.received.map((entry) => entry.notification.content?.body)).to.deep.equal([
+        'first of many',
+        ...Array.from({ length: more }, (_, i) => `more ${i}`),
+      ]);
+    });
+  });
 });

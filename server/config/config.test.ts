@@ -32,6 +32,7 @@ describe('config', () => {
     expect(config.limits.max_event_bytes).to.equal(65536);
     expect(config.rate_limits.client).to.deep.equal({ per_second: 10, burst: 50 });
     expect(config.push.max_pending_pushes).to.equal(100_000);
+    expect(config.push).to.include({ delivery_quiet_ms: 15, delivery_max_hold_ms: 250 });
   });
 
   it('names the file line and key of an unknown option', () => {

@@ -606,6 +606,18 @@ export const ConfigSchema = Type.Object(
         description:
           'Notified users waiting for push delivery, at most (about 1 KB each). Delivery runs at the lowest CPU priority; past this bound (a saturated CPU or slow gateways) new notifications are not pushed, and a warning says how many, until half are delivered. Unread counts and /notifications still show them.',
       }),
+      delivery_quiet_ms: Type.Integer({
+        minimum: 0,
+        default: 15,
+        description:
+          'Push delivery yields the CPU to sends: while events are being sent, notifications are handed to the delivery worker and new gateway requests start only once no event was sent for this long (requests under way finish). Each push is delayed by about this much (up to 1.5 times it), on a busy server by up to delivery_max_hold_ms. 0: no holding.',
+      }),
+      delivery_max_hold_ms: Type.Integer({
+        minimum: 0,
+        default: 250,
+        description:
+          'Longest a push is held back waiting for sends to pause (delivery_quiet_ms): then everything held starts, so a server that sends without pause still pushes, at most this much later. 0: never held.',
+      }),
     }),
     app_service_config_files: Type.Array(Type.String({ minLength: 1 }), {
       default: [],

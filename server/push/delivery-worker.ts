@@ -9,6 +9,8 @@
  *
  * The thread runs below the threads answering clients (SCHED_IDLE on Linux, else a nice
  * value: background-priority.ts): pushes are background work, and the CPU is the sends' first.
+ * For the same reason it starts gateway requests only once the sends pause, for at most
+ * push.delivery_max_hold_ms (send-yield.ts; the main thread counts sends in shared memory).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { lowerThisThread } from './background-priority.js';

@@ -5,6 +5,7 @@ import { expect } from 'chai';
 import { AddressGuard } from '../outbound/address-guard.js';
 import { type GatewayPush, GatewayQueues, type PushTarget } from './gateway-queues.js';
 import { type LoopbackGateway, startLoopbackGateway } from './push-test-fixtures.js';
+import { SendActivity, type SendYieldOptions } from './send-yield.js';
 
 describe('gateway queues (push delivery HTTP side)', () => {
   let gateway: LoopbackGateway;
@@ -24,7 +25,13 @@ describe('gateway queues (push delivery HTTP side)', () => {
 
   function queues(
     events: { settled: number; rejected: PushTarget[] },
-    options: { maxAttempts?: number; allowPrivate?: boolean; logs?: string[]; guard?: AddressGuard } = {},
+    options: {
+      maxAttempts?: number;
+      allowPrivate?: boolean;
+      logs?: string[];
+      guard?: AddressGuard;
+      yieldToSends?: SendYieldOptions;
+    } = {},
   ) {
     return new GatewayQueues(
       {
@@ -33,6 +40,7 @@ describe('gateway queues (push delivery HTTP side)', () => {
         initialRetryDelayMs: 5,
         maxRetryDelayMs: 20,
         maxAttempts: options.maxAttempts ?? 5,
+        yieldToSends: options.yieldToSends,
         onRejected: (targets) => events.rejected.push(...targets),
         onSettled: () => {
           events.settled++;
@@ -156,5 +164,94 @@ describe('gateway queues (push delivery HTTP side)', () => {
       'warn: Push gateway host resolves to a private or reserved address; its pushes are retried with backoff and dropped after max_attempts',
       'info: Push gateway host resolves to a permitted address again',
     ]);
+  });
+
+  describe('yielding to sends', () => {
+    let sends: SendActivity;
+    let sending: NodeJS.Timeout | undefined;
+    /** Sends every 5 ms (as a busy server does) until stopSending(). */
+    const keepSending = () => {
+      sends.noteSend();
+      sending = setInterval(() => sends.noteSend(), 5);
+    };
+    const stopSending = () => {
+      clearInterval(sending);
+      sending = undefined;
+    };
+    const eventIds = () => received.map((body) => JSON.parse(body).notification.event_id);
+    beforeEach(() => {
+      sends = new SendActivity();
+    });
+    afterEach(stopSending);
+
+    it('holds new requests while sends go on within the quiet window, and starts them once sends pause', async () => {
+      const events = { settled: 0, rejected: [] as PushTarget[] };
+      const q = queues(events, { yieldToSends: { sends: sends.buffer, quietMs: 100, maxHoldMs: 10_000 } });
+      keepSending();
+      q.add(push('$1'));
+      q.add({ ...push('$2'), key: `@v:x ${url}` });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(received).to.deep.equal([]);
+      stopSending();
+      const pausedAt = performance.now();
+      await until(() => events.settled === 2);
+      // Between the quiet window and 1.5 times it (a send is noticed up to quietMs / 2 late).
+      expect(performance.now() - pausedAt).to.be.within(90, 1_000);
+      await q.stop();
+      expect(eventIds()).to.have.members(['$1', '$2']);
+    });
+
+    it('starts requests at once when no send happened within the quiet window', async () => {
+      const events = { settled: 0, rejected: [] as PushTarget[] };
+      const q = queues(events, { yieldToSends: { sends: sends.buffer, quietMs: 5_000, maxHoldMs: 10_000 } });
+      const started = performance.now();
+      q.add(push('$1'));
+      await until(() => events.settled === 1);
+      expect(performance.now() - started).to.be.below(1_000);
+      await q.stop();
+    });
+
+    it('delivers within the hold bound while sends never pause, each queue in order', async () => {
+      const events = { settled: 0, rejected: [] as PushTarget[] };
+      const q = queues(events, { yieldToSends: { sends: sends.buffer, quietMs: 100, maxHoldMs: 200 } });
+      keepSending();
+      const started = performance.now();
+      q.add(push('$1'));
+      q.add(push('$2'));
+      await until(() => events.settled === 2);
+      const took = performance.now() - started;
+      expect(took).to.be.within(190, 1_500);
+      // Sends never paused: the bound, not quiet, let them go.
+      expect(sending).to.not.equal(undefined);
+      expect(eventIds()).to.deep.equal(['$1', '$2']);
+      // A later push is held afresh, and goes out within the bound too.
+      const later = performance.now();
+      q.add(push('$3'));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(eventIds()).to.deep.equal(['$1', '$2']);
+      await until(() => events.settled === 3);
+      expect(performance.now() - later).to.be.within(190, 1_500);
+      await q.stop();
+    });
+
+    it('lets a request under way finish, retries held like new ones, and settles what is held on stop', async () => {
+      const events = { settled: 0, rejected: [] as PushTarget[] };
+      const q = queues(events, { yieldToSends: { sends: sends.buffer, quietMs: 100, maxHoldMs: 10_000 } });
+      answers.push({ status: 500, body: '' });
+      const release = gateway.hold();
+      q.add(push('$1'));
+      await until(() => received.length === 1);
+      keepSending();
+      release();
+      gateway.hold()();
+      // The 500 came back: its retry (after 5 ms) waits for the sends to pause.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(received).to.have.length(1);
+      expect(events.settled).to.equal(0);
+      q.add(push('$2'));
+      await q.stop();
+      expect(events.settled).to.equal(2);
+      expect(received).to.have.length(1);
+    });
   });
 });

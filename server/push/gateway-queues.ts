@@ -7,8 +7,9 @@
  * are reported. A gateway URL whose literal address the outbound guard refuses (SSRF, see
  * gateway-address.ts) is final: its pushes are dropped. A host name that resolves to a
  * refused address is a failure like any other, retried with backoff: DNS may change.
- * Either is logged once per gateway, not per push. No storage here: this runs in the
- * delivery worker thread.
+ * Either is logged once per gateway, not per push. Requests (retries too) start only once
+ * the server's sends pause, for a bounded time (send-yield.ts). No storage here: this runs
+ * in the delivery worker thread.
  */
 import { isIP } from 'node:net';
 import type { Agent } from 'undici';
@@ -16,6 +17,7 @@ import { undici } from '../http/undici.js';
 import type { AddressGuard } from '../outbound/address-guard.js';
 import { ForbiddenAddressError } from '../outbound/address-guard.js';
 import { type GatewayPolicy, gatewayAddressGuard, literalHost } from './gateway-address.js';
+import { SendYield, type SendYieldOptions } from './send-yield.js';
 
 /** Who one device entry of a request belongs to. */
 export interface PushTarget {
@@ -32,6 +34,8 @@ export interface GatewayPush {
   readonly body: string;
   readonly eventId: string;
   readonly targets: readonly PushTarget[];
+  /** Held for sends since (SendYield's clock), when before it was queued. */
+  readonly heldSince?: number;
 }
 
 export interface GatewayQueuesOptions {
@@ -40,6 +44,8 @@ export interface GatewayQueuesOptions {
   readonly initialRetryDelayMs: number;
   readonly maxRetryDelayMs: number;
   readonly maxAttempts: number;
+  /** Requests start once sends pause (send-yield.ts); undefined: at once. */
+  readonly yieldToSends?: SendYieldOptions;
   readonly onRejected: (targets: readonly PushTarget[]) => void;
   /** A push is finished with (delivered, refused or given up on). */
   readonly onSettled: (push: GatewayPush) => void;
@@ -49,6 +55,8 @@ export interface GatewayQueuesOptions {
 interface Queued {
   readonly push: GatewayPush;
   attempts: number;
+  /** When it was queued (SendYield's clock): how long it may still be held for sends. */
+  readonly queuedAt: number;
 }
 
 /** A gateway URL split as undici's dispatch takes it; parsed once per URL, not per request. */
@@ -82,6 +90,8 @@ export class GatewayQueues {
    * how many pushes to them were dropped meanwhile. Bounded like `destinations`.
    */
   private readonly refusedGateways = new Map<string, { dropped: number }>();
+  /** Holds new requests back while the server is sending events. */
+  private readonly sendYield: SendYield;
   private stopped = false;
 
   /** `guard`: the policy's (tests give one with a fake resolver). */
@@ -90,6 +100,7 @@ export class GatewayQueues {
     guard: AddressGuard = gatewayAddressGuard(options.policy),
   ) {
     this.guard = guard;
+    this.sendYield = new SendYield(options.yieldToSends);
     this.agent = new (undici().Agent)({
       connect: { lookup: this.guard.lookup, timeout: options.requestTimeoutMs },
       headersTimeout: options.requestTimeoutMs,
@@ -102,18 +113,25 @@ export class GatewayQueues {
       this.options.onSettled(push);
       return;
     }
+    const queued: Queued = { push, attempts: 0, queuedAt: push.heldSince ?? this.sendYield.now() };
     const queue = this.queues.get(push.key);
     if (queue !== undefined) {
-      queue.push({ push, attempts: 0 });
+      queue.push(queued);
       return;
     }
-    const fresh: Queued[] = [{ push, attempts: 0 }];
+    const fresh: Queued[] = [queued];
     this.queues.set(push.key, fresh);
     this.run(push.key, fresh);
   }
 
+  /** The clock pushes' `heldSince` is on. */
+  now(): number {
+    return this.sendYield.now();
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
+    this.sendYield.stop();
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
     for (const queue of this.queues.values()) for (const item of queue) this.options.onSettled(item.push);
@@ -121,12 +139,18 @@ export class GatewayQueues {
     await this.agent.close().catch(() => {});
   }
 
+  /** Starts the queue's head once sends pause (a retry too: it was queued long ago, so soon). */
   private run(key: string, queue: Queued[]): void {
     const item = queue[0];
     if (item === undefined || this.stopped) {
       this.queues.delete(key);
       return;
     }
+    this.sendYield.start(item.queuedAt, () => this.attempt(key, queue, item));
+  }
+
+  private attempt(key: string, queue: Queued[], item: Queued): void {
+    if (this.stopped) return;
     item.attempts++;
     this.send(item.push, (outcome) => {
       if (this.stopped) return;

@@ -87,8 +87,12 @@ describe('push delivery (inline line)', () => {
     await storage.close();
   });
 
-  function inlineDelivery(maxPendingPushes?: number): PushDelivery {
+  function inlineDelivery(
+    maxPendingPushes?: number,
+    yieldToSends: { deliveryQuietMs?: number; deliveryMaxHoldMs?: number } = {},
+  ): PushDelivery {
     return new PushDelivery({
+      ...yieldToSends,
       storage,
       policy: { allowPrivate: true, allowedHosts: [] },
       requestTimeoutMs: 2000,
@@ -223,6 +227,38 @@ describe('push delivery (inline line)', () => {
       ],
     });
   });
+  it('keeps the order and every badge while sends hold the line back', async () => {
+    await setPusher('@bob:example.org', 'bob-phone');
+    await delivery.stop();
+    delivery = inlineDelivery(undefined, { deliveryQuietMs: 100, deliveryMaxHoldMs: 10_000 });
+    await notify('$0', ['@bob:example.org']);
+    await delivery.idle();
+    // Sends go on: $1 and $2 wait, then Bob reads up to $2, then $3.
+    delivery.noteSend();
+    await notify('$1', ['@bob:example.org']);
+    await notify('$2', ['@bob:example.org']);
+    await storage.push.advanceReadMark({
+      userId: '@bob:example.org',
+      roomId: room,
+      threadId: null,
+      streamOrdering: ordering,
+    });
+    delivery.readMoved('@bob:example.org');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    delivery.noteSend();
+    await notify('$3', ['@bob:example.org']);
+    expect(received().map((n) => n.event_id)).to.deep.equal(['$0']);
+    await delivery.idle();
+    // As without holding: the read move counts after $2, not before.
+    expect(pushesByUser()).to.deep.equal({
+      'bob-phone': [
+        ['$0', 1],
+        ['$1', 2],
+        ['$2', 3],
+        ['$3', 1],
+      ],
+    });
+  });
   it('pushes a batch larger than the bound when nothing waits, and keeps pushing after it', async () => {
     await setPusher('@bob:example.org', 'bob-phone');
     await setPusher('@carol:example.org', 'carol-phone');
@@ -292,6 +328,60 @@ describe('push delivery (worker thread)', () => {
         expect(idleThreads().filter((tid) => !idleBefore.includes(tid))).to.have.length(1);
       }
     } finally {
+      await delivery.stop();
+      await storage.close();
+      await gateway.stop();
+    }
+  });
+  it('holds pushes while the server sends (quiet window), and delivers within the hold bound if sends never pause', async () => {
+    const gateway = await startLoopbackGateway();
+    const storage = await openSqliteStorage({ path: ':memory:' });
+    const delivery = new PushDelivery({
+      storage,
+      policy: { allowPrivate: true, allowedHosts: [] },
+      requestTimeoutMs: 2000,
+      initialRetryDelayMs: 5,
+      maxRetryDelayMs: 20,
+      maxAttempts: 3,
+      deliveryQuietMs: 100,
+      deliveryMaxHoldMs: 600,
+      log: { warn: () => {}, info: () => {} },
+    });
+    const notifyBob = (eventId: string) =>
+      delivery.deliver([
+        {
+          userId: '@bob:example.org',
+          event: {
+            eventId,
+            roomId: '!r:example.org',
+            pdu: { type: 'm.room.message', sender: '@alice:example.org', content: {} } as never,
+          },
+          streamOrdering: 1,
+          outcome: { actions: ['notify'] } as unknown as PushOutcome,
+          room: { joined: new Map(), localJoined: [], roomName: undefined, senderMayNotify: () => false },
+        },
+      ]);
+    const delivered = () => gateway.received.map((body) => JSON.parse(body).notification.event_id);
+    let sending: NodeJS.Timeout | undefined;
+    try {
+      await storage.push.setPusher(httpPusher('@bob:example.org', 'bob-phone', { url: gateway.url }), true);
+      // The worker's start (tsx compiling its modules) is not timed: with no send, $0 goes out at once.
+      notifyBob('$0');
+      await delivery.idle();
+      // The server sends an event every 5 ms; as it does, the send is noted before its notifications.
+      sending = setInterval(() => delivery.noteSend(), 5);
+      delivery.noteSend();
+      const started = performance.now();
+      notifyBob('$1');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      // Sends went on within the quiet window: held.
+      expect(delivered()).to.deep.equal(['$0']);
+      await delivery.idle();
+      // Sends never paused: the hold bound let it go.
+      expect(performance.now() - started).to.be.within(550, 3_000);
+      expect(delivered()).to.deep.equal(['$0', '$1']);
+    } finally {
+      clearInterval(sending);
       await delivery.stop();
       await storage.close();
       await gateway.stop();

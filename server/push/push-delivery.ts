@@ -3,11 +3,12 @@
  * small: it knows which users have http pushers at all (read once, then kept up to
  * date), and per batch of notified events it posts one compact message (each
  * event's fields once, its notified users with pushers and their actions) to the
- * delivery worker thread
- * (delivery-worker.ts), which knows who has pushers and counts each user's badge
- * (recipient-book.ts), builds the request bodies and runs the HTTP exchanges,
- * retries and backoff. The worker asks about users it does not know yet (their
- * pushers and unread totals); the main
+ * delivery worker thread (delivery-worker.ts), which knows who has pushers and
+ * counts each user's badge (recipient-book.ts), builds the request bodies and runs
+ * the HTTP exchanges, retries and backoff. While events are being sent, messages
+ * are posted to it and it starts requests only once the sends pause, for a bounded
+ * time (send-yield.ts, held-posts.ts; noteSend counts sends in shared memory). The worker
+ * asks about users it does not know yet (their pushers and unread totals); the main
  * thread answers from storage, and tells it when pushers change or read marks
  * move. Where no worker can start (the server running from a bundle), the same
  * delivery line runs on this thread. Pushkeys a gateway rejects are removed from storage.
@@ -23,9 +24,11 @@ import { BacklogPriority } from './backlog-priority.js';
 import type { DeliveryWorkerData, FromWorker } from './delivery-worker.js';
 import type { GatewayPolicy } from './gateway-address.js';
 import type { PushTarget } from './gateway-queues.js';
+import { HeldPosts } from './held-posts.js';
 import type { ProducedNotification } from './push-evaluator.js';
 import { DeliveryLine, type EventNotification, type ToDelivery } from './push-preparer.js';
 import type { UserFacts } from './recipient-book.js';
+import { SendActivity, SendYield } from './send-yield.js';
 
 export interface PushDeliveryOptions {
   readonly storage: Storage;
@@ -38,6 +41,10 @@ export interface PushDeliveryOptions {
   readonly inline?: boolean;
   /** push.max_pending_pushes; default MAX_PENDING_PUSHES. */
   readonly maxPendingPushes?: number;
+  /** push.delivery_quiet_ms; default DELIVERY_QUIET_MS (send-yield.ts). */
+  readonly deliveryQuietMs?: number;
+  /** push.delivery_max_hold_ms; default DELIVERY_MAX_HOLD_MS. */
+  readonly deliveryMaxHoldMs?: number;
   /** Default RAISE_PRIORITY_AFTER_MS (tests set less). */
   readonly raisePriorityAfterMs?: number;
   readonly log: {
@@ -61,6 +68,18 @@ const WORKER_NICENESS = 10;
  * each while waiting. The default of push.max_pending_pushes.
  */
 export const MAX_PENDING_PUSHES = 100_000;
+
+/**
+ * Gateway requests start once no event was sent for this long (send-yield.ts): delivery
+ * yields the CPU to sends. The default of push.delivery_quiet_ms.
+ */
+export const DELIVERY_QUIET_MS = 15;
+
+/**
+ * ...but a push is held back for at most this long, so that a server that never pauses
+ * still delivers. The default of push.delivery_max_hold_ms.
+ */
+export const DELIVERY_MAX_HOLD_MS = 250;
 
 /**
  * A push waiting this long raises the worker from SCHED_IDLE to its nice value until it
@@ -110,9 +129,28 @@ export class PushDelivery {
   private answering: Promise<void> = Promise.resolve();
 
   private readonly maxPendingPushes: number;
+  /** Counts sends for the delivery line, which holds new requests back while they go on. */
+  private readonly sends = new SendActivity();
+  private readonly yieldToSends: { sends: SharedArrayBuffer; quietMs: number; maxHoldMs: number };
+  /** Everything for the sink goes through here: notify messages wait for the sends to pause. */
+  private readonly outbox: HeldPosts;
 
   constructor(private readonly options: PushDeliveryOptions) {
     this.maxPendingPushes = options.maxPendingPushes ?? MAX_PENDING_PUSHES;
+    this.yieldToSends = {
+      sends: this.sends.buffer,
+      quietMs: options.deliveryQuietMs ?? DELIVERY_QUIET_MS,
+      maxHoldMs: options.deliveryMaxHoldMs ?? DELIVERY_MAX_HOLD_MS,
+    };
+    this.outbox = new HeldPosts(new SendYield(this.yieldToSends), (message) => {
+      if (message.type === 'notify') this.sinkNow().post(message);
+      else this.sink?.post(message);
+    });
+  }
+
+  /** An event was persisted (a send): new gateway requests wait for the sends to pause. */
+  noteSend(): void {
+    this.sends.noteSend();
   }
 
   /**
@@ -145,9 +183,13 @@ export class PushDelivery {
     if (pushes === 0 || this.shedLoad(pushes)) return;
     this.outstanding++;
     this.pendingPushes += pushes;
-    const sink = this.sinkNow();
     this.postReads();
-    sink.post({ type: 'notify', notifications: Array.from(drafts.values(), finish) });
+    this.outbox.send({
+      type: 'notify',
+      notifications: Array.from(drafts.values(), finish),
+      batches: 1,
+      heldMs: 0,
+    });
     this.backlog?.posted();
   }
 
@@ -193,7 +235,7 @@ export class PushDelivery {
     );
     this.shed = 0;
     // The line counted no badge for what was not pushed: every badge is read again.
-    this.sink?.post({ type: 'forget' });
+    this.outbox.send({ type: 'forget' });
   }
 
   /** Resolves when nothing is queued or being sent (tests, benches). */
@@ -221,6 +263,7 @@ export class PushDelivery {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.outbox.stop();
     this.backlog?.stop();
     await this.sink?.stop();
     this.outstanding = 0;
@@ -250,7 +293,7 @@ export class PushDelivery {
         if (this.loading !== undefined) this.changedEarly.push(userId);
       } else this.pusherUsers.add(userId);
     }
-    this.sink?.post({ type: 'forget', userId });
+    this.outbox.send({ type: 'forget', userId });
   }
 
   /** The user's read marks moved: their badge is to be read again. */
@@ -263,7 +306,7 @@ export class PushDelivery {
 
   private postReads(): void {
     if (this.reads.size === 0) return;
-    this.sink?.post({ type: 'read', userIds: [...this.reads] });
+    this.outbox.send({ type: 'read', userIds: [...this.reads] });
     this.reads.clear();
   }
 
@@ -277,7 +320,7 @@ export class PushDelivery {
       for (let from = 0; from < userIds.length && !this.stopped; from += ANSWER_CHUNK) {
         if (from > 0) await new Promise((resolve) => setImmediate(resolve));
         const users = await this.usersFacts(userIds.slice(from, from + ANSWER_CHUNK));
-        if (!this.stopped) this.sink?.post({ type: 'users', users });
+        if (!this.stopped) this.outbox.send({ type: 'users', users });
       }
     });
   }
@@ -334,6 +377,7 @@ export class PushDelivery {
       initialRetryDelayMs: this.options.initialRetryDelayMs,
       maxRetryDelayMs: this.options.maxRetryDelayMs,
       maxAttempts: this.options.maxAttempts,
+      yieldToSends: this.yieldToSends,
       niceness: WORKER_NICENESS,
     };
     let worker: Worker | null = null;

@@ -41,7 +41,14 @@ export interface EventNotification {
 
 /** What the main thread posts to the delivery worker. */
 export type ToDelivery =
-  | { type: 'notify'; notifications: EventNotification[] }
+  | {
+      type: 'notify';
+      notifications: EventNotification[];
+      /** How many batches of events (deliver calls) it carries: settling it settles them all. */
+      batches: number;
+      /** How long the main thread held it back for sends (send-yield.ts): counted in the bound. */
+      heldMs: number;
+    }
   /** The answer to a `need`. */
   | { type: 'users'; users: UserFacts[] }
   /** A user's pushers changed (every user's when undefined). */
@@ -57,6 +64,10 @@ interface PreparedPush extends GatewayPush {
 
 /** One notify message: open while its events wait or their pushes are under way. */
 interface Batch {
+  /** Held for sends since (SendYield's clock): its pushes are held at most maxHoldMs from then. */
+  readonly heldSince: number;
+  /** The main thread's deliver() calls it carries (each is settled). */
+  readonly batches: number;
   remaining: number;
   /** The notified users it carried (the main thread bounds how many wait). */
   recipients: number;
@@ -115,7 +126,12 @@ export class DeliveryLine {
         return;
       case 'notify': {
         // The message's own share, released once every event is taken in.
-        const batch: Batch = { remaining: 1, recipients: 0 };
+        const batch: Batch = {
+          heldSince: this.queues.now() - message.heldMs,
+          batches: message.batches,
+          remaining: 1,
+          recipients: 0,
+        };
         for (const notification of message.notifications) {
           batch.remaining++;
           const userIds = notification.userIds.split('\n');
@@ -128,7 +144,7 @@ export class DeliveryLine {
   }
 
   private release(batch: Batch): void {
-    if (--batch.remaining === 0) this.options.onNotificationsSettled(1, batch.recipients);
+    if (--batch.remaining === 0) this.options.onNotificationsSettled(batch.batches, batch.recipients);
   }
 
   /** Queues the requests for one event whose recipients are all known. */
@@ -152,6 +168,7 @@ export class DeliveryLine {
           body: requestBody(shared, event, userId, recipient.unread!, tweaks[set]!, route),
           eventId: event.eventId,
           targets: route.targets,
+          heldSince: batch.heldSince,
           batch,
         };
         this.queues.add(push);

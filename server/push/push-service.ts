@@ -67,6 +67,8 @@ export class PushService {
       maxRetryDelayMs: config.push.max_retry_delay_ms,
       maxAttempts: config.push.max_attempts,
       maxPendingPushes: config.push.max_pending_pushes,
+      deliveryQuietMs: config.push.delivery_quiet_ms,
+      deliveryMaxHoldMs: config.push.delivery_max_hold_ms,
       log,
     });
     this.evaluator = new PushEvaluator({
@@ -92,6 +94,8 @@ export class PushService {
 
   /** Hears of every persisted event (rooms.sender.onEventPersisted); never blocks the send. */
   observe(persisted: PersistedRoomEvent): void {
+    // Gateway requests yield to sends (send-yield.ts): one atomic add.
+    this.delivery.noteSend();
     this.evaluator.observe(persisted);
   }
 
