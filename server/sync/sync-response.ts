@@ -21,7 +21,7 @@ import type { SyncDeps, SyncRequest } from './sync-context.js';
 import type { TimelineSlice } from './sync-reads.js';
 import { formatSyncToken, type StreamPositions, tokenBeforeEvent } from './sync-token.js';
 import { toDeviceMessages } from './to-device.js';
-import { passesRoomFilter, watchedRooms, watchedRoomsOf } from './watched-rooms.js';
+import { passesRoomFilter, type Watched, watchedRoomsIfCached, watchedRoomsOf } from './watched-rooms.js';
 
 /** Rooms built between two yields to the event loop. */
 const ROOMS_PER_SLICE = 50;
@@ -202,10 +202,8 @@ export function quietSinceIfCached(
   request: Pick<SyncRequest, 'requester' | 'filter' | 'upTo'> & { readonly since: StreamPositions },
 ): readonly string[] | null | undefined {
   if (!onlyReceiptsMoved(request.since, request.upTo)) return null;
-  if (request.filter.archived !== 'include') return undefined;
-  const memberships = deps.reads.cachedMembershipsOf(request.requester.userId);
-  if (memberships === undefined) return undefined;
-  return quietAmong(deps, request, watchedRooms(memberships, request.filter, null));
+  const watched = watchedRoomsIfCached(deps, request.requester.userId, request.filter);
+  return watched === undefined ? undefined : quietAmong(deps, request, watched);
 }
 
 function onlyReceiptsMoved(since: StreamPositions, upTo: StreamPositions): boolean {
@@ -222,7 +220,7 @@ function onlyReceiptsMoved(since: StreamPositions, upTo: StreamPositions): boole
 function quietAmong(
   deps: SyncDeps,
   request: Pick<SyncRequest, 'requester' | 'upTo'> & { readonly since: StreamPositions },
-  watched: ReturnType<typeof watchedRooms>,
+  watched: Watched,
 ): readonly string[] | null {
   const { since, upTo } = request;
   if (watched.newest > since.events) return null;

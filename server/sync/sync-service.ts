@@ -19,6 +19,7 @@ import type { SyncDeps, SyncServices } from './sync-context.js';
 import { SyncFilterResolver } from './sync-filter.js';
 import { SyncReads } from './sync-reads.js';
 import { buildSyncResponse, quietSince, quietSinceIfCached, type SyncOutcome } from './sync-response.js';
+import type { SyncStreamMemo } from './sync-stream-memo.js';
 import { clampToCurrent, formatSyncToken, parseSyncToken, type StreamPositions } from './sync-token.js';
 
 export interface SyncParams {
@@ -36,6 +37,8 @@ export interface SyncParams {
    * client sends it back only once it has processed them). The WebSocket's own rounds do not.
    */
   readonly acknowledgeToDevice?: boolean;
+  /** Kept by a client's stream of syncs from one round to the next (the WebSocket's); none for a lone /sync. */
+  readonly stream?: SyncStreamMemo;
 }
 
 /** A sync answer as the transports send it: JSON text, its next_batch, and whether it says anything. */
@@ -158,9 +161,14 @@ export class SyncService {
     asText: boolean,
   ): Promise<{ body?: JsonObject; text?: SyncText; hasContent?: boolean }> {
     const parsedSince = params.since === undefined ? null : parseSyncToken(params.since);
-    const filter =
-      this.filters.cached(requester.userId, params.filter) ??
-      (await this.filters.resolve(requester.userId, params.filter));
+    const { stream } = params;
+    let filter = stream?.filterFor(params.filter);
+    if (filter === undefined) {
+      filter =
+        this.filters.cached(requester.userId, params.filter) ??
+        (await this.filters.resolve(requester.userId, params.filter));
+      stream?.rememberFilter(params.filter, filter);
+    }
     const settingPresence = this.applySetPresence(requester.userId, params.setPresence);
     if (settingPresence !== undefined) await settingPresence;
     const deadline = Date.now() + Math.min(Math.max(0, params.timeoutMs), MAX_SYNC_TIMEOUT_MS);
@@ -200,6 +208,7 @@ export class SyncService {
           (await this.reads.ignoredUsers(requester.userId, current.accountData)),
         now: Date.now(),
         acknowledgeToDevice: params.acknowledgeToDevice ?? true,
+        stream,
       };
       if (asText && since !== null) {
         // `since` is not null here: the same object, typed so (no copy per woken member).

@@ -22,6 +22,7 @@ import { matrixErrorFor } from '../http/error-responses.js';
 import type { PipelineRequest } from '../http/pipeline.js';
 import { redactQuery } from '../http/request-logging.js';
 import type { SyncText } from '../sync/sync-service.js';
+import { SyncStreamMemo } from '../sync/sync-stream-memo.js';
 import { tryParseSyncToken } from '../sync/sync-token.js';
 import {
   type CarriedRequest,
@@ -47,6 +48,7 @@ export interface SyncEngine {
       fullState: boolean;
       setPresence?: 'online' | 'offline' | 'unavailable';
       acknowledgeToDevice?: boolean;
+      stream?: SyncStreamMemo;
     },
     signal: AbortSignal,
   ): Promise<SyncText>;
@@ -396,6 +398,7 @@ export class WebSocketConnection {
     signal: AbortSignal,
   ): Promise<void> {
     const engine = this.deps.sync;
+    const stream = new SyncStreamMemo();
     let since = command.since;
     let first = true;
     while (!signal.aborted && !this.closing) {
@@ -413,6 +416,7 @@ export class WebSocketConnection {
             // Only the client's own token confirms to-device messages (it may resume from it after a
             // lost connection); later rounds start from tokens it may never have received.
             acknowledgeToDevice: first,
+            stream,
           },
           signal,
         );
