@@ -109,6 +109,8 @@ export class WebSocketConnection {
   private lifetime: AbortController | undefined;
   /** Bytes of the sync delta still on its way out (exempt from the buffer limit). */
   private syncBytesInFlight = 0;
+  /** Resolves the push of the sync delta being written (one at a time: the loop awaits each). */
+  private syncWritten: (() => void) | undefined;
   /** The to-device position of the newest next_batch this socket has handed out (what sync_ack may confirm). */
   private toDevicePushed = 0;
   private closing = false;
@@ -458,12 +460,18 @@ export class WebSocketConnection {
     const frame = preparedSyncFrame(answer);
     this.syncBytesInFlight = frame.bytes.length;
     return new Promise((resolve) => {
-      sendPrepared(this.socket, frame.bytes, frame.text, () => {
-        this.syncBytesInFlight = 0;
-        resolve();
-      });
+      this.syncWritten = resolve;
+      sendPrepared(this.socket, frame.bytes, frame.text, this.onSyncWritten);
     });
   }
+
+  /** The end of a sync delta's write: one callback for every round rather than one made per push. */
+  private readonly onSyncWritten = (): void => {
+    this.syncBytesInFlight = 0;
+    const resolve = this.syncWritten;
+    this.syncWritten = undefined;
+    resolve?.();
+  };
 
   private send(frame: string): void {
     if (this.socket.readyState !== this.socket.OPEN || this.closing) return;
