@@ -21,6 +21,7 @@
 import { type JsonObject, splitStateTupleKey } from '../../protocol/events.js';
 import type { StoredEvent } from '../../storage/event-store.js';
 import { LazyLruCache } from '../../storage/lazy-lru-cache.js';
+import type { RoomUnreadCounts } from '../../storage/push-store.js';
 import { matchesRoomEventFilter } from '../rooms/event-filter.js';
 import type { SharedEventFormatting } from './event-format.js';
 import type { SyncDeps, SyncRequest } from './sync-context.js';
@@ -75,6 +76,9 @@ export interface FanoutAnswer {
   readonly hasContent: true;
   readonly delivered: readonly Delivered[];
 }
+
+/** A sync without a device (an application service's user) reports these. */
+const NO_DEVICE_KEYS = { oneTimeKeys: { signed_curve25519: 0 }, fallbackTypes: [] as string[] };
 
 const ROOM_TAIL =
   ',"state":{"events":[]},"ephemeral":{"events":[]},"account_data":{"events":[]},"unread_notifications":';
@@ -172,11 +176,22 @@ export class FanoutDeltas {
       shared.push(delta);
     }
 
-    const [counts, oneTimeKeys, fallbackTypes] = await Promise.all([
-      deps.hs.push.unreadCounts(userId, rooms, upTo.events),
-      deviceId === null ? { signed_curve25519: 0 } : deps.hs.deviceKeys.oneTimeKeyCounts(userId, deviceId),
-      deviceId === null ? [] : deps.hs.deviceKeys.unusedFallbackKeyTypes(userId, deviceId),
-    ]);
+    const keys = deviceId === null ? NO_DEVICE_KEYS : deps.hs.deviceKeys.keyCountsIfCached(userId, deviceId);
+    const unreadNow = deps.hs.push.unreadCountsIfSettled(userId, rooms, upTo.events);
+    let counts: ReadonlyMap<string, RoomUnreadCounts>;
+    let oneTimeKeys: Readonly<Record<string, number>>;
+    let fallbackTypes: readonly string[];
+    if (keys !== undefined && unreadNow !== undefined) {
+      counts = unreadNow;
+      oneTimeKeys = keys.oneTimeKeys;
+      fallbackTypes = keys.fallbackTypes;
+    } else {
+      [counts, oneTimeKeys, fallbackTypes] = await Promise.all([
+        unreadNow ?? deps.hs.push.unreadCounts(userId, rooms, upTo.events),
+        keys?.oneTimeKeys ?? deps.hs.deviceKeys.oneTimeKeyCounts(userId, deviceId!),
+        keys?.fallbackTypes ?? deps.hs.deviceKeys.unusedFallbackKeyTypes(userId, deviceId!),
+      ]);
+    }
 
     // Most members woken together have what the previous one had: compared in place, no key built.
     const previous = this.lastAssembled;
