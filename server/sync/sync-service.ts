@@ -14,13 +14,20 @@ import type { PersistedRoomEvent } from '../rooms/room-event-sender.js';
 import { SharedEventFormatting } from './event-format.js';
 import { FanoutDeltas } from './fanout-delta.js';
 import { LazyMembersSent } from './lazy-members.js';
+import type { WaitOutcome } from './notifier.js';
 import { PresenceChangeLog } from './presence.js';
 import type { SyncDeps, SyncServices } from './sync-context.js';
 import { SyncFilterResolver } from './sync-filter.js';
 import { SyncReads } from './sync-reads.js';
 import { buildSyncResponse, quietSince, quietSinceIfCached, type SyncOutcome } from './sync-response.js';
 import type { SyncStreamMemo } from './sync-stream-memo.js';
-import { clampToCurrent, formatSyncToken, parseSyncToken, type StreamPositions } from './sync-token.js';
+import {
+  clampToCurrent,
+  formatSyncToken,
+  parseSyncToken,
+  type StreamPositions,
+  tryParseSyncToken,
+} from './sync-token.js';
 
 export interface SyncParams {
   readonly since?: string;
@@ -154,6 +161,49 @@ export class SyncService {
     return this.run(requester, params, signal, true);
   }
 
+  /**
+   * The wait a sync from `since` would begin with, begun without building anything: a promise
+   * when nothing concerns the user past `since` yet (it settles once something may, at the
+   * timeout, or on abort), undefined when the sync should run now (something is new, or
+   * telling would need a read: the sync then waits itself if it must). A client's stream of
+   * syncs (the WebSocket) waits here between rounds, so that a thousand waiting members each
+   * keep a waiter alive rather than a whole sync computation, which outlives young-generation
+   * collections and is promoted (then collected by a full one). Race-free as the sync's own
+   * wait is: the mark is taken before the positions it compares were read.
+   */
+  waitBeforeSync(
+    requester: Pick<AuthenticatedUser, 'userId'>,
+    since: string,
+    filterParam: string | undefined,
+    stream: SyncStreamMemo,
+    timeoutMs: number,
+    signal: AbortSignal,
+  ): Promise<WaitOutcome> | undefined {
+    if (timeoutMs <= 0 || signal.aborted) return undefined;
+    const parsed = tryParseSyncToken(since);
+    const filter = stream.filterFor(filterParam);
+    if (parsed === null || filter === undefined) return undefined;
+    const { notifier } = this.hs;
+    const mark = notifier.mark();
+    const current = this.positionsIfRead(mark);
+    if (current === undefined) return undefined;
+    const quiet = quietSinceIfCached(
+      this.deps,
+      requester.userId,
+      filter,
+      clampToCurrent(parsed, current),
+      current,
+    );
+    if (quiet === null || quiet === undefined) return undefined;
+    return notifier.waitForChange({
+      userId: requester.userId,
+      roomIds: quiet,
+      sinceMark: mark,
+      timeoutMs: Math.min(timeoutMs, MAX_SYNC_TIMEOUT_MS),
+      signal,
+    });
+  }
+
   /** A body as an answer: with its JSON text when asked for text, else the body alone. */
   private answerOf(body: JsonObject, hasContent: boolean, asText: boolean): SyncText | BodyAnswer {
     if (!asText) return { body, hasContent };
@@ -197,10 +247,10 @@ export class SyncService {
       const current = this.positionsIfRead(mark) ?? (await this.currentPositions());
       const since = parsedSince === null ? null : clampToCurrent(parsedSince, current);
       if (since !== null && !params.fullState && deadline > Date.now() && !signal.aborted) {
-        const quietRequest = { requester, filter, since, upTo: current };
         // Null (not quiet) and undefined (not known without reading) differ here: no `??`.
-        let quiet = quietSinceIfCached(this.deps, quietRequest);
-        if (quiet === undefined) quiet = await quietSince(this.deps, quietRequest);
+        let quiet = quietSinceIfCached(this.deps, requester.userId, filter, since, current);
+        if (quiet === undefined)
+          quiet = await quietSince(this.deps, { requester, filter, since, upTo: current });
         if (quiet !== null) {
           // Nothing to say yet: wait first. Whatever ends the wait, the next round builds
           // (and answers, once the deadline has passed or the request is gone).

@@ -52,6 +52,15 @@ export interface SyncEngine {
     },
     signal: AbortSignal,
   ): Promise<SyncText>;
+  /** A wait for news past `since` before the next round, when telling needs no read; else undefined. */
+  waitBeforeSync(
+    requester: AuthenticatedUser,
+    since: string,
+    filter: string | undefined,
+    stream: SyncStreamMemo,
+    timeoutMs: number,
+    signal: AbortSignal,
+  ): Promise<'changed' | 'timeout' | 'aborted'> | undefined;
 }
 
 export interface WebSocketLimits {
@@ -404,6 +413,16 @@ export class WebSocketConnection {
     let since = command.since;
     let first = true;
     while (!signal.aborted && !this.closing) {
+      let timeoutMs = first && since === undefined ? 0 : this.deps.limits.syncWaitMs;
+      if (!first && since !== undefined) {
+        // Between rounds, wait for news with nothing but a waiter alive (sync-service.ts).
+        const waiting = engine.waitBeforeSync(requester, since, command.filter, stream, timeoutMs, signal);
+        if (waiting !== undefined) {
+          // Timed out: the round answers at once, as the sync's own wait would have led it to.
+          if ((await waiting) === 'timeout') timeoutMs = 0;
+          if (signal.aborted || this.closing) return;
+        }
+      }
       let answer: Awaited<ReturnType<SyncEngine['syncText']>>;
       try {
         // One params object a round (a thousand sockets run a round per message).
@@ -413,7 +432,7 @@ export class WebSocketConnection {
             since,
             filter: command.filter,
             setPresence: command.setPresence,
-            timeoutMs: first && since === undefined ? 0 : this.deps.limits.syncWaitMs,
+            timeoutMs,
             fullState: first && command.fullState,
             // Only the client's own token confirms to-device messages (it may resume from it after a
             // lost connection); later rounds start from tokens it may never have received.
