@@ -79,6 +79,14 @@ export interface E2eKeyReader {
   ): Promise<Map<string, JsonValue>>;
   /** Algorithms for which the device has a fallback key no claim has returned yet. */
   unusedFallbackKeyTypes(userId: string, deviceId: string): Promise<string[]>;
+  /**
+   * Both of the above when the backend has them in memory (a sync woken with a thousand
+   * others asks without a promise); undefined when they would have to be read.
+   */
+  cachedKeyCounts?(
+    userId: string,
+    deviceId: string,
+  ): { readonly oneTimeKeys: Record<string, number>; readonly fallbackTypes: string[] } | undefined;
   crossSigningKeys(userId: string): Promise<Map<CrossSigningUsage, CrossSigningKeyRecord>>;
   /** Uploaded signatures on the users' keys. */
   signaturesOn(targetUserIds: readonly string[]): Promise<KeySignature[]>;

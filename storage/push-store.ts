@@ -100,6 +100,8 @@ export interface PushStore {
   advanceReadMarkSoon(mark: ReadMark): void;
   /** Unread counts of the rooms (absent: nothing unread). */
   unreadCounts(userId: string, roomIds: readonly string[]): Promise<Map<string, RoomUnreadCounts>>;
+  /** The same without a promise, from a backend that reads synchronously (SQLite); absent otherwise. */
+  unreadCountsNow?(userId: string, roomIds: readonly string[]): Map<string, RoomUnreadCounts>;
   /** All the user's unread notifications (the push payload's `counts.unread`). */
   totalUnread(userId: string): Promise<number>;
 }

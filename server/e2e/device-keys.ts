@@ -107,6 +107,11 @@ export interface DeviceKeysService {
 
   oneTimeKeyCounts(userId: string, deviceId: string): Promise<Record<string, number>>;
   unusedFallbackKeyTypes(userId: string, deviceId: string): Promise<string[]>;
+  /** Both, as the two calls above give them, when known without a read (sync's fan-out); else undefined. */
+  keyCountsIfCached(
+    userId: string,
+    deviceId: string,
+  ): { readonly oneTimeKeys: Record<string, number>; readonly fallbackTypes: string[] } | undefined;
   /** device_lists for a sync or /keys/changes between two device-list positions. */
   deviceListChanges(userId: string, afterPosition: number, upToPosition: number): Promise<DeviceListChanges>;
   latestDeviceListPosition(): Promise<number>;
@@ -138,10 +143,14 @@ export function createDeviceKeysService(deps: DeviceKeysDeps): DeviceKeysService
   /** Malformed user IDs in a query or claim are left out, as unknown users are. */
   const validUsers = (userIds: string[]) => userIds.filter((userId) => isValidUserId(userId));
 
-  const oneTimeKeyCounts = async (userId: string, deviceId: string) => ({
-    [SIGNED_CURVE25519]: 0,
-    ...(await keys.oneTimeKeyCounts(userId, deviceId)),
-  });
+  const withCurve25519 = (counts: Record<string, number>) => ({ [SIGNED_CURVE25519]: 0, ...counts });
+  const oneTimeKeyCounts = async (userId: string, deviceId: string) =>
+    withCurve25519(await keys.oneTimeKeyCounts(userId, deviceId));
+  /** What keyCountsIfCached reports per stored counts object (frozen, replaced when they change): made once each. */
+  const reportedCounts = new WeakMap<
+    Record<string, number>,
+    { readonly oneTimeKeys: Record<string, number>; readonly fallbackTypes: string[] }
+  >();
 
   const devicesChanged = (userId: string, what: 'devices' | 'signing_keys' = 'devices'): void => {
     const notifier = deps.notifier();
@@ -217,6 +226,16 @@ export function createDeviceKeysService(deps: DeviceKeysDeps): DeviceKeysService
   return {
     oneTimeKeyCounts,
     unusedFallbackKeyTypes: (userId, deviceId) => keys.unusedFallbackKeyTypes(userId, deviceId),
+    keyCountsIfCached(userId, deviceId) {
+      const cached = keys.cachedKeyCounts?.(userId, deviceId);
+      if (cached === undefined) return undefined;
+      let reported = reportedCounts.get(cached.oneTimeKeys);
+      if (reported?.fallbackTypes !== cached.fallbackTypes) {
+        reported = { oneTimeKeys: withCurve25519(cached.oneTimeKeys), fallbackTypes: cached.fallbackTypes };
+        reportedCounts.set(cached.oneTimeKeys, reported);
+      }
+      return reported;
+    },
     latestDeviceListPosition: () => keys.latestDeviceListPosition(),
     devicesChanged: (userId) => devicesChanged(userId),
     deviceListChanges: (userId, afterPosition, upToPosition) =>

@@ -103,6 +103,14 @@ export class PushEvaluator {
     while (this.running !== undefined) await this.running;
   }
 
+  /** Whether every event heard at or below `upTo` in these rooms is evaluated (what settled waits for). */
+  settledIn(upTo: number, roomIds: readonly string[]): boolean {
+    for (const [ordering, roomId] of this.pending) {
+      if (ordering <= upTo && roomIds.includes(roomId)) return false;
+    }
+    return true;
+  }
+
   private isSettled(upTo: number, roomIds: ReadonlySet<string> | undefined): boolean {
     for (const [ordering, roomId] of this.pending) {
       if (ordering <= upTo && (roomIds === undefined || roomIds.has(roomId))) return false;

@@ -114,6 +114,21 @@ export class PushService {
     return this.storage.push.unreadCounts(userId, roomIds);
   }
 
+  /**
+   * unreadCounts without a promise, when the events up to `upTo` in these rooms are evaluated
+   * already and the store reads synchronously (a thousand members woken by one message ask at
+   * once); undefined otherwise.
+   */
+  unreadCountsIfSettled(
+    userId: string,
+    roomIds: readonly string[],
+    upTo: number,
+  ): Map<string, RoomUnreadCounts> | undefined {
+    const { push } = this.storage;
+    if (push.unreadCountsNow === undefined || !this.evaluator.settledIn(upTo, roomIds)) return undefined;
+    return push.unreadCountsNow(userId, roomIds);
+  }
+
   /** A read receipt (m.read / m.read.private, maybe threaded) moved: notifications up to it are read. */
   async receiptMoved(
     userId: string,

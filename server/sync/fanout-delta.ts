@@ -21,12 +21,13 @@
 import { type JsonObject, splitStateTupleKey } from '../../protocol/events.js';
 import type { StoredEvent } from '../../storage/event-store.js';
 import { LazyLruCache } from '../../storage/lazy-lru-cache.js';
+import type { RoomUnreadCounts } from '../../storage/push-store.js';
 import { matchesRoomEventFilter } from '../rooms/event-filter.js';
 import type { SharedEventFormatting } from './event-format.js';
 import type { SyncDeps, SyncRequest } from './sync-context.js';
 import type { SyncFilter } from './sync-filter.js';
 import { formatSyncToken, type StreamPositions, tokenBeforeEvent } from './sync-token.js';
-import { watchedRoomsOf } from './watched-rooms.js';
+import { watchedRoomsIfCached, watchedRoomsOf } from './watched-rooms.js';
 
 /** What an answer hands out in a room: its last event (recorded as delivered). */
 export interface Delivered {
@@ -53,6 +54,15 @@ interface SharedRoomDelta {
    */
   membersAtStart: ReadonlyMap<string, string> | undefined;
   membersAtStartRead: Promise<ReadonlyMap<string, string>> | undefined;
+  /** The senders' membership events in that state (sendersMembershipEvents). */
+  senderMemberships: readonly string[] | undefined;
+}
+
+/** A delta being built, and once built (or found not shareable) what it is: no promise to await then. */
+interface DeltaEntry {
+  readonly building: Promise<SharedRoomDelta | null>;
+  settled: boolean;
+  value: SharedRoomDelta | null;
 }
 
 /**
@@ -67,12 +77,15 @@ export interface FanoutAnswer {
   readonly delivered: readonly Delivered[];
 }
 
+/** A sync without a device (an application service's user) reports these. */
+const NO_DEVICE_KEYS = { oneTimeKeys: { signed_curve25519: 0 }, fallbackTypes: [] as string[] };
+
 const ROOM_TAIL =
   ',"state":{"events":[]},"ephemeral":{"events":[]},"account_data":{"events":[]},"unread_notifications":';
 
 export class FanoutDeltas {
   /** Keyed by room, range and timeline filter; a woken fan-out shares one entry. */
-  private readonly deltas = new LazyLruCache<string, Promise<SharedRoomDelta | null>>({
+  private readonly deltas = new LazyLruCache<string, DeltaEntry>({
     max: 2_000,
     ttl: 10_000,
   });
@@ -96,7 +109,7 @@ export class FanoutDeltas {
         readonly upTo: StreamPositions;
         /** The timeline filter's key (members' filters are distinct objects, often alike). */
         readonly filterKey: string;
-        readonly delta: Promise<SharedRoomDelta | null>;
+        readonly delta: DeltaEntry;
       }
     | undefined;
 
@@ -135,28 +148,26 @@ export class FanoutDeltas {
       return null;
     }
     const { userId, deviceId } = requester;
-    const watched = await watchedRoomsOf(deps, userId, filter);
+    // Each read below is taken from memory without a promise when it is there (nearly every
+    // woken member): a thousand members each awaiting values already known is a thousand
+    // chains of promise jobs, and their garbage.
+    const watched =
+      watchedRoomsIfCached(deps, userId, filter) ?? (await watchedRoomsOf(deps, userId, filter));
     if (watched.newest > since.events) return null;
     const joined = watched.rooms;
     if (!deps.hs.receipts.unchangedFor(userId, joined, since.receipts, upTo.receipts)) return null;
 
-    const changed = await deps.reads.roomsChangedBetween(since.events, upTo.events);
-    const rooms = joined.filter((roomId) => changed.has(roomId));
+    const changed =
+      deps.reads.roomsChangedIfRead(since.events, upTo.events) ??
+      (await deps.reads.roomsChangedBetween(since.events, upTo.events));
+    const rooms = changedAmong(joined, changed);
     if (rooms.length === 0) return null;
 
     const token = this.tokenOf(upTo);
     const shared: SharedRoomDelta[] = [];
     for (const roomId of rooms) {
-      const delta = await this.roomDelta(
-        deps,
-        roomId,
-        since.events,
-        upTo,
-        token,
-        filter,
-        formatting,
-        request.now,
-      );
+      const entry = this.roomDelta(deps, roomId, since.events, upTo, token, filter, formatting, request.now);
+      const delta = entry.settled ? entry.value : await entry.building;
       if (delta === null || delta.senders.has(userId)) return null;
       if (filter.lazyLoadMembers) {
         const members = delta.membersAtStart ?? (await membersAtStartOf(deps, delta));
@@ -165,11 +176,22 @@ export class FanoutDeltas {
       shared.push(delta);
     }
 
-    const [counts, oneTimeKeys, fallbackTypes] = await Promise.all([
-      deps.hs.push.unreadCounts(userId, rooms, upTo.events),
-      deviceId === null ? { signed_curve25519: 0 } : deps.hs.deviceKeys.oneTimeKeyCounts(userId, deviceId),
-      deviceId === null ? [] : deps.hs.deviceKeys.unusedFallbackKeyTypes(userId, deviceId),
-    ]);
+    const keys = deviceId === null ? NO_DEVICE_KEYS : deps.hs.deviceKeys.keyCountsIfCached(userId, deviceId);
+    const unreadNow = deps.hs.push.unreadCountsIfSettled(userId, rooms, upTo.events);
+    let counts: ReadonlyMap<string, RoomUnreadCounts>;
+    let oneTimeKeys: Readonly<Record<string, number>>;
+    let fallbackTypes: readonly string[];
+    if (keys !== undefined && unreadNow !== undefined) {
+      counts = unreadNow;
+      oneTimeKeys = keys.oneTimeKeys;
+      fallbackTypes = keys.fallbackTypes;
+    } else {
+      [counts, oneTimeKeys, fallbackTypes] = await Promise.all([
+        unreadNow ?? deps.hs.push.unreadCounts(userId, rooms, upTo.events),
+        keys?.oneTimeKeys ?? deps.hs.deviceKeys.oneTimeKeyCounts(userId, deviceId!),
+        keys?.fallbackTypes ?? deps.hs.deviceKeys.unusedFallbackKeyTypes(userId, deviceId!),
+      ]);
+    }
 
     // Most members woken together have what the previous one had: compared in place, no key built.
     const previous = this.lastAssembled;
@@ -227,7 +249,7 @@ export class FanoutDeltas {
     filter: SyncFilter,
     formatting: SharedEventFormatting,
     now: number,
-  ): Promise<SharedRoomDelta | null> {
+  ): DeltaEntry {
     // Members woken together ask for the same delta one after another: no key to build for them.
     const filterKey = this.filterKey(filter);
     const last = this.lastDelta;
@@ -243,13 +265,20 @@ export class FanoutDeltas {
     const key = `${roomId}\u0000${after}\u0000${token}\u0000${filterKey}`;
     let delta = this.deltas.get(key);
     if (delta === undefined) {
-      delta = buildRoomDelta(deps, roomId, after, upTo, filter, formatting, now, this.nextDeltaId++);
-      this.deltas.set(key, delta);
-      const built = delta;
-      built.catch(() => {
-        this.deltas.delete(key);
-        if (this.lastDelta?.delta === built) this.lastDelta = undefined;
-      });
+      const building = buildRoomDelta(deps, roomId, after, upTo, filter, formatting, now, this.nextDeltaId++);
+      const entry: DeltaEntry = { building, settled: false, value: null };
+      delta = entry;
+      this.deltas.set(key, entry);
+      building.then(
+        (value) => {
+          entry.value = value;
+          entry.settled = true;
+        },
+        () => {
+          this.deltas.delete(key);
+          if (this.lastDelta?.delta === entry) this.lastDelta = undefined;
+        },
+      );
     }
     this.lastDelta = { roomId, after, upTo, filterKey, delta };
     return delta;
@@ -263,6 +292,18 @@ export class FanoutDeltas {
     }
     return key;
   }
+}
+
+/** The rooms of `joined` that changed: `joined` itself when all did (one room, mostly), no array made. */
+function changedAmong(joined: readonly string[], changed: ReadonlyMap<string, number>): readonly string[] {
+  let all = true;
+  for (const roomId of joined) {
+    if (!changed.has(roomId)) {
+      all = false;
+      break;
+    }
+  }
+  return all ? joined : joined.filter((roomId) => changed.has(roomId));
 }
 
 /** What an assembled answer was made of, to tell whether the next member gets the same one. */
@@ -346,6 +387,7 @@ async function buildRoomDelta(
     first: events[0]!,
     membersAtStart: undefined,
     membersAtStartRead: undefined,
+    senderMemberships: undefined,
     delivered: { roomId, eventId: last.eventId, streamOrdering: last.streamOrdering },
     timelineJson: `{"events":[${formatted.join(',')}],"limited":false,"prev_batch":${JSON.stringify(prevBatch)}}`,
     events,
@@ -387,21 +429,31 @@ function lazyMembersSent(
 ): boolean {
   if (request.filter.includeRedundantMembers) return false;
   const { userId, deviceId } = request.requester;
-  const sent = deps.lazyMembers.sentIn(userId, deviceId, roomId);
-  if (!memberSent(sent, membersAtStart, userId)) return false;
-  for (const sender of delta.senders) {
-    if (!memberSent(sent, membersAtStart, sender)) return false;
+  const stream = request.stream;
+  const sent =
+    stream === undefined
+      ? deps.lazyMembers.sentIn(userId, deviceId, roomId)
+      : deps.lazyMembers.sentAt(stream.lazyMembersKey(deps.lazyMembers, userId, deviceId, roomId));
+  const own = membersAtStart.get(userId);
+  if (own !== undefined && !(sent?.has(own) ?? false)) return false;
+  for (const eventId of sendersMembershipEvents(delta, membersAtStart)) {
+    if (!(sent?.has(eventId) ?? false)) return false;
   }
   return true;
 }
 
-/** Whether the device has the member's membership event as of the delta's start (or there is none). */
-function memberSent(
-  sent: ReadonlySet<string> | undefined,
+/** The membership event IDs of the delta's senders as of its start (those that have one), found once per delta. */
+function sendersMembershipEvents(
+  delta: SharedRoomDelta,
   membersAtStart: ReadonlyMap<string, string>,
-  member: string,
-): boolean {
-  const eventId = membersAtStart.get(member);
-  if (eventId === undefined) return true;
-  return sent?.has(eventId) ?? false;
+): readonly string[] {
+  if (delta.senderMemberships === undefined) {
+    const eventIds: string[] = [];
+    for (const sender of delta.senders) {
+      const eventId = membersAtStart.get(sender);
+      if (eventId !== undefined) eventIds.push(eventId);
+    }
+    delta.senderMemberships = eventIds;
+  }
+  return delta.senderMemberships;
 }

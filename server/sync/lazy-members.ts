@@ -14,26 +14,32 @@ export class LazyMembersSent {
   private readonly deviceKeys = new PairKeys('\u0000');
   private readonly roomKeys = new PairKeys('\u0000');
 
-  private key(userId: string, deviceId: string | null, roomId: string): string {
+  /** The key of the device's room (the same string every time: a caller may keep it, sync-stream-memo.ts). */
+  keyOf(userId: string, deviceId: string | null, roomId: string): string {
     return this.roomKeys.of(this.deviceKeys.of(userId, deviceId ?? ''), roomId);
   }
 
   /** An initial sync (or a room sent in full) starts the room afresh for the device. */
   reset(userId: string, deviceId: string | null, roomId: string): void {
-    this.sent.delete(this.key(userId, deviceId, roomId));
+    this.sent.delete(this.keyOf(userId, deviceId, roomId));
   }
 
   has(userId: string, deviceId: string | null, roomId: string, memberEventId: string): boolean {
-    return this.sent.get(this.key(userId, deviceId, roomId))?.has(memberEventId) ?? false;
+    return this.sent.get(this.keyOf(userId, deviceId, roomId))?.has(memberEventId) ?? false;
   }
 
   /** The membership event IDs already sent to the device in the room (one lookup for several checks). */
   sentIn(userId: string, deviceId: string | null, roomId: string): ReadonlySet<string> | undefined {
-    return this.sent.get(this.key(userId, deviceId, roomId));
+    return this.sent.get(this.keyOf(userId, deviceId, roomId));
+  }
+
+  /** sentIn by a key from keyOf. */
+  sentAt(key: string): ReadonlySet<string> | undefined {
+    return this.sent.get(key);
   }
 
   record(userId: string, deviceId: string | null, roomId: string, memberEventIds: Iterable<string>): void {
-    const key = this.key(userId, deviceId, roomId);
+    const key = this.keyOf(userId, deviceId, roomId);
     let set = this.sent.get(key);
     if (set === undefined) {
       set = new Set();

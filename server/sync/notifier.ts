@@ -41,8 +41,12 @@ class Waiter {
   deferredWake: NodeJS.Timeout | undefined = undefined;
   /** Its own timer (short waits), or undefined when a shared bucket times it out (long ones). */
   timer: NodeJS.Timeout | undefined = undefined;
-  /** The end of the shared bucket it is in, if any. */
-  bucket: number | undefined = undefined;
+  /** The shared bucket it is in, if any. */
+  bucket: Bucket | undefined = undefined;
+  /** The waits of its signal, if it has one (held here: no lookup by signal to leave them). */
+  signalWaits: SignalWaits | undefined = undefined;
+  /** In the notifier's indexes by user and room (taken out once: on wake, or when settled). */
+  registered = false;
   private settled = false;
 
   constructor(
@@ -57,8 +61,8 @@ class Waiter {
   settle(outcome: WaitOutcome): void {
     if (this.settled) return;
     this.settled = true;
-    clearTimeout(this.timer);
-    clearTimeout(this.deferredWake);
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.deferredWake !== undefined) clearTimeout(this.deferredWake);
     this.notifier.release(this);
     this.resolve(outcome);
   }
@@ -79,6 +83,41 @@ function timeOut(waiter: Waiter): void {
 
 /** The waiters of one room or user: most rooms have one (a DM, a user's own room), held without a Set. */
 type Waiters = Waiter | Set<Waiter>;
+
+/** Long waits ending together (see BUCKETED_WAIT_MS), with their timer. */
+interface Bucket {
+  readonly end: number;
+  readonly waiters: Set<Waiter>;
+  readonly timer: NodeJS.Timeout;
+}
+
+/**
+ * The waits made with one signal, and the signal's one abort listener: made at its first
+ * wait and kept for its life (a WebSocket's sync stream waits on the same signal at every round).
+ */
+class SignalWaits {
+  waiters: Waiters | undefined = undefined;
+
+  add(waiter: Waiter): void {
+    const waiters = this.waiters;
+    if (waiters === undefined) this.waiters = waiter;
+    else if (waiters instanceof Set) waiters.add(waiter);
+    else this.waiters = new Set([waiters, waiter]);
+  }
+
+  remove(waiter: Waiter): void {
+    const waiters = this.waiters;
+    if (waiters === waiter) this.waiters = undefined;
+    else if (waiters instanceof Set) waiters.delete(waiter);
+  }
+
+  abortAll(): void {
+    const waiters = this.waiters;
+    this.waiters = undefined;
+    if (waiters instanceof Set) for (const waiter of [...waiters]) waiter.settle('aborted');
+    else waiters?.settle('aborted');
+  }
+}
 
 /**
  * Waiters woken per turn of the event loop. Woken syncs compute and answer within the
@@ -109,18 +148,12 @@ export class SyncNotifier {
   private readonly wakeNextSlice = () => this.wakeSliceOfQueue();
   private readonly queueWakeOf = (waiter: Waiter) => this.queueWake(waiter);
   /**
-   * The waiters of each signal: one abort listener per signal for all its waits (a
-   * WebSocket's sync stream keeps one signal for every round) instead of an add and a
-   * remove at every wait.
+   * The waits of each signal: one abort listener per signal for all its waits (a WebSocket's
+   * sync stream keeps one signal for every round) instead of an add and a remove at every wait.
    */
-  private readonly waitersBySignal = new WeakMap<AbortSignal, Waiters>();
-  /** Signals that have this notifier's abort listener. */
-  private readonly listenedSignals = new WeakSet<AbortSignal>();
-  /** Long waits by the end of their bucket (see BUCKETED_WAIT_MS), with the bucket's timer. */
-  private readonly buckets = new Map<
-    number,
-    { readonly waiters: Set<Waiter>; readonly timer: NodeJS.Timeout }
-  >();
+  private readonly signalWaits = new WeakMap<AbortSignal, SignalWaits>();
+  /** Long waits by the end of their bucket (see BUCKETED_WAIT_MS). */
+  private readonly buckets = new Map<number, Bucket>();
 
   private readonly bucketedWaitMs: number;
   private readonly bucketMs: number;
@@ -193,40 +226,27 @@ export class SyncNotifier {
 
   /** Takes a settled waiter out of everything that could still end it. */
   release(waiter: Waiter): void {
-    this.unregister(waiter);
-    if (waiter.signal !== undefined) {
-      const waiters = this.waitersBySignal.get(waiter.signal);
-      if (waiters === waiter) this.waitersBySignal.delete(waiter.signal);
-      else if (waiters instanceof Set) waiters.delete(waiter);
-    }
-    if (waiter.bucket !== undefined) {
-      const bucket = this.buckets.get(waiter.bucket);
-      if (bucket?.waiters.delete(waiter) && bucket.waiters.size === 0) {
-        // No timer left behind for nobody (it would keep the process up until it fires).
-        clearTimeout(bucket.timer);
-        this.buckets.delete(waiter.bucket);
-      }
+    if (waiter.registered) this.unregister(waiter);
+    waiter.signalWaits?.remove(waiter);
+    const bucket = waiter.bucket;
+    if (bucket?.waiters.delete(waiter) && bucket.waiters.size === 0) {
+      // No timer left behind for nobody (it would keep the process up until it fires).
+      clearTimeout(bucket.timer);
+      if (this.buckets.get(bucket.end) === bucket) this.buckets.delete(bucket.end);
     }
   }
 
   private listenTo(signal: AbortSignal, waiter: Waiter): void {
-    const waiters = this.waitersBySignal.get(signal);
-    if (waiters === undefined) {
-      this.waitersBySignal.set(signal, waiter);
-      if (!this.listenedSignals.has(signal)) {
-        this.listenedSignals.add(signal);
-        // Stays for the signal's life (it fires once): later waits on it need no listener of their own.
-        signal.addEventListener('abort', () => this.abortWaitersOf(signal), { once: true });
-      }
-    } else if (waiters instanceof Set) waiters.add(waiter);
-    else this.waitersBySignal.set(signal, new Set([waiters, waiter]));
-  }
-
-  private abortWaitersOf(signal: AbortSignal): void {
-    const waiters = this.waitersBySignal.get(signal);
-    this.waitersBySignal.delete(signal);
-    if (waiters instanceof Set) for (const waiter of [...waiters]) waiter.settle('aborted');
-    else waiters?.settle('aborted');
+    let waits = this.signalWaits.get(signal);
+    if (waits === undefined) {
+      const made = new SignalWaits();
+      waits = made;
+      this.signalWaits.set(signal, made);
+      // Stays for the signal's life (it fires once): later waits on it need no listener of their own.
+      signal.addEventListener('abort', () => made.abortAll(), { once: true });
+    }
+    waits.add(waiter);
+    waiter.signalWaits = waits;
   }
 
   private addToBucket(waiter: Waiter, timeoutMs: number): void {
@@ -234,11 +254,11 @@ export class SyncNotifier {
     let bucket = this.buckets.get(end);
     if (bucket === undefined) {
       const timer = setTimeout(this.endBucketOf, Math.max(0, end - performance.now()), end);
-      bucket = { waiters: new Set(), timer };
+      bucket = { end, waiters: new Set(), timer };
       this.buckets.set(end, bucket);
     }
     bucket.waiters.add(waiter);
-    waiter.bucket = end;
+    waiter.bucket = bucket;
   }
 
   private readonly endBucketOf = (end: number) => {
@@ -259,6 +279,7 @@ export class SyncNotifier {
   }
 
   private register(waiter: Waiter): void {
+    waiter.registered = true;
     this.waiterCount++;
     addTo(this.waitersByUser, waiter.userId, waiter);
     for (const roomId of waiter.roomIds) addTo(this.waitersByRoom, roomId, waiter);
@@ -266,6 +287,7 @@ export class SyncNotifier {
 
   /** Takes the waiter out of the indexes (once: it is woken or settled, or both). */
   unregister(waiter: Waiter): void {
+    waiter.registered = false;
     if (!removeFrom(this.waitersByUser, waiter.userId, waiter)) return;
     this.waiterCount--;
     for (const roomId of waiter.roomIds) removeFrom(this.waitersByRoom, roomId, waiter);
@@ -276,7 +298,7 @@ export class SyncNotifier {
   }
 
   private queueWake(waiter: Waiter): void {
-    clearTimeout(waiter.deferredWake);
+    if (waiter.deferredWake !== undefined) clearTimeout(waiter.deferredWake);
     // Taken out of the indexes now, so a burst of notifications queues it once.
     this.unregister(waiter);
     this.wakeQueue.push(waiter);

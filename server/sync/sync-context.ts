@@ -8,6 +8,7 @@ import type { LazyMembersSent } from './lazy-members.js';
 import type { PresenceChangeLog } from './presence.js';
 import type { SyncFilter } from './sync-filter.js';
 import type { SyncReads } from './sync-reads.js';
+import type { SyncStreamMemo } from './sync-stream-memo.js';
 import type { StreamPositions } from './sync-token.js';
 
 export type SyncServices = Pick<
@@ -43,6 +44,8 @@ export interface SyncRequest {
   readonly now: number;
   /** Whether the client's `since` confirms the to-device messages before it (sync/to-device.ts). */
   readonly acknowledgeToDevice: boolean;
+  /** What the client's stream of syncs keeps between rounds (a WebSocket's), if it has one. */
+  readonly stream?: SyncStreamMemo;
 }
 
 export interface SyncDeps {

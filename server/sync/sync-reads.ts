@@ -28,6 +28,13 @@ export interface SentTransaction {
 }
 
 const NO_TRANSACTION = Symbol('none');
+
+interface ChangedRange {
+  readonly after: number;
+  readonly upTo: number;
+  readonly reading: Promise<Map<string, number>>;
+  value: Map<string, number> | undefined;
+}
 /** sqlite's default host-parameter limit is far above this; chunks keep each IN list short. */
 
 export class SyncReads {
@@ -41,6 +48,8 @@ export class SyncReads {
     max: 512,
     ttl: 60_000,
   });
+  /** The range asked for last, and its rooms once read (see roomsChangedIfRead). */
+  private lastChanged: ChangedRange | undefined;
   private readonly slices = new LazyLruCache<string, Promise<TimelineSlice>>({ max: 20_000, ttl: 60_000 });
   private readonly transactions = new LazyLruCache<string, SentTransaction | typeof NO_TRANSACTION>({
     max: 100_000,
@@ -203,6 +212,8 @@ export class SyncReads {
   /** Rooms with timeline events in (after, upTo], with their highest ordering there; one read per range. */
   roomsChangedBetween(after: number, upTo: number): Promise<Map<string, number>> {
     if (after >= upTo) return Promise.resolve(new Map());
+    const last = this.lastChanged;
+    if (last?.after === after && last.upTo === upTo) return last.reading;
     const key = `${after}:${upTo}`;
     let reading = this.changedRooms.get(key);
     if (reading === undefined) {
@@ -210,7 +221,26 @@ export class SyncReads {
       this.changedRooms.set(key, reading);
       reading.catch(() => this.changedRooms.delete(key));
     }
+    const latest: ChangedRange = { after, upTo, reading, value: undefined };
+    this.lastChanged = latest;
+    reading.then(
+      (value) => {
+        latest.value = value;
+      },
+      () => {
+        if (this.lastChanged === latest) this.lastChanged = undefined;
+      },
+    );
     return reading;
+  }
+
+  /**
+   * roomsChangedBetween without a promise, when it is the range asked for last and its read
+   * has finished (a thousand members woken together ask for the same one); undefined otherwise.
+   */
+  roomsChangedIfRead(after: number, upTo: number): ReadonlyMap<string, number> | undefined {
+    const last = this.lastChanged;
+    return last?.after === after && last.upTo === upTo ? last.value : undefined;
   }
 
   /**

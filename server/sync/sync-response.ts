@@ -18,10 +18,11 @@ import { roomSummary } from './room-summary.js';
 import { roomTimeline } from './room-timeline.js';
 import { strippedStateAt } from './stripped-state.js';
 import type { SyncDeps, SyncRequest } from './sync-context.js';
+import type { SyncFilter } from './sync-filter.js';
 import type { TimelineSlice } from './sync-reads.js';
 import { formatSyncToken, type StreamPositions, tokenBeforeEvent } from './sync-token.js';
 import { toDeviceMessages } from './to-device.js';
-import { passesRoomFilter, watchedRooms, watchedRoomsOf } from './watched-rooms.js';
+import { passesRoomFilter, type Watched, watchedRoomsIfCached, watchedRoomsOf } from './watched-rooms.js';
 
 /** Rooms built between two yields to the event loop. */
 const ROOMS_PER_SLICE = 50;
@@ -189,7 +190,9 @@ export async function quietSince(
   request: Pick<SyncRequest, 'requester' | 'filter' | 'upTo'> & { readonly since: StreamPositions },
 ): Promise<readonly string[] | null> {
   if (!onlyReceiptsMoved(request.since, request.upTo)) return null;
-  return quietAmong(deps, request, await watchedRoomsOf(deps, request.requester.userId, request.filter));
+  const { userId } = request.requester;
+  const watched = await watchedRoomsOf(deps, userId, request.filter);
+  return quietAmongRooms(deps, userId, watched, request.since, request.upTo);
 }
 
 /**
@@ -199,13 +202,15 @@ export async function quietSince(
  */
 export function quietSinceIfCached(
   deps: SyncDeps,
-  request: Pick<SyncRequest, 'requester' | 'filter' | 'upTo'> & { readonly since: StreamPositions },
+  userId: string,
+  filter: SyncFilter,
+  since: StreamPositions,
+  upTo: StreamPositions,
 ): readonly string[] | null | undefined {
-  if (!onlyReceiptsMoved(request.since, request.upTo)) return null;
-  if (request.filter.archived !== 'include') return undefined;
-  const memberships = deps.reads.cachedMembershipsOf(request.requester.userId);
-  if (memberships === undefined) return undefined;
-  return quietAmong(deps, request, watchedRooms(memberships, request.filter, null));
+  // Positional arguments: no request object per woken member (most answer `null` here at once).
+  if (!onlyReceiptsMoved(since, upTo)) return null;
+  const watched = watchedRoomsIfCached(deps, userId, filter);
+  return watched === undefined ? undefined : quietAmongRooms(deps, userId, watched, since, upTo);
 }
 
 function onlyReceiptsMoved(since: StreamPositions, upTo: StreamPositions): boolean {
@@ -219,14 +224,14 @@ function onlyReceiptsMoved(since: StreamPositions, upTo: StreamPositions): boole
   );
 }
 
-function quietAmong(
+function quietAmongRooms(
   deps: SyncDeps,
-  request: Pick<SyncRequest, 'requester' | 'upTo'> & { readonly since: StreamPositions },
-  watched: ReturnType<typeof watchedRooms>,
+  userId: string,
+  watched: Watched,
+  since: StreamPositions,
+  upTo: StreamPositions,
 ): readonly string[] | null {
-  const { since, upTo } = request;
   if (watched.newest > since.events) return null;
-  const { userId } = request.requester;
   if (!deps.hs.receipts.unchangedFor(userId, watched.rooms, since.receipts, upTo.receipts)) return null;
   return watched.rooms;
 }

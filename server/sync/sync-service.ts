@@ -14,12 +14,20 @@ import type { PersistedRoomEvent } from '../rooms/room-event-sender.js';
 import { SharedEventFormatting } from './event-format.js';
 import { FanoutDeltas } from './fanout-delta.js';
 import { LazyMembersSent } from './lazy-members.js';
+import type { WaitOutcome } from './notifier.js';
 import { PresenceChangeLog } from './presence.js';
 import type { SyncDeps, SyncServices } from './sync-context.js';
 import { SyncFilterResolver } from './sync-filter.js';
 import { SyncReads } from './sync-reads.js';
 import { buildSyncResponse, quietSince, quietSinceIfCached, type SyncOutcome } from './sync-response.js';
-import { clampToCurrent, formatSyncToken, parseSyncToken, type StreamPositions } from './sync-token.js';
+import type { SyncStreamMemo } from './sync-stream-memo.js';
+import {
+  clampToCurrent,
+  formatSyncToken,
+  parseSyncToken,
+  type StreamPositions,
+  tryParseSyncToken,
+} from './sync-token.js';
 
 export interface SyncParams {
   readonly since?: string;
@@ -36,6 +44,8 @@ export interface SyncParams {
    * client sends it back only once it has processed them). The WebSocket's own rounds do not.
    */
   readonly acknowledgeToDevice?: boolean;
+  /** Kept by a client's stream of syncs from one round to the next (the WebSocket's); none for a lone /sync. */
+  readonly stream?: SyncStreamMemo;
 }
 
 /** A sync answer as the transports send it: JSON text, its next_batch, and whether it says anything. */
@@ -46,6 +56,13 @@ export interface SyncText {
   readonly hasContent: boolean;
   /** The body, when the answer was built as an object (the general builder). */
   readonly body?: JsonObject;
+}
+
+/** An answer asked for as a body only (sync()): no JSON text made. */
+interface BodyAnswer {
+  readonly body: JsonObject;
+  readonly hasContent: boolean;
+  readonly json?: undefined;
 }
 
 /** Longest a sync waits, whatever the client asks (a proxy would cut it anyway). */
@@ -127,7 +144,7 @@ export class SyncService {
     signal: AbortSignal,
   ): Promise<JsonObject> {
     const answer = await this.run(requester, params, signal, false);
-    return answer.body ?? (JSON.parse(answer.text!.json) as JsonObject);
+    return answer.body ?? (JSON.parse(answer.json!) as JsonObject);
   }
 
   /**
@@ -135,32 +152,91 @@ export class SyncService {
    * many others for the same new events gets it spliced from their shared room delta
    * (fanout-delta.ts) when that gives the same answer.
    */
-  async syncText(
+  syncText(
     requester: Pick<AuthenticatedUser, 'userId' | 'deviceId'>,
     params: SyncParams,
     signal: AbortSignal,
   ): Promise<SyncText> {
-    const answer = await this.run(requester, params, signal, true);
-    if (answer.text !== undefined) return answer.text;
-    const body = answer.body!;
-    return {
-      json: JSON.stringify(body),
-      nextBatch: body.next_batch as string,
-      hasContent: answer.hasContent ?? true,
-      body,
-    };
+    // No async wrapper: the answer comes straight from the round (one promise less per woken member).
+    return this.run(requester, params, signal, true);
   }
 
+  /**
+   * The wait a sync from `since` would begin with, begun without building anything: a promise
+   * when nothing concerns the user past `since` yet (it settles once something may, at the
+   * timeout, or on abort), undefined when the sync should run now (something is new, or
+   * telling would need a read: the sync then waits itself if it must). A client's stream of
+   * syncs (the WebSocket) waits here between rounds, so that a thousand waiting members each
+   * keep a waiter alive rather than a whole sync computation, which outlives young-generation
+   * collections and is promoted (then collected by a full one). Race-free as the sync's own
+   * wait is: the mark is taken before the positions it compares were read.
+   */
+  waitBeforeSync(
+    requester: Pick<AuthenticatedUser, 'userId'>,
+    since: string,
+    filterParam: string | undefined,
+    stream: SyncStreamMemo,
+    timeoutMs: number,
+    signal: AbortSignal,
+  ): Promise<WaitOutcome> | undefined {
+    if (timeoutMs <= 0 || signal.aborted) return undefined;
+    const parsed = tryParseSyncToken(since);
+    const filter = stream.filterFor(filterParam);
+    if (parsed === null || filter === undefined) return undefined;
+    const { notifier } = this.hs;
+    const mark = notifier.mark();
+    const current = this.positionsIfRead(mark);
+    if (current === undefined) return undefined;
+    const quiet = quietSinceIfCached(
+      this.deps,
+      requester.userId,
+      filter,
+      clampToCurrent(parsed, current),
+      current,
+    );
+    if (quiet === null || quiet === undefined) return undefined;
+    return notifier.waitForChange({
+      userId: requester.userId,
+      roomIds: quiet,
+      sinceMark: mark,
+      timeoutMs: Math.min(timeoutMs, MAX_SYNC_TIMEOUT_MS),
+      signal,
+    });
+  }
+
+  /** A body as an answer: with its JSON text when asked for text, else the body alone. */
+  private answerOf(body: JsonObject, hasContent: boolean, asText: boolean): SyncText | BodyAnswer {
+    if (!asText) return { body, hasContent };
+    return { json: JSON.stringify(body), nextBatch: body.next_batch as string, hasContent, body };
+  }
+
+  private run(
+    requester: Pick<AuthenticatedUser, 'userId' | 'deviceId'>,
+    params: SyncParams,
+    signal: AbortSignal,
+    asText: true,
+  ): Promise<SyncText>;
+  private run(
+    requester: Pick<AuthenticatedUser, 'userId' | 'deviceId'>,
+    params: SyncParams,
+    signal: AbortSignal,
+    asText: false,
+  ): Promise<SyncText | BodyAnswer>;
   private async run(
     requester: Pick<AuthenticatedUser, 'userId' | 'deviceId'>,
     params: SyncParams,
     signal: AbortSignal,
     asText: boolean,
-  ): Promise<{ body?: JsonObject; text?: SyncText; hasContent?: boolean }> {
+  ): Promise<SyncText | BodyAnswer> {
     const parsedSince = params.since === undefined ? null : parseSyncToken(params.since);
-    const filter =
-      this.filters.cached(requester.userId, params.filter) ??
-      (await this.filters.resolve(requester.userId, params.filter));
+    const { stream } = params;
+    let filter = stream?.filterFor(params.filter);
+    if (filter === undefined) {
+      filter =
+        this.filters.cached(requester.userId, params.filter) ??
+        (await this.filters.resolve(requester.userId, params.filter));
+      stream?.rememberFilter(params.filter, filter);
+    }
     const settingPresence = this.applySetPresence(requester.userId, params.setPresence);
     if (settingPresence !== undefined) await settingPresence;
     const deadline = Date.now() + Math.min(Math.max(0, params.timeoutMs), MAX_SYNC_TIMEOUT_MS);
@@ -171,10 +247,10 @@ export class SyncService {
       const current = this.positionsIfRead(mark) ?? (await this.currentPositions());
       const since = parsedSince === null ? null : clampToCurrent(parsedSince, current);
       if (since !== null && !params.fullState && deadline > Date.now() && !signal.aborted) {
-        const quietRequest = { requester, filter, since, upTo: current };
         // Null (not quiet) and undefined (not known without reading) differ here: no `??`.
-        let quiet = quietSinceIfCached(this.deps, quietRequest);
-        if (quiet === undefined) quiet = await quietSince(this.deps, quietRequest);
+        let quiet = quietSinceIfCached(this.deps, requester.userId, filter, since, current);
+        if (quiet === undefined)
+          quiet = await quietSince(this.deps, { requester, filter, since, upTo: current });
         if (quiet !== null) {
           // Nothing to say yet: wait first. Whatever ends the wait, the next round builds
           // (and answers, once the deadline has passed or the request is gone).
@@ -200,6 +276,7 @@ export class SyncService {
           (await this.reads.ignoredUsers(requester.userId, current.accountData)),
         now: Date.now(),
         acknowledgeToDevice: params.acknowledgeToDevice ?? true,
+        stream,
       };
       if (asText && since !== null) {
         // `since` is not null here: the same object, typed so (no copy per woken member).
@@ -210,7 +287,7 @@ export class SyncService {
           if (confirming !== undefined) await confirming;
           this.recordDeliveries(requester.userId, shared.delivered);
           this.sharedAnswers++;
-          return { text: shared };
+          return shared;
         }
       }
       const outcome = await buildSyncResponse(this.deps, request, this.formatting);
@@ -218,10 +295,10 @@ export class SyncService {
         this.toDeviceConfirmed.set(`${requester.userId}\u0000${requester.deviceId}`, since.toDevice);
       }
       if (since === null || params.fullState || !outcome.isEmpty)
-        return { body: this.handOut(requester.userId, outcome), hasContent: true };
+        return this.answerOf(this.handOut(requester.userId, outcome), true, asText);
 
       const remaining = deadline - Date.now();
-      if (remaining <= 0 || signal.aborted) return { body: outcome.body, hasContent: false };
+      if (remaining <= 0 || signal.aborted) return this.answerOf(outcome.body, false, asText);
       const woken = await notifier.waitForChange({
         userId: requester.userId,
         roomIds: outcome.roomsToWatch,
@@ -231,7 +308,7 @@ export class SyncService {
       });
       // Nothing for the user in (since, next]: its next_batch says the same as `since`, and keeps
       // the next sync's range short.
-      if (woken !== 'changed') return { body: outcome.body, hasContent: false };
+      if (woken !== 'changed') return this.answerOf(outcome.body, false, asText);
     }
   }
 

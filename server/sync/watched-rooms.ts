@@ -11,7 +11,7 @@ import { matchesRoomList } from '../rooms/event-filter.js';
 import type { SyncDeps } from './sync-context.js';
 import type { SyncFilter } from './sync-filter.js';
 
-interface Watched {
+export interface Watched {
   readonly filter: SyncFilter;
   readonly rooms: readonly string[];
   /** The newest stream ordering among the memberships (a sync from before it takes the general path). */
@@ -55,6 +55,20 @@ export function passesRoomFilter(
 ): boolean {
   if (!matchesRoomList({ rooms: filter.rooms, not_rooms: filter.notRooms }, roomId)) return false;
   return filter.archived === 'include' || (archived?.has(roomId) ?? false) === (filter.archived === 'only');
+}
+
+/**
+ * watchedRoomsOf without a promise, when nothing needs reading (the memberships are cached and
+ * the filter does not depend on archived rooms); undefined otherwise.
+ */
+export function watchedRoomsIfCached(
+  deps: SyncDeps,
+  userId: string,
+  filter: SyncFilter,
+): Watched | undefined {
+  if (filter.archived !== 'include') return undefined;
+  const memberships = deps.reads.cachedMembershipsOf(userId);
+  return memberships === undefined ? undefined : watchedRooms(memberships, filter, null);
 }
 
 /** The rooms a sync of `userId` with `filter` watches: memberships and archived rooms read as needed. */

@@ -22,6 +22,7 @@ import { matrixErrorFor } from '../http/error-responses.js';
 import type { PipelineRequest } from '../http/pipeline.js';
 import { redactQuery } from '../http/request-logging.js';
 import type { SyncText } from '../sync/sync-service.js';
+import { SyncStreamMemo } from '../sync/sync-stream-memo.js';
 import { tryParseSyncToken } from '../sync/sync-token.js';
 import {
   type CarriedRequest,
@@ -47,9 +48,19 @@ export interface SyncEngine {
       fullState: boolean;
       setPresence?: 'online' | 'offline' | 'unavailable';
       acknowledgeToDevice?: boolean;
+      stream?: SyncStreamMemo;
     },
     signal: AbortSignal,
   ): Promise<SyncText>;
+  /** A wait for news past `since` before the next round, when telling needs no read; else undefined. */
+  waitBeforeSync(
+    requester: AuthenticatedUser,
+    since: string,
+    filter: string | undefined,
+    stream: SyncStreamMemo,
+    timeoutMs: number,
+    signal: AbortSignal,
+  ): Promise<'changed' | 'timeout' | 'aborted'> | undefined;
 }
 
 export interface WebSocketLimits {
@@ -107,6 +118,8 @@ export class WebSocketConnection {
   private lifetime: AbortController | undefined;
   /** Bytes of the sync delta still on its way out (exempt from the buffer limit). */
   private syncBytesInFlight = 0;
+  /** Resolves the push of the sync delta being written (one at a time: the loop awaits each). */
+  private syncWritten: (() => void) | undefined;
   /** The to-device position of the newest next_batch this socket has handed out (what sync_ack may confirm). */
   private toDevicePushed = 0;
   private closing = false;
@@ -396,9 +409,20 @@ export class WebSocketConnection {
     signal: AbortSignal,
   ): Promise<void> {
     const engine = this.deps.sync;
+    const stream = new SyncStreamMemo();
     let since = command.since;
     let first = true;
     while (!signal.aborted && !this.closing) {
+      let timeoutMs = first && since === undefined ? 0 : this.deps.limits.syncWaitMs;
+      if (!first && since !== undefined) {
+        // Between rounds, wait for news with nothing but a waiter alive (sync-service.ts).
+        const waiting = engine.waitBeforeSync(requester, since, command.filter, stream, timeoutMs, signal);
+        if (waiting !== undefined) {
+          // Timed out: the round answers at once, as the sync's own wait would have led it to.
+          if ((await waiting) === 'timeout') timeoutMs = 0;
+          if (signal.aborted || this.closing) return;
+        }
+      }
       let answer: Awaited<ReturnType<SyncEngine['syncText']>>;
       try {
         // One params object a round (a thousand sockets run a round per message).
@@ -408,11 +432,12 @@ export class WebSocketConnection {
             since,
             filter: command.filter,
             setPresence: command.setPresence,
-            timeoutMs: first && since === undefined ? 0 : this.deps.limits.syncWaitMs,
+            timeoutMs,
             fullState: first && command.fullState,
             // Only the client's own token confirms to-device messages (it may resume from it after a
             // lost connection); later rounds start from tokens it may never have received.
             acknowledgeToDevice: first,
+            stream,
           },
           signal,
         );
@@ -454,12 +479,18 @@ export class WebSocketConnection {
     const frame = preparedSyncFrame(answer);
     this.syncBytesInFlight = frame.bytes.length;
     return new Promise((resolve) => {
-      sendPrepared(this.socket, frame.bytes, frame.text, () => {
-        this.syncBytesInFlight = 0;
-        resolve();
-      });
+      this.syncWritten = resolve;
+      sendPrepared(this.socket, frame.bytes, frame.text, this.onSyncWritten);
     });
   }
+
+  /** The end of a sync delta's write: one callback for every round rather than one made per push. */
+  private readonly onSyncWritten = (): void => {
+    this.syncBytesInFlight = 0;
+    const resolve = this.syncWritten;
+    this.syncWritten = undefined;
+    resolve?.();
+  };
 
   private send(frame: string): void {
     if (this.socket.readyState !== this.socket.OPEN || this.closing) return;

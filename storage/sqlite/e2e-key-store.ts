@@ -246,6 +246,15 @@ export class SqliteE2eKeyStore implements E2eKeyStore {
     return found;
   }
 
+  cachedKeyCounts(
+    userId: string,
+    deviceId: string,
+  ): { readonly oneTimeKeys: Record<string, number>; readonly fallbackTypes: string[] } | undefined {
+    const cached = this.counts.entry(userId, deviceId);
+    if (cached.oneTimeKeys === undefined || cached.fallbackTypes === undefined) return undefined;
+    return cached as { oneTimeKeys: Record<string, number>; fallbackTypes: string[] };
+  }
+
   /** Cached per device like the one-time-key counts; frozen too. */
   async unusedFallbackKeyTypes(userId: string, deviceId: string): Promise<string[]> {
     const cached = this.counts.entry(userId, deviceId);

@@ -642,6 +642,10 @@ export class SqlitePushStore implements PushStore {
   }
 
   async unreadCounts(userId: string, roomIds: readonly string[]): Promise<Map<string, RoomUnreadCounts>> {
+    return this.unreadCountsNow(userId, roomIds);
+  }
+
+  unreadCountsNow(userId: string, roomIds: readonly string[]): Map<string, RoomUnreadCounts> {
     const counts = new Map<string, RoomUnreadCounts>();
     for (const roomId of roomIds) {
       const room = this.unreadInRoom(userId, roomId);
