@@ -77,7 +77,8 @@ async function main(): Promise<void> {
         const at = performance.now();
         for (const seq of benchSeqs(answer.body, roomId)) {
           if (seq > seen[index]!) seen[index] = seq;
-          (seenAt[seq] ??= [])[index] ??= at;
+          seenAt[seq] ??= [];
+          seenAt[seq][index] ??= at;
         }
       }
     };
