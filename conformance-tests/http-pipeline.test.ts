@@ -43,6 +43,19 @@ describe('HTTP request pipeline (client-server "API Standards")', () => {
       expect(res.text).to.contain('"times":2');
     });
 
+    it('a target no URL parser makes a path of is 404 M_UNRECOGNIZED, and the server serves on', async () => {
+      for (const target of [
+        'http://[::1/x?access_token=secret-in-target',
+        'http://xn--/_matrix/client/versions',
+      ]) {
+        const res = await sendRaw(hs.port, `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+        expect(res.status, target).to.equal(404);
+        expect(res.text, target).to.contain('M_UNRECOGNIZED');
+      }
+      expect(hs.logLines.join('\n')).not.to.contain('secret-in-target');
+      expect((await hs.fetch('/_matrix/client/versions')).status).to.equal(200);
+    });
+
     it('a repeated query key is an array, a percent-encoded one decoded', async () => {
       const repeated = await post('/_test/echo/w?times=2&times=3', JSON.stringify({ text: 'x' }));
       expect(repeated.status).to.equal(400);

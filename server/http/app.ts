@@ -3,7 +3,7 @@
  * route: request IDs and logging, CORS, error rendering, then dispatch through
  * the router (404 / 405 M_UNRECOGNIZED) into the compiled route pipeline. The
  * same dispatcher runs requests that arrive without Koa (WebSocket frames).
- * Every request passes here: Koa parses its URL and writes what is not a whole JSON answer.
+ * Every request passes here; Koa writes what is not a whole JSON answer.
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -22,7 +22,7 @@ import {
 } from './pipeline.js';
 import { RequestAbortedError, readRawBody } from './request-body.js';
 import { logRequest, requestIdFor } from './request-logging.js';
-import { parseQuery, splitRequestTarget } from './request-url.js';
+import { parseQuery, type RequestTarget, splitRequestTarget } from './request-url.js';
 import type { Route } from './route.js';
 import { createRouter, type Router } from './router.js';
 
@@ -157,6 +157,7 @@ export function createHttpApp(options: HttpAppOptions): HttpRequestListener {
         return;
       }
       try {
+        if (!request.routable) throw MatrixError.unrecognized();
         const match = dispatcher.router.match(request.method, request.path);
         if (match.kind === 'not-found') throw MatrixError.unrecognized();
         if (match.kind === 'method-not-allowed') throw MatrixError.methodNotAllowed(match.allowed);
@@ -263,6 +264,8 @@ class HttpPipelineRequest implements PipelineRequest {
   readonly requestId: string;
   readonly path: string;
   readonly querystring: string;
+  /** False when not even Koa's URL parser makes a path of the target (`http://[::1/`): no route has it. */
+  readonly routable: boolean;
   private context: ParameterizedContext | undefined;
   private childLog: Logger | undefined;
   private parsedQuery: Readonly<Record<string, string | string[] | undefined>> | undefined;
@@ -279,15 +282,11 @@ class HttpPipelineRequest implements PipelineRequest {
     this.uri = req.url ?? '/';
     this.headers = req.headers;
     this.requestId = requestIdFor(req.headers['x-request-id'] as string | undefined);
-    const target = splitRequestTarget(this.uri);
-    if (target !== undefined) {
-      this.path = target.path;
-      this.querystring = target.querystring;
-    } else {
-      const ctx = this.koaContext();
-      this.path = ctx.path;
-      this.querystring = ctx.querystring;
-    }
+    const target = splitRequestTarget(this.uri) ?? koaTargetOf(this.koaContext());
+    this.routable = target !== undefined;
+    // Nothing of a target that cannot be parsed is logged: it may hold credentials anywhere.
+    this.path = target?.path ?? '';
+    this.querystring = target?.querystring ?? '';
   }
 
   /** Koa's context for this request, made on first use. */
@@ -324,6 +323,15 @@ class HttpPipelineRequest implements PipelineRequest {
 
   signal(): AbortSignal {
     return this.signals.signalFor(this.res);
+  }
+}
+
+/** The target as Koa reads it (absolute form, `*`...); undefined when its URL parser throws. */
+function koaTargetOf(ctx: ParameterizedContext): RequestTarget | undefined {
+  try {
+    return { path: ctx.path, querystring: ctx.querystring };
+  } catch {
+    return undefined;
   }
 }
 
