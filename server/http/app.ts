@@ -200,7 +200,14 @@ export function createHttpApp(options: HttpAppOptions): HttpRequestListener {
   };
 
   return (req, res) => {
-    const request = new HttpPipelineRequest(req, res, app, logger, signals);
+    let request: HttpPipelineRequest;
+    try {
+      request = new HttpPipelineRequest(req, res, app, logger, signals);
+    } catch (error) {
+      // A bug, not input: still an answer rather than an exception out of the server's 'request' event.
+      app.createContext(req, res).onerror(error as Error);
+      return;
+    }
     // What serve itself throws (a bug): Koa's last-resort answer, as its own handler gives.
     serve(request).catch((error: unknown) => request.koaContext().onerror(error as Error));
   };
