@@ -33,6 +33,37 @@ describe('HTTP request pipeline (client-server "API Standards")', () => {
       expect(await res.json()).to.include({ errcode: 'M_UNRECOGNIZED' });
     });
 
+    it('an absolute-form request target is routed by its path, its query read', async () => {
+      const res = await sendRaw(
+        hs.port,
+        `POST http://127.0.0.1:${hs.port}/_test/echo/w?times=2 HTTP/1.1\r\nHost: 127.0.0.1\r\n` +
+          'Content-Type: application/json\r\nContent-Length: 12\r\nConnection: close\r\n\r\n{"text":"x"}',
+      );
+      expect(res.status).to.equal(200);
+      expect(res.text).to.contain('"times":2');
+    });
+
+    it('a target no URL parser makes a path of is 404 M_UNRECOGNIZED, and the server serves on', async () => {
+      for (const target of [
+        'http://[::1/x?access_token=secret-in-target',
+        'http://xn--/_matrix/client/versions',
+      ]) {
+        const res = await sendRaw(hs.port, `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+        expect(res.status, target).to.equal(404);
+        expect(res.text, target).to.contain('M_UNRECOGNIZED');
+      }
+      expect(hs.logLines.join('\n')).not.to.contain('secret-in-target');
+      expect((await hs.fetch('/_matrix/client/versions')).status).to.equal(200);
+    });
+
+    it('a repeated query key is an array, a percent-encoded one decoded', async () => {
+      const repeated = await post('/_test/echo/w?times=2&times=3', JSON.stringify({ text: 'x' }));
+      expect(repeated.status).to.equal(400);
+      expect(await repeated.json()).to.include({ errcode: 'M_INVALID_PARAM' });
+      const encoded = await post('/_test/echo/w?%74imes=%34', JSON.stringify({ text: 'x' }));
+      expect(await encoded.json()).to.include({ times: 4 });
+    });
+
     it('HEAD is answered like GET without a body', async () => {
       const res = await hs.fetch('/health', { method: 'HEAD' });
       expect(res.status).to.equal(200);

@@ -1,3 +1,4 @@
+import { Agent, request } from 'node:http';
 import { expect } from 'chai';
 import { longPollRoute, slowRoute } from './harness/probe-routes.js';
 import { TestHomeserver } from './harness/test-homeserver.js';
@@ -42,6 +43,48 @@ describe('homeserver lifecycle', () => {
     const res = await polling;
     expect(res.status).to.equal(200);
     expect(await res.json()).to.deep.equal({ aborted: true });
+  });
+
+  it('a keep-alive connection carries many long polls; closing it aborts the one waiting', async () => {
+    const hs = await TestHomeserver.start({ extraRoutes: [longPollRoute] });
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const poll = (ms: number, requestId: string) =>
+        new Promise<{ body: string; socket: unknown }>((resolve, reject) => {
+          const req = request(
+            { host: '127.0.0.1', port: hs.port, path: `/_test/long-poll?ms=${ms}`, agent },
+            (res) => {
+              let body = '';
+              res.on('data', (chunk: Buffer) => {
+                body += chunk.toString();
+              });
+              res.on('end', () => resolve({ body, socket: req.socket }));
+            },
+          );
+          req.setHeader('X-Request-Id', requestId);
+          req.on('error', reject);
+          req.end();
+        });
+      // Answered polls leave the connection's signal alone for the next ones.
+      const first = await poll(5, 'kept-1');
+      const second = await poll(5, 'kept-2');
+      expect(JSON.parse(first.body)).to.deep.equal({ aborted: false });
+      expect(JSON.parse(second.body)).to.deep.equal({ aborted: false });
+      expect(second.socket).to.equal(first.socket);
+      const waiting = poll(30_000, 'kept-3').catch(() => 'gone');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const started = performance.now();
+      agent.destroy();
+      expect(await waiting).to.equal('gone');
+      // The handler woke at once: its request's access line is written when it returns.
+      while (!hs.logs().some((line) => line.requestId === 'kept-3' && line.msg === 'request')) {
+        expect(performance.now() - started).to.be.lessThan(2000);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    } finally {
+      agent.destroy();
+      await hs.stop();
+    }
   });
 
   it('stop() cuts requests still running at the deadline', async () => {

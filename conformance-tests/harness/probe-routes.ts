@@ -79,11 +79,16 @@ export const longPollRoute = defineRoute({
   async handler(req) {
     const signal = req.signal;
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, req.query.ms);
-      signal.addEventListener('abort', () => {
+      // The signal is the connection's, shared with its later requests: the listener goes with the wait.
+      const stop = () => {
         clearTimeout(timer);
         resolve();
-      });
+      };
+      const timer = setTimeout(() => {
+        signal.removeEventListener('abort', stop);
+        resolve();
+      }, req.query.ms);
+      signal.addEventListener('abort', stop, { once: true });
     });
     return reply(200, { aborted: signal.aborted });
   },

@@ -3,9 +3,10 @@
  * route: request IDs and logging, CORS, error rendering, then dispatch through
  * the router (404 / 405 M_UNRECOGNIZED) into the compiled route pipeline. The
  * same dispatcher runs requests that arrive without Koa (WebSocket frames).
- * Every request passes here: Koa parses its URL and writes what is not a whole JSON answer.
+ * Every request passes here; Koa writes what is not a whole JSON answer.
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import Koa, { type ParameterizedContext } from 'koa';
 import type { Logger } from 'pino';
@@ -21,6 +22,7 @@ import {
 } from './pipeline.js';
 import { RequestAbortedError, readRawBody } from './request-body.js';
 import { logRequest, requestIdFor } from './request-logging.js';
+import { parseQuery, type RequestTarget, splitRequestTarget } from './request-url.js';
 import type { Route } from './route.js';
 import { createRouter, type Router } from './router.js';
 
@@ -115,18 +117,19 @@ export function createHttpApp(options: HttpAppOptions): HttpRequestListener {
   app.silent = true;
   app.on('error', (err: unknown) => logger.warn({ err }, 'HTTP error outside a request handler'));
   const cors = corsHeaders(options.corsAllowedOrigins);
-  // Koa writes only what is not a whole JSON answer, through the context already made for the
-  // request: its response step (bodies, streams, HEAD, Content-Length) with the answer as the
+  // Koa writes only what is not a whole JSON answer, through a context made for the request
+  // then: its response step (bodies, streams, HEAD, Content-Length) with the answer as the
   // only middleware, rather than `app.callback()`, which would build a second context.
   const { handleRequest } = app as unknown as Partial<KoaRequestHandler>;
   // Checked at start-up: a Koa without it fails here, not on the first stream or OPTIONS answer.
   if (typeof handleRequest !== 'function') throw new Error('This Koa has no handleRequest step');
   const koaHandle = handleRequest.bind(app);
-  const answerThroughKoa = (ctx: ParameterizedContext, head: string[], answer: KoaAnswer) => {
-    for (let i = 0; i < head.length; i += 2) ctx.res.setHeader(head[i]!, head[i + 1]!);
+  const answerThroughKoa = (request: HttpPipelineRequest, head: string[], answer: KoaAnswer) => {
+    const { res } = request;
+    for (let i = 0; i < head.length; i += 2) res.setHeader(head[i]!, head[i + 1]!);
     // Not async: an answer that throws (a bad header value) reaches serve's catch and is
     // rendered as a Matrix error, rather than as Koa's plain-text one.
-    return koaHandle(ctx, (koa) => {
+    return koaHandle(request.koaContext(), (koa) => {
       answer(koa);
       return Promise.resolve();
     });
@@ -135,35 +138,35 @@ export function createHttpApp(options: HttpAppOptions): HttpRequestListener {
   /**
    * Every request, in the order the steps must happen: request ID and logger, Connection: close
    * while stopping, CORS (OPTIONS answered there), then the route, whatever it throws rendered
-   * as its Matrix error, and the access-log line. Koa's context gives the parsed URL and client
-   * address; whole answers (JSON, every error) are written here in one writeHead.
+   * as its Matrix error, and the access-log line. The path and query are split here; a Koa
+   * context is made only for what needs one (an unusual target, a client address behind a
+   * proxy, an answer Koa writes). Whole answers (JSON, every error) are written here in one writeHead.
    */
-  const serve = async (ctx: ParameterizedContext): Promise<void> => {
-    const { req, res } = ctx;
+  const serve = async (request: HttpPipelineRequest): Promise<void> => {
+    const { req, res } = request;
     const startedAt = performance.now();
-    const requestId = requestIdFor(req.headers['x-request-id'] as string | undefined);
-    const request = new KoaPipelineRequest(ctx, requestId, logger, signals);
     // The headers every answer carries, as name/value pairs.
-    const head = ['X-Request-Id', requestId];
+    const head = ['X-Request-Id', request.requestId];
     try {
       if (options.stopping()) head.push('Connection', 'close');
       cors(req.headers, head);
-      if (ctx.method === 'OPTIONS') {
-        await answerThroughKoa(ctx, head, (koa) => {
+      if (request.method === 'OPTIONS') {
+        await answerThroughKoa(request, head, (koa) => {
           koa.status = 204;
         });
         return;
       }
       try {
-        const match = dispatcher.router.match(ctx.method, ctx.path);
+        if (!request.routable) throw MatrixError.unrecognized();
+        const match = dispatcher.router.match(request.method, request.path);
         if (match.kind === 'not-found') throw MatrixError.unrecognized();
         if (match.kind === 'method-not-allowed') throw MatrixError.methodNotAllowed(match.allowed);
         const response = await dispatcher.run(match.route, request, match.rawParams);
         const { body } = response;
         if (response.contentType === 'application/json' && !(body instanceof Readable)) {
-          writeWhole(ctx, head, response.status, body, response.headers);
+          writeWhole(res, request.method, head, response.status, body, response.headers);
         } else {
-          await answerThroughKoa(ctx, head, (koa) => {
+          await answerThroughKoa(request, head, (koa) => {
             koa.body = body;
             koa.type = response.contentType;
             koa.status = response.status;
@@ -173,7 +176,7 @@ export function createHttpApp(options: HttpAppOptions): HttpRequestListener {
       } catch (thrown) {
         if (thrown instanceof RequestAbortedError) {
           request.log.debug('Client closed the request before sending its body');
-          await answerThroughKoa(ctx, head, (koa) => {
+          await answerThroughKoa(request, head, (koa) => {
             koa.status = 400;
           });
           return;
@@ -181,17 +184,32 @@ export function createHttpApp(options: HttpAppOptions): HttpRequestListener {
         const error = matrixErrorFor(thrown, request.log);
         // The rest of an oversized body is not worth reading: end the connection after the answer.
         if (error.status === 413 && !options.stopping()) head.push('Connection', 'close');
-        writeWhole(ctx, head, error.status, JSON.stringify(error.toJSON()), error.headers);
+        writeWhole(res, request.method, head, error.status, JSON.stringify(error.toJSON()), error.headers);
       }
     } finally {
-      logRequest(logger, requestId, ctx.method, ctx.path, ctx.querystring, res.statusCode, startedAt);
+      logRequest(
+        logger,
+        request.requestId,
+        request.method,
+        request.path,
+        request.querystring,
+        res.statusCode,
+        startedAt,
+      );
     }
   };
 
   return (req, res) => {
-    const ctx = app.createContext(req, res);
+    let request: HttpPipelineRequest;
+    try {
+      request = new HttpPipelineRequest(req, res, app, logger, signals);
+    } catch (error) {
+      // A bug, not input: still an answer rather than an exception out of the server's 'request' event.
+      app.createContext(req, res).onerror(error as Error);
+      return;
+    }
     // What serve itself throws (a bug): Koa's last-resort answer, as its own handler gives.
-    serve(ctx).catch((error: unknown) => ctx.onerror(error as Error));
+    serve(request).catch((error: unknown) => request.koaContext().onerror(error as Error));
   };
 }
 
@@ -205,13 +223,13 @@ const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
  * name/value pairs rather than a setHeader per header.
  */
 function writeWhole(
-  ctx: ParameterizedContext,
+  res: ServerResponse,
+  method: string,
   head: string[],
   status: number,
   body: string | Buffer,
   headers: Record<string, string> | undefined,
 ): void {
-  const { res } = ctx;
   // As Koa: nobody left to read the answer (the client went away), so only end the response.
   if (res.writableEnded || (res.socket !== null && !res.socket.writable)) {
     res.end();
@@ -230,7 +248,7 @@ function writeWhole(
   } else {
     res.writeHead(status, head);
   }
-  if (empty || ctx.method === 'HEAD') res.end();
+  if (empty || method === 'HEAD') res.end();
   else res.end(body);
 }
 
@@ -242,24 +260,46 @@ function hasAny(headers: Record<string, string>): boolean {
 const NO_QUERY: Readonly<Record<string, string>> = Object.freeze({});
 
 /**
- * The pipeline's view of a Koa request. A class rather than an object of closures:
- * this is built for every request.
+ * The pipeline's view of an HTTP request, built for every request (a class rather than an
+ * object of closures). The path, query string and query come from the target as Koa would
+ * give them; a Koa context is made only when asked for.
  */
-class KoaPipelineRequest implements PipelineRequest {
+class HttpPipelineRequest implements PipelineRequest {
   readonly method: string;
   readonly uri: string;
   readonly headers: IncomingHttpHeaders;
+  readonly requestId: string;
+  readonly path: string;
+  readonly querystring: string;
+  /** False when not even Koa's URL parser makes a path of the target (`http://[::1/`): no route has it. */
+  readonly routable: boolean;
+  private context: ParameterizedContext | undefined;
   private childLog: Logger | undefined;
+  private parsedQuery: Readonly<Record<string, string | string[] | undefined>> | undefined;
+  private address: string | undefined;
 
   constructor(
-    private readonly ctx: ParameterizedContext,
-    readonly requestId: string,
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    private readonly app: Koa,
     private readonly logger: Logger,
     private readonly signals: RequestSignals,
   ) {
-    this.method = ctx.method;
-    this.uri = ctx.originalUrl;
-    this.headers = ctx.req.headers;
+    this.method = req.method ?? 'GET';
+    this.uri = req.url ?? '/';
+    this.headers = req.headers;
+    this.requestId = requestIdFor(req.headers['x-request-id'] as string | undefined);
+    const target = splitRequestTarget(this.uri) ?? koaTargetOf(this.koaContext());
+    this.routable = target !== undefined;
+    // Nothing of a target that cannot be parsed is logged: it may hold credentials anywhere.
+    this.path = target?.path ?? '';
+    this.querystring = target?.querystring ?? '';
+  }
+
+  /** Koa's context for this request, made on first use. */
+  koaContext(): ParameterizedContext {
+    this.context ??= this.app.createContext(this.req, this.res);
+    return this.context;
   }
 
   /** A child logger carrying the request ID, made on first use: most requests log nothing but their access line. */
@@ -269,36 +309,51 @@ class KoaPipelineRequest implements PipelineRequest {
   }
 
   get query(): Readonly<Record<string, string | string[] | undefined>> {
-    // Koa parses even an empty query string into a fresh object; the pipeline copies it anyway.
-    return this.ctx.querystring === '' ? NO_QUERY : this.ctx.query;
+    // The pipeline copies it, so an empty query can be one shared object.
+    this.parsedQuery ??= this.querystring === '' ? NO_QUERY : parseQuery(this.querystring);
+    return this.parsedQuery;
   }
 
+  /** The client's address; behind a trusted proxy, Koa's reading of X-Forwarded-For. */
   get ip(): string {
-    return this.ctx.ip;
+    this.address ??= this.app.proxy ? this.koaContext().ip : (this.req.socket.remoteAddress ?? '');
+    return this.address;
   }
 
   readBody(limit: number): Promise<Buffer> {
-    return readRawBody(this.ctx.req, limit);
+    return readRawBody(this.req, limit);
   }
 
   bodyStream(): Readable {
-    return this.ctx.req;
+    return this.req;
   }
 
   signal(): AbortSignal {
-    return this.signals.signalFor(this.ctx.res);
+    return this.signals.signalFor(this.res);
+  }
+}
+
+/** The target as Koa reads it (absolute form, `*`...); undefined when its URL parser throws. */
+function koaTargetOf(ctx: ParameterizedContext): RequestTarget | undefined {
+  try {
+    return { path: ctx.path, querystring: ctx.querystring };
+  } catch {
+    return undefined;
   }
 }
 
 /**
- * Request signals: each aborts when the server stops or its client goes away before its answer
- * is written. Built only for handlers that ask (long polls). The open ones sit in a set that one
- * shutdown listener aborts, rather than each adding and removing its own listener on the
- * server-wide signal (an EventTarget's removal walks its listeners: a cost per long poll that
- * grows with the number waiting).
+ * Request signals: each aborts when the server stops or its client goes away. One per
+ * connection, shared by the requests it carries: an HTTP/1 client can only give up on a
+ * request by closing its connection, and a long-polling client sends a request per message
+ * it gets, so a signal (and the notifier's one abort listener on it) per request was a cost
+ * per message. The open ones sit in a set that one shutdown listener aborts, rather than
+ * each adding and removing its own listener on the server-wide signal. Built only for
+ * handlers that ask (long polls).
  */
 class RequestSignals {
   private readonly open = new Set<AbortController>();
+  private readonly byConnection = new WeakMap<Socket, AbortController>();
 
   constructor(private readonly shutdownSignal: AbortSignal) {
     shutdownSignal.addEventListener(
@@ -312,16 +367,21 @@ class RequestSignals {
   }
 
   signalFor(res: ServerResponse): AbortSignal {
-    const controller = new AbortController();
-    if (this.shutdownSignal.aborted) {
-      controller.abort();
-      return controller.signal;
+    const connection = res.socket;
+    if (this.shutdownSignal.aborted || connection === null || connection.destroyed) {
+      return AbortSignal.abort();
     }
-    this.open.add(controller);
-    res.once('close', () => {
-      this.open.delete(controller);
-      if (!res.writableFinished) controller.abort();
-    });
+    let controller = this.byConnection.get(connection);
+    if (controller === undefined) {
+      const opened = new AbortController();
+      this.byConnection.set(connection, opened);
+      this.open.add(opened);
+      connection.once('close', () => {
+        this.open.delete(opened);
+        opened.abort();
+      });
+      controller = opened;
+    }
     return controller.signal;
   }
 }

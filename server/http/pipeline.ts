@@ -52,7 +52,10 @@ export interface PipelineRequest {
   readBody(limit: number): Promise<Buffer>;
   /** The body as it arrives, unread (routes with `streamBody`); without it, readBody is streamed instead. */
   bodyStream?(): Readable;
-  /** Aborted when the caller goes away or the server stops; asked for only by handlers that wait (long polls). */
+  /**
+   * Aborted when the caller goes away or the server stops; asked for only by handlers that wait
+   * (long polls). May be shared by the requests of one connection (HTTP) or stream (WebSocket).
+   */
   signal(): AbortSignal;
 }
 

@@ -76,7 +76,11 @@ export interface RouteRequest<P, Q, B, A extends AuthRequirement> {
   readonly requester: RequesterFor<A>;
   readonly requestId: string;
   readonly log: Logger;
-  /** Aborted when the client goes away or the server stops: long polls end early on it. */
+  /**
+   * Aborted when the client goes away or the server stops: long polls end early on it. Over
+   * HTTP it is the connection's, shared by the requests it carries one after another: a
+   * listener added to it must be removed when the wait it serves ends.
+   */
   readonly signal: AbortSignal;
   readonly ip: string;
   readonly headers: IncomingHttpHeaders;

@@ -56,6 +56,16 @@ describe('router', () => {
     expect(router.match('GET', '*')).to.deep.equal({ kind: 'not-found' });
   });
 
+  it('finds a template with parameters when the literal one has not the method', () => {
+    const mixed = createRouter([route('GET', '/a/b'), route('PUT', '/a/{x}')]);
+    expect(mixed.match('PUT', '/a/b')).to.deep.include({ kind: 'found', rawParams: { x: 'b' } });
+    expect(mixed.match('GET', '/a/b')).to.deep.include({ kind: 'found', rawParams: {} });
+    expect(mixed.match('DELETE', '/a/b')).to.deep.equal({
+      kind: 'method-not-allowed',
+      allowed: ['GET', 'HEAD', 'OPTIONS'],
+    });
+  });
+
   it('refuses a route declared twice and a parameter that does not fill its segment', () => {
     expect(() => createRouter([route('GET', '/a/{b}'), route('GET', '/a/{b}')])).to.throw(/declared twice/);
     expect(() => parsePathTemplate('/a/x{b}')).to.throw(/whole segment/);

@@ -18,6 +18,9 @@ export type RouteMatch =
   | { kind: 'method-not-allowed'; allowed: readonly string[] }
   | { kind: 'not-found' };
 
+/** The parameters of a template without any: shared, never written (the pipeline decodes into a new object). */
+const NO_PARAMS: Record<string, string> = Object.freeze({}) as Record<string, string>;
+
 export interface Router {
   match(method: string, rawPath: string): RouteMatch;
 }
@@ -56,14 +59,24 @@ export function createRouter(routes: readonly Route[]): Router {
     bySegmentCount.set(count, [...(bySegmentCount.get(count) ?? []), template]);
   }
 
+  // Templates without parameters, by their path: most hot routes (/sync, /versions, whoami)
+  // are found with one lookup. Only a hit with the method is final: on a miss, a template
+  // with parameters may still take the path (and the scan gathers what 405 lists).
+  const literal = new Map<string, CompiledTemplate>();
+  for (const [path, template] of templates) {
+    if (template.segments.every((segment) => 'literal' in segment)) literal.set(path, template);
+  }
+
   return {
     match(method, rawPath) {
+      const wanted = method === 'HEAD' ? 'GET' : method;
+      const exact = literal.get(rawPath)?.byMethod.get(wanted as HttpMethod);
+      if (exact !== undefined) return { kind: 'found', route: exact, rawParams: NO_PARAMS };
       const parts = rawPath.slice(1).split('/');
       let allowed: string[] | undefined;
       for (const template of bySegmentCount.get(parts.length) ?? []) {
         const rawParams = matchSegments(template.segments, parts);
         if (!rawParams) continue;
-        const wanted = method === 'HEAD' ? 'GET' : method;
         const route = template.byMethod.get(wanted as HttpMethod);
         if (route) return { kind: 'found', route, rawParams };
         allowed ??= allowedMethods(template);
