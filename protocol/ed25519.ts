@@ -108,16 +108,24 @@ function libsodiumOf(sodium: Sodium): Ed25519 {
   };
 }
 
-function loadLibsodium(): Ed25519 | null {
+function loadLibsodium(): { readonly loaded: Ed25519 | null; readonly error?: string } {
   try {
-    return libsodiumOf(createRequire(import.meta.url)('sodium-native') as Sodium);
-  } catch {
-    return null;
+    return { loaded: libsodiumOf(createRequire(import.meta.url)('sodium-native') as Sodium) };
+  } catch (error) {
+    return { loaded: null, error: error instanceof Error ? error.message : String(error) };
   }
 }
 
+const libsodium = loadLibsodium();
+
 /** libsodium's implementation, or null where the addon cannot be loaded. */
-export const libsodiumEd25519: Ed25519 | null = loadLibsodium();
+export const libsodiumEd25519: Ed25519 | null = libsodium.loaded;
+
+/**
+ * Why libsodium could not be loaded (the server warns of it at start-up: node:crypto then
+ * verifies, and OpenSSL accepts small-order public keys that libsodium and Synapse refuse).
+ */
+export const libsodiumLoadError: string | undefined = libsodium.error;
 
 /** The implementation this process signs and verifies with. */
 export const ed25519: Ed25519 = libsodiumEd25519 ?? nodeCryptoEd25519;

@@ -19,6 +19,7 @@ import { createRemoteKeyQueries } from '../federation/remote-keys.js';
 import { createRemoteMediaSource } from '../federation/remote-media.js';
 import { requesterOver } from '../federation/remote-rooms.js';
 import { createRoomFederation, type RoomFederation } from '../federation/room-federation.js';
+import { libsodiumLoadError } from '../protocol/ed25519.js';
 import type { OldVerifyKey } from '../protocol/server-keys.js';
 import {
   formatSigningKeyFile,
@@ -480,6 +481,12 @@ function assemble(
     async start() {
       if (started) throw new Error('Homeserver already started');
       started = true;
+      if (libsodiumLoadError !== undefined) {
+        log.warn(
+          { error: libsodiumLoadError },
+          'libsodium (sodium-native) did not load: ed25519 runs on node:crypto, about half as fast, and accepts small-order public keys that libsodium and Synapse refuse',
+        );
+      }
       await presence.start();
       typing.start();
       mediaRetention = await scheduleMediaRetention({ config, storage, media, log });

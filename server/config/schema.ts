@@ -616,7 +616,7 @@ export const ConfigSchema = Type.Object(
         minimum: 0,
         default: 250,
         description:
-          'Longest a push is held back waiting for sends to pause (delivery_quiet_ms): then everything held starts, so a server that sends without pause still pushes, at most this much later. 0: never held.',
+          "Longest a push is held back waiting for sends to pause (delivery_quiet_ms): then everything held starts, so a server that sends without pause still pushes, at most this much later (up to twice this when the delivery worker must first look up the user's pushers). 0: never held.",
       }),
     }),
     app_service_config_files: Type.Array(Type.String({ minLength: 1 }), {

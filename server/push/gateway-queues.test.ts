@@ -234,7 +234,7 @@ describe('gateway queues (push delivery HTTP side)', () => {
       await q.stop();
     });
 
-    it('lets a request under way finish, retries held like new ones, and settles what is held on stop', async () => {
+    it('lets a request under way finish, retries held like new ones, and starts what is held on stop', async () => {
       const events = { settled: 0, rejected: [] as PushTarget[] };
       const q = queues(events, { yieldToSends: { sends: sends.buffer, quietMs: 100, maxHoldMs: 10_000 } });
       answers.push({ status: 500, body: '' });
@@ -251,7 +251,8 @@ describe('gateway queues (push delivery HTTP side)', () => {
       q.add(push('$2'));
       await q.stop();
       expect(events.settled).to.equal(2);
-      expect(received).to.have.length(1);
+      // Stopping starts the held retry at once, as without the hold, and lets it finish.
+      expect(received.map((body) => JSON.parse(body).notification.event_id)).to.deep.equal(['$1', '$1']);
     });
   });
 });

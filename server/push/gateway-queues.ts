@@ -130,6 +130,9 @@ export class GatewayQueues {
   }
 
   async stop(): Promise<void> {
+    // Requests held for the sends start now, as they would have without the hold; the agent's
+    // close below lets them (and those under way) finish. What waits behind them is dropped.
+    this.sendYield.releaseHeld();
     this.stopped = true;
     this.sendYield.stop();
     for (const timer of this.timers) clearTimeout(timer);

@@ -39,9 +39,9 @@ export class HeldPosts {
     else this.held.push(message);
   }
 
-  /** Drops what is held (stopping). */
+  /** Posts what is held at once (stopping: the line delivers what it can before it stops). */
   stop(): void {
-    this.held = [];
+    if (this.held.length > 0) this.flush();
     this.sendYield.stop();
   }
 

@@ -49,11 +49,13 @@ export class PushService {
   private readonly delivery: PushDelivery;
   private readonly policy: GatewayPolicy;
   private readonly storage: Storage;
+  private readonly isLocalUser: (userId: string) => boolean;
 
   constructor(options: PushServiceOptions) {
     const { config, storage, log } = options;
     this.storage = storage;
     const isLocalUser = (userId: string) => belongsToServer(userId, config.server_name);
+    this.isLocalUser = isLocalUser;
     this.policy = {
       allowPrivate: config.push.allow_private_gateways,
       allowedHosts: config.push.allowed_gateway_hosts.map((host) => host.toLowerCase()),
@@ -94,8 +96,10 @@ export class PushService {
 
   /** Hears of every persisted event (rooms.sender.onEventPersisted); never blocks the send. */
   observe(persisted: PersistedRoomEvent): void {
-    // Gateway requests yield to sends (send-yield.ts): one atomic add.
-    this.delivery.noteSend();
+    // Gateway requests yield to this server's own sends (send-yield.ts): one atomic add. Events
+    // arriving over federation do not hold pushes back (a busy federated room would keep every
+    // push at the maximum hold).
+    if (this.isLocalUser(persisted.event.pdu.sender)) this.delivery.noteSend();
     this.evaluator.observe(persisted);
   }
 

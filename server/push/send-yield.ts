@@ -91,6 +91,12 @@ export class SendYield {
     this.arm(now);
   }
 
+  /** Starts everything held now, whatever the sends (stopping). */
+  releaseHeld(): void {
+    this.disarm();
+    if (this.held.length > 0) this.release();
+  }
+
   /** Drops what is held (the caller settles it) and the timer. */
   stop(): void {
     this.held = [];

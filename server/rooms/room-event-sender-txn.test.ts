@@ -88,6 +88,19 @@ describe('RoomEventSender transaction IDs', () => {
     await expectLinearFrom(mine.eventId);
   });
 
+  it('reads the head again after a retry whose first event another process sent', async () => {
+    const other = senderOn(h.storage);
+    const warm = await other.sendEvent(request('warm', 't0'));
+    // A third sender (another process) sends the transaction: `other`'s cached head misses it.
+    const first = await senderOn(h.storage).sendEvent(request('first', 't1'));
+    expect((await h.storage.events.getEvent(first.eventId))!.pdu.prev_events).to.deep.equal([warm.eventId]);
+    expect(await other.sendEvent(request('a retry', 't1'))).to.deep.equal(first);
+    // Built on the first event, not on the stale head (which would fork the room).
+    const next = await other.sendEvent(request('next', 't2'));
+    expect((await h.storage.events.getEvent(next.eventId))!.pdu.prev_events).to.deep.equal([first.eventId]);
+    await expectLinearFrom(warm.eventId);
+  });
+
   it('rolls back a batch holding a retry, answers it, and chains the rest of the batch without it', async () => {
     const first = await h.services.sender.sendEvent(request('first', 'dup'));
     // Another process: no transaction of this one in flight, so the retry reaches the write

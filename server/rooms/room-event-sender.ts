@@ -480,11 +480,15 @@ export class RoomEventSender {
       const repeated = error instanceof TransactionAlreadySent ? this.repeatedSend(accepted, error) : -1;
       if (repeated >= 0) {
         // A retry, answered with its first event; the others are built again, without it, as
-        // one batch. The head stays: the first event went through it (or, after a restart,
-        // through the head loaded since), so it already stands on that event; reading it
-        // afresh cost a retry three times a send.
+        // one batch. The head stays when it stands on that event (the common case: the retry
+        // comes right after it; reading the head afresh costs a retry three times a send).
+        // Otherwise it is read again: the first event may have been sent by another process.
+        const conflict = error as TransactionAlreadySent;
+        const head = this.heads.get(roomId);
+        if (!head?.extremities.some((extremity) => extremity.eventId === conflict.recordedEventId))
+          this.heads.delete(roomId);
         const [{ pending: item }] = accepted.splice(repeated, 1) as [AcceptedSend];
-        this.answerRecorded(item, error as TransactionAlreadySent);
+        this.answerRecorded(item, conflict);
         pending.unshift(...accepted.map(({ pending: other }) => other));
         return;
       }

@@ -116,10 +116,14 @@ export class WebSocketConnection {
   private syncRun: AbortController | undefined;
   /** Aborted when the socket closes or the server stops: long calls carried by it end early. */
   private lifetime: AbortController | undefined;
-  /** Bytes of the sync delta still on its way out (exempt from the buffer limit). */
+  /** Bytes of the sync deltas still on their way out (exempt from the buffer limit). */
   private syncBytesInFlight = 0;
-  /** Resolves the push of the sync delta being written (one at a time: the loop awaits each). */
-  private syncWritten: (() => void) | undefined;
+  /**
+   * Sync deltas handed to the socket and not yet written, oldest first: writes complete in
+   * order, so each completion settles the oldest. Usually one; two when a new `sync` command
+   * starts a stream while the old stream's last delta is still being written.
+   */
+  private readonly syncWrites: { readonly bytes: number; readonly resolve: () => void }[] = [];
   /** The to-device position of the newest next_batch this socket has handed out (what sync_ack may confirm). */
   private toDevicePushed = 0;
   private closing = false;
@@ -414,17 +418,17 @@ export class WebSocketConnection {
     let first = true;
     while (!signal.aborted && !this.closing) {
       let timeoutMs = first && since === undefined ? 0 : this.deps.limits.syncWaitMs;
-      if (!first && since !== undefined) {
-        // Between rounds, wait for news with nothing but a waiter alive (sync-service.ts).
-        const waiting = engine.waitBeforeSync(requester, since, command.filter, stream, timeoutMs, signal);
-        if (waiting !== undefined) {
-          // Timed out: the round answers at once, as the sync's own wait would have led it to.
-          if ((await waiting) === 'timeout') timeoutMs = 0;
-          if (signal.aborted || this.closing) return;
-        }
-      }
       let answer: Awaited<ReturnType<SyncEngine['syncText']>>;
       try {
+        if (!first && since !== undefined) {
+          // Between rounds, wait for news with nothing but a waiter alive (sync-service.ts).
+          const waiting = engine.waitBeforeSync(requester, since, command.filter, stream, timeoutMs, signal);
+          if (waiting !== undefined) {
+            // Timed out: the round answers at once, as the sync's own wait would have led it to.
+            if ((await waiting) === 'timeout') timeoutMs = 0;
+            if (signal.aborted || this.closing) return;
+          }
+        }
         // One params object a round (a thousand sockets run a round per message).
         answer = await engine.syncText(
           requester,
@@ -477,19 +481,20 @@ export class WebSocketConnection {
 
   private pushSync(answer: SyncText): Promise<void> {
     const frame = preparedSyncFrame(answer);
-    this.syncBytesInFlight = frame.bytes.length;
+    const bytes = frame.bytes.length;
     return new Promise((resolve) => {
-      this.syncWritten = resolve;
+      this.syncWrites.push({ bytes, resolve });
+      this.syncBytesInFlight += bytes;
       sendPrepared(this.socket, frame.bytes, frame.text, this.onSyncWritten);
     });
   }
 
   /** The end of a sync delta's write: one callback for every round rather than one made per push. */
   private readonly onSyncWritten = (): void => {
-    this.syncBytesInFlight = 0;
-    const resolve = this.syncWritten;
-    this.syncWritten = undefined;
-    resolve?.();
+    const written = this.syncWrites.shift();
+    if (written === undefined) return;
+    this.syncBytesInFlight -= written.bytes;
+    written.resolve();
   };
 
   private send(frame: string): void {
