@@ -288,15 +288,7 @@ describe('push delivery (worker thread)', () => {
     const gateway = await startLoopbackGateway();
     const storage = await openSqliteStorage({ path: ':memory:' });
     const idleBefore = idleThreads();
-    const delivery = new PushDelivery({
-      storage,
-      policy: { allowPrivate: true, allowedHosts: [] },
-      requestTimeoutMs: 2000,
-      initialRetryDelayMs: 5,
-      maxRetryDelayMs: 20,
-      maxAttempts: 3,
-      log: { warn: () => {}, info: () => {} },
-    });
+    const delivery = workerDelivery(storage);
     try {
       await storage.push.setPusher(httpPusher('@bob:example.org', 'bob-phone', { url: gateway.url }), true);
       const event: RoomEvent = {
@@ -336,31 +328,8 @@ describe('push delivery (worker thread)', () => {
   it('holds pushes while the server sends (quiet window), and delivers within the hold bound if sends never pause', async () => {
     const gateway = await startLoopbackGateway();
     const storage = await openSqliteStorage({ path: ':memory:' });
-    const delivery = new PushDelivery({
-      storage,
-      policy: { allowPrivate: true, allowedHosts: [] },
-      requestTimeoutMs: 2000,
-      initialRetryDelayMs: 5,
-      maxRetryDelayMs: 20,
-      maxAttempts: 3,
-      deliveryQuietMs: 100,
-      deliveryMaxHoldMs: 600,
-      log: { warn: () => {}, info: () => {} },
-    });
-    const notifyBob = (eventId: string) =>
-      delivery.deliver([
-        {
-          userId: '@bob:example.org',
-          event: {
-            eventId,
-            roomId: '!r:example.org',
-            pdu: { type: 'm.room.message', sender: '@alice:example.org', content: {} } as never,
-          },
-          streamOrdering: 1,
-          outcome: { actions: ['notify'] } as unknown as PushOutcome,
-          room: { joined: new Map(), localJoined: [], roomName: undefined, senderMayNotify: () => false },
-        },
-      ]);
+    const delivery = workerDelivery(storage, { deliveryQuietMs: 100, deliveryMaxHoldMs: 600 });
+    const notifyBob = bobNotifier(delivery);
     const delivered = () => gateway.received.map((body) => JSON.parse(body).notification.event_id);
     let sending: NodeJS.Timeout | undefined;
     try {
@@ -393,30 +362,12 @@ describe('push delivery (worker thread)', () => {
     const storage = await openSqliteStorage({ path: ':memory:' });
     const idleBefore = idleThreads();
     const logs: string[] = [];
-    const delivery = new PushDelivery({
-      storage,
-      policy: { allowPrivate: true, allowedHosts: [] },
+    const delivery = workerDelivery(storage, {
       requestTimeoutMs: 5000,
-      initialRetryDelayMs: 5,
-      maxRetryDelayMs: 20,
-      maxAttempts: 3,
       raisePriorityAfterMs: 100,
       log: { warn: (_f, message) => logs.push(message), info: (_f, message) => logs.push(message) },
     });
-    const notifyBob = (eventId: string) =>
-      delivery.deliver([
-        {
-          userId: '@bob:example.org',
-          event: {
-            eventId,
-            roomId: '!r:example.org',
-            pdu: { type: 'm.room.message', sender: '@alice:example.org', content: {} } as never,
-          },
-          streamOrdering: 1,
-          outcome: { actions: ['notify'] } as unknown as PushOutcome,
-          room: { joined: new Map(), localJoined: [], roomName: undefined, senderMayNotify: () => false },
-        },
-      ]);
+    const notifyBob = bobNotifier(delivery);
     try {
       await storage.push.setPusher(httpPusher('@bob:example.org', 'bob-phone', { url: gateway.url }), true);
       notifyBob('$1');
@@ -453,6 +404,41 @@ describe('push delivery (worker thread)', () => {
     }
   });
 });
+
+/** A delivery line in its worker thread to loopback gateways, with quick retries unless `options` say otherwise. */
+function workerDelivery(
+  storage: SqliteStorage,
+  options: Partial<ConstructorParameters<typeof PushDelivery>[0]> = {},
+): PushDelivery {
+  return new PushDelivery({
+    storage,
+    policy: { allowPrivate: true, allowedHosts: [] },
+    requestTimeoutMs: 2000,
+    initialRetryDelayMs: 5,
+    maxRetryDelayMs: 20,
+    maxAttempts: 3,
+    log: { warn: () => {}, info: () => {} },
+    ...options,
+  });
+}
+
+/** Hands the line a notification of a message to @bob for the event ID given. */
+function bobNotifier(delivery: PushDelivery): (eventId: string) => void {
+  return (eventId) =>
+    delivery.deliver([
+      {
+        userId: '@bob:example.org',
+        event: {
+          eventId,
+          roomId: '!r:example.org',
+          pdu: { type: 'm.room.message', sender: '@alice:example.org', content: {} } as never,
+        },
+        streamOrdering: 1,
+        outcome: { actions: ['notify'] } as unknown as PushOutcome,
+        room: { joined: new Map(), localJoined: [], roomName: undefined, senderMayNotify: () => false },
+      },
+    ]);
+}
 
 /** This process's threads at SCHED_IDLE (Linux /proc: stat field 41 is the policy, 5 SCHED_IDLE). */
 function idleThreads(): string[] {
