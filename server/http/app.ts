@@ -314,9 +314,15 @@ class HttpPipelineRequest implements PipelineRequest {
     return this.parsedQuery;
   }
 
-  /** The client's address; behind a trusted proxy, Koa's reading of X-Forwarded-For. */
+  /**
+   * The client's address; behind a trusted proxy, the first address of X-Forwarded-For, read
+   * as Koa reads it (its proxyIpHeader and maxIpsCount are left at their defaults here) without
+   * building a Koa context for every request.
+   */
   get ip(): string {
-    this.address ??= this.app.proxy ? this.koaContext().ip : (this.req.socket.remoteAddress ?? '');
+    this.address ??=
+      (this.app.proxy ? forwardedFor(this.req.headers['x-forwarded-for']) : '') ||
+      (this.req.socket.remoteAddress ?? '');
     return this.address;
   }
 
@@ -384,4 +390,12 @@ class RequestSignals {
     }
     return controller.signal;
   }
+}
+
+/** The first address of an X-Forwarded-For header (repeated headers joined), as Koa's `ips[0]`. */
+function forwardedFor(header: string | string[] | undefined): string {
+  if (header === undefined) return '';
+  const value = Array.isArray(header) ? header.join(',') : header;
+  const comma = value.indexOf(',');
+  return (comma === -1 ? value : value.slice(0, comma)).trim();
 }
