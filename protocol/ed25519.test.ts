@@ -58,6 +58,25 @@ describe('ed25519 implementations', () => {
         ).to.equal(publicKey);
       });
 
+      it('verifies nothing with a small-order or non-canonical public key, as libsodium and Synapse', () => {
+        const message = Buffer.from('any message');
+        // OpenSSL alone accepts the all-zero key (order 4) with an all-zero signature for any message.
+        expect(
+          implementation.publicKeyFromRaw(Buffer.alloc(32))?.verify(message, Buffer.alloc(64)) ?? false,
+        ).to.equal(false);
+        const identity = Buffer.alloc(32);
+        identity[0] = 1;
+        const identitySignature = Buffer.concat([identity, Buffer.alloc(32)]);
+        expect(
+          implementation.publicKeyFromRaw(identity)?.verify(message, identitySignature) ?? false,
+        ).to.equal(false);
+        // y = p + 1, a non-canonical encoding of the identity.
+        const nonCanonical = Buffer.from(`ee${'ff'.repeat(30)}7f`, 'hex');
+        expect(
+          implementation.publicKeyFromRaw(nonCanonical)?.verify(message, identitySignature) ?? false,
+        ).to.equal(false);
+      });
+
       it('refuses a public key that is not 32 bytes', () => {
         expect(implementation.publicKeyFromRaw(Buffer.alloc(31))).to.equal(null);
         expect(implementation.publicKeyFromRaw(Buffer.alloc(33))).to.equal(null);

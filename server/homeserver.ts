@@ -484,7 +484,7 @@ function assemble(
       if (libsodiumLoadError !== undefined) {
         log.warn(
           { error: libsodiumLoadError },
-          'libsodium (sodium-native) did not load: ed25519 runs on node:crypto, about half as fast, and accepts small-order public keys that libsodium and Synapse refuse',
+          'libsodium (sodium-native) did not load: ed25519 runs on node:crypto, about half as fast',
         );
       }
       await presence.start();
