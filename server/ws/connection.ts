@@ -10,7 +10,6 @@
  * waiting in the buffer past the limit close the socket (4000).
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { parse as parseQueryString } from 'node:querystring';
 import type { Logger } from 'pino';
 import type WebSocket from 'ws';
 import type { JsonObject } from '../../protocol/events.js';
@@ -21,6 +20,7 @@ import { type AuthenticatedUser, type Authenticator, accessTokenOf } from '../ht
 import { matrixErrorFor } from '../http/error-responses.js';
 import type { PipelineRequest } from '../http/pipeline.js';
 import { redactQuery } from '../http/request-logging.js';
+import { parseQuery } from '../http/request-url.js';
 import type { SyncText } from '../sync/sync-service.js';
 import { SyncStreamMemo } from '../sync/sync-stream-memo.js';
 import { tryParseSyncToken } from '../sync/sync-token.js';
@@ -152,7 +152,7 @@ export class WebSocketConnection {
   open(headers: IncomingHttpHeaders, url: string): void {
     let token: string | undefined;
     try {
-      token = accessTokenOf(headers, { ...parseQueryString(queryStringOf(url)) });
+      token = accessTokenOf(headers, parseQuery(queryStringOf(url)));
     } catch (thrown) {
       this.rejectAuthentication(matrixErrorFor(thrown, this.deps.log));
       return;
@@ -366,7 +366,8 @@ export class WebSocketConnection {
     return {
       method: call.method,
       uri: call.path,
-      query: { ...parseQueryString(queryStringOf(call.path)) },
+      // Parsed as HTTP requests' queries are (a fresh object: the pipeline copies it anyway).
+      query: parseQuery(queryStringOf(call.path)),
       headers,
       ip: this.ip,
       requestId,
