@@ -91,14 +91,8 @@ describe('push delivery (inline line)', () => {
     maxPendingPushes?: number,
     yieldToSends: { deliveryQuietMs?: number; deliveryMaxHoldMs?: number } = {},
   ): PushDelivery {
-    return new PushDelivery({
+    return testDelivery(storage, {
       ...yieldToSends,
-      storage,
-      policy: { allowPrivate: true, allowedHosts: [] },
-      requestTimeoutMs: 2000,
-      initialRetryDelayMs: 5,
-      maxRetryDelayMs: 20,
-      maxAttempts: 3,
       inline: true,
       maxPendingPushes,
       log: {
@@ -288,7 +282,7 @@ describe('push delivery (worker thread)', () => {
     const gateway = await startLoopbackGateway();
     const storage = await openSqliteStorage({ path: ':memory:' });
     const idleBefore = idleThreads();
-    const delivery = workerDelivery(storage);
+    const delivery = testDelivery(storage);
     try {
       await storage.push.setPusher(httpPusher('@bob:example.org', 'bob-phone', { url: gateway.url }), true);
       const event: RoomEvent = {
@@ -328,7 +322,7 @@ describe('push delivery (worker thread)', () => {
   it('holds pushes while the server sends (quiet window), and delivers within the hold bound if sends never pause', async () => {
     const gateway = await startLoopbackGateway();
     const storage = await openSqliteStorage({ path: ':memory:' });
-    const delivery = workerDelivery(storage, { deliveryQuietMs: 100, deliveryMaxHoldMs: 600 });
+    const delivery = testDelivery(storage, { deliveryQuietMs: 100, deliveryMaxHoldMs: 600 });
     const notifyBob = bobNotifier(delivery);
     const delivered = () => gateway.received.map((body) => JSON.parse(body).notification.event_id);
     let sending: NodeJS.Timeout | undefined;
@@ -362,7 +356,7 @@ describe('push delivery (worker thread)', () => {
     const storage = await openSqliteStorage({ path: ':memory:' });
     const idleBefore = idleThreads();
     const logs: string[] = [];
-    const delivery = workerDelivery(storage, {
+    const delivery = testDelivery(storage, {
       requestTimeoutMs: 5000,
       raisePriorityAfterMs: 100,
       log: { warn: (_f, message) => logs.push(message), info: (_f, message) => logs.push(message) },
@@ -405,8 +399,8 @@ describe('push delivery (worker thread)', () => {
   });
 });
 
-/** A delivery line in its worker thread to loopback gateways, with quick retries unless `options` say otherwise. */
-function workerDelivery(
+/** A delivery line (in its worker thread unless `inline`) to loopback gateways, with quick retries unless `options` say otherwise. */
+function testDelivery(
   storage: SqliteStorage,
   options: Partial<ConstructorParameters<typeof PushDelivery>[0]> = {},
 ): PushDelivery {
