@@ -288,6 +288,42 @@ function slowestMessages(ledger: DeliveryLedger, count: number): string {
 }
 
 /** The send phase: messages at the rate, then up to DRAIN_MS for the answers and for the receivers to see them all. */
+/** What a delivery phase reports from its ledger and its send phase (the transport adds its errors and memory). */
+function deliveryResult(
+  transport: DeliveryResult['transport'],
+  ledger: DeliveryLedger,
+  receiversWanted: number,
+  options: Pick<DeliveryOptions, 'events' | 'eventsPerSecond'>,
+  phase: SendPhase,
+  connectSeconds: number,
+): Omit<DeliveryResult, 'receiveErrors' | 'memory'> {
+  return {
+    transport,
+    receivers: ledger.participants,
+    receiversWanted,
+    events: options.events,
+    eventsPerSecond: options.eventsPerSecond,
+    latency: summarise(ledger.latencies),
+    missing: ledger.missing,
+    duplicates: ledger.duplicates,
+    limitedTimelines: ledger.limitedTimelines,
+    sendFailures: phase.sendFailures,
+    syncResponses: ledger.syncResponses,
+    connectSeconds,
+    sendPhase: { fromMicros: phase.fromMicros, toMicros: phase.toMicros },
+    serverCpuPerMessage: phase.serverCpuPerMessage,
+    driverCpuPerMessage: phase.driverCpuPerMessage,
+  };
+}
+
+interface SendPhase {
+  readonly sendFailures: number;
+  readonly fromMicros: number;
+  readonly toMicros: number;
+  readonly serverCpuPerMessage: number;
+  readonly driverCpuPerMessage: number;
+}
+
 async function sendAndDrain(
   server: ServerHandle,
   sender: BenchUser,
@@ -296,13 +332,7 @@ async function sendAndDrain(
   runTag: string,
   eventsPerSecond: number,
   warmupEvents: number,
-): Promise<{
-  sendFailures: number;
-  fromMicros: number;
-  toMicros: number;
-  serverCpuPerMessage: number;
-  driverCpuPerMessage: number;
-}> {
+): Promise<SendPhase> {
   if (warmupEvents > 0) {
     const warmup = new DeliveryLedger(0, warmupEvents, `${runTag}-warmup`, roomId);
     const end = performance.now() + (warmupEvents / eventsPerSecond) * 1000 + DRAIN_MS;
@@ -462,22 +492,8 @@ export async function runWebSocketDelivery(
       options.warmupEvents,
     );
     return {
-      transport: 'websocket',
-      receivers: ledger.participants,
-      receiversWanted: receivers.length,
-      events: options.events,
-      eventsPerSecond: options.eventsPerSecond,
-      latency: summarise(ledger.latencies),
-      missing: ledger.missing,
-      duplicates: ledger.duplicates,
-      limitedTimelines: ledger.limitedTimelines,
-      sendFailures: phase.sendFailures,
+      ...deliveryResult('websocket', ledger, receivers.length, options, phase, connectSeconds),
       receiveErrors: syncing.filter((i) => !sockets.get(opened[i]!)!.open).length,
-      syncResponses: ledger.syncResponses,
-      connectSeconds,
-      sendPhase: { fromMicros: phase.fromMicros, toMicros: phase.toMicros },
-      serverCpuPerMessage: phase.serverCpuPerMessage,
-      driverCpuPerMessage: phase.driverCpuPerMessage,
       memory: { sockets: opened.length, before, authenticated, syncing: syncingMemory },
     };
   } finally {
@@ -565,22 +581,8 @@ export async function runLongPollDelivery(
       options.warmupEvents,
     );
     return {
-      transport: 'long-poll',
-      receivers: ledger.participants,
-      receiversWanted: receivers.length,
-      events: options.events,
-      eventsPerSecond: options.eventsPerSecond,
-      latency: summarise(ledger.latencies),
-      missing: ledger.missing,
-      duplicates: ledger.duplicates,
-      limitedTimelines: ledger.limitedTimelines,
-      sendFailures: phase.sendFailures,
+      ...deliveryResult('long-poll', ledger, receivers.length, options, phase, connectSeconds),
       receiveErrors: pollErrors,
-      syncResponses: ledger.syncResponses,
-      connectSeconds,
-      sendPhase: { fromMicros: phase.fromMicros, toMicros: phase.toMicros },
-      serverCpuPerMessage: phase.serverCpuPerMessage,
-      driverCpuPerMessage: phase.driverCpuPerMessage,
     };
   } finally {
     stop.abort();
